@@ -1,0 +1,122 @@
+//! The one error type of gqa-core: invalid configs, shapes, masks and plans.
+
+use thiserror::Error;
+
+/// Everything that can be wrong with a layer config, a call's inputs or a plan.
+///
+/// Every message names the argument or op and the shapes involved, so a caller can tell what to fix.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum GqaError {
+    /// A size that must be positive is zero.
+    #[error("{what} must be > 0, got 0")]
+    ZeroSize {
+        /// The size that was zero (e.g. `head_dim`, `batch of query`).
+        what: String,
+    },
+    /// `num_query_heads` is not a multiple of `num_key_value_heads`.
+    #[error(
+        "num_query_heads ({num_query_heads}) must be divisible by num_key_value_heads ({num_key_value_heads})"
+    )]
+    HeadsDoNotDivide {
+        /// Nq.
+        num_query_heads: usize,
+        /// Nkv.
+        num_key_value_heads: usize,
+    },
+    /// The dropout rate is outside [0, 1) or not finite.
+    #[error("dropout must be in [0, 1), got {0}")]
+    DropoutOutOfRange(f64),
+    /// A numeric config value is NaN, infinite or otherwise out of its domain.
+    #[error("invalid config value {what}: {reason}")]
+    InvalidConfigValue {
+        /// The key (e.g. `kernel_regularizer.l2`).
+        what: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A tensor has the wrong rank.
+    #[error("{op}: {tensor} must have rank {expected}, got shape {got:?}")]
+    Rank {
+        /// The operation checking it.
+        op: &'static str,
+        /// The tensor's name.
+        tensor: String,
+        /// The rank expected.
+        expected: usize,
+        /// The shape received.
+        got: Vec<usize>,
+    },
+    /// Two tensors disagree on a dimension they must share.
+    #[error("{op}: {detail}")]
+    ShapeMismatch {
+        /// The operation checking it.
+        op: &'static str,
+        /// What disagrees, with the shapes.
+        detail: String,
+    },
+    /// A tensor's data length does not match the product of its shape.
+    #[error("{tensor}: shape {shape:?} needs {expected} elements, data has {got}")]
+    DataLength {
+        /// The tensor's name.
+        tensor: String,
+        /// Its declared shape.
+        shape: Vec<usize>,
+        /// Elements the shape needs.
+        expected: usize,
+        /// Elements given.
+        got: usize,
+    },
+    /// A mask cannot be broadcast to its target shape.
+    #[error("{mask} of shape {shape:?} does not broadcast to {target}")]
+    MaskBroadcast {
+        /// The mask's name (`attention_mask`, `query_mask` ...).
+        mask: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The shape it must broadcast to, written out (e.g. `(B=2, Nq=4, T=3, S=5)`).
+        target: String,
+    },
+    /// A weight is missing or has the wrong shape.
+    #[error("weight {path}: expected shape {expected:?}, {problem}")]
+    Weight {
+        /// The Keras path of the weight (`query/kernel` ...).
+        path: String,
+        /// The shape the config requires.
+        expected: Vec<usize>,
+        /// What is wrong (`missing`, `got shape [..]`, `unexpected: use_bias is false`).
+        problem: String,
+    },
+    /// A Keras object (initializer, regularizer, constraint, dtype) that this crate does not know.
+    #[error("unknown {kind} {name:?}: {hint}")]
+    UnknownKerasObject {
+        /// `initializer`, `regularizer` or `constraint`.
+        kind: &'static str,
+        /// The class name or string given.
+        name: String,
+        /// What is supported.
+        hint: String,
+    },
+    /// The config JSON could not be parsed.
+    #[error("config JSON: {0}")]
+    Json(String),
+    /// Options that contradict each other (e.g. flash attention with dropout).
+    #[error("incompatible options: {0}")]
+    IncompatibleOptions(String),
+    /// A plan needs more than the device allows.
+    #[error("{kernel}: {limit} is {allowed} on this device, the problem needs {needed} ({detail})")]
+    LimitExceeded {
+        /// The kernel or buffer that needs it.
+        kernel: String,
+        /// The name of the limit (as in `wgpu::Limits`, e.g. `max_storage_buffer_binding_size`).
+        limit: &'static str,
+        /// The device's value.
+        allowed: u64,
+        /// What the problem needs.
+        needed: u64,
+        /// Which dimension or buffer asked for it.
+        detail: String,
+    },
+}
+
+/// Result with [`GqaError`].
+pub type Result<T, E = GqaError> = std::result::Result<T, E>;

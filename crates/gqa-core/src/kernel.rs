@@ -1,0 +1,91 @@
+//! The kernels (one WGSL file each) with the workgroup shapes and memory the plan assumes.
+
+/// A compute kernel of the unfused forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `C = A·B (+ bias) (sigmoid)`: 64x64 output tiles, 4x4 per invocation, K staged through
+    /// workgroup memory in slices of 16.
+    MatmulBias,
+    /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]`: 64x64 (t, s) tiles,
+    /// 4x4 per invocation.
+    QkGrouped,
+    /// Masked softmax over each row of L, in place: one workgroup of 64 per (b, u, t) row.
+    SoftmaxMasked,
+    /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)`: 64x64 (h, t) tiles, 4x4 per invocation.
+    PvGrouped,
+}
+
+impl Kernel {
+    /// Every kernel.
+    pub const ALL: [Kernel; 4] = [
+        Kernel::MatmulBias,
+        Kernel::QkGrouped,
+        Kernel::SoftmaxMasked,
+        Kernel::PvGrouped,
+    ];
+
+    /// The kernel's WGSL file name under `shaders/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Kernel::MatmulBias => "matmul_bias.wgsl",
+            Kernel::QkGrouped => "qk_grouped.wgsl",
+            Kernel::SoftmaxMasked => "softmax_masked.wgsl",
+            Kernel::PvGrouped => "pv_grouped.wgsl",
+        }
+    }
+
+    /// A short name for labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::MatmulBias => "matmul_bias",
+            Kernel::QkGrouped => "qk_grouped",
+            Kernel::SoftmaxMasked => "softmax_masked",
+            Kernel::PvGrouped => "pv_grouped",
+        }
+    }
+
+    /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
+    pub fn workgroup_size(self) -> [u32; 3] {
+        match self {
+            Kernel::SoftmaxMasked => [64, 1, 1],
+            _ => [16, 16, 1],
+        }
+    }
+
+    /// Bytes of workgroup memory the kernel declares.
+    pub fn workgroup_memory_bytes(self) -> u32 {
+        match self {
+            Kernel::MatmulBias => 2 * 16 * 64 * 4,
+            Kernel::SoftmaxMasked => 64 * 4,
+            Kernel::QkGrouped | Kernel::PvGrouped => 0,
+        }
+    }
+
+    /// Output elements per workgroup along (x, y) for tiled kernels.
+    pub fn tile(self) -> [u32; 2] {
+        match self {
+            Kernel::SoftmaxMasked => [1, 1],
+            _ => [64, 64],
+        }
+    }
+
+    /// Storage buffers the kernel binds (after the params uniform at binding 0).
+    pub fn storage_bindings(self) -> &'static [Access] {
+        use Access::*;
+        match self {
+            Kernel::MatmulBias => &[Read, Read, Read, ReadWrite],
+            Kernel::QkGrouped => &[Read, Read, Read, ReadWrite],
+            Kernel::SoftmaxMasked => &[Read, ReadWrite],
+            Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
+        }
+    }
+}
+
+/// How a kernel accesses a storage binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `var<storage, read>`.
+    Read,
+    /// `var<storage, read_write>`.
+    ReadWrite,
+}

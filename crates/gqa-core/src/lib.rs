@@ -1,0 +1,52 @@
+//! # gqa-core
+//!
+//! Everything about Keras' `GroupQueryAttention` that needs no GPU: the layer's config (every
+//! constructor argument, Keras-compatible JSON), the weights' layout, shape and mask checking with
+//! clear errors, and the **plan** — every buffer and dispatch of a forward call as plain data, checked
+//! against device limits.
+//!
+//! ```
+//! use gqa_core::{CallOptions, GqaConfig, Limits, Plan, Problem};
+//!
+//! let config = GqaConfig::new(64, 8, 2); // head_dim, Nq, Nkv
+//! let options = CallOptions { use_causal_mask: true, ..Default::default() };
+//! let problem = Problem::new(&config, &[1, 128, 512], &[1, 128, 512], None, &options)?;
+//! let plan = Plan::new(&problem, &Limits::webgpu_default())?;
+//! for pass in &plan.passes {
+//!     println!("{:<16} {:?} workgroups {:?}", pass.label, pass.kernel, pass.workgroups);
+//! }
+//! # Ok::<(), gqa_core::GqaError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod constraint;
+pub mod dropout;
+pub mod error;
+pub mod initializer;
+mod keras_object;
+pub mod kernel;
+pub mod limits;
+pub mod mask_pack;
+pub mod options;
+pub mod params;
+pub mod plan;
+pub mod problem;
+pub mod regularizer;
+pub mod tensor;
+pub mod weights;
+
+pub use config::GqaConfig;
+pub use constraint::Constraint;
+pub use error::{GqaError, Result};
+pub use initializer::{Distribution, FanMode, Initializer};
+pub use kernel::{Access, Kernel};
+pub use limits::Limits;
+pub use mask_pack::pack_masks;
+pub use options::{CallOptions, CausalAlignment, MaskedRows};
+pub use params::Params;
+pub use plan::{BufferId, BufferRole, BufferSpec, MaskOffsets, Pass, Plan};
+pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
+pub use regularizer::Regularizer;
+pub use tensor::{HostTensor, Mask};
+pub use weights::{Dense, DenseWeights, LayerDims, Weights};

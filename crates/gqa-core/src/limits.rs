@@ -1,0 +1,41 @@
+//! The device limits a plan is checked against, without depending on wgpu.
+
+/// The subset of `wgpu::Limits` that plans depend on. Field names follow wgpu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest storage buffer binding, bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, bytes.
+    pub max_buffer_size: u64,
+    /// Largest uniform buffer binding, bytes.
+    pub max_uniform_buffer_binding_size: u64,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+    /// Workgroup memory, bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Invocations per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Storage buffers per shader stage.
+    pub max_storage_buffers_per_shader_stage: u32,
+}
+
+impl Limits {
+    /// WebGPU's default limits (what every adapter offers).
+    pub const fn webgpu_default() -> Self {
+        Self {
+            max_storage_buffer_binding_size: 128 << 20,
+            max_buffer_size: 256 << 20,
+            max_uniform_buffer_binding_size: 64 << 10,
+            max_compute_workgroups_per_dimension: 65_535,
+            max_compute_workgroup_storage_size: 16_384,
+            max_compute_invocations_per_workgroup: 256,
+            max_storage_buffers_per_shader_stage: 8,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::webgpu_default()
+    }
+}

@@ -1,0 +1,157 @@
+//! `Params`: the one uniform struct every kernel reads, mirrored field for field in
+//! `shaders/common/params.wgsl` (a test compares naga's reflected layout with this one).
+
+use bytemuck::{Pod, Zeroable};
+
+/// Bits of [`Params::mask_flags`].
+pub mod mask_flags {
+    /// An attention mask is bound (strides `am_stride_*`, offset `am_offset`).
+    pub const ATTENTION: u32 = 1;
+    /// A query mask (B, T) at `qm_offset`.
+    pub const QUERY: u32 = 2;
+    /// A value mask (B, S) at `vm_offset`.
+    pub const VALUE: u32 = 4;
+    /// A key mask (B, S) at `km_offset`.
+    pub const KEY: u32 = 8;
+    /// Causal: key `j` visible iff `j <= i + causal_shift`.
+    pub const CAUSAL: u32 = 16;
+    /// Sliding window: visible iff `|i + causal_shift - j| < window`.
+    pub const WINDOW: u32 = 32;
+}
+
+/// Bits of [`Params::matmul_flags`].
+pub mod matmul_flags {
+    /// Add the bias row vector.
+    pub const BIAS: u32 = 1;
+    /// Apply a sigmoid to the result (the gate).
+    pub const SIGMOID: u32 = 2;
+}
+
+/// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
+///
+/// All fields are 4 bytes; the struct is 128 bytes (a multiple of 16, as uniforms need).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
+pub struct Params {
+    /// Matmul: rows of A and C.
+    pub m: u32,
+    /// Matmul: columns of B and C.
+    pub n: u32,
+    /// Matmul: the contracted size.
+    pub k: u32,
+    /// Matmul: [`matmul_flags`].
+    pub matmul_flags: u32,
+    /// B.
+    pub batch: u32,
+    /// T.
+    pub t_len: u32,
+    /// S.
+    pub s_len: u32,
+    /// Nq.
+    pub nq: u32,
+    /// Nkv.
+    pub nkv: u32,
+    /// H.
+    pub head_dim: u32,
+    /// R = Nq / Nkv.
+    pub group: u32,
+    /// `1 / sqrt(H)`.
+    pub scale: f32,
+    /// [`mask_flags`].
+    pub mask_flags: u32,
+    /// Query position shift for causal and window (0 top-left, S - T bottom-right).
+    pub causal_shift: i32,
+    /// Sliding window width (used with [`mask_flags::WINDOW`]).
+    pub window: u32,
+    /// Attention mask stride along B (elements; 0 when broadcast).
+    pub am_stride_b: u32,
+    /// Attention mask stride along Nq.
+    pub am_stride_h: u32,
+    /// Attention mask stride along T.
+    pub am_stride_t: u32,
+    /// Attention mask stride along S.
+    pub am_stride_s: u32,
+    /// Offset of the attention mask in the packed mask buffer (u32 words).
+    pub am_offset: u32,
+    /// Offset of the query mask.
+    pub qm_offset: u32,
+    /// Offset of the value mask.
+    pub vm_offset: u32,
+    /// Offset of the key mask.
+    pub km_offset: u32,
+    /// 0: fully masked rows give zeros; 1: Keras' default call (uniform over S).
+    pub masked_rows: u32,
+    /// Dropout rate (0: no dropout).
+    pub dropout_rate: f32,
+    /// `1 / (1 - rate)`.
+    pub dropout_scale: f32,
+    /// Low 32 bits of the dropout seed.
+    pub seed_lo: u32,
+    /// High 32 bits of the dropout seed.
+    pub seed_hi: u32,
+    /// 1 when the gate multiplies the attention output.
+    pub use_gate: u32,
+    /// Padding to 128 bytes.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+impl Params {
+    /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
+    pub const FIELDS: [(&'static str, usize); 32] = [
+        ("m", 0),
+        ("n", 4),
+        ("k", 8),
+        ("matmul_flags", 12),
+        ("batch", 16),
+        ("t_len", 20),
+        ("s_len", 24),
+        ("nq", 28),
+        ("nkv", 32),
+        ("head_dim", 36),
+        ("group", 40),
+        ("scale", 44),
+        ("mask_flags", 48),
+        ("causal_shift", 52),
+        ("window", 56),
+        ("am_stride_b", 60),
+        ("am_stride_h", 64),
+        ("am_stride_t", 68),
+        ("am_stride_s", 72),
+        ("am_offset", 76),
+        ("qm_offset", 80),
+        ("vm_offset", 84),
+        ("km_offset", 88),
+        ("masked_rows", 92),
+        ("dropout_rate", 96),
+        ("dropout_scale", 100),
+        ("seed_lo", 104),
+        ("seed_hi", 108),
+        ("use_gate", 112),
+        ("_pad0", 116),
+        ("_pad1", 120),
+        ("_pad2", 124),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn field_table_matches_rust_layout() {
+        assert_eq!(size_of::<Params>(), 128);
+        assert_eq!(offset_of!(Params, scale), 44);
+        assert_eq!(offset_of!(Params, causal_shift), 52);
+        assert_eq!(offset_of!(Params, masked_rows), 92);
+        assert_eq!(offset_of!(Params, use_gate), 112);
+        assert_eq!(offset_of!(Params, _pad2), 124);
+        for w in Params::FIELDS.windows(2) {
+            assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
+        }
+    }
+}
