@@ -1,1 +1,10 @@
-//! placeholder
+//! # gqa
+//!
+//! Keras' `GroupQueryAttention` on every GPU through wgpu. This facade re-exports the workspace:
+//! [`core`] (config, shapes, plan; no GPU code), [`reference`] (the f64 CPU oracle) and [`gpu`]
+//! (the wgpu executor and its WGSL kernels).
+#![deny(missing_docs)]
+
+pub use gqa_core as core;
+pub use gqa_ref as reference;
+pub use gqa_wgpu as gpu;

@@ -7,9 +7,10 @@ pub enum Kernel {
     /// workgroup memory in slices of 16.
     MatmulBias,
     /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]`: 64x64 (t, s) tiles,
-    /// 4x4 per invocation.
+    /// 4x4 per invocation. Unmasked: masking happens in the softmax.
     QkGrouped,
-    /// Masked softmax over each row of L, in place: one workgroup of 64 per (b, u, t) row.
+    /// Masked softmax over each row of L, in place (Keras' replace-then-zero semantics, fully masked
+    /// rows per the policy): one workgroup of 64 per (b, u, t) row.
     SoftmaxMasked,
     /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)`: 64x64 (h, t) tiles, 4x4 per invocation.
     PvGrouped,
@@ -56,7 +57,7 @@ impl Kernel {
     pub fn workgroup_memory_bytes(self) -> u32 {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
-            Kernel::SoftmaxMasked => 64 * 4,
+            Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped => 0,
         }
     }
@@ -74,7 +75,7 @@ impl Kernel {
         use Access::*;
         match self {
             Kernel::MatmulBias => &[Read, Read, Read, ReadWrite],
-            Kernel::QkGrouped => &[Read, Read, Read, ReadWrite],
+            Kernel::QkGrouped => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
         }

@@ -527,7 +527,7 @@ fn attention_params(p: &Problem, offsets: &MaskOffsets) -> Params {
         scale: p.scale() as f32,
         mask_flags: flags,
         causal_shift: m.query_shift.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-        window: m.window.unwrap_or(0).min(u32::MAX as usize) as u32,
+        window: m.window.unwrap_or(0).min(i32::MAX as usize) as u32,
         am_stride_b: strides.b as u32,
         am_stride_h: strides.h as u32,
         am_stride_t: strides.t as u32,

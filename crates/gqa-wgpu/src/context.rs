@@ -1,0 +1,177 @@
+//! `GpuContext`: the device and queue the layer runs on, found by us or handed over by the caller.
+
+use std::sync::Arc;
+
+use crate::error::GpuError;
+use crate::pipelines::Pipelines;
+
+/// A wgpu device and queue, what is known of the adapter, and the compiled pipelines.
+///
+/// Cloning is cheap (shared handles); pipelines are compiled once per context.
+#[derive(Clone)]
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    pub(crate) pipelines: Arc<Pipelines>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
+    }
+}
+
+/// How much an adapter is preferred: discrete > integrated > virtual > CPU, native APIs over GL.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 1,
+        _ => 0,
+    };
+    (device, backend)
+}
+
+/// What to install when no adapter is found, per platform.
+const NO_ADAPTER_HINT: &str = "on Debian/Ubuntu without a GPU install Mesa's software drivers: \
+`apt-get install -y mesa-vulkan-drivers libvulkan1` (Vulkan lavapipe) or \
+`apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri` (OpenGL llvmpipe); \
+with a GPU, install its Vulkan driver";
+
+impl GpuContext {
+    /// Finds the best adapter of the backends in `WGPU_BACKEND` (all when unset) and opens a device
+    /// with the adapter's own limits. Blocks; see [`GpuContext::new_async`].
+    pub fn new() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Async form of [`GpuContext::new`].
+    pub async fn new_async() -> Result<Self, GpuError> {
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let backends = desc.backends;
+        Self::best_of(wgpu::Instance::new(desc), backends).await
+    }
+
+    /// Finds the best adapter among `backends` (e.g. `wgpu::Backends::VULKAN`).
+    pub fn with_backends(backends: wgpu::Backends) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        pollster::block_on(Self::best_of(wgpu::Instance::new(desc), backends))
+    }
+
+    /// One context per adapter wgpu can see among `backends`, best first.
+    pub fn all_adapters(backends: wgpu::Backends) -> Vec<Result<Self, GpuError>> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        adapters.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
+        adapters
+            .into_iter()
+            .map(|a| pollster::block_on(Self::from_adapter(&a)))
+            .collect()
+    }
+
+    async fn best_of(instance: wgpu::Instance, backends: wgpu::Backends) -> Result<Self, GpuError> {
+        let adapters = instance.enumerate_adapters(backends).await;
+        let best = adapters
+            .into_iter()
+            .max_by_key(|a| rank(&a.get_info()))
+            .ok_or_else(|| GpuError::NoAdapter {
+                backends: format!("{backends:?}"),
+                hint: NO_ADAPTER_HINT.into(),
+            })?;
+        Self::from_adapter(&best).await
+    }
+
+    /// Opens a device on `adapter` with the adapter's limits and no optional features.
+    pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gqa"),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            })?;
+        Self::from_device(device, queue, info)
+    }
+
+    /// Wraps a device and queue the caller already has. `info` is reported by
+    /// [`GpuContext::adapter_info`]; the plan is checked against `device.limits()`.
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+    ) -> Result<Self, GpuError> {
+        let pipelines = Arc::new(Pipelines::new(&device)?);
+        log::info!(
+            "gqa: using {} ({:?}, {:?})",
+            info.name,
+            info.backend,
+            info.device_type
+        );
+        Ok(Self {
+            device,
+            queue,
+            info,
+            pipelines,
+        })
+    }
+
+    /// The adapter this context runs on.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// A one-line description: name, backend, device type, driver.
+    pub fn describe(&self) -> String {
+        let i = &self.info;
+        format!(
+            "{} ({:?}, {:?}, {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The device's limits in gqa-core's terms, which plans are checked against.
+    pub fn limits(&self) -> gqa_core::Limits {
+        core_limits(&self.device.limits())
+    }
+}
+
+/// Converts wgpu's limits to gqa-core's.
+pub fn core_limits(l: &wgpu::Limits) -> gqa_core::Limits {
+    gqa_core::Limits {
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_buffer_size: l.max_buffer_size,
+        max_uniform_buffer_binding_size: l.max_uniform_buffer_binding_size as u64,
+        max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+        max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+        max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+        max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+    }
+}

@@ -1,0 +1,176 @@
+//! Recording a plan into a command encoder: buffers from the plan, one bind group per pass, one
+//! compute pass with every dispatch.
+
+use std::collections::HashMap;
+
+use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, pack_masks};
+use wgpu::util::DeviceExt;
+
+use crate::context::GpuContext;
+use crate::error::GpuError;
+use crate::layer::{EncodedForward, GpuInputs};
+
+const OP: &str = "encode_forward";
+
+/// Checks a caller's buffer is big enough and bindable as storage.
+fn check_caller_buffer(name: &str, buf: &wgpu::Buffer, bytes: u64) -> Result<(), GpuError> {
+    if buf.size() < bytes {
+        return Err(GpuError::Buffer {
+            op: OP.into(),
+            buffer: name.into(),
+            problem: format!("has {} bytes, the call needs {bytes}", buf.size()),
+        });
+    }
+    if !buf.usage().contains(wgpu::BufferUsages::STORAGE) {
+        return Err(GpuError::Buffer {
+            op: OP.into(),
+            buffer: name.into(),
+            problem: format!("needs STORAGE usage, has {:?}", buf.usage()),
+        });
+    }
+    Ok(())
+}
+
+/// Records `plan` into `encoder`. Weights come from `weights`; inputs and optional outputs from
+/// `inputs`; everything else is allocated here from the plan's sizes.
+pub(crate) fn record(
+    ctx: &GpuContext,
+    weights: &HashMap<BufferId, wgpu::Buffer>,
+    encoder: &mut wgpu::CommandEncoder,
+    inputs: &GpuInputs<'_>,
+    options: &CallOptions,
+    plan: Plan,
+) -> Result<EncodedForward, GpuError> {
+    let device = &ctx.device;
+    let mut owned: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
+    let mut borrowed: HashMap<BufferId, &wgpu::Buffer> = HashMap::new();
+
+    for spec in &plan.buffers {
+        let caller = match spec.id {
+            BufferId::Query => Some(inputs.query),
+            BufferId::Value => Some(inputs.value),
+            BufferId::Key => inputs.key.map(|k| k.0),
+            BufferId::Output => inputs.output,
+            BufferId::Probs if plan.problem.return_scores => inputs.scores,
+            _ => None,
+        };
+        if let Some(buf) = caller {
+            check_caller_buffer(&spec.id.to_string(), buf, spec.bytes)?;
+            borrowed.insert(spec.id, buf);
+            continue;
+        }
+        let buf = match (spec.id, spec.role) {
+            (BufferId::Masks, _) => device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gqa masks"),
+                contents: bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
+                usage: wgpu::BufferUsages::STORAGE,
+            }),
+            (id, BufferRole::Weight) => {
+                let buf = weights.get(&id).ok_or_else(|| GpuError::Buffer {
+                    op: OP.into(),
+                    buffer: id.to_string(),
+                    problem: "the plan needs a weight the layer does not have".into(),
+                })?;
+                borrowed.insert(id, buf);
+                continue;
+            }
+            (id, BufferRole::Input) => {
+                return Err(GpuError::Buffer {
+                    op: OP.into(),
+                    buffer: id.to_string(),
+                    problem: "not provided".into(),
+                });
+            }
+            (id, role) => device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("gqa {id}")),
+                size: spec.bytes.max(4),
+                usage: if role == BufferRole::Output {
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+                } else {
+                    wgpu::BufferUsages::STORAGE
+                },
+                mapped_at_creation: false,
+            }),
+        };
+        owned.insert(spec.id, buf);
+    }
+    let lookup = |id: BufferId| -> Result<&wgpu::Buffer, GpuError> {
+        borrowed
+            .get(&id)
+            .copied()
+            .or_else(|| owned.get(&id))
+            .ok_or_else(|| GpuError::Buffer {
+                op: OP.into(),
+                buffer: id.to_string(),
+                problem: "a pass binds a buffer the plan does not list".into(),
+            })
+    };
+
+    // All passes' params in one uniform buffer, each at an aligned offset.
+    let align = device.limits().min_uniform_buffer_offset_alignment as usize;
+    let stride = std::mem::size_of::<Params>().div_ceil(align) * align;
+    let mut bytes = vec![0u8; stride * plan.passes.len()];
+    for (i, pass) in plan.passes.iter().enumerate() {
+        bytes[i * stride..i * stride + std::mem::size_of::<Params>()]
+            .copy_from_slice(bytemuck::bytes_of(&pass.params));
+    }
+    let params_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("gqa params"),
+        contents: &bytes,
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+
+    let mut bind_groups = Vec::with_capacity(plan.passes.len());
+    for (i, pass) in plan.passes.iter().enumerate() {
+        let kp = ctx.pipelines.get(pass.kernel);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &params_buf,
+                offset: (i * stride) as u64,
+                size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+            }),
+        }];
+        for (j, id) in pass.bindings.iter().enumerate() {
+            let size = plan.buffer(*id).map(|s| s.bytes.max(4));
+            entries.push(wgpu::BindGroupEntry {
+                binding: j as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: lookup(*id)?,
+                    offset: 0,
+                    size: size.and_then(wgpu::BufferSize::new),
+                }),
+            });
+        }
+        bind_groups.push(device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(pass.label),
+            layout: &kp.layout,
+            entries: &entries,
+        }));
+    }
+
+    {
+        let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("gqa forward"),
+            timestamp_writes: None,
+        });
+        for (pass, bg) in plan.passes.iter().zip(&bind_groups) {
+            cpass.set_pipeline(&ctx.pipelines.get(pass.kernel).pipeline);
+            cpass.set_bind_group(0, bg, &[]);
+            let [x, y, z] = pass.workgroups;
+            cpass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    let output = lookup(BufferId::Output)?.clone();
+    let scores = if plan.problem.return_scores {
+        Some(lookup(BufferId::Probs)?.clone())
+    } else {
+        None
+    };
+    Ok(EncodedForward {
+        plan,
+        output,
+        scores,
+    })
+}

@@ -1,0 +1,94 @@
+//! One compute pipeline and bind group layout per kernel, compiled once per device.
+
+use std::collections::HashMap;
+
+use gqa_core::{Access, Kernel, Params};
+
+use crate::error::GpuError;
+use crate::shaders;
+
+/// A kernel's compiled pipeline and the layout of its bind group.
+pub(crate) struct KernelPipeline {
+    pub(crate) layout: wgpu::BindGroupLayout,
+    pub(crate) pipeline: wgpu::ComputePipeline,
+}
+
+/// Every kernel's pipeline.
+pub(crate) struct Pipelines {
+    by_kernel: HashMap<Kernel, KernelPipeline>,
+}
+
+impl Pipelines {
+    /// Compiles every kernel. Validation errors (a shader the device rejects) come back as values.
+    pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let by_kernel = Kernel::ALL.iter().map(|&k| (k, build(device, k))).collect();
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu("compile pipelines", e));
+        }
+        Ok(Self { by_kernel })
+    }
+
+    pub(crate) fn get(&self, kernel: Kernel) -> &KernelPipeline {
+        &self.by_kernel[&kernel]
+    }
+}
+
+/// The bind group layout entries of a kernel, from the one declaration in gqa-core.
+fn layout_entries(kernel: Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+        },
+        count: None,
+    }];
+    for (i, access) in kernel.storage_bindings().iter().enumerate() {
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: *access == Access::Read,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+    }
+    entries
+}
+
+fn build(device: &wgpu::Device, kernel: Kernel) -> KernelPipeline {
+    let source = shaders::source(kernel);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(kernel.name()),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(kernel.name()),
+        entries: &layout_entries(kernel),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(kernel.name()),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(kernel.name()),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            // Every kernel writes its workgroup memory before reading it.
+            zero_initialize_workgroup_memory: false,
+            ..Default::default()
+        },
+        cache: None,
+    });
+    KernelPipeline { layout, pipeline }
+}

@@ -1,0 +1,57 @@
+//! The WGSL sources, composed from `shaders/`: each kernel is its own file, prefixed by the shared
+//! snippets it uses (the params struct, the mask evaluation, the dropout hash) from a declared table.
+
+use gqa_core::Kernel;
+
+/// The shared snippet files, by name, in the order they are prepended.
+pub const COMMON: [(&str, &str); 3] = [
+    (
+        "common/params.wgsl",
+        include_str!("../../../shaders/common/params.wgsl"),
+    ),
+    (
+        "common/mask.wgsl",
+        include_str!("../../../shaders/common/mask.wgsl"),
+    ),
+    (
+        "common/dropout.wgsl",
+        include_str!("../../../shaders/common/dropout.wgsl"),
+    ),
+];
+
+/// The kernel file's own text.
+pub fn kernel_file(kernel: Kernel) -> &'static str {
+    match kernel {
+        Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
+        Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
+        Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
+        Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
+    }
+}
+
+/// The shared snippets a kernel needs.
+pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
+    match kernel {
+        Kernel::MatmulBias | Kernel::QkGrouped => &["common/params.wgsl"],
+        Kernel::SoftmaxMasked => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
+    }
+}
+
+/// The complete WGSL module of a kernel: its snippets, then its file.
+pub fn source(kernel: Kernel) -> String {
+    let mut out = String::new();
+    for name in snippets(kernel) {
+        let (file, text) = COMMON
+            .iter()
+            .find(|(f, _)| f == name)
+            .expect("snippet table names a COMMON file");
+        out.push_str(&format!("// ---- {file}\n{text}\n"));
+    }
+    out.push_str(&format!(
+        "// ---- {}\n{}",
+        kernel.file_name(),
+        kernel_file(kernel)
+    ));
+    out
+}

@@ -1,0 +1,58 @@
+// Grouped, scaled logits: L[b, u, t, s] = sum_h (Q[b, t, u, h] * scale) * K[b, s, u / R, h].
+// The kv head is an index (u / R): K is never repeated. Masking happens in softmax_masked.
+// Workgroup z = b * Nq + u; a 64 (s) x 64 (t) tile per workgroup, 4x4 per invocation strided by 16.
+
+@group(0) @binding(1) var<storage, read> q: array<f32>;       // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<f32>;    // (B, S, Nkv, H)
+@group(0) @binding(3) var<storage, read_write> logits: array<f32>; // (B, Nq, T, S)
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t_len = params.t_len;
+    let s_len = params.s_len;
+    let hd = params.head_dim;
+    let bu = wid.z;
+    let b = bu / params.nq;
+    let u = bu % params.nq;
+    let kv = u / params.group;
+
+    var q_base: array<u32, 4>;
+    var k_base: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        // Clamp out-of-range rows to a valid one; their results are never stored.
+        let t = min(wid.y * 64u + lid.y + 16u * i, t_len - 1u);
+        q_base[i] = ((b * t_len + t) * params.nq + u) * hd;
+        let s = min(wid.x * 64u + lid.x + 16u * i, s_len - 1u);
+        k_base[i] = ((b * s_len + s) * params.nkv + kv) * hd;
+    }
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+    for (var h = 0u; h < hd; h++) {
+        var qv: array<f32, 4>;
+        var kvv: array<f32, 4>;
+        for (var i = 0u; i < 4u; i++) {
+            qv[i] = q[q_base[i] + h] * params.scale;
+            kvv[i] = kmat[k_base[i] + h];
+        }
+        for (var i = 0u; i < 4u; i++) {
+            for (var j = 0u; j < 4u; j++) {
+                acc[i][j] = fma(qv[i], kvv[j], acc[i][j]);
+            }
+        }
+    }
+
+    for (var i = 0u; i < 4u; i++) {
+        let t = wid.y * 64u + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let s = wid.x * 64u + lid.x + 16u * j;
+            if t < t_len && s < s_len {
+                logits[(bu * t_len + t) * s_len + s] = acc[i][j];
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Every WGSL kernel parses and validates with naga, matches the Rust-side declarations (params
+//! layout, workgroup size, bindings) and translates to SPIR-V, MSL, HLSL and GLSL.
+
+use gqa::core::{Access, Kernel, Params};
+use gqa::gpu::shaders;
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
+    let src = shaders::source(kernel);
+    let module = naga::front::wgsl::parse_str(&src)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
+    (module, info)
+}
+
+#[test]
+fn every_kernel_validates_with_webgpu_capabilities() {
+    for k in Kernel::ALL {
+        module(k);
+    }
+}
+
+#[test]
+fn params_struct_matches_rust_layout() {
+    for k in Kernel::ALL {
+        let (m, _) = module(k);
+        let (_, ty) = m
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Params"))
+            .expect("Params declared");
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("Params is a struct")
+        };
+        assert_eq!(
+            *span as usize,
+            std::mem::size_of::<Params>(),
+            "{}",
+            k.file_name()
+        );
+        let wgsl: Vec<(String, usize)> = members
+            .iter()
+            .map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize))
+            .collect();
+        let rust: Vec<(String, usize)> = Params::FIELDS
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o))
+            .collect();
+        assert_eq!(wgsl, rust, "{}", k.file_name());
+    }
+}
+
+#[test]
+fn workgroup_size_and_bindings_match_the_declarations() {
+    for k in Kernel::ALL {
+        let (m, _) = module(k);
+        let ep = m
+            .entry_points
+            .iter()
+            .find(|e| e.name == "main")
+            .expect("entry point main");
+        assert_eq!(ep.workgroup_size, k.workgroup_size(), "{}", k.file_name());
+        let mut storage: Vec<(u32, Access)> = m
+            .global_variables
+            .iter()
+            .filter_map(|(_, g)| match (g.space, g.binding.as_ref()) {
+                (naga::AddressSpace::Storage { access }, Some(b)) => Some((
+                    b.binding,
+                    if access.contains(naga::StorageAccess::STORE) {
+                        Access::ReadWrite
+                    } else {
+                        Access::Read
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        storage.sort_by_key(|s| s.0);
+        let declared: Vec<(u32, Access)> = k
+            .storage_bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u32 + 1, *a))
+            .collect();
+        assert_eq!(storage, declared, "{}", k.file_name());
+        let wg_bytes: u32 = m
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, g)| m.types[g.ty].inner.size(m.to_ctx()))
+            .sum();
+        assert_eq!(wg_bytes, k.workgroup_memory_bytes(), "{}", k.file_name());
+    }
+}
+
+#[test]
+fn translates_to_spirv_msl_hlsl_glsl() {
+    use naga::back::{glsl, hlsl, msl, spv};
+    for k in Kernel::ALL {
+        let (m, info) = module(k);
+        let name = k.file_name();
+        let stage = naga::ShaderStage::Compute;
+        let spv_words = spv::write_vec(
+            &m,
+            &info,
+            &spv::Options::default(),
+            Some(&spv::PipelineOptions {
+                shader_stage: stage,
+                entry_point: "main".into(),
+            }),
+        )
+        .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e}"));
+        assert_eq!(spv_words[0], 0x0723_0203, "{name}: SPIR-V magic");
+
+        let msl_opts = msl::Options {
+            lang_version: (2, 1),
+            ..Default::default()
+        };
+        let (msl_src, _) =
+            msl::write_string(&m, &info, &msl_opts, &msl::PipelineOptions::default())
+                .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
+        assert!(msl_src.contains("kernel void"), "{name}: MSL has a kernel");
+
+        for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+            let opts = hlsl::Options {
+                shader_model: model,
+                ..Default::default()
+            };
+            let pipeline = hlsl::PipelineOptions::default();
+            let mut out = String::new();
+            hlsl::Writer::new(&mut out, &opts, &pipeline)
+                .write(&m, &info, None)
+                .unwrap_or_else(|e| panic!("{name} -> HLSL {model:?}: {e}"));
+            assert!(out.contains("[numthreads("), "{name}: HLSL has numthreads");
+        }
+
+        let opts = glsl::Options {
+            version: glsl::Version::new_gles(310),
+            ..Default::default()
+        };
+        let pipeline = glsl::PipelineOptions {
+            shader_stage: stage,
+            entry_point: "main".into(),
+            multiview: None,
+        };
+        let mut out = String::new();
+        glsl::Writer::new(
+            &mut out,
+            &m,
+            &info,
+            &opts,
+            &pipeline,
+            naga::proc::BoundsCheckPolicies::default(),
+        )
+        .and_then(|mut w| w.write())
+        .unwrap_or_else(|e| panic!("{name} -> GLSL ES 3.1: {e}"));
+        assert!(out.contains("#version 310 es"), "{name}: GLSL version line");
+    }
+}
