@@ -26,28 +26,12 @@ fn every_kernel_validates_with_webgpu_capabilities() {
 fn params_struct_matches_rust_layout() {
     for k in Kernel::ALL {
         let (m, _) = module(k);
-        let (_, ty) = m
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some("Params"))
-            .expect("Params declared");
-        let naga::TypeInner::Struct { members, span } = &ty.inner else {
-            panic!("Params is a struct")
-        };
-        assert_eq!(
-            *span as usize,
-            std::mem::size_of::<Params>(),
-            "{}",
-            k.file_name()
-        );
-        let wgsl: Vec<(String, usize)> = members
-            .iter()
-            .map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize))
-            .collect();
-        let rust: Vec<(String, usize)> = Params::FIELDS
-            .iter()
-            .map(|(n, o)| (n.to_string(), *o))
-            .collect();
+        let (_, ty) = m.types.iter().find(|(_, t)| t.name.as_deref() == Some("Params")).expect("Params declared");
+        let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("Params is a struct") };
+        assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{}", k.file_name());
+        let wgsl: Vec<(String, usize)> =
+            members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize)).collect();
+        let rust: Vec<(String, usize)> = Params::FIELDS.iter().map(|(n, o)| (n.to_string(), *o)).collect();
         assert_eq!(wgsl, rust, "{}", k.file_name());
     }
 }
@@ -56,11 +40,7 @@ fn params_struct_matches_rust_layout() {
 fn workgroup_size_and_bindings_match_the_declarations() {
     for k in Kernel::ALL {
         let (m, _) = module(k);
-        let ep = m
-            .entry_points
-            .iter()
-            .find(|e| e.name == "main")
-            .expect("entry point main");
+        let ep = m.entry_points.iter().find(|e| e.name == "main").expect("entry point main");
         assert_eq!(ep.workgroup_size, k.workgroup_size(), "{}", k.file_name());
         let mut storage: Vec<(u32, Access)> = m
             .global_variables
@@ -68,22 +48,14 @@ fn workgroup_size_and_bindings_match_the_declarations() {
             .filter_map(|(_, g)| match (g.space, g.binding.as_ref()) {
                 (naga::AddressSpace::Storage { access }, Some(b)) => Some((
                     b.binding,
-                    if access.contains(naga::StorageAccess::STORE) {
-                        Access::ReadWrite
-                    } else {
-                        Access::Read
-                    },
+                    if access.contains(naga::StorageAccess::STORE) { Access::ReadWrite } else { Access::Read },
                 )),
                 _ => None,
             })
             .collect();
         storage.sort_by_key(|s| s.0);
-        let declared: Vec<(u32, Access)> = k
-            .storage_bindings()
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i as u32 + 1, *a))
-            .collect();
+        let declared: Vec<(u32, Access)> =
+            k.storage_bindings().iter().enumerate().map(|(i, a)| (i as u32 + 1, *a)).collect();
         assert_eq!(storage, declared, "{}", k.file_name());
         let wg_bytes: u32 = m
             .global_variables
@@ -106,28 +78,18 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             &m,
             &info,
             &spv::Options::default(),
-            Some(&spv::PipelineOptions {
-                shader_stage: stage,
-                entry_point: "main".into(),
-            }),
+            Some(&spv::PipelineOptions { shader_stage: stage, entry_point: "main".into() }),
         )
         .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e}"));
         assert_eq!(spv_words[0], 0x0723_0203, "{name}: SPIR-V magic");
 
-        let msl_opts = msl::Options {
-            lang_version: (2, 1),
-            ..Default::default()
-        };
-        let (msl_src, _) =
-            msl::write_string(&m, &info, &msl_opts, &msl::PipelineOptions::default())
-                .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
+        let msl_opts = msl::Options { lang_version: (2, 1), ..Default::default() };
+        let (msl_src, _) = msl::write_string(&m, &info, &msl_opts, &msl::PipelineOptions::default())
+            .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
         assert!(msl_src.contains("kernel void"), "{name}: MSL has a kernel");
 
         for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
-            let opts = hlsl::Options {
-                shader_model: model,
-                ..Default::default()
-            };
+            let opts = hlsl::Options { shader_model: model, ..Default::default() };
             let pipeline = hlsl::PipelineOptions::default();
             let mut out = String::new();
             hlsl::Writer::new(&mut out, &opts, &pipeline)
@@ -136,26 +98,12 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             assert!(out.contains("[numthreads("), "{name}: HLSL has numthreads");
         }
 
-        let opts = glsl::Options {
-            version: glsl::Version::new_gles(310),
-            ..Default::default()
-        };
-        let pipeline = glsl::PipelineOptions {
-            shader_stage: stage,
-            entry_point: "main".into(),
-            multiview: None,
-        };
+        let opts = glsl::Options { version: glsl::Version::new_gles(310), ..Default::default() };
+        let pipeline = glsl::PipelineOptions { shader_stage: stage, entry_point: "main".into(), multiview: None };
         let mut out = String::new();
-        glsl::Writer::new(
-            &mut out,
-            &m,
-            &info,
-            &opts,
-            &pipeline,
-            naga::proc::BoundsCheckPolicies::default(),
-        )
-        .and_then(|mut w| w.write())
-        .unwrap_or_else(|e| panic!("{name} -> GLSL ES 3.1: {e}"));
+        glsl::Writer::new(&mut out, &m, &info, &opts, &pipeline, naga::proc::BoundsCheckPolicies::default())
+            .and_then(|mut w| w.write())
+            .unwrap_or_else(|e| panic!("{name} -> GLSL ES 3.1: {e}"));
         assert!(out.contains("#version 310 es"), "{name}: GLSL version line");
     }
 }

@@ -27,11 +27,7 @@ pub struct GqaConfig {
     #[serde(default = "yes")]
     pub trainable: bool,
     /// The dtype policy name (`float32`, `mixed_float16`, ...).
-    #[serde(
-        default = "default_dtype",
-        serialize_with = "ser_dtype",
-        deserialize_with = "de_dtype"
-    )]
+    #[serde(default = "default_dtype", serialize_with = "ser_dtype", deserialize_with = "de_dtype")]
     pub dtype: String,
     /// H, the size of each head.
     pub head_dim: usize,
@@ -108,9 +104,7 @@ fn de_dtype<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| D::Error::custom("dtype: a DTypePolicy object needs config.name")),
-        other => Err(D::Error::custom(format!(
-            "dtype: expected a string or a DTypePolicy, got {other}"
-        ))),
+        other => Err(D::Error::custom(format!("dtype: expected a string or a DTypePolicy, got {other}"))),
     }
 }
 
@@ -158,19 +152,14 @@ impl GqaConfig {
             });
         }
         if self.sliding_window == Some(0) {
-            return Err(GqaError::ZeroSize {
-                what: "sliding_window".into(),
-            });
+            return Err(GqaError::ZeroSize { what: "sliding_window".into() });
         }
         if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
             return Err(GqaError::DropoutOutOfRange(self.dropout));
         }
         self.kernel_initializer.validate()?;
         self.bias_initializer.validate()?;
-        for c in [&self.kernel_constraint, &self.bias_constraint]
-            .into_iter()
-            .flatten()
-        {
+        for c in [&self.kernel_constraint, &self.bias_constraint].into_iter().flatten() {
             c.validate()?;
         }
         Ok(())
@@ -226,17 +215,8 @@ mod tests {
         assert!(cfg.use_gate);
         assert_eq!(cfg.seed, Some(42));
         assert_eq!(cfg.kernel_initializer, Initializer::HeNormal { seed: None });
-        assert_eq!(
-            cfg.kernel_regularizer,
-            Some(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 })
-        );
-        assert_eq!(
-            cfg.kernel_constraint,
-            Some(Constraint::MaxNorm {
-                max_value: 2.0,
-                axis: vec![0]
-            })
-        );
+        assert_eq!(cfg.kernel_regularizer, Some(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }));
+        assert_eq!(cfg.kernel_constraint, Some(Constraint::MaxNorm { max_value: 2.0, axis: vec![0] }));
         assert_eq!(cfg.bias_constraint, Some(Constraint::NonNeg));
     }
 
@@ -262,22 +242,14 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.dtype, "mixed_float16");
         assert_eq!(cfg.kernel_regularizer, Some(Regularizer::L2 { l2: 0.01 }));
-        let err = GqaConfig::from_keras_json(
-            r#"{"head_dim": 4, "num_query_heads": 6, "num_key_value_heads": 4}"#,
-        )
-        .unwrap_err();
+        let err = GqaConfig::from_keras_json(r#"{"head_dim": 4, "num_query_heads": 6, "num_key_value_heads": 4}"#)
+            .unwrap_err();
         assert!(matches!(err, GqaError::HeadsDoNotDivide { .. }), "{err}");
         let mut bad = GqaConfig::new(4, 4, 2);
         bad.dropout = 1.0;
-        assert!(matches!(
-            bad.validate(),
-            Err(GqaError::DropoutOutOfRange(_))
-        ));
+        assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
         bad.dropout = f64::NAN;
-        assert!(matches!(
-            bad.validate(),
-            Err(GqaError::DropoutOutOfRange(_))
-        ));
+        assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
         let err = GqaConfig::from_keras_json(
             r#"{"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1, "bogus": 1}"#,
         )

@@ -57,9 +57,7 @@ impl Constraint {
                 axis: axis_field(c, "MinMaxNorm", 0)?,
             },
             "nonneg" => Self::NonNeg,
-            "unitnorm" => Self::UnitNorm {
-                axis: axis_field(c, "UnitNorm", 0)?,
-            },
+            "unitnorm" => Self::UnitNorm { axis: axis_field(c, "UnitNorm", 0)? },
             _ => {
                 return Err(GqaError::UnknownKerasObject {
                     kind: "constraint",
@@ -76,16 +74,8 @@ impl Constraint {
     pub fn validate(&self) -> Result<(), GqaError> {
         let ok = match *self {
             Self::MaxNorm { max_value, .. } => max_value.is_finite() && max_value >= 0.0,
-            Self::MinMaxNorm {
-                min_value,
-                max_value,
-                rate,
-                ..
-            } => {
-                min_value.is_finite()
-                    && max_value.is_finite()
-                    && rate.is_finite()
-                    && min_value <= max_value
+            Self::MinMaxNorm { min_value, max_value, rate, .. } => {
+                min_value.is_finite() && max_value.is_finite() && rate.is_finite() && min_value <= max_value
             }
             Self::NonNeg | Self::UnitNorm { .. } => true,
         };
@@ -103,17 +93,10 @@ impl Constraint {
     pub fn to_keras(&self) -> Value {
         let m = "keras.constraints";
         match self {
-            Self::MaxNorm { max_value, axis } => envelope(
-                m,
-                "MaxNorm",
-                json!({"max_value": max_value, "axis": axis_value(axis)}),
-            ),
-            Self::MinMaxNorm {
-                min_value,
-                max_value,
-                rate,
-                axis,
-            } => envelope(
+            Self::MaxNorm { max_value, axis } => {
+                envelope(m, "MaxNorm", json!({"max_value": max_value, "axis": axis_value(axis)}))
+            }
+            Self::MinMaxNorm { min_value, max_value, rate, axis } => envelope(
                 m,
                 "MinMaxNorm",
                 json!({"min_value": min_value, "max_value": max_value, "rate": rate, "axis": axis_value(axis)}),
@@ -143,25 +126,14 @@ mod tests {
     #[test]
     fn round_trips() {
         for c in [
-            Constraint::MaxNorm {
-                max_value: 2.0,
-                axis: vec![0],
-            },
-            Constraint::MinMaxNorm {
-                min_value: 0.5,
-                max_value: 1.5,
-                rate: 0.5,
-                axis: vec![0, 1],
-            },
+            Constraint::MaxNorm { max_value: 2.0, axis: vec![0] },
+            Constraint::MinMaxNorm { min_value: 0.5, max_value: 1.5, rate: 0.5, axis: vec![0, 1] },
             Constraint::NonNeg,
             Constraint::UnitNorm { axis: vec![-1] },
         ] {
             assert_eq!(Constraint::from_keras(&c.to_keras()).unwrap(), c);
         }
-        assert_eq!(
-            Constraint::from_keras(&json!("non_neg")).unwrap(),
-            Constraint::NonNeg
-        );
+        assert_eq!(Constraint::from_keras(&json!("non_neg")).unwrap(), Constraint::NonNeg);
         assert!(Constraint::from_keras(&json!("radial")).is_err());
     }
 }

@@ -14,9 +14,7 @@ pub enum GqaError {
         what: String,
     },
     /// `num_query_heads` is not a multiple of `num_key_value_heads`.
-    #[error(
-        "num_query_heads ({num_query_heads}) must be divisible by num_key_value_heads ({num_key_value_heads})"
-    )]
+    #[error("num_query_heads ({num_query_heads}) must be divisible by num_key_value_heads ({num_key_value_heads})")]
     HeadsDoNotDivide {
         /// Nq.
         num_query_heads: usize,

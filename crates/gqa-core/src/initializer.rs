@@ -128,12 +128,7 @@ impl Initializer {
             Self::HeNormal { .. } => (2.0, FanIn, TruncatedNormal),
             Self::LecunUniform { .. } => (1.0, FanIn, Uniform),
             Self::LecunNormal { .. } => (1.0, FanIn, TruncatedNormal),
-            Self::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-                ..
-            } => (scale, mode, distribution),
+            Self::VarianceScaling { scale, mode, distribution, .. } => (scale, mode, distribution),
             _ => return None,
         })
     }
@@ -179,16 +174,10 @@ impl Initializer {
                     "fan_out" => FanMode::FanOut,
                     "fan_avg" => FanMode::FanAvg,
                     other => {
-                        return Err(GqaError::Json(format!(
-                            "VarianceScaling.mode: unknown mode {other:?}"
-                        )));
+                        return Err(GqaError::Json(format!("VarianceScaling.mode: unknown mode {other:?}")));
                     }
                 },
-                distribution: match c
-                    .get("distribution")
-                    .and_then(Value::as_str)
-                    .unwrap_or("truncated_normal")
-                {
+                distribution: match c.get("distribution").and_then(Value::as_str).unwrap_or("truncated_normal") {
                     "truncated_normal" => Distribution::TruncatedNormal,
                     "untruncated_normal" | "normal" => Distribution::UntruncatedNormal,
                     "uniform" => Distribution::Uniform,
@@ -217,9 +206,7 @@ impl Initializer {
             },
             "zeros" | "zero" => Self::Zeros,
             "ones" | "one" => Self::Ones,
-            "constant" => Self::Constant {
-                value: f64_field(c, owner, "value", 0.0)?,
-            },
+            "constant" => Self::Constant { value: f64_field(c, owner, "value", 0.0)? },
             _ => {
                 let shown = match identifier("initializer", value)? {
                     Identifier::Name(s) => s.to_string(),
@@ -239,10 +226,7 @@ impl Initializer {
     /// Checks the parameters are finite and in their domain.
     pub fn validate(&self) -> Result<(), GqaError> {
         let bad = |what: &str, reason: &str| {
-            Err(GqaError::InvalidConfigValue {
-                what: what.to_string(),
-                reason: reason.to_string(),
-            })
+            Err(GqaError::InvalidConfigValue { what: what.to_string(), reason: reason.to_string() })
         };
         match *self {
             Self::VarianceScaling { scale, .. } if !(scale.is_finite() && scale > 0.0) => {
@@ -251,23 +235,14 @@ impl Initializer {
             Self::RandomUniform { minval, maxval, .. }
                 if !(minval.is_finite() && maxval.is_finite() && minval <= maxval) =>
             {
-                bad(
-                    "RandomUniform",
-                    "minval and maxval must be finite with minval <= maxval",
-                )
+                bad("RandomUniform", "minval and maxval must be finite with minval <= maxval")
             }
-            Self::RandomNormal { mean, stddev, .. }
-            | Self::TruncatedNormal { mean, stddev, .. }
+            Self::RandomNormal { mean, stddev, .. } | Self::TruncatedNormal { mean, stddev, .. }
                 if !(mean.is_finite() && stddev.is_finite() && stddev >= 0.0) =>
             {
-                bad(
-                    "normal initializer",
-                    "mean and stddev must be finite with stddev >= 0",
-                )
+                bad("normal initializer", "mean and stddev must be finite with stddev >= 0")
             }
-            Self::Constant { value } if !value.is_finite() => {
-                bad("Constant.value", "must be finite")
-            }
+            Self::Constant { value } if !value.is_finite() => bad("Constant.value", "must be finite"),
             _ => Ok(()),
         }
     }
@@ -276,11 +251,7 @@ impl Initializer {
     pub fn to_keras(&self) -> Value {
         let m = "keras.initializers";
         let named = |class: &str, seed: Option<u64>| {
-            envelope(
-                m,
-                class,
-                json!({"seed": seed, "input_axes": null, "output_axes": null}),
-            )
+            envelope(m, class, json!({"seed": seed, "input_axes": null, "output_axes": null}))
         };
         match *self {
             Self::GlorotUniform { seed } => named("GlorotUniform", seed),
@@ -289,12 +260,7 @@ impl Initializer {
             Self::HeNormal { seed } => named("HeNormal", seed),
             Self::LecunUniform { seed } => named("LecunUniform", seed),
             Self::LecunNormal { seed } => named("LecunNormal", seed),
-            Self::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-                seed,
-            } => envelope(
+            Self::VarianceScaling { scale, mode, distribution, seed } => envelope(
                 m,
                 "VarianceScaling",
                 json!({
@@ -308,25 +274,15 @@ impl Initializer {
                     "seed": seed, "input_axes": null, "output_axes": null,
                 }),
             ),
-            Self::RandomUniform {
-                minval,
-                maxval,
-                seed,
-            } => envelope(
-                m,
-                "RandomUniform",
-                json!({"minval": minval, "maxval": maxval, "seed": seed}),
-            ),
-            Self::RandomNormal { mean, stddev, seed } => envelope(
-                m,
-                "RandomNormal",
-                json!({"mean": mean, "stddev": stddev, "seed": seed}),
-            ),
-            Self::TruncatedNormal { mean, stddev, seed } => envelope(
-                m,
-                "TruncatedNormal",
-                json!({"mean": mean, "stddev": stddev, "seed": seed}),
-            ),
+            Self::RandomUniform { minval, maxval, seed } => {
+                envelope(m, "RandomUniform", json!({"minval": minval, "maxval": maxval, "seed": seed}))
+            }
+            Self::RandomNormal { mean, stddev, seed } => {
+                envelope(m, "RandomNormal", json!({"mean": mean, "stddev": stddev, "seed": seed}))
+            }
+            Self::TruncatedNormal { mean, stddev, seed } => {
+                envelope(m, "TruncatedNormal", json!({"mean": mean, "stddev": stddev, "seed": seed}))
+            }
             Self::Zeros => envelope(m, "Zeros", json!({})),
             Self::Ones => envelope(m, "Ones", json!({})),
             Self::Constant { value } => envelope(m, "Constant", json!({"value": value})),
@@ -336,10 +292,7 @@ impl Initializer {
 
 /// Lower-cases and strips underscores so `"glorot_uniform"` and `"GlorotUniform"` meet.
 fn normalise(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
+    name.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect()
 }
 
 impl Serialize for Initializer {
@@ -382,21 +335,9 @@ mod tests {
                 distribution: Distribution::Uniform,
                 seed: None,
             },
-            Initializer::RandomUniform {
-                minval: -1.0,
-                maxval: 2.0,
-                seed: Some(9),
-            },
-            Initializer::RandomNormal {
-                mean: 0.5,
-                stddev: 0.1,
-                seed: None,
-            },
-            Initializer::TruncatedNormal {
-                mean: 0.0,
-                stddev: 0.2,
-                seed: None,
-            },
+            Initializer::RandomUniform { minval: -1.0, maxval: 2.0, seed: Some(9) },
+            Initializer::RandomNormal { mean: 0.5, stddev: 0.1, seed: None },
+            Initializer::TruncatedNormal { mean: 0.0, stddev: 0.2, seed: None },
             Initializer::Zeros,
             Initializer::Ones,
             Initializer::Constant { value: 0.25 },
@@ -410,8 +351,7 @@ mod tests {
     fn unknown_names_are_errors() {
         let err = Initializer::from_keras(&json!("orthogonal")).unwrap_err();
         assert!(err.to_string().contains("orthogonal"), "{err}");
-        let err =
-            Initializer::from_keras(&json!({"class_name": "Identity", "config": {}})).unwrap_err();
+        let err = Initializer::from_keras(&json!({"class_name": "Identity", "config": {}})).unwrap_err();
         assert!(err.to_string().contains("Identity"), "{err}");
     }
 }

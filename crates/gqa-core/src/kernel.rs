@@ -18,12 +18,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 4] = [
-        Kernel::MatmulBias,
-        Kernel::QkGrouped,
-        Kernel::SoftmaxMasked,
-        Kernel::PvGrouped,
-    ];
+    pub const ALL: [Kernel; 4] = [Kernel::MatmulBias, Kernel::QkGrouped, Kernel::SoftmaxMasked, Kernel::PvGrouped];
 
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {

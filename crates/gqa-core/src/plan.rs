@@ -114,31 +114,10 @@ impl MaskOffsets {
         let m = &problem.mask;
         let attention = 0;
         let query = attention + m.attention_elems;
-        let value = query
-            + if m.query {
-                problem.batch * problem.target_len
-            } else {
-                0
-            };
-        let key = value
-            + if m.value {
-                problem.batch * problem.source_len
-            } else {
-                0
-            };
-        let end = key
-            + if m.key {
-                problem.batch * problem.source_len
-            } else {
-                0
-            };
-        Self {
-            attention,
-            query,
-            value,
-            key,
-            total: end.max(1),
-        }
+        let value = query + if m.query { problem.batch * problem.target_len } else { 0 };
+        let key = value + if m.value { problem.batch * problem.source_len } else { 0 };
+        let end = key + if m.key { problem.batch * problem.source_len } else { 0 };
+        Self { attention, query, value, key, total: end.max(1) }
     }
 }
 
@@ -160,40 +139,17 @@ impl Plan {
     pub fn new(problem: &Problem, limits: &Limits) -> Result<Self, GqaError> {
         let p = problem;
         let (b, t, s) = (p.batch as u64, p.target_len as u64, p.source_len as u64);
-        let (nq, nkv, h) = (
-            p.num_query_heads as u64,
-            p.num_kv_heads as u64,
-            p.head_dim as u64,
-        );
+        let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
-        let mut add = |id, elems: u64, role| {
-            buffers.push(BufferSpec {
-                id,
-                elems,
-                bytes: elems * 4,
-                role,
-            })
-        };
-        add(
-            BufferId::Query,
-            b * t * p.query_dim as u64,
-            BufferRole::Input,
-        );
+        let mut add = |id, elems: u64, role| buffers.push(BufferSpec { id, elems, bytes: elems * 4, role });
+        add(BufferId::Query, b * t * p.query_dim as u64, BufferRole::Input);
         if p.key_given {
             add(BufferId::Key, b * s * p.key_dim as u64, BufferRole::Input);
         }
-        add(
-            BufferId::Value,
-            b * s * p.value_dim as u64,
-            BufferRole::Input,
-        );
-        add(
-            BufferId::Masks,
-            mask_offsets.total as u64,
-            BufferRole::Input,
-        );
+        add(BufferId::Value, b * s * p.value_dim as u64, BufferRole::Input);
+        add(BufferId::Masks, mask_offsets.total as u64, BufferRole::Input);
         for d in Dense::ALL {
             if d == Dense::Gate && !p.use_gate {
                 continue;
@@ -210,59 +166,26 @@ impl Plan {
         if p.use_gate {
             add(BufferId::GateProj, b * t * nq * h, BufferRole::Scratch);
         }
-        let probs_role = if p.return_scores {
-            BufferRole::Output
-        } else {
-            BufferRole::Scratch
-        };
+        let probs_role = if p.return_scores { BufferRole::Output } else { BufferRole::Scratch };
         add(BufferId::Probs, b * nq * t * s, probs_role);
         add(BufferId::AttnOut, b * t * nq * h, BufferRole::Scratch);
-        add(
-            BufferId::Output,
-            b * t * p.query_dim as u64,
-            BufferRole::Output,
-        );
+        add(BufferId::Output, b * t * p.query_dim as u64, BufferRole::Output);
 
         let base = attention_params(p, &mask_offsets);
         let mut passes = vec![
-            matmul(
-                p,
-                "project_query",
-                Dense::Query,
-                BufferId::Query,
-                BufferId::QueryProj,
-                base,
-            ),
+            matmul(p, "project_query", Dense::Query, BufferId::Query, BufferId::QueryProj, base),
             matmul(
                 p,
                 "project_key",
                 Dense::Key,
-                if p.key_given {
-                    BufferId::Key
-                } else {
-                    BufferId::Value
-                },
+                if p.key_given { BufferId::Key } else { BufferId::Value },
                 BufferId::KeyProj,
                 base,
             ),
-            matmul(
-                p,
-                "project_value",
-                Dense::Value,
-                BufferId::Value,
-                BufferId::ValueProj,
-                base,
-            ),
+            matmul(p, "project_value", Dense::Value, BufferId::Value, BufferId::ValueProj, base),
         ];
         if p.use_gate {
-            passes.push(matmul(
-                p,
-                "project_gate",
-                Dense::Gate,
-                BufferId::Query,
-                BufferId::GateProj,
-                base,
-            ));
+            passes.push(matmul(p, "project_gate", Dense::Gate, BufferId::Query, BufferId::GateProj, base));
         }
         let bh = (b * nq) as u32;
         passes.push(Pass {
@@ -270,12 +193,7 @@ impl Plan {
             kernel: Kernel::QkGrouped,
             workgroups: [tiles(s, 64), tiles(t, 64), bh],
             params: base,
-            bindings: vec![
-                BufferId::QueryProj,
-                BufferId::KeyProj,
-                BufferId::Masks,
-                BufferId::Probs,
-            ],
+            bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
         });
         passes.push(Pass {
             label: "softmax",
@@ -292,29 +210,13 @@ impl Plan {
             bindings: vec![
                 BufferId::Probs,
                 BufferId::ValueProj,
-                if p.use_gate {
-                    BufferId::GateProj
-                } else {
-                    BufferId::ValueProj
-                },
+                if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj },
                 BufferId::AttnOut,
             ],
         });
-        passes.push(matmul(
-            p,
-            "project_output",
-            Dense::Output,
-            BufferId::AttnOut,
-            BufferId::Output,
-            base,
-        ));
+        passes.push(matmul(p, "project_output", Dense::Output, BufferId::AttnOut, BufferId::Output, base));
 
-        let plan = Self {
-            problem: p.clone(),
-            buffers,
-            passes,
-            mask_offsets,
-        };
+        let plan = Self { problem: p.clone(), buffers, passes, mask_offsets };
         plan.check(limits)?;
         Ok(plan)
     }
@@ -326,11 +228,7 @@ impl Plan {
 
     /// Total bytes of the buffers with a role.
     pub fn bytes_of(&self, role: BufferRole) -> u64 {
-        self.buffers
-            .iter()
-            .filter(|b| b.role == role)
-            .map(|b| b.bytes)
-            .sum()
+        self.buffers.iter().filter(|b| b.role == role).map(|b| b.bytes).sum()
     }
 
     /// Floating-point operations of the forward pass (multiply-add = 2), for throughput figures.
@@ -342,10 +240,7 @@ impl Plan {
                 match pass.kernel {
                     Kernel::MatmulBias => 2 * q.m as u64 * q.n as u64 * q.k as u64,
                     Kernel::QkGrouped | Kernel::PvGrouped => {
-                        2 * (q.batch * q.nq) as u64
-                            * q.t_len as u64
-                            * q.s_len as u64
-                            * q.head_dim as u64
+                        2 * (q.batch * q.nq) as u64 * q.t_len as u64 * q.s_len as u64 * q.head_dim as u64
                     }
                     Kernel::SoftmaxMasked => 0,
                 }
@@ -356,10 +251,7 @@ impl Plan {
     fn check(&self, limits: &Limits) -> Result<(), GqaError> {
         for buf in &self.buffers {
             for (limit, allowed) in [
-                (
-                    "max_storage_buffer_binding_size",
-                    limits.max_storage_buffer_binding_size,
-                ),
+                ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
                 ("max_buffer_size", limits.max_buffer_size),
             ] {
                 if buf.bytes > allowed {
@@ -382,21 +274,13 @@ impl Plan {
                         limit: "max_compute_workgroups_per_dimension",
                         allowed: limits.max_compute_workgroups_per_dimension as u64,
                         needed: *count as u64,
-                        detail: format!(
-                            "workgroups along {} of {:?}",
-                            ["x", "y", "z"][axis],
-                            pass.workgroups
-                        ),
+                        detail: format!("workgroups along {} of {:?}", ["x", "y", "z"][axis], pass.workgroups),
                     });
                 }
             }
             let invocations: u32 = k.workgroup_size().iter().product();
             let checks = [
-                (
-                    "max_compute_invocations_per_workgroup",
-                    limits.max_compute_invocations_per_workgroup,
-                    invocations,
-                ),
+                ("max_compute_invocations_per_workgroup", limits.max_compute_invocations_per_workgroup, invocations),
                 (
                     "max_compute_workgroup_storage_size",
                     limits.max_compute_workgroup_storage_size,
@@ -430,11 +314,7 @@ fn tiles(n: u64, tile: u64) -> u32 {
 
 /// A dense sub-layer's weight as an `[in, out]` matrix: (rows, cols).
 fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
-    let (nq, nkv, h) = (
-        p.num_query_heads as u64,
-        p.num_kv_heads as u64,
-        p.head_dim as u64,
-    );
+    let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
     match d {
         Dense::Query | Dense::Gate => (p.query_dim as u64, nq * h),
         Dense::Key => (p.key_dim as u64, nkv * h),
@@ -443,14 +323,7 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
     }
 }
 
-fn matmul(
-    p: &Problem,
-    label: &'static str,
-    d: Dense,
-    input: BufferId,
-    out: BufferId,
-    base: Params,
-) -> Pass {
+fn matmul(p: &Problem, label: &'static str, d: Dense, input: BufferId, out: BufferId, base: Params) -> Pass {
     let (k, n) = dense_matrix(p, d);
     let rows = match d {
         Dense::Key | Dense::Value => p.batch * p.source_len,
@@ -463,18 +336,8 @@ fn matmul(
     if d == Dense::Gate {
         flags |= matmul_flags::SIGMOID;
     }
-    let params = Params {
-        m: rows as u32,
-        n: n as u32,
-        k: k as u32,
-        matmul_flags: flags,
-        ..base
-    };
-    let bias = if p.use_bias {
-        BufferId::Bias(d)
-    } else {
-        BufferId::Kernel(d)
-    };
+    let params = Params { m: rows as u32, n: n as u32, k: k as u32, matmul_flags: flags, ..base };
+    let bias = if p.use_bias { BufferId::Bias(d) } else { BufferId::Kernel(d) };
     Pass {
         label,
         kernel: Kernel::MatmulBias,
@@ -488,12 +351,7 @@ fn matmul(
 fn attention_params(p: &Problem, offsets: &MaskOffsets) -> Params {
     let m = &p.mask;
     let mut flags = 0;
-    let strides = m.attention.unwrap_or(crate::problem::BroadcastStrides {
-        b: 0,
-        h: 0,
-        t: 0,
-        s: 0,
-    });
+    let strides = m.attention.unwrap_or(crate::problem::BroadcastStrides { b: 0, h: 0, t: 0, s: 0 });
     if m.attention.is_some() {
         flags |= mask_flags::ATTENTION;
     }

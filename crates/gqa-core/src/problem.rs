@@ -98,28 +98,17 @@ pub struct Problem {
     pub dropout: Option<DropoutSpec>,
 }
 
-fn rank3(
-    op: &'static str,
-    tensor: &str,
-    shape: &[usize],
-) -> Result<(usize, usize, usize), GqaError> {
+fn rank3(op: &'static str, tensor: &str, shape: &[usize]) -> Result<(usize, usize, usize), GqaError> {
     match *shape {
         [a, b, c] => {
             for (axis, v) in [("batch", a), ("length", b), ("feature", c)] {
                 if v == 0 {
-                    return Err(GqaError::ZeroSize {
-                        what: format!("{axis} dim of {tensor} {shape:?}"),
-                    });
+                    return Err(GqaError::ZeroSize { what: format!("{axis} dim of {tensor} {shape:?}") });
                 }
             }
             Ok((a, b, c))
         }
-        _ => Err(GqaError::Rank {
-            op,
-            tensor: tensor.into(),
-            expected: 3,
-            got: shape.to_vec(),
-        }),
+        _ => Err(GqaError::Rank { op, tensor: tensor.into(), expected: 3, got: shape.to_vec() }),
     }
 }
 
@@ -150,42 +139,20 @@ impl Problem {
                 if kb != batch || ks_len != source_len {
                     return Err(GqaError::ShapeMismatch {
                         op: OP,
-                        detail: format!(
-                            "key {ks:?} must match value {value_shape:?} in batch and length"
-                        ),
+                        detail: format!("key {ks:?} must match value {value_shape:?} in batch and length"),
                     });
                 }
                 kd
             }
         };
-        let dims4 = format!(
-            "(B={batch}, Nq={}, T={target_len}, S={source_len})",
-            config.num_query_heads
-        );
+        let dims4 = format!("(B={batch}, Nq={}, T={target_len}, S={source_len})", config.num_query_heads);
         let attention = options
             .attention_mask
             .as_ref()
-            .map(|m| {
-                attention_strides(
-                    m,
-                    batch,
-                    config.num_query_heads,
-                    target_len,
-                    source_len,
-                    &dims4,
-                )
-            })
+            .map(|m| attention_strides(m, batch, config.num_query_heads, target_len, source_len, &dims4))
             .transpose()?;
-        check_exact(
-            options.query_mask.as_ref(),
-            "query_mask",
-            &[batch, target_len],
-        )?;
-        check_exact(
-            options.value_mask.as_ref(),
-            "value_mask",
-            &[batch, source_len],
-        )?;
+        check_exact(options.query_mask.as_ref(), "query_mask", &[batch, target_len])?;
+        check_exact(options.value_mask.as_ref(), "value_mask", &[batch, source_len])?;
         check_exact(options.key_mask.as_ref(), "key_mask", &[batch, source_len])?;
         let query_shift = match options.causal_alignment {
             CausalAlignment::TopLeft => 0,
@@ -210,10 +177,7 @@ impl Problem {
             use_gate: config.use_gate,
             mask: MaskSpec {
                 attention,
-                attention_elems: options
-                    .attention_mask
-                    .as_ref()
-                    .map_or(0, |m| m.data().len()),
+                attention_elems: options.attention_mask.as_ref().map_or(0, |m| m.data().len()),
                 query: options.query_mask.is_some(),
                 value: options.value_mask.is_some(),
                 key: options.key_mask.is_some(),
@@ -244,26 +208,15 @@ impl Problem {
 
     /// Shape of the scores (B, Nq, T, S).
     pub fn scores_shape(&self) -> [usize; 4] {
-        [
-            self.batch,
-            self.num_query_heads,
-            self.target_len,
-            self.source_len,
-        ]
+        [self.batch, self.num_query_heads, self.target_len, self.source_len]
     }
 }
 
-fn check_exact(
-    mask: Option<&Mask>,
-    name: &'static str,
-    expected: &[usize],
-) -> Result<(), GqaError> {
+fn check_exact(mask: Option<&Mask>, name: &'static str, expected: &[usize]) -> Result<(), GqaError> {
     match mask {
-        Some(m) if m.shape() != expected => Err(GqaError::MaskBroadcast {
-            mask: name,
-            shape: m.shape().to_vec(),
-            target: format!("{expected:?}"),
-        }),
+        Some(m) if m.shape() != expected => {
+            Err(GqaError::MaskBroadcast { mask: name, shape: m.shape().to_vec(), target: format!("{expected:?}") })
+        }
         _ => Ok(()),
     }
 }
@@ -294,11 +247,7 @@ fn attention_strides(
         }
     };
     if placed.iter().zip(full).any(|(&m, f)| m != 1 && m != f) {
-        return Err(GqaError::MaskBroadcast {
-            mask: "attention_mask",
-            shape: shape.to_vec(),
-            target: target.into(),
-        });
+        return Err(GqaError::MaskBroadcast { mask: "attention_mask", shape: shape.to_vec(), target: target.into() });
     }
     let mut strides = [0usize; 4];
     let mut acc = 1;
@@ -306,12 +255,7 @@ fn attention_strides(
         strides[axis] = if placed[axis] == 1 { 0 } else { acc };
         acc *= placed[axis];
     }
-    Ok(BroadcastStrides {
-        b: strides[0],
-        h: strides[1],
-        t: strides[2],
-        s: strides[3],
-    })
+    Ok(BroadcastStrides { b: strides[0], h: strides[1], t: strides[2], s: strides[3] })
 }
 
 #[cfg(test)]
@@ -319,80 +263,26 @@ mod tests {
     use super::*;
 
     fn opts_with_mask(shape: &[usize]) -> CallOptions {
-        CallOptions {
-            attention_mask: Some(Mask::filled(shape.to_vec(), true)),
-            ..Default::default()
-        }
+        CallOptions { attention_mask: Some(Mask::filled(shape.to_vec(), true)), ..Default::default() }
     }
 
     #[test]
     fn attention_mask_shapes_broadcast() {
         let cfg = GqaConfig::new(4, 4, 2);
-        let p = |shape: &[usize]| {
-            Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], None, &opts_with_mask(shape))
-        };
+        let p = |shape: &[usize]| Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], None, &opts_with_mask(shape));
         let s = p(&[2, 3, 5]).unwrap().mask.attention.unwrap();
-        assert_eq!(
-            s,
-            BroadcastStrides {
-                b: 15,
-                h: 0,
-                t: 5,
-                s: 1
-            }
-        );
+        assert_eq!(s, BroadcastStrides { b: 15, h: 0, t: 5, s: 1 });
         let s = p(&[3, 5]).unwrap().mask.attention.unwrap();
-        assert_eq!(
-            s,
-            BroadcastStrides {
-                b: 0,
-                h: 0,
-                t: 5,
-                s: 1
-            }
-        );
+        assert_eq!(s, BroadcastStrides { b: 0, h: 0, t: 5, s: 1 });
         let s = p(&[1, 3, 5]).unwrap().mask.attention.unwrap();
-        assert_eq!(
-            s,
-            BroadcastStrides {
-                b: 0,
-                h: 0,
-                t: 5,
-                s: 1
-            }
-        );
+        assert_eq!(s, BroadcastStrides { b: 0, h: 0, t: 5, s: 1 });
         let s = p(&[2, 4, 3, 5]).unwrap().mask.attention.unwrap();
-        assert_eq!(
-            s,
-            BroadcastStrides {
-                b: 60,
-                h: 15,
-                t: 5,
-                s: 1
-            }
-        );
+        assert_eq!(s, BroadcastStrides { b: 60, h: 15, t: 5, s: 1 });
         let s = p(&[2, 1, 1, 5]).unwrap().mask.attention.unwrap();
-        assert_eq!(
-            s,
-            BroadcastStrides {
-                b: 5,
-                h: 0,
-                t: 0,
-                s: 1
-            }
-        );
-        for bad in [
-            &[3, 3, 5][..],
-            &[2, 3, 4],
-            &[5],
-            &[2, 3, 3, 5],
-            &[1, 1, 1, 1, 5],
-        ] {
+        assert_eq!(s, BroadcastStrides { b: 5, h: 0, t: 0, s: 1 });
+        for bad in [&[3, 3, 5][..], &[2, 3, 4], &[5], &[2, 3, 3, 5], &[1, 1, 1, 1, 5]] {
             let err = p(bad).unwrap_err();
-            assert!(
-                matches!(err, GqaError::MaskBroadcast { .. }),
-                "{bad:?}: {err}"
-            );
+            assert!(matches!(err, GqaError::MaskBroadcast { .. }), "{bad:?}: {err}");
             assert!(err.to_string().contains("(B=2, Nq=4, T=3, S=5)"), "{err}");
         }
     }
@@ -401,30 +291,15 @@ mod tests {
     fn shapes_are_checked() {
         let cfg = GqaConfig::new(4, 4, 2);
         let o = CallOptions::default();
-        assert!(matches!(
-            Problem::new(&cfg, &[2, 3], &[2, 5, 6], None, &o),
-            Err(GqaError::Rank { .. })
-        ));
-        assert!(matches!(
-            Problem::new(&cfg, &[2, 3, 8], &[1, 5, 6], None, &o),
-            Err(GqaError::ShapeMismatch { .. })
-        ));
+        assert!(matches!(Problem::new(&cfg, &[2, 3], &[2, 5, 6], None, &o), Err(GqaError::Rank { .. })));
+        assert!(matches!(Problem::new(&cfg, &[2, 3, 8], &[1, 5, 6], None, &o), Err(GqaError::ShapeMismatch { .. })));
         assert!(matches!(
             Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], Some(&[2, 4, 6]), &o),
             Err(GqaError::ShapeMismatch { .. })
         ));
-        assert!(matches!(
-            Problem::new(&cfg, &[2, 0, 8], &[2, 5, 6], None, &o),
-            Err(GqaError::ZeroSize { .. })
-        ));
-        let qm = CallOptions {
-            query_mask: Some(Mask::filled(vec![2, 5], true)),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], None, &qm),
-            Err(GqaError::MaskBroadcast { .. })
-        ));
+        assert!(matches!(Problem::new(&cfg, &[2, 0, 8], &[2, 5, 6], None, &o), Err(GqaError::ZeroSize { .. })));
+        let qm = CallOptions { query_mask: Some(Mask::filled(vec![2, 5], true)), ..Default::default() };
+        assert!(matches!(Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], None, &qm), Err(GqaError::MaskBroadcast { .. })));
         let p = Problem::new(&cfg, &[2, 3, 8], &[2, 5, 6], Some(&[2, 5, 7]), &o).unwrap();
         assert_eq!((p.query_dim, p.key_dim, p.value_dim), (8, 7, 6));
     }
@@ -432,11 +307,8 @@ mod tests {
     #[test]
     fn bottom_right_shift() {
         let cfg = GqaConfig::new(4, 4, 2);
-        let o = CallOptions {
-            use_causal_mask: true,
-            causal_alignment: CausalAlignment::BottomRight,
-            ..Default::default()
-        };
+        let o =
+            CallOptions { use_causal_mask: true, causal_alignment: CausalAlignment::BottomRight, ..Default::default() };
         let p = Problem::new(&cfg, &[1, 3, 8], &[1, 7, 8], None, &o).unwrap();
         assert_eq!(p.mask.query_shift, 4);
         let p = Problem::new(&cfg, &[1, 7, 8], &[1, 3, 8], None, &o).unwrap();

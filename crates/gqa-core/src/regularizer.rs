@@ -46,16 +46,9 @@ impl Regularizer {
             Identifier::Object { class_name, config } => (class_name.to_string(), config),
         };
         let r = match name.to_ascii_lowercase().replace('_', "").as_str() {
-            "l1" => Self::L1 {
-                l1: f64_field(c, "L1", "l1", 0.01)?,
-            },
-            "l2" => Self::L2 {
-                l2: f64_field(c, "L2", "l2", 0.01)?,
-            },
-            "l1l2" => Self::L1L2 {
-                l1: f64_field(c, "L1L2", "l1", 0.0)?,
-                l2: f64_field(c, "L1L2", "l2", 0.0)?,
-            },
+            "l1" => Self::L1 { l1: f64_field(c, "L1", "l1", 0.01)? },
+            "l2" => Self::L2 { l2: f64_field(c, "L2", "l2", 0.01)? },
+            "l1l2" => Self::L1L2 { l1: f64_field(c, "L1L2", "l1", 0.0)?, l2: f64_field(c, "L1L2", "l2", 0.0)? },
             _ => {
                 return Err(GqaError::UnknownKerasObject {
                     kind: "regularizer",
@@ -103,32 +96,17 @@ mod tests {
 
     #[test]
     fn strings_use_keras_defaults() {
-        assert_eq!(
-            Regularizer::from_keras(&json!("l2")).unwrap(),
-            Regularizer::L2 { l2: 0.01 }
-        );
-        assert_eq!(
-            Regularizer::from_keras(&json!("l1")).unwrap(),
-            Regularizer::L1 { l1: 0.01 }
-        );
-        assert_eq!(
-            Regularizer::from_keras(&json!("l1_l2")).unwrap(),
-            Regularizer::L1L2 { l1: 0.0, l2: 0.0 }
-        );
+        assert_eq!(Regularizer::from_keras(&json!("l2")).unwrap(), Regularizer::L2 { l2: 0.01 });
+        assert_eq!(Regularizer::from_keras(&json!("l1")).unwrap(), Regularizer::L1 { l1: 0.01 });
+        assert_eq!(Regularizer::from_keras(&json!("l1_l2")).unwrap(), Regularizer::L1L2 { l1: 0.0, l2: 0.0 });
     }
 
     #[test]
     fn round_trip_and_errors() {
-        for r in [
-            Regularizer::L1 { l1: 0.5 },
-            Regularizer::L2 { l2: 1e-4 },
-            Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 },
-        ] {
+        for r in [Regularizer::L1 { l1: 0.5 }, Regularizer::L2 { l2: 1e-4 }, Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }] {
             assert_eq!(Regularizer::from_keras(&r.to_keras()).unwrap(), r);
         }
         assert!(Regularizer::from_keras(&json!("orthogonal_regularizer")).is_err());
-        assert!(
-            Regularizer::from_keras(&json!({"class_name": "L2", "config": {"l2": -1.0}})).is_err()
-        );
+        assert!(Regularizer::from_keras(&json!({"class_name": "L2", "config": {"l2": -1.0}})).is_err());
     }
 }

@@ -15,12 +15,7 @@ impl HostTensor {
         let shape = shape.into();
         let expected: usize = shape.iter().product();
         if expected != data.len() {
-            return Err(GqaError::DataLength {
-                tensor: "tensor".into(),
-                shape,
-                expected,
-                got: data.len(),
-            });
+            return Err(GqaError::DataLength { tensor: "tensor".into(), shape, expected, got: data.len() });
         }
         Ok(Self { shape, data })
     }
@@ -29,10 +24,7 @@ impl HostTensor {
     pub fn zeros(shape: impl Into<Vec<usize>>) -> Self {
         let shape = shape.into();
         let n = shape.iter().product();
-        Self {
-            shape,
-            data: vec![0.0; n],
-        }
+        Self { shape, data: vec![0.0; n] }
     }
 
     /// The shape.
@@ -79,12 +71,7 @@ impl Mask {
         let shape = shape.into();
         let expected: usize = shape.iter().product();
         if expected != data.len() {
-            return Err(GqaError::DataLength {
-                tensor: "mask".into(),
-                shape,
-                expected,
-                got: data.len(),
-            });
+            return Err(GqaError::DataLength { tensor: "mask".into(), shape, expected, got: data.len() });
         }
         Ok(Self { shape, data })
     }
@@ -108,10 +95,7 @@ impl Mask {
     pub fn filled(shape: impl Into<Vec<usize>>, value: bool) -> Self {
         let shape = shape.into();
         let n = shape.iter().product();
-        Self {
-            shape,
-            data: vec![value; n],
-        }
+        Self { shape, data: vec![value; n] }
     }
 
     /// The shape.

@@ -32,13 +32,7 @@ pub enum Dense {
 
 impl Dense {
     /// All sub-layers in Keras' weight order.
-    pub const ALL: [Dense; 5] = [
-        Dense::Query,
-        Dense::Key,
-        Dense::Gate,
-        Dense::Value,
-        Dense::Output,
-    ];
+    pub const ALL: [Dense; 5] = [Dense::Query, Dense::Key, Dense::Gate, Dense::Value, Dense::Output];
 
     /// Keras' name of the sub-layer in weight paths (`query`, ..., `attention_output`).
     pub fn keras_name(self) -> &'static str {
@@ -58,11 +52,7 @@ impl Dense {
 
     /// The kernel's shape as Keras stores it.
     pub fn kernel_shape(self, config: &GqaConfig, dims: LayerDims) -> Vec<usize> {
-        let (nq, nkv, h) = (
-            config.num_query_heads,
-            config.num_key_value_heads,
-            config.head_dim,
-        );
+        let (nq, nkv, h) = (config.num_query_heads, config.num_key_value_heads, config.head_dim);
         match self {
             Dense::Query | Dense::Gate => vec![dims.query_dim, nq, h],
             Dense::Key => vec![dims.key_dim, nkv, h],
@@ -73,11 +63,7 @@ impl Dense {
 
     /// The bias's shape as Keras stores it.
     pub fn bias_shape(self, config: &GqaConfig, dims: LayerDims) -> Vec<usize> {
-        let (nq, nkv, h) = (
-            config.num_query_heads,
-            config.num_key_value_heads,
-            config.head_dim,
-        );
+        let (nq, nkv, h) = (config.num_query_heads, config.num_key_value_heads, config.head_dim);
         match self {
             Dense::Query | Dense::Gate => vec![nq, h],
             Dense::Key | Dense::Value => vec![nkv, h],

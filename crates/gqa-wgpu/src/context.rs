@@ -18,10 +18,7 @@ pub struct GpuContext {
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuContext")
-            .field("adapter", &self.info.name)
-            .field("backend", &self.info.backend)
-            .finish()
+        f.debug_struct("GpuContext").field("adapter", &self.info.name).field("backend", &self.info.backend).finish()
     }
 }
 
@@ -76,10 +73,7 @@ impl GpuContext {
         let instance = wgpu::Instance::new(desc);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
         adapters.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
-        adapters
-            .into_iter()
-            .map(|a| pollster::block_on(Self::from_adapter(&a)))
-            .collect()
+        adapters.into_iter().map(|a| pollster::block_on(Self::from_adapter(&a))).collect()
     }
 
     async fn best_of(instance: wgpu::Instance, backends: wgpu::Backends) -> Result<Self, GpuError> {
@@ -87,10 +81,7 @@ impl GpuContext {
         let best = adapters
             .into_iter()
             .max_by_key(|a| rank(&a.get_info()))
-            .ok_or_else(|| GpuError::NoAdapter {
-                backends: format!("{backends:?}"),
-                hint: NO_ADAPTER_HINT.into(),
-            })?;
+            .ok_or_else(|| GpuError::NoAdapter { backends: format!("{backends:?}"), hint: NO_ADAPTER_HINT.into() })?;
         Self::from_adapter(&best).await
     }
 
@@ -104,33 +95,16 @@ impl GpuContext {
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError::RequestDevice {
-                adapter: info.name.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| GpuError::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
         Self::from_device(device, queue, info)
     }
 
     /// Wraps a device and queue the caller already has. `info` is reported by
     /// [`GpuContext::adapter_info`]; the plan is checked against `device.limits()`.
-    pub fn from_device(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
-        info: wgpu::AdapterInfo,
-    ) -> Result<Self, GpuError> {
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let pipelines = Arc::new(Pipelines::new(&device)?);
-        log::info!(
-            "gqa: using {} ({:?}, {:?})",
-            info.name,
-            info.backend,
-            info.device_type
-        );
-        Ok(Self {
-            device,
-            queue,
-            info,
-            pipelines,
-        })
+        log::info!("gqa: using {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        Ok(Self { device, queue, info, pipelines })
     }
 
     /// The adapter this context runs on.
@@ -141,10 +115,7 @@ impl GpuContext {
     /// A one-line description: name, backend, device type, driver.
     pub fn describe(&self) -> String {
         let i = &self.info;
-        format!(
-            "{} ({:?}, {:?}, {} {})",
-            i.name, i.backend, i.device_type, i.driver, i.driver_info
-        )
+        format!("{} ({:?}, {:?}, {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
     }
 
     /// The device.

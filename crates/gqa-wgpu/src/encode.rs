@@ -75,11 +75,7 @@ pub(crate) fn record(
                 continue;
             }
             (id, BufferRole::Input) => {
-                return Err(GpuError::Buffer {
-                    op: OP.into(),
-                    buffer: id.to_string(),
-                    problem: "not provided".into(),
-                });
+                return Err(GpuError::Buffer { op: OP.into(), buffer: id.to_string(), problem: "not provided".into() });
             }
             (id, role) => device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&format!("gqa {id}")),
@@ -95,15 +91,11 @@ pub(crate) fn record(
         owned.insert(spec.id, buf);
     }
     let lookup = |id: BufferId| -> Result<&wgpu::Buffer, GpuError> {
-        borrowed
-            .get(&id)
-            .copied()
-            .or_else(|| owned.get(&id))
-            .ok_or_else(|| GpuError::Buffer {
-                op: OP.into(),
-                buffer: id.to_string(),
-                problem: "a pass binds a buffer the plan does not list".into(),
-            })
+        borrowed.get(&id).copied().or_else(|| owned.get(&id)).ok_or_else(|| GpuError::Buffer {
+            op: OP.into(),
+            buffer: id.to_string(),
+            problem: "a pass binds a buffer the plan does not list".into(),
+        })
     };
 
     // All passes' params in one uniform buffer, each at an aligned offset.
@@ -111,8 +103,7 @@ pub(crate) fn record(
     let stride = std::mem::size_of::<Params>().div_ceil(align) * align;
     let mut bytes = vec![0u8; stride * plan.passes.len()];
     for (i, pass) in plan.passes.iter().enumerate() {
-        bytes[i * stride..i * stride + std::mem::size_of::<Params>()]
-            .copy_from_slice(bytemuck::bytes_of(&pass.params));
+        bytes[i * stride..i * stride + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&pass.params));
     }
     let params_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("gqa params"),
@@ -150,10 +141,8 @@ pub(crate) fn record(
     }
 
     {
-        let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("gqa forward"),
-            timestamp_writes: None,
-        });
+        let mut cpass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa forward"), timestamp_writes: None });
         for (pass, bg) in plan.passes.iter().zip(&bind_groups) {
             cpass.set_pipeline(&ctx.pipelines.get(pass.kernel).pipeline);
             cpass.set_bind_group(0, bg, &[]);
@@ -163,14 +152,6 @@ pub(crate) fn record(
     }
 
     let output = lookup(BufferId::Output)?.clone();
-    let scores = if plan.problem.return_scores {
-        Some(lookup(BufferId::Probs)?.clone())
-    } else {
-        None
-    };
-    Ok(EncodedForward {
-        plan,
-        output,
-        scores,
-    })
+    let scores = if plan.problem.return_scores { Some(lookup(BufferId::Probs)?.clone()) } else { None };
+    Ok(EncodedForward { plan, output, scores })
 }

@@ -75,14 +75,8 @@ impl GpuError {
     /// Converts a wgpu error popped from an error scope.
     pub(crate) fn from_wgpu(op: &str, e: wgpu::Error) -> Self {
         match e {
-            wgpu::Error::OutOfMemory { .. } => Self::OutOfMemory {
-                op: op.into(),
-                message: e.to_string(),
-            },
-            other => Self::Validation {
-                op: op.into(),
-                message: other.to_string(),
-            },
+            wgpu::Error::OutOfMemory { .. } => Self::OutOfMemory { op: op.into(), message: e.to_string() },
+            other => Self::Validation { op: op.into(), message: other.to_string() },
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use gqa_core::{
-    BufferId, BufferRole, CallOptions, Dense, ForwardOutput, GqaConfig, GqaError, HostTensor,
-    LayerDims, Plan, Problem, Weights,
+    BufferId, BufferRole, CallOptions, Dense, ForwardOutput, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Problem,
+    Weights,
 };
 use wgpu::util::DeviceExt;
 
@@ -92,9 +92,7 @@ impl GqaLayer {
                 let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(&format!("gqa weight {id}")),
                     contents: bytemuck::cast_slice(t.data()),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                 });
                 buffers.insert(id, buf);
             };
@@ -106,13 +104,7 @@ impl GqaLayer {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::from_wgpu("upload weights", e));
         }
-        Ok(Self {
-            ctx: ctx.clone(),
-            config: config.clone(),
-            dims,
-            weights: buffers,
-            poison_outputs: false,
-        })
+        Ok(Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, poison_outputs: false })
     }
 
     /// The layer's config.
@@ -163,11 +155,7 @@ impl GqaLayer {
             return Err(mismatch("value", p.value_dim, d.value_dim));
         }
         if p.key_dim != d.key_dim {
-            let what = if p.key_given {
-                "key"
-            } else {
-                "value (used as key: no key given)"
-            };
+            let what = if p.key_given { "key" } else { "value (used as key: no key given)" };
             return Err(mismatch(what, p.key_dim, d.key_dim));
         }
         Ok(())
@@ -193,12 +181,7 @@ impl GqaLayer {
         key: Option<&HostTensor>,
         options: &CallOptions,
     ) -> Result<ForwardOutput, GpuError> {
-        let plan = self.plan(
-            query.shape(),
-            value.shape(),
-            key.map(HostTensor::shape),
-            options,
-        )?;
+        let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
         let device = &self.ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -223,11 +206,7 @@ impl GqaLayer {
             })
         };
         let out_buf = poison(BufferId::Output);
-        let scores_buf = if plan.problem.return_scores {
-            poison(BufferId::Probs)
-        } else {
-            None
-        };
+        let scores_buf = if plan.problem.return_scores { poison(BufferId::Probs) } else { None };
         let inputs = GpuInputs {
             query: &q,
             query_shape: dims3(query.shape()),
@@ -237,21 +216,13 @@ impl GqaLayer {
             output: out_buf.as_ref(),
             scores: scores_buf.as_ref(),
         };
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("gqa forward"),
-        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
         let encoded = self.encode_planned(&mut encoder, &inputs, options, plan)?;
         self.ctx.queue.submit([encoder.finish()]);
         let problem = &encoded.plan.problem;
-        let mut sources = vec![(
-            &encoded.output,
-            encoded.plan.buffer(BufferId::Output).map_or(0, |b| b.bytes),
-        )];
+        let mut sources = vec![(&encoded.output, encoded.plan.buffer(BufferId::Output).map_or(0, |b| b.bytes))];
         if let Some(s) = &encoded.scores {
-            sources.push((
-                s,
-                encoded.plan.buffer(BufferId::Probs).map_or(0, |b| b.bytes),
-            ));
+            sources.push((s, encoded.plan.buffer(BufferId::Probs).map_or(0, |b| b.bytes)));
         }
         let read = crate::readback::read_f32(device, &self.ctx.queue, "forward", &sources).await;
         if let Some(e) = oom.pop().await {
@@ -278,12 +249,8 @@ impl GqaLayer {
         inputs: &GpuInputs<'_>,
         options: &CallOptions,
     ) -> Result<EncodedForward, GpuError> {
-        let plan = self.plan(
-            &inputs.query_shape,
-            &inputs.value_shape,
-            inputs.key.as_ref().map(|k| &k.1[..]),
-            options,
-        )?;
+        let plan =
+            self.plan(&inputs.query_shape, &inputs.value_shape, inputs.key.as_ref().map(|k| &k.1[..]), options)?;
         self.encode_planned(encoder, inputs, options, plan)
     }
 
@@ -304,19 +271,11 @@ impl GqaLayer {
 
     /// Bytes a call with this plan allocates besides the weights.
     pub fn call_bytes(plan: &Plan) -> u64 {
-        plan.buffers
-            .iter()
-            .filter(|b| b.role != BufferRole::Weight)
-            .map(|b| b.bytes)
-            .sum()
+        plan.buffers.iter().filter(|b| b.role != BufferRole::Weight).map(|b| b.bytes).sum()
     }
 }
 
 fn dims3(s: &[usize]) -> [usize; 3] {
     // Shapes are validated by the plan first; a wrong rank never gets here.
-    [
-        s.first().copied().unwrap_or(0),
-        s.get(1).copied().unwrap_or(0),
-        s.get(2).copied().unwrap_or(0),
-    ]
+    [s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0), s.get(2).copied().unwrap_or(0)]
 }

@@ -51,9 +51,7 @@ fn layout_entries(kernel: Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {
             binding: i as u32 + 1,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage {
-                    read_only: *access == Access::Read,
-                },
+                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },

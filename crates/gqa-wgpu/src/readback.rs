@@ -16,9 +16,7 @@ pub(crate) async fn read_f32(
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("gqa readback"),
-    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa readback") });
     let mut at = 0;
     for (buf, bytes) in sources {
         encoder.copy_buffer_to_buffer(buf, 0, &staging, at, *bytes);
@@ -32,23 +30,11 @@ pub(crate) async fn read_f32(
     });
     device
         .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Device {
-            op: op.into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| GpuError::Device { op: op.into(), message: e.to_string() })?;
     rx.await
-        .map_err(|_| GpuError::Map {
-            op: op.into(),
-            message: "the map callback was dropped".into(),
-        })?
-        .map_err(|e| GpuError::Map {
-            op: op.into(),
-            message: e.to_string(),
-        })?;
-    let view = slice.get_mapped_range().map_err(|e| GpuError::Map {
-        op: op.into(),
-        message: e.to_string(),
-    })?;
+        .map_err(|_| GpuError::Map { op: op.into(), message: "the map callback was dropped".into() })?
+        .map_err(|e| GpuError::Map { op: op.into(), message: e.to_string() })?;
+    let view = slice.get_mapped_range().map_err(|e| GpuError::Map { op: op.into(), message: e.to_string() })?;
     let all: &[f32] = bytemuck::cast_slice(&view);
     let mut out = Vec::with_capacity(sources.len());
     let mut at = 0;

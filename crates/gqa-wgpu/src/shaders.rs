@@ -5,18 +5,9 @@ use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
 pub const COMMON: [(&str, &str); 3] = [
-    (
-        "common/params.wgsl",
-        include_str!("../../../shaders/common/params.wgsl"),
-    ),
-    (
-        "common/mask.wgsl",
-        include_str!("../../../shaders/common/mask.wgsl"),
-    ),
-    (
-        "common/dropout.wgsl",
-        include_str!("../../../shaders/common/dropout.wgsl"),
-    ),
+    ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
+    ("common/mask.wgsl", include_str!("../../../shaders/common/mask.wgsl")),
+    ("common/dropout.wgsl", include_str!("../../../shaders/common/dropout.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -42,16 +33,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
 pub fn source(kernel: Kernel) -> String {
     let mut out = String::new();
     for name in snippets(kernel) {
-        let (file, text) = COMMON
-            .iter()
-            .find(|(f, _)| f == name)
-            .expect("snippet table names a COMMON file");
+        let (file, text) = COMMON.iter().find(|(f, _)| f == name).expect("snippet table names a COMMON file");
         out.push_str(&format!("// ---- {file}\n{text}\n"));
     }
-    out.push_str(&format!(
-        "// ---- {}\n{}",
-        kernel.file_name(),
-        kernel_file(kernel)
-    ));
+    out.push_str(&format!("// ---- {}\n{}", kernel.file_name(), kernel_file(kernel)));
     out
 }

@@ -1,0 +1,179 @@
+//! The GPU test harness: every adapter wgpu can see, random data, and elementwise comparison with
+//! the oracle. A machine with no adapter fails the tests: it never passes by skipping.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+use std::sync::OnceLock;
+
+use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Weights};
+use gqa::gpu::GpuContext;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// Every adapter found (Vulkan and GL at least), best first, shared by the tests of one binary.
+pub fn adapters() -> &'static [GpuContext] {
+    static ALL: OnceLock<Vec<GpuContext>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let found: Vec<GpuContext> = GpuContext::all_adapters(wgpu::Backends::all())
+            .into_iter()
+            .filter_map(|c| c.map_err(|e| eprintln!("[harness] adapter failed to open: {e}")).ok())
+            .collect();
+        assert!(
+            !found.is_empty(),
+            "no GPU adapter found: GPU tests cannot run. On Debian/Ubuntu install Mesa's software drivers: \
+             apt-get install -y mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri"
+        );
+        for c in &found {
+            eprintln!("[harness] adapter: {}", c.describe());
+        }
+        found
+    })
+}
+
+/// A short name for an adapter in test output: `llvmpipe (LLVM 15.0.6, 256 bits)/Vulkan`.
+pub fn adapter_name(ctx: &GpuContext) -> String {
+    let i = ctx.adapter_info();
+    format!("{}/{:?}", i.name, i.backend)
+}
+
+/// Uniform random data in [-1, 1) with a shape.
+pub fn random_tensor(shape: &[usize], rng: &mut StdRng) -> HostTensor {
+    let n = shape.iter().product();
+    HostTensor::new(shape.to_vec(), (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()).unwrap()
+}
+
+/// Random non-zero weights (kernels and biases both random) for a config, via the oracle's
+/// initializers: kernels He-uniform scaled so logits are O(1), biases uniform in [-0.5, 0.5].
+pub fn random_weights(config: &GqaConfig, dims: LayerDims, seed: u64) -> Weights {
+    let mut c = config.clone();
+    c.kernel_initializer = Initializer::VarianceScaling {
+        scale: 3.0,
+        mode: gqa::core::FanMode::FanIn,
+        distribution: gqa::core::Distribution::Uniform,
+        seed: None,
+    };
+    c.bias_initializer = Initializer::RandomUniform { minval: -0.5, maxval: 0.5, seed: None };
+    gqa::reference::initialize_weights(&c, dims, seed).unwrap()
+}
+
+/// A seeded RNG.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Tolerance `|gpu - ref| <= atol + rtol * |ref|`, elementwise, NaN must agree.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub atol: f32,
+    /// Relative part.
+    pub rtol: f32,
+}
+
+/// The project's f32 tolerance.
+pub const F32: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
+
+/// Compares elementwise; the message names the case, the tensor, the first failing index and values.
+pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32], tol: Tolerance) {
+    assert_eq!(gpu.len(), reference.len(), "{what}: lengths differ");
+    let mut bad = 0;
+    let mut first = None;
+    let mut worst = 0.0f32;
+    for (i, (&g, &r)) in gpu.iter().zip(reference).enumerate() {
+        let ok = if r.is_nan() || g.is_nan() {
+            r.is_nan() && g.is_nan()
+        } else if r.is_infinite() || g.is_infinite() {
+            r == g
+        } else {
+            (g - r).abs() <= tol.atol + tol.rtol * r.abs()
+        };
+        if !ok {
+            bad += 1;
+            first.get_or_insert((i, g, r));
+        }
+        if g.is_finite() && r.is_finite() {
+            worst = worst.max((g - r).abs());
+        }
+    }
+    if let Some((i, g, r)) = first {
+        panic!(
+            "{what}: {bad} of {} elements out of tolerance (atol {}, rtol {}); first at index {i}: gpu {g} vs oracle {r}; max |diff| {worst}",
+            gpu.len(),
+            tol.atol,
+            tol.rtol
+        );
+    }
+}
+
+/// One forward call to check: a config, input shapes, options.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The case's name in messages.
+    pub name: String,
+    /// The layer.
+    pub config: GqaConfig,
+    /// B.
+    pub batch: usize,
+    /// T.
+    pub t: usize,
+    /// S.
+    pub s: usize,
+    /// Dq.
+    pub dq: usize,
+    /// Dv.
+    pub dv: usize,
+    /// Dk, when a separate key is given.
+    pub dk: Option<usize>,
+    /// The call's options.
+    pub options: CallOptions,
+}
+
+impl Case {
+    /// A case with B=2, T=5, S=7, Dq=12, Dv=10, no key, default options.
+    pub fn new(name: &str, config: GqaConfig) -> Self {
+        Self {
+            name: name.into(),
+            config,
+            batch: 2,
+            t: 5,
+            s: 7,
+            dq: 12,
+            dv: 10,
+            dk: None,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// The dims the layer is built for.
+    pub fn dims(&self) -> LayerDims {
+        LayerDims { query_dim: self.dq, key_dim: self.dk.unwrap_or(self.dv), value_dim: self.dv }
+    }
+
+    /// Runs the case on `ctx` and on the oracle, compares output (and scores when requested).
+    /// Returns the maximum absolute difference of the output.
+    pub fn check(&self, ctx: &GpuContext, seed: u64) -> f32 {
+        let mut r = rng(seed);
+        let weights = random_weights(&self.config, self.dims(), seed);
+        let query = random_tensor(&[self.batch, self.t, self.dq], &mut r);
+        let value = random_tensor(&[self.batch, self.s, self.dv], &mut r);
+        let key = self.dk.map(|dk| random_tensor(&[self.batch, self.s, dk], &mut r));
+        let want = gqa::reference::forward(&self.config, &weights, &query, &value, key.as_ref(), &self.options)
+            .unwrap_or_else(|e| panic!("{}: oracle failed: {e}", self.name));
+        let mut layer = gqa::gpu::GqaLayer::new(ctx, &self.config, &weights).unwrap();
+        layer.set_poison_outputs(true);
+        let got = layer
+            .forward(&query, &value, key.as_ref(), &self.options)
+            .unwrap_or_else(|e| panic!("{} on {}: {e}", self.name, adapter_name(ctx)));
+        let label = format!("{} on {}", self.name, adapter_name(ctx));
+        assert_eq!(got.output.shape(), want.output.shape(), "{label}");
+        assert_close(&format!("{label}: output"), got.output.data(), want.output.data(), F32);
+        match (&got.scores, &want.scores) {
+            (Some(g), Some(w)) => {
+                assert_eq!(g.shape(), w.shape(), "{label}: scores shape");
+                assert_close(&format!("{label}: scores"), g.data(), w.data(), F32);
+            }
+            (None, None) => {}
+            _ => panic!("{label}: scores present on one side only"),
+        }
+        got.output.data().iter().zip(want.output.data()).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max)
+    }
+}
