@@ -145,7 +145,7 @@ impl GqaConfig {
                 return Err(GqaError::ZeroSize { what: what.into() });
             }
         }
-        if self.num_query_heads % self.num_key_value_heads != 0 {
+        if !self.num_query_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(GqaError::HeadsDoNotDivide {
                 num_query_heads: self.num_query_heads,
                 num_key_value_heads: self.num_key_value_heads,

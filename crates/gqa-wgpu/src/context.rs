@@ -137,9 +137,9 @@ impl GpuContext {
 /// Converts wgpu's limits to gqa-core's.
 pub fn core_limits(l: &wgpu::Limits) -> gqa_core::Limits {
     gqa_core::Limits {
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_buffer_size: l.max_buffer_size,
-        max_uniform_buffer_binding_size: l.max_uniform_buffer_binding_size as u64,
+        max_uniform_buffer_binding_size: l.max_uniform_buffer_binding_size,
         max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
         max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
         max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
