@@ -82,7 +82,12 @@ fn gpu_dropout_matches_oracle_and_statistics() {
         }
         let frac = kept as f64 / total as f64;
         let sd = (rate * (1.0 - rate) / total as f64).sqrt();
-        assert!((frac - (1.0 - rate)).abs() < 5.0 * sd, "{name}: kept fraction {frac}, expected {} ± {}", 1.0 - rate, 5.0 * sd);
+        assert!(
+            (frac - (1.0 - rate)).abs() < 5.0 * sd,
+            "{name}: kept fraction {frac}, expected {} ± {}",
+            1.0 - rate,
+            5.0 * sd
+        );
         eprintln!("[{name}] dropout rate {rate}: kept {kept}/{total} = {frac:.4}");
     }
 }
@@ -95,7 +100,8 @@ fn seeds_change_the_mask_and_inference_has_no_dropout() {
         let name = adapter_name(ctx);
         let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
         let run = |training: bool, seed: Option<u64>| {
-            let opts = CallOptions { training, dropout_seed: seed, return_attention_scores: true, ..Default::default() };
+            let opts =
+                CallOptions { training, dropout_seed: seed, return_attention_scores: true, ..Default::default() };
             layer.forward(&query, &value, Some(&key), &opts).unwrap()
         };
         let a = run(true, Some(10));
@@ -105,6 +111,11 @@ fn seeds_change_the_mask_and_inference_has_no_dropout() {
         let zeros = |t: &HostTensor| t.data().iter().map(|v| *v == 0.0).collect::<Vec<_>>();
         assert_ne!(zeros(&a.output), zeros(&c.output), "{name}: another seed drops other elements");
         let inference = run(false, Some(10));
-        assert_close(&format!("{name}: no dropout in inference"), inference.output.data(), inference.scores.unwrap().data(), F32);
+        assert_close(
+            &format!("{name}: no dropout in inference"),
+            inference.output.data(),
+            inference.scores.unwrap().data(),
+            F32,
+        );
     }
 }

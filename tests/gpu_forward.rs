@@ -102,7 +102,8 @@ fn fully_masked_rows_under_both_policies() {
         run(c);
         // A masked query (query_mask) masks its whole row too.
         let mut c = with_scores(Case::new(&format!("query_mask row, {policy:?}"), GqaConfig::new(8, 4, 2)));
-        c.options.query_mask = Some(Mask::new(vec![2, 5], vec![true, false, true, true, true, true, true, true, true, false]).unwrap());
+        c.options.query_mask =
+            Some(Mask::new(vec![2, 5], vec![true, false, true, true, true, true, true, true, true, false]).unwrap());
         c.options.masked_rows = policy;
         run(c);
     }
@@ -133,7 +134,9 @@ fn with_gate() {
 
 #[test]
 fn sliding_window_alone_and_with_causal() {
-    for (causal, align) in [(false, CausalAlignment::TopLeft), (true, CausalAlignment::TopLeft), (true, CausalAlignment::BottomRight)] {
+    for (causal, align) in
+        [(false, CausalAlignment::TopLeft), (true, CausalAlignment::TopLeft), (true, CausalAlignment::BottomRight)]
+    {
         let mut cfg = GqaConfig::new(8, 4, 2);
         cfg.sliding_window = Some(3);
         let mut c = with_scores(Case::new(&format!("sliding_window=3 causal={causal} {align:?}"), cfg));

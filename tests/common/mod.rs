@@ -9,7 +9,8 @@ use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Weig
 use gqa::gpu::GpuContext;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// Every adapter found (Vulkan and GL at least), best first, shared by the tests of one binary.
+/// Every adapter found, best first, shared by the tests of one binary. Fails when there is none,
+/// or when a backend named in `GQA_REQUIRE_BACKENDS` (e.g. `vulkan,gl`, set by CI) is missing.
 pub fn adapters() -> &'static [GpuContext] {
     static ALL: OnceLock<Vec<GpuContext>> = OnceLock::new();
     ALL.get_or_init(|| {
@@ -24,6 +25,14 @@ pub fn adapters() -> &'static [GpuContext] {
         );
         for c in &found {
             eprintln!("[harness] adapter: {}", c.describe());
+        }
+        // CI names the backends it installed; each must really be there.
+        for wanted in std::env::var("GQA_REQUIRE_BACKENDS").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+            assert!(
+                found.iter().any(|c| format!("{:?}", c.adapter_info().backend).eq_ignore_ascii_case(wanted.trim())),
+                "GQA_REQUIRE_BACKENDS names {wanted:?} but no such adapter was found (found: {:?})",
+                found.iter().map(adapter_name).collect::<Vec<_>>()
+            );
         }
         found
     })

@@ -406,3 +406,91 @@ fn attention_params(p: &Problem, offsets: &MaskOffsets) -> Params {
         ..Params::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CallOptions, GqaConfig, Mask};
+
+    fn problem(cfg: &GqaConfig, b: usize, t: usize, s: usize, opts: &CallOptions) -> Problem {
+        Problem::new(cfg, &[b, t, 16], &[b, s, 12], None, opts).unwrap()
+    }
+
+    #[test]
+    fn buffers_and_passes_follow_the_problem() {
+        let mut cfg = GqaConfig::new(8, 4, 2);
+        cfg.use_gate = true;
+        let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+        let plan = Plan::new(&problem(&cfg, 2, 5, 70, &opts), &Limits::default()).unwrap();
+        let elems = |id| plan.buffer(id).unwrap().elems;
+        assert_eq!(elems(BufferId::Query), 2 * 5 * 16);
+        assert_eq!(elems(BufferId::Kernel(Dense::Query)), 16 * 32);
+        assert_eq!(elems(BufferId::Kernel(Dense::Key)), 12 * 16);
+        assert_eq!(elems(BufferId::Bias(Dense::Output)), 16);
+        assert_eq!(elems(BufferId::Probs), 2 * 4 * 5 * 70);
+        assert_eq!(elems(BufferId::Masks), 1);
+        assert!(plan.buffer(BufferId::Key).is_none(), "no key given: value is bound instead");
+        assert_eq!(plan.buffer(BufferId::Probs).unwrap().role, BufferRole::Output);
+        let labels: Vec<_> = plan.passes.iter().map(|p| p.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "project_query",
+                "project_key",
+                "project_value",
+                "project_gate",
+                "logits",
+                "softmax",
+                "attend_values",
+                "project_output"
+            ]
+        );
+        let logits = &plan.passes[4];
+        assert_eq!(logits.workgroups, [2, 1, 8], "S=70 needs two 64-wide tiles, B*Nq = 8");
+        assert_eq!(plan.passes[1].bindings[0], BufferId::Value);
+        let qkv = 2 * (10 * 16 * 32 + 2 * 140 * 12 * 16) + 2 * 10 * 16 * 32 + 2 * 10 * 32 * 16;
+        assert_eq!(plan.flops(), (qkv + 2 * 2 * 2 * 4 * 5 * 70 * 8) as u64);
+    }
+
+    #[test]
+    fn masks_are_packed_at_their_offsets() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let opts = CallOptions {
+            attention_mask: Some(Mask::filled(vec![3, 4], true)),
+            query_mask: Some(Mask::filled(vec![2, 3], false)),
+            key_mask: Some(Mask::filled(vec![2, 4], true)),
+            ..Default::default()
+        };
+        let p = problem(&cfg, 2, 3, 4, &opts);
+        let off = MaskOffsets::of(&p);
+        assert_eq!(off, MaskOffsets { attention: 0, query: 12, value: 18, key: 18, total: 26 });
+        let words = crate::pack_masks(&p, &opts);
+        assert_eq!(words.len(), 26);
+        assert!(words[..12].iter().all(|w| *w == 1) && words[12..18].iter().all(|w| *w == 0));
+        assert!(words[18..].iter().all(|w| *w == 1));
+        let plan = Plan::new(&p, &Limits::default()).unwrap();
+        let params = &plan.passes[0].params;
+        assert_eq!((params.qm_offset, params.km_offset), (12, 18));
+        assert_eq!(
+            params.mask_flags,
+            crate::params::mask_flags::ATTENTION | crate::params::mask_flags::QUERY | crate::params::mask_flags::KEY
+        );
+    }
+
+    #[test]
+    fn limits_are_named_when_exceeded() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let p = problem(&cfg, 1, 100, 100, &CallOptions::default());
+        let tiny = Limits { max_storage_buffer_binding_size: 1024, ..Limits::default() };
+        let err = Plan::new(&p, &tiny).unwrap_err();
+        assert!(matches!(err, GqaError::LimitExceeded { limit: "max_storage_buffer_binding_size", .. }), "{err}");
+        let few = Limits { max_compute_workgroups_per_dimension: 50, ..Limits::default() };
+        let err = Plan::new(&p, &few).unwrap_err();
+        assert!(err.to_string().contains("max_compute_workgroups_per_dimension is 50"), "{err}");
+        let small_wg = Limits { max_compute_workgroup_storage_size: 4096, ..Limits::default() };
+        let err = Plan::new(&p, &small_wg).unwrap_err();
+        assert!(err.to_string().contains("max_compute_workgroup_storage_size"), "{err}");
+        let few_inv = Limits { max_compute_invocations_per_workgroup: 128, ..Limits::default() };
+        assert!(Plan::new(&p, &few_inv).is_err());
+    }
+}
