@@ -1,7 +1,7 @@
 // O[b, t, u, h] = sum_s drop(P[b, u, t, s]) * V[b, s, u / R, h], times the gate G[b, t, u, h] when used.
 // Dropout (rate > 0) keeps an element iff dropout_keep(b, u, t, s) and scales it by 1 / (1 - rate);
-// P itself (the scores) is left untouched. Workgroup z = b * Nq + u; a 64 (h) x 64 (t) tile per
-// workgroup, 4x4 per invocation strided by 16.
+// P itself (the scores) is left untouched. Workgroup z = the (b, u) row within this attention chunk
+// (as in qk_grouped); a 64 (h) x 64 (t) tile per workgroup, 4x4 per invocation strided by 16.
 
 @group(0) @binding(1) var<storage, read> probs: array<f32>;    // (B, Nq, T, S)
 @group(0) @binding(2) var<storage, read> vmat: array<f32>;     // (B, S, Nkv, H)
@@ -13,8 +13,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let t_len = params.t_len;
     let s_len = params.s_len;
     let hd = params.head_dim;
-    let bu = wid.z;
+    let row = wid.z;
+    let t_count = params.t_count;
+    let bu = params.bu_base + row;
     let b = bu / params.nq;
+    let b_global = params.b_base + b;
     let u = bu % params.nq;
     let kv = u / params.group;
     let dropping = params.dropout_rate > 0.0;
@@ -23,8 +26,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var t_idx: array<u32, 4>;
     var h_idx: array<u32, 4>;
     for (var i = 0u; i < 4u; i++) {
-        t_idx[i] = min(wid.y * 64u + lid.y + 16u * i, t_len - 1u);
-        p_row[i] = (bu * t_len + t_idx[i]) * s_len;
+        let tc = min(wid.y * 64u + lid.y + 16u * i, t_count - 1u);
+        t_idx[i] = params.t_base + tc;
+        p_row[i] = (row * t_count + tc) * s_len;
         h_idx[i] = min(wid.x * 64u + lid.x + 16u * i, hd - 1u);
     }
 
@@ -41,7 +45,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var i = 0u; i < 4u; i++) {
             var p = probs[p_row[i] + s];
             if dropping {
-                p = select(0.0, p * params.dropout_scale, dropout_keep(b, u, t_idx[i], s));
+                p = select(0.0, p * params.dropout_scale, dropout_keep(b_global, u, t_idx[i], s));
             }
             pv[i] = p;
             vv[i] = vmat[v_base + h_idx[i]];
@@ -54,10 +58,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
 
     for (var i = 0u; i < 4u; i++) {
-        let t = wid.y * 64u + lid.y + 16u * i;
+        let tc = wid.y * 64u + lid.y + 16u * i;
+        let t = params.t_base + tc;
         for (var j = 0u; j < 4u; j++) {
             let h = wid.x * 64u + lid.x + 16u * j;
-            if t < t_len && h < hd {
+            if tc < t_count && h < hd {
                 let at = ((b * t_len + t) * params.nq + u) * hd + h;
                 var o = acc[i][j];
                 if params.use_gate != 0u {

@@ -1,7 +1,8 @@
 // Masked softmax over each (b, u, t) row of the logits, in place, with Keras' semantics:
 // masked logits replaced by -1e9, softmax over s, masked probabilities then set to exactly 0.
 // A fully masked row is all zeros (masked_rows = 0) or uniform 1/S (masked_rows = 1, Keras' plain call).
-// One workgroup of 64 per row: workgroup x = t, y = b * Nq + u.
+// One workgroup of 64 per row: workgroup x = query within the chunk, y = (b, u) row within the chunk.
+// Masks see global indices: batch b_base + b, query t_base + x.
 
 @group(0) @binding(1) var<storage, read> masks: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>; // (B, Nq, T, S)
@@ -14,12 +15,12 @@ var<workgroup> seen: array<u32, 64>;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let t = wid.x;
-    let bu = wid.y;
-    let b = bu / params.nq;
+    let t = params.t_base + wid.x;
+    let bu = params.bu_base + wid.y;
+    let b = params.b_base + bu / params.nq;
     let u = bu % params.nq;
     let s_len = params.s_len;
-    let row = (bu * params.t_len + t) * s_len;
+    let row = (wid.y * params.t_count + wid.x) * s_len;
 
     // Row maximum over the (replaced) logits, and whether any key is visible.
     var mx = MASKED;

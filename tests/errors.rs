@@ -105,14 +105,25 @@ fn bad_configs_and_weights() {
 
 #[test]
 fn problems_beyond_device_limits_name_the_limit() {
-    // 32 heads x 8192 x 8192 scores = 8 GiB: more than any storage binding; no allocation happens.
+    // 32 heads x 8192 x 8192 scores = 8 GiB: the attention is chunked to fit the bindings, but the
+    // requested scores cannot fit one buffer. No allocation happens: the plan says so first.
     let ctx = &adapters()[0];
     let cfg = GqaConfig::new(4, 32, 8);
     let w = random_weights(&cfg, LayerDims { query_dim: 8, key_dim: 8, value_dim: 8 }, 1);
     let layer = GqaLayer::new(ctx, &cfg, &w).unwrap();
-    let err = layer.plan(&[1, 8192, 8], &[1, 8192, 8], None, &CallOptions::default()).unwrap_err();
+    let plan = layer.plan(&[1, 8192, 8], &[1, 8192, 8], None, &CallOptions::default()).unwrap();
+    assert!(plan.chunking.splits_attention(&plan.problem), "{:?}", plan.chunking);
+    let scores = CallOptions { return_attention_scores: true, ..Default::default() };
+    let err = layer.plan(&[1, 8192, 8], &[1, 8192, 8], None, &scores).unwrap_err();
     let GpuError::Invalid(GqaError::LimitExceeded { limit, needed, .. }) = &err else { panic!("{err:?}") };
-    assert_eq!(*limit, "max_storage_buffer_binding_size", "{err}");
+    assert_eq!(*limit, "max_buffer_size", "{err}");
     assert_eq!(*needed, 32 * 8192 * 8192 * 4);
-    assert!(err.to_string().contains("buffer Probs"), "{err}");
+    assert!(err.to_string().contains("buffer Scores"), "{err}");
+    // One batch element's value rows larger than a binding cannot be split further.
+    let small = ctx
+        .clone()
+        .with_plan_limits(gqa::core::Limits { max_storage_buffer_binding_size: 1 << 16, ..Default::default() });
+    let layer = GqaLayer::new(&small, &cfg, &w).unwrap();
+    let err = layer.plan(&[1, 4, 8], &[1, 4096, 8], None, &CallOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("one batch element does not fit one binding"), "{err}");
 }

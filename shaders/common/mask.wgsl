@@ -1,21 +1,26 @@
 // Whether query `t` of head `u`, batch `b` may attend to key `s`: the AND of every mask part
-// (gqa_core::params::mask_flags). Needs a binding named `masks` (packed u32 words, 1 = attend).
+// (gqa_core::params::mask_flags). Needs a binding named `masks`: bits packed 32 to a u32 word,
+// bit i at word i / 32, bit i % 32; 1 = attend.
+fn mask_bit(i: u32) -> bool {
+    return ((masks[i >> 5u] >> (i & 31u)) & 1u) != 0u;
+}
+
 fn visible(b: u32, u: u32, t: u32, s: u32) -> bool {
     let f = params.mask_flags;
     if (f & 1u) != 0u {
         let at = params.am_offset + b * params.am_stride_b + u * params.am_stride_h
             + t * params.am_stride_t + s * params.am_stride_s;
-        if masks[at] == 0u {
+        if !mask_bit(at) {
             return false;
         }
     }
-    if (f & 2u) != 0u && masks[params.qm_offset + b * params.t_len + t] == 0u {
+    if (f & 2u) != 0u && !mask_bit(params.qm_offset + b * params.t_len + t) {
         return false;
     }
-    if (f & 4u) != 0u && masks[params.vm_offset + b * params.s_len + s] == 0u {
+    if (f & 4u) != 0u && !mask_bit(params.vm_offset + b * params.s_len + s) {
         return false;
     }
-    if (f & 8u) != 0u && masks[params.km_offset + b * params.s_len + s] == 0u {
+    if (f & 8u) != 0u && !mask_bit(params.km_offset + b * params.s_len + s) {
         return false;
     }
     let pos = i32(t) + params.causal_shift;

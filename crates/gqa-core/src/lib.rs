@@ -12,7 +12,7 @@
 //! let options = CallOptions { use_causal_mask: true, ..Default::default() };
 //! let problem = Problem::new(&config, &[1, 128, 512], &[1, 128, 512], None, &options)?;
 //! let plan = Plan::new(&problem, &Limits::webgpu_default())?;
-//! for pass in &plan.passes {
+//! for pass in plan.passes() {
 //!     println!("{:<16} {:?} workgroups {:?}", pass.label, pass.kernel, pass.workgroups);
 //! }
 //! # Ok::<(), gqa_core::GqaError>(())
@@ -47,7 +47,7 @@ pub use mask_pack::pack_masks;
 pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;
 pub use params::Params;
-pub use plan::{BufferId, BufferRole, BufferSpec, MaskOffsets, Pass, Plan};
+pub use plan::{BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step};
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};

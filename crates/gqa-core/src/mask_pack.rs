@@ -5,15 +5,15 @@ use crate::plan::MaskOffsets;
 use crate::problem::Problem;
 use crate::tensor::Mask;
 
-/// The packed mask words (1 = attend) at the offsets of [`MaskOffsets::of`]; `options` must be the
-/// ones the problem was built from.
+/// The mask bits (1 = attend) at the bit offsets of [`MaskOffsets::of`], packed 32 to a word;
+/// `options` must be the ones the problem was built from.
 pub fn pack_masks(problem: &Problem, options: &CallOptions) -> Vec<u32> {
     let offsets = MaskOffsets::of(problem);
-    let mut words = vec![0u32; offsets.total];
+    let mut words = vec![0u32; offsets.words()];
     let mut put = |mask: Option<&Mask>, at: usize| {
         if let Some(m) = mask {
-            for (w, &v) in words[at..at + m.data().len()].iter_mut().zip(m.data()) {
-                *w = v as u32;
+            for (i, &v) in m.data().iter().enumerate() {
+                words[(at + i) / 32] |= (v as u32) << ((at + i) % 32);
             }
         }
     };

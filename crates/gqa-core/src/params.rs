@@ -29,7 +29,7 @@ pub mod matmul_flags {
 
 /// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
 ///
-/// All fields are 4 bytes; the struct is 128 bytes (a multiple of 16, as uniforms need).
+/// All fields are 4 bytes; the struct is 144 bytes (a multiple of 16, as uniforms need).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
 pub struct Params {
@@ -71,13 +71,13 @@ pub struct Params {
     pub am_stride_t: u32,
     /// Attention mask stride along S.
     pub am_stride_s: u32,
-    /// Offset of the attention mask in the packed mask buffer (u32 words).
+    /// Bit offset of the attention mask in the packed mask buffer.
     pub am_offset: u32,
-    /// Offset of the query mask.
+    /// Bit offset of the query mask.
     pub qm_offset: u32,
-    /// Offset of the value mask.
+    /// Bit offset of the value mask.
     pub vm_offset: u32,
-    /// Offset of the key mask.
+    /// Bit offset of the key mask.
     pub km_offset: u32,
     /// 0: fully masked rows give zeros; 1: Keras' default call (uniform over S).
     pub masked_rows: u32,
@@ -91,7 +91,15 @@ pub struct Params {
     pub seed_hi: u32,
     /// 1 when the gate multiplies the attention output.
     pub use_gate: u32,
-    /// Padding to 128 bytes.
+    /// First batch element of this chunk (global index, for masks and dropout).
+    pub b_base: u32,
+    /// First (b, u) row of this attention chunk, `b_local * Nq + u`, relative to the batch chunk.
+    pub bu_base: u32,
+    /// First query of this attention chunk.
+    pub t_base: u32,
+    /// Queries in this attention chunk (the probabilities buffer holds `t_count` rows per head).
+    pub t_count: u32,
+    /// Padding to 144 bytes.
     pub _pad0: u32,
     /// Padding.
     pub _pad1: u32,
@@ -101,7 +109,7 @@ pub struct Params {
 
 impl Params {
     /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
-    pub const FIELDS: [(&'static str, usize); 32] = [
+    pub const FIELDS: [(&'static str, usize); 36] = [
         ("m", 0),
         ("n", 4),
         ("k", 8),
@@ -131,9 +139,13 @@ impl Params {
         ("seed_lo", 104),
         ("seed_hi", 108),
         ("use_gate", 112),
-        ("_pad0", 116),
-        ("_pad1", 120),
-        ("_pad2", 124),
+        ("b_base", 116),
+        ("bu_base", 120),
+        ("t_base", 124),
+        ("t_count", 128),
+        ("_pad0", 132),
+        ("_pad1", 136),
+        ("_pad2", 140),
     ];
 }
 
@@ -144,12 +156,13 @@ mod tests {
 
     #[test]
     fn field_table_matches_rust_layout() {
-        assert_eq!(size_of::<Params>(), 128);
+        assert_eq!(size_of::<Params>(), 144);
         assert_eq!(offset_of!(Params, scale), 44);
         assert_eq!(offset_of!(Params, causal_shift), 52);
         assert_eq!(offset_of!(Params, masked_rows), 92);
         assert_eq!(offset_of!(Params, use_gate), 112);
-        assert_eq!(offset_of!(Params, _pad2), 124);
+        assert_eq!(offset_of!(Params, t_count), 128);
+        assert_eq!(offset_of!(Params, _pad2), 140);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

@@ -20,26 +20,37 @@ pub enum BufferId {
     Key,
     /// Input value (B, S, Dv).
     Value,
-    /// Every mask part packed as u32 0/1 words (see [`MaskOffsets`]); at least one word.
+    /// Every mask part packed as bits in u32 words (see [`MaskOffsets`]); at least one word.
     Masks,
     /// A dense sub-layer's kernel, flattened to `[in, out]`.
     Kernel(Dense),
     /// A dense sub-layer's bias.
     Bias(Dense),
-    /// Projected queries (B, T, Nq, H).
+    /// One batch chunk of the query (chunked plans only: copied from [`BufferId::Query`]).
+    QueryChunk,
+    /// One batch chunk of the key.
+    KeyChunk,
+    /// One batch chunk of the value.
+    ValueChunk,
+    /// Projected queries (B, T, Nq, H) of the batch chunk.
     QueryProj,
-    /// Projected keys (B, S, Nkv, H).
+    /// Projected keys (B, S, Nkv, H) of the batch chunk.
     KeyProj,
-    /// Projected values (B, S, Nkv, H).
+    /// Projected values (B, S, Nkv, H) of the batch chunk.
     ValueProj,
-    /// Sigmoid gate (B, T, Nq, H).
+    /// Sigmoid gate (B, T, Nq, H) of the batch chunk.
     GateProj,
-    /// Logits, then probabilities in place (B, Nq, T, S): the scores.
+    /// Logits, then probabilities in place, of one attention chunk: (rows, t_count, S).
     Probs,
-    /// Attention output before the output projection (B, T, Nq, H).
+    /// Attention output before the output projection (B, T, Nq, H) of the batch chunk.
     AttnOut,
+    /// One batch chunk of the output (chunked plans only: copied into [`BufferId::Output`]).
+    OutputChunk,
     /// The layer output (B, T, Dq).
     Output,
+    /// All the scores (B, Nq, T, S) when requested and the attention is chunked (unchunked plans
+    /// return [`BufferId::Probs`] itself).
+    Scores,
 }
 
 impl fmt::Display for BufferId {
@@ -93,7 +104,56 @@ pub struct Pass {
     pub bindings: Vec<BufferId>,
 }
 
-/// Word offsets of each mask part inside the packed mask buffer.
+/// A buffer-to-buffer copy between passes (moving batch chunks in and out, gathering chunked scores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopySpec {
+    /// Source buffer.
+    pub src: BufferId,
+    /// Byte offset in the source (a multiple of 4).
+    pub src_offset: u64,
+    /// Destination buffer.
+    pub dst: BufferId,
+    /// Byte offset in the destination (a multiple of 4).
+    pub dst_offset: u64,
+    /// Bytes to copy (a multiple of 4).
+    pub bytes: u64,
+}
+
+/// One step of a plan, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A compute dispatch.
+    Dispatch(Pass),
+    /// A copy.
+    Copy(CopySpec),
+}
+
+/// How a plan splits the problem to fit the device's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Batch elements per batch chunk (= B when the batch is not split).
+    pub batch_per_chunk: usize,
+    /// (b, u) rows per attention chunk.
+    pub rows_per_chunk: usize,
+    /// Queries per attention chunk (= T unless one row's scores exceed a binding).
+    pub queries_per_chunk: usize,
+}
+
+impl Chunking {
+    /// Whether the batch is split (inputs and outputs then move through chunk buffers by copies).
+    pub fn splits_batch(&self, problem: &Problem) -> bool {
+        self.batch_per_chunk < problem.batch
+    }
+
+    /// Whether the attention is split into several chunks per batch chunk.
+    pub fn splits_attention(&self, problem: &Problem) -> bool {
+        self.rows_per_chunk < self.batch_per_chunk * problem.num_query_heads
+            || self.queries_per_chunk < problem.target_len
+    }
+}
+
+/// Bit offsets of each mask part inside the packed mask buffer (bit `i` is bit `i % 32` of word
+/// `i / 32`; 1 = attend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MaskOffsets {
     /// Attention mask (its own shape, row-major).
@@ -104,8 +164,8 @@ pub struct MaskOffsets {
     pub value: usize,
     /// Key mask (B, S).
     pub key: usize,
-    /// Total words (at least 1, so the buffer can be bound).
-    pub total: usize,
+    /// Total bits.
+    pub bits: usize,
 }
 
 impl MaskOffsets {
@@ -116,40 +176,54 @@ impl MaskOffsets {
         let query = attention + m.attention_elems;
         let value = query + if m.query { problem.batch * problem.target_len } else { 0 };
         let key = value + if m.value { problem.batch * problem.source_len } else { 0 };
-        let end = key + if m.key { problem.batch * problem.source_len } else { 0 };
-        Self { attention, query, value, key, total: end.max(1) }
+        let bits = key + if m.key { problem.batch * problem.source_len } else { 0 };
+        Self { attention, query, value, key, bits }
+    }
+
+    /// u32 words of the packed buffer (at least 1, so it can be bound).
+    pub fn words(&self) -> usize {
+        self.bits.div_ceil(32).max(1)
     }
 }
 
-/// Every buffer and dispatch of one forward call.
+/// Every buffer and step of one forward call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The problem planned.
     pub problem: Problem,
     /// The buffers, each once.
     pub buffers: Vec<BufferSpec>,
-    /// The dispatches, in order.
-    pub passes: Vec<Pass>,
+    /// The steps (dispatches and copies), in order.
+    pub steps: Vec<Step>,
     /// The packed mask layout.
     pub mask_offsets: MaskOffsets,
+    /// How the problem is split.
+    pub chunking: Chunking,
 }
 
 impl Plan {
-    /// Plans the unfused forward pass and checks it against `limits`.
+    /// Plans the unfused forward pass for `limits`: when a buffer would exceed one storage binding
+    /// or a dispatch too many workgroups, the batch and then the attention rows are split into
+    /// chunks run one after the other, with the same result as the unsplit computation.
     pub fn new(problem: &Problem, limits: &Limits) -> Result<Self, GqaError> {
         let p = problem;
-        let (b, t, s) = (p.batch as u64, p.target_len as u64, p.source_len as u64);
+        let chunking = choose_chunking(p, limits)?;
+        let (t, s) = (p.target_len as u64, p.source_len as u64);
         let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
+        let nb = chunking.batch_per_chunk as u64;
+        let split_batch = chunking.splits_batch(p);
+        let split_attention = chunking.splits_attention(p);
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
         let mut add = |id, elems: u64, role| buffers.push(BufferSpec { id, elems, bytes: elems * 4, role });
-        add(BufferId::Query, b * t * p.query_dim as u64, BufferRole::Input);
+        let b_all = p.batch as u64;
+        add(BufferId::Query, b_all * t * p.query_dim as u64, BufferRole::Input);
         if p.key_given {
-            add(BufferId::Key, b * s * p.key_dim as u64, BufferRole::Input);
+            add(BufferId::Key, b_all * s * p.key_dim as u64, BufferRole::Input);
         }
-        add(BufferId::Value, b * s * p.value_dim as u64, BufferRole::Input);
-        add(BufferId::Masks, mask_offsets.total as u64, BufferRole::Input);
+        add(BufferId::Value, b_all * s * p.value_dim as u64, BufferRole::Input);
+        add(BufferId::Masks, mask_offsets.words() as u64, BufferRole::Input);
         for d in Dense::ALL {
             if d == Dense::Gate && !p.use_gate {
                 continue;
@@ -160,70 +234,168 @@ impl Plan {
                 add(BufferId::Bias(d), cols, BufferRole::Weight);
             }
         }
-        add(BufferId::QueryProj, b * t * nq * h, BufferRole::Scratch);
-        add(BufferId::KeyProj, b * s * nkv * h, BufferRole::Scratch);
-        add(BufferId::ValueProj, b * s * nkv * h, BufferRole::Scratch);
-        if p.use_gate {
-            add(BufferId::GateProj, b * t * nq * h, BufferRole::Scratch);
+        if split_batch {
+            add(BufferId::QueryChunk, nb * t * p.query_dim as u64, BufferRole::Scratch);
+            if p.key_given {
+                add(BufferId::KeyChunk, nb * s * p.key_dim as u64, BufferRole::Scratch);
+            }
+            add(BufferId::ValueChunk, nb * s * p.value_dim as u64, BufferRole::Scratch);
         }
-        let probs_role = if p.return_scores { BufferRole::Output } else { BufferRole::Scratch };
-        add(BufferId::Probs, b * nq * t * s, probs_role);
-        add(BufferId::AttnOut, b * t * nq * h, BufferRole::Scratch);
-        add(BufferId::Output, b * t * p.query_dim as u64, BufferRole::Output);
+        add(BufferId::QueryProj, nb * t * nq * h, BufferRole::Scratch);
+        add(BufferId::KeyProj, nb * s * nkv * h, BufferRole::Scratch);
+        add(BufferId::ValueProj, nb * s * nkv * h, BufferRole::Scratch);
+        if p.use_gate {
+            add(BufferId::GateProj, nb * t * nq * h, BufferRole::Scratch);
+        }
+        let probs_elems = (chunking.rows_per_chunk * chunking.queries_per_chunk) as u64 * s;
+        let scores_in_probs = p.return_scores && !split_batch && !split_attention;
+        add(BufferId::Probs, probs_elems, if scores_in_probs { BufferRole::Output } else { BufferRole::Scratch });
+        if p.return_scores && !scores_in_probs {
+            add(BufferId::Scores, b_all * nq * t * s, BufferRole::Output);
+        }
+        add(BufferId::AttnOut, nb * t * nq * h, BufferRole::Scratch);
+        if split_batch {
+            add(BufferId::OutputChunk, nb * t * p.query_dim as u64, BufferRole::Scratch);
+        }
+        add(BufferId::Output, b_all * t * p.query_dim as u64, BufferRole::Output);
 
         let base = attention_params(p, &mask_offsets);
-        let mut passes = vec![
-            matmul(p, "project_query", Dense::Query, BufferId::Query, BufferId::QueryProj, base),
-            matmul(
+        let mut steps = Vec::new();
+        let (qin, kin, vin, out) = if split_batch {
+            (BufferId::QueryChunk, BufferId::KeyChunk, BufferId::ValueChunk, BufferId::OutputChunk)
+        } else {
+            (BufferId::Query, BufferId::Key, BufferId::Value, BufferId::Output)
+        };
+        let kin = if p.key_given { kin } else { vin };
+        let copy =
+            |src, src_offset, dst, dst_offset, bytes| Step::Copy(CopySpec { src, src_offset, dst, dst_offset, bytes });
+        for b0 in (0..p.batch).step_by(chunking.batch_per_chunk) {
+            let nbc = chunking.batch_per_chunk.min(p.batch - b0);
+            let chunk = Params { b_base: b0 as u32, ..base };
+            if split_batch {
+                let (b0, nbc) = (b0 as u64, nbc as u64);
+                let inputs =
+                    [(BufferId::Query, qin, t * p.query_dim as u64), (BufferId::Value, vin, s * p.value_dim as u64)];
+                for (src, dst, per_b) in inputs {
+                    steps.push(copy(src, b0 * per_b * 4, dst, 0, nbc * per_b * 4));
+                }
+                if p.key_given {
+                    let per_b = s * p.key_dim as u64;
+                    steps.push(copy(BufferId::Key, b0 * per_b * 4, kin, 0, nbc * per_b * 4));
+                }
+            }
+            let rows_t = nbc * p.target_len;
+            let rows_s = nbc * p.source_len;
+            steps.push(Step::Dispatch(matmul(
                 p,
-                "project_key",
-                Dense::Key,
-                if p.key_given { BufferId::Key } else { BufferId::Value },
-                BufferId::KeyProj,
-                base,
-            ),
-            matmul(p, "project_value", Dense::Value, BufferId::Value, BufferId::ValueProj, base),
-        ];
-        if p.use_gate {
-            passes.push(matmul(p, "project_gate", Dense::Gate, BufferId::Query, BufferId::GateProj, base));
-        }
-        let bh = (b * nq) as u32;
-        passes.push(Pass {
-            label: "logits",
-            kernel: Kernel::QkGrouped,
-            workgroups: [tiles(s, 64), tiles(t, 64), bh],
-            params: base,
-            bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
-        });
-        passes.push(Pass {
-            label: "softmax",
-            kernel: Kernel::SoftmaxMasked,
-            workgroups: [t as u32, bh, 1],
-            params: base,
-            bindings: vec![BufferId::Masks, BufferId::Probs],
-        });
-        passes.push(Pass {
-            label: "attend_values",
-            kernel: Kernel::PvGrouped,
-            workgroups: [tiles(h, 64), tiles(t, 64), bh],
-            params: base,
-            bindings: vec![
-                BufferId::Probs,
+                "project_query",
+                Dense::Query,
+                qin,
+                BufferId::QueryProj,
+                rows_t,
+                chunk,
+            )));
+            steps.push(Step::Dispatch(matmul(p, "project_key", Dense::Key, kin, BufferId::KeyProj, rows_s, chunk)));
+            steps.push(Step::Dispatch(matmul(
+                p,
+                "project_value",
+                Dense::Value,
+                vin,
                 BufferId::ValueProj,
-                if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj },
+                rows_s,
+                chunk,
+            )));
+            if p.use_gate {
+                steps.push(Step::Dispatch(matmul(
+                    p,
+                    "project_gate",
+                    Dense::Gate,
+                    qin,
+                    BufferId::GateProj,
+                    rows_t,
+                    chunk,
+                )));
+            }
+            let rows = nbc * p.num_query_heads;
+            for bu0 in (0..rows).step_by(chunking.rows_per_chunk) {
+                let n = chunking.rows_per_chunk.min(rows - bu0);
+                for t0 in (0..p.target_len).step_by(chunking.queries_per_chunk) {
+                    let tc = chunking.queries_per_chunk.min(p.target_len - t0);
+                    let params = Params { bu_base: bu0 as u32, t_base: t0 as u32, t_count: tc as u32, ..chunk };
+                    let (n32, tc64) = (n as u32, tc as u64);
+                    steps.push(Step::Dispatch(Pass {
+                        label: "logits",
+                        kernel: Kernel::QkGrouped,
+                        workgroups: [tiles(s, 64), tiles(tc64, 64), n32],
+                        params,
+                        bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
+                    }));
+                    steps.push(Step::Dispatch(Pass {
+                        label: "softmax",
+                        kernel: Kernel::SoftmaxMasked,
+                        workgroups: [tc as u32, n32, 1],
+                        params,
+                        bindings: vec![BufferId::Masks, BufferId::Probs],
+                    }));
+                    if p.return_scores && !scores_in_probs {
+                        let first_row = (b0 * p.num_query_heads + bu0) as u64;
+                        let at = (first_row * t + t0 as u64) * s * 4;
+                        steps.push(copy(BufferId::Probs, 0, BufferId::Scores, at, n as u64 * tc64 * s * 4));
+                    }
+                    steps.push(Step::Dispatch(Pass {
+                        label: "attend_values",
+                        kernel: Kernel::PvGrouped,
+                        workgroups: [tiles(h, 64), tiles(tc64, 64), n32],
+                        params,
+                        bindings: vec![
+                            BufferId::Probs,
+                            BufferId::ValueProj,
+                            if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj },
+                            BufferId::AttnOut,
+                        ],
+                    }));
+                }
+            }
+            steps.push(Step::Dispatch(matmul(
+                p,
+                "project_output",
+                Dense::Output,
                 BufferId::AttnOut,
-            ],
-        });
-        passes.push(matmul(p, "project_output", Dense::Output, BufferId::AttnOut, BufferId::Output, base));
+                out,
+                rows_t,
+                chunk,
+            )));
+            if split_batch {
+                let per_b = t * p.query_dim as u64 * 4;
+                steps.push(copy(out, 0, BufferId::Output, b0 as u64 * per_b, nbc as u64 * per_b));
+            }
+        }
 
-        let plan = Self { problem: p.clone(), buffers, passes, mask_offsets };
+        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking };
         plan.check(limits)?;
         Ok(plan)
+    }
+
+    /// The dispatches, in order.
+    pub fn passes(&self) -> impl Iterator<Item = &Pass> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Dispatch(p) => Some(p),
+            Step::Copy(_) => None,
+        })
     }
 
     /// The spec of a buffer, if the plan has it.
     pub fn buffer(&self, id: BufferId) -> Option<&BufferSpec> {
         self.buffers.iter().find(|b| b.id == id)
+    }
+
+    /// The buffer that holds all the scores after the plan ran, when they were requested.
+    pub fn scores_buffer(&self) -> Option<BufferId> {
+        match (self.problem.return_scores, self.buffer(BufferId::Scores)) {
+            (false, _) => None,
+            (true, Some(_)) => Some(BufferId::Scores),
+            (true, None) => Some(BufferId::Probs),
+        }
     }
 
     /// Total bytes of the buffers with a role.
@@ -233,27 +405,27 @@ impl Plan {
 
     /// Floating-point operations of the forward pass (multiply-add = 2), for throughput figures.
     pub fn flops(&self) -> u64 {
-        self.passes
-            .iter()
-            .map(|pass| {
-                let q = &pass.params;
-                match pass.kernel {
-                    Kernel::MatmulBias => 2 * q.m as u64 * q.n as u64 * q.k as u64,
-                    Kernel::QkGrouped | Kernel::PvGrouped => {
-                        2 * (q.batch * q.nq) as u64 * q.t_len as u64 * q.s_len as u64 * q.head_dim as u64
-                    }
-                    Kernel::SoftmaxMasked => 0,
-                }
-            })
-            .sum()
+        let p = &self.problem;
+        let (b, t, s) = (p.batch as u64, p.target_len as u64, p.source_len as u64);
+        let heads = (p.num_query_heads * p.head_dim) as u64;
+        let kv = (p.num_kv_heads * p.head_dim) as u64;
+        let gate = if p.use_gate { 2 * b * t * p.query_dim as u64 * heads } else { 0 };
+        let projections = 2 * b * t * p.query_dim as u64 * heads
+            + 2 * b * s * (p.key_dim + p.value_dim) as u64 * kv
+            + 2 * b * t * heads * p.query_dim as u64
+            + gate;
+        projections + 4 * b * t * s * heads
     }
 
     fn check(&self, limits: &Limits) -> Result<(), GqaError> {
+        let bound: std::collections::HashSet<BufferId> =
+            self.passes().flat_map(|p| p.bindings.iter().copied()).collect();
         for buf in &self.buffers {
-            for (limit, allowed) in [
-                ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
-                ("max_buffer_size", limits.max_buffer_size),
-            ] {
+            let mut checks = vec![("max_buffer_size", limits.max_buffer_size)];
+            if bound.contains(&buf.id) {
+                checks.push(("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size));
+            }
+            for (limit, allowed) in checks {
                 if buf.bytes > allowed {
                     return Err(GqaError::LimitExceeded {
                         kernel: format!("buffer {}", buf.id),
@@ -265,7 +437,7 @@ impl Plan {
                 }
             }
         }
-        for pass in &self.passes {
+        for pass in self.passes() {
             let k = pass.kernel;
             for (axis, count) in pass.workgroups.iter().enumerate() {
                 if *count > limits.max_compute_workgroups_per_dimension {
@@ -308,6 +480,69 @@ impl Plan {
     }
 }
 
+/// The largest chunks that fit: as many batch elements as the per-batch buffers and the projection
+/// grids allow, then as many (b, u) rows (or, when one row's scores are too big, queries) as one
+/// probabilities binding and the attention grids allow.
+fn choose_chunking(p: &Problem, limits: &Limits) -> Result<Chunking, GqaError> {
+    let binding = limits.max_storage_buffer_binding_size;
+    let max_wg = limits.max_compute_workgroups_per_dimension as u64;
+    let (t, s) = (p.target_len as u64, p.source_len as u64);
+    let heads = (p.num_query_heads * p.head_dim) as u64;
+    let kv = (p.num_kv_heads * p.head_dim) as u64;
+    let key_dim = if p.key_given { p.key_dim as u64 } else { 0 };
+    // Bytes per batch element of every buffer sized by the batch chunk.
+    let per_batch = [
+        ("query chunk", t * p.query_dim as u64),
+        ("key chunk", s * key_dim),
+        ("value chunk", s * p.value_dim as u64),
+        ("projected queries", t * heads),
+        ("projected keys/values", s * kv),
+        ("output chunk", t * p.query_dim as u64),
+    ];
+    let (worst, worst_elems) = per_batch.iter().copied().max_by_key(|(_, e)| *e).unwrap_or(("", 1));
+    let fit_binding = binding / (worst_elems * 4).max(1);
+    // Projection grids: ceil(rows / 64) workgroups along y.
+    let fit_grid = max_wg * 64 / t.max(s);
+    let nb = (p.batch as u64).min(fit_binding).min(fit_grid);
+    if nb == 0 {
+        return Err(if fit_binding == 0 {
+            GqaError::LimitExceeded {
+                kernel: format!("buffer of {worst}"),
+                limit: "max_storage_buffer_binding_size",
+                allowed: binding,
+                needed: worst_elems * 4,
+                detail: "one batch element does not fit one binding".into(),
+            }
+        } else {
+            GqaError::LimitExceeded {
+                kernel: "projection".into(),
+                limit: "max_compute_workgroups_per_dimension",
+                allowed: max_wg,
+                needed: t.max(s).div_ceil(64),
+                detail: "rows of one batch element, 64 per workgroup".into(),
+            }
+        });
+    }
+    let rows = nb * p.num_query_heads as u64;
+    let row_bytes = s * 4;
+    if row_bytes > binding {
+        return Err(GqaError::LimitExceeded {
+            kernel: "buffer Probs".into(),
+            limit: "max_storage_buffer_binding_size",
+            allowed: binding,
+            needed: row_bytes,
+            detail: format!("one query's scores over S={s} keys"),
+        });
+    }
+    let rows_fit = binding / row_bytes; // (b, u, t) score rows in one binding
+    let (n, tc) = if t <= rows_fit && t <= max_wg {
+        (rows.min(rows_fit / t).min(max_wg), t)
+    } else {
+        (1, t.min(rows_fit).min(max_wg))
+    };
+    Ok(Chunking { batch_per_chunk: nb as usize, rows_per_chunk: n as usize, queries_per_chunk: tc as usize })
+}
+
 fn tiles(n: u64, tile: u64) -> u32 {
     n.div_ceil(tile).min(u32::MAX as u64) as u32
 }
@@ -323,12 +558,16 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
     }
 }
 
-fn matmul(p: &Problem, label: &'static str, d: Dense, input: BufferId, out: BufferId, base: Params) -> Pass {
+fn matmul(
+    p: &Problem,
+    label: &'static str,
+    d: Dense,
+    input: BufferId,
+    out: BufferId,
+    rows: usize,
+    base: Params,
+) -> Pass {
     let (k, n) = dense_matrix(p, d);
-    let rows = match d {
-        Dense::Key | Dense::Value => p.batch * p.source_len,
-        _ => p.batch * p.target_len,
-    } as u64;
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;
@@ -341,7 +580,7 @@ fn matmul(p: &Problem, label: &'static str, d: Dense, input: BufferId, out: Buff
     Pass {
         label,
         kernel: Kernel::MatmulBias,
-        workgroups: [tiles(n, 64), tiles(rows, 64), 1],
+        workgroups: [tiles(n, 64), tiles(rows as u64, 64), 1],
         params,
         bindings: vec![input, BufferId::Kernel(d), bias, out],
     }
@@ -403,6 +642,7 @@ fn attention_params(p: &Problem, offsets: &MaskOffsets) -> Params {
         seed_lo: seed as u32,
         seed_hi: (seed >> 32) as u32,
         use_gate: p.use_gate as u32,
+        t_count: p.target_len as u32,
         ..Params::default()
     }
 }
@@ -431,7 +671,8 @@ mod tests {
         assert_eq!(elems(BufferId::Masks), 1);
         assert!(plan.buffer(BufferId::Key).is_none(), "no key given: value is bound instead");
         assert_eq!(plan.buffer(BufferId::Probs).unwrap().role, BufferRole::Output);
-        let labels: Vec<_> = plan.passes.iter().map(|p| p.label).collect();
+        let passes: Vec<&Pass> = plan.passes().collect();
+        let labels: Vec<_> = passes.iter().map(|p| p.label).collect();
         assert_eq!(
             labels,
             [
@@ -445,9 +686,10 @@ mod tests {
                 "project_output"
             ]
         );
-        let logits = &plan.passes[4];
+        let logits = passes[4];
         assert_eq!(logits.workgroups, [2, 1, 8], "S=70 needs two 64-wide tiles, B*Nq = 8");
-        assert_eq!(plan.passes[1].bindings[0], BufferId::Value);
+        assert_eq!(passes[1].bindings[0], BufferId::Value);
+        assert_eq!(plan.steps.len(), passes.len(), "nothing to split: no copies");
         let qkv = 2 * (10 * 16 * 32 + 2 * 140 * 12 * 16) + 2 * 10 * 16 * 32 + 2 * 10 * 32 * 16;
         assert_eq!(plan.flops(), (qkv + 2 * 2 * 2 * 4 * 5 * 70 * 8) as u64);
     }
@@ -463,13 +705,11 @@ mod tests {
         };
         let p = problem(&cfg, 2, 3, 4, &opts);
         let off = MaskOffsets::of(&p);
-        assert_eq!(off, MaskOffsets { attention: 0, query: 12, value: 18, key: 18, total: 26 });
+        assert_eq!(off, MaskOffsets { attention: 0, query: 12, value: 18, key: 18, bits: 26 });
         let words = crate::pack_masks(&p, &opts);
-        assert_eq!(words.len(), 26);
-        assert!(words[..12].iter().all(|w| *w == 1) && words[12..18].iter().all(|w| *w == 0));
-        assert!(words[18..].iter().all(|w| *w == 1));
+        assert_eq!(words, vec![(1 << 12) - 1 | (0xff << 18)], "attention ones, query zeros, key ones");
         let plan = Plan::new(&p, &Limits::default()).unwrap();
-        let params = &plan.passes[0].params;
+        let params = &plan.passes().next().unwrap().params;
         assert_eq!((params.qm_offset, params.km_offset), (12, 18));
         assert_eq!(
             params.mask_flags,
@@ -484,13 +724,44 @@ mod tests {
         let tiny = Limits { max_storage_buffer_binding_size: 1024, ..Limits::default() };
         let err = Plan::new(&p, &tiny).unwrap_err();
         assert!(matches!(err, GqaError::LimitExceeded { limit: "max_storage_buffer_binding_size", .. }), "{err}");
-        let few = Limits { max_compute_workgroups_per_dimension: 50, ..Limits::default() };
-        let err = Plan::new(&p, &few).unwrap_err();
-        assert!(err.to_string().contains("max_compute_workgroups_per_dimension is 50"), "{err}");
+        let one = Limits { max_compute_workgroups_per_dimension: 1, ..Limits::default() };
+        let err = Plan::new(&p, &one).unwrap_err();
+        assert!(err.to_string().contains("max_compute_workgroups_per_dimension is 1"), "{err}");
         let small_wg = Limits { max_compute_workgroup_storage_size: 4096, ..Limits::default() };
         let err = Plan::new(&p, &small_wg).unwrap_err();
         assert!(err.to_string().contains("max_compute_workgroup_storage_size"), "{err}");
         let few_inv = Limits { max_compute_invocations_per_workgroup: 128, ..Limits::default() };
         assert!(Plan::new(&p, &few_inv).is_err());
+    }
+
+    #[test]
+    fn small_limits_split_the_batch_and_the_attention() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+        let p = problem(&cfg, 3, 100, 100, &opts);
+        // One batch element's projected queries (100 x 32 floats) fit, two do not.
+        let limits = Limits { max_storage_buffer_binding_size: 100 * 32 * 4 + 4, ..Limits::default() };
+        let plan = Plan::new(&p, &limits).unwrap();
+        assert_eq!(plan.chunking, Chunking { batch_per_chunk: 1, rows_per_chunk: 1, queries_per_chunk: 32 });
+        assert_eq!(plan.scores_buffer(), Some(BufferId::Scores));
+        assert_eq!(plan.buffer(BufferId::Scores).unwrap().elems, 3 * 4 * 100 * 100);
+        // Every score row is copied out exactly once, and every output batch element.
+        let copies: Vec<CopySpec> =
+            plan.steps.iter().filter_map(|s| if let Step::Copy(c) = s { Some(*c) } else { None }).collect();
+        let scores: u64 = copies.iter().filter(|c| c.dst == BufferId::Scores).map(|c| c.bytes).sum();
+        assert_eq!(scores, 3 * 4 * 100 * 100 * 4);
+        let outputs: u64 = copies.iter().filter(|c| c.dst == BufferId::Output).map(|c| c.bytes).sum();
+        assert_eq!(outputs, 3 * 100 * 16 * 4);
+        let softmax_rows: u32 = plan
+            .passes()
+            .filter(|p| p.kernel == Kernel::SoftmaxMasked)
+            .map(|p| p.workgroups[0] * p.workgroups[1])
+            .sum();
+        assert_eq!(softmax_rows, 3 * 4 * 100);
+        // Grids over the limit split the query rows too.
+        let grid = Limits { max_compute_workgroups_per_dimension: 50, ..Limits::default() };
+        let plan = Plan::new(&p, &grid).unwrap();
+        assert!(plan.passes().all(|p| p.workgroups.iter().all(|w| *w <= 50)));
+        assert_eq!(plan.chunking.queries_per_chunk, 50);
     }
 }

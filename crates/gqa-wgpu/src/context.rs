@@ -14,6 +14,7 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     pub(crate) pipelines: Arc<Pipelines>,
+    plan_limits: Option<gqa_core::Limits>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -104,7 +105,7 @@ impl GpuContext {
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let pipelines = Arc::new(Pipelines::new(&device)?);
         log::info!("gqa: using {} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        Ok(Self { device, queue, info, pipelines })
+        Ok(Self { device, queue, info, pipelines, plan_limits: None })
     }
 
     /// The adapter this context runs on.
@@ -128,9 +129,40 @@ impl GpuContext {
         &self.queue
     }
 
-    /// The device's limits in gqa-core's terms, which plans are checked against.
+    /// The limits plans are made for: the device's, lowered by [`GpuContext::with_plan_limits`].
     pub fn limits(&self) -> gqa_core::Limits {
-        core_limits(&self.device.limits())
+        let device = core_limits(&self.device.limits());
+        match self.plan_limits {
+            None => device,
+            Some(cap) => gqa_core::Limits {
+                max_storage_buffer_binding_size: device
+                    .max_storage_buffer_binding_size
+                    .min(cap.max_storage_buffer_binding_size),
+                max_buffer_size: device.max_buffer_size.min(cap.max_buffer_size),
+                max_uniform_buffer_binding_size: device
+                    .max_uniform_buffer_binding_size
+                    .min(cap.max_uniform_buffer_binding_size),
+                max_compute_workgroups_per_dimension: device
+                    .max_compute_workgroups_per_dimension
+                    .min(cap.max_compute_workgroups_per_dimension),
+                max_compute_workgroup_storage_size: device
+                    .max_compute_workgroup_storage_size
+                    .min(cap.max_compute_workgroup_storage_size),
+                max_compute_invocations_per_workgroup: device
+                    .max_compute_invocations_per_workgroup
+                    .min(cap.max_compute_invocations_per_workgroup),
+                max_storage_buffers_per_shader_stage: device
+                    .max_storage_buffers_per_shader_stage
+                    .min(cap.max_storage_buffers_per_shader_stage),
+            },
+        }
+    }
+
+    /// The same context, planning as if the device's limits were no higher than `cap` (e.g. to bound
+    /// the memory of one call, or to exercise the chunking on small data).
+    pub fn with_plan_limits(mut self, cap: gqa_core::Limits) -> Self {
+        self.plan_limits = Some(cap);
+        self
     }
 }
 

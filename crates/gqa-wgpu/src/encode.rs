@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, pack_masks};
+use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks};
 use wgpu::util::DeviceExt;
 
 use crate::context::GpuContext;
@@ -12,20 +12,40 @@ use crate::layer::{EncodedForward, GpuInputs};
 
 const OP: &str = "encode_forward";
 
-/// Checks a caller's buffer is big enough and bindable as storage.
-fn check_caller_buffer(name: &str, buf: &wgpu::Buffer, bytes: u64) -> Result<(), GpuError> {
+/// The usages the plan needs of a buffer: STORAGE where a pass binds it, COPY_SRC / COPY_DST where a
+/// copy reads or writes it.
+fn needed_usage(plan: &Plan, id: BufferId) -> wgpu::BufferUsages {
+    let mut usage = wgpu::BufferUsages::empty();
+    for step in &plan.steps {
+        match step {
+            Step::Dispatch(pass) if pass.bindings.contains(&id) => usage |= wgpu::BufferUsages::STORAGE,
+            Step::Copy(c) if c.src == id => usage |= wgpu::BufferUsages::COPY_SRC,
+            Step::Copy(c) if c.dst == id => usage |= wgpu::BufferUsages::COPY_DST,
+            _ => {}
+        }
+    }
+    usage
+}
+
+/// Checks a caller's buffer is big enough and has the usages the plan needs of it.
+fn check_caller_buffer(plan: &Plan, id: BufferId, buf: &wgpu::Buffer, bytes: u64) -> Result<(), GpuError> {
     if buf.size() < bytes {
         return Err(GpuError::Buffer {
             op: OP.into(),
-            buffer: name.into(),
+            buffer: id.to_string(),
             problem: format!("has {} bytes, the call needs {bytes}", buf.size()),
         });
     }
-    if !buf.usage().contains(wgpu::BufferUsages::STORAGE) {
+    let needed = needed_usage(plan, id);
+    if !buf.usage().contains(needed) {
         return Err(GpuError::Buffer {
             op: OP.into(),
-            buffer: name.into(),
-            problem: format!("needs STORAGE usage, has {:?}", buf.usage()),
+            buffer: id.to_string(),
+            problem: format!(
+                "needs usage {needed:?} for this plan (chunking: {:?}), has {:?}",
+                plan.chunking,
+                buf.usage()
+            ),
         });
     }
     Ok(())
@@ -51,11 +71,11 @@ pub(crate) fn record(
             BufferId::Value => Some(inputs.value),
             BufferId::Key => inputs.key.map(|k| k.0),
             BufferId::Output => inputs.output,
-            BufferId::Probs if plan.problem.return_scores => inputs.scores,
+            id if Some(id) == plan.scores_buffer() => inputs.scores,
             _ => None,
         };
         if let Some(buf) = caller {
-            check_caller_buffer(&spec.id.to_string(), buf, spec.bytes)?;
+            check_caller_buffer(&plan, spec.id, buf, spec.bytes)?;
             borrowed.insert(spec.id, buf);
             continue;
         }
@@ -81,9 +101,9 @@ pub(crate) fn record(
                 label: Some(&format!("gqa {id}")),
                 size: spec.bytes.max(4),
                 usage: if role == BufferRole::Output {
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
                 } else {
-                    wgpu::BufferUsages::STORAGE
+                    wgpu::BufferUsages::STORAGE | needed_usage(&plan, id)
                 },
                 mapped_at_creation: false,
             }),
@@ -101,8 +121,9 @@ pub(crate) fn record(
     // All passes' params in one uniform buffer, each at an aligned offset.
     let align = device.limits().min_uniform_buffer_offset_alignment as usize;
     let stride = std::mem::size_of::<Params>().div_ceil(align) * align;
-    let mut bytes = vec![0u8; stride * plan.passes.len()];
-    for (i, pass) in plan.passes.iter().enumerate() {
+    let passes: Vec<&gqa_core::Pass> = plan.passes().collect();
+    let mut bytes = vec![0u8; stride * passes.len().max(1)];
+    for (i, pass) in passes.iter().enumerate() {
         bytes[i * stride..i * stride + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&pass.params));
     }
     let params_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -111,8 +132,8 @@ pub(crate) fn record(
         usage: wgpu::BufferUsages::UNIFORM,
     });
 
-    let mut bind_groups = Vec::with_capacity(plan.passes.len());
-    for (i, pass) in plan.passes.iter().enumerate() {
+    let mut bind_groups = Vec::with_capacity(passes.len());
+    for (i, pass) in passes.iter().enumerate() {
         let kp = ctx.pipelines.get(pass.kernel);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -140,18 +161,42 @@ pub(crate) fn record(
         }));
     }
 
-    {
-        let mut cpass = encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa forward"), timestamp_writes: None });
-        for (pass, bg) in plan.passes.iter().zip(&bind_groups) {
-            cpass.set_pipeline(&ctx.pipelines.get(pass.kernel).pipeline);
-            cpass.set_bind_group(0, bg, &[]);
-            let [x, y, z] = pass.workgroups;
-            cpass.dispatch_workgroups(x, y, z);
+    // Consecutive dispatches share one compute pass; copies go between passes.
+    let mut groups = bind_groups.iter();
+    let mut steps = plan.steps.iter().peekable();
+    while let Some(step) = steps.next() {
+        match step {
+            Step::Copy(c) => {
+                encoder.copy_buffer_to_buffer(lookup(c.src)?, c.src_offset, lookup(c.dst)?, c.dst_offset, c.bytes);
+            }
+            Step::Dispatch(first) => {
+                let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gqa forward"),
+                    timestamp_writes: None,
+                });
+                let mut pass = first;
+                loop {
+                    let bg = groups.next().expect("one bind group per dispatch");
+                    cpass.set_pipeline(&ctx.pipelines.get(pass.kernel).pipeline);
+                    cpass.set_bind_group(0, bg, &[]);
+                    let [x, y, z] = pass.workgroups;
+                    cpass.dispatch_workgroups(x, y, z);
+                    match steps.peek() {
+                        Some(Step::Dispatch(next)) => {
+                            pass = next;
+                            steps.next();
+                        }
+                        _ => break,
+                    }
+                }
+            }
         }
     }
 
     let output = lookup(BufferId::Output)?.clone();
-    let scores = if plan.problem.return_scores { Some(lookup(BufferId::Probs)?.clone()) } else { None };
+    let scores = match plan.scores_buffer() {
+        Some(id) => Some(lookup(id)?.clone()),
+        None => None,
+    };
     Ok(EncodedForward { plan, output, scores })
 }

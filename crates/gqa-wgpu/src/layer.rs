@@ -44,9 +44,10 @@ impl std::fmt::Debug for GqaLayer {
     }
 }
 
-/// The caller's GPU buffers for [`GqaLayer::encode_forward`]. Inputs are row-major f32 starting at
-/// offset 0 and need `STORAGE` usage; optional output buffers need `STORAGE` and at least the plan's
-/// size (`output` (B, T, Dq), `scores` (B, Nq, T, S)).
+/// The caller's GPU buffers for [`GqaLayer::encode_forward`]: row-major f32 starting at offset 0.
+/// Inputs need `STORAGE` usage when the plan binds them directly and `COPY_SRC` when it splits the
+/// batch (see [`gqa_core::Chunking`]); outputs (`output` (B, T, Dq), `scores` (B, Nq, T, S)) need
+/// `STORAGE`, or `COPY_DST` when split. Giving all of `STORAGE | COPY_SRC | COPY_DST` always works.
 #[derive(Debug, Clone, Copy)]
 pub struct GpuInputs<'a> {
     /// Query (B, T, Dq).
@@ -189,7 +190,7 @@ impl GqaLayer {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(name),
                 contents: bytemuck::cast_slice(t.data()),
-                usage: wgpu::BufferUsages::STORAGE,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             })
         };
         let q = upload("gqa query", query);
@@ -201,12 +202,12 @@ impl GqaLayer {
                 device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("gqa poisoned output"),
                     contents: bytemuck::cast_slice(&vec![f32::NAN; spec.elems as usize]),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                 })
             })
         };
         let out_buf = poison(BufferId::Output);
-        let scores_buf = if plan.problem.return_scores { poison(BufferId::Probs) } else { None };
+        let scores_buf = plan.scores_buffer().and_then(poison);
         let inputs = GpuInputs {
             query: &q,
             query_shape: dims3(query.shape()),
@@ -221,8 +222,8 @@ impl GqaLayer {
         self.ctx.queue.submit([encoder.finish()]);
         let problem = &encoded.plan.problem;
         let mut sources = vec![(&encoded.output, encoded.plan.buffer(BufferId::Output).map_or(0, |b| b.bytes))];
-        if let Some(s) = &encoded.scores {
-            sources.push((s, encoded.plan.buffer(BufferId::Probs).map_or(0, |b| b.bytes)));
+        if let (Some(s), Some(id)) = (&encoded.scores, encoded.plan.scores_buffer()) {
+            sources.push((s, encoded.plan.buffer(id).map_or(0, |b| b.bytes)));
         }
         let read = crate::readback::read_f32(device, &self.ctx.queue, "forward", &sources).await;
         if let Some(e) = oom.pop().await {
