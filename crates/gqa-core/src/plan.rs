@@ -707,7 +707,7 @@ mod tests {
         let off = MaskOffsets::of(&p);
         assert_eq!(off, MaskOffsets { attention: 0, query: 12, value: 18, key: 18, bits: 26 });
         let words = crate::pack_masks(&p, &opts);
-        assert_eq!(words, vec![(1 << 12) - 1 | (0xff << 18)], "attention ones, query zeros, key ones");
+        assert_eq!(words, vec![((1 << 12) - 1) | (0xff << 18)], "attention ones, query zeros, key ones");
         let plan = Plan::new(&p, &Limits::default()).unwrap();
         let params = &plan.passes().next().unwrap().params;
         assert_eq!((params.qm_offset, params.km_offset), (12, 18));
