@@ -15,6 +15,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     pub(crate) pipelines: Arc<Pipelines>,
     plan_limits: Option<gqa_core::Limits>,
+    lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -97,15 +98,33 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
-        Self::from_device(device, queue, info)
+        let ctx = Self::from_device(device, queue, info)?;
+        let lost = ctx.lost.clone();
+        ctx.device.set_device_lost_callback(move |reason, message| {
+            log::warn!("gqa: device lost ({reason:?}): {message}");
+            if let Ok(mut slot) = lost.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(ctx)
     }
 
     /// Wraps a device and queue the caller already has. `info` is reported by
-    /// [`GpuContext::adapter_info`]; the plan is checked against `device.limits()`.
+    /// [`GpuContext::adapter_info`]; the plan is checked against `device.limits()`. The caller's
+    /// device-lost callback is left alone: on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let pipelines = Arc::new(Pipelines::new(&device)?);
         log::info!("gqa: using {} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        Ok(Self { device, queue, info, pipelines, plan_limits: None })
+        Ok(Self { device, queue, info, pipelines, plan_limits: None, lost: Default::default() })
+    }
+
+    /// `Err(DeviceLost)` once the device of a context made by [`GpuContext::new`] (or its siblings)
+    /// was lost: build a new context and layer.
+    pub fn check_alive(&self, op: &str) -> Result<(), GpuError> {
+        match self.lost.lock().ok().and_then(|s| s.clone()) {
+            Some(reason) => Err(GpuError::DeviceLost { op: op.into(), reason }),
+            None => Ok(()),
+        }
     }
 
     /// The adapter this context runs on.

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks};
-use wgpu::util::DeviceExt;
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::layer::{EncodedForward, GpuInputs};
+use crate::upload::upload;
 
 const OP: &str = "encode_forward";
 
@@ -61,6 +61,7 @@ pub(crate) fn record(
     options: &CallOptions,
     plan: Plan,
 ) -> Result<EncodedForward, GpuError> {
+    ctx.check_alive(OP)?;
     let device = &ctx.device;
     let mut owned: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
     let mut borrowed: HashMap<BufferId, &wgpu::Buffer> = HashMap::new();
@@ -80,11 +81,13 @@ pub(crate) fn record(
             continue;
         }
         let buf = match (spec.id, spec.role) {
-            (BufferId::Masks, _) => device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("gqa masks"),
-                contents: bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
-                usage: wgpu::BufferUsages::STORAGE,
-            }),
+            (BufferId::Masks, _) => upload(
+                device,
+                &ctx.queue,
+                "gqa masks",
+                bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
+                wgpu::BufferUsages::STORAGE,
+            ),
             (id, BufferRole::Weight) => {
                 let buf = weights.get(&id).ok_or_else(|| GpuError::Buffer {
                     op: OP.into(),
@@ -126,11 +129,7 @@ pub(crate) fn record(
     for (i, pass) in passes.iter().enumerate() {
         bytes[i * stride..i * stride + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&pass.params));
     }
-    let params_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("gqa params"),
-        contents: &bytes,
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
+    let params_buf = upload(device, &ctx.queue, "gqa params", &bytes, wgpu::BufferUsages::UNIFORM);
 
     let mut bind_groups = Vec::with_capacity(passes.len());
     for (i, pass) in passes.iter().enumerate() {

@@ -59,6 +59,14 @@ pub enum GpuError {
         /// Why.
         message: String,
     },
+    /// The device was lost (driver reset, `destroy`, ...): rebuild the context and the layer.
+    #[error("{op}: the GPU device was lost ({reason}); create a new GpuContext and layer")]
+    DeviceLost {
+        /// The op.
+        op: String,
+        /// wgpu's reason.
+        reason: String,
+    },
     /// A caller-provided GPU buffer is too small or lacks a usage.
     #[error("{op}: buffer {buffer}: {problem}")]
     Buffer {

@@ -6,10 +6,10 @@ use gqa_core::{
     BufferId, BufferRole, CallOptions, Dense, ForwardOutput, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Problem,
     Weights,
 };
-use wgpu::util::DeviceExt;
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::upload::upload;
 
 /// A `GroupQueryAttention` layer on the GPU: its config, the input dims it was built for and its
 /// weights, uploaded once.
@@ -81,6 +81,7 @@ pub struct EncodedForward {
 impl GqaLayer {
     /// Validates `config` and `weights` (Keras layout) and uploads the weights.
     pub fn new(ctx: &GpuContext, config: &GqaConfig, weights: &Weights) -> Result<Self, GpuError> {
+        ctx.check_alive("GqaLayer::new")?;
         config.validate()?;
         let dims = weights.dims();
         weights.validate(config, dims)?;
@@ -90,11 +91,13 @@ impl GqaLayer {
         for d in Dense::ALL {
             let Some(w) = weights.dense(d) else { continue };
             let mut upload = |id: BufferId, t: &HostTensor| {
-                let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&format!("gqa weight {id}")),
-                    contents: bytemuck::cast_slice(t.data()),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                });
+                let buf = upload(
+                    device,
+                    &ctx.queue,
+                    &format!("gqa weight {id}"),
+                    bytemuck::cast_slice(t.data()),
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                );
                 buffers.insert(id, buf);
             };
             upload(BufferId::Kernel(d), &w.kernel);
@@ -183,27 +186,23 @@ impl GqaLayer {
         options: &CallOptions,
     ) -> Result<ForwardOutput, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
+        self.ctx.check_alive("forward")?;
         let device = &self.ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let upload = |name: &str, t: &HostTensor| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(name),
-                contents: bytemuck::cast_slice(t.data()),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            })
+        let input = |name: &str, t: &HostTensor| {
+            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+            upload(device, &self.ctx.queue, name, bytemuck::cast_slice(t.data()), usage)
         };
-        let q = upload("gqa query", query);
-        let v = upload("gqa value", value);
-        let k = key.map(|k| upload("gqa key", k));
+        let q = input("gqa query", query);
+        let v = input("gqa value", value);
+        let k = key.map(|k| input("gqa key", k));
         let poison = |id: BufferId| {
             let spec = plan.buffer(id)?;
             self.poison_outputs.then(|| {
-                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("gqa poisoned output"),
-                    contents: bytemuck::cast_slice(&vec![f32::NAN; spec.elems as usize]),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                })
+                let nan = vec![f32::NAN; spec.elems as usize];
+                let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+                upload(device, &self.ctx.queue, "gqa poisoned output", bytemuck::cast_slice(&nan), usage)
             })
         };
         let out_buf = poison(BufferId::Output);

@@ -25,6 +25,7 @@ mod layer;
 mod pipelines;
 mod readback;
 pub mod shaders;
+mod upload;
 
 pub use context::{GpuContext, core_limits};
 pub use error::GpuError;
