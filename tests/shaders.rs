@@ -107,3 +107,52 @@ fn translates_to_spirv_msl_hlsl_glsl() {
         assert!(out.contains("#version 310 es"), "{name}: GLSL version line");
     }
 }
+
+/// Runs an external validator on `text` written to a temporary file named `name`. A missing tool
+/// fails the test (it names the Debian package) unless `GQA_SKIP_EXTERNAL_VALIDATORS=1` is set.
+fn external_validator(tool: &str, package: &str, args: &[&str], name: &str, bytes: &[u8]) {
+    let dir = std::env::temp_dir().join(format!("gqa-shaders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    match std::process::Command::new(tool).args(args).arg(&path).output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{tool} rejected {name}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var("GQA_SKIP_EXTERNAL_VALIDATORS").as_deref() == Ok("1") => {
+            eprintln!("GQA_SKIP_EXTERNAL_VALIDATORS=1: not running {tool} ({e})");
+        }
+        Err(e) => panic!("{tool} not runnable ({e}): install Debian's {package}, or set GQA_SKIP_EXTERNAL_VALIDATORS=1"),
+    }
+}
+
+#[test]
+fn spirv_val_and_glslang_accept_the_translations() {
+    use naga::back::{glsl, spv};
+    for k in Kernel::ALL {
+        let (m, info) = module(k);
+        let stem = k.name();
+        let words = spv::write_vec(
+            &m,
+            &info,
+            &spv::Options::default(),
+            Some(&spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() }),
+        )
+        .unwrap();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        external_validator("spirv-val", "spirv-tools", &["--target-env", "vulkan1.1"], &format!("{stem}.spv"), &bytes);
+
+        let opts = glsl::Options { version: glsl::Version::new_gles(310), ..Default::default() };
+        let pipeline =
+            glsl::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into(), multiview: None };
+        let mut out = String::new();
+        glsl::Writer::new(&mut out, &m, &info, &opts, &pipeline, naga::proc::BoundsCheckPolicies::default())
+            .and_then(|mut w| w.write())
+            .unwrap();
+        external_validator("glslangValidator", "glslang-tools", &[], &format!("{stem}.comp"), out.as_bytes());
+    }
+}
+
