@@ -1,1 +1,112 @@
-fn main() {}
+//! Forward-pass benches, named after their shapes: `layer/B1_T128_S128_Nq8_Nkv2_H64_Dq512` is one
+//! full `GqaLayer::forward` on the best adapter (upload, every pass, read back: the read back
+//! synchronises with the device inside the timed closure); `oracle/...` is the f64 CPU oracle.
+//!
+//! Throughput is reported as elements/s with one element per floating-point operation of the plan,
+//! so criterion's `Gelem/s` reads as GFLOP/s. `WGPU_BACKEND=vulkan|gl` picks the adapter.
+//! Sampling is small (software adapters are slow): `cargo bench --bench forward` takes a minute
+//! or two on lavapipe; pass a filter (`cargo bench --bench forward -- layer/B1_T128`) for one bench.
+//!
+//! A machine with no adapter fails the GPU benches with the error naming what to install.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use gqa::core::{CallOptions, CausalAlignment, GqaConfig, HostTensor, LayerDims, Weights};
+use gqa::gpu::{GpuContext, GqaLayer};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// One benchmarked problem: a layer and its inputs.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    batch: usize,
+    t: usize,
+    s: usize,
+    nq: usize,
+    nkv: usize,
+    h: usize,
+    dq: usize,
+}
+
+impl Shape {
+    fn name(&self) -> String {
+        let Shape { batch, t, s, nq, nkv, h, dq } = *self;
+        format!("B{batch}_T{t}_S{s}_Nq{nq}_Nkv{nkv}_H{h}_Dq{dq}")
+    }
+
+    /// The config, weights and (query, value) of this shape: Dv = Dq, key = value, causal.
+    fn build(&self) -> (GqaConfig, Weights, HostTensor, HostTensor) {
+        let config = GqaConfig::new(self.h, self.nq, self.nkv);
+        let dims = LayerDims { query_dim: self.dq, key_dim: self.dq, value_dim: self.dq };
+        let weights = gqa::reference::initialize_weights(&config, dims, 7).expect("bench weights");
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut tensor = |shape: [usize; 3]| {
+            let n = shape.iter().product();
+            HostTensor::new(shape, (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()).expect("bench input")
+        };
+        let query = tensor([self.batch, self.t, self.dq]);
+        let value = tensor([self.batch, self.s, self.dq]);
+        (config, weights, query, value)
+    }
+}
+
+/// Causal, bottom-right aligned: the same as Keras' top-left when T = S, and what a decode step
+/// (T = 1 over S cached keys) means: the new query sees every key.
+fn options() -> CallOptions {
+    CallOptions { use_causal_mask: true, causal_alignment: CausalAlignment::BottomRight, ..Default::default() }
+}
+
+/// Shapes for the GPU: a short prefill, a longer one, and one decode step over a 512-key context.
+const GPU_SHAPES: [Shape; 3] = [
+    Shape { batch: 1, t: 128, s: 128, nq: 8, nkv: 2, h: 64, dq: 512 },
+    Shape { batch: 1, t: 512, s: 512, nq: 8, nkv: 2, h: 64, dq: 512 },
+    Shape { batch: 1, t: 1, s: 512, nq: 8, nkv: 2, h: 64, dq: 512 },
+];
+
+/// The oracle is single-threaded f64: a small shape only.
+const ORACLE_SHAPES: [Shape; 1] = [Shape { batch: 1, t: 128, s: 128, nq: 8, nkv: 2, h: 64, dq: 512 }];
+
+fn bench_layer(c: &mut Criterion) {
+    let ctx = GpuContext::new().unwrap_or_else(|e| panic!("the GPU benches need an adapter: {e}"));
+    eprintln!("[bench] adapter: {}", ctx.describe());
+    let mut group = c.benchmark_group("layer");
+    // Flat sampling: 10 samples of the same iteration count, not criterion's 1 + 2 + ... + 10
+    // iterations, which would take minutes per shape on a software adapter.
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    for shape in GPU_SHAPES {
+        let (config, weights, query, value) = shape.build();
+        let layer = GqaLayer::new(&ctx, &config, &weights).expect("layer");
+        let options = options();
+        let plan = layer.plan(query.shape(), value.shape(), None, &options).expect("plan");
+        group.throughput(Throughput::Elements(plan.flops()));
+        group.bench_function(shape.name(), |b| {
+            b.iter(|| layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
+        });
+    }
+    group.finish();
+}
+
+fn bench_oracle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("oracle");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    for shape in ORACLE_SHAPES {
+        let (config, weights, query, value) = shape.build();
+        let options = options();
+        let problem = gqa::core::Problem::new(&config, query.shape(), value.shape(), None, &options).expect("problem");
+        let plan = gqa::core::Plan::new(&problem, &gqa::core::Limits::webgpu_default()).expect("plan");
+        group.throughput(Throughput::Elements(plan.flops()));
+        group.bench_function(shape.name(), |b| {
+            b.iter(|| {
+                gqa::reference::forward(&config, &weights, black_box(&query), black_box(&value), None, &options)
+                    .expect("oracle")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_layer, bench_oracle);
+criterion_main!(benches);

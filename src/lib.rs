@@ -3,6 +3,7 @@
 //! Keras' `GroupQueryAttention` on every GPU through wgpu. This facade re-exports the workspace:
 //! [`core`] (config, shapes, plan; no GPU code), [`reference`] (the f64 CPU oracle) and [`gpu`]
 //! (the wgpu executor and its WGSL kernels).
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub use gqa_core as core;

@@ -29,8 +29,7 @@ fn read(ctx: &gqa::gpu::GpuContext, buf: &wgpu::Buffer) -> Vec<f32> {
     ctx.queue().submit([enc.finish()]);
     staging.slice(..).map_async(wgpu::MapMode::Read, |r| r.unwrap());
     device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-    let v = bytemuck::cast_slice(&staging.slice(..).get_mapped_range().unwrap()).to_vec();
-    v
+    bytemuck::cast_slice(&staging.slice(..).get_mapped_range().unwrap()).to_vec()
 }
 
 #[test]

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The real-GPU check: the GPU test suite and a benchmark sweep on a Linux machine with a GPU and its
+# driver, but possibly no Rust, no Vulkan loader and no network. Two steps:
+#
+#   scripts/gpu-check.sh pack [DIR]   here (any Linux build machine): builds the release test and demo
+#                                     binaries, strips them and copies them, with this machine's Vulkan
+#                                     loader (libvulkan.so.1), into DIR (default gpu-check/).
+#   scripts/gpu-check.sh run [DIR]    there: runs every packed test binary and the demo at a few shapes
+#                                     within 8 minutes, writing DIR/report.txt (and $OUT/report.txt
+#                                     when $OUT is set). Exit status 0 when everything passed.
+#
+# On the GPU machine the script uses only what DIR carries: the loader is used when the system has
+# none; the NVIDIA driver's own Vulkan ICD is used when installed, else one is written that points at
+# libGLX_nvidia.so.0. GQA_GPU_CHECK_BUDGET (seconds, default 450) bounds the whole run.
+set -euo pipefail
+
+mode=${1:-}
+dir=${2:-gpu-check}
+readonly TESTS=(gpu_forward gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors)
+
+pack() {
+    local root
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    mkdir -p "$dir/bin" "$dir/lib"
+    cd "$root"
+    echo "gpu-check: building release test binaries and the demo" >&2
+    local json
+    json=$(cargo test --release --no-run --message-format=json 2>/dev/null)
+    for t in "${TESTS[@]}"; do
+        local exe
+        exe=$(printf '%s\n' "$json" | python3 -c '
+import json, sys
+name = sys.argv[1]
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == name and m.get("executable"):
+        print(m["executable"])
+' "$t" | tail -n 1)
+        [[ -n "$exe" ]] || { echo "gpu-check: no test binary for $t" >&2; exit 1; }
+        cp "$exe" "$dir/bin/$t"
+    done
+    cargo build --release --bin gqa-demo 2>/dev/null
+    cp target/release/gqa-demo "$dir/bin/"
+    strip "$dir"/bin/* 2>/dev/null || true
+    local loader
+    loader=$( (ldconfig -p 2>/dev/null || true) | awk '/libvulkan\.so\.1 / {print $NF; exit}')
+    if [[ -n "$loader" ]]; then
+        cp -L "$loader" "$dir/lib/libvulkan.so.1"
+    else
+        echo "gpu-check: warning: no libvulkan.so.1 here to carry (apt-get install libvulkan1)" >&2
+    fi
+    cp "$0" "$dir/gpu-check.sh"
+    git rev-parse HEAD >"$dir/COMMIT" 2>/dev/null || true
+    du -sh "$dir" >&2
+}
+
+run() {
+    dir=$(cd "$dir" && pwd)
+    local report="$dir/report.txt" budget=${GQA_GPU_CHECK_BUDGET:-450} start=$SECONDS status=0
+    : >"$report"
+    log() { printf '%s\n' "$*" | tee -a "$report"; }
+    log "# gqa gpu-check $(date -u +%FT%TZ) commit $(cat "$dir/COMMIT" 2>/dev/null || echo unknown)"
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        log "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
+    fi
+    if ! (ldconfig -p 2>/dev/null || true) | grep -q 'libvulkan\.so\.1 '; then
+        log "system has no Vulkan loader: using the carried one"
+        export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+    local icd
+    icd=$(ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json 2>/dev/null | head -n 1 || true)
+    if [[ -z "$icd" ]]; then
+        local glx
+        glx=$( (ldconfig -p 2>/dev/null || true) | awk '/libGLX_nvidia\.so\.0 / {print $NF; exit}')
+        if [[ -n "$glx" ]]; then
+            icd="$dir/nvidia_icd.json"
+            printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$glx" >"$icd"
+            log "no NVIDIA Vulkan ICD file installed: wrote $icd for $glx"
+        fi
+    fi
+    if [[ -n "$icd" ]]; then
+        export VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd"
+        log "Vulkan ICD: $icd"
+    fi
+    export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+    chmod 700 "$XDG_RUNTIME_DIR"
+    log "## adapters"
+    "$dir/bin/gqa-demo" --list-adapters 2>&1 | tee -a "$report" || status=1
+    log "## tests"
+    for t in "${TESTS[@]}"; do
+        local left=$((budget - (SECONDS - start)))
+        if ((left < 30)); then
+            log "$t: NOT RUN (time budget spent)"
+            status=1
+            continue
+        fi
+        local t0=$SECONDS out
+        if out=$(timeout "$((left - 20))" "$dir/bin/$t" --test-threads=2 2>&1); then
+            log "$t: ok ($((SECONDS - t0)) s) $(printf '%s\n' "$out" | grep -E '^test result' | tail -n 1)"
+        else
+            log "$t: FAILED ($((SECONDS - t0)) s)"
+            printf '%s\n' "$out" | tail -n 40 | tee -a "$report"
+            status=1
+        fi
+        printf '%s\n' "$out" | grep -E '^\[' | head -n 20 >>"$report" || true
+    done
+    log "## bench (gqa-demo, median of 5 runs; --no-oracle above 512)"
+    local shapes=(
+        "--batch 4 --query-heads 8 --kv-heads 2 --head-dim 64 --query-dim 512 --value-dim 512 --target-len 256 --source-len 256"
+        "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 512 --source-len 512 --no-oracle"
+        "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 2048 --source-len 2048 --no-oracle"
+    )
+    for shape in "${shapes[@]}"; do
+        local left=$((budget - (SECONDS - start)))
+        if ((left < 20)); then
+            log "bench $shape: NOT RUN (time budget spent)"
+            continue
+        fi
+        # shellcheck disable=SC2086 # the shape is a list of flags
+        timeout "$((left - 10))" "$dir/bin/gqa-demo" $shape 2>&1 | tee -a "$report" || status=1
+    done
+    log "## done in $((SECONDS - start)) s, status $status"
+    if [[ -n "${OUT:-}" ]]; then
+        mkdir -p "$OUT"
+        cp "$report" "$OUT/report.txt"
+    fi
+    return "$status"
+}
+
+case "$mode" in
+pack) pack ;;
+run) run ;;
+*)
+    echo "usage: $0 pack|run [DIR]" >&2
+    exit 2
+    ;;
+esac
