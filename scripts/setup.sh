@@ -8,7 +8,9 @@
 #     drivers for OpenGL. When neither is found and we are root (or have passwordless sudo) and
 #     apt-get exists, Mesa's software drivers are installed (lavapipe for Vulkan, llvmpipe for GL);
 #     otherwise the exact command is printed and the script exits non-zero.
-#  3. XDG_RUNTIME_DIR: Mesa warns when it is unset or invalid; a private directory is suggested
+#  3. With --tests (scripts/test.sh): the shader validators spirv-val and glslangValidator, installed
+#     like the drivers (Debian's spirv-tools and glslang-tools) or named in the error.
+#  4. XDG_RUNTIME_DIR: Mesa warns when it is unset or invalid; a private directory is suggested
 #     (scripts/test.sh and scripts/demo.sh set one themselves).
 #
 # Exit status: 0 ready, 1 something is missing (the message says what to install).
@@ -154,7 +156,27 @@ drivers (as root):
     ;;
 esac
 
-# --- 3. XDG_RUNTIME_DIR ---------------------------------------------------------------------------
+# --- 3. Shader validators (the tests only: `setup.sh --tests`) -------------------------------------
+# tests/shaders.rs runs spirv-val and glslangValidator on naga's SPIR-V and GLSL translations.
+if [[ "${1:-}" == --tests && "$(uname -s)" == Linux && "${GQA_SKIP_EXTERNAL_VALIDATORS:-}" != 1 ]] &&
+    { ! command -v spirv-val >/dev/null 2>&1 || ! command -v glslangValidator >/dev/null 2>&1; }; then
+    validators=(spirv-tools glslang-tools)
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing the shader validators for the tests: ${validators[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${validators[@]}" >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
+        say "installing the shader validators for the tests: ${validators[*]}"
+        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${validators[@]}" >/dev/null
+    else
+        fail "the shader tests need spirv-val and glslangValidator: apt-get install -y ${validators[*]}
+(or set GQA_SKIP_EXTERNAL_VALIDATORS=1 to run the tests without them)"
+    fi
+fi
+
+# --- 4. XDG_RUNTIME_DIR ---------------------------------------------------------------------------
 if [[ -z "${XDG_RUNTIME_DIR:-}" || ! -d "${XDG_RUNTIME_DIR:-}" || ! -O "${XDG_RUNTIME_DIR:-}" ]]; then
     say "XDG_RUNTIME_DIR is unset or not yours (Mesa warns about it); for a private one:"
     say "    export XDG_RUNTIME_DIR=\"\$(mktemp -d)\"  (scripts/test.sh and scripts/demo.sh set one)"

@@ -8,5 +8,5 @@ set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-scripts/setup.sh
+scripts/setup.sh --tests
 exec cargo test --release --workspace "$@"
