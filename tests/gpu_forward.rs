@@ -170,3 +170,22 @@ fn batch_greater_than_one() {
     c.options.attention_mask = Some(random_mask(&[3, 5, 7], 0.8, 10));
     run(c);
 }
+
+#[test]
+fn every_matmul_variant_on_every_adapter() {
+    use gqa::core::{MatmulVariant, Tuning};
+    for variant in [MatmulVariant::Tiled, MatmulVariant::RegisterBlocked] {
+        for ctx in adapters() {
+            let forced = ctx.clone().with_tuning(Tuning { matmul: variant });
+            let mut cfg = GqaConfig::new(5, 6, 3);
+            cfg.use_gate = true;
+            let mut c = with_scores(Case::new(&format!("matmul {variant:?}: odd sizes, gate"), cfg));
+            (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 67, 70, 65, 66, Some(13));
+            let diff = c.check(&forced, 4);
+            let mut c = Case::new(&format!("matmul {variant:?}: no bias"), GqaConfig::new(8, 4, 2));
+            c.config.use_bias = false;
+            c.check(&forced, 5);
+            eprintln!("[{}] {variant:?}: ok, max |diff| {diff:.2e}", adapter_name(ctx));
+        }
+    }
+}

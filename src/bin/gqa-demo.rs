@@ -103,6 +103,9 @@ struct Args {
     /// List every adapter wgpu finds, best first, and exit.
     #[arg(long)]
     list_adapters: bool,
+    /// Also time each step of the plan on its own (submitted alone, device waited for).
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -289,6 +292,13 @@ fn run(args: &Args) -> Result<bool, Failure> {
     row("forward: first call (warm-up)", warmup_time, Some(flops), "");
     let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
+    if args.profile {
+        println!("\nper step (each submitted alone; median of {}):", args.runs);
+        for step in layer.profile(query, value, key.as_ref(), options, args.runs as usize)? {
+            println!("  {:<16} {:>14?} {:>12.3} ms", step.label, step.workgroups, ms(step.median));
+        }
+        println!();
+    }
 
     if args.no_oracle {
         println!("\noracle skipped (--no-oracle): no check");

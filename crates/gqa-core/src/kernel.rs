@@ -4,8 +4,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `C = A·B (+ bias) (sigmoid)`: 64x64 output tiles, 4x4 per invocation, K staged through
-    /// workgroup memory in slices of 16.
+    /// workgroup memory in slices of 16. The portable default, for GPUs.
     MatmulBias,
+    /// The same product register-blocked: 8x8 outputs per invocation, no workgroup memory or
+    /// barriers. For CPU adapters (lavapipe, llvmpipe, WARP), where barriers are expensive.
+    MatmulBiasRb,
     /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]`: 64x64 (t, s) tiles,
     /// 4x4 per invocation. Unmasked: masking happens in the softmax.
     QkGrouped,
@@ -18,12 +21,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 4] = [Kernel::MatmulBias, Kernel::QkGrouped, Kernel::SoftmaxMasked, Kernel::PvGrouped];
+    pub const ALL: [Kernel; 5] =
+        [Kernel::MatmulBias, Kernel::MatmulBiasRb, Kernel::QkGrouped, Kernel::SoftmaxMasked, Kernel::PvGrouped];
 
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {
         match self {
             Kernel::MatmulBias => "matmul_bias.wgsl",
+            Kernel::MatmulBiasRb => "matmul_bias_rb.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
@@ -34,6 +39,7 @@ impl Kernel {
     pub fn name(self) -> &'static str {
         match self {
             Kernel::MatmulBias => "matmul_bias",
+            Kernel::MatmulBiasRb => "matmul_bias_rb",
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
             Kernel::PvGrouped => "pv_grouped",
@@ -44,6 +50,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::SoftmaxMasked => [64, 1, 1],
+            Kernel::MatmulBiasRb => [8, 8, 1],
             _ => [16, 16, 1],
         }
     }
@@ -52,9 +59,15 @@ impl Kernel {
     pub fn workgroup_memory_bytes(self) -> u32 {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
+            Kernel::MatmulBiasRb => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped => 0,
         }
+    }
+
+    /// Whether the kernel is one of the projection matmuls.
+    pub fn is_matmul(self) -> bool {
+        matches!(self, Kernel::MatmulBias | Kernel::MatmulBiasRb)
     }
 
     /// Output elements per workgroup along (x, y) for tiled kernels.
@@ -69,7 +82,7 @@ impl Kernel {
     pub fn storage_bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            Kernel::MatmulBias => &[Read, Read, Read, ReadWrite],
+            Kernel::MatmulBias | Kernel::MatmulBiasRb => &[Read, Read, Read, ReadWrite],
             Kernel::QkGrouped => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],

@@ -35,6 +35,7 @@ pub mod plan;
 pub mod problem;
 pub mod regularizer;
 pub mod tensor;
+pub mod tuning;
 pub mod weights;
 
 pub use config::GqaConfig;
@@ -51,4 +52,5 @@ pub use plan::{BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};
+pub use tuning::{MatmulVariant, Tuning};
 pub use weights::{Dense, DenseWeights, LayerDims, Weights};

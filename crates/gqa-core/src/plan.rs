@@ -9,6 +9,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
+use crate::tuning::Tuning;
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -199,6 +200,8 @@ pub struct Plan {
     pub mask_offsets: MaskOffsets,
     /// How the problem is split.
     pub chunking: Chunking,
+    /// The kernel variants used.
+    pub tuning: Tuning,
 }
 
 impl Plan {
@@ -206,7 +209,13 @@ impl Plan {
     /// or a dispatch too many workgroups, the batch and then the attention rows are split into
     /// chunks run one after the other, with the same result as the unsplit computation.
     pub fn new(problem: &Problem, limits: &Limits) -> Result<Self, GqaError> {
+        Self::tuned(problem, limits, Tuning::default())
+    }
+
+    /// [`Plan::new`] with the kernel variants of `tuning`.
+    pub fn tuned(problem: &Problem, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
         let p = problem;
+        let mm = tuning.matmul.kernel();
         let chunking = choose_chunking(p, limits)?;
         let (t, s) = (p.target_len as u64, p.source_len as u64);
         let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
@@ -287,6 +296,7 @@ impl Plan {
             let rows_t = nbc * p.target_len;
             let rows_s = nbc * p.source_len;
             steps.push(Step::Dispatch(matmul(
+                mm,
                 p,
                 "project_query",
                 Dense::Query,
@@ -295,8 +305,9 @@ impl Plan {
                 rows_t,
                 chunk,
             )));
-            steps.push(Step::Dispatch(matmul(p, "project_key", Dense::Key, kin, BufferId::KeyProj, rows_s, chunk)));
+            steps.push(Step::Dispatch(matmul(mm, p, "project_key", Dense::Key, kin, BufferId::KeyProj, rows_s, chunk)));
             steps.push(Step::Dispatch(matmul(
+                mm,
                 p,
                 "project_value",
                 Dense::Value,
@@ -307,6 +318,7 @@ impl Plan {
             )));
             if p.use_gate {
                 steps.push(Step::Dispatch(matmul(
+                    mm,
                     p,
                     "project_gate",
                     Dense::Gate,
@@ -357,6 +369,7 @@ impl Plan {
                 }
             }
             steps.push(Step::Dispatch(matmul(
+                mm,
                 p,
                 "project_output",
                 Dense::Output,
@@ -371,7 +384,7 @@ impl Plan {
             }
         }
 
-        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking };
+        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning };
         plan.check(limits)?;
         Ok(plan)
     }
@@ -559,6 +572,7 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
 }
 
 fn matmul(
+    kernel: Kernel,
     p: &Problem,
     label: &'static str,
     d: Dense,
@@ -579,7 +593,7 @@ fn matmul(
     let bias = if p.use_bias { BufferId::Bias(d) } else { BufferId::Kernel(d) };
     Pass {
         label,
-        kernel: Kernel::MatmulBias,
+        kernel,
         workgroups: [tiles(n, 64), tiles(rows as u64, 64), 1],
         params,
         bindings: vec![input, BufferId::Kernel(d), bias, out],

@@ -15,6 +15,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     pub(crate) pipelines: Arc<Pipelines>,
     plan_limits: Option<gqa_core::Limits>,
+    tuning: gqa_core::Tuning,
     lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -115,7 +116,12 @@ impl GpuContext {
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let pipelines = Arc::new(Pipelines::new(&device)?);
         log::info!("gqa: using {} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        Ok(Self { device, queue, info, pipelines, plan_limits: None, lost: Default::default() })
+        let tuning = match info.device_type {
+            wgpu::DeviceType::Cpu => gqa_core::Tuning::CPU,
+            _ => gqa_core::Tuning::GPU,
+        };
+        log::info!("gqa: kernel variants {tuning:?}");
+        Ok(Self { device, queue, info, pipelines, plan_limits: None, tuning, lost: Default::default() })
     }
 
     /// `Err(DeviceLost)` once the device of a context made by [`GpuContext::new`] (or its siblings)
@@ -175,6 +181,19 @@ impl GpuContext {
                     .min(cap.max_storage_buffers_per_shader_stage),
             },
         }
+    }
+
+    /// The kernel variants plans use on this adapter (register blocking on CPU adapters, workgroup
+    /// tiles on GPUs).
+    pub fn tuning(&self) -> gqa_core::Tuning {
+        self.tuning
+    }
+
+    /// The same context with other kernel variants (every variant runs on every adapter; this is
+    /// for tests and experiments).
+    pub fn with_tuning(mut self, tuning: gqa_core::Tuning) -> Self {
+        self.tuning = tuning;
+        self
     }
 
     /// The same context, planning as if the device's limits were no higher than `cap` (e.g. to bound

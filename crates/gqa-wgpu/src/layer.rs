@@ -143,7 +143,7 @@ impl GqaLayer {
     ) -> Result<Plan, GpuError> {
         let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?;
         self.check_dims(&problem)?;
-        Ok(Plan::new(&problem, &self.ctx.limits())?)
+        Ok(Plan::tuned(&problem, &self.ctx.limits(), self.ctx.tuning())?)
     }
 
     fn check_dims(&self, p: &Problem) -> Result<(), GqaError> {
@@ -264,6 +264,11 @@ impl GqaLayer {
         crate::encode::record(&self.ctx, &self.weights, encoder, inputs, options, plan)
     }
 
+    /// The weights' buffers, by plan buffer id.
+    pub(crate) fn weight_buffers(&self) -> &HashMap<BufferId, wgpu::Buffer> {
+        &self.weights
+    }
+
     /// Bytes of GPU memory the weights take.
     pub fn weight_bytes(&self) -> u64 {
         self.weights.values().map(wgpu::Buffer::size).sum()
@@ -275,7 +280,7 @@ impl GqaLayer {
     }
 }
 
-fn dims3(s: &[usize]) -> [usize; 3] {
+pub(crate) fn dims3(s: &[usize]) -> [usize; 3] {
     // Shapes are validated by the plan first; a wrong rank never gets here.
     [s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0), s.get(2).copied().unwrap_or(0)]
 }

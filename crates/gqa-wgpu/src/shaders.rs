@@ -14,6 +14,7 @@ pub const COMMON: [(&str, &str); 3] = [
 pub fn kernel_file(kernel: Kernel) -> &'static str {
     match kernel {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
+        Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
@@ -23,7 +24,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias | Kernel::QkGrouped => &["common/params.wgsl"],
+        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::QkGrouped => &["common/params.wgsl"],
         Kernel::SoftmaxMasked => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
     }
