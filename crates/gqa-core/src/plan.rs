@@ -300,19 +300,25 @@ impl Plan {
                 p,
                 "project_query",
                 Dense::Query,
-                qin,
-                BufferId::QueryProj,
+                [qin, BufferId::QueryProj],
                 rows_t,
                 chunk,
             )));
-            steps.push(Step::Dispatch(matmul(mm, p, "project_key", Dense::Key, kin, BufferId::KeyProj, rows_s, chunk)));
+            steps.push(Step::Dispatch(matmul(
+                mm,
+                p,
+                "project_key",
+                Dense::Key,
+                [kin, BufferId::KeyProj],
+                rows_s,
+                chunk,
+            )));
             steps.push(Step::Dispatch(matmul(
                 mm,
                 p,
                 "project_value",
                 Dense::Value,
-                vin,
-                BufferId::ValueProj,
+                [vin, BufferId::ValueProj],
                 rows_s,
                 chunk,
             )));
@@ -322,8 +328,7 @@ impl Plan {
                     p,
                     "project_gate",
                     Dense::Gate,
-                    qin,
-                    BufferId::GateProj,
+                    [qin, BufferId::GateProj],
                     rows_t,
                     chunk,
                 )));
@@ -373,8 +378,7 @@ impl Plan {
                 p,
                 "project_output",
                 Dense::Output,
-                BufferId::AttnOut,
-                out,
+                [BufferId::AttnOut, out],
                 rows_t,
                 chunk,
             )));
@@ -576,8 +580,7 @@ fn matmul(
     p: &Problem,
     label: &'static str,
     d: Dense,
-    input: BufferId,
-    out: BufferId,
+    [input, out]: [BufferId; 2],
     rows: usize,
     base: Params,
 ) -> Pass {
