@@ -125,7 +125,9 @@ fn external_validator(tool: &str, package: &str, args: &[&str], name: &str, byte
         Err(e) if std::env::var("GQA_SKIP_EXTERNAL_VALIDATORS").as_deref() == Ok("1") => {
             eprintln!("GQA_SKIP_EXTERNAL_VALIDATORS=1: not running {tool} ({e})");
         }
-        Err(e) => panic!("{tool} not runnable ({e}): install Debian's {package}, or set GQA_SKIP_EXTERNAL_VALIDATORS=1"),
+        Err(e) => {
+            panic!("{tool} not runnable ({e}): install Debian's {package}, or set GQA_SKIP_EXTERNAL_VALIDATORS=1")
+        }
     }
 }
 
@@ -146,8 +148,11 @@ fn spirv_val_and_glslang_accept_the_translations() {
         external_validator("spirv-val", "spirv-tools", &["--target-env", "vulkan1.1"], &format!("{stem}.spv"), &bytes);
 
         let opts = glsl::Options { version: glsl::Version::new_gles(310), ..Default::default() };
-        let pipeline =
-            glsl::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into(), multiview: None };
+        let pipeline = glsl::PipelineOptions {
+            shader_stage: naga::ShaderStage::Compute,
+            entry_point: "main".into(),
+            multiview: None,
+        };
         let mut out = String::new();
         glsl::Writer::new(&mut out, &m, &info, &opts, &pipeline, naga::proc::BoundsCheckPolicies::default())
             .and_then(|mut w| w.write())
@@ -156,3 +161,32 @@ fn spirv_val_and_glslang_accept_the_translations() {
     }
 }
 
+#[test]
+fn roofline_probes_validate_and_translate() {
+    use naga::back::{hlsl, msl, spv};
+    for (name, src) in gqa::gpu::roofline::PROBES {
+        let m = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+            .validate(&m)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        let stage = naga::ShaderStage::Compute;
+        spv::write_vec(
+            &m,
+            &info,
+            &spv::Options::default(),
+            Some(&spv::PipelineOptions { shader_stage: stage, entry_point: "main".into() }),
+        )
+        .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e}"));
+        msl::write_string(
+            &m,
+            &info,
+            &msl::Options { lang_version: (2, 1), ..Default::default() },
+            &msl::PipelineOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
+        let mut out = String::new();
+        hlsl::Writer::new(&mut out, &hlsl::Options::default(), &hlsl::PipelineOptions::default())
+            .write(&m, &info, None)
+            .unwrap_or_else(|e| panic!("{name} -> HLSL: {e}"));
+    }
+}

@@ -106,6 +106,10 @@ struct Args {
     /// Also time each step of the plan on its own (submitted alone, device waited for).
     #[arg(long)]
     profile: bool,
+    /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
+    /// share of it.
+    #[arg(long)]
+    roofline: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -292,6 +296,17 @@ fn run(args: &Args) -> Result<bool, Failure> {
     row("forward: first call (warm-up)", warmup_time, Some(flops), "");
     let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
+    if args.roofline {
+        let roof = gqa::gpu::roofline::measure(&ctx, 5)?;
+        let achieved = flops / median.as_secs_f64() / 1e9;
+        println!(
+            "roofline: FMA probe {:.1} GFLOP/s, copy probe {:.1} GB/s; forward at {:.2} GFLOP/s = {:.1}% of the FMA peak",
+            roof.gflops,
+            roof.gbps,
+            achieved,
+            100.0 * achieved / roof.gflops
+        );
+    }
     if args.profile {
         println!("\nper step (each submitted alone; median of {}):", args.runs);
         for step in layer.profile(query, value, key.as_ref(), options, args.runs as usize)? {

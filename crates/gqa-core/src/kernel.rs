@@ -9,6 +9,9 @@ pub enum Kernel {
     /// The same product register-blocked: 8x8 outputs per invocation, no workgroup memory or
     /// barriers. For CPU adapters (lavapipe, llvmpipe, WARP), where barriers are expensive.
     MatmulBiasRb,
+    /// Register-blocked with 16x16 outputs per invocation and vec4 loads: for CPU adapters when the
+    /// contracted and output sizes are multiples of 4.
+    MatmulBiasRb16,
     /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]`: 64x64 (t, s) tiles,
     /// 4x4 per invocation. Unmasked: masking happens in the softmax.
     QkGrouped,
@@ -21,14 +24,21 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 5] =
-        [Kernel::MatmulBias, Kernel::MatmulBiasRb, Kernel::QkGrouped, Kernel::SoftmaxMasked, Kernel::PvGrouped];
+    pub const ALL: [Kernel; 6] = [
+        Kernel::MatmulBias,
+        Kernel::MatmulBiasRb,
+        Kernel::MatmulBiasRb16,
+        Kernel::QkGrouped,
+        Kernel::SoftmaxMasked,
+        Kernel::PvGrouped,
+    ];
 
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {
         match self {
             Kernel::MatmulBias => "matmul_bias.wgsl",
             Kernel::MatmulBiasRb => "matmul_bias_rb.wgsl",
+            Kernel::MatmulBiasRb16 => "matmul_bias_rb16.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
@@ -40,6 +50,7 @@ impl Kernel {
         match self {
             Kernel::MatmulBias => "matmul_bias",
             Kernel::MatmulBiasRb => "matmul_bias_rb",
+            Kernel::MatmulBiasRb16 => "matmul_bias_rb16",
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
             Kernel::PvGrouped => "pv_grouped",
@@ -50,7 +61,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::SoftmaxMasked => [64, 1, 1],
-            Kernel::MatmulBiasRb => [8, 8, 1],
+            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
     }
@@ -59,7 +70,7 @@ impl Kernel {
     pub fn workgroup_memory_bytes(self) -> u32 {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
-            Kernel::MatmulBiasRb => 0,
+            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped => 0,
         }
@@ -67,13 +78,14 @@ impl Kernel {
 
     /// Whether the kernel is one of the projection matmuls.
     pub fn is_matmul(self) -> bool {
-        matches!(self, Kernel::MatmulBias | Kernel::MatmulBiasRb)
+        matches!(self, Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16)
     }
 
     /// Output elements per workgroup along (x, y) for tiled kernels.
     pub fn tile(self) -> [u32; 2] {
         match self {
             Kernel::SoftmaxMasked => [1, 1],
+            Kernel::MatmulBiasRb16 => [128, 128],
             _ => [64, 64],
         }
     }
@@ -82,7 +94,7 @@ impl Kernel {
     pub fn storage_bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            Kernel::MatmulBias | Kernel::MatmulBiasRb => &[Read, Read, Read, ReadWrite],
+            Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => &[Read, Read, Read, ReadWrite],
             Kernel::QkGrouped => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],

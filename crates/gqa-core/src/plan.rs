@@ -9,7 +9,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::Tuning;
+use crate::tuning::{MatmulVariant, Tuning};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -215,7 +215,7 @@ impl Plan {
     /// [`Plan::new`] with the kernel variants of `tuning`.
     pub fn tuned(problem: &Problem, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
         let p = problem;
-        let mm = tuning.matmul.kernel();
+        let mm = tuning.matmul;
         let chunking = choose_chunking(p, limits)?;
         let (t, s) = (p.target_len as u64, p.source_len as u64);
         let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
@@ -576,7 +576,7 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
 }
 
 fn matmul(
-    kernel: Kernel,
+    variant: MatmulVariant,
     p: &Problem,
     label: &'static str,
     d: Dense,
@@ -585,6 +585,8 @@ fn matmul(
     base: Params,
 ) -> Pass {
     let (k, n) = dense_matrix(p, d);
+    let kernel = variant.kernel(k, n);
+    let [tile_n, tile_m] = kernel.tile();
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;
@@ -597,7 +599,7 @@ fn matmul(
     Pass {
         label,
         kernel,
-        workgroups: [tiles(n, 64), tiles(rows as u64, 64), 1],
+        workgroups: [tiles(n, tile_n as u64), tiles(rows as u64, tile_m as u64), 1],
         params,
         bindings: vec![input, BufferId::Kernel(d), bias, out],
     }

@@ -9,15 +9,18 @@ pub enum MatmulVariant {
     /// Workgroup-memory tiles ([`Kernel::MatmulBias`]): the portable default, for GPUs.
     #[default]
     Tiled,
-    /// Register blocking without workgroup memory ([`Kernel::MatmulBiasRb`]): for CPU adapters.
+    /// Register blocking without workgroup memory: for CPU adapters. 16x16 outputs per invocation
+    /// with vec4 loads ([`Kernel::MatmulBiasRb16`]) when the contracted and output sizes are multiples
+    /// of 4, else 8x8 with scalar loads ([`Kernel::MatmulBiasRb`]).
     RegisterBlocked,
 }
 
 impl MatmulVariant {
-    /// The kernel that implements it.
-    pub fn kernel(self) -> Kernel {
+    /// The kernel that implements it for a `k`-deep product with `n` output columns.
+    pub fn kernel(self, k: u64, n: u64) -> Kernel {
         match self {
             MatmulVariant::Tiled => Kernel::MatmulBias,
+            MatmulVariant::RegisterBlocked if k % 4 == 0 && n % 4 == 0 => Kernel::MatmulBiasRb16,
             MatmulVariant::RegisterBlocked => Kernel::MatmulBiasRb,
         }
     }

@@ -25,6 +25,7 @@ mod layer;
 mod pipelines;
 mod profile;
 mod readback;
+pub mod roofline;
 pub mod shaders;
 mod upload;
 

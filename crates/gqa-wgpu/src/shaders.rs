@@ -15,6 +15,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
     match kernel {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
+        Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
@@ -24,7 +25,9 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::QkGrouped => &["common/params.wgsl"],
+        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::QkGrouped => {
+            &["common/params.wgsl"]
+        }
         Kernel::SoftmaxMasked => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
     }

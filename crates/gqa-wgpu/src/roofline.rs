@@ -1,0 +1,155 @@
+//! The roofline probe: a WGSL FMA-throughput kernel and a WGSL copy kernel that give the adapter's
+//! attainable GFLOP/s and GB/s, measured in the same process (and ideally the same run) as the
+//! kernels they judge.
+
+use std::time::{Duration, Instant};
+
+use crate::context::GpuContext;
+use crate::error::GpuError;
+use crate::upload::upload;
+
+/// The probe kernels' WGSL, by file name.
+pub const PROBES: [(&str, &str); 2] = [
+    ("probe_fma.wgsl", include_str!("../../../shaders/probe_fma.wgsl")),
+    ("probe_copy.wgsl", include_str!("../../../shaders/probe_copy.wgsl")),
+];
+
+/// What the probe measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Roofline {
+    /// Attainable f32 throughput, GFLOP/s (multiply-add = 2).
+    pub gflops: f64,
+    /// Attainable copy bandwidth, GB/s (bytes read + bytes written).
+    pub gbps: f64,
+}
+
+impl Roofline {
+    /// The attainable GFLOP/s of a kernel with `intensity` FLOP per byte moved:
+    /// `min(peak, intensity * bandwidth)`.
+    pub fn attainable(&self, intensity: f64) -> f64 {
+        self.gflops.min(intensity * self.gbps)
+    }
+}
+
+const FMA_WORKGROUPS: u32 = 256;
+const FMA_ITERATIONS: u32 = 4096;
+const COPY_BYTES: u64 = 32 << 20;
+
+fn pipeline(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// Runs one dispatch `runs` times after a warm-up, returning the median wall time with the device
+/// waited for.
+fn time(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    workgroups: u32,
+    runs: usize,
+) -> Result<Duration, GpuError> {
+    let device = ctx.device();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let start = Instant::now();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa probe") });
+        {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa probe"), timestamp_writes: None });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(workgroups, 1, 1);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device { op: "roofline".into(), message: e.to_string() })?;
+        if i > 0 {
+            samples.push(start.elapsed());
+        }
+    }
+    samples.sort();
+    Ok(samples[samples.len() / 2])
+}
+
+/// Measures the adapter's FMA throughput and copy bandwidth (median of `runs` after a warm-up).
+pub fn measure(ctx: &GpuContext, runs: usize) -> Result<Roofline, GpuError> {
+    let device = ctx.device();
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let runs = runs.max(1);
+
+    let fma = pipeline(device, PROBES[0].0, PROBES[0].1);
+    let invocations = FMA_WORKGROUPS * 64;
+    let params = upload(
+        device,
+        ctx.queue(),
+        "probe params",
+        bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, 0]),
+        wgpu::BufferUsages::UNIFORM,
+    );
+    let sink = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("probe sink"),
+        size: invocations as u64 * 16,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("probe fma"),
+        layout: &fma.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
+        ],
+    });
+    let fma_time = time(ctx, &fma, &group, FMA_WORKGROUPS, runs)?;
+    let flops = invocations as f64 * FMA_ITERATIONS as f64 * 8.0 * 4.0 * 2.0;
+
+    let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
+    let bytes = COPY_BYTES.min(ctx.limits().max_storage_buffer_binding_size / 16 * 16);
+    let elements = (bytes / 16) as u32;
+    let params = upload(
+        device,
+        ctx.queue(),
+        "probe params",
+        bytemuck::cast_slice(&[0, elements, 0, 0]),
+        wgpu::BufferUsages::UNIFORM,
+    );
+    let buffer = |label| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        })
+    };
+    let (src, dst) = (buffer("probe src"), buffer("probe dst"));
+    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("probe copy"),
+        layout: &copy.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: src.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
+        ],
+    });
+    let workgroups = (elements / 64).clamp(1, 4096);
+    let copy_time = time(ctx, &copy, &group, workgroups, runs)?;
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(GpuError::from_wgpu("roofline", e));
+    }
+    Ok(Roofline {
+        gflops: flops / fma_time.as_secs_f64() / 1e9,
+        gbps: 2.0 * bytes as f64 / copy_time.as_secs_f64() / 1e9,
+    })
+}
