@@ -20,7 +20,7 @@ impl MatmulVariant {
     pub fn kernel(self, k: u64, n: u64) -> Kernel {
         match self {
             MatmulVariant::Tiled => Kernel::MatmulBias,
-            MatmulVariant::RegisterBlocked if k % 4 == 0 && n % 4 == 0 => Kernel::MatmulBiasRb16,
+            MatmulVariant::RegisterBlocked if k.is_multiple_of(4) && n.is_multiple_of(4) => Kernel::MatmulBiasRb16,
             MatmulVariant::RegisterBlocked => Kernel::MatmulBiasRb,
         }
     }
