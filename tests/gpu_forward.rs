@@ -176,7 +176,7 @@ fn every_matmul_variant_on_every_adapter() {
     use gqa::core::{MatmulVariant, Tuning};
     for variant in [MatmulVariant::Tiled, MatmulVariant::RegisterBlocked] {
         for ctx in adapters() {
-            let forced = ctx.clone().with_tuning(Tuning { matmul: variant });
+            let forced = ctx.clone().with_tuning(Tuning { matmul: variant, ..ctx.tuning() });
             let mut cfg = GqaConfig::new(5, 6, 3);
             cfg.use_gate = true;
             let mut c = with_scores(Case::new(&format!("matmul {variant:?}: odd sizes, gate"), cfg));

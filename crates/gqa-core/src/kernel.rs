@@ -20,17 +20,22 @@ pub enum Kernel {
     SoftmaxMasked,
     /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)`: 64x64 (h, t) tiles, 4x4 per invocation.
     PvGrouped,
+    /// Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in
+    /// one pass over K/V tiles in workgroup memory, the query heads of a kv group together; the
+    /// scores are never stored. H <= 256.
+    AttentionFused,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
         Kernel::QkGrouped,
         Kernel::SoftmaxMasked,
         Kernel::PvGrouped,
+        Kernel::AttentionFused,
     ];
 
     /// The kernel's WGSL file name under `shaders/`.
@@ -42,6 +47,7 @@ impl Kernel {
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
+            Kernel::AttentionFused => "attention_fused.wgsl",
         }
     }
 
@@ -54,13 +60,14 @@ impl Kernel {
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
             Kernel::PvGrouped => "pv_grouped",
+            Kernel::AttentionFused => "attention_fused",
         }
     }
 
     /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::SoftmaxMasked => [64, 1, 1],
+            Kernel::SoftmaxMasked | Kernel::AttentionFused => [64, 1, 1],
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
@@ -73,8 +80,12 @@ impl Kernel {
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped => 0,
+            Kernel::AttentionFused => 2048 * 4,
         }
     }
+
+    /// The largest head_dim the fused attention kernel holds in its private arrays.
+    pub const FUSED_MAX_HEAD_DIM: usize = 256;
 
     /// Whether the kernel is one of the projection matmuls.
     pub fn is_matmul(self) -> bool {
@@ -85,6 +96,7 @@ impl Kernel {
     pub fn tile(self) -> [u32; 2] {
         match self {
             Kernel::SoftmaxMasked => [1, 1],
+            Kernel::AttentionFused => [64, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             _ => [64, 64],
         }
@@ -98,6 +110,7 @@ impl Kernel {
             Kernel::QkGrouped => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
+            Kernel::AttentionFused => &[Read, Read, Read, Read, Read, ReadWrite],
         }
     }
 }

@@ -256,9 +256,12 @@ impl Plan {
         if p.use_gate {
             add(BufferId::GateProj, nb * t * nq * h, BufferRole::Scratch);
         }
+        let fused = fused_applies(p, limits, tuning, chunking.batch_per_chunk);
         let probs_elems = (chunking.rows_per_chunk * chunking.queries_per_chunk) as u64 * s;
         let scores_in_probs = p.return_scores && !split_batch && !split_attention;
-        add(BufferId::Probs, probs_elems, if scores_in_probs { BufferRole::Output } else { BufferRole::Scratch });
+        if !fused {
+            add(BufferId::Probs, probs_elems, if scores_in_probs { BufferRole::Output } else { BufferRole::Scratch });
+        }
         if p.return_scores && !scores_in_probs {
             add(BufferId::Scores, b_all * nq * t * s, BufferRole::Output);
         }
@@ -333,7 +336,24 @@ impl Plan {
                     chunk,
                 )));
             }
-            let rows = nbc * p.num_query_heads;
+            let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
+            if fused {
+                steps.push(Step::Dispatch(Pass {
+                    label: "attention_fused",
+                    kernel: Kernel::AttentionFused,
+                    workgroups: [tiles(t * p.group_size() as u64, 64), 1, (nbc * p.num_kv_heads) as u32],
+                    params: chunk,
+                    bindings: vec![
+                        BufferId::QueryProj,
+                        BufferId::KeyProj,
+                        BufferId::ValueProj,
+                        BufferId::Masks,
+                        gate_or_v,
+                        BufferId::AttnOut,
+                    ],
+                }));
+            }
+            let rows = if fused { 0 } else { nbc * p.num_query_heads };
             for bu0 in (0..rows).step_by(chunking.rows_per_chunk) {
                 let n = chunking.rows_per_chunk.min(rows - bu0);
                 for t0 in (0..p.target_len).step_by(chunking.queries_per_chunk) {
@@ -364,12 +384,7 @@ impl Plan {
                         kernel: Kernel::PvGrouped,
                         workgroups: [tiles(h, 64), tiles(tc64, 64), n32],
                         params,
-                        bindings: vec![
-                            BufferId::Probs,
-                            BufferId::ValueProj,
-                            if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj },
-                            BufferId::AttnOut,
-                        ],
+                        bindings: vec![BufferId::Probs, BufferId::ValueProj, gate_or_v, BufferId::AttnOut],
                     }));
                 }
             }
@@ -495,6 +510,21 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Whether the fused attention kernel runs this problem: the tuning asks for it, no scores and no
+/// dropout are needed, the head fits its private arrays, and the device offers what it declares.
+fn fused_applies(p: &Problem, limits: &Limits, tuning: Tuning, batch_per_chunk: usize) -> bool {
+    let k = Kernel::AttentionFused;
+    let items = (p.target_len * p.group_size()).div_ceil(64) as u64;
+    tuning.fused_attention
+        && !p.return_scores
+        && p.dropout.is_none()
+        && p.head_dim <= Kernel::FUSED_MAX_HEAD_DIM
+        && k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
+        && items <= limits.max_compute_workgroups_per_dimension as u64
+        && (batch_per_chunk * p.num_kv_heads) as u64 <= limits.max_compute_workgroups_per_dimension as u64
 }
 
 /// The largest chunks that fit: as many batch elements as the per-batch buffers and the projection

@@ -27,16 +27,26 @@ impl MatmulVariant {
 }
 
 /// The variants a plan uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// The projection matmul.
     pub matmul: MatmulVariant,
+    /// Use the fused attention kernel where it applies (no scores requested, no dropout,
+    /// H <= 256, and the device offers 6 storage buffers per stage and 8 KiB of workgroup memory);
+    /// otherwise logits, softmax and PV run as separate passes.
+    pub fused_attention: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self::GPU
+    }
 }
 
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking wins
     /// there, workgroup barriers cost more than they save.
-    pub const CPU: Tuning = Tuning { matmul: MatmulVariant::RegisterBlocked };
+    pub const CPU: Tuning = Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: true };
     /// For GPUs: workgroup-memory tiles.
-    pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled };
+    pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled, fused_attention: true };
 }

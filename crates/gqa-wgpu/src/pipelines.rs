@@ -19,18 +19,38 @@ pub(crate) struct Pipelines {
 }
 
 impl Pipelines {
-    /// Compiles every kernel. Validation errors (a shader the device rejects) come back as values.
+    /// Compiles every kernel the device's limits allow (a kernel that needs more storage buffers or
+    /// workgroup memory than the device offers is left out; plans, checked against the same limits,
+    /// never use it). Validation errors (a shader the device rejects) come back as values.
     pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+        let limits = device.limits();
+        let fits = |k: &Kernel| {
+            k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+                && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
+                && k.workgroup_size().iter().product::<u32>() <= limits.max_compute_invocations_per_workgroup
+        };
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let by_kernel = Kernel::ALL.iter().map(|&k| (k, build(device, k))).collect();
+        let by_kernel = Kernel::ALL
+            .iter()
+            .filter(|k| {
+                let ok = fits(k);
+                if !ok {
+                    log::info!("gqa: kernel {} does not fit this device's limits; not compiled", k.name());
+                }
+                ok
+            })
+            .map(|&k| (k, build(device, k)))
+            .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::from_wgpu("compile pipelines", e));
         }
         Ok(Self { by_kernel })
     }
 
+    /// The compiled kernel. Plans are checked against the same limits that decided what was
+    /// compiled (`Plan::tuned` with `GpuContext::limits`), so a plan never names a missing kernel.
     pub(crate) fn get(&self, kernel: Kernel) -> &KernelPipeline {
-        &self.by_kernel[&kernel]
+        self.by_kernel.get(&kernel).expect("plans only use kernels that fit the device's limits")
     }
 }
 

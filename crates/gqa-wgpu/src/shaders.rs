@@ -19,6 +19,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
+        Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
     }
 }
 
@@ -28,7 +29,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::QkGrouped => {
             &["common/params.wgsl"]
         }
-        Kernel::SoftmaxMasked => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
     }
 }

@@ -1,0 +1,136 @@
+// Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in one
+// pass over K/V tiles held in workgroup memory; the T x S scores are never stored.
+//
+// Workgroup z = (b local to the batch chunk) * Nkv + g; its 64 invocations take 64 consecutive
+// (query, head-in-group) items t * R + r of kv group g, so every query head that shares kv head g
+// reads the same K/V tile: each tile is loaded once per group. Per item: q (scaled) and the running
+// output live in private arrays of up to 256 = H_MAX floats; per tile, the item's scores too.
+// Keras semantics: masked logits never contribute (replace-then-zero == softmax over visible keys);
+// a fully masked row gives zeros (masked_rows = 0) or the plain average of V over all S keys
+// (masked_rows = 1, Keras' default call). Output: AttnOut (B, T, Nq, H), times the gate when used.
+
+@group(0) @binding(1) var<storage, read> q: array<f32>;        // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<f32>;     // (B, S, Nkv, H)
+@group(0) @binding(3) var<storage, read> vmat: array<f32>;     // (B, S, Nkv, H)
+@group(0) @binding(4) var<storage, read> masks: array<u32>;
+@group(0) @binding(5) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
+@group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
+
+const WG: u32 = 64u;
+const H_MAX: u32 = 256u;
+const TILE_FLOATS: u32 = 2048u; // 8 KiB: a K or V tile of TILE_FLOATS / H keys
+const MAX_KEYS: u32 = 64u;
+
+var<workgroup> tile: array<f32, 2048>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let hd = params.head_dim;
+    let nq = params.nq;
+    let nkv = params.nkv;
+    let group = params.group;
+    let t_len = params.t_len;
+    let s_len = params.s_len;
+    let b = wid.z / nkv;
+    let g = wid.z % nkv;
+    let item = wid.x * WG + lid;
+    let live = item < t_len * group;
+    let t = min(item / group, t_len - 1u);
+    let u = g * group + item % group;
+    let b_global = params.b_base + b;
+    let keys = min(TILE_FLOATS / hd, MAX_KEYS);
+
+    var qv: array<f32, H_MAX>;
+    var acc: array<f32, H_MAX>;
+    var sc: array<f32, MAX_KEYS>;
+    let q_at = ((b * t_len + t) * nq + u) * hd;
+    for (var h = 0u; h < hd; h++) {
+        qv[h] = q[q_at + h] * params.scale;
+        acc[h] = 0.0;
+    }
+    var m = -3.4e38;
+    var l = 0.0;
+    var seen = false;
+    var nan_logit = false;
+
+    for (var s0 = 0u; s0 < s_len; s0 += keys) {
+        let n = min(keys, s_len - s0);
+        // Stage K[s0 .. s0 + n) of kv head g.
+        for (var e = lid; e < n * hd; e += WG) {
+            let j = e / hd;
+            tile[e] = kmat[((b * s_len + s0 + j) * nkv + g) * hd + e % hd];
+        }
+        workgroupBarrier();
+        var tile_max = -3.4e38;
+        for (var j = 0u; j < n; j++) {
+            var x = 0.0;
+            for (var h = 0u; h < hd; h++) {
+                x = fma(qv[h], tile[j * hd + h], x);
+            }
+            let ok = live && visible(b_global, u, t, s0 + j);
+            sc[j] = select(-3.4e38, x, ok);
+            if ok {
+                tile_max = max(tile_max, x);
+                seen = true;
+                // A NaN logit makes the row NaN, as in the oracle (max and > would skip it).
+                nan_logit = nan_logit || x != x;
+            }
+        }
+        workgroupBarrier();
+        // Stage V[s0 .. s0 + n).
+        for (var e = lid; e < n * hd; e += WG) {
+            let j = e / hd;
+            tile[e] = vmat[((b * s_len + s0 + j) * nkv + g) * hd + e % hd];
+        }
+        workgroupBarrier();
+        if tile_max > -3.4e38 {
+            let m_new = max(m, tile_max);
+            let corr = exp(m - m_new);
+            l *= corr;
+            for (var h = 0u; h < hd; h++) {
+                acc[h] *= corr;
+            }
+            for (var j = 0u; j < n; j++) {
+                if sc[j] > -3.4e38 {
+                    let p = exp(sc[j] - m_new);
+                    l += p;
+                    for (var h = 0u; h < hd; h++) {
+                        acc[h] = fma(p, tile[j * hd + h], acc[h]);
+                    }
+                }
+            }
+            m = m_new;
+        }
+        workgroupBarrier();
+    }
+
+    if !live {
+        return;
+    }
+    let o_at = ((b * t_len + t) * nq + u) * hd;
+    if !seen {
+        // A fully masked row.
+        for (var h = 0u; h < hd; h++) {
+            var o = 0.0;
+            if params.masked_rows == 1u {
+                for (var s = 0u; s < s_len; s++) {
+                    o += vmat[((b * s_len + s) * nkv + g) * hd + h];
+                }
+                o /= f32(s_len);
+            }
+            if params.use_gate != 0u {
+                o *= gate[o_at + h];
+            }
+            out[o_at + h] = o;
+        }
+        return;
+    }
+    let inv = select(1.0 / l, bitcast<f32>(0x7fc00000u), nan_logit);
+    for (var h = 0u; h < hd; h++) {
+        var o = acc[h] * inv;
+        if params.use_gate != 0u {
+            o *= gate[o_at + h];
+        }
+        out[o_at + h] = o;
+    }
+}
