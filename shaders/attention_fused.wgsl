@@ -4,7 +4,7 @@
 // Workgroup z = (b local to the batch chunk) * Nkv + g; its 64 invocations take 64 consecutive
 // (query, head-in-group) items t * R + r of kv group g, so every query head that shares kv head g
 // reads the same K/V tile: each tile is loaded once per group. Per item: q (scaled) and the running
-// output live in private arrays of up to 256 = H_MAX floats; per tile, the item's scores too.
+// output live in private vec4 arrays (H <= 256, H a multiple of 4); per tile, the item's scores too.
 // Keras semantics: masked logits never contribute (replace-then-zero == softmax over visible keys);
 // a fully masked row gives zeros (masked_rows = 0) or the plain average of V over all S keys
 // (masked_rows = 1, Keras' default call). Output: AttnOut (B, T, Nq, H), times the gate when used.
@@ -17,11 +17,10 @@
 @group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
 
 const WG: u32 = 64u;
-const H_MAX: u32 = 256u;
-const TILE_FLOATS: u32 = 2048u; // 8 KiB: a K or V tile of TILE_FLOATS / H keys
+const TILE_FLOATS: u32 = 2048u; // 8 KiB: a K or V tile of TILE_FLOATS / H keys, as vec4s
 const MAX_KEYS: u32 = 64u;
 
-var<workgroup> tile: array<f32, 2048>;
+var<workgroup> tile: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -40,13 +39,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let b_global = params.b_base + b;
     let keys = min(TILE_FLOATS / hd, MAX_KEYS);
 
-    var qv: array<f32, H_MAX>;
-    var acc: array<f32, H_MAX>;
+    var qv: array<vec4<f32>, 64>;
+    var acc: array<vec4<f32>, 64>;
+    let h4 = hd / 4u;
     var sc: array<f32, MAX_KEYS>;
     let q_at = ((b * t_len + t) * nq + u) * hd;
-    for (var h = 0u; h < hd; h++) {
-        qv[h] = q[q_at + h] * params.scale;
-        acc[h] = 0.0;
+    for (var h = 0u; h < h4; h++) {
+        qv[h] = vec4<f32>(q[q_at + 4u * h], q[q_at + 4u * h + 1u], q[q_at + 4u * h + 2u], q[q_at + 4u * h + 3u]) * params.scale;
+        acc[h] = vec4<f32>(0.0);
     }
     var m = -3.4e38;
     var l = 0.0;
@@ -56,17 +56,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var s0 = 0u; s0 < s_len; s0 += keys) {
         let n = min(keys, s_len - s0);
         // Stage K[s0 .. s0 + n) of kv head g.
-        for (var e = lid; e < n * hd; e += WG) {
-            let j = e / hd;
-            tile[e] = kmat[((b * s_len + s0 + j) * nkv + g) * hd + e % hd];
+        for (var e = lid; e < n * h4; e += WG) {
+            let j = e / h4;
+            let at = ((b * s_len + s0 + j) * nkv + g) * hd + 4u * (e % h4);
+            tile[e] = vec4<f32>(kmat[at], kmat[at + 1u], kmat[at + 2u], kmat[at + 3u]);
         }
         workgroupBarrier();
         var tile_max = -3.4e38;
         for (var j = 0u; j < n; j++) {
-            var x = 0.0;
-            for (var h = 0u; h < hd; h++) {
-                x = fma(qv[h], tile[j * hd + h], x);
+            var x4 = vec4<f32>(0.0);
+            for (var h = 0u; h < h4; h++) {
+                x4 = fma(qv[h], tile[j * h4 + h], x4);
             }
+            let x = x4.x + x4.y + x4.z + x4.w;
             let ok = live && visible(b_global, u, t, s0 + j);
             sc[j] = select(-3.4e38, x, ok);
             if ok {
@@ -78,24 +80,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         }
         workgroupBarrier();
         // Stage V[s0 .. s0 + n).
-        for (var e = lid; e < n * hd; e += WG) {
-            let j = e / hd;
-            tile[e] = vmat[((b * s_len + s0 + j) * nkv + g) * hd + e % hd];
+        for (var e = lid; e < n * h4; e += WG) {
+            let j = e / h4;
+            let at = ((b * s_len + s0 + j) * nkv + g) * hd + 4u * (e % h4);
+            tile[e] = vec4<f32>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]);
         }
         workgroupBarrier();
         if tile_max > -3.4e38 {
             let m_new = max(m, tile_max);
             let corr = exp(m - m_new);
             l *= corr;
-            for (var h = 0u; h < hd; h++) {
+            for (var h = 0u; h < h4; h++) {
                 acc[h] *= corr;
             }
             for (var j = 0u; j < n; j++) {
                 if sc[j] > -3.4e38 {
                     let p = exp(sc[j] - m_new);
                     l += p;
-                    for (var h = 0u; h < hd; h++) {
-                        acc[h] = fma(p, tile[j * hd + h], acc[h]);
+                    for (var h = 0u; h < h4; h++) {
+                        acc[h] = fma(vec4<f32>(p), tile[j * h4 + h], acc[h]);
                     }
                 }
             }
@@ -127,7 +130,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     let inv = select(1.0 / l, bitcast<f32>(0x7fc00000u), nan_logit);
     for (var h = 0u; h < hd; h++) {
-        var o = acc[h] * inv;
+        var o = acc[h / 4u][h % 4u] * inv;
         if params.use_gate != 0u {
             o *= gate[o_at + h];
         }

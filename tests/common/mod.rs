@@ -38,6 +38,14 @@ pub fn adapters() -> &'static [GpuContext] {
     })
 }
 
+/// Serialises GL work across the test threads of a binary. wgpu's GL backend holds one context
+/// lock while it waits for the device and panics when another thread waits for it more than 6 s,
+/// which a slow software adapter under load reaches; Vulkan needs no such care.
+pub fn gl_guard(ctx: &GpuContext) -> Option<std::sync::MutexGuard<'static, ()>> {
+    static GL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    (ctx.adapter_info().backend == wgpu::Backend::Gl).then(|| GL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// A short name for an adapter in test output: `llvmpipe (LLVM 15.0.6, 256 bits)/Vulkan`.
 pub fn adapter_name(ctx: &GpuContext) -> String {
     let i = ctx.adapter_info();
@@ -160,6 +168,7 @@ impl Case {
     /// Runs the case on `ctx` and on the oracle, compares output (and scores when requested).
     /// Returns the maximum absolute difference of the output.
     pub fn check(&self, ctx: &GpuContext, seed: u64) -> f32 {
+        let _gl = gl_guard(ctx);
         let mut r = rng(seed);
         let weights = random_weights(&self.config, self.dims(), seed);
         let query = random_tensor(&[self.batch, self.t, self.dq], &mut r);

@@ -87,6 +87,24 @@ impl Kernel {
     /// The largest head_dim the fused attention kernel holds in its private arrays.
     pub const FUSED_MAX_HEAD_DIM: usize = 256;
 
+    /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
+    /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
+    /// trip counts are unrolled by the compilers and not counted.
+    pub fn loop_iterations(self, p: &crate::Params) -> u64 {
+        let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
+        match self {
+            Kernel::MatmulBias => k.div_ceil(16) + 16,
+            Kernel::MatmulBiasRb => k + 8,
+            Kernel::MatmulBiasRb16 => k.div_ceil(4) + 64,
+            Kernel::QkGrouped => h + 16,
+            Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
+            Kernel::PvGrouped => s + 16,
+            // Per key: the dot product and the PV update over H / 4 vec4s, the tile loops, the
+            // staging loops; plus the start and the end over H.
+            Kernel::AttentionFused => 2 * s * h.div_ceil(4) + 4 * s + 4 * h + 64,
+        }
+    }
+
     /// Whether the kernel is one of the projection matmuls.
     pub fn is_matmul(self) -> bool {
         matches!(self, Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16)

@@ -450,6 +450,24 @@ impl Plan {
     }
 
     fn check(&self, limits: &Limits) -> Result<(), GqaError> {
+        if let Some(cap) = self.tuning.loop_iteration_cap {
+            for pass in self.passes() {
+                let needed = pass.kernel.loop_iterations(&pass.params);
+                if needed > cap {
+                    return Err(GqaError::LimitExceeded {
+                        kernel: pass.label.to_string(),
+                        limit: "loop_iteration_cap",
+                        allowed: cap,
+                        needed,
+                        detail: format!(
+                            "kernel {} would loop {needed} times per invocation; this adapter's driver (Mesa llvmpipe) \
+                             stops loops after {cap}",
+                            pass.kernel.name()
+                        ),
+                    });
+                }
+            }
+        }
         let bound: std::collections::HashSet<BufferId> =
             self.passes().flat_map(|p| p.bindings.iter().copied()).collect();
         for buf in &self.buffers {
@@ -521,6 +539,11 @@ fn fused_applies(p: &Problem, limits: &Limits, tuning: Tuning, batch_per_chunk: 
         && !p.return_scores
         && p.dropout.is_none()
         && p.head_dim <= Kernel::FUSED_MAX_HEAD_DIM
+        && p.head_dim.is_multiple_of(4)
+        && tuning.loop_iteration_cap.is_none_or(|cap| {
+            let probe = Params { s_len: p.source_len as u32, head_dim: p.head_dim as u32, ..Params::default() };
+            k.loop_iterations(&probe) <= cap
+        })
         && k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
         && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
         && items <= limits.max_compute_workgroups_per_dimension as u64

@@ -35,6 +35,11 @@ pub struct Tuning {
     /// H <= 256, and the device offers 6 storage buffers per stage and 8 KiB of workgroup memory);
     /// otherwise logits, softmax and PV run as separate passes.
     pub fused_attention: bool,
+    /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
+    /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation
+    /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
+    /// variant that fits, or fail with an error naming it.
+    pub loop_iteration_cap: Option<u64>,
 }
 
 impl Default for Tuning {
@@ -46,7 +51,8 @@ impl Default for Tuning {
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking wins
     /// there, workgroup barriers cost more than they save.
-    pub const CPU: Tuning = Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: true };
+    pub const CPU: Tuning =
+        Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: true, loop_iteration_cap: Some(65_535) };
     /// For GPUs: workgroup-memory tiles.
-    pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled, fused_attention: true };
+    pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, loop_iteration_cap: None };
 }
