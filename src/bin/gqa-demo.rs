@@ -106,10 +106,24 @@ struct Args {
     /// Also time each step of the plan on its own (submitted alone, device waited for).
     #[arg(long)]
     profile: bool,
+    /// Run attention as separate logits/softmax/PV passes even where the fused kernel applies.
+    #[arg(long)]
+    no_fused: bool,
+    /// Force a projection matmul variant instead of the adapter's choice.
+    #[arg(long, value_enum)]
+    matmul: Option<MatmulFlag>,
     /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
     /// share of it.
     #[arg(long)]
     roofline: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MatmulFlag {
+    /// Workgroup-memory tiles (the GPU variant).
+    Tiled,
+    /// Register blocking (the CPU-adapter variant).
+    RegisterBlocked,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -263,6 +277,16 @@ fn run(args: &Args) -> Result<bool, Failure> {
         Some(b) => GpuContext::with_backends(b)?,
         None => GpuContext::new()?,
     };
+    let mut tuning = ctx.tuning();
+    if args.no_fused {
+        tuning.fused_attention = false;
+    }
+    match args.matmul {
+        Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,
+        Some(MatmulFlag::RegisterBlocked) => tuning.matmul = gqa::core::MatmulVariant::RegisterBlocked,
+        None => {}
+    }
+    let ctx = ctx.with_tuning(tuning);
     let context_time = started.elapsed();
     let started = Instant::now();
     let layer = GqaLayer::new(&ctx, config, weights)?;
