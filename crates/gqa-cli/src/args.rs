@@ -1,0 +1,124 @@
+//! The command line: `gqa run`, `gqa info`, `gqa export`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Runs a Keras GroupQueryAttention layer on any GPU (wgpu), or on the CPU oracle.
+///
+/// Exit status: 0 success, 1 an error (bad file, bad inputs, no adapter, GPU failure), 2 bad flags.
+#[derive(Debug, Parser)]
+#[command(name = "gqa", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a layer on inputs from a safetensors file and write the output (and scores).
+    Run(RunArgs),
+    /// List every adapter wgpu can see: backend, features, limits.
+    Info,
+    /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
+    Export(ExportArgs),
+}
+
+/// Where the layer comes from.
+#[derive(Debug, Args)]
+pub struct LayerArgs {
+    /// The layer: .safetensors (Keras paths, `config` metadata), .keras, or .weights.h5 with --config.
+    #[arg(long, value_name = "FILE")]
+    pub layer: PathBuf,
+    /// The layer's config JSON (get_config() or model.to_json()); required with .weights.h5.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The layer's name, when the file holds several GroupQueryAttention layers.
+    #[arg(long, value_name = "NAME")]
+    pub layer_name: Option<String>,
+}
+
+/// `gqa run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The layer.
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// Safetensors with `query`, `value`, optional `key`, `attention_mask`, `query_mask`,
+    /// `value_mask`, `key_mask` (f32; masks bool/u8/i32/f32, nonzero attends).
+    #[arg(long, value_name = "FILE")]
+    pub inputs: PathBuf,
+    /// Where to write `output` (and `scores`), f32 safetensors; metadata `call` records the options.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also write the attention scores (B, Nq, T, S).
+    #[arg(long)]
+    pub scores: bool,
+    /// Apply a causal mask.
+    #[arg(long)]
+    pub causal: bool,
+    /// Where the causal diagonal sits when T != S (Keras: top-left).
+    #[arg(long, value_enum, default_value_t = Alignment::TopLeft)]
+    pub causal_alignment: Alignment,
+    /// What a fully masked query row gives: zeros (the output bias), or Keras' plain-call uniform average.
+    #[arg(long, value_enum, default_value_t = MaskedRowsArg::Zeros)]
+    pub masked_rows: MaskedRowsArg,
+    /// Training mode: dropout applies when the layer's rate is > 0.
+    #[arg(long)]
+    pub training: bool,
+    /// Dropout seed of this call (default: the layer's seed, or 0).
+    #[arg(long, requires = "training", value_name = "N")]
+    pub seed: Option<u64>,
+    /// The GPU API to use (auto: the best adapter of all, or of WGPU_BACKEND when set).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Compute with the CPU oracle (f64) instead of the GPU.
+    #[arg(long, conflicts_with = "backend")]
+    pub reference: bool,
+}
+
+/// `gqa export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The layer.
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// The safetensors file to write.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `--causal-alignment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Alignment {
+    /// Query i sees keys j <= i (Keras, PyTorch is_causal).
+    TopLeft,
+    /// Query i sees keys j <= i + S - T (FlashAttention, KV caches).
+    BottomRight,
+}
+
+/// `--masked-rows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaskedRowsArg {
+    /// All probabilities 0: the row is the output bias.
+    Zeros,
+    /// Uniform over all keys, as Keras' plain call does.
+    KerasDefault,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Vulkan.
+    Vulkan,
+    /// OpenGL / OpenGL ES (EGL).
+    Gl,
+    /// Metal.
+    Metal,
+    /// Direct3D 12.
+    Dx12,
+    /// The best adapter of any backend (or of WGPU_BACKEND).
+    Auto,
+}

@@ -1,0 +1,55 @@
+//! `gqa`: run a Keras `GroupQueryAttention` layer saved by Keras (`.keras`, `.weights.h5` + config
+//! JSON, or safetensors by Keras paths) on any GPU wgpu reaches, or on the CPU oracle; list the
+//! adapters; export a layer to safetensors. See `docs/KERAS.md`.
+//!
+//! Exit status: 0 success, 1 an error (printed to stderr), 2 bad flags.
+
+mod args;
+mod backend;
+mod error;
+mod info;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(&cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                // Transparent and `{source}` messages already include their cause; print only new text.
+                if !e.to_string().contains(&s.to_string()) {
+                    eprintln!("  caused by: {s}");
+                }
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Run(args) => run::run(args),
+        Command::Info => info::info(),
+        Command::Export(args) => {
+            let layer = run::load(&args.layer)?;
+            gqa_io::export_safetensors(&layer, &args.output)?;
+            println!(
+                "wrote {}: layer {} ({} weights, config and build_config in the metadata)",
+                args.output.display(),
+                layer.config.name,
+                layer.weights.named().len()
+            );
+            Ok(())
+        }
+    }
+}
