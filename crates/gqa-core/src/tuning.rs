@@ -50,9 +50,11 @@ impl Default for Tuning {
 
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking wins
-    /// there, workgroup barriers cost more than they save.
+    /// there, workgroup barriers cost more than they save, and the fused attention kernel (its
+    /// per-query arrays live in scratch memory there) was measured slower than the separate passes
+    /// (docs/PERFORMANCE.md); loops stop at Mesa's cap.
     pub const CPU: Tuning =
-        Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: true, loop_iteration_cap: Some(65_535) };
+        Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: false, loop_iteration_cap: Some(65_535) };
     /// For GPUs: workgroup-memory tiles.
     pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, loop_iteration_cap: None };
 }
