@@ -5,6 +5,13 @@
 //! clear errors, and the **plan** — every buffer and dispatch of a forward call as plain data, checked
 //! against device limits.
 //!
+//! It is the first half of the data path `config -> plan -> buffers -> dispatches -> outputs`
+//! (see `docs/ARCHITECTURE.md`): [`GqaConfig`] and [`Weights`] describe the layer as Keras does,
+//! [`Problem`] validates one call's shapes and masks once, and [`Plan`] lists every buffer
+//! ([`BufferSpec`], with its [`BufferRole`]) and every step ([`Step`]: a dispatch of a [`Kernel`]
+//! with its [`Params`], or a copy) for a device's [`Limits`] and an adapter's [`Tuning`]. `gqa-wgpu`
+//! executes a plan without re-deriving any size; `gqa-ref` computes the same call on the CPU.
+//!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, Limits, Plan, Problem};
 //!
@@ -15,6 +22,9 @@
 //! for pass in plan.passes() {
 //!     println!("{:<16} {:?} workgroups {:?}", pass.label, pass.kernel, pass.workgroups);
 //! }
+//! // What a call needs besides the weights, known before any GPU is involved.
+//! let scratch = plan.bytes_of(gqa_core::BufferRole::Scratch);
+//! assert!(scratch > 0 && plan.bytes_of(gqa_core::BufferRole::Output) == 128 * 512 * 4);
 //! # Ok::<(), gqa_core::GqaError>(())
 //! ```
 #![deny(missing_docs)]

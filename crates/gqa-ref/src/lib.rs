@@ -5,6 +5,11 @@
 //! regularization penalties and constraints. Every GPU result is tested against it. It favours
 //! being obviously right over being fast (single-threaded, plain loops).
 //!
+//! It takes the same inputs as the GPU layer (`gqa_core`'s [`GqaConfig`](gqa_core::GqaConfig),
+//! [`Weights`](gqa_core::Weights), [`HostTensor`](gqa_core::HostTensor)s and
+//! [`CallOptions`](gqa_core::CallOptions)) and returns the same [`ForwardOutput`], so a GPU result
+//! is checked element by element against [`forward()`] (see `docs/ARCHITECTURE.md`).
+//!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
 //!

@@ -4,16 +4,25 @@ use std::sync::Arc;
 
 use crate::error::GpuError;
 use crate::pipelines::Pipelines;
+use crate::polling::AsyncPolling;
+use crate::pool::{BufferPool, DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
 
 /// A wgpu device and queue, what is known of the adapter, and the compiled pipelines.
 ///
-/// Cloning is cheap (shared handles); pipelines are compiled once per context.
+/// Cloning is cheap (shared handles); pipelines are compiled once per context. The clones share
+/// one buffer pool (see [`GpuContext::pool_stats`]). `GpuContext` is `Send + Sync`: layers made on it
+/// may be called from several threads at once.
 #[derive(Clone)]
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     pub(crate) pipelines: Arc<Pipelines>,
+    pub(crate) pool: Arc<BufferPool>,
+    /// Shared by the clones of one context: what tensors are checked against (wgpu's own device
+    /// comparison cannot tell apart devices of two `wgpu::Instance`s).
+    identity: Arc<()>,
+    async_polling: AsyncPolling,
     plan_limits: Option<gqa_core::Limits>,
     tuning: gqa_core::Tuning,
     lost: Arc<std::sync::Mutex<Option<String>>>,
@@ -81,6 +90,14 @@ impl GpuContext {
 
     async fn best_of(instance: wgpu::Instance, backends: wgpu::Backends) -> Result<Self, GpuError> {
         let adapters = instance.enumerate_adapters(backends).await;
+        if log::log_enabled!(log::Level::Debug) {
+            let names: Vec<String> = adapters
+                .iter()
+                .map(|a| a.get_info())
+                .map(|i| format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type))
+                .collect();
+            log::debug!("gqa: adapters found for {backends:?} (the best by device type, then API, is used): {names:?}");
+        }
         let best = adapters
             .into_iter()
             .max_by_key(|a| rank(&a.get_info()))
@@ -110,18 +127,41 @@ impl GpuContext {
         Ok(ctx)
     }
 
-    /// Wraps a device and queue the caller already has. `info` is reported by
-    /// [`GpuContext::adapter_info`]; the plan is checked against `device.limits()`. The caller's
-    /// device-lost callback is left alone: on a lost device, calls fail with wgpu's errors.
+    /// Wraps a device and queue the caller already has (bring your own GPU): the layer's pipelines
+    /// are compiled on it, its weights and buffers are allocated on it, and its work goes to `queue`.
+    /// `info` is reported by [`GpuContext::adapter_info`] and picks the kernel variants (register
+    /// blocking when `info.device_type` is `Cpu`); the plan is checked against `device.limits()`. No
+    /// feature is needed beyond WebGPU's defaults. The caller's device-lost callback is left alone:
+    /// on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
+        let start = std::time::Instant::now();
         let pipelines = Arc::new(Pipelines::new(&device)?);
-        log::info!("gqa: using {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        log::info!(
+            "gqa: using {} ({:?}, {:?}, {} {})",
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver,
+            info.driver_info
+        );
         let tuning = match info.device_type {
             wgpu::DeviceType::Cpu => gqa_core::Tuning::CPU,
             _ => gqa_core::Tuning::GPU,
         };
         log::info!("gqa: kernel variants {tuning:?}");
-        Ok(Self { device, queue, info, pipelines, plan_limits: None, tuning, lost: Default::default() })
+        log::debug!("gqa: pipelines compiled in {:?}", start.elapsed());
+        Ok(Self {
+            device,
+            queue,
+            info,
+            pipelines,
+            pool: Arc::new(BufferPool::new(DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS)),
+            identity: Arc::new(()),
+            async_polling: AsyncPolling::default(),
+            plan_limits: None,
+            tuning,
+            lost: Default::default(),
+        })
     }
 
     /// `Err(DeviceLost)` once the device of a context made by [`GpuContext::new`] (or its siblings)
@@ -131,6 +171,13 @@ impl GpuContext {
             Some(reason) => Err(GpuError::DeviceLost { op: op.into(), reason }),
             None => Ok(()),
         }
+    }
+
+    /// Whether `other` is this context or a clone of it (made by `clone`, [`GpuContext::with_tuning`]
+    /// or [`GpuContext::with_plan_limits`]): then they share the device, the queue and the pool.
+    /// Two contexts made by two calls of [`GpuContext::from_device`] on one device are not the same.
+    pub fn same_as(&self, other: &GpuContext) -> bool {
+        Arc::ptr_eq(&self.identity, &other.identity)
     }
 
     /// The adapter this context runs on.
@@ -193,6 +240,39 @@ impl GpuContext {
     /// for tests and experiments).
     pub fn with_tuning(mut self, tuning: gqa_core::Tuning) -> Self {
         self.tuning = tuning;
+        self
+    }
+
+    /// What the buffer pool shared by this context's clones and layers holds, and how many buffers
+    /// it has created and reused: after a first call, repeated calls of the same shapes reuse every
+    /// buffer they need, so `created` stops growing.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// Bounds the idle buffers the pool keeps: at most `bytes` (default [`DEFAULT_POOL_BUDGET`],
+    /// 256 MiB) in at most `max_buffers` buffers (default [`DEFAULT_POOL_MAX_BUFFERS`]); least
+    /// recently used buffers are dropped first when either is exceeded. `(0, 0)` keeps nothing:
+    /// every call then allocates its buffers anew.
+    pub fn set_pool_budget(&self, bytes: u64, max_buffers: usize) {
+        self.pool.set_budget(bytes, max_buffers);
+    }
+
+    /// Drops every idle buffer of the pool (wgpu frees each once no submitted work uses it).
+    pub fn clear_pool(&self) {
+        self.pool.clear();
+    }
+
+    /// Who polls the device while an `async` call waits for its results (default
+    /// [`AsyncPolling::Thread`]).
+    pub fn async_polling(&self) -> AsyncPolling {
+        self.async_polling
+    }
+
+    /// The same context (sharing device, queue and pool) with another [`AsyncPolling`] for the
+    /// `async` calls of the layers made on it.
+    pub fn with_async_polling(mut self, polling: AsyncPolling) -> Self {
+        self.async_polling = polling;
         self
     }
 

@@ -1,14 +1,15 @@
-//! Recording a plan into a command encoder: buffers from the plan, one bind group per pass, one
-//! compute pass with every dispatch.
+//! Recording a plan into a command encoder: buffers from the plan (the caller's, the weights, the
+//! pool's), one bind group per pass, one compute pass per run of consecutive dispatches.
 
 use std::collections::HashMap;
 
 use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks};
 
+use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
 use crate::error::GpuError;
-use crate::layer::{EncodedForward, GpuInputs};
-use crate::upload::upload;
+use crate::pool::{Class, Leases};
+use crate::tensor::GpuTensor;
 
 const OP: &str = "encode_forward";
 
@@ -51,19 +52,33 @@ fn check_caller_buffer(plan: &Plan, id: BufferId, buf: &wgpu::Buffer, bytes: u64
     Ok(())
 }
 
-/// A plan made ready to encode: every buffer it touches (the caller's, the weights, new ones) and one
-/// bind group per dispatch. It can be encoded whole, or step by step (for profiling).
+/// The usage of every pooled scratch buffer: one key for all, so any call can reuse any of them.
+pub(crate) const SCRATCH_USAGE: wgpu::BufferUsages = GpuTensor::USAGE;
+
+/// Bytes between two passes' params in the params uniform buffer.
+pub(crate) fn params_stride(min_uniform_buffer_offset_alignment: u32) -> usize {
+    let align = (min_uniform_buffer_offset_alignment as usize).max(1);
+    std::mem::size_of::<Params>().div_ceil(align) * align
+}
+
+/// A plan made ready to encode: every buffer it touches (the caller's, the weights, the pool's) and
+/// one bind group per dispatch. It can be encoded whole, or step by step (for profiling). The
+/// scratch buffers go back to the pool when it is dropped: drop it once its work is recorded.
 pub(crate) struct Recording {
     pub(crate) plan: Plan,
     buffers: HashMap<BufferId, wgpu::Buffer>,
     /// For each step, the index of its bind group (dispatches only).
     groups: Vec<Option<usize>>,
     bind_groups: Vec<wgpu::BindGroup>,
+    /// The scratch buffers taken from the pool.
+    leases: Leases,
 }
 
 impl Recording {
-    /// Allocates what the plan needs and builds the bind groups. Weights come from `weights`; inputs
-    /// and optional outputs from `inputs`; everything else is allocated from the plan's sizes.
+    /// Finds what the plan needs and builds the bind groups. Weights come from `weights`; inputs
+    /// and optional outputs from `inputs`; params and masks are constants of the pool; scratch
+    /// buffers are taken from the pool; outputs not given are new buffers (they leave with the
+    /// results).
     pub(crate) fn prepare(
         ctx: &GpuContext,
         weights: &HashMap<BufferId, wgpu::Buffer>,
@@ -73,6 +88,7 @@ impl Recording {
     ) -> Result<Self, GpuError> {
         ctx.check_alive(OP)?;
         let device = &ctx.device;
+        let mut leases = Leases::new(ctx.pool.clone(), Class::Gpu);
         let mut buffers: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
         for spec in &plan.buffers {
             let caller = match spec.id {
@@ -88,12 +104,12 @@ impl Recording {
                     check_caller_buffer(&plan, id, buf, spec.bytes)?;
                     buf.clone()
                 }
-                (None, BufferId::Masks, _) => upload(
+                (None, BufferId::Masks, _) => ctx.pool.constant(
                     device,
                     &ctx.queue,
-                    "gqa masks",
-                    bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
                     wgpu::BufferUsages::STORAGE,
+                    bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
+                    "gqa masks",
                 ),
                 (None, id, BufferRole::Weight) => weights
                     .get(&id)
@@ -110,16 +126,13 @@ impl Recording {
                         problem: "not provided".into(),
                     });
                 }
-                (None, id, role) => device.create_buffer(&wgpu::BufferDescriptor {
+                (None, id, BufferRole::Output) => device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("gqa {id}")),
-                    size: spec.bytes.max(4),
-                    usage: if role == BufferRole::Output {
-                        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
-                    } else {
-                        wgpu::BufferUsages::STORAGE | needed_usage(&plan, id)
-                    },
+                    size: crate::pool::pooled_size(spec.bytes),
+                    usage: GpuTensor::USAGE,
                     mapped_at_creation: false,
                 }),
+                (None, id, _) => leases.take(device, SCRATCH_USAGE, spec.bytes, &format!("gqa {id}")),
             };
             buffers.insert(spec.id, buf);
         }
@@ -132,15 +145,14 @@ impl Recording {
         };
 
         // All passes' params in one uniform buffer, each at an aligned offset.
-        let align = device.limits().min_uniform_buffer_offset_alignment as usize;
-        let stride = std::mem::size_of::<Params>().div_ceil(align) * align;
+        let stride = params_stride(device.limits().min_uniform_buffer_offset_alignment);
         let passes: Vec<&gqa_core::Pass> = plan.passes().collect();
         let mut bytes = vec![0u8; stride * passes.len().max(1)];
         for (i, pass) in passes.iter().enumerate() {
             bytes[i * stride..i * stride + std::mem::size_of::<Params>()]
                 .copy_from_slice(bytemuck::bytes_of(&pass.params));
         }
-        let params_buf = upload(device, &ctx.queue, "gqa params", &bytes, wgpu::BufferUsages::UNIFORM);
+        let params_buf = ctx.pool.constant(device, &ctx.queue, wgpu::BufferUsages::UNIFORM, &bytes, "gqa params");
 
         let mut bind_groups = Vec::with_capacity(passes.len());
         for (i, pass) in passes.iter().enumerate() {
@@ -182,7 +194,12 @@ impl Recording {
                 Step::Copy(_) => None,
             })
             .collect();
-        Ok(Self { plan, buffers, groups, bind_groups })
+        Ok(Self { plan, buffers, groups, bind_groups, leases })
+    }
+
+    /// Keeps the scratch buffers out of the pool (after an error, when they may be invalid).
+    pub(crate) fn discard(self) {
+        self.leases.discard();
     }
 
     /// Encodes steps `range` of the plan: consecutive dispatches share one compute pass; copies go
@@ -219,15 +236,29 @@ impl Recording {
         }
     }
 
-    /// The output buffer, and the scores buffer when requested.
-    pub(crate) fn into_encoded(self) -> EncodedForward {
-        let output = self.buffers[&BufferId::Output].clone();
-        let scores = self.plan.scores_buffer().map(|id| self.buffers[&id].clone());
-        EncodedForward { plan: self.plan, output, scores }
+    /// The output tensor, and the scores tensor when requested; the scratch buffers go back to the
+    /// pool.
+    pub(crate) fn into_encoded(self, ctx: &GpuContext) -> Result<EncodedForward, GpuError> {
+        let Recording { plan, buffers, leases, .. } = self;
+        drop(leases);
+        let tensor = |id: BufferId, shape: Vec<usize>| {
+            buffers.get(&id).map(|b| GpuTensor::wrap(ctx, b.clone(), shape)).ok_or_else(|| GpuError::Buffer {
+                op: OP.into(),
+                buffer: id.to_string(),
+                problem: "the plan does not list it".into(),
+            })
+        };
+        let output = tensor(BufferId::Output, plan.problem.output_shape().to_vec())?;
+        let scores = match plan.scores_buffer() {
+            Some(id) => Some(tensor(id, plan.problem.scores_shape().to_vec())?),
+            None => None,
+        };
+        Ok(EncodedForward { plan, output, scores })
     }
 }
 
-/// Records `plan` into `encoder` (see [`Recording::prepare`]).
+/// Records `plan` into `encoder` (see [`Recording::prepare`]). Errors creating the bind groups are
+/// returned as values; errors in the recorded commands surface at the caller's submit.
 pub(crate) fn record(
     ctx: &GpuContext,
     weights: &HashMap<BufferId, wgpu::Buffer>,
@@ -236,7 +267,16 @@ pub(crate) fn record(
     options: &CallOptions,
     plan: Plan,
 ) -> Result<EncodedForward, GpuError> {
-    let rec = Recording::prepare(ctx, weights, inputs, options, plan)?;
+    let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let rec = Recording::prepare(ctx, weights, inputs, options, plan);
+    let oom = pollster::block_on(oom.pop());
+    let validation = pollster::block_on(validation.pop());
+    let rec = rec?;
+    if let Some(e) = oom.or(validation) {
+        rec.discard();
+        return Err(GpuError::from_wgpu(OP, e));
+    }
     rec.encode(ctx, encoder, 0..rec.plan.steps.len());
-    Ok(rec.into_encoded())
+    rec.into_encoded(ctx)
 }

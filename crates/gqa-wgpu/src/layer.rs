@@ -3,16 +3,23 @@
 use std::collections::HashMap;
 
 use gqa_core::{
-    BufferId, BufferRole, CallOptions, Dense, ForwardOutput, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Problem,
-    Weights,
+    BufferId, BufferRole, CallOptions, Dense, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Problem, Weights,
 };
 
+use crate::args::{EncodedForward, ForwardArgs, TensorArgs};
+pub(crate) use crate::args::{GpuInputs, dims3};
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::upload::upload;
 
 /// A `GroupQueryAttention` layer on the GPU: its config, the input dims it was built for and its
-/// weights, uploaded once.
+/// weights, uploaded once and shared by every call.
+///
+/// Calls come in three forms: on host tensors ([`GqaLayer::forward`], [`GqaLayer::forward_async`]),
+/// on GPU tensors submitted by the layer ([`GqaLayer::forward_tensors`]), or recorded into the
+/// caller's command encoder ([`GqaLayer::encode_forward`]). `GqaLayer` is `Send + Sync`: one layer
+/// may be called from several threads at once. What a call will allocate and run is known before
+/// running it ([`GqaLayer::plan`], [`GqaLayer::memory`], [`GqaLayer::describe_call`]).
 ///
 /// ```no_run
 /// use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
@@ -27,11 +34,11 @@ use crate::upload::upload;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct GqaLayer {
-    ctx: GpuContext,
+    pub(crate) ctx: GpuContext,
     config: GqaConfig,
     dims: LayerDims,
     weights: HashMap<BufferId, wgpu::Buffer>,
-    poison_outputs: bool,
+    pub(crate) poison_outputs: bool,
 }
 
 impl std::fmt::Debug for GqaLayer {
@@ -44,49 +51,17 @@ impl std::fmt::Debug for GqaLayer {
     }
 }
 
-/// The caller's GPU buffers for [`GqaLayer::encode_forward`]: row-major f32 starting at offset 0.
-/// Inputs need `STORAGE` usage when the plan binds them directly and `COPY_SRC` when it splits the
-/// batch (see [`gqa_core::Chunking`]); outputs (`output` (B, T, Dq), `scores` (B, Nq, T, S)) need
-/// `STORAGE`, or `COPY_DST` when split. Giving all of `STORAGE | COPY_SRC | COPY_DST` always works.
-#[derive(Debug, Clone, Copy)]
-pub struct GpuInputs<'a> {
-    /// Query (B, T, Dq).
-    pub query: &'a wgpu::Buffer,
-    /// Its shape.
-    pub query_shape: [usize; 3],
-    /// Value (B, S, Dv).
-    pub value: &'a wgpu::Buffer,
-    /// Its shape.
-    pub value_shape: [usize; 3],
-    /// Key (B, S, Dk) and its shape, when it differs from value.
-    pub key: Option<(&'a wgpu::Buffer, [usize; 3])>,
-    /// Where to write the output; a new buffer is made when `None`.
-    pub output: Option<&'a wgpu::Buffer>,
-    /// Where to write the scores (when requested); a new buffer is made when `None`.
-    pub scores: Option<&'a wgpu::Buffer>,
-}
-
-/// What [`GqaLayer::encode_forward`] recorded: the plan it follows and the buffers that will hold
-/// the results once the caller submits the encoder.
-#[derive(Debug)]
-pub struct EncodedForward {
-    /// The plan recorded.
-    pub plan: Plan,
-    /// The output (B, T, Dq), f32.
-    pub output: wgpu::Buffer,
-    /// The scores (B, Nq, T, S), f32, when requested.
-    pub scores: Option<wgpu::Buffer>,
-}
-
 impl GqaLayer {
     /// Validates `config` and `weights` (Keras layout) and uploads the weights.
     pub fn new(ctx: &GpuContext, config: &GqaConfig, weights: &Weights) -> Result<Self, GpuError> {
         ctx.check_alive("GqaLayer::new")?;
+        let start = std::time::Instant::now();
         config.validate()?;
         let dims = weights.dims();
         weights.validate(config, dims)?;
         let device = &ctx.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut buffers = HashMap::new();
         for d in Dense::ALL {
             let Some(w) = weights.dense(d) else { continue };
@@ -105,10 +80,22 @@ impl GqaLayer {
                 upload(BufferId::Bias(d), b);
             }
         }
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        let oom = pollster::block_on(oom.pop());
+        if let Some(e) = oom.or(pollster::block_on(validation.pop())) {
             return Err(GpuError::from_wgpu("upload weights", e));
         }
-        Ok(Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, poison_outputs: false })
+        let layer = Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, poison_outputs: false };
+        log::debug!(
+            "gqa: layer {:?} (head_dim {}, Nq {}, Nkv {}, dims {:?}): {} weight bytes uploaded in {:?}",
+            config.name,
+            config.head_dim,
+            config.num_query_heads,
+            config.num_key_value_heads,
+            dims,
+            layer.weight_bytes(),
+            start.elapsed()
+        );
+        Ok(layer)
     }
 
     /// The layer's config.
@@ -165,96 +152,55 @@ impl GqaLayer {
         Ok(())
     }
 
-    /// Runs the layer on host data and returns the output (and scores when requested). Blocks until
-    /// the GPU is done; see [`GqaLayer::forward_async`].
-    pub fn forward(
+    /// Records the forward pass into the caller's encoder over the caller's GPU buffers
+    /// ([`TensorArgs`] of [`GpuTensor`](crate::GpuTensor)s, or raw [`GpuInputs`]); nothing is read back and nothing is
+    /// submitted. Several calls, of this layer or others, can be recorded into one encoder and
+    /// submitted at once; a result tensor can be the input of a later call in the same encoder.
+    ///
+    /// The outputs are written into the tensors given (`output`, `scores`) or into new buffers.
+    /// Scratch buffers come from the context's pool and go back to it when this returns (safe: the
+    /// queue runs submissions in order and every call writes its scratch before reading it); params
+    /// and masks are immutable pooled constants. With the outputs given, repeated calls of the same
+    /// shapes create no buffer. Bad shapes, buffers that are too small, lack a usage the plan needs
+    /// or (tensors) were made with another context are errors here; errors in the recorded commands surface at the
+    /// caller's submit (catch them with an error scope around it).
+    pub fn encode_forward<A: ForwardArgs + ?Sized>(
         &self,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &A,
         options: &CallOptions,
-    ) -> Result<ForwardOutput, GpuError> {
-        pollster::block_on(self.forward_async(query, value, key, options))
+    ) -> Result<EncodedForward, GpuError> {
+        let inputs = inputs.gpu_inputs(&self.ctx)?;
+        let plan =
+            self.plan(&inputs.query_shape, &inputs.value_shape, inputs.key.as_ref().map(|k| &k.1[..]), options)?;
+        log_plan("encode_forward", &plan);
+        self.encode_planned(encoder, &inputs, options, plan)
     }
 
-    /// Async form of [`GqaLayer::forward`]: resolves when the results are read back.
-    pub async fn forward_async(
-        &self,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
-        options: &CallOptions,
-    ) -> Result<ForwardOutput, GpuError> {
-        let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
-        self.ctx.check_alive("forward")?;
+    /// Runs the layer on GPU tensors and returns GPU tensors: records the call into a new encoder
+    /// and submits it. Nothing is read back and nothing waits; read the results with
+    /// [`GpuTensor::to_host`](crate::GpuTensor::to_host), or use them in later calls (the queue orders the work).
+    pub fn forward_tensors(&self, args: &TensorArgs<'_>, options: &CallOptions) -> Result<EncodedForward, GpuError> {
+        const OP: &str = "forward_tensors";
+        self.ctx.check_alive(OP)?;
         let device = &self.ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let input = |name: &str, t: &HostTensor| {
-            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-            upload(device, &self.ctx.queue, name, bytemuck::cast_slice(t.data()), usage)
-        };
-        let q = input("gqa query", query);
-        let v = input("gqa value", value);
-        let k = key.map(|k| input("gqa key", k));
-        let poison = |id: BufferId| {
-            let spec = plan.buffer(id)?;
-            self.poison_outputs.then(|| {
-                let nan = vec![f32::NAN; spec.elems as usize];
-                let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-                upload(device, &self.ctx.queue, "gqa poisoned output", bytemuck::cast_slice(&nan), usage)
-            })
-        };
-        let out_buf = poison(BufferId::Output);
-        let scores_buf = plan.scores_buffer().and_then(poison);
-        let inputs = GpuInputs {
-            query: &q,
-            query_shape: dims3(query.shape()),
-            value: &v,
-            value_shape: dims3(value.shape()),
-            key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
-            output: out_buf.as_ref(),
-            scores: scores_buf.as_ref(),
-        };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let encoded = self.encode_planned(&mut encoder, &inputs, options, plan)?;
-        self.ctx.queue.submit([encoder.finish()]);
-        let problem = &encoded.plan.problem;
-        let mut sources = vec![(&encoded.output, encoded.plan.buffer(BufferId::Output).map_or(0, |b| b.bytes))];
-        if let (Some(s), Some(id)) = (&encoded.scores, encoded.plan.scores_buffer()) {
-            sources.push((s, encoded.plan.buffer(id).map_or(0, |b| b.bytes)));
+        let encoded = self.encode_forward(&mut encoder, args, options);
+        if encoded.is_ok() {
+            self.ctx.queue.submit([encoder.finish()]);
         }
-        let read = crate::readback::read_f32(device, &self.ctx.queue, "forward", &sources).await;
-        if let Some(e) = oom.pop().await {
-            return Err(GpuError::from_wgpu("forward", e));
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(validation.pop());
+        let encoded = encoded?;
+        match oom.or(validation) {
+            Some(e) => Err(GpuError::from_wgpu(OP, e)),
+            None => Ok(encoded),
         }
-        if let Some(e) = validation.pop().await {
-            return Err(GpuError::from_wgpu("forward", e));
-        }
-        let mut read = read?.into_iter();
-        let output = HostTensor::new(problem.output_shape(), read.next().unwrap_or_default())?;
-        let scores = match read.next() {
-            Some(data) => Some(HostTensor::new(problem.scores_shape(), data)?),
-            None => None,
-        };
-        Ok(ForwardOutput { output, scores })
     }
 
-    /// Records the forward pass into the caller's encoder over the caller's GPU buffers; nothing is
-    /// read back. Masks in `options` are packed into a new buffer created with its contents. Errors in the recorded work surface at the caller's submit (catch
-    /// them with an error scope around it).
-    pub fn encode_forward(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        inputs: &GpuInputs<'_>,
-        options: &CallOptions,
-    ) -> Result<EncodedForward, GpuError> {
-        let plan =
-            self.plan(&inputs.query_shape, &inputs.value_shape, inputs.key.as_ref().map(|k| &k.1[..]), options)?;
-        self.encode_planned(encoder, inputs, options, plan)
-    }
-
-    fn encode_planned(
+    pub(crate) fn encode_planned(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
@@ -280,7 +226,9 @@ impl GqaLayer {
     }
 }
 
-pub(crate) fn dims3(s: &[usize]) -> [usize; 3] {
-    // Shapes are validated by the plan first; a wrong rank never gets here.
-    [s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0), s.get(2).copied().unwrap_or(0)]
+/// Logs a plan's summary at debug level.
+pub(crate) fn log_plan(op: &str, plan: &Plan) {
+    if log::log_enabled!(log::Level::Debug) {
+        log::debug!("gqa {op}: {}", crate::describe::plan_summary(plan));
+    }
 }

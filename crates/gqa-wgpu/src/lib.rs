@@ -5,31 +5,92 @@
 //! head in the shader (K and V are never repeated), masked softmax with Keras' semantics, dropout
 //! with the oracle's counter-based hash, the PV product and the gate.
 //!
-//! ```no_run
-//! use gqa_core::{CallOptions, GqaConfig, HostTensor};
+//! - [`GpuContext`]: an adapter's device and queue with the compiled pipelines and a buffer pool;
+//!   found by us ([`GpuContext::new`]) or handed over by your application
+//!   ([`GpuContext::from_device`]).
+//! - [`GqaLayer`]: a layer's weights on the GPU (uploaded once), called on host tensors
+//!   ([`GqaLayer::forward`], [`GqaLayer::forward_async`]), on [`GpuTensor`]s
+//!   ([`GqaLayer::forward_tensors`]), or recorded into your own command encoder, several calls and
+//!   layers per submission ([`GqaLayer::encode_forward`]).
+//! - Introspection before running: [`GqaLayer::plan`] (every buffer and dispatch),
+//!   [`GqaLayer::memory`] ([`MemoryReport`]), [`GqaLayer::describe_call`] ([`CallDescription`]:
+//!   adapter, backend, kernel variants).
+//! - Logging through the [`log`](https://docs.rs/log) crate: the adapter and variants at `info`,
+//!   each call's plan and timings at `debug`. The crate never prints.
 //!
-//! let ctx = gqa_wgpu::GpuContext::new()?; // best adapter; WGPU_BACKEND narrows the search
-//! println!("running on {}", ctx.describe());
+//! `GpuContext`, `GqaLayer` and `GpuTensor` are `Send + Sync`. Repeated calls of the same shapes
+//! reuse pooled buffers and create none (see [`GpuContext::pool_stats`]). Memory of a call is known
+//! without a GPU from its plan:
+//!
+//! ```
+//! use gqa_core::{CallOptions, GqaConfig, Limits, Plan, Problem};
+//!
+//! let options = CallOptions { use_causal_mask: true, ..Default::default() };
+//! let problem = Problem::new(&GqaConfig::new(16, 4, 2), &[2, 8, 32], &[2, 8, 32], None, &options)?;
+//! let memory = gqa_wgpu::MemoryReport::of(&Plan::new(&problem, &Limits::webgpu_default())?, 256);
+//! assert_eq!(memory.outputs, 2 * 8 * 32 * 4);
+//! # Ok::<(), gqa_core::GqaError>(())
+//! ```
+//!
+//! On a GPU (`no_run` here: the doc tests may run where there is none):
+//!
+//! ```no_run
+//! use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
+//! use gqa_wgpu::{GpuContext, GpuTensor, GqaLayer, TensorArgs};
+//!
+//! let ctx = GpuContext::new()?; // best adapter; WGPU_BACKEND narrows the search
 //! # let weights: gqa_core::Weights = unimplemented!();
-//! let layer = gqa_wgpu::GqaLayer::new(&ctx, &GqaConfig::new(16, 4, 2), &weights)?;
+//! let layer = GqaLayer::new(&ctx, &GqaConfig::new(16, 4, 2), &weights)?;
+//! let options = CallOptions { use_causal_mask: true, ..Default::default() };
+//!
+//! // Host data in, host data out.
 //! let x = HostTensor::new([1, 8, 32], vec![0.1; 256])?;
-//! let out = layer.forward(&x, &x, None, &CallOptions { use_causal_mask: true, ..Default::default() })?;
+//! let out = layer.forward(&x, &x, None, &options)?;
+//!
+//! // Data kept on the GPU: two calls chained in one submission, one read back.
+//! let x = GpuTensor::from_host(&ctx, &x)?;
+//! let mut encoder = ctx.device().create_command_encoder(&Default::default());
+//! let first = layer.encode_forward(&mut encoder, &TensorArgs::new(&x, &x), &options)?;
+//! let second = layer.encode_forward(&mut encoder, &TensorArgs::new(&first.output, &x), &options)?;
+//! ctx.queue().submit([encoder.finish()]);
+//! let y = second.output.to_host()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
+mod args;
 mod context;
+mod describe;
 mod encode;
 mod error;
+mod forward;
 mod layer;
 mod pipelines;
+mod polling;
+mod pool;
 mod profile;
 mod readback;
 pub mod roofline;
 pub mod shaders;
+mod tensor;
 mod upload;
 
+pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
 pub use context::{GpuContext, core_limits};
+pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
-pub use layer::{EncodedForward, GpuInputs, GqaLayer};
+pub use layer::GqaLayer;
+pub use polling::AsyncPolling;
+pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
 pub use profile::StepTime;
+pub use tensor::{DType, GpuTensor};
+
+/// Compile-time proof that the handles can be shared between threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<GpuContext>();
+    send_sync::<GqaLayer>();
+    send_sync::<GpuTensor>();
+    send_sync::<EncodedForward>();
+    send_sync::<GpuError>();
+};

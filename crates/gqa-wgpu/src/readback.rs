@@ -1,49 +1,52 @@
-//! Reading GPU buffers back to the host.
+//! Reading GPU buffers back to the host: copies into one pooled staging buffer, recorded into the
+//! caller's encoder, then a map (see [`crate::polling`]).
 
+use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::polling::{Drive, mapped};
+use crate::pool::Class;
 
-/// Copies `sources` (each `bytes` long) into one staging buffer, submits, waits and returns each as f32.
-pub(crate) async fn read_f32(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    op: &str,
-    sources: &[(&wgpu::Buffer, u64)],
-) -> Result<Vec<Vec<f32>>, GpuError> {
+/// Copies recorded into a staging buffer, to read once the encoder is submitted.
+pub(crate) struct Staging {
+    buffer: wgpu::Buffer,
+    /// The bytes of each source, in order.
+    parts: Vec<u64>,
+}
+
+/// Records copies of `sources` (each `bytes` long, from offset 0) into one staging buffer from the
+/// pool, one after the other.
+pub(crate) fn stage(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, sources: &[(&wgpu::Buffer, u64)]) -> Staging {
     let total: u64 = sources.iter().map(|(_, n)| n).sum();
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("gqa readback"),
-        size: total.max(4),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa readback") });
+    let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+    let buffer = ctx.pool.take(&ctx.device, Class::Gpu, usage, total, "gqa readback");
     let mut at = 0;
-    for (buf, bytes) in sources {
-        encoder.copy_buffer_to_buffer(buf, 0, &staging, at, *bytes);
+    for (src, bytes) in sources {
+        if *bytes > 0 {
+            encoder.copy_buffer_to_buffer(src, 0, &buffer, at, *bytes);
+        }
         at += bytes;
     }
-    queue.submit([encoder.finish()]);
-    let slice = staging.slice(..);
-    let (tx, rx) = futures::channel::oneshot::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Device { op: op.into(), message: e.to_string() })?;
-    rx.await
-        .map_err(|_| GpuError::Map { op: op.into(), message: "the map callback was dropped".into() })?
-        .map_err(|e| GpuError::Map { op: op.into(), message: e.to_string() })?;
-    let view = slice.get_mapped_range().map_err(|e| GpuError::Map { op: op.into(), message: e.to_string() })?;
-    let all: &[f32] = bytemuck::cast_slice(&view);
-    let mut out = Vec::with_capacity(sources.len());
-    let mut at = 0;
-    for (_, bytes) in sources {
-        let n = (*bytes / 4) as usize;
-        out.push(all[at..at + n].to_vec());
-        at += n;
+    Staging { buffer, parts: sources.iter().map(|(_, n)| *n).collect() }
+}
+
+impl Staging {
+    /// After the encoder holding the copies was submitted: maps the staging buffer, waits as
+    /// `drive` says, returns each source as f32 and gives the staging buffer back to the pool.
+    pub(crate) async fn read(self, ctx: &GpuContext, op: &str, drive: Drive) -> Result<Vec<Vec<f32>>, GpuError> {
+        let slice = self.buffer.slice(..);
+        mapped(ctx, &self.buffer, op, drive).await?;
+        let view = slice.get_mapped_range().map_err(|e| GpuError::Map { op: op.into(), message: e.to_string() })?;
+        let all: &[f32] = bytemuck::cast_slice(&view);
+        let mut out = Vec::with_capacity(self.parts.len());
+        let mut at = 0;
+        for bytes in &self.parts {
+            let n = (*bytes / 4) as usize;
+            out.push(all.get(at..at + n).map(<[f32]>::to_vec).unwrap_or_default());
+            at += n;
+        }
+        drop(view);
+        self.buffer.unmap();
+        ctx.pool.give(Class::Gpu, self.buffer);
+        Ok(out)
     }
-    drop(view);
-    staging.unmap();
-    Ok(out)
 }

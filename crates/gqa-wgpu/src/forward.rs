@@ -1,0 +1,161 @@
+//! The host-data forward call: upload into pooled buffers, record the plan and the readback copies
+//! into one encoder, submit once, then wait for the map (blocking or yielding).
+
+use std::time::Instant;
+
+use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Problem};
+
+use crate::args::{GpuInputs, dims3};
+use crate::encode::{Recording, SCRATCH_USAGE};
+use crate::error::GpuError;
+use crate::layer::{GqaLayer, log_plan};
+use crate::polling::Drive;
+use crate::pool::{Class, Leases};
+use crate::readback::{Staging, stage};
+use crate::upload::upload;
+
+const OP: &str = "forward";
+
+impl GqaLayer {
+    /// Runs the layer on host data and returns the output (and scores when requested). Blocks the
+    /// thread until the GPU is done (`device.poll(Wait)`, under `pollster::block_on`); see
+    /// [`GqaLayer::forward_async`].
+    ///
+    /// Every buffer the call needs besides the weights (inputs, scratch, outputs, readback staging,
+    /// params, masks) comes from the context's pool: after the first call, calls with the same
+    /// shapes and masks create no buffer.
+    pub fn forward(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+    ) -> Result<ForwardOutput, GpuError> {
+        pollster::block_on(self.run_host(query, value, key, options, Drive::Block))
+    }
+
+    /// Async form of [`GqaLayer::forward`]: submits the call, then resolves once the results are
+    /// mapped (wgpu's `map_async`, whose callback completes the future through a `futures` oneshot
+    /// channel) and copied out. It never blocks the executor's thread, so it runs on any executor
+    /// (`futures::executor`, tokio, an application's own loop), and the future is `Send`.
+    ///
+    /// Someone must poll the device for wgpu to call back; the context's [`crate::AsyncPolling`]
+    /// says who: by default a short-lived helper thread blocked in `device.poll(Wait)`
+    /// ([`crate::AsyncPolling::Thread`]); or the future itself, polling without blocking and
+    /// yielding in between ([`crate::AsyncPolling::Yield`]); or the application
+    /// ([`crate::AsyncPolling::External`]). See [`GpuContext::with_async_polling`](crate::GpuContext::with_async_polling).
+    pub async fn forward_async(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+    ) -> Result<ForwardOutput, GpuError> {
+        self.run_host(query, value, key, options, Drive::Async).await
+    }
+
+    async fn run_host(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        drive: Drive,
+    ) -> Result<ForwardOutput, GpuError> {
+        let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
+        log_plan(OP, &plan);
+        self.ctx.check_alive(OP)?;
+        let start = Instant::now();
+        let problem = plan.problem.clone();
+        let staging = self.submit_host(query, value, key, options, plan)?;
+        let submitted = start.elapsed();
+        let mut read = staging.read(&self.ctx, OP, drive).await?.into_iter();
+        log::debug!("gqa {OP}: recorded and submitted in {submitted:?}, results read back after {:?}", start.elapsed());
+        output(&problem, read.next(), read.next())
+    }
+
+    /// Uploads the inputs, records the plan and the readback copies, submits: everything that
+    /// needs the thread's error scopes, so that none is held across an `await`.
+    fn submit_host(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        plan: Plan,
+    ) -> Result<Staging, GpuError> {
+        let ctx = &self.ctx;
+        let device = &ctx.device;
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        // Inputs are written by the queue: they go back to the pool only after the submit.
+        let mut inputs = Leases::new(ctx.pool.clone(), Class::Host);
+        let mut outputs = Leases::new(ctx.pool.clone(), Class::Gpu);
+        let mut input = |name: &str, t: &HostTensor| {
+            let buf = inputs.take(device, SCRATCH_USAGE, t.len() as u64 * 4, name);
+            if !t.is_empty() {
+                ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(t.data()));
+            }
+            buf
+        };
+        let q = input("gqa query", query);
+        let v = input("gqa value", value);
+        let k = key.map(|k| input("gqa key", k));
+        let output = |id: BufferId, leases: &mut Leases| {
+            let spec = plan.buffer(id)?;
+            Some(if self.poison_outputs {
+                let nan = vec![f32::NAN; spec.elems as usize];
+                upload(device, &ctx.queue, "gqa poisoned output", bytemuck::cast_slice(&nan), SCRATCH_USAGE)
+            } else {
+                leases.take(device, SCRATCH_USAGE, spec.bytes, "gqa output")
+            })
+        };
+        let out_buf = output(BufferId::Output, &mut outputs);
+        let scores_buf = plan.scores_buffer().and_then(|id| output(id, &mut outputs));
+        let args = GpuInputs {
+            query: &q,
+            query_shape: dims3(query.shape()),
+            value: &v,
+            value_shape: dims3(value.shape()),
+            key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
+            output: out_buf.as_ref(),
+            scores: scores_buf.as_ref(),
+        };
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
+        let staging = Recording::prepare(ctx, self.weight_buffers(), &args, options, plan).map(|rec| {
+            rec.encode(ctx, &mut encoder, 0..rec.plan.steps.len());
+            let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
+            let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
+            if let Some(id) = rec.plan.scores_buffer() {
+                sources.push((&scores_buf, bytes(id)));
+            }
+            let sources: Vec<(&wgpu::Buffer, u64)> =
+                sources.into_iter().filter_map(|(b, n)| b.as_ref().map(|b| (b, n))).collect();
+            stage(ctx, &mut encoder, &sources)
+        });
+        if staging.is_ok() {
+            ctx.queue.submit([encoder.finish()]);
+        }
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(validation.pop());
+        let staging = staging?;
+        match oom.or(validation) {
+            Some(e) => {
+                inputs.discard();
+                outputs.discard();
+                Err(GpuError::from_wgpu(OP, e))
+            }
+            None => Ok(staging),
+        }
+    }
+}
+
+/// The call's results as host tensors.
+fn output(problem: &Problem, output: Option<Vec<f32>>, scores: Option<Vec<f32>>) -> Result<ForwardOutput, GpuError> {
+    let output = HostTensor::new(problem.output_shape(), output.unwrap_or_default())?;
+    let scores = match (problem.return_scores, scores) {
+        (true, Some(data)) => Some(HostTensor::new(problem.scores_shape(), data)?),
+        _ => None,
+    };
+    Ok(ForwardOutput { output, scores })
+}

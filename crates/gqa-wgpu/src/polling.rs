@@ -1,0 +1,177 @@
+//! Waiting for a buffer map: `map_async` with a oneshot channel, and what drives the device until
+//! wgpu calls back (blocking, a helper thread, yields, or the application).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures::channel::oneshot;
+
+use crate::context::GpuContext;
+use crate::error::GpuError;
+
+/// How the `async` functions ([`crate::GqaLayer::forward_async`],
+/// [`crate::GpuTensor::to_host_async`]) get wgpu to complete their buffer map. On native
+/// backends wgpu calls map callbacks only from `device.poll` (or `queue.submit`); the future itself
+/// is completed by the callback, through a `futures` oneshot channel, on any executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsyncPolling {
+    /// The default: each wait starts a short-lived helper thread that blocks in
+    /// `device.poll(PollType::Wait)` until the GPU is done, then ends. The executor's thread never
+    /// blocks and nothing spins.
+    #[default]
+    Thread,
+    /// No thread: each time the future is polled it calls `device.poll(PollType::Poll)` (which never
+    /// blocks) and, when the map is not done, wakes itself and yields. Works where threads cannot be
+    /// spawned, at the price of a busy wait (the task stays runnable while the GPU works).
+    Yield,
+    /// The application polls the device (a render loop, its own thread calling
+    /// `device.poll(PollType::Wait)`): the future only waits for the callback, and never resolves
+    /// if nobody polls.
+    External,
+}
+
+/// How a wait is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// `device.poll(Wait)` on the caller's thread (the blocking conveniences).
+    Block,
+    /// As the context's [`AsyncPolling`] says (the `async` functions).
+    Async,
+}
+
+/// Polls that find the device idle without the map resolving before a wait gives up.
+const IDLE_POLLS: u32 = 3;
+
+/// The map callback's result, as a message on failure.
+type MapResult = Result<(), String>;
+
+/// Where the map callback sends its result: taken by whoever reports first (the callback, or a
+/// helper thread giving up), so exactly one result is sent.
+type Slot = Arc<Mutex<Option<oneshot::Sender<MapResult>>>>;
+
+fn send(slot: &Slot, result: MapResult) {
+    if let Some(tx) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = tx.send(result);
+    }
+}
+
+fn is_taken(slot: &Slot) -> bool {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+}
+
+/// Maps all of `buffer` for reading (its work must be submitted) and resolves once wgpu has
+/// called back. A device that is lost or goes idle without calling back gives an error rather than
+/// a wait forever (except with [`AsyncPolling::External`], where the application polls).
+pub(crate) async fn mapped(ctx: &GpuContext, buffer: &wgpu::Buffer, op: &str, drive: Drive) -> Result<(), GpuError> {
+    let (slot, mut rx) = request_map(ctx, buffer, op)?;
+    let result = match (drive, ctx.async_polling()) {
+        (Drive::Block, _) => drive_here(ctx, &mut rx, op, false).await?,
+        (Drive::Async, AsyncPolling::Yield) => drive_here(ctx, &mut rx, op, true).await?,
+        (Drive::Async, AsyncPolling::Thread) => {
+            spawn_poller(ctx.device.clone(), slot).map_err(|e| GpuError::Device {
+                op: op.into(),
+                message: format!("cannot start the thread that polls the device: {e}"),
+            })?;
+            rx.await.map_err(|_| dropped(op))?
+        }
+        (Drive::Async, AsyncPolling::External) => rx.await.map_err(|_| dropped(op))?,
+    };
+    // Our staging buffers are valid, unmapped MAP_READ buffers: a map fails only when the device is
+    // lost or destroyed.
+    result.map_err(|message| GpuError::Device { op: op.into(), message })
+}
+
+fn dropped(op: &str) -> GpuError {
+    GpuError::Map { op: op.into(), message: "the map callback was dropped".into() }
+}
+
+/// Calls `map_async` under a validation scope (an invalid buffer is reported there).
+fn request_map(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    op: &str,
+) -> Result<(Slot, oneshot::Receiver<MapResult>), GpuError> {
+    let (tx, rx) = oneshot::channel();
+    let slot: Slot = Arc::new(Mutex::new(Some(tx)));
+    let callback_slot = slot.clone();
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let result = r.map_err(|e| format!("mapping the results failed ({e}): the device was lost or destroyed"));
+        send(&callback_slot, result);
+    });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(GpuError::from_wgpu(op, e)),
+        None => Ok((slot, rx)),
+    }
+}
+
+/// Polls the device from this task until the callback has fired: blocking (`Wait`) or not
+/// (`Poll`, then a yield).
+async fn drive_here(
+    ctx: &GpuContext,
+    rx: &mut oneshot::Receiver<MapResult>,
+    op: &str,
+    yield_between: bool,
+) -> Result<MapResult, GpuError> {
+    let mut idle = 0;
+    loop {
+        let poll = if yield_between { wgpu::PollType::Poll } else { wgpu::PollType::wait_indefinitely() };
+        let status = ctx.device.poll(poll).map_err(|e| GpuError::Device { op: op.into(), message: e.to_string() })?;
+        match rx.try_recv() {
+            Ok(Some(result)) => return Ok(result),
+            Ok(None) => {}
+            Err(_) => return Err(dropped(op)),
+        }
+        ctx.check_alive(op)?;
+        if status.wait_finished() {
+            idle += 1;
+            if idle >= IDLE_POLLS {
+                return Err(GpuError::Device {
+                    op: op.into(),
+                    message: "the device went idle without completing the buffer map".into(),
+                });
+            }
+        }
+        if yield_between {
+            YieldNow(false).await;
+        }
+    }
+}
+
+/// A helper thread that blocks in `device.poll(Wait)` until the map's callback has fired (it fires
+/// inside that poll), then ends; when the device goes idle without calling back it reports an error
+/// in the callback's place.
+fn spawn_poller(device: wgpu::Device, slot: Slot) -> std::io::Result<()> {
+    std::thread::Builder::new().name("gqa-poll".into()).spawn(move || {
+        for _ in 0..IDLE_POLLS {
+            let polled = device.poll(wgpu::PollType::wait_indefinitely());
+            if is_taken(&slot) {
+                return;
+            }
+            if let Err(e) = polled {
+                send(&slot, Err(format!("waiting for the device failed: {e}")));
+                return;
+            }
+        }
+        send(&slot, Err("the device went idle without completing the buffer map".into()));
+    })?;
+    Ok(())
+}
+
+/// Returns `Pending` once (after waking its task), then `Ready`.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,46 @@
+//! The examples run here, on every adapter: each example's body is a `pub fn run` included from
+//! `examples/`, and its results are compared with the oracle (and with Keras, for `keras_layer`).
+
+mod common;
+
+#[path = "../examples/basic.rs"]
+mod basic;
+#[path = "../examples/embed.rs"]
+mod embed;
+#[path = "../examples/keras_layer.rs"]
+mod keras_layer;
+
+use common::{F32, adapter_name, adapters, assert_close};
+
+#[test]
+fn basic_example_matches_the_oracle() {
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let r = basic::run(ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.output.shape(), [2, 5, 32], "{name}");
+        assert_close(&format!("{name}: examples/basic.rs"), r.output.data(), r.oracle.data(), F32);
+    }
+}
+
+#[test]
+fn embed_example_on_the_applications_device_matches_the_oracle() {
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let (device, queue, info) = (ctx.device().clone(), ctx.queue().clone(), ctx.adapter_info().clone());
+        let r = embed::run(device, queue, info).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_close(&format!("{name}: examples/embed.rs"), r.gpu.data(), r.oracle.data(), F32);
+    }
+}
+
+#[test]
+fn keras_layer_example_matches_keras() {
+    let (file, layer, inputs) = keras_layer::default_paths();
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let r = keras_layer::run(ctx, &file, Some(&layer), &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.name, "attn_in_model", "{name}");
+        assert_close(&format!("{name}: examples/keras_layer.rs vs oracle"), r.output.data(), r.oracle.data(), F32);
+        let keras = r.keras.expect("the fixture holds Keras' output");
+        assert_close(&format!("{name}: examples/keras_layer.rs vs Keras"), r.output.data(), keras.data(), F32);
+    }
+}
