@@ -6,8 +6,8 @@
 #                                     binaries, strips them and copies them, with this machine's Vulkan
 #                                     loader (libvulkan.so.1), into DIR (default gpu-check/).
 #   scripts/gpu-check.sh run [DIR]    there: runs every packed test binary and the demo at a few shapes
-#                                     within 8 minutes, writing DIR/report.txt (and $OUT/report.txt
-#                                     when $OUT is set). Exit status 0 when everything passed.
+#                                     within 8 minutes, writing $OUT/report.txt (DIR/report.txt when
+#                                     $OUT is unset). Exit status 0 when everything passed.
 #
 # On the GPU machine the script uses only what DIR carries: the loader is used when the system has
 # none; the NVIDIA driver's own Vulkan ICD is used when installed, else one is written that points at
@@ -16,7 +16,7 @@ set -euo pipefail
 
 mode=${1:-}
 dir=${2:-gpu-check}
-readonly TESTS=(gpu_forward gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors)
+readonly TESTS=(gpu_forward gpu_fused gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
 
 pack() {
     local root
@@ -45,6 +45,8 @@ for line in sys.stdin:
     cargo build --release --bin gqa-demo 2>/dev/null
     cp target/release/gqa-demo "$dir/bin/"
     strip "$dir"/bin/* 2>/dev/null || true
+    # Compressed, the binaries fit a 64 MiB carry; `run` unpacks them.
+    tar -C "$dir" -cJf "$dir/bin.tar.xz" bin && rm -rf "$dir/bin"
     local loader
     loader=$( (ldconfig -p 2>/dev/null || true) | awk '/libvulkan\.so\.1 / {print $NF; exit}')
     if [[ -n "$loader" ]]; then
@@ -59,7 +61,17 @@ for line in sys.stdin:
 
 run() {
     dir=$(cd "$dir" && pwd)
-    local report="$dir/report.txt" budget=${GQA_GPU_CHECK_BUDGET:-450} start=$SECONDS status=0
+    local bin="$dir/bin"
+    if [[ ! -d "$bin" && -f "$dir/bin.tar.xz" ]]; then
+        local unpacked
+        unpacked=$(mktemp -d)
+        tar -C "$unpacked" -xJf "$dir/bin.tar.xz"
+        bin="$unpacked/bin"
+    fi
+    # The report goes to $OUT when set (the carried folder may be read-only), else beside the binaries.
+    local out_dir="${OUT:-$dir}"
+    mkdir -p "$out_dir"
+    local report="$out_dir/report.txt" budget=${GQA_GPU_CHECK_BUDGET:-450} start=$SECONDS status=0
     : >"$report"
     log() { printf '%s\n' "$*" | tee -a "$report"; }
     log "# gqa gpu-check $(date -u +%FT%TZ) commit $(cat "$dir/COMMIT" 2>/dev/null || echo unknown)"
@@ -76,7 +88,7 @@ run() {
         local glx
         glx=$( (ldconfig -p 2>/dev/null || true) | awk '/libGLX_nvidia\.so\.0 / {print $NF; exit}')
         if [[ -n "$glx" ]]; then
-            icd="$dir/nvidia_icd.json"
+            icd="$out_dir/nvidia_icd.json"
             printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$glx" >"$icd"
             log "no NVIDIA Vulkan ICD file installed: wrote $icd for $glx"
         fi
@@ -88,7 +100,7 @@ run() {
     export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
     chmod 700 "$XDG_RUNTIME_DIR"
     log "## adapters"
-    "$dir/bin/gqa-demo" --list-adapters 2>&1 | tee -a "$report" || status=1
+    "$bin/gqa-demo" --list-adapters 2>&1 | tee -a "$report" || status=1
     log "## tests"
     for t in "${TESTS[@]}"; do
         local left=$((budget - (SECONDS - start)))
@@ -98,7 +110,7 @@ run() {
             continue
         fi
         local t0=$SECONDS out
-        if out=$(timeout "$((left - 20))" "$dir/bin/$t" --test-threads=2 2>&1); then
+        if out=$(timeout "$((left - 20))" "$bin/$t" --test-threads=2 2>&1); then
             log "$t: ok ($((SECONDS - t0)) s) $(printf '%s\n' "$out" | grep -E '^test result' | tail -n 1)"
         else
             log "$t: FAILED ($((SECONDS - t0)) s)"
@@ -120,13 +132,9 @@ run() {
             continue
         fi
         # shellcheck disable=SC2086 # the shape is a list of flags
-        timeout "$((left - 10))" "$dir/bin/gqa-demo" $shape 2>&1 | tee -a "$report" || status=1
+        timeout "$((left - 10))" "$bin/gqa-demo" $shape 2>&1 | tee -a "$report" || status=1
     done
     log "## done in $((SECONDS - start)) s, status $status"
-    if [[ -n "${OUT:-}" ]]; then
-        mkdir -p "$OUT"
-        cp "$report" "$OUT/report.txt"
-    fi
     return "$status"
 }
 
