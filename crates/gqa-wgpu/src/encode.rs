@@ -70,6 +70,8 @@ pub(crate) struct Recording {
     /// For each step, the index of its bind group (dispatches only).
     groups: Vec<Option<usize>>,
     bind_groups: Vec<wgpu::BindGroup>,
+    /// The pipeline of each dispatch, beside its bind group.
+    pipelines: Vec<wgpu::ComputePipeline>,
     /// The scratch buffers taken from the pool.
     leases: Leases,
 }
@@ -155,8 +157,10 @@ impl Recording {
         let params_buf = ctx.pool.constant(device, &ctx.queue, wgpu::BufferUsages::UNIFORM, &bytes, "gqa params");
 
         let mut bind_groups = Vec::with_capacity(passes.len());
+        let mut pipelines = Vec::with_capacity(passes.len());
         for (i, pass) in passes.iter().enumerate() {
-            let kp = ctx.pipelines.get(pass.kernel);
+            let kp = ctx.pipelines.get(pass.kernel)?;
+            pipelines.push(kp.pipeline.clone());
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -194,7 +198,7 @@ impl Recording {
                 Step::Copy(_) => None,
             })
             .collect();
-        Ok(Self { plan, buffers, groups, bind_groups, leases })
+        Ok(Self { plan, buffers, groups, bind_groups, pipelines, leases })
     }
 
     /// Keeps the scratch buffers out of the pool (after an error, when they may be invalid).
@@ -204,7 +208,7 @@ impl Recording {
 
     /// Encodes steps `range` of the plan: consecutive dispatches share one compute pass; copies go
     /// between passes.
-    pub(crate) fn encode(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+    pub(crate) fn encode(&self, encoder: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
         let mut i = range.start;
         while i < range.end {
             match &self.plan.steps[i] {
@@ -225,7 +229,7 @@ impl Recording {
                     });
                     while i < range.end {
                         let (Step::Dispatch(pass), Some(g)) = (&self.plan.steps[i], self.groups[i]) else { break };
-                        cpass.set_pipeline(&ctx.pipelines.get(pass.kernel).pipeline);
+                        cpass.set_pipeline(&self.pipelines[g]);
                         cpass.set_bind_group(0, &self.bind_groups[g], &[]);
                         let [x, y, z] = pass.workgroups;
                         cpass.dispatch_workgroups(x, y, z);
@@ -277,6 +281,6 @@ pub(crate) fn record(
         rec.discard();
         return Err(GpuError::from_wgpu(OP, e));
     }
-    rec.encode(ctx, encoder, 0..rec.plan.steps.len());
+    rec.encode(encoder, 0..rec.plan.steps.len());
     rec.into_encoded(ctx)
 }

@@ -59,6 +59,14 @@ pub enum GpuError {
         /// Why.
         message: String,
     },
+    /// Something the call needs is not available on this adapter.
+    #[error("{op}: {what} is not available on this adapter")]
+    Unsupported {
+        /// The op.
+        op: String,
+        /// What is missing.
+        what: String,
+    },
     /// The device was lost (driver reset, `destroy`, ...): rebuild the context and the layer.
     #[error("{op}: the GPU device was lost ({reason}); create a new GpuContext and layer")]
     DeviceLost {

@@ -123,7 +123,7 @@ impl GqaLayer {
         };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
         let staging = Recording::prepare(ctx, self.weight_buffers(), &args, options, plan).map(|rec| {
-            rec.encode(ctx, &mut encoder, 0..rec.plan.steps.len());
+            rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
             if let Some(id) = rec.plan.scores_buffer() {

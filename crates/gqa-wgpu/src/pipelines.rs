@@ -47,10 +47,13 @@ impl Pipelines {
         Ok(Self { by_kernel })
     }
 
-    /// The compiled kernel. Plans are checked against the same limits that decided what was
-    /// compiled (`Plan::tuned` with `GpuContext::limits`), so a plan never names a missing kernel.
-    pub(crate) fn get(&self, kernel: Kernel) -> &KernelPipeline {
-        self.by_kernel.get(&kernel).expect("plans only use kernels that fit the device's limits")
+    /// The compiled kernel, or an error when the device's limits kept it from being compiled (plans
+    /// made with `GpuContext::limits` never ask for one; a plan made for other limits may).
+    pub(crate) fn get(&self, kernel: Kernel) -> Result<&KernelPipeline, GpuError> {
+        self.by_kernel.get(&kernel).ok_or_else(|| GpuError::Unsupported {
+            op: "encode_forward".into(),
+            what: format!("kernel {} (it needs more than this device's limits)", kernel.name()),
+        })
     }
 }
 

@@ -59,7 +59,7 @@ impl GqaLayer {
             let start = Instant::now();
             let mut encoder =
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa profile") });
-            rec.encode(ctx, &mut encoder, range);
+            rec.encode(&mut encoder, range);
             queue.submit([encoder.finish()]);
             wait()?;
             Ok(start.elapsed())
