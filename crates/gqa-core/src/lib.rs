@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod chunking;
 pub mod config;
 pub mod constraint;
 pub mod dropout;

@@ -1,0 +1,116 @@
+//! How a plan fits the device: how many batch elements, (b, u) rows and queries go in one chunk, and
+//! whether the fused attention kernel can run the problem.
+
+use crate::error::GqaError;
+use crate::kernel::Kernel;
+use crate::limits::Limits;
+use crate::params::Params;
+use crate::problem::Problem;
+use crate::tuning::Tuning;
+
+/// How a plan splits the problem to fit the device's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Batch elements per batch chunk (= B when the batch is not split).
+    pub batch_per_chunk: usize,
+    /// (b, u) rows per attention chunk.
+    pub rows_per_chunk: usize,
+    /// Queries per attention chunk (= T unless one row's scores exceed a binding).
+    pub queries_per_chunk: usize,
+}
+
+impl Chunking {
+    /// Whether the batch is split (inputs and outputs then move through chunk buffers by copies).
+    pub fn splits_batch(&self, problem: &Problem) -> bool {
+        self.batch_per_chunk < problem.batch
+    }
+
+    /// Whether the attention is split into several chunks per batch chunk.
+    pub fn splits_attention(&self, problem: &Problem) -> bool {
+        self.rows_per_chunk < self.batch_per_chunk * problem.num_query_heads
+            || self.queries_per_chunk < problem.target_len
+    }
+}
+
+/// Whether the fused attention kernel runs this problem: the tuning asks for it, no scores and no
+/// dropout are needed, the head fits its private arrays, and the device offers what it declares.
+pub(crate) fn fused_applies(p: &Problem, limits: &Limits, tuning: Tuning, batch_per_chunk: usize) -> bool {
+    let k = Kernel::AttentionFused;
+    let items = (p.target_len * p.group_size()).div_ceil(64) as u64;
+    tuning.fused_attention
+        && !p.return_scores
+        && p.dropout.is_none()
+        && p.head_dim <= Kernel::FUSED_MAX_HEAD_DIM
+        && p.head_dim.is_multiple_of(4)
+        && tuning.loop_iteration_cap.is_none_or(|cap| {
+            let probe = Params { s_len: p.source_len as u32, head_dim: p.head_dim as u32, ..Params::default() };
+            k.loop_iterations(&probe) <= cap
+        })
+        && k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
+        && items <= limits.max_compute_workgroups_per_dimension as u64
+        && (batch_per_chunk * p.num_kv_heads) as u64 <= limits.max_compute_workgroups_per_dimension as u64
+}
+
+/// The largest chunks that fit: as many batch elements as the per-batch buffers and the projection
+/// grids allow, then as many (b, u) rows (or, when one row's scores are too big, queries) as one
+/// probabilities binding and the attention grids allow.
+pub(crate) fn choose_chunking(p: &Problem, limits: &Limits) -> Result<Chunking, GqaError> {
+    let binding = limits.max_storage_buffer_binding_size;
+    let max_wg = limits.max_compute_workgroups_per_dimension as u64;
+    let (t, s) = (p.target_len as u64, p.source_len as u64);
+    let heads = (p.num_query_heads * p.head_dim) as u64;
+    let kv = (p.num_kv_heads * p.head_dim) as u64;
+    let key_dim = if p.key_given { p.key_dim as u64 } else { 0 };
+    // Bytes per batch element of every buffer sized by the batch chunk.
+    let per_batch = [
+        ("query chunk", t * p.query_dim as u64),
+        ("key chunk", s * key_dim),
+        ("value chunk", s * p.value_dim as u64),
+        ("projected queries", t * heads),
+        ("projected keys/values", s * kv),
+        ("output chunk", t * p.query_dim as u64),
+    ];
+    let (worst, worst_elems) = per_batch.iter().copied().max_by_key(|(_, e)| *e).unwrap_or(("", 1));
+    let fit_binding = binding / (worst_elems * 4).max(1);
+    // Projection grids: ceil(rows / 64) workgroups along y.
+    let fit_grid = max_wg * 64 / t.max(s);
+    let nb = (p.batch as u64).min(fit_binding).min(fit_grid);
+    if nb == 0 {
+        return Err(if fit_binding == 0 {
+            GqaError::LimitExceeded {
+                kernel: format!("buffer of {worst}"),
+                limit: "max_storage_buffer_binding_size",
+                allowed: binding,
+                needed: worst_elems * 4,
+                detail: "one batch element does not fit one binding".into(),
+            }
+        } else {
+            GqaError::LimitExceeded {
+                kernel: "projection".into(),
+                limit: "max_compute_workgroups_per_dimension",
+                allowed: max_wg,
+                needed: t.max(s).div_ceil(64),
+                detail: "rows of one batch element, 64 per workgroup".into(),
+            }
+        });
+    }
+    let rows = nb * p.num_query_heads as u64;
+    let row_bytes = s * 4;
+    if row_bytes > binding {
+        return Err(GqaError::LimitExceeded {
+            kernel: "buffer Probs".into(),
+            limit: "max_storage_buffer_binding_size",
+            allowed: binding,
+            needed: row_bytes,
+            detail: format!("one query's scores over S={s} keys"),
+        });
+    }
+    let rows_fit = binding / row_bytes; // (b, u, t) score rows in one binding
+    let (n, tc) = if t <= rows_fit && t <= max_wg {
+        (rows.min(rows_fit / t).min(max_wg), t)
+    } else {
+        (1, t.min(rows_fit).min(max_wg))
+    };
+    Ok(Chunking { batch_per_chunk: nb as usize, rows_per_chunk: n as usize, queries_per_chunk: tc as usize })
+}
