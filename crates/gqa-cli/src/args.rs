@@ -24,6 +24,8 @@ pub enum Command {
     Info,
     /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
     Export(ExportArgs),
+    /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV/SVG/JSON.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the layer comes from.

@@ -26,6 +26,14 @@ pub enum CliError {
         #[source]
         source: gqa_wgpu::GpuError,
     },
+    /// Writing a report file.
+    #[error("writing {path}: {message}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why it failed.
+        message: String,
+    },
     /// No adapter at all (for `gqa info`).
     #[error("no GPU adapter found: {hint}")]
     NoAdapter {

@@ -6,6 +6,7 @@
 
 mod args;
 mod backend;
+mod bench;
 mod error;
 mod info;
 mod run;
@@ -40,6 +41,7 @@ fn dispatch(command: &Command) -> Result<(), CliError> {
     match command {
         Command::Run(args) => run::run(args),
         Command::Info => info::info(),
+        Command::Bench(args) => bench::bench(args),
         Command::Export(args) => {
             let layer = run::load(&args.layer)?;
             gqa_io::export_safetensors(&layer, &args.output)?;

@@ -164,3 +164,52 @@ fn errors_go_to_stderr_with_a_nonzero_exit() {
     let res = gqa(&["run", "--layer", s(&f), "--inputs", s(&f), "--output", s(&out), "--backend", "cuda"]);
     assert_eq!(res.status.code(), Some(2));
 }
+
+/// `gqa bench` on every backend: the table as JSON, CSV and an SVG plot, with the oracle.
+#[test]
+fn bench_sweeps_and_writes_reports() {
+    for backend in backends() {
+        let dir = scratch(&format!("bench-{backend}"));
+        let (csv, svg) = (dir.join("b.csv"), dir.join("b.svg"));
+        let out = gqa(&[
+            "bench",
+            "--backend",
+            backend,
+            "--seq",
+            "4,9",
+            "--runs",
+            "1",
+            "--query-dim",
+            "16",
+            "--head-dim",
+            "8",
+            "--query-heads",
+            "4",
+            "--kv-heads",
+            "2",
+            "--causal",
+            "--json",
+            "--csv",
+            s(&csv),
+            "--svg",
+            s(&svg),
+        ]);
+        assert!(out.status.success(), "gqa bench --backend {backend} failed");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = doc["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        for row in rows {
+            assert!(row["gpu_ms"].as_f64().unwrap() > 0.0 && row["oracle_ms"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["roofline_pct"].as_f64().unwrap() > 0.0, "{row}");
+        }
+        assert!(doc["roofline"]["fma_gflops"].as_f64().unwrap() > 0.0);
+        let table = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(table.lines().count(), 3, "{table}");
+        assert!(table.starts_with("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup"));
+        let plot = std::fs::read_to_string(&svg).unwrap();
+        assert!(plot.starts_with("<svg") && plot.contains("polyline"), "{plot}");
+    }
+    let bad = gqa(&["bench", "--query-heads", "6", "--kv-heads", "4", "--seq", "4"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("divisible"));
+}
