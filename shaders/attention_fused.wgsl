@@ -1,6 +1,12 @@
 // Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in one
 // pass over K/V tiles held in workgroup memory; the T x S scores are never stored.
 //
+// Split mode (params.split_keys > 0, flash-decoding for short queries over long sources): workgroup y
+// takes keys [y * split_keys, (y + 1) * split_keys) only and writes, instead of the output, its
+// partial state to `out` laid out as partials[((b * Nkv + g) * splits + y) * T * R + item] of
+// 2 * H + 2 floats: the unnormalised output, the sum of V over its keys, the running max and sum.
+// attention_reduce.wgsl combines the splits.
+//
 // Workgroup z = (b local to the batch chunk) * Nkv + g; its 64 invocations take 64 consecutive
 // (query, head-in-group) items t * R + r of kv group g, so every query head that shares kv head g
 // reads the same K/V tile: each tile is loaded once per group. Per item: q (scaled) and the running
@@ -14,7 +20,7 @@
 @group(0) @binding(3) var<storage, read> vmat: array<f32>;     // (B, S, Nkv, H)
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
-@group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
+@group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H), or the partials
 
 const WG: u32 = 64u;
 const TILE_FLOATS: u32 = 2048u; // 8 KiB: a K or V tile of TILE_FLOATS / H keys, as vec4s
@@ -38,23 +44,30 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let u = g * group + item % group;
     let b_global = params.b_base + b;
     let keys = min(TILE_FLOATS / hd, MAX_KEYS);
+    let split = params.split_keys > 0u;
+    let s_begin = select(0u, wid.y * params.split_keys, split);
+    let s_end = select(s_len, min(s_len, s_begin + params.split_keys), split);
+    let keras_rows = params.masked_rows == 1u;
 
     var qv: array<vec4<f32>, 64>;
     var acc: array<vec4<f32>, 64>;
+    // The sum of V over the keys, for a fully masked row under Keras' default-call policy.
+    var vsum: array<vec4<f32>, 64>;
     let h4 = hd / 4u;
     var sc: array<f32, MAX_KEYS>;
     let q_at = ((b * t_len + t) * nq + u) * hd;
     for (var h = 0u; h < h4; h++) {
         qv[h] = vec4<f32>(q[q_at + 4u * h], q[q_at + 4u * h + 1u], q[q_at + 4u * h + 2u], q[q_at + 4u * h + 3u]) * params.scale;
         acc[h] = vec4<f32>(0.0);
+        vsum[h] = vec4<f32>(0.0);
     }
     var m = -3.4e38;
     var l = 0.0;
     var seen = false;
     var nan_logit = false;
 
-    for (var s0 = 0u; s0 < s_len; s0 += keys) {
-        let n = min(keys, s_len - s0);
+    for (var s0 = s_begin; s0 < s_end; s0 += keys) {
+        let n = min(keys, s_end - s0);
         // Stage K[s0 .. s0 + n) of kv head g.
         for (var e = lid; e < n * h4; e += WG) {
             let j = e / h4;
@@ -86,6 +99,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             tile[e] = vec4<f32>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]);
         }
         workgroupBarrier();
+        if keras_rows {
+            for (var j = 0u; j < n; j++) {
+                for (var h = 0u; h < h4; h++) {
+                    vsum[h] += tile[j * h4 + h];
+                }
+            }
+        }
         if tile_max > -3.4e38 {
             let m_new = max(m, tile_max);
             let corr = exp(m - m_new);
@@ -110,17 +130,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if !live {
         return;
     }
+    if split {
+        let item_count = t_len * group;
+        let splits = (s_len + params.split_keys - 1u) / params.split_keys;
+        let p_at = (((b * nkv + g) * splits + wid.y) * item_count + item) * (2u * hd + 2u);
+        for (var h = 0u; h < hd; h++) {
+            out[p_at + h] = acc[h / 4u][h % 4u];
+            out[p_at + hd + h] = vsum[h / 4u][h % 4u];
+        }
+        out[p_at + 2u * hd] = m;
+        out[p_at + 2u * hd + 1u] = select(l, bitcast<f32>(0x7fc00000u), nan_logit);
+        return;
+    }
     let o_at = ((b * t_len + t) * nq + u) * hd;
     if !seen {
-        // A fully masked row.
+        // A fully masked row: zeros, or the plain average of V over all S keys.
         for (var h = 0u; h < hd; h++) {
-            var o = 0.0;
-            if params.masked_rows == 1u {
-                for (var s = 0u; s < s_len; s++) {
-                    o += vmat[((b * s_len + s) * nkv + g) * hd + h];
-                }
-                o /= f32(s_len);
-            }
+            var o = select(0.0, vsum[h / 4u][h % 4u] / f32(s_len), keras_rows);
             if params.use_gate != 0u {
                 o *= gate[o_at + h];
             }

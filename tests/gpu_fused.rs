@@ -109,11 +109,17 @@ fn llvmpipe_loop_cap_regression() {
         let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
         let plan = layer.plan(&[1, 3, 8], &[1, 2100, 8], None, &c.options).unwrap();
         if ctx.tuning().loop_iteration_cap.is_some() {
-            assert!(plan.passes().all(|p| p.kernel != Kernel::AttentionFused), "{}: must not run fused", c.name);
+            // Not in one pass over all keys (the split decode path, with short loops, may run).
+            assert!(
+                plan.passes().all(|p| p.kernel != Kernel::AttentionFused || p.params.split_keys > 0),
+                "{}: must not run the whole fused pass",
+                c.name
+            );
             for p in plan.passes() {
                 assert!(p.kernel.loop_iterations(&p.params) <= 65_535, "{}: {} over the cap", c.name, p.label);
             }
-            let err = layer.plan(&[1, 1, 8], &[1, 70_000, 8], None, &c.options).unwrap_err();
+            // 17 queries (too many for the decode path) over 70,000 keys: no variant fits the cap.
+            let err = layer.plan(&[1, 17, 8], &[1, 70_000, 8], None, &c.options).unwrap_err();
             assert!(err.to_string().contains("loop_iteration_cap"), "{err}");
         }
         let diff = c.check(ctx, 3);

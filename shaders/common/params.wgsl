@@ -33,7 +33,7 @@ struct Params {
     bu_base: u32,
     t_base: u32,
     t_count: u32,
-    _pad0: u32,
+    split_keys: u32,
     _pad1: u32,
     _pad2: u32,
 }

@@ -109,6 +109,9 @@ struct Args {
     /// Run attention as separate logits/softmax/PV passes even where the fused kernel applies.
     #[arg(long)]
     no_fused: bool,
+    /// Do not use the split (flash-decoding) path for short queries over long sources.
+    #[arg(long)]
+    no_decode: bool,
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
     matmul: Option<MatmulFlag>,
@@ -280,6 +283,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let mut tuning = ctx.tuning();
     if args.no_fused {
         tuning.fused_attention = false;
+    }
+    if args.no_decode {
+        tuning.split_decode = false;
     }
     match args.matmul {
         Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,

@@ -32,24 +32,71 @@ impl Chunking {
     }
 }
 
-/// Whether the fused attention kernel runs this problem: the tuning asks for it, no scores and no
-/// dropout are needed, the head fits its private arrays, and the device offers what it declares.
-pub(crate) fn fused_applies(p: &Problem, limits: &Limits, tuning: Tuning, batch_per_chunk: usize) -> bool {
+/// How the attention of a problem runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionMode {
+    /// Logits, softmax and PV as separate passes through a (chunk of the) T x S buffer.
+    Unfused,
+    /// [`Kernel::AttentionFused`] over all S keys in one pass.
+    Fused,
+    /// Flash-decoding: [`Kernel::AttentionFused`] in split mode over `splits` ranges of
+    /// `split_keys` keys, then [`Kernel::AttentionReduce`].
+    Split {
+        /// Keys per split.
+        split_keys: usize,
+        /// Number of splits.
+        splits: usize,
+    },
+}
+
+/// Chooses the attention path: split decode for short queries over long sources, the fused kernel,
+/// or the separate passes. The fused kernels need no scores and no dropout, H <= 256 and a multiple
+/// of 4, the device's storage buffers and workgroup memory, grids within the limits, and loops within
+/// the tuning's cap.
+pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch_per_chunk: usize) -> AttentionMode {
     let k = Kernel::AttentionFused;
+    let max_wg = limits.max_compute_workgroups_per_dimension as u64;
     let items = (p.target_len * p.group_size()).div_ceil(64) as u64;
-    tuning.fused_attention
-        && !p.return_scores
+    let base = !p.return_scores
         && p.dropout.is_none()
         && p.head_dim <= Kernel::FUSED_MAX_HEAD_DIM
         && p.head_dim.is_multiple_of(4)
-        && tuning.loop_iteration_cap.is_none_or(|cap| {
-            let probe = Params { s_len: p.source_len as u32, head_dim: p.head_dim as u32, ..Params::default() };
-            k.loop_iterations(&probe) <= cap
-        })
         && k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
         && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
-        && items <= limits.max_compute_workgroups_per_dimension as u64
-        && (batch_per_chunk * p.num_kv_heads) as u64 <= limits.max_compute_workgroups_per_dimension as u64
+        && items <= max_wg
+        && (batch_per_chunk * p.num_kv_heads) as u64 <= max_wg;
+    if !base {
+        return AttentionMode::Unfused;
+    }
+    let masked_rows = match p.masked_rows {
+        crate::options::MaskedRows::Zeros => 0,
+        crate::options::MaskedRows::KerasDefault => 1,
+    };
+    let probe = |split_keys: usize| Params {
+        s_len: p.source_len as u32,
+        head_dim: p.head_dim as u32,
+        masked_rows,
+        split_keys: split_keys as u32,
+        ..Params::default()
+    };
+    let within_cap = |kernel: Kernel, params: &Params| {
+        tuning.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params) <= cap)
+    };
+    let split_keys = Kernel::DECODE_SPLIT_KEYS;
+    let splits = p.source_len.div_ceil(split_keys);
+    if tuning.split_decode
+        && p.target_len <= Kernel::DECODE_MAX_QUERIES
+        && p.source_len >= 2 * split_keys
+        && splits as u64 <= max_wg
+        && within_cap(k, &probe(split_keys))
+        && within_cap(Kernel::AttentionReduce, &probe(split_keys))
+    {
+        return AttentionMode::Split { split_keys, splits };
+    }
+    if tuning.fused_attention && within_cap(k, &probe(0)) {
+        return AttentionMode::Fused;
+    }
+    AttentionMode::Unfused
 }
 
 /// The largest chunks that fit: as many batch elements as the per-batch buffers and the projection

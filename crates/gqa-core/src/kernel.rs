@@ -24,11 +24,14 @@ pub enum Kernel {
     /// one pass over K/V tiles in workgroup memory, the query heads of a kv group together; the
     /// scores are never stored. H <= 256.
     AttentionFused,
+    /// Combines the partial states of [`Kernel::AttentionFused`] in split mode (flash-decoding: short
+    /// queries over long sources, the keys split across workgroups).
+    AttentionReduce,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -36,6 +39,7 @@ impl Kernel {
         Kernel::SoftmaxMasked,
         Kernel::PvGrouped,
         Kernel::AttentionFused,
+        Kernel::AttentionReduce,
     ];
 
     /// The kernel's WGSL file name under `shaders/`.
@@ -48,6 +52,7 @@ impl Kernel {
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
             Kernel::AttentionFused => "attention_fused.wgsl",
+            Kernel::AttentionReduce => "attention_reduce.wgsl",
         }
     }
 
@@ -61,13 +66,14 @@ impl Kernel {
             Kernel::SoftmaxMasked => "softmax_masked",
             Kernel::PvGrouped => "pv_grouped",
             Kernel::AttentionFused => "attention_fused",
+            Kernel::AttentionReduce => "attention_reduce",
         }
     }
 
     /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::SoftmaxMasked | Kernel::AttentionFused => [64, 1, 1],
+            Kernel::SoftmaxMasked | Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1, 1],
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
@@ -79,13 +85,19 @@ impl Kernel {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
-            Kernel::QkGrouped | Kernel::PvGrouped => 0,
+            Kernel::QkGrouped | Kernel::PvGrouped | Kernel::AttentionReduce => 0,
             Kernel::AttentionFused => 2048 * 4,
         }
     }
 
     /// The largest head_dim the fused attention kernel holds in its private arrays.
     pub const FUSED_MAX_HEAD_DIM: usize = 256;
+
+    /// Keys per split of the decode path (flash-decoding).
+    pub const DECODE_SPLIT_KEYS: usize = 256;
+
+    /// The longest query (T) the decode path takes.
+    pub const DECODE_MAX_QUERIES: usize = 16;
 
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
     /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
@@ -99,9 +111,18 @@ impl Kernel {
             Kernel::QkGrouped => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
             Kernel::PvGrouped => s + 16,
-            // Per key: the dot product and the PV update over H / 4 vec4s, the tile loops, the
-            // staging loops; plus the start and the end over H.
-            Kernel::AttentionFused => 2 * s * h.div_ceil(4) + 4 * s + 4 * h + 64,
+            // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under
+            // Keras' default-call policy), the tile loops, the staging loops; plus the start and the
+            // end over H. In split mode only `split_keys` keys.
+            Kernel::AttentionFused => {
+                let keys = if p.split_keys > 0 { (p.split_keys as u64).min(s) } else { s };
+                let vsum = if p.masked_rows == 1 { keys * h.div_ceil(4) } else { 0 };
+                2 * keys * h.div_ceil(4) + vsum + 4 * keys + 4 * h + 64
+            }
+            Kernel::AttentionReduce => {
+                let splits = s.div_ceil((p.split_keys as u64).max(1));
+                (splits + 1) * (h + 2) + 64
+            }
         }
     }
 
@@ -114,7 +135,7 @@ impl Kernel {
     pub fn tile(self) -> [u32; 2] {
         match self {
             Kernel::SoftmaxMasked => [1, 1],
-            Kernel::AttentionFused => [64, 1],
+            Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             _ => [64, 64],
         }
@@ -129,6 +150,7 @@ impl Kernel {
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
             Kernel::AttentionFused => &[Read, Read, Read, Read, Read, ReadWrite],
+            Kernel::AttentionReduce => &[Read, Read, ReadWrite],
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod tensor;
 pub mod tuning;
 pub mod weights;
 
+pub use chunking::AttentionMode;
 pub use config::GqaConfig;
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};

@@ -99,9 +99,9 @@ pub struct Params {
     pub t_base: u32,
     /// Queries in this attention chunk (the probabilities buffer holds `t_count` rows per head).
     pub t_count: u32,
+    /// Keys per split of the fused kernel in split (decode) mode; 0: one pass over all S keys.
+    pub split_keys: u32,
     /// Padding to 144 bytes.
-    pub _pad0: u32,
-    /// Padding.
     pub _pad1: u32,
     /// Padding.
     pub _pad2: u32,
@@ -143,7 +143,7 @@ impl Params {
         ("bu_base", 120),
         ("t_base", 124),
         ("t_count", 128),
-        ("_pad0", 132),
+        ("split_keys", 132),
         ("_pad1", 136),
         ("_pad2", 140),
     ];

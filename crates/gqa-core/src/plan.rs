@@ -4,7 +4,7 @@
 use std::fmt;
 
 pub use crate::chunking::Chunking;
-use crate::chunking::{choose_chunking, fused_applies};
+use crate::chunking::{AttentionMode, attention_mode, choose_chunking};
 use crate::error::GqaError;
 use crate::kernel::Kernel;
 use crate::limits::Limits;
@@ -49,6 +49,8 @@ pub enum BufferId {
     AttnOut,
     /// One batch chunk of the output (chunked plans only: copied into [`BufferId::Output`]).
     OutputChunk,
+    /// The split partial states of flash-decoding: (B, Nkv, splits, T * R, 2H + 2).
+    Partials,
     /// The layer output (B, T, Dq).
     Output,
     /// All the scores (B, Nq, T, S) when requested and the attention is chunked (unchunked plans
@@ -234,11 +236,16 @@ impl Plan {
         if p.use_gate {
             add(BufferId::GateProj, nb * t * nq * h, BufferRole::Scratch);
         }
-        let fused = fused_applies(p, limits, tuning, chunking.batch_per_chunk);
+        let mode = attention_mode(p, limits, tuning, chunking.batch_per_chunk);
+        let fused = mode != AttentionMode::Unfused;
         let probs_elems = (chunking.rows_per_chunk * chunking.queries_per_chunk) as u64 * s;
         let scores_in_probs = p.return_scores && !split_batch && !split_attention;
         if !fused {
             add(BufferId::Probs, probs_elems, if scores_in_probs { BufferRole::Output } else { BufferRole::Scratch });
+        }
+        if let AttentionMode::Split { splits, .. } = mode {
+            let items = (p.target_len * p.group_size()) as u64;
+            add(BufferId::Partials, nb * nkv * splits as u64 * items * (2 * h + 2), BufferRole::Scratch);
         }
         if p.return_scores && !scores_in_probs {
             add(BufferId::Scores, b_all * nq * t * s, BufferRole::Output);
@@ -315,21 +322,35 @@ impl Plan {
                 )));
             }
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
-            if fused {
-                steps.push(Step::Dispatch(Pass {
+            let items = tiles(t * p.group_size() as u64, 64);
+            let groups = (nbc * p.num_kv_heads) as u32;
+            let qkv = [BufferId::QueryProj, BufferId::KeyProj, BufferId::ValueProj, BufferId::Masks, gate_or_v];
+            match mode {
+                AttentionMode::Fused => steps.push(Step::Dispatch(Pass {
                     label: "attention_fused",
                     kernel: Kernel::AttentionFused,
-                    workgroups: [tiles(t * p.group_size() as u64, 64), 1, (nbc * p.num_kv_heads) as u32],
+                    workgroups: [items, 1, groups],
                     params: chunk,
-                    bindings: vec![
-                        BufferId::QueryProj,
-                        BufferId::KeyProj,
-                        BufferId::ValueProj,
-                        BufferId::Masks,
-                        gate_or_v,
-                        BufferId::AttnOut,
-                    ],
-                }));
+                    bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
+                })),
+                AttentionMode::Split { split_keys, splits } => {
+                    let params = Params { split_keys: split_keys as u32, ..chunk };
+                    steps.push(Step::Dispatch(Pass {
+                        label: "attention_split",
+                        kernel: Kernel::AttentionFused,
+                        workgroups: [items, splits as u32, groups],
+                        params,
+                        bindings: [&qkv[..], &[BufferId::Partials]].concat(),
+                    }));
+                    steps.push(Step::Dispatch(Pass {
+                        label: "attention_reduce",
+                        kernel: Kernel::AttentionReduce,
+                        workgroups: [items, 1, groups],
+                        params,
+                        bindings: vec![BufferId::Partials, gate_or_v, BufferId::AttnOut],
+                    }));
+                }
+                AttentionMode::Unfused => {}
             }
             let rows = if fused { 0 } else { nbc * p.num_query_heads };
             for bu0 in (0..rows).step_by(chunking.rows_per_chunk) {

@@ -35,6 +35,9 @@ pub struct Tuning {
     /// H <= 256, and the device offers 6 storage buffers per stage and 8 KiB of workgroup memory);
     /// otherwise logits, softmax and PV run as separate passes.
     pub fused_attention: bool,
+    /// Use flash-decoding (the fused kernel split over key ranges, then a reduce) for short queries
+    /// (T <= 16) over long sources (S >= 512), under the same conditions as the fused kernel.
+    pub split_decode: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
     /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
@@ -53,8 +56,13 @@ impl Tuning {
     /// there, workgroup barriers cost more than they save, and the fused attention kernel (its
     /// per-query arrays live in scratch memory there) was measured slower than the separate passes
     /// (docs/PERFORMANCE.md); loops stop at Mesa's cap.
-    pub const CPU: Tuning =
-        Tuning { matmul: MatmulVariant::RegisterBlocked, fused_attention: false, loop_iteration_cap: Some(65_535) };
+    pub const CPU: Tuning = Tuning {
+        matmul: MatmulVariant::RegisterBlocked,
+        fused_attention: false,
+        split_decode: true,
+        loop_iteration_cap: Some(65_535),
+    };
     /// For GPUs: workgroup-memory tiles.
-    pub const GPU: Tuning = Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, loop_iteration_cap: None };
+    pub const GPU: Tuning =
+        Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, split_decode: true, loop_iteration_cap: None };
 }

@@ -20,15 +20,18 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
+        Kernel::AttentionReduce => include_str!("../../../shaders/attention_reduce.wgsl"),
     }
 }
 
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::QkGrouped => {
-            &["common/params.wgsl"]
-        }
+        Kernel::MatmulBias
+        | Kernel::MatmulBiasRb
+        | Kernel::MatmulBiasRb16
+        | Kernel::QkGrouped
+        | Kernel::AttentionReduce => &["common/params.wgsl"],
         Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
     }
