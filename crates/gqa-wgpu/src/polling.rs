@@ -41,8 +41,13 @@ pub(crate) enum Drive {
     Async,
 }
 
-/// Polls that find the device idle without the map resolving before a wait gives up.
-const IDLE_POLLS: u32 = 3;
+/// How long the device may stay idle with the map unresolved before a wait gives up. An idle poll
+/// is not proof of a lost callback: with several calls in flight another thread's poll may be
+/// running this map's callback at that moment, so waits retry (sleeping briefly) until this passes.
+const IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The pause between idle polls.
+const IDLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The map callback's result, as a message on failure.
 type MapResult = Result<(), String>;
@@ -115,7 +120,7 @@ async fn drive_here(
     op: &str,
     yield_between: bool,
 ) -> Result<MapResult, GpuError> {
-    let mut idle = 0;
+    let mut idle_since: Option<std::time::Instant> = None;
     loop {
         let poll = if yield_between { wgpu::PollType::Poll } else { wgpu::PollType::wait_indefinitely() };
         let status = ctx.device.poll(poll).map_err(|e| GpuError::Device { op: op.into(), message: e.to_string() })?;
@@ -126,12 +131,15 @@ async fn drive_here(
         }
         ctx.check_alive(op)?;
         if status.wait_finished() {
-            idle += 1;
-            if idle >= IDLE_POLLS {
+            let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= IDLE_GRACE {
                 return Err(GpuError::Device {
                     op: op.into(),
                     message: "the device went idle without completing the buffer map".into(),
                 });
+            }
+            if !yield_between {
+                std::thread::sleep(IDLE_PAUSE);
             }
         }
         if yield_between {
@@ -145,7 +153,8 @@ async fn drive_here(
 /// in the callback's place.
 fn spawn_poller(device: wgpu::Device, slot: Slot) -> std::io::Result<()> {
     std::thread::Builder::new().name("gqa-poll".into()).spawn(move || {
-        for _ in 0..IDLE_POLLS {
+        let started = std::time::Instant::now();
+        while started.elapsed() < IDLE_GRACE {
             let polled = device.poll(wgpu::PollType::wait_indefinitely());
             if is_taken(&slot) {
                 return;
@@ -154,6 +163,8 @@ fn spawn_poller(device: wgpu::Device, slot: Slot) -> std::io::Result<()> {
                 send(&slot, Err(format!("waiting for the device failed: {e}")));
                 return;
             }
+            // Idle but not yet called back: another thread's poll may be running the callback.
+            std::thread::sleep(IDLE_PAUSE);
         }
         send(&slot, Err("the device went idle without completing the buffer map".into()));
     })?;
