@@ -34,8 +34,53 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Each limit the lower of `self` and `other` (a device's limits under a cap).
+    pub fn min(&self, other: &Limits) -> Limits {
+        Limits {
+            max_storage_buffer_binding_size: self
+                .max_storage_buffer_binding_size
+                .min(other.max_storage_buffer_binding_size),
+            max_buffer_size: self.max_buffer_size.min(other.max_buffer_size),
+            max_uniform_buffer_binding_size: self
+                .max_uniform_buffer_binding_size
+                .min(other.max_uniform_buffer_binding_size),
+            max_compute_workgroups_per_dimension: self
+                .max_compute_workgroups_per_dimension
+                .min(other.max_compute_workgroups_per_dimension),
+            max_compute_workgroup_storage_size: self
+                .max_compute_workgroup_storage_size
+                .min(other.max_compute_workgroup_storage_size),
+            max_compute_invocations_per_workgroup: self
+                .max_compute_invocations_per_workgroup
+                .min(other.max_compute_invocations_per_workgroup),
+            max_storage_buffers_per_shader_stage: self
+                .max_storage_buffers_per_shader_stage
+                .min(other.max_storage_buffers_per_shader_stage),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self::webgpu_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_takes_each_lower_limit() {
+        let cap = Limits {
+            max_storage_buffer_binding_size: 1024,
+            max_compute_workgroups_per_dimension: 1 << 20,
+            ..Limits::default()
+        };
+        let m = Limits::default().min(&cap);
+        assert_eq!(m.max_storage_buffer_binding_size, 1024);
+        assert_eq!(m.max_compute_workgroups_per_dimension, 65_535);
+        assert_eq!(m, cap.min(&Limits::default()));
     }
 }

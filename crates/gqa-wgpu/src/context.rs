@@ -206,27 +206,7 @@ impl GpuContext {
         let device = core_limits(&self.device.limits());
         match self.plan_limits {
             None => device,
-            Some(cap) => gqa_core::Limits {
-                max_storage_buffer_binding_size: device
-                    .max_storage_buffer_binding_size
-                    .min(cap.max_storage_buffer_binding_size),
-                max_buffer_size: device.max_buffer_size.min(cap.max_buffer_size),
-                max_uniform_buffer_binding_size: device
-                    .max_uniform_buffer_binding_size
-                    .min(cap.max_uniform_buffer_binding_size),
-                max_compute_workgroups_per_dimension: device
-                    .max_compute_workgroups_per_dimension
-                    .min(cap.max_compute_workgroups_per_dimension),
-                max_compute_workgroup_storage_size: device
-                    .max_compute_workgroup_storage_size
-                    .min(cap.max_compute_workgroup_storage_size),
-                max_compute_invocations_per_workgroup: device
-                    .max_compute_invocations_per_workgroup
-                    .min(cap.max_compute_invocations_per_workgroup),
-                max_storage_buffers_per_shader_stage: device
-                    .max_storage_buffers_per_shader_stage
-                    .min(cap.max_storage_buffers_per_shader_stage),
-            },
+            Some(cap) => device.min(&cap),
         }
     }
 
