@@ -1,7 +1,7 @@
 //! # gqa
 //!
 //! Keras' `GroupQueryAttention` on every GPU through wgpu. This facade re-exports the workspace:
-//! [`core`] (config, shapes, plan; no GPU code), [`reference`] (the f64 CPU oracle) and [`gpu`]
+//! [`core`](mod@core) (config, shapes, plan; no GPU code), [`reference`](mod@reference) (the f64 CPU oracle) and [`gpu`](mod@gpu)
 //! (the wgpu executor and its WGSL kernels).
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
