@@ -126,12 +126,7 @@ impl Kernel {
         }
     }
 
-    /// Whether the kernel is one of the projection matmuls.
-    pub fn is_matmul(self) -> bool {
-        matches!(self, Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16)
-    }
-
-    /// Output elements per workgroup along (x, y) for tiled kernels.
+    /// Output elements per workgroup along (x, y): the plan's grids are computed from these.
     pub fn tile(self) -> [u32; 2] {
         match self {
             Kernel::SoftmaxMasked => [1, 1],

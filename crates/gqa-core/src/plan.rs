@@ -322,7 +322,7 @@ impl Plan {
                 )));
             }
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
-            let items = tiles(t * p.group_size() as u64, 64);
+            let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
             let qkv = [BufferId::QueryProj, BufferId::KeyProj, BufferId::ValueProj, BufferId::Masks, gate_or_v];
             match mode {
@@ -362,7 +362,7 @@ impl Plan {
                     steps.push(Step::Dispatch(Pass {
                         label: "logits",
                         kernel: Kernel::QkGrouped,
-                        workgroups: [tiles(s, 64), tiles(tc64, 64), n32],
+                        workgroups: tiled(Kernel::QkGrouped, s, tc64, n32),
                         params,
                         bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
                     }));
@@ -381,7 +381,7 @@ impl Plan {
                     steps.push(Step::Dispatch(Pass {
                         label: "attend_values",
                         kernel: Kernel::PvGrouped,
-                        workgroups: [tiles(h, 64), tiles(tc64, 64), n32],
+                        workgroups: tiled(Kernel::PvGrouped, h, tc64, n32),
                         params,
                         bindings: vec![BufferId::Probs, BufferId::ValueProj, gate_or_v, BufferId::AttnOut],
                     }));
@@ -529,6 +529,12 @@ impl Plan {
     }
 }
 
+/// Workgroups covering an `x` by `y` output with `kernel`'s declared tile, `z` along z.
+fn tiled(kernel: Kernel, x: u64, y: u64, z: u32) -> [u32; 3] {
+    let [tx, ty] = kernel.tile();
+    [tiles(x, tx as u64), tiles(y, ty as u64), z]
+}
+
 fn tiles(n: u64, tile: u64) -> u32 {
     n.div_ceil(tile).min(u32::MAX as u64) as u32
 }
@@ -555,7 +561,6 @@ fn matmul(
 ) -> Pass {
     let (k, n) = dense_matrix(p, d);
     let kernel = variant.kernel(k, n);
-    let [tile_n, tile_m] = kernel.tile();
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;
@@ -568,7 +573,7 @@ fn matmul(
     Pass {
         label,
         kernel,
-        workgroups: [tiles(n, tile_n as u64), tiles(rows as u64, tile_m as u64), 1],
+        workgroups: tiled(kernel, n, rows as u64, 1),
         params,
         bindings: vec![input, BufferId::Kernel(d), bias, out],
     }
