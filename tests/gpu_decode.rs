@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::{Case, adapter_name, adapters, rng};
+use common::{Case, adapter_name, adapters, random_mask};
 use gqa::core::{BufferId, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
-use rand::Rng;
-
-fn random_mask(shape: &[usize], p: f64, seed: u64) -> Mask {
-    let mut r = rng(seed);
-    let n = shape.iter().product();
-    Mask::new(shape.to_vec(), (0..n).map(|_| r.random_bool(p)).collect()).unwrap()
-}
 
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();

@@ -2,9 +2,8 @@
 
 mod common;
 
-use common::{Case, adapter_name, adapters, rng};
+use common::{Case, adapter_name, adapters, random_mask};
 use gqa::core::{CausalAlignment, GqaConfig, Mask, MaskedRows};
-use rand::Rng;
 
 /// Runs a case on every adapter, naming each in the output.
 fn run(case: Case) {
@@ -12,12 +11,6 @@ fn run(case: Case) {
         let diff = case.check(ctx, 17 + i as u64);
         eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), case.name);
     }
-}
-
-fn random_mask(shape: &[usize], p_true: f64, seed: u64) -> Mask {
-    let mut r = rng(seed);
-    let n = shape.iter().product();
-    Mask::new(shape.to_vec(), (0..n).map(|_| r.random_bool(p_true)).collect()).unwrap()
 }
 
 fn with_scores(mut c: Case) -> Case {

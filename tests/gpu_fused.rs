@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::{Case, adapter_name, adapters, rng};
+use common::{Case, adapter_name, adapters, random_mask};
 use gqa::core::{BufferId, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
-use rand::Rng;
-
-fn random_mask(shape: &[usize], seed: u64) -> Mask {
-    let mut r = rng(seed);
-    let n = shape.iter().product();
-    Mask::new(shape.to_vec(), (0..n).map(|_| r.random_bool(0.75)).collect()).unwrap()
-}
 
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -33,10 +26,10 @@ fn cases() -> Vec<Case> {
     cfg.use_gate = true;
     let mut c = Case::new("window + gate + masks, key given", cfg);
     (c.t, c.s, c.dk) = (9, 80, Some(7));
-    c.options.attention_mask = Some(random_mask(&[2, 4, 9, 80], 1));
-    c.options.query_mask = Some(random_mask(&[2, 9], 2));
-    c.options.value_mask = Some(random_mask(&[2, 80], 3));
-    c.options.key_mask = Some(random_mask(&[2, 80], 4));
+    c.options.attention_mask = Some(random_mask(&[2, 4, 9, 80], 0.75, 1));
+    c.options.query_mask = Some(random_mask(&[2, 9], 0.75, 2));
+    c.options.value_mask = Some(random_mask(&[2, 80], 0.75, 3));
+    c.options.key_mask = Some(random_mask(&[2, 80], 0.75, 4));
     out.push(c);
     for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
         let mut c = Case::new(&format!("fully masked rows {policy:?}"), GqaConfig::new(8, 4, 2));

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Weights};
+use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Weights};
 use gqa::gpu::GpuContext;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -56,6 +56,13 @@ pub fn adapter_name(ctx: &GpuContext) -> String {
 pub fn random_tensor(shape: &[usize], rng: &mut StdRng) -> HostTensor {
     let n = shape.iter().product();
     HostTensor::new(shape.to_vec(), (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()).unwrap()
+}
+
+/// A random mask (true = attend with probability `p_true`), seeded.
+pub fn random_mask(shape: &[usize], p_true: f64, seed: u64) -> Mask {
+    let mut r = rng(seed);
+    let n = shape.iter().product();
+    Mask::new(shape.to_vec(), (0..n).map(|_| r.random_bool(p_true)).collect()).unwrap()
 }
 
 /// Random non-zero weights (kernels and biases both random) for a config, via the oracle's
