@@ -16,8 +16,8 @@
 // (masked_rows = 1, Keras' default call). Output: AttnOut (B, T, Nq, H), times the gate when used.
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;        // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<f32>;     // (B, S, Nkv, H)
-@group(0) @binding(3) var<storage, read> vmat: array<f32>;     // (B, S, Nkv, H)
+@group(0) @binding(2) var<storage, read> kmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(3) var<storage, read> vmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H), or the partials
@@ -71,7 +71,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         // Stage K[s0 .. s0 + n) of kv head g.
         for (var e = lid; e < n * h4; e += WG) {
             let j = e / h4;
-            let at = ((b * s_len + s0 + j) * nkv + g) * hd + 4u * (e % h4);
+            let at = ((b * params.kv_stride + s0 + j) * nkv + g) * hd + 4u * (e % h4);
             tile[e] = vec4<f32>(kmat[at], kmat[at + 1u], kmat[at + 2u], kmat[at + 3u]);
         }
         workgroupBarrier();
@@ -95,7 +95,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         // Stage V[s0 .. s0 + n).
         for (var e = lid; e < n * h4; e += WG) {
             let j = e / h4;
-            let at = ((b * s_len + s0 + j) * nkv + g) * hd + 4u * (e % h4);
+            let at = ((b * params.kv_stride + s0 + j) * nkv + g) * hd + 4u * (e % h4);
             tile[e] = vec4<f32>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]);
         }
         workgroupBarrier();

@@ -4,7 +4,7 @@
 // (as in qk_grouped); a 64 (h) x 64 (t) tile per workgroup, 4x4 per invocation strided by 16.
 
 @group(0) @binding(1) var<storage, read> probs: array<f32>;    // (B, Nq, T, S)
-@group(0) @binding(2) var<storage, read> vmat: array<f32>;     // (B, S, Nkv, H)
+@group(0) @binding(2) var<storage, read> vmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
 @group(0) @binding(3) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
 
@@ -39,7 +39,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
     }
     for (var s = 0u; s < s_len; s++) {
-        let v_base = ((b * s_len + s) * params.nkv + kv) * hd;
+        let v_base = ((b * params.kv_stride + s) * params.nkv + kv) * hd;
         var pv: array<f32, 4>;
         var vv: array<f32, 4>;
         for (var i = 0u; i < 4u; i++) {

@@ -5,7 +5,7 @@
 // The logits of the chunk are stored as (rows of the chunk, t_count, S).
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;       // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<f32>;    // (B, S, Nkv, H)
+@group(0) @binding(2) var<storage, read> kmat: array<f32>;    // (B, kv_stride >= S, Nkv, H)
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>; // (B, Nq, T, S)
 
 @compute @workgroup_size(16, 16, 1)
@@ -27,7 +27,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let t = params.t_base + min(wid.y * 64u + lid.y + 16u * i, t_count - 1u);
         q_base[i] = ((b * t_len + t) * params.nq + u) * hd;
         let s = min(wid.x * 64u + lid.x + 16u * i, s_len - 1u);
-        k_base[i] = ((b * s_len + s) * params.nkv + kv) * hd;
+        k_base[i] = ((b * params.kv_stride + s) * params.nkv + kv) * hd;
     }
 
     var acc: array<array<f32, 4>, 4>;

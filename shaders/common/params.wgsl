@@ -34,8 +34,8 @@ struct Params {
     t_base: u32,
     t_count: u32,
     split_keys: u32,
-    _pad1: u32,
-    _pad2: u32,
+    kv_stride: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

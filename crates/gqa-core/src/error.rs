@@ -114,6 +114,55 @@ pub enum GqaError {
         /// Which dimension or buffer asked for it.
         detail: String,
     },
+    /// Appending to a KV cache would go past its capacity.
+    #[error(
+        "KV cache full: sequence {sequence} holds {length} tokens, appending {appending} needs {} but the capacity is \
+         {capacity} (create the cache larger, grow it, or truncate it)", length + appending
+    )]
+    CacheFull {
+        /// The sequence (batch index).
+        sequence: usize,
+        /// Tokens it holds.
+        length: usize,
+        /// Tokens the call appends.
+        appending: usize,
+        /// The cache's capacity in tokens.
+        capacity: usize,
+    },
+    /// A call or a cache does not match the cache it is used with.
+    #[error("{op}: the KV cache has {what} {cache}, the call has {call}")]
+    CacheMismatch {
+        /// The operation.
+        op: &'static str,
+        /// What differs (`batch`, `num_key_value_heads`, `head_dim`, ...).
+        what: &'static str,
+        /// The cache's value.
+        cache: usize,
+        /// The call's value.
+        call: usize,
+    },
+    /// A step needs a prefix the cache does not hold.
+    #[error(
+        "{op}: sequence {sequence} of the KV cache is empty; a step attends over a cached prefix, run prefill first"
+    )]
+    CacheEmpty {
+        /// The operation.
+        op: &'static str,
+        /// The empty sequence.
+        sequence: usize,
+    },
+    /// A length that a cache sequence cannot take (e.g. truncating past its end).
+    #[error("{op}: sequence {sequence} of the KV cache holds {length} tokens, {requested} were asked for")]
+    CacheLength {
+        /// The operation.
+        op: &'static str,
+        /// The sequence.
+        sequence: usize,
+        /// Tokens it holds.
+        length: usize,
+        /// The length asked for.
+        requested: usize,
+    },
 }
 
 /// Result with [`GqaError`].

@@ -101,10 +101,11 @@ pub struct Params {
     pub t_count: u32,
     /// Keys per split of the fused kernel in split (decode) mode; 0: one pass over all S keys.
     pub split_keys: u32,
+    /// Keys between consecutive batch elements of K and V as the attention kernels read them: S for a
+    /// plain call, the capacity of the KV cache for a cached call.
+    pub kv_stride: u32,
     /// Padding to 144 bytes.
-    pub _pad1: u32,
-    /// Padding.
-    pub _pad2: u32,
+    pub _pad: u32,
 }
 
 impl Params {
@@ -144,8 +145,8 @@ impl Params {
         ("t_base", 124),
         ("t_count", 128),
         ("split_keys", 132),
-        ("_pad1", 136),
-        ("_pad2", 140),
+        ("kv_stride", 136),
+        ("_pad", 140),
     ];
 }
 
@@ -162,7 +163,8 @@ mod tests {
         assert_eq!(offset_of!(Params, masked_rows), 92);
         assert_eq!(offset_of!(Params, use_gate), 112);
         assert_eq!(offset_of!(Params, t_count), 128);
-        assert_eq!(offset_of!(Params, _pad2), 140);
+        assert_eq!(offset_of!(Params, kv_stride), 136);
+        assert_eq!(offset_of!(Params, _pad), 140);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

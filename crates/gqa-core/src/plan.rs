@@ -7,6 +7,7 @@ pub use crate::chunking::Chunking;
 use crate::chunking::{AttentionMode, attention_mode, choose_chunking};
 use crate::error::GqaError;
 use crate::kernel::Kernel;
+use crate::kv_cache::CacheUpdate;
 use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
@@ -56,6 +57,10 @@ pub enum BufferId {
     /// All the scores (B, Nq, T, S) when requested and the attention is chunked (unchunked plans
     /// return [`BufferId::Probs`] itself).
     Scores,
+    /// The KV cache's projected keys (B, capacity, Nkv, H) (cached calls only).
+    KeyCache,
+    /// The KV cache's projected values (B, capacity, Nkv, H) (cached calls only).
+    ValueCache,
 }
 
 impl fmt::Display for BufferId {
@@ -79,6 +84,8 @@ pub enum BufferRole {
     Scratch,
     /// Read back after the passes (the output, and the scores when requested).
     Output,
+    /// State that outlives the call, owned by the caller: the KV cache, read and appended to.
+    Cache,
 }
 
 /// One buffer: its name, element count (4-byte elements) and role.
@@ -182,6 +189,8 @@ pub struct Plan {
     pub chunking: Chunking,
     /// The kernel variants used.
     pub tuning: Tuning,
+    /// For a cached call, what it appends to the KV cache (see [`Plan::cached`]).
+    pub cache: Option<CacheUpdate>,
 }
 
 impl Plan {
@@ -194,6 +203,49 @@ impl Plan {
 
     /// [`Plan::new`] with the kernel variants of `tuning`.
     pub fn tuned(problem: &Problem, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
+        Self::build(problem, limits, tuning, None)
+    }
+
+    /// A cached call (a KV-cache prefill or step; `problem` from [`CacheUpdate::problem`]): the
+    /// projections run over the call's `T` new tokens only, their keys and values are copied into
+    /// [`BufferId::KeyCache`] / [`BufferId::ValueCache`] at each sequence's length, and the
+    /// attention reads the cache (`kv_stride` = capacity) over the longest sequence's keys.
+    pub fn cached(problem: &Problem, update: &CacheUpdate, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
+        if problem.target_len != update.target_len || problem.source_len != update.source_len() {
+            return Err(GqaError::ShapeMismatch {
+                op: "Plan::cached",
+                detail: format!(
+                    "the problem has T={}, S={}; the cache update T={}, S={}",
+                    problem.target_len,
+                    problem.source_len,
+                    update.target_len,
+                    update.source_len()
+                ),
+            });
+        }
+        update.shape.check_heads("Plan::cached", problem.num_kv_heads, problem.head_dim)?;
+        if problem.batch != update.shape.batch {
+            return Err(GqaError::CacheMismatch {
+                op: "Plan::cached",
+                what: "batch",
+                cache: update.shape.batch,
+                call: problem.batch,
+            });
+        }
+        if problem.return_scores || problem.dropout.is_some() {
+            return Err(GqaError::IncompatibleOptions(
+                "a cached call returns no scores and runs no dropout (inference only)".into(),
+            ));
+        }
+        Self::build(problem, limits, tuning, Some(update))
+    }
+
+    fn build(
+        problem: &Problem,
+        limits: &Limits,
+        tuning: Tuning,
+        cache: Option<&CacheUpdate>,
+    ) -> Result<Self, GqaError> {
         let p = problem;
         let mm = tuning.matmul;
         let chunking = choose_chunking(p, limits)?;
@@ -202,6 +254,17 @@ impl Plan {
         let nb = chunking.batch_per_chunk as u64;
         let split_batch = chunking.splits_batch(p);
         let split_attention = chunking.splits_attention(p);
+        if split_batch && cache.is_some() {
+            return Err(GqaError::LimitExceeded {
+                kernel: "cached call".into(),
+                limit: "max_storage_buffer_binding_size",
+                allowed: limits.max_storage_buffer_binding_size,
+                needed: nb * s * nkv * h * 4,
+                detail: format!("a cached call runs the whole batch at once; it would need chunks of {nb}"),
+            });
+        }
+        // Rows of key and value the call projects: the new tokens of a cached call, else all S.
+        let s_in = if cache.is_some() { t } else { s };
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
@@ -209,9 +272,9 @@ impl Plan {
         let b_all = p.batch as u64;
         add(BufferId::Query, b_all * t * p.query_dim as u64, BufferRole::Input);
         if p.key_given {
-            add(BufferId::Key, b_all * s * p.key_dim as u64, BufferRole::Input);
+            add(BufferId::Key, b_all * s_in * p.key_dim as u64, BufferRole::Input);
         }
-        add(BufferId::Value, b_all * s * p.value_dim as u64, BufferRole::Input);
+        add(BufferId::Value, b_all * s_in * p.value_dim as u64, BufferRole::Input);
         add(BufferId::Masks, mask_offsets.words() as u64, BufferRole::Input);
         for d in Dense::ALL {
             if d == Dense::Gate && !p.use_gate {
@@ -231,8 +294,12 @@ impl Plan {
             add(BufferId::ValueChunk, nb * s * p.value_dim as u64, BufferRole::Scratch);
         }
         add(BufferId::QueryProj, nb * t * nq * h, BufferRole::Scratch);
-        add(BufferId::KeyProj, nb * s * nkv * h, BufferRole::Scratch);
-        add(BufferId::ValueProj, nb * s * nkv * h, BufferRole::Scratch);
+        add(BufferId::KeyProj, nb * s_in * nkv * h, BufferRole::Scratch);
+        add(BufferId::ValueProj, nb * s_in * nkv * h, BufferRole::Scratch);
+        if let Some(c) = cache {
+            add(BufferId::KeyCache, c.shape.elems(), BufferRole::Cache);
+            add(BufferId::ValueCache, c.shape.elems(), BufferRole::Cache);
+        }
         if p.use_gate {
             add(BufferId::GateProj, nb * t * nq * h, BufferRole::Scratch);
         }
@@ -256,7 +323,14 @@ impl Plan {
         }
         add(BufferId::Output, b_all * t * p.query_dim as u64, BufferRole::Output);
 
-        let base = attention_params(p, &mask_offsets);
+        let base = Params {
+            kv_stride: cache.map_or(p.source_len, |c| c.shape.capacity) as u32,
+            ..attention_params(p, &mask_offsets)
+        };
+        let (kcache, vcache) = match cache {
+            Some(_) => (BufferId::KeyCache, BufferId::ValueCache),
+            None => (BufferId::KeyProj, BufferId::ValueProj),
+        };
         let mut steps = Vec::new();
         let (qin, kin, vin, out) = if split_batch {
             (BufferId::QueryChunk, BufferId::KeyChunk, BufferId::ValueChunk, BufferId::OutputChunk)
@@ -282,7 +356,7 @@ impl Plan {
                 }
             }
             let rows_t = nbc * p.target_len;
-            let rows_s = nbc * p.source_len;
+            let rows_s = nbc * s_in as usize;
             steps.push(Step::Dispatch(matmul(
                 mm,
                 p,
@@ -321,10 +395,20 @@ impl Plan {
                     chunk,
                 )));
             }
-            let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
+            if let Some(c) = cache {
+                // Append each sequence's new tokens' keys and values at its length.
+                let token = c.shape.token_elems() * 4;
+                for (b, (&past, &new)) in c.past.iter().zip(&c.new).enumerate().filter(|(_, (_, n))| **n > 0) {
+                    for (src, dst) in [(BufferId::KeyProj, kcache), (BufferId::ValueProj, vcache)] {
+                        let (from, to) = ((b as u64) * t * token, (b * c.shape.capacity + past) as u64 * token);
+                        steps.push(copy(src, from, dst, to, new as u64 * token));
+                    }
+                }
+            }
+            let gate_or_v = if p.use_gate { BufferId::GateProj } else { vcache };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
-            let qkv = [BufferId::QueryProj, BufferId::KeyProj, BufferId::ValueProj, BufferId::Masks, gate_or_v];
+            let qkv = [BufferId::QueryProj, kcache, vcache, BufferId::Masks, gate_or_v];
             match mode {
                 AttentionMode::Fused => steps.push(Step::Dispatch(Pass {
                     label: "attention_fused",
@@ -364,7 +448,7 @@ impl Plan {
                         kernel: Kernel::QkGrouped,
                         workgroups: tiled(Kernel::QkGrouped, s, tc64, n32),
                         params,
-                        bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
+                        bindings: vec![BufferId::QueryProj, kcache, BufferId::Probs],
                     }));
                     steps.push(Step::Dispatch(Pass {
                         label: "softmax",
@@ -383,7 +467,7 @@ impl Plan {
                         kernel: Kernel::PvGrouped,
                         workgroups: tiled(Kernel::PvGrouped, h, tc64, n32),
                         params,
-                        bindings: vec![BufferId::Probs, BufferId::ValueProj, gate_or_v, BufferId::AttnOut],
+                        bindings: vec![BufferId::Probs, vcache, gate_or_v, BufferId::AttnOut],
                     }));
                 }
             }
@@ -402,7 +486,7 @@ impl Plan {
             }
         }
 
-        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning };
+        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         plan.check(limits)?;
         Ok(plan)
     }
@@ -438,11 +522,13 @@ impl Plan {
     pub fn flops(&self) -> u64 {
         let p = &self.problem;
         let (b, t, s) = (p.batch as u64, p.target_len as u64, p.source_len as u64);
+        // A cached call projects only its new tokens' keys and values.
+        let s_in = if self.cache.is_some() { t } else { s };
         let heads = (p.num_query_heads * p.head_dim) as u64;
         let kv = (p.num_kv_heads * p.head_dim) as u64;
         let gate = if p.use_gate { 2 * b * t * p.query_dim as u64 * heads } else { 0 };
         let projections = 2 * b * t * p.query_dim as u64 * heads
-            + 2 * b * s * (p.key_dim + p.value_dim) as u64 * kv
+            + 2 * b * s_in * (p.key_dim + p.value_dim) as u64 * kv
             + 2 * b * t * heads * p.query_dim as u64
             + gate;
         projections + 4 * b * t * s * heads

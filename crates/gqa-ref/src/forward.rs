@@ -39,18 +39,31 @@ pub fn forward(
     let k = dense(key.data(), &weights.key);
     let v = dense(value.data(), &weights.value);
     let gate = weights.gate.as_ref().filter(|_| config.use_gate).map(|g| dense(query.data(), g));
+    attend(&p, options, weights, &q, &k, &v, gate)
+}
 
+/// Steps 4 to 9 on projected `q` (B, T, Nq, H), `k` and `v` (B, S, Nkv, H) and the raw gate
+/// (B, T, Nq, H), shared by [`forward`] and the cached calls of [`crate::KvCache`].
+pub(crate) fn attend(
+    p: &Problem,
+    options: &CallOptions,
+    weights: &Weights,
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    gate: Option<Vec<f64>>,
+) -> Result<ForwardOutput, GqaError> {
     // Steps 4 to 6: logits, mask, masked softmax.
-    let mut probs = logits(&p, &q, &k);
-    let visible = if p.mask.any() { visibility(&p, options)? } else { Vec::new() };
+    let mut probs = logits(p, q, k);
+    let visible = if p.mask.any() { visibility(p, options)? } else { Vec::new() };
     masked_softmax(&mut probs, &visible, p.source_len, p.masked_rows);
     let scores = p.return_scores.then(|| HostTensor::new(p.scores_shape(), to_f32(&probs))).transpose()?;
 
     // Steps 7 and 8: dropout, weighted values, gate.
     if let Some(spec) = p.dropout {
-        apply_dropout(&p, spec, &mut probs);
+        apply_dropout(p, spec, &mut probs);
     }
-    let mut o = weighted_values(&p, &probs, &v);
+    let mut o = weighted_values(p, &probs, v);
     if let Some(gate) = gate {
         for (x, g) in o.iter_mut().zip(gate) {
             *x *= sigmoid(g);
@@ -70,7 +83,7 @@ pub fn forward(
 }
 
 /// One dense sub-layer on a (B, L, D) input: `(B*L, D) · (D, N*H) + bias`.
-fn dense(x: &[f32], w: &DenseWeights) -> Vec<f64> {
+pub(crate) fn dense(x: &[f32], w: &DenseWeights) -> Vec<f64> {
     let in_dim = w.kernel.shape().first().copied().unwrap_or(1);
     let rows = x.len().checked_div(in_dim).unwrap_or(0);
     project(x, rows, in_dim, w.kernel.data(), w.bias.as_ref().map(HostTensor::data))

@@ -33,6 +33,7 @@ pub mod constrain;
 mod dense;
 pub mod forward;
 pub mod init;
+pub mod kv_cache;
 pub mod mask;
 pub mod regularize;
 
@@ -40,5 +41,6 @@ pub use constrain::{apply_constraint, apply_constraints};
 pub use forward::forward;
 pub use gqa_core::ForwardOutput;
 pub use init::{initialize_weights, keras_fans, sample};
+pub use kv_cache::KvCache;
 pub use mask::visibility;
 pub use regularize::{activity_penalty, call_activity_penalty, penalty, weights_penalty};

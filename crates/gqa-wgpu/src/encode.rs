@@ -52,6 +52,15 @@ fn check_caller_buffer(plan: &Plan, id: BufferId, buf: &wgpu::Buffer, bytes: u64
     Ok(())
 }
 
+/// The KV cache's buffers, for a cached call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheBuffers<'a> {
+    /// Projected keys (B, capacity, Nkv, H).
+    pub(crate) keys: &'a wgpu::Buffer,
+    /// Projected values (B, capacity, Nkv, H).
+    pub(crate) values: &'a wgpu::Buffer,
+}
+
 /// The usage of every pooled scratch buffer: one key for all, so any call can reuse any of them.
 pub(crate) const SCRATCH_USAGE: wgpu::BufferUsages = GpuTensor::USAGE;
 
@@ -78,13 +87,14 @@ pub(crate) struct Recording {
 
 impl Recording {
     /// Finds what the plan needs and builds the bind groups. Weights come from `weights`; inputs
-    /// and optional outputs from `inputs`; params and masks are constants of the pool; scratch
-    /// buffers are taken from the pool; outputs not given are new buffers (they leave with the
-    /// results).
+    /// and optional outputs from `inputs`; a cached call's keys and values from `cache`; params and
+    /// masks are constants of the pool; scratch buffers are taken from the pool; outputs not given
+    /// are new buffers (they leave with the results).
     pub(crate) fn prepare(
         ctx: &GpuContext,
         weights: &HashMap<BufferId, wgpu::Buffer>,
         inputs: &GpuInputs<'_>,
+        cache: Option<CacheBuffers<'_>>,
         options: &CallOptions,
         plan: Plan,
     ) -> Result<Self, GpuError> {
@@ -98,6 +108,8 @@ impl Recording {
                 BufferId::Value => Some(inputs.value),
                 BufferId::Key => inputs.key.map(|k| k.0),
                 BufferId::Output => inputs.output,
+                BufferId::KeyCache => cache.map(|c| c.keys),
+                BufferId::ValueCache => cache.map(|c| c.values),
                 id if Some(id) == plan.scores_buffer() => inputs.scores,
                 _ => None,
             };
@@ -121,7 +133,7 @@ impl Recording {
                         problem: "the plan needs a weight the layer does not have".into(),
                     })?
                     .clone(),
-                (None, id, BufferRole::Input) => {
+                (None, id, BufferRole::Input | BufferRole::Cache) => {
                     return Err(GpuError::Buffer {
                         op: OP.into(),
                         buffer: id.to_string(),
@@ -273,7 +285,7 @@ pub(crate) fn record(
 ) -> Result<EncodedForward, GpuError> {
     let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let rec = Recording::prepare(ctx, weights, inputs, options, plan);
+    let rec = Recording::prepare(ctx, weights, inputs, None, options, plan);
     let oom = pollster::block_on(oom.pop());
     let validation = pollster::block_on(validation.pop());
     let rec = rec?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Problem};
 
 use crate::args::{GpuInputs, dims3};
-use crate::encode::{Recording, SCRATCH_USAGE};
+use crate::encode::{CacheBuffers, Recording, SCRATCH_USAGE};
 use crate::error::GpuError;
 use crate::layer::{GqaLayer, log_plan};
 use crate::polling::Drive;
@@ -63,27 +63,33 @@ impl GqaLayer {
         drive: Drive,
     ) -> Result<ForwardOutput, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
-        log_plan(OP, &plan);
-        self.ctx.check_alive(OP)?;
+        let call = HostCall { query, value, key, options, cache: None };
+        self.run_planned(OP, &call, plan, drive).await
+    }
+
+    /// Runs `plan` (made for `call`'s shapes and options) on host data and reads the results back.
+    pub(crate) async fn run_planned(
+        &self,
+        op: &str,
+        call: &HostCall<'_>,
+        plan: Plan,
+        drive: Drive,
+    ) -> Result<ForwardOutput, GpuError> {
+        log_plan(op, &plan);
+        self.ctx.check_alive(op)?;
         let start = Instant::now();
         let problem = plan.problem.clone();
-        let staging = self.submit_host(query, value, key, options, plan)?;
+        let staging = self.submit_host(op, call, plan)?;
         let submitted = start.elapsed();
-        let mut read = staging.read(&self.ctx, OP, drive).await?.into_iter();
-        log::debug!("gqa {OP}: recorded and submitted in {submitted:?}, results read back after {:?}", start.elapsed());
+        let mut read = staging.read(&self.ctx, op, drive).await?.into_iter();
+        log::debug!("gqa {op}: recorded and submitted in {submitted:?}, results read back after {:?}", start.elapsed());
         output(&problem, read.next(), read.next())
     }
 
     /// Uploads the inputs, records the plan and the readback copies, submits: everything that
     /// needs the thread's error scopes, so that none is held across an `await`.
-    fn submit_host(
-        &self,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
-        options: &CallOptions,
-        plan: Plan,
-    ) -> Result<Staging, GpuError> {
+    fn submit_host(&self, op: &str, call: &HostCall<'_>, plan: Plan) -> Result<Staging, GpuError> {
+        let HostCall { query, value, key, options, cache } = *call;
         let ctx = &self.ctx;
         let device = &ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -122,7 +128,7 @@ impl GqaLayer {
             scores: scores_buf.as_ref(),
         };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let staging = Recording::prepare(ctx, self.weight_buffers(), &args, options, plan).map(|rec| {
+        let staging = Recording::prepare(ctx, self.weight_buffers(), &args, cache, options, plan).map(|rec| {
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
@@ -143,11 +149,22 @@ impl GqaLayer {
             Some(e) => {
                 inputs.discard();
                 outputs.discard();
-                Err(GpuError::from_wgpu(OP, e))
+                Err(GpuError::from_wgpu(op, e))
             }
             None => Ok(staging),
         }
     }
+}
+
+/// One call on host data: the inputs, the options the plan was made with and, for a cached call,
+/// the KV cache's buffers.
+#[derive(Clone, Copy)]
+pub(crate) struct HostCall<'a> {
+    pub(crate) query: &'a HostTensor,
+    pub(crate) value: &'a HostTensor,
+    pub(crate) key: Option<&'a HostTensor>,
+    pub(crate) options: &'a CallOptions,
+    pub(crate) cache: Option<CacheBuffers<'a>>,
 }
 
 /// The call's results as host tensors.

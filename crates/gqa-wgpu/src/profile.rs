@@ -49,7 +49,7 @@ impl GqaLayer {
             output: None,
             scores: None,
         };
-        let rec = Recording::prepare(ctx, self.weight_buffers(), &inputs, options, plan)?;
+        let rec = Recording::prepare(ctx, self.weight_buffers(), &inputs, None, options, plan)?;
         let wait = || {
             device
                 .poll(wgpu::PollType::wait_indefinitely())

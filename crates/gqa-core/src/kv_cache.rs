@@ -1,0 +1,227 @@
+//! The KV cache of autoregressive decoding, as data: the cache's shape, and what one cached call
+//! (a prefill or a step) appends and attends to.
+//!
+//! Keras' layer has no cache: every call projects K and V for the whole source. A cached call
+//! projects only its own `T` new tokens, appends their K and V to the cache (projected, laid out
+//! (B, capacity, Nkv, H)) and attends over the cached prefix plus the new tokens with bottom-right
+//! causal alignment: new token `i` of sequence `b` sits at position `past[b] + i` and sees the keys
+//! `j <= past[b] + i` (and, with a sliding window `W`, only those with `past[b] + i - j < W`). That
+//! is exactly what one full causal call over the whole sequence computes for those rows.
+//!
+//! Sequences of one batch may hold different lengths ("ragged"), and may append different numbers
+//! of tokens (`new[b] <= T`; the call's rows past `new[b]` are padding, computed but not appended).
+//! When every sequence holds the same length and appends all `T` tokens, the call uses the kernels'
+//! built-in causal mask and window; otherwise a (B, T, S) attention mask carries each sequence's
+//! own causal offset, length and window.
+
+use crate::config::GqaConfig;
+use crate::error::GqaError;
+use crate::options::{CallOptions, CausalAlignment};
+use crate::problem::Problem;
+use crate::tensor::Mask;
+
+/// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheShape {
+    /// B: sequences.
+    pub batch: usize,
+    /// Tokens each sequence can hold.
+    pub capacity: usize,
+    /// Nkv.
+    pub num_kv_heads: usize,
+    /// H.
+    pub head_dim: usize,
+}
+
+impl CacheShape {
+    /// The shape of a cache for `config`'s layer, checked non-empty.
+    pub fn new(config: &GqaConfig, batch: usize, capacity: usize) -> Result<Self, GqaError> {
+        for (what, v) in [("KV cache batch", batch), ("KV cache capacity", capacity)] {
+            if v == 0 {
+                return Err(GqaError::ZeroSize { what: what.into() });
+            }
+        }
+        Ok(Self { batch, capacity, num_kv_heads: config.num_key_value_heads, head_dim: config.head_dim })
+    }
+
+    /// f32 elements of one token's K (or V): Nkv * H.
+    pub fn token_elems(&self) -> u64 {
+        (self.num_kv_heads * self.head_dim) as u64
+    }
+
+    /// f32 elements of the K (or the V) buffer: B * capacity * Nkv * H.
+    pub fn elems(&self) -> u64 {
+        (self.batch * self.capacity) as u64 * self.token_elems()
+    }
+
+    /// Checks that a layer with `num_kv_heads` kv heads of `head_dim` can use a cache of this shape.
+    pub fn check_heads(&self, op: &'static str, num_kv_heads: usize, head_dim: usize) -> Result<(), GqaError> {
+        let pairs = [("num_key_value_heads", self.num_kv_heads, num_kv_heads), ("head_dim", self.head_dim, head_dim)];
+        for (what, cache, call) in pairs {
+            if cache != call {
+                return Err(GqaError::CacheMismatch { op, what, cache, call });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One cached call: how many tokens each sequence holds before it and how many it appends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUpdate {
+    /// The cache's shape.
+    pub shape: CacheShape,
+    /// Tokens each sequence holds before the call.
+    pub past: Vec<usize>,
+    /// Tokens each sequence appends (the first `new[b]` rows of the call), each `<= target_len`.
+    pub new: Vec<usize>,
+    /// T: rows of the call's query, key and value.
+    pub target_len: usize,
+    /// The layer's sliding window.
+    pub window: Option<usize>,
+}
+
+impl CacheUpdate {
+    /// Checks the call against the cache: one entry per sequence, `new[b] <= target_len`, and room
+    /// for every sequence's new tokens.
+    pub fn new(
+        shape: CacheShape,
+        past: &[usize],
+        new: &[usize],
+        target_len: usize,
+        window: Option<usize>,
+    ) -> Result<Self, GqaError> {
+        const OP: &str = "KvCache";
+        for (what, len) in [("batch (cached lengths)", past.len()), ("batch (new lengths)", new.len())] {
+            if len != shape.batch {
+                return Err(GqaError::CacheMismatch { op: OP, what, cache: shape.batch, call: len });
+            }
+        }
+        if target_len == 0 {
+            return Err(GqaError::ZeroSize { what: "new tokens of a cached call".into() });
+        }
+        for (b, (&p, &n)) in past.iter().zip(new).enumerate() {
+            if n > target_len {
+                return Err(GqaError::CacheLength { op: OP, sequence: b, length: target_len, requested: n });
+            }
+            if p + n > shape.capacity {
+                return Err(GqaError::CacheFull { sequence: b, length: p, appending: n, capacity: shape.capacity });
+            }
+        }
+        Ok(Self { shape, past: past.to_vec(), new: new.to_vec(), target_len, window })
+    }
+
+    /// S of the attention: the longest sequence after the call.
+    pub fn source_len(&self) -> usize {
+        self.past.iter().zip(&self.new).map(|(p, n)| p + n).max().unwrap_or(0)
+    }
+
+    /// Each sequence's length after the call.
+    pub fn lengths_after(&self) -> Vec<usize> {
+        self.past.iter().zip(&self.new).map(|(p, n)| p + n).collect()
+    }
+
+    /// Whether every sequence holds the same length and appends all `T` tokens (then the kernels'
+    /// own causal mask and window apply; no mask is uploaded).
+    pub fn is_uniform(&self) -> bool {
+        self.past.windows(2).all(|w| w[0] == w[1]) && self.new.iter().all(|&n| n == self.target_len)
+    }
+
+    /// Whether new token `i` of sequence `b` sees key `j`.
+    pub fn visible(&self, b: usize, i: usize, j: usize) -> bool {
+        let pos = self.past[b] + i;
+        j < self.past[b] + self.new[b] && j <= pos && self.window.is_none_or(|w| pos - j < w)
+    }
+
+    /// The (B, T, S) attention mask of a ragged call (see [`CacheUpdate::visible`]).
+    pub fn attention_mask(&self) -> Mask {
+        let (b_len, t, s) = (self.shape.batch, self.target_len, self.source_len());
+        let mut data = Vec::with_capacity(b_len * t * s);
+        for b in 0..b_len {
+            for i in 0..t {
+                data.extend((0..s).map(|j| self.visible(b, i, j)));
+            }
+        }
+        Mask::new([b_len, t, s], data).expect("the shape is built from the data's own sizes")
+    }
+
+    /// The attention problem of the call and the options that carry its masks: query (B, T, Dq); K
+    /// and V seen as (B, S, D) with S = [`CacheUpdate::source_len`]; bottom-right causal.
+    pub fn problem(
+        &self,
+        config: &GqaConfig,
+        query_dim: usize,
+        value_dim: usize,
+        key_dim: Option<usize>,
+    ) -> Result<(Problem, CallOptions), GqaError> {
+        let (b, t, s) = (self.shape.batch, self.target_len, self.source_len());
+        let mut config = config.clone();
+        let options = if self.is_uniform() {
+            CallOptions { use_causal_mask: true, causal_alignment: CausalAlignment::BottomRight, ..Default::default() }
+        } else {
+            // Each sequence's own offset and window are in the mask; the config's window would apply
+            // one shift to all.
+            config.sliding_window = None;
+            CallOptions { attention_mask: Some(self.attention_mask()), ..Default::default() }
+        };
+        let key_shape = key_dim.map(|d| [b, s, d]);
+        let problem = Problem::new(
+            &config,
+            &[b, t, query_dim],
+            &[b, s, value_dim],
+            key_shape.as_ref().map(|k| &k[..]),
+            &options,
+        )?;
+        Ok((problem, options))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> CacheShape {
+        CacheShape::new(&GqaConfig::new(8, 4, 2), 2, 16).unwrap()
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let s = shape();
+        assert!(matches!(
+            CacheUpdate::new(s, &[10, 15], &[2, 2], 2, None),
+            Err(GqaError::CacheFull { sequence: 1, length: 15, appending: 2, capacity: 16 })
+        ));
+        assert!(matches!(CacheUpdate::new(s, &[1], &[1], 1, None), Err(GqaError::CacheMismatch { .. })));
+        assert!(matches!(CacheUpdate::new(s, &[1, 1], &[3, 1], 2, None), Err(GqaError::CacheLength { .. })));
+        assert!(CacheShape::new(&GqaConfig::new(8, 4, 2), 0, 4).is_err());
+        assert!(s.check_heads("t", 4, 8).is_err() && s.check_heads("t", 2, 8).is_ok());
+    }
+
+    #[test]
+    fn uniform_calls_use_the_kernels_causal_mask() {
+        let u = CacheUpdate::new(shape(), &[5, 5], &[3, 3], 3, Some(4)).unwrap();
+        assert!(u.is_uniform());
+        let (p, o) =
+            u.problem(&GqaConfig { sliding_window: Some(4), ..GqaConfig::new(8, 4, 2) }, 12, 12, None).unwrap();
+        assert_eq!((p.target_len, p.source_len, p.mask.query_shift), (3, 8, 5));
+        assert!(o.attention_mask.is_none() && p.mask.window == Some(4));
+    }
+
+    #[test]
+    fn ragged_mask_has_each_sequences_offset_and_window() {
+        let u = CacheUpdate::new(shape(), &[2, 5], &[2, 1], 2, Some(3)).unwrap();
+        assert!(!u.is_uniform());
+        assert_eq!(u.source_len(), 6);
+        assert_eq!(u.lengths_after(), vec![4, 6]);
+        // Sequence 0, new token 1 sits at position 3: sees 1, 2, 3 (window 3), not 4 and 5.
+        let row: Vec<bool> = (0..6).map(|j| u.visible(0, 1, j)).collect();
+        assert_eq!(row, [false, true, true, true, false, false]);
+        // Sequence 1 appends one token at 5; its padding row 1 sees only valid keys.
+        assert_eq!((0..6).filter(|&j| u.visible(1, 0, j)).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(!u.visible(1, 1, 6));
+        let (p, o) =
+            u.problem(&GqaConfig { sliding_window: Some(3), ..GqaConfig::new(8, 4, 2) }, 12, 12, None).unwrap();
+        assert!(p.mask.window.is_none() && p.mask.causal.is_none());
+        assert_eq!(o.attention_mask.unwrap().shape(), &[2, 2, 6]);
+    }
+}

@@ -1,0 +1,197 @@
+//! The oracle's KV cache: the cached calls of `gqa_core::kv_cache` on the CPU in f64, for timing the
+//! oracle per decoding step (`gqa bench --decode`) and as a second reference for the GPU cache.
+//!
+//! A cached call projects its new tokens with the oracle's own dense step, stores the projected keys
+//! and values (kept in f64), and runs the oracle's attention and output steps over the held
+//! tokens, with the masks [`CacheUpdate::problem`] gives. Its results equal the rows of one causal
+//! [`crate::forward`] over each whole sequence.
+
+use gqa_core::{CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims, Weights};
+
+use crate::forward::{attend, dense};
+
+/// Projected keys and values of `batch` sequences of up to `capacity` tokens, in f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvCache {
+    shape: CacheShape,
+    /// (B, capacity, Nkv, H).
+    keys: Vec<f64>,
+    /// (B, capacity, Nkv, H).
+    values: Vec<f64>,
+    lengths: Vec<usize>,
+}
+
+impl KvCache {
+    /// An empty cache for `config`'s layer.
+    pub fn new(config: &GqaConfig, batch: usize, capacity: usize) -> Result<Self, GqaError> {
+        let shape = CacheShape::new(config, batch, capacity)?;
+        let n = usize::try_from(shape.elems()).unwrap_or(usize::MAX);
+        Ok(Self { shape, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; batch] })
+    }
+
+    /// Tokens each sequence holds.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// Keeps at most `len` tokens of every sequence.
+    pub fn truncate(&mut self, len: usize) {
+        for l in &mut self.lengths {
+            *l = (*l).min(len);
+        }
+    }
+
+    /// Runs the layer over a prompt (query (B, P, Dq), value, key or `None`) and appends it: the
+    /// first `lengths[b]` rows of sequence `b`, or all P. Returns the output (B, P, Dq).
+    pub fn prefill(
+        &mut self,
+        config: &GqaConfig,
+        weights: &Weights,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        lengths: Option<&[usize]>,
+    ) -> Result<HostTensor, GqaError> {
+        let t = query.shape().get(1).copied().unwrap_or(0);
+        let new = lengths.map_or_else(|| vec![t; self.shape.batch], <[usize]>::to_vec);
+        self.call(config, weights, query, value, key, &new)
+    }
+
+    /// One decoding step of T new tokens per sequence; every sequence must hold a prefix.
+    pub fn step(
+        &mut self,
+        config: &GqaConfig,
+        weights: &Weights,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+    ) -> Result<HostTensor, GqaError> {
+        if let Some(b) = self.lengths.iter().position(|&l| l == 0) {
+            return Err(GqaError::CacheEmpty { op: "gqa_ref::KvCache::step", sequence: b });
+        }
+        let t = query.shape().get(1).copied().unwrap_or(0);
+        self.call(config, weights, query, value, key, &vec![t; self.shape.batch])
+    }
+
+    fn call(
+        &mut self,
+        config: &GqaConfig,
+        weights: &Weights,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        new: &[usize],
+    ) -> Result<HostTensor, GqaError> {
+        const OP: &str = "gqa_ref::KvCache";
+        self.shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
+        let [b_len, t, dq] = dims3(query)?;
+        let [_, _, dv] = dims3(value)?;
+        let dk = key.map(dims3).transpose()?.map(|[_, _, d]| d);
+        if b_len != self.shape.batch {
+            return Err(GqaError::CacheMismatch { op: OP, what: "batch", cache: self.shape.batch, call: b_len });
+        }
+        for (name, x) in [("value", Some(value)), ("key", key)] {
+            if let Some(x) = x.filter(|x| x.shape()[..2] != [b_len, t]) {
+                return Err(GqaError::ShapeMismatch {
+                    op: OP,
+                    detail: format!("{name} {:?} must have the query's batch and length ({b_len}, {t})", x.shape()),
+                });
+            }
+        }
+        let update = CacheUpdate::new(self.shape, &self.lengths, new, t, config.sliding_window)?;
+        let (problem, options) = update.problem(config, dq, dv, dk)?;
+        weights.validate(config, LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv })?;
+
+        // Project the new tokens and append the first new[b] of each sequence.
+        let q = dense(query.data(), &weights.query);
+        let k_new = dense(key.unwrap_or(value).data(), &weights.key);
+        let v_new = dense(value.data(), &weights.value);
+        let gate = weights.gate.as_ref().filter(|_| config.use_gate).map(|g| dense(query.data(), g));
+        let token = self.shape.token_elems() as usize;
+        for (b, (&past, &n)) in update.past.iter().zip(&update.new).enumerate() {
+            let at = (b * self.shape.capacity + past) * token;
+            self.keys[at..at + n * token].copy_from_slice(&k_new[b * t * token..][..n * token]);
+            self.values[at..at + n * token].copy_from_slice(&v_new[b * t * token..][..n * token]);
+        }
+
+        // The held tokens as (B, S, Nkv, H) (zeros past a sequence's length: masked there).
+        let s = update.source_len();
+        let mut k = vec![0.0; b_len * s * token];
+        let mut v = vec![0.0; b_len * s * token];
+        for (b, len) in update.lengths_after().into_iter().enumerate() {
+            let (from, to) = (b * self.shape.capacity * token, b * s * token);
+            k[to..to + len * token].copy_from_slice(&self.keys[from..from + len * token]);
+            v[to..to + len * token].copy_from_slice(&self.values[from..from + len * token]);
+        }
+        let out = attend(&problem, &options, weights, &q, &k, &v, gate)?;
+        self.lengths = update.lengths_after();
+        Ok(out.output)
+    }
+}
+
+fn dims3(x: &HostTensor) -> Result<[usize; 3], GqaError> {
+    match *x.shape() {
+        [a, b, c] => Ok([a, b, c]),
+        _ => {
+            Err(GqaError::Rank { op: "gqa_ref::KvCache", tensor: "input".into(), expected: 3, got: x.shape().to_vec() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward;
+    use gqa_core::CallOptions;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    fn tensor(shape: [usize; 3], rng: &mut StdRng) -> HostTensor {
+        HostTensor::new(shape, (0..shape.iter().product()).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
+    }
+
+    /// Rows [from, to) along T.
+    fn rows(x: &HostTensor, from: usize, to: usize) -> HostTensor {
+        let (b_len, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let data = (0..b_len).flat_map(|b| x.data()[(b * l + from) * d..(b * l + to) * d].to_vec()).collect();
+        HostTensor::new([b_len, to - from, d], data).unwrap()
+    }
+
+    #[test]
+    fn steps_equal_one_causal_call() {
+        for window in [None, Some(3)] {
+            let config = GqaConfig { sliding_window: window, use_gate: true, ..GqaConfig::new(4, 4, 2) };
+            let dims = LayerDims { query_dim: 6, key_dim: 5, value_dim: 5 };
+            let weights = crate::initialize_weights(&config, dims, 1).unwrap();
+            let mut rng = StdRng::seed_from_u64(2);
+            let (q, v) = (tensor([2, 9, 6], &mut rng), tensor([2, 9, 5], &mut rng));
+            let options = CallOptions { use_causal_mask: true, ..Default::default() };
+            let want = forward(&config, &weights, &q, &v, None, &options).unwrap().output;
+            let mut cache = KvCache::new(&config, 2, 12).unwrap();
+            let mut got = cache.prefill(&config, &weights, &rows(&q, 0, 4), &rows(&v, 0, 4), None, None).unwrap();
+            assert!(
+                got.data().iter().zip(rows(&want, 0, 4).data()).all(|(a, b)| (a - b).abs() < 1e-6),
+                "prefill {window:?}"
+            );
+            for (from, to) in [(4, 5), (5, 8), (8, 9)] {
+                got = cache.step(&config, &weights, &rows(&q, from, to), &rows(&v, from, to), None).unwrap();
+                let w = rows(&want, from, to);
+                assert!(got.data().iter().zip(w.data()).all(|(a, b)| (a - b).abs() < 1e-6), "step {from} {window:?}");
+            }
+            assert_eq!(cache.lengths(), [9, 9]);
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let config = GqaConfig::new(4, 4, 2);
+        let dims = LayerDims { query_dim: 6, key_dim: 6, value_dim: 6 };
+        let weights = crate::initialize_weights(&config, dims, 1).unwrap();
+        let x = HostTensor::new([1, 3, 6], vec![0.1; 18]).unwrap();
+        let mut cache = KvCache::new(&config, 1, 4).unwrap();
+        assert!(matches!(cache.step(&config, &weights, &x, &x, None), Err(GqaError::CacheEmpty { .. })));
+        cache.prefill(&config, &weights, &x, &x, None, None).unwrap();
+        assert!(matches!(cache.step(&config, &weights, &x, &x, None), Err(GqaError::CacheFull { .. })));
+        cache.truncate(1);
+        assert_eq!(cache.lengths(), [1]);
+    }
+}

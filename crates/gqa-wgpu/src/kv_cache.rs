@@ -1,0 +1,368 @@
+//! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
+//! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
+
+use gqa_core::{CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan};
+
+use crate::context::GpuContext;
+use crate::encode::CacheBuffers;
+use crate::error::GpuError;
+use crate::forward::HostCall;
+use crate::layer::GqaLayer;
+use crate::polling::Drive;
+use crate::tensor::GpuTensor;
+
+/// A KV cache on the GPU for one [`GqaLayer`]: projected keys and values, each (B, capacity, Nkv,
+/// H) f32, and each sequence's current length.
+///
+/// The batch size and the capacity are fixed at creation; appending past the capacity is an error
+/// ([`GqaError::CacheFull`]) unless the cache is first made larger with [`KvCache::grow`] (which
+/// copies the held tokens into new buffers). Sequences of one batch may hold different lengths.
+/// With a sliding window in the layer's config, keys older than the window stay in the cache but
+/// are masked (the cache is not a ring buffer: the capacity must hold every token kept).
+///
+/// ```no_run
+/// # use gqa_core::{HostTensor};
+/// # fn f(layer: &gqa_wgpu::GqaLayer, prompt: &HostTensor, token: &HostTensor) -> Result<(), gqa_wgpu::GpuError> {
+/// let mut cache = layer.new_cache(1, 1024)?;
+/// let out = layer.prefill(&mut cache, prompt, prompt, None, None)?; // (1, P, Dq)
+/// let next = layer.step(&mut cache, token, token, None)?; // (1, 1, Dq), attends over P + 1 keys
+/// assert_eq!(cache.lengths(), &[prompt.shape()[1] + 1]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct KvCache {
+    ctx: GpuContext,
+    shape: CacheShape,
+    keys: GpuTensor,
+    values: GpuTensor,
+    lengths: Vec<usize>,
+}
+
+/// A host copy of a cache's held tokens (see [`KvCache::read`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheContents {
+    /// Projected keys (B, L, Nkv, H), L the longest sequence; zeros past each sequence's length.
+    pub keys: HostTensor,
+    /// Projected values (B, L, Nkv, H), likewise.
+    pub values: HostTensor,
+    /// Each sequence's length.
+    pub lengths: Vec<usize>,
+}
+
+impl KvCache {
+    /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
+    /// must each fit one storage binding of the device.
+    pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
+        let shape = CacheShape::new(layer.config(), batch, capacity)?;
+        Self::with_shape(layer.context(), shape, vec![0; batch])
+    }
+
+    fn with_shape(ctx: &GpuContext, shape: CacheShape, lengths: Vec<usize>) -> Result<Self, GpuError> {
+        const OP: &str = "KvCache::new";
+        ctx.check_alive(OP)?;
+        let bytes = shape.elems() * 4;
+        let limits = ctx.limits();
+        for (limit, allowed) in [
+            ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
+            ("max_buffer_size", limits.max_buffer_size),
+        ] {
+            if bytes > allowed {
+                return Err(GqaError::LimitExceeded {
+                    kernel: "KV cache".into(),
+                    limit,
+                    allowed,
+                    needed: bytes,
+                    detail: format!(
+                        "keys (B={}, capacity={}, Nkv={}, H={}) f32 in one buffer",
+                        shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim
+                    ),
+                }
+                .into());
+            }
+        }
+        let dims = vec![shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim];
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let make = |label| {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: GpuTensor::USAGE,
+                mapped_at_creation: false,
+            });
+            GpuTensor::wrap(ctx, buffer, dims.clone())
+        };
+        let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu(OP, e));
+        }
+        Ok(Self { ctx: ctx.clone(), shape, keys, values, lengths })
+    }
+
+    /// The cache's shape.
+    pub fn shape(&self) -> CacheShape {
+        self.shape
+    }
+
+    /// Sequences.
+    pub fn batch(&self) -> usize {
+        self.shape.batch
+    }
+
+    /// Tokens each sequence can hold.
+    pub fn capacity(&self) -> usize {
+        self.shape.capacity
+    }
+
+    /// Tokens each sequence holds.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// Whether no sequence holds a token.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.iter().all(|&l| l == 0)
+    }
+
+    /// The keys buffer (B, capacity, Nkv, H); only each sequence's first `lengths()[b]` tokens are
+    /// meaningful.
+    pub fn keys(&self) -> &GpuTensor {
+        &self.keys
+    }
+
+    /// The values buffer (B, capacity, Nkv, H), likewise.
+    pub fn values(&self) -> &GpuTensor {
+        &self.values
+    }
+
+    /// Forgets every token (nothing is cleared on the GPU: tokens past a length are never read).
+    pub fn reset(&mut self) {
+        self.lengths.fill(0);
+    }
+
+    /// Keeps at most `len` tokens of every sequence (for speculative decoding that rejects
+    /// drafted tokens); shorter sequences are left as they are.
+    pub fn truncate(&mut self, len: usize) {
+        for l in &mut self.lengths {
+            *l = (*l).min(len);
+        }
+    }
+
+    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length.
+    pub fn truncate_each(&mut self, lengths: &[usize]) -> Result<(), GpuError> {
+        const OP: &str = "KvCache::truncate_each";
+        if lengths.len() != self.batch() {
+            return Err(
+                GqaError::CacheMismatch { op: OP, what: "batch", cache: self.batch(), call: lengths.len() }.into()
+            );
+        }
+        for (b, (&want, &have)) in lengths.iter().zip(&self.lengths).enumerate() {
+            if want > have {
+                return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: want }.into());
+            }
+        }
+        self.lengths.copy_from_slice(lengths);
+        Ok(())
+    }
+
+    /// Makes the cache hold up to `capacity` tokens per sequence: new buffers, into which the held
+    /// tokens are copied on the GPU. Shrinking below a held length is an error.
+    pub fn grow(&mut self, capacity: usize) -> Result<(), GpuError> {
+        const OP: &str = "KvCache::grow";
+        if let Some((b, &have)) = self.lengths.iter().enumerate().find(|(_, l)| **l > capacity) {
+            return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: capacity }.into());
+        }
+        let shape = CacheShape { capacity, ..self.shape };
+        let grown = Self::with_shape(&self.ctx, shape, self.lengths.clone())?;
+        let token = self.shape.token_elems() * 4;
+        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
+        for (b, &len) in self.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
+            for (from, to) in [(&self.keys, &grown.keys), (&self.values, &grown.values)] {
+                let (src, dst) = ((b * self.shape.capacity) as u64 * token, (b * capacity) as u64 * token);
+                encoder.copy_buffer_to_buffer(from.buffer(), src, to.buffer(), dst, len as u64 * token);
+            }
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        *self = grown;
+        Ok(())
+    }
+
+    /// Copies the held tokens to the host (blocking until read).
+    pub fn read(&self) -> Result<CacheContents, GpuError> {
+        let longest = self.lengths.iter().copied().max().unwrap_or(0);
+        let token = self.shape.token_elems() as usize;
+        let trim = |all: HostTensor| -> Result<HostTensor, GpuError> {
+            let data = all.data();
+            let mut out = vec![0.0; self.batch() * longest * token];
+            for (b, &len) in self.lengths.iter().enumerate() {
+                let from = b * self.shape.capacity * token;
+                out[b * longest * token..][..len * token].copy_from_slice(&data[from..from + len * token]);
+            }
+            Ok(HostTensor::new([self.batch(), longest, self.shape.num_kv_heads, self.shape.head_dim], out)?)
+        };
+        Ok(CacheContents {
+            keys: trim(self.keys.to_host()?)?,
+            values: trim(self.values.to_host()?)?,
+            lengths: self.lengths.clone(),
+        })
+    }
+
+    fn buffers(&self) -> CacheBuffers<'_> {
+        CacheBuffers { keys: self.keys.buffer(), values: self.values.buffer() }
+    }
+}
+
+impl GqaLayer {
+    /// An empty [`KvCache`] for this layer: `batch` sequences of up to `capacity` tokens.
+    pub fn new_cache(&self, batch: usize, capacity: usize) -> Result<KvCache, GpuError> {
+        KvCache::new(self, batch, capacity)
+    }
+
+    /// Runs the layer over a prompt and appends its keys and values to `cache`: query (B, P, Dq),
+    /// value (B, P, Dv), key (B, P, Dk) or `None` (value used as key). Causal: prompt token `i` sees
+    /// the cached prefix and prompt tokens `<= i` (on an empty cache, exactly a causal call of the
+    /// layer). `lengths` gives each sequence's prompt length when the prompts are right-padded to P
+    /// (ragged); only those tokens are appended (the padded rows' outputs are computed but
+    /// meaningless). `None`: all P. Returns the output (B, P, Dq).
+    ///
+    /// On a cache that already holds tokens this appends a chunk (chunked prefill).
+    pub fn prefill(
+        &self,
+        cache: &mut KvCache,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        lengths: Option<&[usize]>,
+    ) -> Result<HostTensor, GpuError> {
+        const OP: &str = "GqaLayer::prefill";
+        let t = self.cached_call_len(OP, cache, query, value, key)?;
+        let new = match lengths {
+            Some(l) if l.len() != cache.batch() => {
+                return Err(
+                    GqaError::CacheMismatch { op: OP, what: "batch", cache: cache.batch(), call: l.len() }.into()
+                );
+            }
+            Some(l) => l.to_vec(),
+            None => vec![t; cache.batch()],
+        };
+        self.run_cached(OP, cache, query, value, key, &new)
+    }
+
+    /// One decoding step: `T >= 1` new tokens per sequence (query (B, T, Dq), value (B, T, Dv), key
+    /// (B, T, Dk) or `None`). Projects only the new tokens' keys and values, appends them, and
+    /// attends with bottom-right causal alignment over each sequence's cached prefix plus the new
+    /// tokens (and the layer's sliding window, when set). Returns the output (B, T, Dq): row `i` of
+    /// sequence `b` equals the row `lengths()[b] + i` of one causal call over the whole sequence.
+    ///
+    /// Every sequence must already hold a prefix ([`GqaError::CacheEmpty`] otherwise: run
+    /// [`GqaLayer::prefill`] first).
+    pub fn step(
+        &self,
+        cache: &mut KvCache,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+    ) -> Result<HostTensor, GpuError> {
+        const OP: &str = "GqaLayer::step";
+        let t = self.cached_call_len(OP, cache, query, value, key)?;
+        if let Some(b) = cache.lengths.iter().position(|&l| l == 0) {
+            return Err(GqaError::CacheEmpty { op: OP, sequence: b }.into());
+        }
+        self.run_cached(OP, cache, query, value, key, &vec![t; cache.batch()])
+    }
+
+    /// The plan of a cached call appending `new[b]` of the `T` rows of `query_shape` (B, T, Dq) to
+    /// each sequence of `cache` (nothing is run).
+    pub fn plan_cached(
+        &self,
+        cache: &KvCache,
+        query_shape: &[usize],
+        key_given: bool,
+        new: &[usize],
+    ) -> Result<Plan, GpuError> {
+        let t = query_shape.get(1).copied().unwrap_or(0);
+        Ok(self.cached_plan(cache, t, key_given, new)?.0)
+    }
+
+    /// The plan of a cached call, the options carrying its masks, and its update of the cache.
+    fn cached_plan(
+        &self,
+        cache: &KvCache,
+        t: usize,
+        key_given: bool,
+        new: &[usize],
+    ) -> Result<(Plan, CallOptions, CacheUpdate), GpuError> {
+        let update = CacheUpdate::new(cache.shape, &cache.lengths, new, t, self.config().sliding_window)?;
+        let dims = self.dims();
+        let key_dim = key_given.then_some(dims.key_dim);
+        let (problem, options) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
+        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), self.ctx.tuning())?;
+        Ok((plan, options, update))
+    }
+
+    /// Checks the call's tensors against the cache and the layer; returns T.
+    fn cached_call_len(
+        &self,
+        op: &'static str,
+        cache: &KvCache,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+    ) -> Result<usize, GpuError> {
+        if !cache.ctx.same_as(&self.ctx) {
+            return Err(GpuError::Buffer {
+                op: op.into(),
+                buffer: "KV cache".into(),
+                problem: "was made with another context than the layer's".into(),
+            });
+        }
+        cache.shape.check_heads(op, self.config().num_key_value_heads, self.config().head_dim)?;
+        let dims = self.dims();
+        let mut expected = vec![("query", query, dims.query_dim), ("value", value, dims.value_dim)];
+        if let Some(k) = key {
+            expected.push(("key", k, dims.key_dim));
+        }
+        let t = query.shape().get(1).copied().unwrap_or(0);
+        for (name, tensor, feature) in expected {
+            let want = [cache.batch(), t, feature];
+            if tensor.shape().len() == 3 && tensor.shape()[0] != cache.batch() {
+                return Err(GqaError::CacheMismatch {
+                    op,
+                    what: "batch",
+                    cache: cache.batch(),
+                    call: tensor.shape()[0],
+                }
+                .into());
+            }
+            if tensor.shape() != want {
+                return Err(GqaError::ShapeMismatch {
+                    op,
+                    detail: format!(
+                        "{name} has shape {:?}, the call needs {want:?} (B, T new tokens, features)",
+                        tensor.shape()
+                    ),
+                }
+                .into());
+            }
+        }
+        if t == 0 {
+            return Err(GqaError::ZeroSize { what: format!("{op}: new tokens") }.into());
+        }
+        Ok(t)
+    }
+
+    fn run_cached(
+        &self,
+        op: &'static str,
+        cache: &mut KvCache,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        new: &[usize],
+    ) -> Result<HostTensor, GpuError> {
+        let (plan, options, update) = self.cached_plan(cache, query.shape()[1], key.is_some(), new)?;
+        let call = HostCall { query, value, key, options: &options, cache: Some(cache.buffers()) };
+        let out = pollster::block_on(self.run_planned(op, &call, plan, Drive::Block))?;
+        cache.lengths = update.lengths_after();
+        Ok(out.output)
+    }
+}

@@ -1,0 +1,366 @@
+//! The GPU KV cache against the oracle: prefill(P) then steps gives, token by token, the rows of one
+//! causal call over all P + N tokens (the oracle's, which has no cache): single- and multi-token
+//! steps, ragged batches, a sliding window, truncate-then-continue, grow, on every adapter and both
+//! attention paths (separate passes, fused / split decode). Plus the cache's errors.
+
+mod common;
+
+use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, random_weights, rng};
+use gqa::core::{CallOptions, GqaConfig, GqaError, HostTensor, LayerDims, Tuning, Weights};
+use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
+
+/// Rows `[from, to)` along T of a (B, L, D) tensor, for the sequences `batch`.
+fn rows(x: &HostTensor, batch: std::ops::Range<usize>, from: usize, to: usize) -> HostTensor {
+    let (l, d) = (x.shape()[1], x.shape()[2]);
+    let mut out = Vec::new();
+    for b in batch.clone() {
+        out.extend_from_slice(&x.data()[(b * l + from) * d..(b * l + to) * d]);
+    }
+    HostTensor::new([batch.len(), to - from, d], out).unwrap()
+}
+
+/// Whole sequences: query, value and (when given) key, (B, L, D) each.
+struct Sequences {
+    query: HostTensor,
+    value: HostTensor,
+    key: Option<HostTensor>,
+}
+
+impl Sequences {
+    fn random(batch: usize, len: usize, dims: LayerDims, key_given: bool, seed: u64) -> Self {
+        let mut r = rng(seed);
+        let query = random_tensor(&[batch, len, dims.query_dim], &mut r);
+        let value = random_tensor(&[batch, len, dims.value_dim], &mut r);
+        let key = key_given.then(|| random_tensor(&[batch, len, dims.key_dim], &mut r));
+        Self { query, value, key }
+    }
+
+    /// Tokens `[from, to)` of the sequences `batch`.
+    fn slice(&self, batch: std::ops::Range<usize>, from: usize, to: usize) -> Self {
+        Self {
+            query: rows(&self.query, batch.clone(), from, to),
+            value: rows(&self.value, batch.clone(), from, to),
+            key: self.key.as_ref().map(|k| rows(k, batch, from, to)),
+        }
+    }
+
+    /// The oracle: one causal call over these tokens (T = S, so top-left = bottom-right).
+    fn oracle(&self, config: &GqaConfig, weights: &Weights) -> HostTensor {
+        let options = CallOptions { use_causal_mask: true, ..Default::default() };
+        gqa::reference::forward(config, weights, &self.query, &self.value, self.key.as_ref(), &options)
+            .expect("oracle")
+            .output
+    }
+}
+
+/// One layer under test.
+struct Setup {
+    name: String,
+    config: GqaConfig,
+    dims: LayerDims,
+    weights: Weights,
+    layer: GqaLayer,
+}
+
+impl Setup {
+    fn new(ctx: &GpuContext, name: &str, config: GqaConfig, dims: LayerDims, seed: u64) -> Self {
+        let weights = random_weights(&config, dims, seed);
+        let mut layer = GqaLayer::new(ctx, &config, &weights).unwrap();
+        layer.set_poison_outputs(true);
+        Self { name: format!("{name} on {}", adapter_name(ctx)), config, dims, weights, layer }
+    }
+
+    fn step(&self, cache: &mut KvCache, x: &Sequences) -> HostTensor {
+        self.layer
+            .step(cache, &x.query, &x.value, x.key.as_ref())
+            .unwrap_or_else(|e| panic!("{}: step: {e}", self.name))
+    }
+
+    fn prefill(&self, cache: &mut KvCache, x: &Sequences, lengths: Option<&[usize]>) -> HostTensor {
+        self.layer
+            .prefill(cache, &x.query, &x.value, x.key.as_ref(), lengths)
+            .unwrap_or_else(|e| panic!("{}: prefill: {e}", self.name))
+    }
+
+    /// Prefill `prompt` tokens, then steps of `steps[k]` tokens each: every output row equals the
+    /// oracle's row of one causal call over the whole sequence.
+    fn check_uniform(&self, batch: usize, prompt: usize, steps: &[usize], key_given: bool, seed: u64) {
+        let total = prompt + steps.iter().sum::<usize>();
+        let all = Sequences::random(batch, total, self.dims, key_given, seed);
+        let want = all.oracle(&self.config, &self.weights);
+        let mut cache = self.layer.new_cache(batch, total + 3).unwrap();
+        let got = self.prefill(&mut cache, &all.slice(0..batch, 0, prompt), None);
+        let label = format!("{}: prefill {prompt}", self.name);
+        assert_close(&label, got.data(), rows(&want, 0..batch, 0, prompt).data(), F32);
+        let mut at = prompt;
+        for &n in steps {
+            let got = self.step(&mut cache, &all.slice(0..batch, at, at + n));
+            let label = format!("{}: step of {n} at {at}", self.name);
+            assert_close(&label, got.data(), rows(&want, 0..batch, at, at + n).data(), F32);
+            at += n;
+            assert_eq!(cache.lengths(), vec![at; batch], "{label}");
+        }
+    }
+}
+
+fn dims(dq: usize, dv: usize, dk: Option<usize>) -> LayerDims {
+    LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv }
+}
+
+/// The tunings to run on an adapter: its own, and the GPU one (fused attention) when different.
+fn contexts(ctx: &GpuContext) -> Vec<GpuContext> {
+    let mut out = vec![ctx.clone()];
+    if ctx.tuning() != Tuning::GPU {
+        out.push(ctx.clone().with_tuning(Tuning::GPU));
+    }
+    out
+}
+
+#[test]
+fn prefill_then_single_token_steps_match_one_causal_call() {
+    for base in adapters() {
+        let _gl = gl_guard(base);
+        for ctx in contexts(base) {
+            for (name, config, d, batch, key) in [
+                ("GQA R=2, bias", GqaConfig::new(8, 4, 2), dims(12, 10, None), 2, false),
+                ("MQA, key given", GqaConfig::new(8, 4, 1), dims(16, 8, Some(6)), 1, true),
+                (
+                    "MHA, no bias, gate",
+                    GqaConfig { use_bias: false, use_gate: true, ..GqaConfig::new(4, 3, 3) },
+                    dims(9, 9, None),
+                    3,
+                    false,
+                ),
+            ] {
+                let s = Setup::new(&ctx, &format!("{name} {:?}", ctx.tuning().matmul), config, d, 7);
+                s.check_uniform(batch, 5, &[1, 1, 1, 1, 1, 1], key, 11);
+            }
+        }
+    }
+}
+
+#[test]
+fn multi_token_steps_and_a_long_prefix() {
+    for base in adapters() {
+        let _gl = gl_guard(base);
+        for ctx in contexts(base) {
+            let s = Setup::new(&ctx, "multi-token steps", GqaConfig::new(8, 8, 2), dims(16, 12, None), 3);
+            s.check_uniform(2, 7, &[3, 1, 4, 2], false, 5);
+            // A prefix of 600 keys: short steps take the split (flash-decoding) path where it applies.
+            let s = Setup::new(&ctx, "long prefix", GqaConfig::new(8, 4, 1), dims(8, 8, None), 4);
+            s.check_uniform(1, 600, &[1, 2], false, 6);
+        }
+    }
+}
+
+#[test]
+fn sliding_window_matches_the_windowed_causal_call() {
+    for base in adapters() {
+        let _gl = gl_guard(base);
+        for ctx in contexts(base) {
+            let config = GqaConfig { sliding_window: Some(4), ..GqaConfig::new(8, 4, 2) };
+            let s = Setup::new(&ctx, "window 4", config, dims(12, 12, None), 9);
+            s.check_uniform(2, 6, &[1, 2, 1, 1], false, 10);
+        }
+    }
+}
+
+/// Sequences of different lengths in one batch: ragged prompts (right-padded, with lengths), then
+/// single-token steps; each sequence against its own oracle call.
+#[test]
+fn ragged_batch_matches_each_sequence_alone() {
+    for base in adapters() {
+        let _gl = gl_guard(base);
+        for ctx in contexts(base) {
+            for window in [None, Some(3)] {
+                let config = GqaConfig { sliding_window: window, ..GqaConfig::new(8, 4, 2) };
+                let s = Setup::new(&ctx, &format!("ragged, window {window:?}"), config, dims(12, 10, None), 21);
+                let lengths = [5usize, 2, 7];
+                let (batch, p_max, steps) = (3, 7, 3);
+                let all = Sequences::random(batch, p_max + steps, s.dims, false, 22);
+                let mut cache = s.layer.new_cache(batch, 16).unwrap();
+                let got = s.prefill(&mut cache, &all.slice(0..batch, 0, p_max), Some(&lengths));
+                assert_eq!(cache.lengths(), lengths);
+                // Sequence b's tokens: its prompt, then the tokens of its steps (taken from p_max on).
+                let seq = |b: usize, n: usize| {
+                    let own = all.slice(b..b + 1, 0, lengths[b]);
+                    let more = all.slice(b..b + 1, p_max, p_max + n);
+                    let cat = |a: &HostTensor, m: &HostTensor| {
+                        let d = a.shape()[2];
+                        let data = [a.data(), m.data()].concat();
+                        HostTensor::new([1, data.len() / d, d], data).unwrap()
+                    };
+                    Sequences { query: cat(&own.query, &more.query), value: cat(&own.value, &more.value), key: None }
+                };
+                for (b, &len) in lengths.iter().enumerate() {
+                    let want = seq(b, 0).oracle(&s.config, &s.weights);
+                    let label = format!("{}: prefill, sequence {b}", s.name);
+                    assert_close(&label, rows(&got, b..b + 1, 0, len).data(), want.data(), F32);
+                }
+                for k in 0..steps {
+                    let got = s.step(&mut cache, &all.slice(0..batch, p_max + k, p_max + k + 1));
+                    for (b, &len) in lengths.iter().enumerate() {
+                        let want = seq(b, k + 1).oracle(&s.config, &s.weights);
+                        let label = format!("{}: step {k}, sequence {b}", s.name);
+                        assert_close(
+                            &label,
+                            rows(&got, b..b + 1, 0, 1).data(),
+                            rows(&want, 0..1, len + k, len + k + 1).data(),
+                            F32,
+                        );
+                    }
+                }
+                assert_eq!(cache.lengths(), [8, 5, 10]);
+            }
+        }
+    }
+}
+
+/// Speculative decoding: steps that are rejected are truncated away and decoding continues with
+/// other tokens, as if the rejected ones had never been seen; then the cache grows and goes on.
+#[test]
+fn truncate_then_continue_and_grow() {
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        let s = Setup::new(ctx, "truncate", GqaConfig::new(8, 4, 2), dims(12, 12, None), 31);
+        let (batch, prompt) = (2, 4);
+        let accepted = Sequences::random(batch, prompt + 4, s.dims, false, 32);
+        let rejected = Sequences::random(batch, 3, s.dims, false, 33);
+        let mut cache = s.layer.new_cache(batch, prompt + 4).unwrap();
+        s.prefill(&mut cache, &accepted.slice(0..batch, 0, prompt + 1), None);
+        s.step(&mut cache, &rejected);
+        assert_eq!(cache.lengths(), [prompt + 4; 2]);
+        cache.truncate(prompt + 1);
+        let got = s.step(&mut cache, &accepted.slice(0..batch, prompt + 1, prompt + 3));
+        let want = accepted.slice(0..batch, 0, prompt + 3).oracle(&s.config, &s.weights);
+        assert_close(
+            &format!("{}: after truncate", s.name),
+            got.data(),
+            rows(&want, 0..batch, prompt + 1, prompt + 3).data(),
+            F32,
+        );
+        // The cache is full after one more token: grow it (a copy) and continue.
+        s.step(&mut cache, &accepted.slice(0..batch, prompt + 3, prompt + 4));
+        let one = rejected.slice(0..batch, 0, 1);
+        let err = s.layer.step(&mut cache, &one.query, &one.value, None);
+        assert!(matches!(err, Err(GpuError::Invalid(GqaError::CacheFull { .. }))), "{err:?}");
+        cache.grow(prompt + 8).unwrap();
+        let cont = Sequences::random(batch, 2, s.dims, false, 34);
+        let got = s.step(&mut cache, &cont);
+        let whole = Sequences {
+            query: concat_t(&accepted.query, &cont.query),
+            value: concat_t(&accepted.value, &cont.value),
+            key: None,
+        };
+        let want = whole.oracle(&s.config, &s.weights);
+        assert_close(
+            &format!("{}: after grow", s.name),
+            got.data(),
+            rows(&want, 0..batch, prompt + 4, prompt + 6).data(),
+            F32,
+        );
+        // Reading back: the keys the cache holds are the projections of the accepted tokens.
+        let contents = cache.read().unwrap();
+        assert_eq!(contents.lengths, [prompt + 6; 2]);
+        let wk = s.weights.dense(gqa::core::Dense::Key).unwrap();
+        let (dv, kvh) = (s.dims.value_dim, 2 * 8);
+        for (b, t) in [(0, 0), (1, prompt + 2), (1, prompt + 5)] {
+            let x = &whole.value.data()[(b * (prompt + 6) + t) * dv..][..dv];
+            let want: Vec<f32> = (0..kvh)
+                .map(|o| {
+                    let bias = wk.bias.as_ref().map_or(0.0, |bias| bias.data()[o] as f64);
+                    (0..dv).map(|i| x[i] as f64 * wk.kernel.data()[i * kvh + o] as f64).sum::<f64>() as f32
+                        + bias as f32
+                })
+                .collect();
+            let got = &contents.keys.data()[(b * (prompt + 6) + t) * kvh..][..kvh];
+            assert_close(&format!("{}: cached key ({b}, {t})", s.name), got, &want, F32);
+        }
+        cache.reset();
+        assert!(cache.is_empty());
+    }
+}
+
+fn concat_t(a: &HostTensor, b: &HostTensor) -> HostTensor {
+    let (batch, d) = (a.shape()[0], a.shape()[2]);
+    let (la, lb) = (a.shape()[1], b.shape()[1]);
+    let mut out = Vec::new();
+    for i in 0..batch {
+        out.extend_from_slice(&a.data()[i * la * d..(i + 1) * la * d]);
+        out.extend_from_slice(&b.data()[i * lb * d..(i + 1) * lb * d]);
+    }
+    HostTensor::new([batch, la + lb, d], out).unwrap()
+}
+
+#[test]
+fn cache_errors_are_values() {
+    let ctx = &adapters()[0];
+    let _gl = gl_guard(ctx);
+    let s = Setup::new(ctx, "errors", GqaConfig::new(8, 4, 2), dims(12, 12, None), 41);
+    let x = Sequences::random(2, 5, s.dims, false, 42);
+    let mut cache = s.layer.new_cache(2, 6).unwrap();
+    // A step needs a prefix.
+    let err = s.layer.step(&mut cache, &x.slice(0..2, 0, 1).query, &x.slice(0..2, 0, 1).value, None);
+    assert!(matches!(err, Err(GpuError::Invalid(GqaError::CacheEmpty { sequence: 0, .. }))), "{err:?}");
+    // Past the capacity: nothing is appended.
+    s.prefill(&mut cache, &x.slice(0..2, 0, 4), None);
+    let three = x.slice(0..2, 0, 3);
+    let err = s.layer.step(&mut cache, &three.query, &three.value, None);
+    assert!(matches!(err, Err(GpuError::Invalid(GqaError::CacheFull { capacity: 6, appending: 3, .. }))), "{err:?}");
+    assert_eq!(cache.lengths(), [4, 4]);
+    // A batch mismatch.
+    let one = x.slice(0..1, 0, 1);
+    let err = s.layer.step(&mut cache, &one.query, &one.value, None);
+    assert!(
+        matches!(err, Err(GpuError::Invalid(GqaError::CacheMismatch { what: "batch", cache: 2, call: 1, .. }))),
+        "{err:?}"
+    );
+    // A cache made for a layer with other heads.
+    let other = Setup::new(ctx, "other heads", GqaConfig::new(8, 4, 4), dims(12, 12, None), 43);
+    let mut foreign = other.layer.new_cache(2, 6).unwrap();
+    let err = s.layer.prefill(&mut foreign, &three.query, &three.value, None, None);
+    assert!(
+        matches!(err, Err(GpuError::Invalid(GqaError::CacheMismatch { what: "num_key_value_heads", .. }))),
+        "{err:?}"
+    );
+    // Truncating past a sequence's end, ragged lengths longer than the prompt, a zero-size cache.
+    assert!(matches!(cache.truncate_each(&[5, 1]), Err(GpuError::Invalid(GqaError::CacheLength { .. }))));
+    assert!(cache.truncate_each(&[2, 1]).is_ok());
+    let err = s.layer.prefill(&mut cache, &three.query, &three.value, None, Some(&[4, 1]));
+    assert!(matches!(err, Err(GpuError::Invalid(GqaError::CacheLength { .. }))), "{err:?}");
+    assert!(s.layer.new_cache(0, 4).is_err());
+    // Wrong feature size.
+    let bad = HostTensor::new([2, 1, 5], vec![0.5; 10]).unwrap();
+    assert!(matches!(
+        s.layer.step(&mut cache, &bad, &bad, None),
+        Err(GpuError::Invalid(GqaError::ShapeMismatch { .. }))
+    ));
+    // A cache larger than one binding is refused at creation.
+    let huge = s.layer.new_cache(1 << 12, 1 << 20);
+    assert!(matches!(huge, Err(GpuError::Invalid(GqaError::LimitExceeded { .. }))), "{huge:?}");
+}
+
+/// A step's plan projects only the new tokens and never allocates a buffer of the prefix's size
+/// besides the cache itself.
+#[test]
+fn step_plan_projects_only_new_tokens() {
+    let ctx = &adapters()[0];
+    let s = Setup::new(ctx, "plan", GqaConfig::new(16, 8, 2), dims(32, 32, None), 51);
+    let mut cache = s.layer.new_cache(1, 4096).unwrap();
+    let x = Sequences::random(1, 3000, s.dims, false, 52);
+    {
+        let _gl = gl_guard(ctx);
+        s.prefill(&mut cache, &x, None);
+    }
+    let plan = s.layer.plan_cached(&cache, &[1, 1, 32], false, &[1]).unwrap();
+    let proj = |label: &str| plan.passes().find(|p| p.label == label).unwrap().params.m;
+    assert_eq!((proj("project_key"), proj("project_value")), (1, 1));
+    assert_eq!(plan.problem.source_len, 3001);
+    let kv = plan.buffer(gqa::core::BufferId::KeyProj).unwrap();
+    assert_eq!(kv.elems, 2 * 16);
+    assert!(plan.passes().all(|p| p.params.kv_stride == 4096));
+    // The cache's buffers are the plan's only (B, capacity)-sized ones.
+    let cache_bytes = 4096 * 2 * 16 * 4;
+    assert_eq!(plan.bytes_of(gqa::core::BufferRole::Cache), 2 * cache_bytes);
+    assert!(plan.buffers.iter().filter(|b| b.role != gqa::core::BufferRole::Cache).all(|b| b.bytes < cache_bytes / 8));
+}
