@@ -7,10 +7,12 @@ mod common;
 mod basic;
 #[path = "../examples/embed.rs"]
 mod embed;
+#[path = "../examples/generate.rs"]
+mod generate;
 #[path = "../examples/keras_layer.rs"]
 mod keras_layer;
 
-use common::{F32, adapter_name, adapters, assert_close};
+use common::{F32, adapter_name, adapters, assert_close, gl_guard};
 
 #[test]
 fn basic_example_matches_the_oracle() {
@@ -42,5 +44,16 @@ fn keras_layer_example_matches_keras() {
         assert_close(&format!("{name}: examples/keras_layer.rs vs oracle"), r.output.data(), r.oracle.data(), F32);
         let keras = r.keras.expect("the fixture holds Keras' output");
         assert_close(&format!("{name}: examples/keras_layer.rs vs Keras"), r.output.data(), keras.data(), F32);
+    }
+}
+
+#[test]
+fn generate_example_matches_the_oracles_cache() {
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        let name = adapter_name(ctx);
+        let r = generate::run(ctx, 9, 12).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.tokens.shape(), [1, 12, 256], "{name}");
+        assert_close(&format!("{name}: examples/generate.rs"), r.tokens.data(), r.oracle.data(), F32);
     }
 }

@@ -79,6 +79,37 @@ fn decode_applies_only_to_short_queries_over_long_sources() {
     assert!(uses(1, 512, false));
     assert!(uses(16, 4096, false));
     assert!(!uses(17, 4096, false), "T > 16: not decode");
-    assert!(!uses(1, 300, false), "S < 2 splits: not worth splitting");
+    // Short sources too when the fused kernel is off: the separate passes would waste their
+    // 64-query tiles; with it on, the fused kernel takes them whole.
+    assert!(uses(1, 300, false), "S < 2 splits, fused kernel off: still the decode path");
+    let fused =
+        layer.context().clone().with_tuning(Tuning { split_decode: true, fused_attention: true, ..ctx.tuning() });
+    let layer_fused =
+        gqa::gpu::GqaLayer::new(&fused, &cfg, &common::random_weights(&cfg, Case::new("", cfg.clone()).dims(), 1))
+            .unwrap();
+    let plan = layer_fused.plan(&[2, 1, 12], &[2, 300, 10], None, &Default::default()).unwrap();
+    assert!(plan.passes().all(|p| p.kernel != Kernel::AttentionReduce), "S < 2 splits, fused kernel on: one pass");
     assert!(!uses(1, 4096, true), "scores requested: the unfused passes");
+}
+
+/// Products of few rows (B * T <= 16, sizes multiples of 4) take the rows-of-4 matmul under every
+/// tuning: with and without bias, with the gate's sigmoid, row counts that are not multiples of 4.
+#[test]
+fn few_row_projections_use_the_rows4_matmul() {
+    for ctx in adapters() {
+        for (b, t, bias, gate) in [(1, 1, true, false), (3, 1, false, true), (2, 3, true, true), (1, 7, true, false)] {
+            let cfg = GqaConfig { use_bias: bias, use_gate: gate, ..GqaConfig::new(8, 4, 2) };
+            let mut c = Case::new(&format!("rows4: B={b} T={t} bias={bias} gate={gate}"), cfg);
+            (c.batch, c.t, c.s, c.dq, c.dv) = (b, t, 5, 16, 8);
+            c.options.use_causal_mask = true;
+            c.options.causal_alignment = CausalAlignment::BottomRight;
+            let layer =
+                gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
+            let plan = layer.plan(&[b, t, 16], &[b, 5, 8], None, &c.options).unwrap();
+            let kernel = |label: &str| plan.passes().find(|p| p.label == label).map(|p| p.kernel);
+            assert_eq!(kernel("project_query"), Some(Kernel::MatmulBiasRows4), "{}", c.name);
+            assert_eq!(kernel("project_output"), Some(Kernel::MatmulBiasRows4), "{}", c.name);
+            c.check(ctx, 3);
+        }
+    }
 }

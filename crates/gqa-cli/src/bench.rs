@@ -20,24 +20,30 @@ pub struct BenchArgs {
     /// The GPU API to use (auto: the best adapter).
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
-    /// Sequence lengths to sweep (T = S), comma separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [64usize, 128, 256, 512])]
+    /// Time KV-cache decoding steps instead of whole calls: one new token per step over a cache
+    /// holding `--seq` tokens (default shape Nq=32, Nkv=8, H=128, Dq=4096; lengths 512, 2048, 8192,
+    /// 32768), GPU and the oracle's own cache; reports ms per step and its linear fit in S.
+    #[arg(long)]
+    pub decode: bool,
+    /// Sequence lengths to sweep (T = S; with --decode, cached lengths S), comma separated
+    /// [default: 64,128,256,512; with --decode 512,2048,8192,32768].
+    #[arg(long, value_delimiter = ',')]
     pub seq: Vec<usize>,
     /// B.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Nq.
-    #[arg(long, default_value_t = 8)]
-    pub query_heads: usize,
-    /// Nkv.
-    #[arg(long, default_value_t = 2)]
-    pub kv_heads: usize,
-    /// H.
-    #[arg(long, default_value_t = 64)]
-    pub head_dim: usize,
-    /// Dq = Dv.
-    #[arg(long, default_value_t = 512)]
-    pub query_dim: usize,
+    /// Nq [default: 8; with --decode 32].
+    #[arg(long)]
+    pub query_heads: Option<usize>,
+    /// Nkv [default: 2; with --decode 8].
+    #[arg(long)]
+    pub kv_heads: Option<usize>,
+    /// H [default: 64; with --decode 128].
+    #[arg(long)]
+    pub head_dim: Option<usize>,
+    /// Dq = Dv [default: 512; with --decode 4096].
+    #[arg(long)]
+    pub query_dim: Option<usize>,
     /// Timed GPU calls per length (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
@@ -58,6 +64,42 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// The shape of a sweep, with each mode's defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sweep {
+    pub(crate) seq: Vec<usize>,
+    pub(crate) batch: usize,
+    pub(crate) query_heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) query_dim: usize,
+}
+
+impl BenchArgs {
+    /// The sweep asked for, with the defaults of the mode (`--decode` or not).
+    pub(crate) fn sweep(&self) -> Sweep {
+        let (seq, nq, nkv, h, dq): (&[usize], _, _, _, _) = if self.decode {
+            (&[512, 2048, 8192, 32768], 32, 8, 128, 4096)
+        } else {
+            (&[64, 128, 256, 512], 8, 2, 64, 512)
+        };
+        Sweep {
+            seq: if self.seq.is_empty() { seq.to_vec() } else { self.seq.clone() },
+            batch: self.batch,
+            query_heads: self.query_heads.unwrap_or(nq),
+            kv_heads: self.kv_heads.unwrap_or(nkv),
+            head_dim: self.head_dim.unwrap_or(h),
+            query_dim: self.query_dim.unwrap_or(dq),
+        }
+    }
+
+    /// Writes `text` to `path`.
+    pub(crate) fn write(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+        std::fs::write(path, text)
+            .map_err(|e| CliError::Output { path: path.display().to_string(), message: e.to_string() })
+    }
+}
+
 /// One row of the sweep.
 #[derive(Debug, Clone)]
 struct Row {
@@ -74,18 +116,22 @@ impl Row {
 }
 
 /// Deterministic, non-zero test data (benchmarks need no randomness).
-fn data(shape: &[usize], phase: f32) -> HostTensor {
+pub(crate) fn data(shape: &[usize], phase: f32) -> HostTensor {
     let n: usize = shape.iter().product();
     HostTensor::new(shape.to_vec(), (0..n).map(|i| (i as f32 * 0.618 + phase).sin()).collect())
         .expect("length matches shape")
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 /// Runs the sweep.
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
+    if args.decode {
+        return crate::bench_decode::bench_decode(args);
+    }
+    let sweep = args.sweep();
     let started = Instant::now();
     let ctx = crate::backend::open(args.backend)?;
     let context_time = started.elapsed();
@@ -94,23 +140,18 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         move |source| CliError::Gpu { context: context.clone(), source }
     };
     let roof = gqa_wgpu::roofline::measure(&ctx, 3).map_err(gpu_err("measuring the roofline"))?;
-    let config = GqaConfig::new(args.head_dim, args.query_heads, args.kv_heads);
-    let dims = LayerDims { query_dim: args.query_dim, key_dim: args.query_dim, value_dim: args.query_dim };
+    let config = GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads);
+    let dims = LayerDims { query_dim: sweep.query_dim, key_dim: sweep.query_dim, value_dim: sweep.query_dim };
     let weights = gqa_ref::initialize_weights(&config, dims, 7)
         .map_err(|source| CliError::Inputs { inputs: "bench config".into(), source })?;
     let layer = GqaLayer::new(&ctx, &config, &weights).map_err(gpu_err("uploading the weights"))?;
     let options = CallOptions { use_causal_mask: args.causal, ..Default::default() };
 
-    let bar = indicatif::ProgressBar::new(args.seq.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} T=S={msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    let mut rows = Vec::with_capacity(args.seq.len());
-    for &seq in &args.seq {
+    let bar = progress(sweep.seq.len(), "T=S");
+    let mut rows = Vec::with_capacity(sweep.seq.len());
+    for &seq in &sweep.seq {
         bar.set_message(seq.to_string());
-        let shape = [args.batch, seq, args.query_dim];
+        let shape = [sweep.batch, seq, sweep.query_dim];
         let (q, v) = (data(&shape, 0.0), data(&shape, 1.0));
         let plan = layer.plan(&shape, &shape, None, &options).map_err(gpu_err(&format!("planning T=S={seq}")))?;
         let run_err = gpu_err(&format!("running T=S={seq} on {}", ctx.describe()));
@@ -135,14 +176,21 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
 
-    let csv = to_csv(&rows, roof.gflops);
     if let Some(path) = &args.csv {
-        std::fs::write(path, &csv)
-            .map_err(|e| CliError::Output { path: path.display().to_string(), message: e.to_string() })?;
+        BenchArgs::write(path, &to_csv(&rows, roof.gflops))?;
     }
     if let Some(path) = &args.svg {
-        std::fs::write(path, to_svg(&rows, &ctx.describe()))
-            .map_err(|e| CliError::Output { path: path.display().to_string(), message: e.to_string() })?;
+        let plot = crate::plot::Plot {
+            title: "gqa forward: GFLOP/s vs sequence length (T = S)".into(),
+            subtitle: ctx.describe(),
+            log_x: true,
+            x: rows.iter().map(|r| r.seq).collect(),
+            series: vec![
+                ("GPU".into(), rows.iter().map(|r| Some(r.gflops(r.gpu))).collect()),
+                ("CPU oracle (f64)".into(), rows.iter().map(|r| r.oracle.map(|o| r.gflops(o))).collect()),
+            ],
+        };
+        BenchArgs::write(path, &plot.to_svg())?;
     }
     if args.json {
         let table: Vec<_> = rows
@@ -163,8 +211,8 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             "adapter": ctx.describe(),
             "context_ms": ms(context_time),
             "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
-            "shape": { "batch": args.batch, "query_heads": args.query_heads, "kv_heads": args.kv_heads,
-                       "head_dim": args.head_dim, "query_dim": args.query_dim, "causal": args.causal },
+            "shape": { "batch": sweep.batch, "query_heads": sweep.query_heads, "kv_heads": sweep.kv_heads,
+                       "head_dim": sweep.head_dim, "query_dim": sweep.query_dim, "causal": args.causal },
             "rows": table,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
@@ -175,11 +223,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     println!("roofline  FMA probe {:.1} GFLOP/s, copy probe {:.2} GB/s", roof.gflops, roof.gbps);
     println!(
         "shape     B={} Nq={} Nkv={} H={} Dq=Dv={}{}, T=S swept, median of {} GPU runs\n",
-        args.batch,
-        args.query_heads,
-        args.kv_heads,
-        args.head_dim,
-        args.query_dim,
+        sweep.batch,
+        sweep.query_heads,
+        sweep.kv_heads,
+        sweep.head_dim,
+        sweep.query_dim,
         if args.causal { ", causal" } else { "" },
         args.runs
     );
@@ -224,63 +272,13 @@ fn to_csv(rows: &[Row], roof_gflops: f64) -> String {
     s
 }
 
-/// A small self-contained SVG: GFLOP/s (y) against the sequence length (x, log scale), one line for
-/// the GPU and one for the CPU oracle.
-fn to_svg(rows: &[Row], adapter: &str) -> String {
-    let (w, h, pad) = (640.0, 400.0, 60.0);
-    let xs: Vec<f64> = rows.iter().map(|r| (r.seq.max(1) as f64).log2()).collect();
-    let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
-    let ymax = rows
-        .iter()
-        .flat_map(|r| std::iter::once(r.gflops(r.gpu)).chain(r.oracle.map(|o| r.gflops(o))))
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.1;
-    let px = |x: f64| pad + (x - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * pad);
-    let py = |y: f64| h - pad - y / ymax * (h - 2.0 * pad);
-    let line = |values: Vec<(f64, f64)>, color: &str| {
-        let points: Vec<String> = values.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
-        let dots: String = values
-            .iter()
-            .map(|(x, y)| format!(r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, px(*x), py(*y)))
-            .collect();
-        format!(r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>{dots}"#, points.join(" "))
-    };
-    let gpu = line(xs.iter().zip(rows).map(|(x, r)| (*x, r.gflops(r.gpu))).collect(), "#1f77b4");
-    let cpu = line(xs.iter().zip(rows).filter_map(|(x, r)| r.oracle.map(|o| (*x, r.gflops(o)))).collect(), "#d62728");
-    let mut ticks = String::new();
-    for (x, r) in xs.iter().zip(rows) {
-        let _ = write!(
-            ticks,
-            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"#,
-            px(*x),
-            h - pad + 16.0,
-            r.seq
-        );
-    }
-    for i in 0..=4 {
-        let y = ymax * i as f64 / 4.0;
-        let _ = write!(
-            ticks,
-            r#"<text x="{}" y="{:.1}" font-size="11" text-anchor="end">{y:.2}</text>"#,
-            pad - 6.0,
-            py(y) + 4.0
-        );
-    }
-    let title: String = adapter.chars().filter(|c| !matches!(c, '<' | '>' | '&')).collect();
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{pad}" y="24" font-size="14">gqa forward: GFLOP/s vs sequence length (T = S)</text>
-<text x="{pad}" y="40" font-size="11">{title}</text>
-<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/>
-{ticks}{gpu}{cpu}
-<text x="{r}" y="{pad}" font-size="12" text-anchor="end" fill="#1f77b4">GPU</text>
-<text x="{r}" y="{l2}" font-size="12" text-anchor="end" fill="#d62728">CPU oracle (f64)</text>
-</svg>
-"##,
-        b = h - pad,
-        r = w - pad,
-        l2 = pad + 16.0
-    )
+/// A progress bar on stderr over `len` items, labelled `what` (`T=S`, `S`).
+pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!("{{spinner}} [{{bar:30}}] {{pos}}/{{len}} {what}={{msg}}"))
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
 }

@@ -34,6 +34,9 @@ pub enum CliError {
         /// Why it failed.
         message: String,
     },
+    /// Flags that contradict each other or a value out of range that clap cannot check.
+    #[error("bad flags: {0}")]
+    Flags(String),
     /// No adapter at all (for `gqa info`).
     #[error("no GPU adapter found: {hint}")]
     NoAdapter {

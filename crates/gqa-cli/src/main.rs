@@ -7,8 +7,10 @@
 mod args;
 mod backend;
 mod bench;
+mod bench_decode;
 mod error;
 mod info;
+mod plot;
 mod run;
 
 use std::process::ExitCode;

@@ -86,7 +86,9 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     let splits = p.source_len.div_ceil(split_keys);
     if tuning.split_decode
         && p.target_len <= Kernel::DECODE_MAX_QUERIES
-        && p.source_len >= 2 * split_keys
+        // Long sources; or any source where the fused kernel is not the choice: the separate passes'
+        // 64-query tiles would compute mostly clamped rows for so few queries.
+        && (p.source_len >= 2 * split_keys || !tuning.fused_attention)
         && splits as u64 <= max_wg
         && within_cap(k, &probe(split_keys))
         && within_cap(Kernel::AttentionReduce, &probe(split_keys))

@@ -12,6 +12,10 @@ pub enum Kernel {
     /// Register-blocked with 16x16 outputs per invocation and vec4 loads: for CPU adapters when the
     /// contracted and output sizes are multiples of 4.
     MatmulBiasRb16,
+    /// The product for few rows (a decoding step's projections: a matrix-vector product bound by
+    /// reading the weights): 4 rows x 4 adjacent columns per invocation, vec4 loads, each weight
+    /// vec4 read once per 4 rows. Needs the contracted and output sizes multiples of 4.
+    MatmulBiasRows4,
     /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]`: 64x64 (t, s) tiles,
     /// 4x4 per invocation. Unmasked: masking happens in the softmax.
     QkGrouped,
@@ -31,10 +35,11 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
+        Kernel::MatmulBiasRows4,
         Kernel::QkGrouped,
         Kernel::SoftmaxMasked,
         Kernel::PvGrouped,
@@ -48,6 +53,7 @@ impl Kernel {
             Kernel::MatmulBias => "matmul_bias.wgsl",
             Kernel::MatmulBiasRb => "matmul_bias_rb.wgsl",
             Kernel::MatmulBiasRb16 => "matmul_bias_rb16.wgsl",
+            Kernel::MatmulBiasRows4 => "matmul_bias_rows4.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
@@ -62,6 +68,7 @@ impl Kernel {
             Kernel::MatmulBias => "matmul_bias",
             Kernel::MatmulBiasRb => "matmul_bias_rb",
             Kernel::MatmulBiasRb16 => "matmul_bias_rb16",
+            Kernel::MatmulBiasRows4 => "matmul_bias_rows4",
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
             Kernel::PvGrouped => "pv_grouped",
@@ -73,7 +80,9 @@ impl Kernel {
     /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::SoftmaxMasked | Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1, 1],
+            Kernel::SoftmaxMasked | Kernel::AttentionFused | Kernel::AttentionReduce | Kernel::MatmulBiasRows4 => {
+                [64, 1, 1]
+            }
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
@@ -83,7 +92,7 @@ impl Kernel {
     pub fn workgroup_memory_bytes(self) -> u32 {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
-            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => 0,
+            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped | Kernel::AttentionReduce => 0,
             Kernel::AttentionFused => 2048 * 4,
@@ -108,6 +117,7 @@ impl Kernel {
             Kernel::MatmulBias => k.div_ceil(16) + 16,
             Kernel::MatmulBiasRb => k + 8,
             Kernel::MatmulBiasRb16 => k.div_ceil(4) + 64,
+            Kernel::MatmulBiasRows4 => k.div_ceil(4) + 4,
             Kernel::QkGrouped => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
             Kernel::PvGrouped => s + 16,
@@ -132,6 +142,8 @@ impl Kernel {
             Kernel::SoftmaxMasked => [1, 1],
             Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
+            // 64 invocations of 4 columns, 4 rows each.
+            Kernel::MatmulBiasRows4 => [256, 4],
             _ => [64, 64],
         }
     }
@@ -140,7 +152,9 @@ impl Kernel {
     pub fn storage_bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => &[Read, Read, Read, ReadWrite],
+            Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
+                &[Read, Read, Read, ReadWrite]
+            }
             Kernel::QkGrouped => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],

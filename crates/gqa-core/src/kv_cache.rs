@@ -18,7 +18,7 @@ use crate::config::GqaConfig;
 use crate::error::GqaError;
 use crate::options::{CallOptions, CausalAlignment};
 use crate::problem::Problem;
-use crate::tensor::Mask;
+use crate::tensor::{HostTensor, Mask};
 
 /// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,44 @@ impl CacheShape {
             }
         }
         Ok(())
+    }
+}
+
+/// A host copy of a cache's held tokens: what reading a cache gives and loading one takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheContents {
+    /// Projected keys (B, L, Nkv, H), L at least the longest sequence; zeros past each sequence's
+    /// length when read from a cache.
+    pub keys: HostTensor,
+    /// Projected values (B, L, Nkv, H), likewise.
+    pub values: HostTensor,
+    /// Each sequence's length.
+    pub lengths: Vec<usize>,
+}
+
+impl CacheContents {
+    /// Checks the contents fit a cache of `shape`: (B, L, Nkv, H) keys and values, one length per
+    /// sequence, each at most L and the capacity. Returns L.
+    pub fn check(&self, op: &'static str, shape: &CacheShape) -> Result<usize, GqaError> {
+        if self.lengths.len() != shape.batch {
+            return Err(GqaError::CacheMismatch { op, what: "batch", cache: shape.batch, call: self.lengths.len() });
+        }
+        let l = self.keys.shape().get(1).copied().unwrap_or(0);
+        let want = [shape.batch, l, shape.num_kv_heads, shape.head_dim];
+        for (name, t) in [("keys", &self.keys), ("values", &self.values)] {
+            if t.shape() != want {
+                return Err(GqaError::ShapeMismatch {
+                    op,
+                    detail: format!("{name} {:?} must be (B, L, Nkv, H) = {want:?}", t.shape()),
+                });
+            }
+        }
+        for (b, &len) in self.lengths.iter().enumerate() {
+            if len > l.min(shape.capacity) {
+                return Err(GqaError::CacheLength { op, sequence: b, length: l.min(shape.capacity), requested: len });
+            }
+        }
+        Ok(l)
     }
 }
 

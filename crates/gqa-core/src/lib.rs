@@ -56,7 +56,7 @@ pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};
 pub use kernel::{Access, Kernel};
-pub use kv_cache::{CacheShape, CacheUpdate};
+pub use kv_cache::{CacheContents, CacheShape, CacheUpdate};
 pub use limits::Limits;
 pub use mask_pack::pack_masks;
 pub use options::{CallOptions, CausalAlignment, MaskedRows};

@@ -646,7 +646,7 @@ fn matmul(
     base: Params,
 ) -> Pass {
     let (k, n) = dense_matrix(p, d);
-    let kernel = variant.kernel(k, n);
+    let kernel = variant.kernel(rows as u64, k, n);
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;

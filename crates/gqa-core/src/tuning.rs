@@ -15,12 +15,21 @@ pub enum MatmulVariant {
     RegisterBlocked,
 }
 
+/// Products of at most this many rows (a decoding step's B * T new tokens) take
+/// [`Kernel::MatmulBiasRows4`] under every variant, when the sizes are multiples of 4: the tiles of
+/// the others would compute mostly clamped rows (64 or 128 rows per tile for 1 real one).
+pub const FEW_ROWS: u64 = 16;
+
 impl MatmulVariant {
-    /// The kernel that implements it for a `k`-deep product with `n` output columns.
-    pub fn kernel(self, k: u64, n: u64) -> Kernel {
+    /// The kernel that implements it for an `m` x `k` by `k` x `n` product.
+    pub fn kernel(self, m: u64, k: u64, n: u64) -> Kernel {
+        let vec4 = k.is_multiple_of(4) && n.is_multiple_of(4);
+        if m <= FEW_ROWS && vec4 {
+            return Kernel::MatmulBiasRows4;
+        }
         match self {
             MatmulVariant::Tiled => Kernel::MatmulBias,
-            MatmulVariant::RegisterBlocked if k.is_multiple_of(4) && n.is_multiple_of(4) => Kernel::MatmulBiasRb16,
+            MatmulVariant::RegisterBlocked if vec4 => Kernel::MatmulBiasRb16,
             MatmulVariant::RegisterBlocked => Kernel::MatmulBiasRb,
         }
     }
@@ -36,7 +45,8 @@ pub struct Tuning {
     /// otherwise logits, softmax and PV run as separate passes.
     pub fused_attention: bool,
     /// Use flash-decoding (the fused kernel split over key ranges, then a reduce) for short queries
-    /// (T <= 16) over long sources (S >= 512), under the same conditions as the fused kernel.
+    /// (T <= 16) over long sources (S >= 512; any S when `fused_attention` is off), under the same
+    /// conditions as the fused kernel.
     pub split_decode: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
     /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation

@@ -6,7 +6,7 @@
 //! tokens, with the masks [`CacheUpdate::problem`] gives. Its results equal the rows of one causal
 //! [`crate::forward`] over each whole sequence.
 
-use gqa_core::{CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims, Weights};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims, Weights};
 
 use crate::forward::{attend, dense};
 
@@ -39,6 +39,39 @@ impl KvCache {
         for l in &mut self.lengths {
             *l = (*l).min(len);
         }
+    }
+
+    /// The held tokens (keys and values rounded to f32), as `gqa_wgpu::KvCache::read` gives them.
+    pub fn read(&self) -> Result<CacheContents, GqaError> {
+        let longest = self.lengths.iter().copied().max().unwrap_or(0);
+        let token = self.shape.token_elems() as usize;
+        let trim = |all: &[f64]| {
+            let mut out = vec![0.0f32; self.shape.batch * longest * token];
+            for (b, &len) in self.lengths.iter().enumerate() {
+                let from = &all[b * self.shape.capacity * token..][..len * token];
+                for (o, x) in out[b * longest * token..].iter_mut().zip(from) {
+                    *o = *x as f32;
+                }
+            }
+            HostTensor::new([self.shape.batch, longest, self.shape.num_kv_heads, self.shape.head_dim], out)
+        };
+        Ok(CacheContents { keys: trim(&self.keys)?, values: trim(&self.values)?, lengths: self.lengths.clone() })
+    }
+
+    /// Replaces the contents with `contents` (see [`CacheContents::check`]).
+    pub fn load(&mut self, contents: &CacheContents) -> Result<(), GqaError> {
+        let l = contents.check("gqa_ref::KvCache::load", &self.shape)?;
+        let token = self.shape.token_elems() as usize;
+        for (b, &len) in contents.lengths.iter().enumerate() {
+            let at = b * self.shape.capacity * token;
+            for (src, dst) in [(&contents.keys, &mut self.keys), (&contents.values, &mut self.values)] {
+                for (d, x) in dst[at..at + len * token].iter_mut().zip(&src.data()[b * l * token..]) {
+                    *d = f64::from(*x);
+                }
+            }
+        }
+        self.lengths.clone_from(&contents.lengths);
+        Ok(())
     }
 
     /// Runs the layer over a prompt (query (B, P, Dq), value, key or `None`) and appends it: the
@@ -193,5 +226,12 @@ mod tests {
         assert!(matches!(cache.step(&config, &weights, &x, &x, None), Err(GqaError::CacheFull { .. })));
         cache.truncate(1);
         assert_eq!(cache.lengths(), [1]);
+        // Read and load round-trip; loading more than the capacity is refused.
+        let contents = cache.read().unwrap();
+        let mut other = KvCache::new(&config, 1, 4).unwrap();
+        other.load(&contents).unwrap();
+        assert_eq!(other.read().unwrap(), contents);
+        let too_long = CacheContents { lengths: vec![2], ..contents };
+        assert!(matches!(other.load(&too_long), Err(GqaError::CacheLength { .. })));
     }
 }

@@ -1,7 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan};
 
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
@@ -36,17 +36,6 @@ pub struct KvCache {
     keys: GpuTensor,
     values: GpuTensor,
     lengths: Vec<usize>,
-}
-
-/// A host copy of a cache's held tokens (see [`KvCache::read`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheContents {
-    /// Projected keys (B, L, Nkv, H), L the longest sequence; zeros past each sequence's length.
-    pub keys: HostTensor,
-    /// Projected values (B, L, Nkv, H), likewise.
-    pub values: HostTensor,
-    /// Each sequence's length.
-    pub lengths: Vec<usize>,
 }
 
 impl KvCache {
@@ -204,6 +193,25 @@ impl KvCache {
             values: trim(self.values.to_host()?)?,
             lengths: self.lengths.clone(),
         })
+    }
+
+    /// Replaces the cache's contents with `contents` (keys and values (B, L, Nkv, H), as
+    /// [`KvCache::read`] gives them; each sequence's first `lengths[b]` tokens are written): to
+    /// restore a saved cache, or to start from keys projected elsewhere.
+    pub fn load(&mut self, contents: &CacheContents) -> Result<(), GpuError> {
+        const OP: &str = "KvCache::load";
+        self.ctx.check_alive(OP)?;
+        let l = contents.check(OP, &self.shape)?;
+        let token = self.shape.token_elems() as usize;
+        for (b, &len) in contents.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
+            let at = (b * self.shape.capacity * token * 4) as u64;
+            for (src, dst) in [(&contents.keys, &self.keys), (&contents.values, &self.values)] {
+                let data = &src.data()[b * l * token..][..len * token];
+                self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(data));
+            }
+        }
+        self.lengths.clone_from(&contents.lengths);
+        Ok(())
     }
 
     fn buffers(&self) -> CacheBuffers<'_> {

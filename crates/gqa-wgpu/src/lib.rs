@@ -80,7 +80,7 @@ pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
 pub use context::{GpuContext, core_limits};
 pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
-pub use kv_cache::{CacheContents, KvCache};
+pub use kv_cache::KvCache;
 pub use layer::GqaLayer;
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};

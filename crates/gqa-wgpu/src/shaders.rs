@@ -16,6 +16,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
         Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
+        Kernel::MatmulBiasRows4 => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
@@ -30,6 +31,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::MatmulBias
         | Kernel::MatmulBiasRb
         | Kernel::MatmulBiasRb16
+        | Kernel::MatmulBiasRows4
         | Kernel::QkGrouped
         | Kernel::AttentionReduce => &["common/params.wgsl"],
         Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],

@@ -1,0 +1,236 @@
+//! `gqa bench --decode`: the time of one KV-cache decoding step (one new token per sequence) against
+//! the number of cached tokens S, on one adapter and on the oracle's own cache. The cache is loaded
+//! with S - 1 projected tokens (prefilling 32K tokens at Dq=4096 would take hours on a software
+//! adapter and measures something else); each timed step appends token S and is truncated away.
+//! A step projects only its new token, so its time must grow linearly in S: the report fits
+//! `ms = a + b * S` and gives R².
+
+use std::time::{Duration, Instant};
+
+use gqa_core::{CacheContents, GqaConfig, LayerDims};
+use gqa_wgpu::GqaLayer;
+use serde_json::json;
+
+use crate::bench::{BenchArgs, data, ms, progress};
+use crate::error::CliError;
+
+/// One cached length.
+#[derive(Debug, Clone)]
+struct Row {
+    /// Keys attended: S - 1 cached plus the new one.
+    seq: usize,
+    gpu: Duration,
+    oracle: Option<Duration>,
+    /// Bytes of K and V the step reads once.
+    kv_bytes: f64,
+    flops: f64,
+}
+
+/// A least-squares line `y = a + b x` and its R².
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fit {
+    pub(crate) intercept: f64,
+    pub(crate) slope: f64,
+    pub(crate) r2: f64,
+}
+
+pub(crate) fn fit(points: &[(f64, f64)]) -> Option<Fit> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (mx, my) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let syy: f64 = points.iter().map(|(_, y)| (y - my).powi(2)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
+    Some(Fit { intercept: my - slope * mx, slope, r2 })
+}
+
+/// Runs the decode sweep.
+pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
+    let sweep = args.sweep();
+    if let Some(&s) = sweep.seq.iter().find(|&&s| s < 2) {
+        return Err(CliError::Flags(format!(
+            "--decode needs cached lengths >= 2 (a step attends over a prefix), got {s}"
+        )));
+    }
+    let gpu_err = |context: String| move |source| CliError::Gpu { context: context.clone(), source };
+    let ctx = crate::backend::open(args.backend)?;
+    let roof = gqa_wgpu::roofline::measure(&ctx, 3).map_err(gpu_err("measuring the roofline".into()))?;
+    let config = GqaConfig { use_bias: true, ..GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads) };
+    let dq = sweep.query_dim;
+    let dims = LayerDims { query_dim: dq, key_dim: dq, value_dim: dq };
+    let inputs_err = |what: &str| {
+        let what = what.to_string();
+        move |source| CliError::Inputs { inputs: what.clone(), source }
+    };
+    let weights = gqa_ref::initialize_weights(&config, dims, 7).map_err(inputs_err("bench config"))?;
+    let layer = GqaLayer::new(&ctx, &config, &weights).map_err(gpu_err("uploading the weights".into()))?;
+    let (b, nkv, h) = (sweep.batch, sweep.kv_heads, sweep.head_dim);
+    let capacity = sweep.seq.iter().copied().max().unwrap_or(2);
+    let mut cache = layer.new_cache(b, capacity).map_err(gpu_err(format!("a KV cache of {capacity} tokens")))?;
+    let mut oracle = if args.no_oracle {
+        None
+    } else {
+        Some(gqa_ref::KvCache::new(&config, b, capacity).map_err(inputs_err("the oracle's cache"))?)
+    };
+    let token_shape = [b, 1, dq];
+    let (q, v) = (data(&token_shape, 0.0), data(&token_shape, 1.0));
+
+    let bar = progress(sweep.seq.len(), "S");
+    let mut rows = Vec::with_capacity(sweep.seq.len());
+    for &seq in &sweep.seq {
+        bar.set_message(seq.to_string());
+        let held = seq - 1;
+        let kv_shape = [b, held, nkv, h];
+        let contents =
+            CacheContents { keys: data(&kv_shape, 2.0), values: data(&kv_shape, 3.0), lengths: vec![held; b] };
+        let run_err = gpu_err(format!("a decode step at S={seq} on {}", ctx.describe()));
+        cache.load(&contents).map_err(&run_err)?;
+        let plan = layer.plan_cached(&cache, &token_shape, false, &vec![1; b]).map_err(&run_err)?;
+        layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
+        cache.truncate(held);
+        let mut times = Vec::with_capacity(args.runs as usize);
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
+            times.push(t.elapsed());
+            cache.truncate(held);
+        }
+        times.sort();
+        let oracle = match oracle.as_mut() {
+            None => None,
+            Some(o) => {
+                o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
+                let t = Instant::now();
+                o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
+                Some(t.elapsed())
+            }
+        };
+        let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
+        rows.push(Row { seq, gpu: times[times.len() / 2], oracle, kv_bytes, flops: plan.flops() as f64 });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let gpu_fit = fit(&rows.iter().map(|r| (r.seq as f64, ms(r.gpu))).collect::<Vec<_>>());
+    let oracle_fit = fit(&rows.iter().filter_map(|r| r.oracle.map(|o| (r.seq as f64, ms(o)))).collect::<Vec<_>>());
+    if let Some(path) = &args.csv {
+        let mut csv = String::from("seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,oracle_ms,speedup\n");
+        for r in &rows {
+            let oracle = r.oracle.map_or(String::new(), |o| format!("{:.4}", ms(o)));
+            let speedup = r.oracle.map_or(String::new(), |o| format!("{:.4}", o.as_secs_f64() / r.gpu.as_secs_f64()));
+            csv.push_str(&format!(
+                "{},{:.4},{:.3},{:.4},{:.3},{:.4},{oracle},{speedup}\n",
+                r.seq,
+                ms(r.gpu),
+                b as f64 / r.gpu.as_secs_f64(),
+                gbps(r),
+                100.0 * gbps(r) / roof.gbps,
+                r.flops / r.gpu.as_secs_f64() / 1e9
+            ));
+        }
+        BenchArgs::write(path, &csv)?;
+    }
+    if let Some(path) = &args.svg {
+        let plot = crate::plot::Plot {
+            title: "gqa decode: ms per step vs cached length S".into(),
+            subtitle: ctx.describe(),
+            log_x: false,
+            x: rows.iter().map(|r| r.seq).collect(),
+            series: vec![
+                ("GPU".into(), rows.iter().map(|r| Some(ms(r.gpu))).collect()),
+                ("CPU oracle (f64)".into(), rows.iter().map(|r| r.oracle.map(ms)).collect()),
+            ],
+        };
+        BenchArgs::write(path, &plot.to_svg())?;
+    }
+    let fit_json =
+        |f: Option<Fit>| f.map(|f| json!({ "ms_at_zero": f.intercept, "ms_per_1k_keys": f.slope * 1e3, "r2": f.r2 }));
+    if args.json {
+        let table: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "seq": r.seq,
+                    "gpu_ms": ms(r.gpu),
+                    "tokens_per_s": b as f64 / r.gpu.as_secs_f64(),
+                    "kv_gbps": gbps(r),
+                    "copy_roofline_pct": 100.0 * gbps(r) / roof.gbps,
+                    "oracle_ms": r.oracle.map(ms),
+                    "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
+                })
+            })
+            .collect();
+        let doc = json!({
+            "adapter": ctx.describe(),
+            "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
+            "shape": { "batch": b, "query_heads": sweep.query_heads, "kv_heads": nkv, "head_dim": h, "query_dim": dq },
+            "rows": table,
+            "fit": { "gpu": fit_json(gpu_fit), "oracle": fit_json(oracle_fit) },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
+        return Ok(());
+    }
+    println!("adapter   {}", ctx.describe());
+    println!("roofline  FMA probe {:.1} GFLOP/s, copy probe {:.2} GB/s", roof.gflops, roof.gbps);
+    println!(
+        "shape     B={b} Nq={} Nkv={nkv} H={h} Dq=Dv={dq}; one new token per step over S - 1 cached; median of {} GPU steps\n",
+        sweep.query_heads, args.runs
+    );
+    println!(
+        "{:>7} {:>11} {:>10} {:>10} {:>8} {:>11} {:>9}",
+        "S", "GPU ms", "tokens/s", "KV GB/s", "% copy", "oracle ms", "speed-up"
+    );
+    for r in &rows {
+        let (oracle, speedup) = match r.oracle {
+            Some(o) => (format!("{:.2}", ms(o)), format!("{:.2}x", o.as_secs_f64() / r.gpu.as_secs_f64())),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>11} {:>9}",
+            r.seq,
+            ms(r.gpu),
+            b as f64 / r.gpu.as_secs_f64(),
+            gbps(r),
+            100.0 * gbps(r) / roof.gbps,
+            oracle,
+            speedup
+        );
+    }
+    for (who, f) in [("GPU", gpu_fit), ("oracle", oracle_fit)] {
+        if let Some(f) = f {
+            println!(
+                "\n{who:<6} ms per step = {:.2} + {:.3} per 1K cached keys (R² = {:.4})",
+                f.intercept,
+                f.slope * 1e3,
+                f.r2
+            );
+        }
+    }
+    Ok(())
+}
+
+/// K and V bytes read per second.
+fn gbps(r: &Row) -> f64 {
+    r.kv_bytes / r.gpu.as_secs_f64() / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_a_line() {
+        let f = fit(&[(1.0, 3.0), (2.0, 5.0), (4.0, 9.0)]).unwrap();
+        assert!((f.slope - 2.0).abs() < 1e-12 && (f.intercept - 1.0).abs() < 1e-12 && (f.r2 - 1.0).abs() < 1e-12);
+        assert!(fit(&[(1.0, 1.0)]).is_none());
+        let noisy = fit(&[(1.0, 1.0), (2.0, 3.0), (3.0, 2.0)]).unwrap();
+        assert!(noisy.r2 < 0.5);
+    }
+}
