@@ -8,6 +8,7 @@ mod common;
 use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, random_weights, rng};
 use gqa::core::{CallOptions, GqaConfig, GqaError, HostTensor, LayerDims, Tuning, Weights};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
+use proptest::prelude::*;
 
 /// Rows `[from, to)` along T of a (B, L, D) tensor, for the sequences `batch`.
 fn rows(x: &HostTensor, batch: std::ops::Range<usize>, from: usize, to: usize) -> HostTensor {
@@ -363,4 +364,43 @@ fn step_plan_projects_only_new_tokens() {
     let cache_bytes = 4096 * 2 * 16 * 4;
     assert_eq!(plan.bytes_of(gqa::core::BufferRole::Cache), 2 * cache_bytes);
     assert!(plan.buffers.iter().filter(|b| b.role != gqa::core::BufferRole::Cache).all(|b| b.bytes < cache_bytes / 8));
+}
+
+/// A random cached decode: config, dims, batch, prompt length and the tokens of each step.
+#[derive(Debug, Clone)]
+struct Decode {
+    config: GqaConfig,
+    dims: LayerDims,
+    key: bool,
+    batch: usize,
+    prompt: usize,
+    steps: Vec<usize>,
+}
+
+prop_compose! {
+    fn decode()(h in 1usize..10, nkv in 1usize..4, r in 1usize..5, bias in any::<bool>(), gate in any::<bool>(),
+                window in proptest::option::weighted(0.3, 1usize..6), dq in 1usize..5, dv in 1usize..5,
+                dk in proptest::option::of(1usize..5), batch in 1usize..4, prompt in 1usize..9,
+                steps in proptest::collection::vec(1usize..4, 1..4)) -> Decode {
+        let config = GqaConfig { use_bias: bias, use_gate: gate, sliding_window: window, ..GqaConfig::new(h, nkv * r, nkv) };
+        // Feature sizes 4, 8, 12, 16 take the vec4 kernels, the odd ones (4k - 1) the scalar ones.
+        let dim = |d: usize| if d % 2 == 0 { 4 * d } else { 4 * d - 1 };
+        let dims = LayerDims { query_dim: dim(dq), key_dim: dim(dk.unwrap_or(dv)), value_dim: dim(dv) };
+        Decode { config, dims, key: dk.is_some(), batch, prompt, steps }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random configs: prefill then steps equal one causal call, on every adapter.
+    #[test]
+    fn random_configs_decode_like_one_causal_call(d in decode()) {
+        for ctx in adapters() {
+            let _gl = gl_guard(ctx);
+            let name = format!("{d:?}");
+            let s = Setup::new(ctx, &name, d.config.clone(), d.dims, 61);
+            s.check_uniform(d.batch, d.prompt, &d.steps, d.key, 62);
+        }
+    }
 }
