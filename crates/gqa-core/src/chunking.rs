@@ -103,11 +103,13 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
 
 /// The largest chunks that fit: as many batch elements as the per-batch buffers and the projection
 /// grids allow, then as many (b, u) rows (or, when one row's scores are too big, queries) as one
-/// probabilities binding and the attention grids allow.
-pub(crate) fn choose_chunking(p: &Problem, limits: &Limits) -> Result<Chunking, GqaError> {
+/// probabilities binding and the attention grids allow. `s_in` is the number of key/value rows the
+/// call projects per batch element: S, or a cached call's T new tokens (its keys and values live in
+/// the cache, bound whole).
+pub(crate) fn choose_chunking(p: &Problem, limits: &Limits, s_in: usize) -> Result<Chunking, GqaError> {
     let binding = limits.max_storage_buffer_binding_size;
     let max_wg = limits.max_compute_workgroups_per_dimension as u64;
-    let (t, s) = (p.target_len as u64, p.source_len as u64);
+    let (t, s) = (p.target_len as u64, s_in as u64);
     let heads = (p.num_query_heads * p.head_dim) as u64;
     let kv = (p.num_kv_heads * p.head_dim) as u64;
     let key_dim = if p.key_given { p.key_dim as u64 } else { 0 };
@@ -145,6 +147,8 @@ pub(crate) fn choose_chunking(p: &Problem, limits: &Limits) -> Result<Chunking, 
         });
     }
     let rows = nb * p.num_query_heads as u64;
+    // One query's scores cover all S keys (cached or not).
+    let s = p.source_len as u64;
     let row_bytes = s * 4;
     if row_bytes > binding {
         return Err(GqaError::LimitExceeded {

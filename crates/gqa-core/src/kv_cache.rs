@@ -245,6 +245,26 @@ mod tests {
         assert!(o.attention_mask.is_none() && p.mask.window == Some(4));
     }
 
+    /// A step over a long cache needs no binding of the prefix's inputs: only the cache is S long.
+    #[test]
+    fn long_cache_steps_fit_default_limits() {
+        let config = GqaConfig::new(128, 32, 8);
+        let shape = CacheShape::new(&config, 1, 32768).unwrap();
+        let u = CacheUpdate::new(shape, &[32767], &[1], 1, None).unwrap();
+        let (p, _) = u.problem(&config, 4096, 4096, None).unwrap();
+        let limits = crate::Limits::webgpu_default();
+        let plan = crate::Plan::cached(&p, &u, &limits, crate::Tuning::CPU).unwrap();
+        assert!(!plan.chunking.splits_batch(&p));
+        assert_eq!(plan.buffer(crate::BufferId::Value).unwrap().bytes, 4096 * 4);
+        assert_eq!(plan.buffer(crate::BufferId::KeyCache).unwrap().bytes, 32768 * 1024 * 4);
+        // One token more than the binding holds is refused, naming the limit.
+        let shape = CacheShape::new(&config, 1, 32769).unwrap();
+        let u = CacheUpdate::new(shape, &[32768], &[1], 1, None).unwrap();
+        let (p, _) = u.problem(&config, 4096, 4096, None).unwrap();
+        let err = crate::Plan::cached(&p, &u, &limits, crate::Tuning::CPU).unwrap_err();
+        assert!(matches!(err, GqaError::LimitExceeded { limit: "max_storage_buffer_binding_size", .. }), "{err}");
+    }
+
     #[test]
     fn ragged_mask_has_each_sequences_offset_and_window() {
         let u = CacheUpdate::new(shape(), &[2, 5], &[2, 1], 2, Some(3)).unwrap();

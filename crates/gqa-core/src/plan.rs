@@ -248,8 +248,10 @@ impl Plan {
     ) -> Result<Self, GqaError> {
         let p = problem;
         let mm = tuning.matmul;
-        let chunking = choose_chunking(p, limits)?;
         let (t, s) = (p.target_len as u64, p.source_len as u64);
+        // Rows of key and value the call projects: the new tokens of a cached call, else all S.
+        let s_in = if cache.is_some() { t } else { s };
+        let chunking = choose_chunking(p, limits, s_in as usize)?;
         let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
         let nb = chunking.batch_per_chunk as u64;
         let split_batch = chunking.splits_batch(p);
@@ -263,8 +265,6 @@ impl Plan {
                 detail: format!("a cached call runs the whole batch at once; it would need chunks of {nb}"),
             });
         }
-        // Rows of key and value the call projects: the new tokens of a cached call, else all S.
-        let s_in = if cache.is_some() { t } else { s };
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
