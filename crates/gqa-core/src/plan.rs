@@ -11,7 +11,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{MatmulVariant, Tuning};
+use crate::tuning::{Precision, Tuning};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -81,14 +81,36 @@ pub enum BufferRole {
     Output,
 }
 
-/// One buffer: its name, element count (4-byte elements) and role.
+impl BufferId {
+    /// Whether the buffer is stored in the plan's [`Precision`] (the weights and the intermediates
+    /// between the projections and the output projection); every other buffer (inputs, masks,
+    /// probabilities and scores, partial states, outputs) is always 4-byte f32 or u32.
+    pub fn follows_precision(self) -> bool {
+        matches!(
+            self,
+            BufferId::Kernel(_)
+                | BufferId::Bias(_)
+                | BufferId::QueryProj
+                | BufferId::KeyProj
+                | BufferId::ValueProj
+                | BufferId::GateProj
+                | BufferId::AttnOut
+        )
+    }
+}
+
+/// One buffer: its name, element count and size, and role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferSpec {
     /// Which buffer.
     pub id: BufferId,
-    /// Number of 4-byte elements (f32 or u32).
+    /// Number of elements (f32 or u32; f16 for the buffers that [`BufferId::follows_precision`] in
+    /// an f16 plan).
     pub elems: u64,
-    /// Size in bytes.
+    /// Bytes per element: 4, or 2 for f16.
+    pub element_bytes: u64,
+    /// Size in bytes: `elems * element_bytes` rounded up to a multiple of 4 (WebGPU's copy and
+    /// binding alignment).
     pub bytes: u64,
     /// Its role.
     pub role: BufferRole,
@@ -195,7 +217,7 @@ impl Plan {
     /// [`Plan::new`] with the kernel variants of `tuning`.
     pub fn tuned(problem: &Problem, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
         let p = problem;
-        let mm = tuning.matmul;
+        let mm = tuning;
         let chunking = choose_chunking(p, limits)?;
         let (t, s) = (p.target_len as u64, p.source_len as u64);
         let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
@@ -205,7 +227,12 @@ impl Plan {
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
-        let mut add = |id, elems: u64, role| buffers.push(BufferSpec { id, elems, bytes: elems * 4, role });
+        let f16 = tuning.precision == Precision::F16;
+        let mut add = |id: BufferId, elems: u64, role| {
+            let element_bytes = if id.follows_precision() { tuning.precision.element_bytes() } else { 4 };
+            let bytes = (elems * element_bytes).next_multiple_of(4);
+            buffers.push(BufferSpec { id, elems, element_bytes, bytes, role })
+        };
         let b_all = p.batch as u64;
         add(BufferId::Query, b_all * t * p.query_dim as u64, BufferRole::Input);
         if p.key_given {
@@ -321,6 +348,17 @@ impl Plan {
                     chunk,
                 )));
             }
+            let (fused_kernel, split_kernel, reduce_kernel, qk_kernel, pv_kernel) = if f16 {
+                (
+                    Kernel::AttentionFusedF16,
+                    Kernel::AttentionSplitF16,
+                    Kernel::AttentionReduceF16,
+                    Kernel::QkGroupedF16,
+                    Kernel::PvGroupedF16,
+                )
+            } else {
+                (Kernel::AttentionFused, Kernel::AttentionFused, Kernel::AttentionReduce, Kernel::QkGrouped, Kernel::PvGrouped)
+            };
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
@@ -328,7 +366,7 @@ impl Plan {
             match mode {
                 AttentionMode::Fused => steps.push(Step::Dispatch(Pass {
                     label: "attention_fused",
-                    kernel: Kernel::AttentionFused,
+                    kernel: fused_kernel,
                     workgroups: [items, 1, groups],
                     params: chunk,
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
@@ -337,14 +375,14 @@ impl Plan {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_split",
-                        kernel: Kernel::AttentionFused,
+                        kernel: split_kernel,
                         workgroups: [items, splits as u32, groups],
                         params,
                         bindings: [&qkv[..], &[BufferId::Partials]].concat(),
                     }));
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_reduce",
-                        kernel: Kernel::AttentionReduce,
+                        kernel: reduce_kernel,
                         workgroups: [items, 1, groups],
                         params,
                         bindings: vec![BufferId::Partials, gate_or_v, BufferId::AttnOut],
@@ -361,8 +399,8 @@ impl Plan {
                     let (n32, tc64) = (n as u32, tc as u64);
                     steps.push(Step::Dispatch(Pass {
                         label: "logits",
-                        kernel: Kernel::QkGrouped,
-                        workgroups: tiled(Kernel::QkGrouped, s, tc64, n32),
+                        kernel: qk_kernel,
+                        workgroups: tiled(qk_kernel, s, tc64, n32),
                         params,
                         bindings: vec![BufferId::QueryProj, BufferId::KeyProj, BufferId::Probs],
                     }));
@@ -380,8 +418,8 @@ impl Plan {
                     }
                     steps.push(Step::Dispatch(Pass {
                         label: "attend_values",
-                        kernel: Kernel::PvGrouped,
-                        workgroups: tiled(Kernel::PvGrouped, h, tc64, n32),
+                        kernel: pv_kernel,
+                        workgroups: tiled(pv_kernel, h, tc64, n32),
                         params,
                         bindings: vec![BufferId::Probs, BufferId::ValueProj, gate_or_v, BufferId::AttnOut],
                     }));
@@ -481,7 +519,7 @@ impl Plan {
                         limit,
                         allowed,
                         needed: buf.bytes,
-                        detail: format!("{} f32 elements", buf.elems),
+                        detail: format!("{} elements of {} bytes", buf.elems, buf.element_bytes),
                     });
                 }
             }
@@ -551,7 +589,7 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
 }
 
 fn matmul(
-    variant: MatmulVariant,
+    tuning: Tuning,
     p: &Problem,
     label: &'static str,
     d: Dense,
@@ -560,7 +598,11 @@ fn matmul(
     base: Params,
 ) -> Pass {
     let (k, n) = dense_matrix(p, d);
-    let kernel = variant.kernel(k, n);
+    let kernel = match (tuning.precision, d) {
+        (Precision::F32, _) => tuning.matmul.kernel(k, n),
+        (Precision::F16, Dense::Output) => Kernel::MatmulBiasF16ToF32,
+        (Precision::F16, _) => Kernel::MatmulBiasF16,
+    };
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;
