@@ -12,7 +12,11 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 /// WebGPU's default capabilities, plus f16 for the kernels that need `SHADER_F16`.
 fn capabilities(kernel: Kernel) -> Capabilities {
-    if kernel.needs_shader_f16() { Capabilities::default() | Capabilities::SHADER_FLOAT16 } else { Capabilities::default() }
+    if kernel.needs_shader_f16() {
+        Capabilities::default() | Capabilities::SHADER_FLOAT16
+    } else {
+        Capabilities::default()
+    }
 }
 
 fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {

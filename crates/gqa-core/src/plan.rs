@@ -357,7 +357,13 @@ impl Plan {
                     Kernel::PvGroupedF16,
                 )
             } else {
-                (Kernel::AttentionFused, Kernel::AttentionFused, Kernel::AttentionReduce, Kernel::QkGrouped, Kernel::PvGrouped)
+                (
+                    Kernel::AttentionFused,
+                    Kernel::AttentionFused,
+                    Kernel::AttentionReduce,
+                    Kernel::QkGrouped,
+                    Kernel::PvGrouped,
+                )
             };
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { BufferId::ValueProj };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
