@@ -736,6 +736,41 @@ mod tests {
     }
 
     #[test]
+    fn f16_plans_halve_the_weights_and_intermediates_only() {
+        let mut cfg = GqaConfig::new(6, 4, 2);
+        cfg.use_gate = true;
+        let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+        let p = problem(&cfg, 2, 5, 7, &opts);
+        let tuning = Tuning { precision: Precision::F16, ..Tuning::CPU };
+        let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+        let f32_plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+        assert_eq!(plan.tuning.precision, Precision::F16);
+        for (b, f) in plan.buffers.iter().zip(&f32_plan.buffers) {
+            assert_eq!((b.id, b.elems), (f.id, f.elems));
+            let want = if b.id.follows_precision() { (b.elems * 2).next_multiple_of(4) } else { b.elems * 4 };
+            assert_eq!(b.bytes, want, "{}", b.id);
+            assert_eq!(b.element_bytes, if b.id.follows_precision() { 2 } else { 4 }, "{}", b.id);
+        }
+        assert_eq!(plan.buffer(BufferId::QueryProj).unwrap().bytes, 2 * 5 * 24 * 2);
+        let kernels: Vec<Kernel> = plan.passes().map(|p| p.kernel).collect();
+        use Kernel::*;
+        assert_eq!(
+            kernels,
+            [
+                MatmulBiasF16,
+                MatmulBiasF16,
+                MatmulBiasF16,
+                MatmulBiasF16,
+                QkGroupedF16,
+                SoftmaxMasked,
+                PvGroupedF16,
+                MatmulBiasF16ToF32
+            ]
+        );
+        assert!(f32_plan.passes().all(|p| !p.kernel.needs_shader_f16()));
+    }
+
+    #[test]
     fn masks_are_packed_at_their_offsets() {
         let cfg = GqaConfig::new(8, 4, 2);
         let opts = CallOptions {
