@@ -1,15 +1,29 @@
 //! Every WGSL kernel parses and validates with naga, matches the Rust-side declarations (params
 //! layout, workgroup size, bindings) and translates to SPIR-V, MSL, HLSL and GLSL.
+//!
+//! The f16 kernels (`Kernel::needs_shader_f16`) validate with naga's `SHADER_FLOAT16` capability
+//! (WebGPU's `shader-f16`), translate to HLSL with shader model 6.2 (the first with 16-bit types),
+//! and are not translated to GLSL: naga's GLSL backend cannot emit f16, and wgpu's GL backend
+//! never offers `SHADER_F16`, so those kernels never run there.
 
 use gqa::core::{Access, Kernel, Params};
 use gqa::gpu::shaders;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
+/// WebGPU's default capabilities, plus f16 for the kernels that need `SHADER_F16`.
+fn capabilities(kernel: Kernel) -> Capabilities {
+    if kernel.needs_shader_f16() {
+        Capabilities::default() | Capabilities::SHADER_FLOAT16
+    } else {
+        Capabilities::default()
+    }
+}
+
 fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
     let src = shaders::source(kernel);
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    let info = Validator::new(ValidationFlags::all(), capabilities(kernel))
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
     (module, info)
@@ -19,6 +33,17 @@ fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
 fn every_kernel_validates_with_webgpu_capabilities() {
     for k in Kernel::ALL {
         module(k);
+    }
+}
+
+#[test]
+fn f16_kernels_need_the_f16_capability_and_no_other_does() {
+    for k in Kernel::ALL {
+        let src = shaders::source(k);
+        let m = naga::front::wgsl::parse_str(&src).unwrap();
+        let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
+        assert_eq!(plain.is_err(), k.needs_shader_f16(), "{}", k.file_name());
+        assert_eq!(src.contains("enable f16;"), k.needs_shader_f16(), "{}", k.file_name());
     }
 }
 
@@ -88,7 +113,12 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
         assert!(msl_src.contains("kernel void"), "{name}: MSL has a kernel");
 
-        for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+        let models: &[hlsl::ShaderModel] = if k.needs_shader_f16() {
+            &[hlsl::ShaderModel::V6_2]
+        } else {
+            &[hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0]
+        };
+        for &model in models {
             let opts = hlsl::Options { shader_model: model, ..Default::default() };
             let pipeline = hlsl::PipelineOptions::default();
             let mut out = String::new();
@@ -98,6 +128,9 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             assert!(out.contains("[numthreads("), "{name}: HLSL has numthreads");
         }
 
+        if k.needs_shader_f16() {
+            continue; // No f16 in naga's GLSL backend (nor on wgpu's GL backend).
+        }
         let opts = glsl::Options { version: glsl::Version::new_gles(310), ..Default::default() };
         let pipeline = glsl::PipelineOptions { shader_stage: stage, entry_point: "main".into(), multiview: None };
         let mut out = String::new();
@@ -146,6 +179,9 @@ fn spirv_val_and_glslang_accept_the_translations() {
         .unwrap();
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         external_validator("spirv-val", "spirv-tools", &["--target-env", "vulkan1.1"], &format!("{stem}.spv"), &bytes);
+        if k.needs_shader_f16() {
+            continue; // No f16 in naga's GLSL backend (nor on wgpu's GL backend).
+        }
 
         let opts = glsl::Options { version: glsl::Version::new_gles(310), ..Default::default() };
         let pipeline = glsl::PipelineOptions {

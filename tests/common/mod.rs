@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Weights};
+use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Precision, Weights};
 use gqa::gpu::GpuContext;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -96,6 +96,10 @@ pub struct Tolerance {
 /// The project's f32 tolerance.
 pub const F32: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
 
+/// The f16 tolerance (f16 storage, f32 accumulation, against the f64 oracle): ONNX Runtime's for
+/// its float16 GroupQueryAttention.
+pub const F16: Tolerance = Tolerance { atol: 5e-3, rtol: 5e-3 };
+
 /// Compares elementwise; the message names the case, the tensor, the first failing index and values.
 pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32], tol: Tolerance) {
     assert_eq!(gpu.len(), reference.len(), "{what}: lengths differ");
@@ -175,6 +179,19 @@ impl Case {
     /// Runs the case on `ctx` and on the oracle, compares output (and scores when requested).
     /// Returns the maximum absolute difference of the output.
     pub fn check(&self, ctx: &GpuContext, seed: u64) -> f32 {
+        self.check_precision(ctx, seed, None, F32).0
+    }
+
+    /// [`Case::check`] for a layer made with [`gqa::gpu::GqaLayer::with_precision`] (or
+    /// [`gqa::gpu::GqaLayer::new`] when `precision` is `None`), compared with tolerance `tol`.
+    /// Returns the maximum absolute difference of the output and the precision the layer ran in.
+    pub fn check_precision(
+        &self,
+        ctx: &GpuContext,
+        seed: u64,
+        precision: Option<Precision>,
+        tol: Tolerance,
+    ) -> (f32, Precision) {
         let _gl = gl_guard(ctx);
         let mut r = rng(seed);
         let weights = random_weights(&self.config, self.dims(), seed);
@@ -183,22 +200,26 @@ impl Case {
         let key = self.dk.map(|dk| random_tensor(&[self.batch, self.s, dk], &mut r));
         let want = gqa::reference::forward(&self.config, &weights, &query, &value, key.as_ref(), &self.options)
             .unwrap_or_else(|e| panic!("{}: oracle failed: {e}", self.name));
-        let mut layer = gqa::gpu::GqaLayer::new(ctx, &self.config, &weights).unwrap();
+        let mut layer = match precision {
+            None => gqa::gpu::GqaLayer::new(ctx, &self.config, &weights).unwrap(),
+            Some(p) => gqa::gpu::GqaLayer::with_precision(ctx, &self.config, &weights, p).unwrap(),
+        };
         layer.set_poison_outputs(true);
         let got = layer
             .forward(&query, &value, key.as_ref(), &self.options)
             .unwrap_or_else(|e| panic!("{} on {}: {e}", self.name, adapter_name(ctx)));
         let label = format!("{} on {}", self.name, adapter_name(ctx));
         assert_eq!(got.output.shape(), want.output.shape(), "{label}");
-        assert_close(&format!("{label}: output"), got.output.data(), want.output.data(), F32);
+        assert_close(&format!("{label}: output"), got.output.data(), want.output.data(), tol);
         match (&got.scores, &want.scores) {
             (Some(g), Some(w)) => {
                 assert_eq!(g.shape(), w.shape(), "{label}: scores shape");
-                assert_close(&format!("{label}: scores"), g.data(), w.data(), F32);
+                assert_close(&format!("{label}: scores"), g.data(), w.data(), tol);
             }
             (None, None) => {}
             _ => panic!("{label}: scores present on one side only"),
         }
-        got.output.data().iter().zip(want.output.data()).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max)
+        let diff = got.output.data().iter().zip(want.output.data()).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
+        (diff, layer.precision())
     }
 }

@@ -31,11 +31,31 @@ pub enum Kernel {
     /// Combines the partial states of [`Kernel::AttentionFused`] in split mode (flash-decoding: short
     /// queries over long sources, the keys split across workgroups).
     AttentionReduce,
+    /// f16 projection ([`crate::Precision::F16`]): f32 input rounded to f16 as it is loaded, f16
+    /// kernel and bias, f32 accumulation, f16 output. Register-blocked like [`Kernel::MatmulBiasRb`]
+    /// (8x8 outputs per invocation, no workgroup memory), on every adapter.
+    MatmulBiasF16,
+    /// The f16 output projection: f16 attention output, kernel and bias, f32 accumulation, f32
+    /// layer output. Register-blocked like [`Kernel::MatmulBiasF16`].
+    MatmulBiasF16ToF32,
+    /// [`Kernel::QkGrouped`] over f16 Q and K; f32 accumulation, f32 logits.
+    QkGroupedF16,
+    /// [`Kernel::PvGrouped`] over f32 probabilities and f16 V and gate; f32 accumulation, f16
+    /// attention output.
+    PvGroupedF16,
+    /// [`Kernel::AttentionFused`] over f16 Q, K, V and gate (softmax and accumulation in f32), f16
+    /// attention output.
+    AttentionFusedF16,
+    /// [`Kernel::AttentionFusedF16`] in split mode (flash-decoding): writes the f32 partial states
+    /// for [`Kernel::AttentionReduceF16`].
+    AttentionSplitF16,
+    /// [`Kernel::AttentionReduce`] with an f16 gate and an f16 attention output.
+    AttentionReduceF16,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -45,7 +65,29 @@ impl Kernel {
         Kernel::PvGrouped,
         Kernel::AttentionFused,
         Kernel::AttentionReduce,
+        Kernel::MatmulBiasF16,
+        Kernel::MatmulBiasF16ToF32,
+        Kernel::QkGroupedF16,
+        Kernel::PvGroupedF16,
+        Kernel::AttentionFusedF16,
+        Kernel::AttentionSplitF16,
+        Kernel::AttentionReduceF16,
     ];
+
+    /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
+    /// (WebGPU's `shader-f16`) and is compiled only where the device has it.
+    pub fn needs_shader_f16(self) -> bool {
+        matches!(
+            self,
+            Kernel::MatmulBiasF16
+                | Kernel::MatmulBiasF16ToF32
+                | Kernel::QkGroupedF16
+                | Kernel::PvGroupedF16
+                | Kernel::AttentionFusedF16
+                | Kernel::AttentionSplitF16
+                | Kernel::AttentionReduceF16
+        )
+    }
 
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {
@@ -59,6 +101,13 @@ impl Kernel {
             Kernel::PvGrouped => "pv_grouped.wgsl",
             Kernel::AttentionFused => "attention_fused.wgsl",
             Kernel::AttentionReduce => "attention_reduce.wgsl",
+            Kernel::MatmulBiasF16 => "matmul_bias_f16.wgsl",
+            Kernel::MatmulBiasF16ToF32 => "matmul_bias_f16_to_f32.wgsl",
+            Kernel::QkGroupedF16 => "qk_grouped_f16.wgsl",
+            Kernel::PvGroupedF16 => "pv_grouped_f16.wgsl",
+            Kernel::AttentionFusedF16 => "attention_fused_f16.wgsl",
+            Kernel::AttentionSplitF16 => "attention_split_f16.wgsl",
+            Kernel::AttentionReduceF16 => "attention_reduce_f16.wgsl",
         }
     }
 
@@ -74,16 +123,29 @@ impl Kernel {
             Kernel::PvGrouped => "pv_grouped",
             Kernel::AttentionFused => "attention_fused",
             Kernel::AttentionReduce => "attention_reduce",
+            Kernel::MatmulBiasF16 => "matmul_bias_f16",
+            Kernel::MatmulBiasF16ToF32 => "matmul_bias_f16_to_f32",
+            Kernel::QkGroupedF16 => "qk_grouped_f16",
+            Kernel::PvGroupedF16 => "pv_grouped_f16",
+            Kernel::AttentionFusedF16 => "attention_fused_f16",
+            Kernel::AttentionSplitF16 => "attention_split_f16",
+            Kernel::AttentionReduceF16 => "attention_reduce_f16",
         }
     }
 
     /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::SoftmaxMasked | Kernel::AttentionFused | Kernel::AttentionReduce | Kernel::MatmulBiasRows4 => {
-                [64, 1, 1]
+            Kernel::SoftmaxMasked
+            | Kernel::AttentionFused
+            | Kernel::AttentionReduce
+            | Kernel::AttentionFusedF16
+            | Kernel::AttentionSplitF16
+            | Kernel::AttentionReduceF16
+            | Kernel::MatmulBiasRows4 => [64, 1, 1],
+            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
+                [8, 8, 1]
             }
-            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
     }
@@ -92,10 +154,16 @@ impl Kernel {
     pub fn workgroup_memory_bytes(self) -> u32 {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
-            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => 0,
+            Kernel::MatmulBiasRb
+            | Kernel::MatmulBiasRb16
+            | Kernel::MatmulBiasRows4
+            | Kernel::MatmulBiasF16
+            | Kernel::MatmulBiasF16ToF32 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped | Kernel::AttentionReduce => 0,
-            Kernel::AttentionFused => 2048 * 4,
+            Kernel::QkGroupedF16 | Kernel::PvGroupedF16 | Kernel::AttentionReduceF16 => 0,
+            // The f16 kernel stages its K/V tiles as f32 too.
+            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => 2048 * 4,
         }
     }
 
@@ -115,21 +183,21 @@ impl Kernel {
         let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
         match self {
             Kernel::MatmulBias => k.div_ceil(16) + 16,
-            Kernel::MatmulBiasRb => k + 8,
+            Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
             Kernel::MatmulBiasRb16 => k.div_ceil(4) + 64,
             Kernel::MatmulBiasRows4 => k.div_ceil(4) + 4,
-            Kernel::QkGrouped => h + 16,
+            Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
-            Kernel::PvGrouped => s + 16,
+            Kernel::PvGrouped | Kernel::PvGroupedF16 => s + 16,
             // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under
             // Keras' default-call policy), the tile loops, the staging loops; plus the start and the
             // end over H. In split mode only `split_keys` keys.
-            Kernel::AttentionFused => {
+            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
                 let keys = if p.split_keys > 0 { (p.split_keys as u64).min(s) } else { s };
                 let vsum = if p.masked_rows == 1 { keys * h.div_ceil(4) } else { 0 };
                 2 * keys * h.div_ceil(4) + vsum + 4 * keys + 4 * h + 64
             }
-            Kernel::AttentionReduce => {
+            Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
                 let splits = s.div_ceil((p.split_keys as u64).max(1));
                 (splits + 1) * (h + 2) + 64
             }
@@ -140,7 +208,11 @@ impl Kernel {
     pub fn tile(self) -> [u32; 2] {
         match self {
             Kernel::SoftmaxMasked => [1, 1],
-            Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1],
+            Kernel::AttentionFused
+            | Kernel::AttentionReduce
+            | Kernel::AttentionFusedF16
+            | Kernel::AttentionSplitF16
+            | Kernel::AttentionReduceF16 => [64, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             // 64 invocations of 4 columns, 4 rows each.
             Kernel::MatmulBiasRows4 => [256, 4],
@@ -152,14 +224,19 @@ impl Kernel {
     pub fn storage_bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
-                &[Read, Read, Read, ReadWrite]
-            }
-            Kernel::QkGrouped => &[Read, Read, ReadWrite],
+            Kernel::MatmulBias
+            | Kernel::MatmulBiasRb
+            | Kernel::MatmulBiasRb16
+            | Kernel::MatmulBiasRows4
+            | Kernel::MatmulBiasF16
+            | Kernel::MatmulBiasF16ToF32 => &[Read, Read, Read, ReadWrite],
+            Kernel::QkGrouped | Kernel::QkGroupedF16 => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked => &[Read, ReadWrite],
-            Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
-            Kernel::AttentionFused => &[Read, Read, Read, Read, Read, ReadWrite],
-            Kernel::AttentionReduce => &[Read, Read, ReadWrite],
+            Kernel::PvGrouped | Kernel::PvGroupedF16 => &[Read, Read, Read, ReadWrite],
+            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
+                &[Read, Read, Read, Read, Read, ReadWrite]
+            }
+            Kernel::AttentionReduce | Kernel::AttentionReduceF16 => &[Read, Read, ReadWrite],
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{MatmulVariant, Tuning};
+use crate::tuning::{Precision, Tuning};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -88,14 +88,36 @@ pub enum BufferRole {
     Cache,
 }
 
-/// One buffer: its name, element count (4-byte elements) and role.
+impl BufferId {
+    /// Whether the buffer is stored in the plan's [`Precision`] (the weights and the intermediates
+    /// between the projections and the output projection); every other buffer (inputs, masks,
+    /// probabilities and scores, partial states, outputs) is always 4-byte f32 or u32.
+    pub fn follows_precision(self) -> bool {
+        matches!(
+            self,
+            BufferId::Kernel(_)
+                | BufferId::Bias(_)
+                | BufferId::QueryProj
+                | BufferId::KeyProj
+                | BufferId::ValueProj
+                | BufferId::GateProj
+                | BufferId::AttnOut
+        )
+    }
+}
+
+/// One buffer: its name, element count and size, and role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferSpec {
     /// Which buffer.
     pub id: BufferId,
-    /// Number of 4-byte elements (f32 or u32).
+    /// Number of elements (f32 or u32; f16 for the buffers that [`BufferId::follows_precision`] in
+    /// an f16 plan).
     pub elems: u64,
-    /// Size in bytes.
+    /// Bytes per element: 4, or 2 for f16.
+    pub element_bytes: u64,
+    /// Size in bytes: `elems * element_bytes` rounded up to a multiple of 4 (WebGPU's copy and
+    /// binding alignment).
     pub bytes: u64,
     /// Its role.
     pub role: BufferRole,
@@ -232,6 +254,12 @@ impl Plan {
                 call: problem.batch,
             });
         }
+        if tuning.precision != Precision::F32 {
+            return Err(GqaError::IncompatibleOptions(
+                "the KV cache holds f32 keys and values: cached calls run in f32 (an f16 layer has no cached form yet)"
+                    .into(),
+            ));
+        }
         if problem.return_scores || problem.dropout.is_some() {
             return Err(GqaError::IncompatibleOptions(
                 "a cached call returns no scores and runs no dropout (inference only)".into(),
@@ -247,7 +275,7 @@ impl Plan {
         cache: Option<&CacheUpdate>,
     ) -> Result<Self, GqaError> {
         let p = problem;
-        let mm = tuning.matmul;
+        let mm = tuning;
         let (t, s) = (p.target_len as u64, p.source_len as u64);
         // Rows of key and value the call projects: the new tokens of a cached call, else all S.
         let s_in = if cache.is_some() { t } else { s };
@@ -268,7 +296,12 @@ impl Plan {
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
-        let mut add = |id, elems: u64, role| buffers.push(BufferSpec { id, elems, bytes: elems * 4, role });
+        let f16 = tuning.precision == Precision::F16;
+        let mut add = |id: BufferId, elems: u64, role| {
+            let element_bytes = if id.follows_precision() { tuning.precision.element_bytes() } else { 4 };
+            let bytes = (elems * element_bytes).next_multiple_of(4);
+            buffers.push(BufferSpec { id, elems, element_bytes, bytes, role })
+        };
         let b_all = p.batch as u64;
         add(BufferId::Query, b_all * t * p.query_dim as u64, BufferRole::Input);
         if p.key_given {
@@ -405,6 +438,23 @@ impl Plan {
                     }
                 }
             }
+            let (fused_kernel, split_kernel, reduce_kernel, qk_kernel, pv_kernel) = if f16 {
+                (
+                    Kernel::AttentionFusedF16,
+                    Kernel::AttentionSplitF16,
+                    Kernel::AttentionReduceF16,
+                    Kernel::QkGroupedF16,
+                    Kernel::PvGroupedF16,
+                )
+            } else {
+                (
+                    Kernel::AttentionFused,
+                    Kernel::AttentionFused,
+                    Kernel::AttentionReduce,
+                    Kernel::QkGrouped,
+                    Kernel::PvGrouped,
+                )
+            };
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { vcache };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
@@ -412,7 +462,7 @@ impl Plan {
             match mode {
                 AttentionMode::Fused => steps.push(Step::Dispatch(Pass {
                     label: "attention_fused",
-                    kernel: Kernel::AttentionFused,
+                    kernel: fused_kernel,
                     workgroups: [items, 1, groups],
                     params: chunk,
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
@@ -421,14 +471,14 @@ impl Plan {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_split",
-                        kernel: Kernel::AttentionFused,
+                        kernel: split_kernel,
                         workgroups: [items, splits as u32, groups],
                         params,
                         bindings: [&qkv[..], &[BufferId::Partials]].concat(),
                     }));
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_reduce",
-                        kernel: Kernel::AttentionReduce,
+                        kernel: reduce_kernel,
                         workgroups: [items, 1, groups],
                         params,
                         bindings: vec![BufferId::Partials, gate_or_v, BufferId::AttnOut],
@@ -445,8 +495,8 @@ impl Plan {
                     let (n32, tc64) = (n as u32, tc as u64);
                     steps.push(Step::Dispatch(Pass {
                         label: "logits",
-                        kernel: Kernel::QkGrouped,
-                        workgroups: tiled(Kernel::QkGrouped, s, tc64, n32),
+                        kernel: qk_kernel,
+                        workgroups: tiled(qk_kernel, s, tc64, n32),
                         params,
                         bindings: vec![BufferId::QueryProj, kcache, BufferId::Probs],
                     }));
@@ -464,8 +514,8 @@ impl Plan {
                     }
                     steps.push(Step::Dispatch(Pass {
                         label: "attend_values",
-                        kernel: Kernel::PvGrouped,
-                        workgroups: tiled(Kernel::PvGrouped, h, tc64, n32),
+                        kernel: pv_kernel,
+                        workgroups: tiled(pv_kernel, h, tc64, n32),
                         params,
                         bindings: vec![BufferId::Probs, vcache, gate_or_v, BufferId::AttnOut],
                     }));
@@ -567,7 +617,7 @@ impl Plan {
                         limit,
                         allowed,
                         needed: buf.bytes,
-                        detail: format!("{} f32 elements", buf.elems),
+                        detail: format!("{} elements of {} bytes", buf.elems, buf.element_bytes),
                     });
                 }
             }
@@ -637,7 +687,7 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
 }
 
 fn matmul(
-    variant: MatmulVariant,
+    tuning: Tuning,
     p: &Problem,
     label: &'static str,
     d: Dense,
@@ -646,7 +696,11 @@ fn matmul(
     base: Params,
 ) -> Pass {
     let (k, n) = dense_matrix(p, d);
-    let kernel = variant.kernel(rows as u64, k, n);
+    let kernel = match (tuning.precision, d) {
+        (Precision::F32, _) => tuning.matmul.kernel(rows as u64, k, n),
+        (Precision::F16, Dense::Output) => Kernel::MatmulBiasF16ToF32,
+        (Precision::F16, _) => Kernel::MatmulBiasF16,
+    };
     let mut flags = 0;
     if p.use_bias {
         flags |= matmul_flags::BIAS;
@@ -771,6 +825,41 @@ mod tests {
         assert_eq!(plan.steps.len(), passes.len(), "nothing to split: no copies");
         let qkv = 2 * (10 * 16 * 32 + 2 * 140 * 12 * 16) + 2 * 10 * 16 * 32 + 2 * 10 * 32 * 16;
         assert_eq!(plan.flops(), (qkv + 2 * 2 * 2 * 4 * 5 * 70 * 8) as u64);
+    }
+
+    #[test]
+    fn f16_plans_halve_the_weights_and_intermediates_only() {
+        let mut cfg = GqaConfig::new(6, 4, 2);
+        cfg.use_gate = true;
+        let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+        let p = problem(&cfg, 2, 5, 7, &opts);
+        let tuning = Tuning { precision: Precision::F16, ..Tuning::CPU };
+        let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+        let f32_plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+        assert_eq!(plan.tuning.precision, Precision::F16);
+        for (b, f) in plan.buffers.iter().zip(&f32_plan.buffers) {
+            assert_eq!((b.id, b.elems), (f.id, f.elems));
+            let want = if b.id.follows_precision() { (b.elems * 2).next_multiple_of(4) } else { b.elems * 4 };
+            assert_eq!(b.bytes, want, "{}", b.id);
+            assert_eq!(b.element_bytes, if b.id.follows_precision() { 2 } else { 4 }, "{}", b.id);
+        }
+        assert_eq!(plan.buffer(BufferId::QueryProj).unwrap().bytes, 2 * 5 * 24 * 2);
+        let kernels: Vec<Kernel> = plan.passes().map(|p| p.kernel).collect();
+        use Kernel::*;
+        assert_eq!(
+            kernels,
+            [
+                MatmulBiasF16,
+                MatmulBiasF16,
+                MatmulBiasF16,
+                MatmulBiasF16,
+                QkGroupedF16,
+                SoftmaxMasked,
+                PvGroupedF16,
+                MatmulBiasF16ToF32
+            ]
+        );
+        assert!(f32_plan.passes().all(|p| !p.kernel.needs_shader_f16()));
     }
 
     #[test]

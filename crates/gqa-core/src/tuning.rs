@@ -35,6 +35,39 @@ impl MatmulVariant {
     }
 }
 
+/// The storage type of the weights and intermediates (accumulation is f32 in every kernel either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Precision {
+    /// Everything in f32: the default.
+    #[default]
+    F32,
+    /// Keras' `mixed_float16`: weights converted to f16 once on upload (the host keeps f32), inputs
+    /// rounded to f16 as they are loaded, projected Q/K/V/gate and the attention output stored in f16;
+    /// every product accumulated in f32, softmax and scores in f32, the layer output in f32. Needs
+    /// the device feature `SHADER_F16`; where it is missing the f32 path runs instead.
+    F16,
+}
+
+impl Precision {
+    /// The precision Keras computes in under a dtype policy: [`Precision::F16`] for
+    /// `mixed_float16` and `float16`, [`Precision::F32`] for anything else (`float32`,
+    /// `mixed_bfloat16`, ...: bfloat16 has no WGSL type, so it runs in f32).
+    pub fn for_dtype_policy(policy: &str) -> Self {
+        match policy {
+            "mixed_float16" | "float16" => Precision::F16,
+            _ => Precision::F32,
+        }
+    }
+
+    /// Bytes of one stored element of a weight or an intermediate.
+    pub fn element_bytes(self) -> u64 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+        }
+    }
+}
+
 /// The variants a plan uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
@@ -53,6 +86,10 @@ pub struct Tuning {
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
     /// variant that fits, or fail with an error naming it.
     pub loop_iteration_cap: Option<u64>,
+    /// Storage precision of the weights and intermediates ([`Precision::F32`] unless a layer asks
+    /// for f16 and the device has `SHADER_F16`: the plan records what actually runs). In f16 the
+    /// projections always use the register-blocked f16 matmuls, whatever [`Tuning::matmul`] says.
+    pub precision: Precision,
 }
 
 impl Default for Tuning {
@@ -71,8 +108,14 @@ impl Tuning {
         fused_attention: false,
         split_decode: true,
         loop_iteration_cap: Some(65_535),
+        precision: Precision::F32,
     };
     /// For GPUs: workgroup-memory tiles.
-    pub const GPU: Tuning =
-        Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, split_decode: true, loop_iteration_cap: None };
+    pub const GPU: Tuning = Tuning {
+        matmul: MatmulVariant::Tiled,
+        fused_attention: true,
+        split_decode: true,
+        loop_iteration_cap: None,
+        precision: Precision::F32,
+    };
 }

@@ -105,12 +105,14 @@ impl GpuContext {
         Self::from_adapter(&best).await
     }
 
-    /// Opens a device on `adapter` with the adapter's limits and no optional features.
+    /// Opens a device on `adapter` with the adapter's limits, and `SHADER_F16` where the adapter has
+    /// it (for f16 layers: [`gqa_core::Precision::F16`]); no other optional feature.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gqa"),
+                required_features: adapter.features() & wgpu::Features::SHADER_F16,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -131,7 +133,8 @@ impl GpuContext {
     /// are compiled on it, its weights and buffers are allocated on it, and its work goes to `queue`.
     /// `info` is reported by [`GpuContext::adapter_info`] and picks the kernel variants (register
     /// blocking when `info.device_type` is `Cpu`); the plan is checked against `device.limits()`. No
-    /// feature is needed beyond WebGPU's defaults. The caller's device-lost callback is left alone:
+    /// feature is needed beyond WebGPU's defaults; f16 layers run in f16 only when the device was
+    /// created with `SHADER_F16` (else in f32). The caller's device-lost callback is left alone:
     /// on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let start = std::time::Instant::now();
@@ -211,9 +214,29 @@ impl GpuContext {
     }
 
     /// The kernel variants plans use on this adapter (register blocking on CPU adapters, workgroup
-    /// tiles on GPUs).
+    /// tiles on GPUs). Its `precision` is the default storage precision of the layers made on this
+    /// context ([`gqa_core::Precision::F32`] unless set with [`GpuContext::with_tuning`]); each layer
+    /// resolves its own ([`crate::GqaLayer::precision`]).
     pub fn tuning(&self) -> gqa_core::Tuning {
         self.tuning
+    }
+
+    /// Whether the device has `SHADER_F16`, so that f16 layers run in f16.
+    pub fn supports_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// The precision a layer asking for `wanted` runs in here: `wanted`, except f16 on a device
+    /// without `SHADER_F16`, which falls back to f32 (logged at `info`), never an error.
+    pub fn resolve_precision(&self, wanted: gqa_core::Precision) -> gqa_core::Precision {
+        use gqa_core::Precision;
+        match wanted {
+            Precision::F16 if !self.supports_f16() => {
+                log::info!("gqa: f16 requested but {} has no SHADER_F16: running in f32", self.describe());
+                Precision::F32
+            }
+            other => other,
+        }
     }
 
     /// The same context with other kernel variants (every variant runs on every adapter; this is

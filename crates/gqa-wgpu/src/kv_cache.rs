@@ -1,7 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Precision, Tuning};
 
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
@@ -42,6 +42,14 @@ impl KvCache {
     /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
     /// must each fit one storage binding of the device.
     pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
+        if layer.precision() != Precision::F32 {
+            return Err(GqaError::IncompatibleOptions(format!(
+                "KvCache::new: the cache holds f32 keys and values; this layer runs in {:?} (cached calls need an \
+                 f32 layer)",
+                layer.precision()
+            ))
+            .into());
+        }
         let shape = CacheShape::new(layer.config(), batch, capacity)?;
         Self::with_shape(layer.context(), shape, vec![0; batch])
     }
@@ -303,7 +311,8 @@ impl GqaLayer {
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, options) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
-        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), self.ctx.tuning())?;
+        let tuning = Tuning { precision: self.precision(), ..self.ctx.tuning() };
+        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), tuning)?;
         Ok((plan, options, update))
     }
 

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use gqa_core::{
-    BufferId, BufferRole, CallOptions, Dense, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Problem, Weights,
+    BufferId, BufferRole, CallOptions, Dense, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Precision, Problem,
+    Tuning, Weights,
 };
 
 use crate::args::{EncodedForward, ForwardArgs, TensorArgs};
@@ -38,6 +39,7 @@ pub struct GqaLayer {
     config: GqaConfig,
     dims: LayerDims,
     weights: HashMap<BufferId, wgpu::Buffer>,
+    precision: Precision,
     pub(crate) poison_outputs: bool,
 }
 
@@ -46,6 +48,7 @@ impl std::fmt::Debug for GqaLayer {
         f.debug_struct("GqaLayer")
             .field("config", &self.config)
             .field("dims", &self.dims)
+            .field("precision", &self.precision)
             .field("ctx", &self.ctx)
             .finish()
     }
@@ -53,8 +56,31 @@ impl std::fmt::Debug for GqaLayer {
 
 impl GqaLayer {
     /// Validates `config` and `weights` (Keras layout) and uploads the weights.
+    ///
+    /// The layer computes in f16 ([`Precision::F16`]: f16 storage, f32 accumulation) when its
+    /// config's dtype policy is Keras' `mixed_float16` (or `float16`), or when the context's tuning
+    /// asks for f16, and the device has `SHADER_F16`; otherwise in f32. See
+    /// [`GqaLayer::with_precision`] and [`GqaLayer::precision`].
     pub fn new(ctx: &GpuContext, config: &GqaConfig, weights: &Weights) -> Result<Self, GpuError> {
+        let wanted = match (Precision::for_dtype_policy(&config.dtype), ctx.tuning().precision) {
+            (Precision::F32, Precision::F32) => Precision::F32,
+            _ => Precision::F16,
+        };
+        Self::with_precision(ctx, config, weights, wanted)
+    }
+
+    /// [`GqaLayer::new`] with the precision chosen by the caller, whatever the config's dtype
+    /// policy says. [`Precision::F16`] on a device without `SHADER_F16` falls back to f32 (logged;
+    /// [`GqaLayer::precision`] and every plan's `tuning.precision` say what runs). In f16 the weights
+    /// are converted to f16 once, here; the host's `weights` stay f32.
+    pub fn with_precision(
+        ctx: &GpuContext,
+        config: &GqaConfig,
+        weights: &Weights,
+        precision: Precision,
+    ) -> Result<Self, GpuError> {
         ctx.check_alive("GqaLayer::new")?;
+        let precision = ctx.resolve_precision(precision);
         let start = std::time::Instant::now();
         config.validate()?;
         let dims = weights.dims();
@@ -66,11 +92,19 @@ impl GqaLayer {
         for d in Dense::ALL {
             let Some(w) = weights.dense(d) else { continue };
             let mut upload = |id: BufferId, t: &HostTensor| {
+                let f16_bytes;
+                let bytes: &[u8] = match precision {
+                    Precision::F32 => bytemuck::cast_slice(t.data()),
+                    Precision::F16 => {
+                        f16_bytes = f16_le_bytes(t.data());
+                        &f16_bytes
+                    }
+                };
                 let buf = upload(
                     device,
                     &ctx.queue,
                     &format!("gqa weight {id}"),
-                    bytemuck::cast_slice(t.data()),
+                    bytes,
                     wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 );
                 buffers.insert(id, buf);
@@ -84,9 +118,10 @@ impl GqaLayer {
         if let Some(e) = oom.or(pollster::block_on(validation.pop())) {
             return Err(GpuError::from_wgpu("upload weights", e));
         }
-        let layer = Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, poison_outputs: false };
+        let layer =
+            Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, precision, poison_outputs: false };
         log::debug!(
-            "gqa: layer {:?} (head_dim {}, Nq {}, Nkv {}, dims {:?}): {} weight bytes uploaded in {:?}",
+            "gqa: layer {:?} ({precision:?}, head_dim {}, Nq {}, Nkv {}, dims {:?}): {} weight bytes uploaded in {:?}",
             config.name,
             config.head_dim,
             config.num_query_heads,
@@ -106,6 +141,12 @@ impl GqaLayer {
     /// The input dims (Dq, Dk, Dv) the weights were built for.
     pub fn dims(&self) -> LayerDims {
         self.dims
+    }
+
+    /// The storage precision the layer runs in (what it asked for, unless f16 fell back to f32 on
+    /// a device without `SHADER_F16`).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The context the layer runs on.
@@ -130,7 +171,8 @@ impl GqaLayer {
     ) -> Result<Plan, GpuError> {
         let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?;
         self.check_dims(&problem)?;
-        Ok(Plan::tuned(&problem, &self.ctx.limits(), self.ctx.tuning())?)
+        let tuning = Tuning { precision: self.precision, ..self.ctx.tuning() };
+        Ok(Plan::tuned(&problem, &self.ctx.limits(), tuning)?)
     }
 
     fn check_dims(&self, p: &Problem) -> Result<(), GqaError> {
@@ -224,6 +266,14 @@ impl GqaLayer {
     pub fn call_bytes(plan: &Plan) -> u64 {
         plan.buffers.iter().filter(|b| b.role != BufferRole::Weight).map(|b| b.bytes).sum()
     }
+}
+
+/// `data` rounded to f16 (to nearest even), as little-endian bytes padded to a multiple of 4 (the
+/// queue writes whole 4-byte words).
+fn f16_le_bytes(data: &[f32]) -> Vec<u8> {
+    let mut bytes: Vec<u8> = data.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    bytes
 }
 
 /// Logs a plan's summary at debug level.

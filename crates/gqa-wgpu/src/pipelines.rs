@@ -24,6 +24,10 @@ impl Pipelines {
     /// never use it). Validation errors (a shader the device rejects) come back as values.
     pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
         let limits = device.limits();
+        let f16 = device.features().contains(wgpu::Features::SHADER_F16);
+        if !f16 {
+            log::info!("gqa: the device has no SHADER_F16: f16 kernels not compiled, f16 layers run in f32");
+        }
         let fits = |k: &Kernel| {
             k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
                 && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
@@ -32,6 +36,7 @@ impl Pipelines {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let by_kernel = Kernel::ALL
             .iter()
+            .filter(|k| f16 || !k.needs_shader_f16())
             .filter(|k| {
                 let ok = fits(k);
                 if !ok {
@@ -47,12 +52,17 @@ impl Pipelines {
         Ok(Self { by_kernel })
     }
 
-    /// The compiled kernel, or an error when the device's limits kept it from being compiled (plans
-    /// made with `GpuContext::limits` never ask for one; a plan made for other limits may).
+    /// The compiled kernel, or an error when the device's limits (or, for an f16 kernel, its lack of
+    /// `SHADER_F16`) kept it from being compiled (plans made with `GpuContext::limits` and a layer's
+    /// resolved precision never ask for one; a plan made for other limits may).
     pub(crate) fn get(&self, kernel: Kernel) -> Result<&KernelPipeline, GpuError> {
         self.by_kernel.get(&kernel).ok_or_else(|| GpuError::Unsupported {
             op: "encode_forward".into(),
-            what: format!("kernel {} (it needs more than this device's limits)", kernel.name()),
+            what: if kernel.needs_shader_f16() {
+                format!("kernel {} (it needs the device feature SHADER_F16)", kernel.name())
+            } else {
+                format!("kernel {} (it needs more than this device's limits)", kernel.name())
+            },
         })
     }
 }

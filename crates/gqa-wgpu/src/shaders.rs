@@ -1,13 +1,19 @@
 //! The WGSL sources, composed from `shaders/`: each kernel is its own file, prefixed by the shared
 //! snippets it uses (the params struct, the mask evaluation, the dropout hash) from a declared table.
+//! The f16 kernels ([`Kernel::needs_shader_f16`]) start with `common/f16.wgsl` (`enable f16;`, which
+//! must precede every declaration) and share their bodies through snippets too: the kernel file
+//! declares the bindings whose storage type differs and the entry point.
 
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 3] = [
+pub const COMMON: [(&str, &str); 6] = [
+    ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
     ("common/mask.wgsl", include_str!("../../../shaders/common/mask.wgsl")),
     ("common/dropout.wgsl", include_str!("../../../shaders/common/dropout.wgsl")),
+    ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
+    ("common/attention_f16.wgsl", include_str!("../../../shaders/common/attention_f16.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -22,6 +28,13 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
         Kernel::AttentionReduce => include_str!("../../../shaders/attention_reduce.wgsl"),
+        Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
+        Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
+        Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped_f16.wgsl"),
+        Kernel::PvGroupedF16 => include_str!("../../../shaders/pv_grouped_f16.wgsl"),
+        Kernel::AttentionFusedF16 => include_str!("../../../shaders/attention_fused_f16.wgsl"),
+        Kernel::AttentionSplitF16 => include_str!("../../../shaders/attention_split_f16.wgsl"),
+        Kernel::AttentionReduceF16 => include_str!("../../../shaders/attention_reduce_f16.wgsl"),
     }
 }
 
@@ -36,6 +49,14 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         | Kernel::AttentionReduce => &["common/params.wgsl"],
         Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
+        Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
+            &["common/f16.wgsl", "common/params.wgsl", "common/matmul_rb_f16.wgsl"]
+        }
+        Kernel::QkGroupedF16 | Kernel::AttentionReduceF16 => &["common/f16.wgsl", "common/params.wgsl"],
+        Kernel::PvGroupedF16 => &["common/f16.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
+        Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
+            &["common/f16.wgsl", "common/params.wgsl", "common/mask.wgsl", "common/attention_f16.wgsl"]
+        }
     }
 }
 
