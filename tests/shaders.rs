@@ -1,15 +1,38 @@
 //! Every WGSL kernel parses and validates with naga, matches the Rust-side declarations (params
-//! layout, workgroup size, bindings) and translates to SPIR-V, MSL, HLSL and GLSL.
+//! layout, workgroup size, bindings) and translates to SPIR-V, MSL, HLSL and GLSL. The subgroup
+//! variants validate with naga's SUBGROUP capability (what wgpu grants a device with
+//! `Features::SUBGROUP`) and translate to the targets that can express subgroup operations.
 
 use gqa::core::{Access, Kernel, Params};
 use gqa::gpu::shaders;
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
+
+/// What wgpu's validator grants a kernel: WebGPU's defaults, plus, for the subgroup variants, the
+/// SUBGROUP capability with the compute stage and the basic and arithmetic operation sets only
+/// (the least a device with `Features::SUBGROUP` offers; wgpu-hal asks Vulkan for exactly these).
+fn validator(kernel: Kernel) -> Validator {
+    if kernel.needs_subgroups() {
+        let mut v = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
+        v.subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::ARITHMETIC);
+        v
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::default())
+    }
+}
+
+/// SPIR-V 1.3 for the subgroup variants (its GroupNonUniform capabilities need it, and wgpu's
+/// Vulkan backend emits 1.3 where the device has subgroups), naga's default (1.0) otherwise.
+fn spv_options(kernel: Kernel) -> naga::back::spv::Options<'static> {
+    let lang_version = if kernel.needs_subgroups() { (1, 3) } else { (1, 0) };
+    naga::back::spv::Options { lang_version, ..Default::default() }
+}
 
 fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
     let src = shaders::source(kernel);
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    let info = validator(kernel)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
     (module, info)
@@ -17,8 +40,23 @@ fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
 
 #[test]
 fn every_kernel_validates_with_webgpu_capabilities() {
-    for k in Kernel::ALL {
+    for k in Kernel::ALL.into_iter().filter(|k| !k.needs_subgroups()) {
         module(k);
+    }
+}
+
+#[test]
+fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
+    let subgroup: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.needs_subgroups()).collect();
+    assert_eq!(subgroup, [Kernel::SoftmaxMaskedSubgroup]);
+    for k in subgroup {
+        // Validates with SUBGROUP (compute stage, basic + arithmetic operations) ...
+        module(k);
+        // ... and is rejected without it: the declaration `needs_subgroups` is true to the WGSL.
+        let src = shaders::source(k);
+        let m = naga::front::wgsl::parse_str(&src).unwrap();
+        let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
+        assert!(plain.is_err(), "{} validated without the SUBGROUP capability", k.file_name());
     }
 }
 
@@ -77,7 +115,7 @@ fn translates_to_spirv_msl_hlsl_glsl() {
         let spv_words = spv::write_vec(
             &m,
             &info,
-            &spv::Options::default(),
+            &spv_options(k),
             Some(&spv::PipelineOptions { shader_stage: stage, entry_point: "main".into() }),
         )
         .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e}"));
@@ -88,7 +126,13 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
         assert!(msl_src.contains("kernel void"), "{name}: MSL has a kernel");
 
-        for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+        // Wave intrinsics (HLSL's subgroup operations) need shader model 6.0: 5.1 cannot express them.
+        let models: &[hlsl::ShaderModel] = if k.needs_subgroups() {
+            &[hlsl::ShaderModel::V6_0]
+        } else {
+            &[hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0]
+        };
+        for &model in models {
             let opts = hlsl::Options { shader_model: model, ..Default::default() };
             let pipeline = hlsl::PipelineOptions::default();
             let mut out = String::new();
@@ -140,7 +184,7 @@ fn spirv_val_and_glslang_accept_the_translations() {
         let words = spv::write_vec(
             &m,
             &info,
-            &spv::Options::default(),
+            &spv_options(k),
             Some(&spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() }),
         )
         .unwrap();

@@ -112,6 +112,9 @@ struct Args {
     /// Do not use the split (flash-decoding) path for short queries over long sources.
     #[arg(long)]
     no_decode: bool,
+    /// Use the workgroup-memory baselines even where the device has subgroups.
+    #[arg(long)]
+    no_subgroups: bool,
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
     matmul: Option<MatmulFlag>,
@@ -286,6 +289,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     }
     if args.no_decode {
         tuning.split_decode = false;
+    }
+    if args.no_subgroups {
+        tuning.subgroups = false;
     }
     match args.matmul {
         Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,

@@ -18,6 +18,12 @@ pub enum Kernel {
     /// Masked softmax over each row of L, in place (Keras' replace-then-zero semantics, fully masked
     /// rows per the policy): one workgroup of 64 per (b, u, t) row.
     SoftmaxMasked,
+    /// [`Kernel::SoftmaxMasked`] with its row reductions (max, any visible, sum) done by subgroup
+    /// operations, combined across subgroups through one workgroup slot per subgroup: two barriers
+    /// per row instead of fifteen. Correct for any subgroup size and layout. Needs the device's
+    /// `SUBGROUP` feature ([`Kernel::needs_subgroups`]); plans use it only when
+    /// [`Tuning::subgroups`](crate::Tuning::subgroups) says the device has it.
+    SoftmaxMaskedSubgroup,
     /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)`: 64x64 (h, t) tiles, 4x4 per invocation.
     PvGrouped,
     /// Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in
@@ -31,16 +37,23 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
         Kernel::QkGrouped,
         Kernel::SoftmaxMasked,
+        Kernel::SoftmaxMaskedSubgroup,
         Kernel::PvGrouped,
         Kernel::AttentionFused,
         Kernel::AttentionReduce,
     ];
+
+    /// Whether the kernel uses subgroup operations, and so compiles only on devices with the
+    /// `SUBGROUP` feature (WGSL's `subgroups` extension).
+    pub fn needs_subgroups(self) -> bool {
+        matches!(self, Kernel::SoftmaxMaskedSubgroup)
+    }
 
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {
@@ -50,6 +63,7 @@ impl Kernel {
             Kernel::MatmulBiasRb16 => "matmul_bias_rb16.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
+            Kernel::SoftmaxMaskedSubgroup => "softmax_masked_subgroup.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
             Kernel::AttentionFused => "attention_fused.wgsl",
             Kernel::AttentionReduce => "attention_reduce.wgsl",
@@ -64,6 +78,7 @@ impl Kernel {
             Kernel::MatmulBiasRb16 => "matmul_bias_rb16",
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
+            Kernel::SoftmaxMaskedSubgroup => "softmax_masked_subgroup",
             Kernel::PvGrouped => "pv_grouped",
             Kernel::AttentionFused => "attention_fused",
             Kernel::AttentionReduce => "attention_reduce",
@@ -73,7 +88,10 @@ impl Kernel {
     /// `@workgroup_size` declared in the WGSL (checked by a test against naga's reflection).
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::SoftmaxMasked | Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1, 1],
+            Kernel::SoftmaxMasked
+            | Kernel::SoftmaxMaskedSubgroup
+            | Kernel::AttentionFused
+            | Kernel::AttentionReduce => [64, 1, 1],
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => [8, 8, 1],
             _ => [16, 16, 1],
         }
@@ -85,6 +103,8 @@ impl Kernel {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
+            // Max, any-visible and sum slots for up to 64 subgroups.
+            Kernel::SoftmaxMaskedSubgroup => 3 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped | Kernel::AttentionReduce => 0,
             Kernel::AttentionFused => 2048 * 4,
         }
@@ -110,6 +130,8 @@ impl Kernel {
             Kernel::MatmulBiasRb16 => k.div_ceil(4) + 64,
             Kernel::QkGrouped => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
+            // The three strided passes, and two walks over at most 64 subgroup slots.
+            Kernel::SoftmaxMaskedSubgroup => 3 * s.div_ceil(64) + 2 * 64,
             Kernel::PvGrouped => s + 16,
             // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under
             // Keras' default-call policy), the tile loops, the staging loops; plus the start and the
@@ -129,7 +151,7 @@ impl Kernel {
     /// Output elements per workgroup along (x, y): the plan's grids are computed from these.
     pub fn tile(self) -> [u32; 2] {
         match self {
-            Kernel::SoftmaxMasked => [1, 1],
+            Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => [1, 1],
             Kernel::AttentionFused | Kernel::AttentionReduce => [64, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             _ => [64, 64],
@@ -142,7 +164,7 @@ impl Kernel {
         match self {
             Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 => &[Read, Read, Read, ReadWrite],
             Kernel::QkGrouped => &[Read, Read, ReadWrite],
-            Kernel::SoftmaxMasked => &[Read, ReadWrite],
+            Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &[Read, ReadWrite],
             Kernel::PvGrouped => &[Read, Read, Read, ReadWrite],
             Kernel::AttentionFused => &[Read, Read, Read, Read, Read, ReadWrite],
             Kernel::AttentionReduce => &[Read, Read, ReadWrite],

@@ -43,6 +43,11 @@ pub struct Tuning {
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
     /// variant that fits, or fail with an error naming it.
     pub loop_iteration_cap: Option<u64>,
+    /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax) instead
+    /// of the workgroup-memory baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
+    /// sets it from the device's features, and compiles those kernels only there. Off in
+    /// [`Tuning::CPU`] and [`Tuning::GPU`].
+    pub subgroups: bool,
 }
 
 impl Default for Tuning {
@@ -61,8 +66,19 @@ impl Tuning {
         fused_attention: false,
         split_decode: true,
         loop_iteration_cap: Some(65_535),
+        subgroups: false,
     };
     /// For GPUs: workgroup-memory tiles.
-    pub const GPU: Tuning =
-        Tuning { matmul: MatmulVariant::Tiled, fused_attention: true, split_decode: true, loop_iteration_cap: None };
+    pub const GPU: Tuning = Tuning {
+        matmul: MatmulVariant::Tiled,
+        fused_attention: true,
+        split_decode: true,
+        loop_iteration_cap: None,
+        subgroups: false,
+    };
+
+    /// The masked softmax kernel this tuning picks.
+    pub fn softmax_kernel(&self) -> Kernel {
+        if self.subgroups { Kernel::SoftmaxMaskedSubgroup } else { Kernel::SoftmaxMasked }
+    }
 }

@@ -105,12 +105,15 @@ impl GpuContext {
         Self::from_adapter(&best).await
     }
 
-    /// Opens a device on `adapter` with the adapter's limits and no optional features.
+    /// Opens a device on `adapter` with the adapter's limits, and `Features::SUBGROUP` when the
+    /// adapter offers it (for the subgroup kernel variants; no other optional feature).
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
+        let required_features = adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gqa"),
+                required_features,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -130,8 +133,9 @@ impl GpuContext {
     /// Wraps a device and queue the caller already has (bring your own GPU): the layer's pipelines
     /// are compiled on it, its weights and buffers are allocated on it, and its work goes to `queue`.
     /// `info` is reported by [`GpuContext::adapter_info`] and picks the kernel variants (register
-    /// blocking when `info.device_type` is `Cpu`); the plan is checked against `device.limits()`. No
-    /// feature is needed beyond WebGPU's defaults. The caller's device-lost callback is left alone:
+    /// blocking when `info.device_type` is `Cpu`; the subgroup variants when the device was created
+    /// with `Features::SUBGROUP`); the plan is checked against `device.limits()`. No feature is
+    /// needed beyond WebGPU's defaults. The caller's device-lost callback is left alone:
     /// on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let start = std::time::Instant::now();
@@ -144,10 +148,14 @@ impl GpuContext {
             info.driver,
             info.driver_info
         );
-        let tuning = match info.device_type {
+        let base = match info.device_type {
             wgpu::DeviceType::Cpu => gqa_core::Tuning::CPU,
             _ => gqa_core::Tuning::GPU,
         };
+        // The device's features, not the adapter's: a device opened without SUBGROUP cannot run
+        // the subgroup kernels even on an adapter that offers it.
+        let subgroups = pipelines.has(gqa_core::Kernel::SoftmaxMaskedSubgroup);
+        let tuning = gqa_core::Tuning { subgroups, ..base };
         log::info!("gqa: kernel variants {tuning:?}");
         log::debug!("gqa: pipelines compiled in {:?}", start.elapsed());
         Ok(Self {
@@ -211,13 +219,14 @@ impl GpuContext {
     }
 
     /// The kernel variants plans use on this adapter (register blocking on CPU adapters, workgroup
-    /// tiles on GPUs).
+    /// tiles on GPUs; the subgroup variants where the device has `Features::SUBGROUP`).
     pub fn tuning(&self) -> gqa_core::Tuning {
         self.tuning
     }
 
-    /// The same context with other kernel variants (every variant runs on every adapter; this is
-    /// for tests and experiments).
+    /// The same context with other kernel variants (for tests and experiments). Every variant runs
+    /// on every adapter except the subgroup ones (`subgroups: true`), which need a device with
+    /// `Features::SUBGROUP`: elsewhere calls fail with [`GpuError::Unsupported`].
     pub fn with_tuning(mut self, tuning: gqa_core::Tuning) -> Self {
         self.tuning = tuning;
         self

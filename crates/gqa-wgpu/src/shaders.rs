@@ -18,6 +18,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
+        Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
         Kernel::AttentionReduce => include_str!("../../../shaders/attention_reduce.wgsl"),
@@ -32,7 +33,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         | Kernel::MatmulBiasRb16
         | Kernel::QkGrouped
         | Kernel::AttentionReduce => &["common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused => {
+            &["common/params.wgsl", "common/mask.wgsl"]
+        }
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
     }
 }
