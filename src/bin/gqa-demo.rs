@@ -344,8 +344,10 @@ fn run(args: &Args) -> Result<bool, Failure> {
         );
     }
     if args.profile {
-        println!("\nper step (each submitted alone; median of {}):", args.runs);
-        for step in layer.profile(query, value, key.as_ref(), options, args.runs as usize)? {
+        let steps = layer.profile(query, value, key.as_ref(), options, args.runs as usize)?;
+        let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
+        println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
+        for step in steps {
             println!("  {:<16} {:>14?} {:>12.3} ms", step.label, step.workgroups, ms(step.median));
         }
         println!();

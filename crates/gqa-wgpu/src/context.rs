@@ -105,11 +105,12 @@ impl GpuContext {
         Self::from_adapter(&best).await
     }
 
-    /// Opens a device on `adapter` with the adapter's limits, and `Features::SUBGROUP` when the
-    /// adapter offers it (for the subgroup kernel variants; no other optional feature).
+    /// Opens a device on `adapter` with the adapter's limits, and those of `Features::SUBGROUP`
+    /// (for the subgroup kernel variants) and `Features::TIMESTAMP_QUERY` (for
+    /// [`StepTimer`](crate::StepTimer)) the adapter offers; no other optional feature.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
-        let required_features = adapter.features() & wgpu::Features::SUBGROUP;
+        let required_features = adapter.features() & (wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gqa"),
