@@ -5,25 +5,51 @@
 //! (WebGPU's `shader-f16`), translate to HLSL with shader model 6.2 (the first with 16-bit types),
 //! and are not translated to GLSL: naga's GLSL backend cannot emit f16, and wgpu's GL backend
 //! never offers `SHADER_F16`, so those kernels never run there.
+//!
+//! The subgroup variants validate with naga's SUBGROUP capability (what wgpu grants a device with
+//! `Features::SUBGROUP`) and translate to the targets that can express subgroup operations.
 
 use gqa::core::{Access, Kernel, Params};
 use gqa::gpu::shaders;
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
-/// WebGPU's default capabilities, plus f16 for the kernels that need `SHADER_F16`.
-fn capabilities(kernel: Kernel) -> Capabilities {
-    if kernel.needs_shader_f16() {
-        Capabilities::default() | Capabilities::SHADER_FLOAT16
-    } else {
-        Capabilities::default()
+/// What wgpu's validator grants a kernel: WebGPU's defaults, plus, for the subgroup variants, the
+/// SUBGROUP capability with the compute stage and the basic and arithmetic operation sets only
+/// (the least a device with `Features::SUBGROUP` offers; wgpu-hal asks Vulkan for exactly these).
+fn validator(kernel: Kernel) -> Validator {
+    let mut v = Validator::new(ValidationFlags::all(), capabilities(kernel));
+    if kernel.needs_subgroups() {
+        v.subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::ARITHMETIC);
     }
+    v
+}
+
+/// SPIR-V 1.3 for the subgroup variants (its GroupNonUniform capabilities need it, and wgpu's
+/// Vulkan backend emits 1.3 where the device has subgroups), naga's default (1.0) otherwise.
+fn spv_options(kernel: Kernel) -> naga::back::spv::Options<'static> {
+    let lang_version = if kernel.needs_subgroups() { (1, 3) } else { (1, 0) };
+    naga::back::spv::Options { lang_version, ..Default::default() }
+}
+
+/// WebGPU's default capabilities, plus f16 for the kernels that need `SHADER_F16` and subgroups for
+/// those that need `SUBGROUP`.
+fn capabilities(kernel: Kernel) -> Capabilities {
+    let mut caps = Capabilities::default();
+    if kernel.needs_shader_f16() {
+        caps |= Capabilities::SHADER_FLOAT16;
+    }
+    if kernel.needs_subgroups() {
+        caps |= Capabilities::SUBGROUP;
+    }
+    caps
 }
 
 fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
     let src = shaders::source(kernel);
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
-    let info = Validator::new(ValidationFlags::all(), capabilities(kernel))
+    let info = validator(kernel)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
     (module, info)
@@ -31,19 +57,35 @@ fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
 
 #[test]
 fn every_kernel_validates_with_webgpu_capabilities() {
-    for k in Kernel::ALL {
+    for k in Kernel::ALL.into_iter().filter(|k| !k.needs_subgroups()) {
         module(k);
     }
 }
 
 #[test]
 fn f16_kernels_need_the_f16_capability_and_no_other_does() {
-    for k in Kernel::ALL {
+    // (The subgroup kernels need their own capability: see the next test.)
+    for k in Kernel::ALL.into_iter().filter(|k| !k.needs_subgroups()) {
         let src = shaders::source(k);
         let m = naga::front::wgsl::parse_str(&src).unwrap();
         let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
         assert_eq!(plain.is_err(), k.needs_shader_f16(), "{}", k.file_name());
         assert_eq!(src.contains("enable f16;"), k.needs_shader_f16(), "{}", k.file_name());
+    }
+}
+
+#[test]
+fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
+    let subgroup: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.needs_subgroups()).collect();
+    assert_eq!(subgroup, [Kernel::SoftmaxMaskedSubgroup]);
+    for k in subgroup {
+        // Validates with SUBGROUP (compute stage, basic + arithmetic operations) ...
+        module(k);
+        // ... and is rejected without it: the declaration `needs_subgroups` is true to the WGSL.
+        let src = shaders::source(k);
+        let m = naga::front::wgsl::parse_str(&src).unwrap();
+        let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
+        assert!(plain.is_err(), "{} validated without the SUBGROUP capability", k.file_name());
     }
 }
 
@@ -102,7 +144,7 @@ fn translates_to_spirv_msl_hlsl_glsl() {
         let spv_words = spv::write_vec(
             &m,
             &info,
-            &spv::Options::default(),
+            &spv_options(k),
             Some(&spv::PipelineOptions { shader_stage: stage, entry_point: "main".into() }),
         )
         .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e}"));
@@ -113,8 +155,12 @@ fn translates_to_spirv_msl_hlsl_glsl() {
             .unwrap_or_else(|e| panic!("{name} -> MSL: {e}"));
         assert!(msl_src.contains("kernel void"), "{name}: MSL has a kernel");
 
+        // f16 needs shader model 6.2 (the first with 16-bit types); wave intrinsics (HLSL's subgroup
+        // operations) need 6.0: 5.1 can express neither.
         let models: &[hlsl::ShaderModel] = if k.needs_shader_f16() {
             &[hlsl::ShaderModel::V6_2]
+        } else if k.needs_subgroups() {
+            &[hlsl::ShaderModel::V6_0]
         } else {
             &[hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0]
         };
@@ -173,7 +219,7 @@ fn spirv_val_and_glslang_accept_the_translations() {
         let words = spv::write_vec(
             &m,
             &info,
-            &spv::Options::default(),
+            &spv_options(k),
             Some(&spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() }),
         )
         .unwrap();

@@ -118,6 +118,9 @@ struct Args {
     /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
     #[arg(long)]
     f16: bool,
+    /// Use the workgroup-memory baselines even where the device has subgroups.
+    #[arg(long)]
+    no_subgroups: bool,
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
     matmul: Option<MatmulFlag>,
@@ -293,6 +296,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     if args.no_decode {
         tuning.split_decode = false;
     }
+    if args.no_subgroups {
+        tuning.subgroups = false;
+    }
     match args.matmul {
         Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,
         Some(MatmulFlag::RegisterBlocked) => tuning.matmul = gqa::core::MatmulVariant::RegisterBlocked,
@@ -348,8 +354,10 @@ fn run(args: &Args) -> Result<bool, Failure> {
         );
     }
     if args.profile {
-        println!("\nper step (each submitted alone; median of {}):", args.runs);
-        for step in layer.profile(query, value, key.as_ref(), options, args.runs as usize)? {
+        let steps = layer.profile(query, value, key.as_ref(), options, args.runs as usize)?;
+        let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
+        println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
+        for step in steps {
             println!("  {:<16} {:>14?} {:>12.3} ms", step.label, step.workgroups, ms(step.median));
         }
         println!();

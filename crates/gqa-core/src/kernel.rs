@@ -22,6 +22,12 @@ pub enum Kernel {
     /// Masked softmax over each row of L, in place (Keras' replace-then-zero semantics, fully masked
     /// rows per the policy): one workgroup of 64 per (b, u, t) row.
     SoftmaxMasked,
+    /// [`Kernel::SoftmaxMasked`] with its row reductions (max, any visible, sum) done by subgroup
+    /// operations, combined across subgroups through one workgroup slot per subgroup: two barriers
+    /// per row instead of fifteen. Correct for any subgroup size and layout. Needs the device's
+    /// `SUBGROUP` feature ([`Kernel::needs_subgroups`]); plans use it only when
+    /// [`Tuning::subgroups`](crate::Tuning::subgroups) says the device has it.
+    SoftmaxMaskedSubgroup,
     /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)`: 64x64 (h, t) tiles, 4x4 per invocation.
     PvGrouped,
     /// Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in
@@ -55,13 +61,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
         Kernel::MatmulBiasRows4,
         Kernel::QkGrouped,
         Kernel::SoftmaxMasked,
+        Kernel::SoftmaxMaskedSubgroup,
         Kernel::PvGrouped,
         Kernel::AttentionFused,
         Kernel::AttentionReduce,
@@ -89,6 +96,12 @@ impl Kernel {
         )
     }
 
+    /// Whether the kernel uses subgroup operations, and so compiles only on devices with the
+    /// `SUBGROUP` feature (WGSL's `subgroups` extension).
+    pub fn needs_subgroups(self) -> bool {
+        matches!(self, Kernel::SoftmaxMaskedSubgroup)
+    }
+
     /// The kernel's WGSL file name under `shaders/`.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -98,6 +111,7 @@ impl Kernel {
             Kernel::MatmulBiasRows4 => "matmul_bias_rows4.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
+            Kernel::SoftmaxMaskedSubgroup => "softmax_masked_subgroup.wgsl",
             Kernel::PvGrouped => "pv_grouped.wgsl",
             Kernel::AttentionFused => "attention_fused.wgsl",
             Kernel::AttentionReduce => "attention_reduce.wgsl",
@@ -120,6 +134,7 @@ impl Kernel {
             Kernel::MatmulBiasRows4 => "matmul_bias_rows4",
             Kernel::QkGrouped => "qk_grouped",
             Kernel::SoftmaxMasked => "softmax_masked",
+            Kernel::SoftmaxMaskedSubgroup => "softmax_masked_subgroup",
             Kernel::PvGrouped => "pv_grouped",
             Kernel::AttentionFused => "attention_fused",
             Kernel::AttentionReduce => "attention_reduce",
@@ -137,6 +152,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::SoftmaxMasked
+            | Kernel::SoftmaxMaskedSubgroup
             | Kernel::AttentionFused
             | Kernel::AttentionReduce
             | Kernel::AttentionFusedF16
@@ -160,6 +176,8 @@ impl Kernel {
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
+            // Max, any-visible and sum slots for up to 64 subgroups.
+            Kernel::SoftmaxMaskedSubgroup => 3 * 64 * 4,
             Kernel::QkGrouped | Kernel::PvGrouped | Kernel::AttentionReduce => 0,
             Kernel::QkGroupedF16 | Kernel::PvGroupedF16 | Kernel::AttentionReduceF16 => 0,
             // The f16 kernel stages its K/V tiles as f32 too.
@@ -188,6 +206,8 @@ impl Kernel {
             Kernel::MatmulBiasRows4 => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
+            // The three strided passes, and two walks over at most 64 subgroup slots.
+            Kernel::SoftmaxMaskedSubgroup => 3 * s.div_ceil(64) + 2 * 64,
             Kernel::PvGrouped | Kernel::PvGroupedF16 => s + 16,
             // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under
             // Keras' default-call policy), the tile loops, the staging loops; plus the start and the
@@ -207,7 +227,7 @@ impl Kernel {
     /// Output elements per workgroup along (x, y): the plan's grids are computed from these.
     pub fn tile(self) -> [u32; 2] {
         match self {
-            Kernel::SoftmaxMasked => [1, 1],
+            Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => [1, 1],
             Kernel::AttentionFused
             | Kernel::AttentionReduce
             | Kernel::AttentionFusedF16
@@ -231,7 +251,7 @@ impl Kernel {
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => &[Read, Read, Read, ReadWrite],
             Kernel::QkGrouped | Kernel::QkGroupedF16 => &[Read, Read, ReadWrite],
-            Kernel::SoftmaxMasked => &[Read, ReadWrite],
+            Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &[Read, ReadWrite],
             Kernel::PvGrouped | Kernel::PvGroupedF16 => &[Read, Read, Read, ReadWrite],
             Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
                 &[Read, Read, Read, Read, Read, ReadWrite]

@@ -502,7 +502,7 @@ impl Plan {
                     }));
                     steps.push(Step::Dispatch(Pass {
                         label: "softmax",
-                        kernel: Kernel::SoftmaxMasked,
+                        kernel: tuning.softmax_kernel(),
                         workgroups: [tc as u32, n32, 1],
                         params,
                         bindings: vec![BufferId::Masks, BufferId::Probs],
@@ -931,5 +931,23 @@ mod tests {
         let plan = Plan::new(&p, &grid).unwrap();
         assert!(plan.passes().all(|p| p.workgroups.iter().all(|w| *w <= 50)));
         assert_eq!(plan.chunking.queries_per_chunk, 50);
+    }
+
+    #[test]
+    fn the_subgroup_softmax_only_when_the_tuning_allows() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+        let p = problem(&cfg, 2, 5, 70, &opts);
+        let softmax = |tuning: Tuning| -> Vec<Kernel> {
+            let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+            plan.passes().filter(|p| p.label == "softmax").map(|p| p.kernel).collect()
+        };
+        for base in [Tuning::CPU, Tuning::GPU] {
+            assert!(!base.subgroups, "the baselines are the default");
+            assert_eq!(softmax(base), [Kernel::SoftmaxMasked]);
+            assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::SoftmaxMaskedSubgroup]);
+        }
+        assert!(Kernel::SoftmaxMaskedSubgroup.needs_subgroups());
+        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 1);
     }
 }

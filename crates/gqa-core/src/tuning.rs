@@ -90,6 +90,11 @@ pub struct Tuning {
     /// for f16 and the device has `SHADER_F16`: the plan records what actually runs). In f16 the
     /// projections always use the register-blocked f16 matmuls, whatever [`Tuning::matmul`] says.
     pub precision: Precision,
+    /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax) instead
+    /// of the workgroup-memory baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
+    /// sets it from the device's features, and compiles those kernels only there. Off in
+    /// [`Tuning::CPU`] and [`Tuning::GPU`].
+    pub subgroups: bool,
 }
 
 impl Default for Tuning {
@@ -109,6 +114,7 @@ impl Tuning {
         split_decode: true,
         loop_iteration_cap: Some(65_535),
         precision: Precision::F32,
+        subgroups: false,
     };
     /// For GPUs: workgroup-memory tiles.
     pub const GPU: Tuning = Tuning {
@@ -117,5 +123,11 @@ impl Tuning {
         split_decode: true,
         loop_iteration_cap: None,
         precision: Precision::F32,
+        subgroups: false,
     };
+
+    /// The masked softmax kernel this tuning picks.
+    pub fn softmax_kernel(&self) -> Kernel {
+        if self.subgroups { Kernel::SoftmaxMaskedSubgroup } else { Kernel::SoftmaxMasked }
+    }
 }

@@ -105,14 +105,18 @@ impl GpuContext {
         Self::from_adapter(&best).await
     }
 
-    /// Opens a device on `adapter` with the adapter's limits, and `SHADER_F16` where the adapter has
-    /// it (for f16 layers: [`gqa_core::Precision::F16`]); no other optional feature.
+    /// Opens a device on `adapter` with the adapter's limits, and those of `Features::SHADER_F16` (for
+    /// f16 layers: [`gqa_core::Precision::F16`]), `Features::SUBGROUP` (for the subgroup kernel
+    /// variants) and `Features::TIMESTAMP_QUERY` (for [`StepTimer`](crate::StepTimer)) the adapter
+    /// offers; no other optional feature.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let required_features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gqa"),
-                required_features: adapter.features() & wgpu::Features::SHADER_F16,
+                required_features,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -132,9 +136,10 @@ impl GpuContext {
     /// Wraps a device and queue the caller already has (bring your own GPU): the layer's pipelines
     /// are compiled on it, its weights and buffers are allocated on it, and its work goes to `queue`.
     /// `info` is reported by [`GpuContext::adapter_info`] and picks the kernel variants (register
-    /// blocking when `info.device_type` is `Cpu`); the plan is checked against `device.limits()`. No
-    /// feature is needed beyond WebGPU's defaults; f16 layers run in f16 only when the device was
-    /// created with `SHADER_F16` (else in f32). The caller's device-lost callback is left alone:
+    /// blocking when `info.device_type` is `Cpu`; the subgroup variants when the device was created
+    /// with `Features::SUBGROUP`); the plan is checked against `device.limits()`. No feature is
+    /// needed beyond WebGPU's defaults; f16 layers run in f16 only when the device was created with
+    /// `SHADER_F16` (else in f32). The caller's device-lost callback is left alone:
     /// on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
         let start = std::time::Instant::now();
@@ -147,10 +152,14 @@ impl GpuContext {
             info.driver,
             info.driver_info
         );
-        let tuning = match info.device_type {
+        let base = match info.device_type {
             wgpu::DeviceType::Cpu => gqa_core::Tuning::CPU,
             _ => gqa_core::Tuning::GPU,
         };
+        // The device's features, not the adapter's: a device opened without SUBGROUP cannot run
+        // the subgroup kernels even on an adapter that offers it.
+        let subgroups = pipelines.has(gqa_core::Kernel::SoftmaxMaskedSubgroup);
+        let tuning = gqa_core::Tuning { subgroups, ..base };
         log::info!("gqa: kernel variants {tuning:?}");
         log::debug!("gqa: pipelines compiled in {:?}", start.elapsed());
         Ok(Self {
@@ -214,8 +223,9 @@ impl GpuContext {
     }
 
     /// The kernel variants plans use on this adapter (register blocking on CPU adapters, workgroup
-    /// tiles on GPUs). Its `precision` is the default storage precision of the layers made on this
-    /// context ([`gqa_core::Precision::F32`] unless set with [`GpuContext::with_tuning`]); each layer
+    /// tiles on GPUs; the subgroup variants where the device has `Features::SUBGROUP`). Its
+    /// `precision` is the default storage precision of the layers made on this context
+    /// ([`gqa_core::Precision::F32`] unless set with [`GpuContext::with_tuning`]); each layer
     /// resolves its own ([`crate::GqaLayer::precision`]).
     pub fn tuning(&self) -> gqa_core::Tuning {
         self.tuning
@@ -239,8 +249,9 @@ impl GpuContext {
         }
     }
 
-    /// The same context with other kernel variants (every variant runs on every adapter; this is
-    /// for tests and experiments).
+    /// The same context with other kernel variants (for tests and experiments). Every variant runs
+    /// on every adapter except the subgroup ones (`subgroups: true`), which need a device with
+    /// `Features::SUBGROUP`: elsewhere calls fail with [`GpuError::Unsupported`].
     pub fn with_tuning(mut self, tuning: gqa_core::Tuning) -> Self {
         self.tuning = tuning;
         self

@@ -84,7 +84,7 @@ pub use kv_cache::KvCache;
 pub use layer::GqaLayer;
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
-pub use profile::StepTime;
+pub use profile::{StepTime, StepTimer, Timing};
 pub use tensor::{DType, GpuTensor};
 
 /// Compile-time proof that the handles can be shared between threads.

@@ -19,15 +19,18 @@ pub(crate) struct Pipelines {
 }
 
 impl Pipelines {
-    /// Compiles every kernel the device's limits allow (a kernel that needs more storage buffers or
-    /// workgroup memory than the device offers is left out; plans, checked against the same limits,
-    /// never use it). Validation errors (a shader the device rejects) come back as values.
+    /// Compiles every kernel the device's limits and features allow (a kernel that needs more
+    /// storage buffers or workgroup memory than the device offers is left out; plans, checked against
+    /// the same limits, never use it; the subgroup variants are compiled only where the device has
+    /// `Features::SUBGROUP`, and plans use them only when the context's tuning says so). Validation
+    /// errors (a shader the device rejects) come back as values.
     pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
         let limits = device.limits();
         let f16 = device.features().contains(wgpu::Features::SHADER_F16);
         if !f16 {
             log::info!("gqa: the device has no SHADER_F16: f16 kernels not compiled, f16 layers run in f32");
         }
+        let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
         let fits = |k: &Kernel| {
             k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
                 && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
@@ -38,6 +41,10 @@ impl Pipelines {
             .iter()
             .filter(|k| f16 || !k.needs_shader_f16())
             .filter(|k| {
+                if k.needs_subgroups() && !subgroups {
+                    log::debug!("gqa: kernel {} needs Features::SUBGROUP; not compiled", k.name());
+                    return false;
+                }
                 let ok = fits(k);
                 if !ok {
                     log::info!("gqa: kernel {} does not fit this device's limits; not compiled", k.name());
@@ -52,18 +59,26 @@ impl Pipelines {
         Ok(Self { by_kernel })
     }
 
-    /// The compiled kernel, or an error when the device's limits (or, for an f16 kernel, its lack of
-    /// `SHADER_F16`) kept it from being compiled (plans made with `GpuContext::limits` and a layer's
-    /// resolved precision never ask for one; a plan made for other limits may).
+    /// The compiled kernel, or an error when the device's limits or features (`SHADER_F16` for an f16
+    /// kernel, `SUBGROUP` for a subgroup one) kept it from being compiled (plans made with
+    /// `GpuContext::limits`, `GpuContext::tuning` and a layer's resolved precision never ask for one;
+    /// a plan made for other limits, or a tuning forced with `with_tuning`, may).
     pub(crate) fn get(&self, kernel: Kernel) -> Result<&KernelPipeline, GpuError> {
         self.by_kernel.get(&kernel).ok_or_else(|| GpuError::Unsupported {
             op: "encode_forward".into(),
             what: if kernel.needs_shader_f16() {
                 format!("kernel {} (it needs the device feature SHADER_F16)", kernel.name())
+            } else if kernel.needs_subgroups() {
+                format!("kernel {} (it needs Features::SUBGROUP, which this device lacks)", kernel.name())
             } else {
                 format!("kernel {} (it needs more than this device's limits)", kernel.name())
             },
         })
+    }
+
+    /// Whether the kernel was compiled for this device.
+    pub(crate) fn has(&self, kernel: Kernel) -> bool {
+        self.by_kernel.contains_key(&kernel)
     }
 }
 

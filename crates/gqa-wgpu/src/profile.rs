@@ -1,14 +1,30 @@
-//! Per-step timing of a forward call: each step of the plan submitted alone and waited for, so the
-//! wall clock of each includes the device's work (and one submission's overhead).
+//! Timing a forward call, whole or step by step: [`StepTimer`] runs any range of a plan's steps as
+//! one submission and times it with GPU timestamp queries where the device has
+//! `Features::TIMESTAMP_QUERY` ([`GpuContext::new`](crate::GpuContext::new) requests it when the
+//! adapter offers it), else with the wall clock around the submission and a wait for the device.
+//! [`GqaLayer::profile`] uses it for the per-step medians.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gqa_core::{CallOptions, HostTensor, Step};
+use gqa_core::{CallOptions, HostTensor, Plan, Step};
 
+use crate::context::GpuContext;
 use crate::encode::Recording;
 use crate::error::GpuError;
 use crate::layer::{GpuInputs, GqaLayer, dims3};
 use crate::upload::upload;
+
+/// How a [`StepTimer`] measures a range of steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// GPU timestamps written before the first and after the last step of the range (in empty
+    /// compute passes around it, so copies are covered too): the device's time only.
+    GpuTimestamps,
+    /// Wall clock from encoding to the end of a wait for the device: includes encoding, one
+    /// submission and the wait's overhead.
+    WallClock,
+}
 
 /// The time of one step of the plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,19 +35,49 @@ pub struct StepTime {
     pub workgroups: [u32; 3],
     /// The median over the runs.
     pub median: Duration,
+    /// How it was measured.
+    pub timing: Timing,
+}
+
+/// The query set and buffers of the two timestamps around a timed range.
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Nanoseconds per timestamp tick.
+    period: f64,
+}
+
+/// A forward call made ready to time: inputs uploaded, buffers and bind groups made once (scratch
+/// buffers are held from the pool until it is dropped). Any range of its plan's steps can then be
+/// run and timed, as often as wanted, with [`StepTimer::time`].
+///
+/// A range reads whatever its input buffers hold: run the whole plan once first
+/// (`time(0..plan().steps.len())`) when the values matter. The kernels' work does not depend on
+/// the values, so timing a range alone (e.g. the attention without the projections before it) is
+/// fair.
+pub struct StepTimer {
+    ctx: GpuContext,
+    rec: Recording,
+    timestamps: Option<Timestamps>,
+}
+
+impl std::fmt::Debug for StepTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepTimer").field("steps", &self.rec.plan.steps.len()).field("timing", &self.timing()).finish()
+    }
 }
 
 impl GqaLayer {
-    /// Times every step of a forward call: one warm-up call, then `runs` rounds in which each step
-    /// is submitted on its own and waited for. Returns the median per step, in plan order.
-    pub fn profile(
+    /// Prepares a call with these inputs for timing (see [`StepTimer`]): plans it, uploads the
+    /// inputs, builds every buffer and bind group. Nothing runs yet.
+    pub fn step_timer(
         &self,
         query: &HostTensor,
         value: &HostTensor,
         key: Option<&HostTensor>,
         options: &CallOptions,
-        runs: usize,
-    ) -> Result<Vec<StepTime>, GpuError> {
+    ) -> Result<StepTimer, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
         let ctx = self.context();
         let (device, queue) = (ctx.device(), ctx.queue());
@@ -50,32 +96,56 @@ impl GqaLayer {
             scores: None,
         };
         let rec = Recording::prepare(ctx, self.weight_buffers(), &inputs, None, options, plan)?;
-        let wait = || {
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::Device { op: "profile".into(), message: e.to_string() })
-        };
-        let run = |range: std::ops::Range<usize>| -> Result<Duration, GpuError> {
-            let start = Instant::now();
-            let mut encoder =
-                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa profile") });
-            rec.encode(&mut encoder, range);
-            queue.submit([encoder.finish()]);
-            wait()?;
-            Ok(start.elapsed())
-        };
-        run(0..rec.plan.steps.len())?;
-        let mut times = vec![Vec::with_capacity(runs); rec.plan.steps.len()];
+        let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
+            let buffer = |label, usage| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: 16,
+                    usage,
+                    mapped_at_creation: false,
+                })
+            };
+            Timestamps {
+                set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("gqa timer"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolve: buffer("gqa timer resolve", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+                readback: buffer("gqa timer readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+                period: queue.get_timestamp_period() as f64,
+            }
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            rec.discard();
+            return Err(GpuError::from_wgpu("step_timer", e));
+        }
+        Ok(StepTimer { ctx: ctx.clone(), rec, timestamps })
+    }
+
+    /// Times every step of a forward call: one warm-up call, then `runs` rounds in which each step
+    /// is submitted on its own and waited for. Returns the median per step, in plan order, measured
+    /// with GPU timestamps where the device has them (see [`StepTimer`]).
+    pub fn profile(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        runs: usize,
+    ) -> Result<Vec<StepTime>, GpuError> {
+        let timer = self.step_timer(query, value, key, options)?;
+        let steps = timer.plan().steps.len();
+        timer.time(0..steps)?;
+        let mut times = vec![Vec::with_capacity(runs); steps];
         for _ in 0..runs.max(1) {
             for (i, t) in times.iter_mut().enumerate() {
-                t.push(run(i..i + 1)?);
+                t.push(timer.time(i..i + 1)?);
             }
         }
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu("profile", e));
-        }
-        Ok(rec
-            .plan
+        let timing = timer.timing();
+        Ok(timer
+            .plan()
             .steps
             .iter()
             .zip(times)
@@ -85,8 +155,93 @@ impl GqaLayer {
                     Step::Dispatch(p) => (p.label, p.workgroups),
                     Step::Copy(_) => ("copy", [0; 3]),
                 };
-                StepTime { label, workgroups, median: t[t.len() / 2] }
+                StepTime { label, workgroups, median: t[t.len() / 2], timing }
             })
             .collect())
+    }
+}
+
+impl StepTimer {
+    /// The plan whose steps are timed.
+    pub fn plan(&self) -> &Plan {
+        &self.rec.plan
+    }
+
+    /// How [`StepTimer::time`] measures on this device.
+    pub fn timing(&self) -> Timing {
+        if self.timestamps.is_some() { Timing::GpuTimestamps } else { Timing::WallClock }
+    }
+
+    /// Runs steps `range` of the plan (indices into `plan().steps`) as one submission, waits for
+    /// the device, and returns the time they took (see [`StepTimer::timing`]). Should the device
+    /// return unusable timestamps (the end not after the start), the wall clock is returned.
+    pub fn time(&self, range: Range<usize>) -> Result<Duration, GpuError> {
+        let steps = self.rec.plan.steps.len();
+        if range.start > range.end || range.end > steps {
+            return Err(GpuError::Unsupported {
+                op: "StepTimer::time".into(),
+                what: format!("step range {range:?} of a plan with {steps} steps"),
+            });
+        }
+        let (device, queue) = (self.ctx.device(), self.ctx.queue());
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let start = Instant::now();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa timer") });
+        let mark = |encoder: &mut wgpu::CommandEncoder, ts: &Timestamps, index: u32| {
+            // An empty pass whose only job is the timestamp: on Vulkan it is written once all the
+            // commands before it are done.
+            let (beginning, end) = if index == 0 { (Some(0), None) } else { (None, Some(1)) };
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gqa timer mark"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &ts.set,
+                    beginning_of_pass_write_index: beginning,
+                    end_of_pass_write_index: end,
+                }),
+            });
+        };
+        if let Some(ts) = &self.timestamps {
+            mark(&mut encoder, ts, 0);
+        }
+        self.rec.encode(&mut encoder, range);
+        if let Some(ts) = &self.timestamps {
+            mark(&mut encoder, ts, 1);
+            encoder.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
+            encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.readback, 0, 16);
+        }
+        queue.submit([encoder.finish()]);
+        let wait = || {
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::Device { op: "StepTimer::time".into(), message: e.to_string() })
+        };
+        wait()?;
+        let wall = start.elapsed();
+        let mut elapsed = wall;
+        if let Some(ts) = &self.timestamps {
+            let slice = ts.readback.slice(..);
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            wait()?;
+            rx.recv()
+                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?
+                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
+            let ticks: &[u64] = bytemuck::cast_slice(&view);
+            let (t0, t1) = (ticks[0], ticks[1]);
+            drop(view);
+            ts.readback.unmap();
+            if t1 > t0 {
+                elapsed = Duration::from_nanos(((t1 - t0) as f64 * ts.period).round() as u64);
+            }
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu("StepTimer::time", e));
+        }
+        Ok(elapsed)
     }
 }

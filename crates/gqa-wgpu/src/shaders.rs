@@ -25,6 +25,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasRows4 => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
+        Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
         Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
         Kernel::AttentionReduce => include_str!("../../../shaders/attention_reduce.wgsl"),
@@ -47,7 +48,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         | Kernel::MatmulBiasRows4
         | Kernel::QkGrouped
         | Kernel::AttentionReduce => &["common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::AttentionFused => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused => {
+            &["common/params.wgsl", "common/mask.wgsl"]
+        }
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
         Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
             &["common/f16.wgsl", "common/params.wgsl", "common/matmul_rb_f16.wgsl"]
