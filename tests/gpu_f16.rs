@@ -135,7 +135,8 @@ fn mixed_float16_policy_plans_f16_kernels_and_half_sized_buffers() {
         if ctx.supports_f16() {
             assert_eq!(layer.precision(), Precision::F16, "{}", adapter_name(ctx));
             assert_eq!(plan.tuning.precision, Precision::F16);
-            assert!(plan.passes().all(|p| p.kernel.needs_shader_f16() || p.kernel == Kernel::SoftmaxMasked));
+            assert!(plan.passes().all(|p| p.kernel.needs_shader_f16()
+                || matches!(p.kernel, Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup)));
             // 5 x 4 x 6 = 120 f16 = 240 bytes; the 4 x 6 = 24-element bias: 48 bytes; odd counts round up.
             assert_eq!((spec(BufferId::QueryProj).element_bytes, spec(BufferId::QueryProj).bytes), (2, 240));
             assert_eq!(spec(BufferId::Kernel(Dense::Query)).bytes, 13 * 24 * 2);
