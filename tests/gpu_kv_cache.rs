@@ -404,3 +404,42 @@ proptest! {
         }
     }
 }
+
+/// Steps recorded into the caller's encoder over GPU tensors (two in one encoder) give the host
+/// steps' outputs, and leave the cache where the host steps do.
+#[test]
+fn encode_step_over_gpu_tensors_matches_host_steps() {
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        let s = Setup::new(ctx, "encode_step", GqaConfig::new(8, 4, 2), dims(16, 16, None), 71);
+        let all = Sequences::random(2, 7, s.dims, false, 72);
+        let (mut host, mut gpu) = (s.layer.new_cache(2, 8).unwrap(), s.layer.new_cache(2, 8).unwrap());
+        s.prefill(&mut host, &all.slice(0..2, 0, 5), None);
+        s.prefill(&mut gpu, &all.slice(0..2, 0, 5), None);
+        let want = [s.step(&mut host, &all.slice(0..2, 5, 6)), s.step(&mut host, &all.slice(0..2, 6, 7))];
+        let tensor = |t: &HostTensor| gqa::gpu::GpuTensor::from_host(ctx, t).unwrap();
+        let inputs: Vec<_> = (5..7)
+            .map(|i| {
+                let x = all.slice(0..2, i, i + 1);
+                (tensor(&x.query), tensor(&x.value))
+            })
+            .collect();
+        let outputs: Vec<_> = (0..2).map(|_| gqa::gpu::GpuTensor::zeros(ctx, [2, 1, 16]).unwrap()).collect();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        for ((q, v), out) in inputs.iter().zip(&outputs) {
+            let args = gqa::gpu::TensorArgs::new(q, v).output(out);
+            let e = s.layer.encode_step(&mut encoder, &mut gpu, &args).unwrap();
+            assert_eq!(e.output.shape(), [2, 1, 16]);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        for (got, want) in outputs.iter().zip(&want) {
+            assert_close(&format!("{}: encode_step", s.name), got.to_host().unwrap().data(), want.data(), F32);
+        }
+        assert_eq!(gpu.lengths(), host.lengths());
+        // Wrong shapes are errors before anything is recorded, and the cache does not move.
+        let bad = gqa::gpu::GpuTensor::zeros(ctx, [2, 1, 15]).unwrap();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        assert!(s.layer.encode_step(&mut encoder, &mut gpu, &gqa::gpu::TensorArgs::new(&bad, &bad)).is_err());
+        assert_eq!(gpu.lengths(), [7, 7]);
+    }
+}

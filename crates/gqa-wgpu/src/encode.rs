@@ -280,12 +280,13 @@ pub(crate) fn record(
     weights: &HashMap<BufferId, wgpu::Buffer>,
     encoder: &mut wgpu::CommandEncoder,
     inputs: &GpuInputs<'_>,
+    cache: Option<CacheBuffers<'_>>,
     options: &CallOptions,
     plan: Plan,
 ) -> Result<EncodedForward, GpuError> {
     let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let rec = Recording::prepare(ctx, weights, inputs, None, options, plan);
+    let rec = Recording::prepare(ctx, weights, inputs, cache, options, plan);
     let oom = pollster::block_on(oom.pop());
     let validation = pollster::block_on(validation.pop());
     let rec = rec?;

@@ -3,6 +3,7 @@
 
 use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Precision, Tuning};
 
+use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
 use crate::error::GpuError;
@@ -227,6 +228,14 @@ impl KvCache {
     }
 }
 
+/// A step attends over a cached prefix: every sequence must hold one.
+fn check_prefix(op: &'static str, cache: &KvCache) -> Result<(), GpuError> {
+    match cache.lengths.iter().position(|&l| l == 0) {
+        Some(b) => Err(GqaError::CacheEmpty { op, sequence: b }.into()),
+        None => Ok(()),
+    }
+}
+
 impl GqaLayer {
     /// An empty [`KvCache`] for this layer: `batch` sequences of up to `capacity` tokens.
     pub fn new_cache(&self, batch: usize, capacity: usize) -> Result<KvCache, GpuError> {
@@ -250,7 +259,7 @@ impl GqaLayer {
         lengths: Option<&[usize]>,
     ) -> Result<HostTensor, GpuError> {
         const OP: &str = "GqaLayer::prefill";
-        let t = self.cached_call_len(OP, cache, query, value, key)?;
+        let t = self.cached_call_len(OP, cache, query.shape(), value.shape(), key.map(HostTensor::shape))?;
         let new = match lengths {
             Some(l) if l.len() != cache.batch() => {
                 return Err(
@@ -279,11 +288,36 @@ impl GqaLayer {
         key: Option<&HostTensor>,
     ) -> Result<HostTensor, GpuError> {
         const OP: &str = "GqaLayer::step";
-        let t = self.cached_call_len(OP, cache, query, value, key)?;
-        if let Some(b) = cache.lengths.iter().position(|&l| l == 0) {
-            return Err(GqaError::CacheEmpty { op: OP, sequence: b }.into());
-        }
+        let t = self.cached_call_len(OP, cache, query.shape(), value.shape(), key.map(HostTensor::shape))?;
+        check_prefix(OP, cache)?;
         self.run_cached(OP, cache, query, value, key, &vec![t; cache.batch()])
+    }
+
+    /// [`GqaLayer::step`] recorded into the caller's encoder over GPU tensors ([`TensorArgs`](crate::TensorArgs) or raw
+    /// [`GpuInputs`](crate::GpuInputs): query (B, T, Dq), value (B, T, Dv), optional key; the output
+    /// goes into `output` when given, else a new tensor). Nothing is submitted or read back, so a
+    /// decoding loop can keep its data on the GPU and batch steps with its own passes.
+    ///
+    /// The cache's lengths advance when the step is recorded, so several steps (whose inputs are
+    /// already on the GPU) can be recorded into one encoder: the queue runs them in order. If the
+    /// encoder is dropped unsubmitted, roll the cache back with [`KvCache::truncate_each`].
+    pub fn encode_step<A: ForwardArgs + ?Sized>(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        cache: &mut KvCache,
+        args: &A,
+    ) -> Result<EncodedForward, GpuError> {
+        const OP: &str = "GqaLayer::encode_step";
+        let inputs = args.gpu_inputs(&self.ctx)?;
+        let key_shape = inputs.key.as_ref().map(|k| &k.1[..]);
+        let t = self.cached_call_len(OP, cache, &inputs.query_shape, &inputs.value_shape, key_shape)?;
+        check_prefix(OP, cache)?;
+        let (plan, options, update) = self.cached_plan(cache, t, inputs.key.is_some(), &vec![t; cache.batch()])?;
+        let buffers = Some(cache.buffers());
+        let encoded =
+            crate::encode::record(&self.ctx, self.weight_buffers(), encoder, &inputs, buffers, &options, plan)?;
+        cache.lengths = update.lengths_after();
+        Ok(encoded)
     }
 
     /// The plan of a cached call appending `new[b]` of the `T` rows of `query_shape` (B, T, Dq) to
@@ -316,14 +350,14 @@ impl GqaLayer {
         Ok((plan, options, update))
     }
 
-    /// Checks the call's tensors against the cache and the layer; returns T.
+    /// Checks the call's shapes against the cache and the layer; returns T.
     fn cached_call_len(
         &self,
         op: &'static str,
         cache: &KvCache,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
+        query: &[usize],
+        value: &[usize],
+        key: Option<&[usize]>,
     ) -> Result<usize, GpuError> {
         if !cache.ctx.same_as(&self.ctx) {
             return Err(GpuError::Buffer {
@@ -338,25 +372,16 @@ impl GqaLayer {
         if let Some(k) = key {
             expected.push(("key", k, dims.key_dim));
         }
-        let t = query.shape().get(1).copied().unwrap_or(0);
-        for (name, tensor, feature) in expected {
+        let t = query.get(1).copied().unwrap_or(0);
+        for (name, shape, feature) in expected {
             let want = [cache.batch(), t, feature];
-            if tensor.shape().len() == 3 && tensor.shape()[0] != cache.batch() {
-                return Err(GqaError::CacheMismatch {
-                    op,
-                    what: "batch",
-                    cache: cache.batch(),
-                    call: tensor.shape()[0],
-                }
-                .into());
+            if shape.len() == 3 && shape[0] != cache.batch() {
+                return Err(GqaError::CacheMismatch { op, what: "batch", cache: cache.batch(), call: shape[0] }.into());
             }
-            if tensor.shape() != want {
+            if shape != want {
                 return Err(GqaError::ShapeMismatch {
                     op,
-                    detail: format!(
-                        "{name} has shape {:?}, the call needs {want:?} (B, T new tokens, features)",
-                        tensor.shape()
-                    ),
+                    detail: format!("{name} has shape {shape:?}, the call needs {want:?} (B, T new tokens, features)"),
                 }
                 .into());
             }

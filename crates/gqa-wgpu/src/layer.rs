@@ -249,7 +249,7 @@ impl GqaLayer {
         options: &CallOptions,
         plan: Plan,
     ) -> Result<EncodedForward, GpuError> {
-        crate::encode::record(&self.ctx, &self.weights, encoder, inputs, options, plan)
+        crate::encode::record(&self.ctx, &self.weights, encoder, inputs, None, options, plan)
     }
 
     /// The weights' buffers, by plan buffer id.
