@@ -122,6 +122,22 @@ pub(crate) fn data(shape: &[usize], phase: f32) -> HostTensor {
         .expect("length matches shape")
 }
 
+/// The oracle's ms and the GPU's speed-up over it as table cells (`-` when the oracle was skipped).
+pub(crate) fn oracle_cells(oracle: Option<Duration>, gpu: Duration) -> (String, String) {
+    match oracle {
+        Some(o) => (format!("{:.2}", ms(o)), format!("{:.2}x", o.as_secs_f64() / gpu.as_secs_f64())),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// The same as CSV cells (empty when the oracle was skipped).
+pub(crate) fn oracle_csv(oracle: Option<Duration>, gpu: Duration) -> (String, String) {
+    match oracle {
+        Some(o) => (format!("{:.4}", ms(o)), format!("{:.4}", o.as_secs_f64() / gpu.as_secs_f64())),
+        None => (String::new(), String::new()),
+    }
+}
+
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -236,10 +252,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         "T=S", "GFLOP", "GPU ms", "GFLOP/s", "% roof", "oracle ms", "speed-up"
     );
     for r in &rows {
-        let (oracle, speedup) = match r.oracle {
-            Some(o) => (format!("{:.2}", ms(o)), format!("{:.2}x", o.as_secs_f64() / r.gpu.as_secs_f64())),
-            None => ("-".into(), "-".into()),
-        };
+        let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
         println!(
             "{:>7} {:>9.3} {:>11.2} {:>9.2} {:>9.1}% {:>11} {:>9}",
             r.seq,
@@ -257,8 +270,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
 fn to_csv(rows: &[Row], roof_gflops: f64) -> String {
     let mut s = String::from("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup\n");
     for r in rows {
-        let oracle = r.oracle.map_or(String::new(), |o| format!("{:.4}", ms(o)));
-        let speedup = r.oracle.map_or(String::new(), |o| format!("{:.4}", o.as_secs_f64() / r.gpu.as_secs_f64()));
+        let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
         let _ = writeln!(
             s,
             "{},{:.6},{:.4},{:.4},{:.3},{oracle},{speedup}",

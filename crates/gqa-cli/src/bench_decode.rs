@@ -11,7 +11,7 @@ use gqa_core::{CacheContents, GqaConfig, LayerDims};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
-use crate::bench::{BenchArgs, data, ms, progress};
+use crate::bench::{BenchArgs, data, ms, oracle_cells, oracle_csv, progress};
 use crate::error::CliError;
 
 /// One cached length.
@@ -123,8 +123,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
     if let Some(path) = &args.csv {
         let mut csv = String::from("seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,oracle_ms,speedup\n");
         for r in &rows {
-            let oracle = r.oracle.map_or(String::new(), |o| format!("{:.4}", ms(o)));
-            let speedup = r.oracle.map_or(String::new(), |o| format!("{:.4}", o.as_secs_f64() / r.gpu.as_secs_f64()));
+            let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
             csv.push_str(&format!(
                 "{},{:.4},{:.3},{:.4},{:.3},{:.4},{oracle},{speedup}\n",
                 r.seq,
@@ -188,10 +187,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         "S", "GPU ms", "tokens/s", "KV GB/s", "% copy", "oracle ms", "speed-up"
     );
     for r in &rows {
-        let (oracle, speedup) = match r.oracle {
-            Some(o) => (format!("{:.2}", ms(o)), format!("{:.2}x", o.as_secs_f64() / r.gpu.as_secs_f64())),
-            None => ("-".into(), "-".into()),
-        };
+        let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
         println!(
             "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>11} {:>9}",
             r.seq,
