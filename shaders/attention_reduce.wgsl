@@ -1,3 +1,5 @@
+// One file for both precisions: `Elem` (common/store_f32.wgsl or common/f16.wgsl) is the storage
+// type of the gate and the output; the partial states and all arithmetic are f32.
 // Combines the split partial states of attention_fused in split mode (flash-decoding): per query and
 // head, the running maxima and sums of the splits are merged, the unnormalised outputs rescaled and
 // summed, then divided by the total sum. A row with no visible key in any split gives zeros, or the
@@ -5,8 +7,8 @@
 // Invocation = item t * R + r of kv group g; workgroup z = (b local to the batch chunk) * Nkv + g.
 
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read> gate: array<f32>;      // (B, T, Nq, H), when use_gate
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> gate: array<Elem>;      // (B, T, Nq, H), when use_gate
+@group(0) @binding(3) var<storage, read_write> out: array<Elem>; // (B, T, Nq, H)
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -67,8 +69,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             o = bitcast<f32>(0x7fc00000u);
         }
         if params.use_gate != 0u {
-            o *= gate[o_at + h];
+            o *= f32(gate[o_at + h]);
         }
-        out[o_at + h] = o;
+        out[o_at + h] = Elem(o);
     }
 }

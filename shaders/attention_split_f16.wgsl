@@ -1,5 +1,5 @@
 // Fused attention in f16 storage, split mode (flash-decoding, common/attention_f16.wgsl with
-// params.split_keys > 0): the partial states are stored as f32 for attention_reduce_f16.wgsl.
+// params.split_keys > 0): the partial states are stored as f32 for attention_reduce.wgsl (its f16 build).
 
 @group(0) @binding(6) var<storage, read_write> out: array<f32>; // the partial states
 

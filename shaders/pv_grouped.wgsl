@@ -1,12 +1,14 @@
+// One file for both precisions: `Elem` (common/store_f32.wgsl or common/f16.wgsl) is the storage
+// type of V, the gate and the output; the probabilities and all arithmetic are f32.
 // O[b, t, u, h] = sum_s drop(P[b, u, t, s]) * V[b, s, u / R, h], times the gate G[b, t, u, h] when used.
 // Dropout (rate > 0) keeps an element iff dropout_keep(b, u, t, s) and scales it by 1 / (1 - rate);
 // P itself (the scores) is left untouched. Workgroup z = the (b, u) row within this attention chunk
 // (as in qk_grouped); a 64 (h) x 64 (t) tile per workgroup, 4x4 per invocation strided by 16.
 
 @group(0) @binding(1) var<storage, read> probs: array<f32>;    // (B, Nq, T, S)
-@group(0) @binding(2) var<storage, read> vmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
-@group(0) @binding(3) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
-@group(0) @binding(4) var<storage, read_write> out: array<f32>; // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> vmat: array<Elem>;     // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(3) var<storage, read> gate: array<Elem>;     // (B, T, Nq, H), when use_gate
+@group(0) @binding(4) var<storage, read_write> out: array<Elem>; // (B, T, Nq, H)
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -48,7 +50,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 p = select(0.0, p * params.dropout_scale, dropout_keep(b_global, u, t_idx[i], s));
             }
             pv[i] = p;
-            vv[i] = vmat[v_base + h_idx[i]];
+            vv[i] = f32(vmat[v_base + h_idx[i]]);
         }
         for (var i = 0u; i < 4u; i++) {
             for (var j = 0u; j < 4u; j++) {
@@ -66,9 +68,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 let at = ((b * t_len + t) * params.nq + u) * hd + h;
                 var o = acc[i][j];
                 if params.use_gate != 0u {
-                    o *= gate[at];
+                    o *= f32(gate[at]);
                 }
-                out[at] = o;
+                out[at] = Elem(o);
             }
         }
     }

@@ -1,11 +1,13 @@
+// One file for both precisions: `Elem` (common/store_f32.wgsl or common/f16.wgsl) is the storage
+// type of Q and K; they are converted to f32 as loaded, and the products, sums and logits are f32.
 // Grouped, scaled logits: L[b, u, t, s] = sum_h (Q[b, t, u, h] * scale) * K[b, s, u / R, h].
 // The kv head is an index (u / R): K is never repeated. Masking happens in softmax_masked.
 // Workgroup z = the (b, u) row within this attention chunk (bu = bu_base + z, b local to the batch chunk);
 // a 64 (s) x 64 (t) tile of the chunk's t_count queries per workgroup, 4x4 per invocation strided by 16.
 // The logits of the chunk are stored as (rows of the chunk, t_count, S).
 
-@group(0) @binding(1) var<storage, read> q: array<f32>;       // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<f32>;    // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(1) var<storage, read> q: array<Elem>;       // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<Elem>;    // (B, kv_stride >= S, Nkv, H)
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>; // (B, Nq, T, S)
 
 @compute @workgroup_size(16, 16, 1)
@@ -40,8 +42,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         var qv: array<f32, 4>;
         var kvv: array<f32, 4>;
         for (var i = 0u; i < 4u; i++) {
-            qv[i] = q[q_base[i] + h] * params.scale;
-            kvv[i] = kmat[k_base[i] + h];
+            qv[i] = f32(q[q_base[i] + h]) * params.scale;
+            kvv[i] = f32(kmat[k_base[i] + h]);
         }
         for (var i = 0u; i < 4u; i++) {
             for (var j = 0u; j < 4u; j++) {

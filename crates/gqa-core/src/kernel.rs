@@ -117,11 +117,11 @@ impl Kernel {
             Kernel::AttentionReduce => "attention_reduce.wgsl",
             Kernel::MatmulBiasF16 => "matmul_bias_f16.wgsl",
             Kernel::MatmulBiasF16ToF32 => "matmul_bias_f16_to_f32.wgsl",
-            Kernel::QkGroupedF16 => "qk_grouped_f16.wgsl",
-            Kernel::PvGroupedF16 => "pv_grouped_f16.wgsl",
+            Kernel::QkGroupedF16 => "qk_grouped.wgsl",
+            Kernel::PvGroupedF16 => "pv_grouped.wgsl",
             Kernel::AttentionFusedF16 => "attention_fused_f16.wgsl",
             Kernel::AttentionSplitF16 => "attention_split_f16.wgsl",
-            Kernel::AttentionReduceF16 => "attention_reduce_f16.wgsl",
+            Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
         }
     }
 

@@ -1,14 +1,18 @@
 //! The WGSL sources, composed from `shaders/`: each kernel is its own file, prefixed by the shared
 //! snippets it uses (the params struct, the mask evaluation, the dropout hash) from a declared table.
 //! The f16 kernels ([`Kernel::needs_shader_f16`]) start with `common/f16.wgsl` (`enable f16;`, which
-//! must precede every declaration) and share their bodies through snippets too: the kernel file
-//! declares the bindings whose storage type differs and the entry point.
+//! must precede every declaration, and declares `alias Elem = f16`). The logits, weighted values and
+//! reduce kernels are one file for both precisions, whose storage type is `Elem`
+//! (`common/store_f32.wgsl` declares it f32); the fused attention and matmul f16 kernels share their
+//! bodies through snippets: the kernel file declares the bindings whose storage type differs and the
+//! entry point.
 
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 6] = [
+pub const COMMON: [(&str, &str); 7] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
+    ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
     ("common/mask.wgsl", include_str!("../../../shaders/common/mask.wgsl")),
     ("common/dropout.wgsl", include_str!("../../../shaders/common/dropout.wgsl")),
@@ -23,35 +27,32 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
         Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
         Kernel::MatmulBiasRows4 => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
-        Kernel::QkGrouped => include_str!("../../../shaders/qk_grouped.wgsl"),
+        Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
-        Kernel::PvGrouped => include_str!("../../../shaders/pv_grouped.wgsl"),
+        Kernel::PvGrouped | Kernel::PvGroupedF16 => include_str!("../../../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
-        Kernel::AttentionReduce => include_str!("../../../shaders/attention_reduce.wgsl"),
+        Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
+            include_str!("../../../shaders/attention_reduce.wgsl")
+        }
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
-        Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped_f16.wgsl"),
-        Kernel::PvGroupedF16 => include_str!("../../../shaders/pv_grouped_f16.wgsl"),
         Kernel::AttentionFusedF16 => include_str!("../../../shaders/attention_fused_f16.wgsl"),
         Kernel::AttentionSplitF16 => include_str!("../../../shaders/attention_split_f16.wgsl"),
-        Kernel::AttentionReduceF16 => include_str!("../../../shaders/attention_reduce_f16.wgsl"),
     }
 }
 
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias
-        | Kernel::MatmulBiasRb
-        | Kernel::MatmulBiasRb16
-        | Kernel::MatmulBiasRows4
-        | Kernel::QkGrouped
-        | Kernel::AttentionReduce => &["common/params.wgsl"],
+        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
+            &["common/params.wgsl"]
+        }
+        Kernel::QkGrouped | Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused => {
             &["common/params.wgsl", "common/mask.wgsl"]
         }
-        Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
+        Kernel::PvGrouped => &["common/store_f32.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
         Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
             &["common/f16.wgsl", "common/params.wgsl", "common/matmul_rb_f16.wgsl"]
         }
