@@ -1,3 +1,8 @@
+// One file for both precisions: Q, K, V and the gate are stored as `Elem` (common/store_f32.wgsl or
+// common/f16.wgsl) and converted to f32 as loaded (the K/V tiles in workgroup memory are f32), the
+// logits, online softmax and accumulation are f32; `out` holds `Out`: the attention output's storage
+// type (common/out_storage.wgsl), or f32 for the split partial states of an f16 build
+// (common/out_partials.wgsl; the f32 build writes either through one f32 binding).
 // Fused attention for calls without scores or dropout: logits, masks, online softmax and PV in one
 // pass over K/V tiles held in workgroup memory; the T x S scores are never stored.
 //
@@ -15,12 +20,12 @@
 // a fully masked row gives zeros (masked_rows = 0) or the plain average of V over all S keys
 // (masked_rows = 1, Keras' default call). Output: AttnOut (B, T, Nq, H), times the gate when used.
 
-@group(0) @binding(1) var<storage, read> q: array<f32>;        // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
-@group(0) @binding(3) var<storage, read> vmat: array<f32>;     // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(1) var<storage, read> q: array<Elem>;        // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<Elem>;     // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(3) var<storage, read> vmat: array<Elem>;     // (B, kv_stride >= S, Nkv, H)
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
-@group(0) @binding(5) var<storage, read> gate: array<f32>;     // (B, T, Nq, H), when use_gate
-@group(0) @binding(6) var<storage, read_write> out: array<f32>; // (B, T, Nq, H), or the partials
+@group(0) @binding(5) var<storage, read> gate: array<Elem>;     // (B, T, Nq, H), when use_gate
+@group(0) @binding(6) var<storage, read_write> out: array<Out>; // (B, T, Nq, H), or the partials
 
 const WG: u32 = 64u;
 const TILE_FLOATS: u32 = 2048u; // 8 KiB: a K or V tile of TILE_FLOATS / H keys, as vec4s
@@ -57,7 +62,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var sc: array<f32, MAX_KEYS>;
     let q_at = ((b * t_len + t) * nq + u) * hd;
     for (var h = 0u; h < h4; h++) {
-        qv[h] = vec4<f32>(q[q_at + 4u * h], q[q_at + 4u * h + 1u], q[q_at + 4u * h + 2u], q[q_at + 4u * h + 3u]) * params.scale;
+        qv[h] = vec4<f32>(vec4<Elem>(q[q_at + 4u * h], q[q_at + 4u * h + 1u], q[q_at + 4u * h + 2u], q[q_at + 4u * h + 3u])) * params.scale;
         acc[h] = vec4<f32>(0.0);
         vsum[h] = vec4<f32>(0.0);
     }
@@ -72,7 +77,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         for (var e = lid; e < n * h4; e += WG) {
             let j = e / h4;
             let at = ((b * params.kv_stride + s0 + j) * nkv + g) * hd + 4u * (e % h4);
-            tile[e] = vec4<f32>(kmat[at], kmat[at + 1u], kmat[at + 2u], kmat[at + 3u]);
+            tile[e] = vec4<f32>(vec4<Elem>(kmat[at], kmat[at + 1u], kmat[at + 2u], kmat[at + 3u]));
         }
         workgroupBarrier();
         var tile_max = -3.4e38;
@@ -96,7 +101,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         for (var e = lid; e < n * h4; e += WG) {
             let j = e / h4;
             let at = ((b * params.kv_stride + s0 + j) * nkv + g) * hd + 4u * (e % h4);
-            tile[e] = vec4<f32>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]);
+            tile[e] = vec4<f32>(vec4<Elem>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]));
         }
         workgroupBarrier();
         if keras_rows {
@@ -135,11 +140,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let splits = (s_len + params.split_keys - 1u) / params.split_keys;
         let p_at = (((b * nkv + g) * splits + wid.y) * item_count + item) * (2u * hd + 2u);
         for (var h = 0u; h < hd; h++) {
-            out[p_at + h] = acc[h / 4u][h % 4u];
-            out[p_at + hd + h] = vsum[h / 4u][h % 4u];
+            out[p_at + h] = Out(acc[h / 4u][h % 4u]);
+            out[p_at + hd + h] = Out(vsum[h / 4u][h % 4u]);
         }
-        out[p_at + 2u * hd] = m;
-        out[p_at + 2u * hd + 1u] = select(l, bitcast<f32>(0x7fc00000u), nan_logit);
+        out[p_at + 2u * hd] = Out(m);
+        out[p_at + 2u * hd + 1u] = Out(select(l, bitcast<f32>(0x7fc00000u), nan_logit));
         return;
     }
     let o_at = ((b * t_len + t) * nq + u) * hd;
@@ -148,9 +153,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         for (var h = 0u; h < hd; h++) {
             var o = select(0.0, vsum[h / 4u][h % 4u] / f32(s_len), keras_rows);
             if params.use_gate != 0u {
-                o *= gate[o_at + h];
+                o *= f32(gate[o_at + h]);
             }
-            out[o_at + h] = o;
+            out[o_at + h] = Out(o);
         }
         return;
     }
@@ -158,8 +163,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var h = 0u; h < hd; h++) {
         var o = acc[h / 4u][h % 4u] * inv;
         if params.use_gate != 0u {
-            o *= gate[o_at + h];
+            o *= f32(gate[o_at + h]);
         }
-        out[o_at + h] = o;
+        out[o_at + h] = Out(o);
     }
 }

@@ -103,9 +103,9 @@ fn few_row_projections_use_the_rows4_matmul() {
             (c.batch, c.t, c.s, c.dq, c.dv) = (b, t, 5, 16, 8);
             c.options.use_causal_mask = true;
             c.options.causal_alignment = CausalAlignment::BottomRight;
-            let layer =
-                gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
-            let plan = layer.plan(&[b, t, 16], &[b, 5, 8], None, &c.options).unwrap();
+            // The plan alone (no GPU work outside the harness's GL guard, which `check` takes).
+            let problem = gqa::core::Problem::new(&c.config, &[b, t, 16], &[b, 5, 8], None, &c.options).unwrap();
+            let plan = gqa::core::Plan::tuned(&problem, &ctx.limits(), ctx.tuning()).unwrap();
             let kernel = |label: &str| plan.passes().find(|p| p.label == label).map(|p| p.kernel);
             assert_eq!(kernel("project_query"), Some(Kernel::MatmulBiasRows4), "{}", c.name);
             assert_eq!(kernel("project_output"), Some(Kernel::MatmulBiasRows4), "{}", c.name);

@@ -346,13 +346,11 @@ fn cache_errors_are_values() {
 #[test]
 fn step_plan_projects_only_new_tokens() {
     let ctx = &adapters()[0];
+    let _gl = gl_guard(ctx);
     let s = Setup::new(ctx, "plan", GqaConfig::new(16, 8, 2), dims(32, 32, None), 51);
     let mut cache = s.layer.new_cache(1, 4096).unwrap();
     let x = Sequences::random(1, 3000, s.dims, false, 52);
-    {
-        let _gl = gl_guard(ctx);
-        s.prefill(&mut cache, &x, None);
-    }
+    s.prefill(&mut cache, &x, None);
     let plan = s.layer.plan_cached(&cache, &[1, 1, 32], false, &[1]).unwrap();
     let proj = |label: &str| plan.passes().find(|p| p.label == label).unwrap().params.m;
     assert_eq!((proj("project_key"), proj("project_value")), (1, 1));

@@ -119,8 +119,8 @@ impl Kernel {
             Kernel::MatmulBiasF16ToF32 => "matmul_bias_f16_to_f32.wgsl",
             Kernel::QkGroupedF16 => "qk_grouped.wgsl",
             Kernel::PvGroupedF16 => "pv_grouped.wgsl",
-            Kernel::AttentionFusedF16 => "attention_fused_f16.wgsl",
-            Kernel::AttentionSplitF16 => "attention_split_f16.wgsl",
+            Kernel::AttentionFusedF16 => "attention_fused.wgsl",
+            Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
         }
     }

@@ -2,22 +2,23 @@
 //! snippets it uses (the params struct, the mask evaluation, the dropout hash) from a declared table.
 //! The f16 kernels ([`Kernel::needs_shader_f16`]) start with `common/f16.wgsl` (`enable f16;`, which
 //! must precede every declaration, and declares `alias Elem = f16`). The logits, weighted values and
-//! reduce kernels are one file for both precisions, whose storage type is `Elem`
-//! (`common/store_f32.wgsl` declares it f32); the fused attention and matmul f16 kernels share their
-//! bodies through snippets: the kernel file declares the bindings whose storage type differs and the
-//! entry point.
+//! reduce and fused attention kernels are one file for both precisions, whose storage type is `Elem`
+//! (`common/store_f32.wgsl` declares it f32; the fused attention's output type `Out` comes from
+//! `common/out_storage.wgsl` or `common/out_partials.wgsl`); the f16 matmuls share their body through a
+//! snippet: the kernel file declares the bindings whose storage type differs and the entry point.
 
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 7] = [
+pub const COMMON: [(&str, &str); 8] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
     ("common/mask.wgsl", include_str!("../../../shaders/common/mask.wgsl")),
     ("common/dropout.wgsl", include_str!("../../../shaders/common/dropout.wgsl")),
     ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
-    ("common/attention_f16.wgsl", include_str!("../../../shaders/common/attention_f16.wgsl")),
+    ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
+    ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -31,14 +32,14 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
         Kernel::PvGrouped | Kernel::PvGroupedF16 => include_str!("../../../shaders/pv_grouped.wgsl"),
-        Kernel::AttentionFused => include_str!("../../../shaders/attention_fused.wgsl"),
+        Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
+            include_str!("../../../shaders/attention_fused.wgsl")
+        }
         Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
             include_str!("../../../shaders/attention_reduce.wgsl")
         }
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
-        Kernel::AttentionFusedF16 => include_str!("../../../shaders/attention_fused_f16.wgsl"),
-        Kernel::AttentionSplitF16 => include_str!("../../../shaders/attention_split_f16.wgsl"),
     }
 }
 
@@ -49,8 +50,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             &["common/params.wgsl"]
         }
         Kernel::QkGrouped | Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused => {
-            &["common/params.wgsl", "common/mask.wgsl"]
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::AttentionFused => {
+            &["common/store_f32.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl"]
         }
         Kernel::PvGrouped => &["common/store_f32.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
         Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
@@ -58,8 +60,11 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         }
         Kernel::QkGroupedF16 | Kernel::AttentionReduceF16 => &["common/f16.wgsl", "common/params.wgsl"],
         Kernel::PvGroupedF16 => &["common/f16.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
-        Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
-            &["common/f16.wgsl", "common/params.wgsl", "common/mask.wgsl", "common/attention_f16.wgsl"]
+        Kernel::AttentionFusedF16 => {
+            &["common/f16.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl"]
+        }
+        Kernel::AttentionSplitF16 => {
+            &["common/f16.wgsl", "common/out_partials.wgsl", "common/params.wgsl", "common/mask.wgsl"]
         }
     }
 }
