@@ -36,6 +36,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::AttentionFusedF16 => include_str!("../../../shaders/attention_fused_f16.wgsl"),
         Kernel::AttentionSplitF16 => include_str!("../../../shaders/attention_split_f16.wgsl"),
         Kernel::AttentionReduceF16 => include_str!("../../../shaders/attention_reduce_f16.wgsl"),
+        Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
     }
 }
 
@@ -48,7 +49,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         | Kernel::MatmulBiasRows4
         | Kernel::QkGrouped
         | Kernel::AttentionReduce => &["common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused => {
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionFused | Kernel::AttentionDecode => {
             &["common/params.wgsl", "common/mask.wgsl"]
         }
         Kernel::PvGrouped => &["common/params.wgsl", "common/dropout.wgsl"],
