@@ -76,7 +76,7 @@ fn attention_f16(lid: u32, wid: vec3<u32>) {
                 tile_max = max(tile_max, x);
                 seen = true;
                 // A NaN logit makes the row NaN, as in the oracle (max and > would skip it).
-                nan_logit = nan_logit || x != x;
+                nan_logit = nan_logit || (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; // not x != x: fast-math folds it
             }
         }
         workgroupBarrier();

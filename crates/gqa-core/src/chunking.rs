@@ -92,7 +92,8 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     // multiple of 4 is checked above), else the fused kernel in split mode.
     let item_count = p.target_len * p.group_size();
     let decode = Kernel::AttentionDecode;
-    let (split_kernel, split_keys) = if tuning.precision == crate::Precision::F32
+    let (split_kernel, split_keys) = if tuning.decode_kernel
+        && tuning.precision == crate::Precision::F32
         && item_count <= Kernel::DECODE_MAX_ITEMS
         && decode.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
         && decode.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
