@@ -99,15 +99,15 @@ fn kernel_cases() -> Vec<Case> {
         (4, 8, 4, 520),
     ];
     for (i, &(t, r, h, s)) in shapes.iter().enumerate() {
-        let nkv = if i % 2 == 0 { 2 } else { 1 };
+        let nkv = if i.is_multiple_of(2) { 2 } else { 1 };
         let mut cfg = GqaConfig::new(h, r * nkv, nkv);
-        cfg.use_gate = i % 3 == 0;
+        cfg.use_gate = i.is_multiple_of(3);
         if i % 4 == 1 {
             cfg.sliding_window = Some(200 + 37 * i);
         }
         let mut c = Case::new(&format!("decode kernel: T={t} R={r} H={h} S={s} Nkv={nkv}"), cfg);
         (c.batch, c.t, c.s, c.dq, c.dv) = (2, t, s, 16, 12);
-        c.options.use_causal_mask = i % 2 == 0;
+        c.options.use_causal_mask = i.is_multiple_of(2);
         c.options.causal_alignment = CausalAlignment::BottomRight;
         match i % 4 {
             0 => c.options.value_mask = Some(random_mask(&[2, s], 0.7, i as u64)),
@@ -118,7 +118,7 @@ fn kernel_cases() -> Vec<Case> {
             }
             _ => c.options.query_mask = Some(random_mask(&[2, t], 0.7, i as u64)),
         }
-        c.options.masked_rows = if i % 2 == 0 { MaskedRows::KerasDefault } else { MaskedRows::Zeros };
+        c.options.masked_rows = if i.is_multiple_of(2) { MaskedRows::KerasDefault } else { MaskedRows::Zeros };
         out.push(c);
     }
     for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {

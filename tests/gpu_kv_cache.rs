@@ -384,7 +384,7 @@ prop_compose! {
                 steps in proptest::collection::vec(1usize..4, 1..4)) -> Decode {
         let config = GqaConfig { use_bias: bias, use_gate: gate, sliding_window: window, ..GqaConfig::new(h, nkv * r, nkv) };
         // Feature sizes 4, 8, 12, 16 take the vec4 kernels, the odd ones (4k - 1) the scalar ones.
-        let dim = |d: usize| if d % 2 == 0 { 4 * d } else { 4 * d - 1 };
+        let dim = |d: usize| if d.is_multiple_of(2) { 4 * d } else { 4 * d - 1 };
         let dims = LayerDims { query_dim: dim(dq), key_dim: dim(dk.unwrap_or(dv)), value_dim: dim(dv) };
         Decode { config, dims, key: dk.is_some(), batch, prompt, steps }
     }
