@@ -77,7 +77,7 @@ fn split_kernel(ctx: &gqa::gpu::GpuContext, c: &Case) -> Option<Kernel> {
 }
 
 /// The decode kernel across T = 1..16 and R = 1, 2, 4, 8 (items T·R up to 16, and the fused
-/// kernel's split mode beyond), H not a multiple of 32 (nor of 8), S not a multiple of the split,
+/// kernel's split mode beyond), H not a multiple of 32 (nor of 8) and H = 128, 256, S not a multiple of the split,
 /// every mask kind, gate, both masked-row policies with fully masked rows, B > 1.
 fn kernel_cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -97,6 +97,9 @@ fn kernel_cases() -> Vec<Case> {
         (2, 8, 20, 513),
         (3, 8, 12, 600),
         (4, 8, 4, 520),
+        // A real decoding step's H (two key groups in phase 3), and H = 256 with 16 items (one).
+        (1, 4, 128, 1200),
+        (2, 8, 256, 700),
     ];
     for (i, &(t, r, h, s)) in shapes.iter().enumerate() {
         let nkv = if i.is_multiple_of(2) { 2 } else { 1 };
