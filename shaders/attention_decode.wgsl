@@ -8,9 +8,10 @@
 // params.split_keys keys (items * split_keys <= 2048, chosen by the plan). Three phases, each with
 // every lane busy and no dynamically indexed private array (software drivers keep those in scratch
 // memory):
-//   1. lanes parallel over keys: each lane reads its key's K row as vec4s and takes its dot products
-//      with 4 query rows at a time (4 named accumulators), so K is read ceil(items / 4) times; the
-//      scaled logits, or a sentinel for masked keys, go to workgroup memory `sc`.
+//   1. lanes parallel over pairs of keys: each lane reads its two K rows as vec4s and takes their dot
+//      products with 4 query rows at a time (8 named accumulators), so K is read ceil(items / 4)
+//      times and each query vec4 loaded serves two keys; the scaled logits, or a sentinel for masked
+//      keys, go to workgroup memory `sc`.
 //   2. per item, lanes split over the keys: the maximum of the visible logits and a NaN flag, then
 //      p = exp(logit - max) in place of the logit (0 for masked keys) and the sum of p; workgroup
 //      slots combine the lanes' parts.
@@ -86,29 +87,53 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let kv_row = (b * params.kv_stride + s0) * nkv + g;
     let last = items - 1u;
 
-    // Phase 1: logits, lanes over keys, 4 query rows at a time.
-    for (var j = lid; j < n; j += WG) {
-        let k_at = (kv_row + j * nkv) * h4n;
+    // Phase 1: logits, lanes over pairs of keys, 4 query rows at a time: each q vec4 loaded serves
+    // two keys (on CPU drivers every storage load is a per-lane loop: loads, not FMAs, bound this).
+    let pairs = (n + 1u) / 2u;
+    for (var jp = lid; jp < pairs; jp += WG) {
+        let j0 = 2u * jp;
+        let j1 = min(j0 + 1u, n - 1u);
+        let k0_at = (kv_row + j0 * nkv) * h4n;
+        let k1_at = (kv_row + j1 * nkv) * h4n;
         for (var i0 = 0u; i0 < items; i0 += 4u) {
             let q0 = q_row(b, g, i0);
             let q1 = q_row(b, g, min(i0 + 1u, last));
             let q2 = q_row(b, g, min(i0 + 2u, last));
             let q3 = q_row(b, g, min(i0 + 3u, last));
-            var a0 = vec4<f32>(0.0);
-            var a1 = vec4<f32>(0.0);
-            var a2 = vec4<f32>(0.0);
-            var a3 = vec4<f32>(0.0);
+            var a00 = vec4<f32>(0.0);
+            var a10 = vec4<f32>(0.0);
+            var a20 = vec4<f32>(0.0);
+            var a30 = vec4<f32>(0.0);
+            var a01 = vec4<f32>(0.0);
+            var a11 = vec4<f32>(0.0);
+            var a21 = vec4<f32>(0.0);
+            var a31 = vec4<f32>(0.0);
             for (var c = 0u; c < h4n; c++) {
-                let k = kmat[k_at + c];
-                a0 = fma(q[q0 + c], k, a0);
-                a1 = fma(q[q1 + c], k, a1);
-                a2 = fma(q[q2 + c], k, a2);
-                a3 = fma(q[q3 + c], k, a3);
+                let k0 = kmat[k0_at + c];
+                let k1 = kmat[k1_at + c];
+                let x0 = q[q0 + c];
+                let x1 = q[q1 + c];
+                let x2 = q[q2 + c];
+                let x3 = q[q3 + c];
+                a00 = fma(x0, k0, a00);
+                a10 = fma(x1, k0, a10);
+                a20 = fma(x2, k0, a20);
+                a30 = fma(x3, k0, a30);
+                a01 = fma(x0, k1, a01);
+                a11 = fma(x1, k1, a11);
+                a21 = fma(x2, k1, a21);
+                a31 = fma(x3, k1, a31);
             }
-            put_logit(b_global, g, s0, i0, j, a0);
-            put_logit(b_global, g, s0, i0 + 1u, j, a1);
-            put_logit(b_global, g, s0, i0 + 2u, j, a2);
-            put_logit(b_global, g, s0, i0 + 3u, j, a3);
+            put_logit(b_global, g, s0, i0, j0, a00);
+            put_logit(b_global, g, s0, i0 + 1u, j0, a10);
+            put_logit(b_global, g, s0, i0 + 2u, j0, a20);
+            put_logit(b_global, g, s0, i0 + 3u, j0, a30);
+            if j0 + 1u < n {
+                put_logit(b_global, g, s0, i0, j1, a01);
+                put_logit(b_global, g, s0, i0 + 1u, j1, a11);
+                put_logit(b_global, g, s0, i0 + 2u, j1, a21);
+                put_logit(b_global, g, s0, i0 + 3u, j1, a31);
+            }
         }
     }
     workgroupBarrier();
