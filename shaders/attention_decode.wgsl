@@ -8,9 +8,9 @@
 // params.split_keys keys (items * split_keys <= 2048, chosen by the plan). Three phases, each with
 // every lane busy and no dynamically indexed private array (software drivers keep those in scratch
 // memory):
-//   1. lanes parallel over pairs of keys: each lane reads its two K rows as vec4s and takes their dot
-//      products with 4 query rows at a time (8 named accumulators), so K is read ceil(items / 4)
-//      times and each query vec4 loaded serves two keys; the scaled logits, or a sentinel for masked
+//   1. lanes parallel over groups of 4 keys: each lane reads its four K rows as vec4s and takes their
+//      dot products with 4 query rows at a time (16 named accumulators), so K is read
+//      ceil(items / 4) times and each query vec4 loaded serves four keys; the scaled logits, or a sentinel for masked
 //      keys, go to workgroup memory `sc`.
 //   2. per item, lanes split over the keys: the maximum of the visible logits and a NaN flag, then
 //      p = exp(logit - max) in place of the logit (0 for masked keys) and the sum of p; workgroup
@@ -87,52 +87,83 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let kv_row = (b * params.kv_stride + s0) * nkv + g;
     let last = items - 1u;
 
-    // Phase 1: logits, lanes over pairs of keys, 4 query rows at a time: each q vec4 loaded serves
-    // two keys (on CPU drivers every storage load is a per-lane loop: loads, not FMAs, bound this).
-    let pairs = (n + 1u) / 2u;
-    for (var jp = lid; jp < pairs; jp += WG) {
-        let j0 = 2u * jp;
-        let j1 = min(j0 + 1u, n - 1u);
-        let k0_at = (kv_row + j0 * nkv) * h4n;
-        let k1_at = (kv_row + j1 * nkv) * h4n;
+    // Phase 1: logits, lanes over groups of 4 keys, 4 query rows at a time: each q vec4 loaded serves
+    // four keys (on CPU drivers every storage load is a per-lane loop: loads, not FMAs, bound this).
+    let quads = (n + 3u) / 4u;
+    for (var jq = lid; jq < quads; jq += WG) {
+        let j0 = 4u * jq;
+        let k0_at = (kv_row + min(j0 + 0u, n - 1u) * nkv) * h4n;
+        let k1_at = (kv_row + min(j0 + 1u, n - 1u) * nkv) * h4n;
+        let k2_at = (kv_row + min(j0 + 2u, n - 1u) * nkv) * h4n;
+        let k3_at = (kv_row + min(j0 + 3u, n - 1u) * nkv) * h4n;
         for (var i0 = 0u; i0 < items; i0 += 4u) {
             let q0 = q_row(b, g, i0);
             let q1 = q_row(b, g, min(i0 + 1u, last));
             let q2 = q_row(b, g, min(i0 + 2u, last));
             let q3 = q_row(b, g, min(i0 + 3u, last));
             var a00 = vec4<f32>(0.0);
-            var a10 = vec4<f32>(0.0);
-            var a20 = vec4<f32>(0.0);
-            var a30 = vec4<f32>(0.0);
             var a01 = vec4<f32>(0.0);
+            var a02 = vec4<f32>(0.0);
+            var a03 = vec4<f32>(0.0);
+            var a10 = vec4<f32>(0.0);
             var a11 = vec4<f32>(0.0);
+            var a12 = vec4<f32>(0.0);
+            var a13 = vec4<f32>(0.0);
+            var a20 = vec4<f32>(0.0);
             var a21 = vec4<f32>(0.0);
+            var a22 = vec4<f32>(0.0);
+            var a23 = vec4<f32>(0.0);
+            var a30 = vec4<f32>(0.0);
             var a31 = vec4<f32>(0.0);
+            var a32 = vec4<f32>(0.0);
+            var a33 = vec4<f32>(0.0);
             for (var c = 0u; c < h4n; c++) {
                 let k0 = kmat[k0_at + c];
                 let k1 = kmat[k1_at + c];
+                let k2 = kmat[k2_at + c];
+                let k3 = kmat[k3_at + c];
                 let x0 = q[q0 + c];
-                let x1 = q[q1 + c];
-                let x2 = q[q2 + c];
-                let x3 = q[q3 + c];
                 a00 = fma(x0, k0, a00);
-                a10 = fma(x1, k0, a10);
-                a20 = fma(x2, k0, a20);
-                a30 = fma(x3, k0, a30);
                 a01 = fma(x0, k1, a01);
+                a02 = fma(x0, k2, a02);
+                a03 = fma(x0, k3, a03);
+                let x1 = q[q1 + c];
+                a10 = fma(x1, k0, a10);
                 a11 = fma(x1, k1, a11);
+                a12 = fma(x1, k2, a12);
+                a13 = fma(x1, k3, a13);
+                let x2 = q[q2 + c];
+                a20 = fma(x2, k0, a20);
                 a21 = fma(x2, k1, a21);
+                a22 = fma(x2, k2, a22);
+                a23 = fma(x2, k3, a23);
+                let x3 = q[q3 + c];
+                a30 = fma(x3, k0, a30);
                 a31 = fma(x3, k1, a31);
+                a32 = fma(x3, k2, a32);
+                a33 = fma(x3, k3, a33);
             }
-            put_logit(b_global, g, s0, i0, j0, a00);
-            put_logit(b_global, g, s0, i0 + 1u, j0, a10);
-            put_logit(b_global, g, s0, i0 + 2u, j0, a20);
-            put_logit(b_global, g, s0, i0 + 3u, j0, a30);
+            put_logit(b_global, g, s0, i0, j0 + 0u, a00);
+            put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, a10);
+            put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, a20);
+            put_logit(b_global, g, s0, i0 + 3u, j0 + 0u, a30);
             if j0 + 1u < n {
-                put_logit(b_global, g, s0, i0, j1, a01);
-                put_logit(b_global, g, s0, i0 + 1u, j1, a11);
-                put_logit(b_global, g, s0, i0 + 2u, j1, a21);
-                put_logit(b_global, g, s0, i0 + 3u, j1, a31);
+                put_logit(b_global, g, s0, i0, j0 + 1u, a01);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 1u, a11);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 1u, a21);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 1u, a31);
+            }
+            if j0 + 2u < n {
+                put_logit(b_global, g, s0, i0, j0 + 2u, a02);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 2u, a12);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 2u, a22);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 2u, a32);
+            }
+            if j0 + 3u < n {
+                put_logit(b_global, g, s0, i0, j0 + 3u, a03);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 3u, a13);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 3u, a23);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 3u, a33);
             }
         }
     }

@@ -246,7 +246,7 @@ impl Kernel {
                 let vsum = if p.masked_rows == 1 { keys * h.div_ceil(4) } else { 0 };
                 2 * keys * h.div_ceil(4) + vsum + 4 * keys + 4 * h + 64
             }
-            // Phase 1: per pair of keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two walks over
+            // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two walks over
             // the item's keys split between at least 4 lanes and two over at most 64 slots; phase 3:
             // per block of 4 items the lane's keys and the key groups (at most 64); the end.
             Kernel::AttentionDecode => {
@@ -256,7 +256,7 @@ impl Kernel {
                 let h4 = h.div_ceil(4).max(1);
                 let segs = 64 / items.next_power_of_two().min(64);
                 let kgroups = (64 / h4).max(1);
-                let phase1 = keys.div_ceil(2).div_ceil(64) * (1 + blocks * (1 + h4));
+                let phase1 = keys.div_ceil(4).div_ceil(64) * (1 + blocks * (1 + h4));
                 let phase2 = 2 * keys.div_ceil(segs) + 2 * segs + 4;
                 let phase3 = blocks * (keys.div_ceil(kgroups) + kgroups + 2);
                 phase1 + phase2 + phase3 + 64 + 8
