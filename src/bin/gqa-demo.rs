@@ -114,6 +114,10 @@ struct Args {
     /// Do not use the split (flash-decoding) path for short queries over long sources.
     #[arg(long)]
     no_decode: bool,
+    /// In the split path, use the fused kernel in split mode instead of the decode kernel
+    /// (attention_decode.wgsl), to compare.
+    #[arg(long)]
+    no_decode_kernel: bool,
     /// Compute in f16 (f16 storage, f32 accumulation: Keras' mixed_float16) where the adapter has
     /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
     #[arg(long)]
@@ -295,6 +299,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     }
     if args.no_decode {
         tuning.split_decode = false;
+    }
+    if args.no_decode_kernel {
+        tuning.decode_kernel = false;
     }
     if args.no_subgroups {
         tuning.subgroups = false;

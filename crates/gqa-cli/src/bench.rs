@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Skip the CPU oracle.
     #[arg(long)]
     pub no_oracle: bool,
+    /// With --decode: run the split pass with the fused kernel in split mode instead of the decode
+    /// kernel (attention_decode.wgsl), to compare.
+    #[arg(long)]
+    pub no_decode_kernel: bool,
     /// Write the table as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,

@@ -61,6 +61,12 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
     }
     let gpu_err = |context: String| move |source| CliError::Gpu { context: context.clone(), source };
     let ctx = crate::backend::open(args.backend)?;
+    let ctx = if args.no_decode_kernel {
+        let tuning = gqa_core::Tuning { decode_kernel: false, ..ctx.tuning() };
+        ctx.with_tuning(tuning)
+    } else {
+        ctx
+    };
     let roof = gqa_wgpu::roofline::measure(&ctx, 3).map_err(gpu_err("measuring the roofline".into()))?;
     let config = GqaConfig { use_bias: true, ..GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads) };
     let dq = sweep.query_dim;

@@ -39,13 +39,17 @@ pub enum AttentionMode {
     Unfused,
     /// [`Kernel::AttentionFused`] over all S keys in one pass.
     Fused,
-    /// Flash-decoding: [`Kernel::AttentionFused`] in split mode over `splits` ranges of
-    /// `split_keys` keys, then [`Kernel::AttentionReduce`].
+    /// Flash-decoding: a split pass over `splits` ranges of `split_keys` keys writing partial
+    /// states, then [`Kernel::AttentionReduce`] (its f16 form in f16 plans) combining them.
     Split {
         /// Keys per split.
         split_keys: usize,
         /// Number of splits.
         splits: usize,
+        /// The split pass: [`Kernel::AttentionDecode`] for at most [`Kernel::DECODE_MAX_ITEMS`]
+        /// items per kv group, else [`Kernel::AttentionFused`] in split mode
+        /// ([`Kernel::AttentionSplitF16`] in f16 plans).
+        kernel: Kernel,
     },
 }
 
@@ -74,6 +78,8 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     };
     let probe = |split_keys: usize| Params {
         s_len: p.source_len as u32,
+        t_len: p.target_len as u32,
+        group: p.group_size() as u32,
         head_dim: p.head_dim as u32,
         masked_rows,
         split_keys: split_keys as u32,
@@ -82,18 +88,32 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     let within_cap = |kernel: Kernel, params: &Params| {
         tuning.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params) <= cap)
     };
-    let split_keys = Kernel::DECODE_SPLIT_KEYS;
+    // The split pass: the decode kernel for few items per kv group (f32 plans; H <= 256 and a
+    // multiple of 4 is checked above), else the fused kernel in split mode.
+    let item_count = p.target_len * p.group_size();
+    let decode = Kernel::AttentionDecode;
+    let (split_kernel, split_keys) = if tuning.decode_kernel
+        && tuning.precision == crate::Precision::F32
+        && item_count <= Kernel::DECODE_MAX_ITEMS
+        && decode.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && decode.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
+        && within_cap(decode, &probe(Kernel::decode_split_keys(item_count)))
+    {
+        (decode, Kernel::decode_split_keys(item_count))
+    } else {
+        (k, Kernel::DECODE_SPLIT_KEYS)
+    };
     let splits = p.source_len.div_ceil(split_keys);
     if tuning.split_decode
         && p.target_len <= Kernel::DECODE_MAX_QUERIES
         // Long sources; or any source where the fused kernel is not the choice: the separate passes'
         // 64-query tiles would compute mostly clamped rows for so few queries.
-        && (p.source_len >= 2 * split_keys || !tuning.fused_attention)
+        && (p.source_len >= 2 * Kernel::DECODE_SPLIT_KEYS || !tuning.fused_attention)
         && splits as u64 <= max_wg
-        && within_cap(k, &probe(split_keys))
+        && within_cap(split_kernel, &probe(split_keys))
         && within_cap(Kernel::AttentionReduce, &probe(split_keys))
     {
-        return AttentionMode::Split { split_keys, splits };
+        return AttentionMode::Split { split_keys, splits, kernel: split_kernel };
     }
     if tuning.fused_attention && within_cap(k, &probe(0)) {
         return AttentionMode::Fused;

@@ -57,11 +57,18 @@ pub enum Kernel {
     AttentionSplitF16,
     /// [`Kernel::AttentionReduce`] with an f16 gate and an f16 attention output.
     AttentionReduceF16,
+    /// The split pass of flash-decoding for few items per kv group (T·R <= [`Kernel::DECODE_MAX_ITEMS`]):
+    /// one workgroup per (b, kv group, split of [`Kernel::decode_split_keys`] keys); lanes over keys
+    /// compute the logits of all items (each K row read once per 4 items) into workgroup memory, a
+    /// workgroup softmax per item, then lanes over H columns accumulate p·V (each V row read once per
+    /// 4 items). Writes the partial states of [`Kernel::AttentionFused`] in split mode, combined by
+    /// [`Kernel::AttentionReduce`]. H a multiple of 4, at most 256.
+    AttentionDecode,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 18] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -79,6 +86,7 @@ impl Kernel {
         Kernel::AttentionFusedF16,
         Kernel::AttentionSplitF16,
         Kernel::AttentionReduceF16,
+        Kernel::AttentionDecode,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -122,6 +130,7 @@ impl Kernel {
             Kernel::AttentionFusedF16 => "attention_fused.wgsl",
             Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
+            Kernel::AttentionDecode => "attention_decode.wgsl",
         }
     }
 
@@ -145,6 +154,7 @@ impl Kernel {
             Kernel::AttentionFusedF16 => "attention_fused_f16",
             Kernel::AttentionSplitF16 => "attention_split_f16",
             Kernel::AttentionReduceF16 => "attention_reduce_f16",
+            Kernel::AttentionDecode => "attention_decode",
         }
     }
 
@@ -158,6 +168,7 @@ impl Kernel {
             | Kernel::AttentionFusedF16
             | Kernel::AttentionSplitF16
             | Kernel::AttentionReduceF16
+            | Kernel::AttentionDecode
             | Kernel::MatmulBiasRows4 => [64, 1, 1],
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
                 [8, 8, 1]
@@ -182,6 +193,9 @@ impl Kernel {
             Kernel::QkGroupedF16 | Kernel::PvGroupedF16 | Kernel::AttentionReduceF16 => 0,
             // The f16 kernel stages its K/V tiles as f32 too.
             Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => 2048 * 4,
+            // Scores (items x split_keys <= 2048 floats), the key groups' partial sums (320 vec4s),
+            // three 64-slot reduction arrays: 14,080 bytes, within WebGPU's default 16 KiB.
+            Kernel::AttentionDecode => Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
         }
     }
 
@@ -193,6 +207,21 @@ impl Kernel {
 
     /// The longest query (T) the decode path takes.
     pub const DECODE_MAX_QUERIES: usize = 16;
+
+    /// The most (query, head-in-group) items per kv group (T·R) that [`Kernel::AttentionDecode`]
+    /// takes; more items go to [`Kernel::AttentionFused`] in split mode, whose 64 lanes are then
+    /// better filled.
+    pub const DECODE_MAX_ITEMS: usize = 16;
+
+    /// Floats of [`Kernel::AttentionDecode`]'s score array: items x split keys fit in it.
+    pub const DECODE_SCORE_FLOATS: usize = 2048;
+
+    /// Keys per split of [`Kernel::AttentionDecode`] for `items` = T·R items per kv group (1 to
+    /// [`Kernel::DECODE_MAX_ITEMS`]): the score array divided by the items rounded up to a power of
+    /// two, at most 512 (512 keys for up to 4 items, 256 for 5 to 8, 128 for 9 to 16).
+    pub fn decode_split_keys(items: usize) -> usize {
+        (Self::DECODE_SCORE_FLOATS / items.max(1).next_power_of_two()).min(512)
+    }
 
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
     /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
@@ -217,6 +246,21 @@ impl Kernel {
                 let vsum = if p.masked_rows == 1 { keys * h.div_ceil(4) } else { 0 };
                 2 * keys * h.div_ceil(4) + vsum + 4 * keys + 4 * h + 64
             }
+            // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two walks over
+            // the item's keys split between at least 4 lanes and two over at most 64 slots; phase 3:
+            // per block of 4 items the lane's keys and the key groups (at most 64); the end.
+            Kernel::AttentionDecode => {
+                let keys = (p.split_keys as u64).min(s).max(1);
+                let items = (p.t_len as u64 * p.group as u64).max(1);
+                let blocks = items.div_ceil(4);
+                let h4 = h.div_ceil(4).max(1);
+                let segs = 64 / items.next_power_of_two().min(64);
+                let kgroups = (64 / h4).max(1);
+                let phase1 = keys.div_ceil(4).div_ceil(64) * (1 + blocks * (1 + h4));
+                let phase2 = 2 * keys.div_ceil(segs) + 2 * segs + 4;
+                let phase3 = blocks * (keys.div_ceil(kgroups) + kgroups + 2);
+                phase1 + phase2 + phase3 + 64 + 8
+            }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
                 let splits = s.div_ceil((p.split_keys as u64).max(1));
                 (splits + 1) * (h + 2) + 64
@@ -233,6 +277,8 @@ impl Kernel {
             | Kernel::AttentionFusedF16
             | Kernel::AttentionSplitF16
             | Kernel::AttentionReduceF16 => [64, 1],
+            // All the items of a kv group (at most 16) in one workgroup.
+            Kernel::AttentionDecode => [Self::DECODE_MAX_ITEMS as u32, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             // 64 invocations of 4 columns, 4 rows each.
             Kernel::MatmulBiasRows4 => [256, 4],
@@ -257,6 +303,8 @@ impl Kernel {
                 &[Read, Read, Read, Read, Read, ReadWrite]
             }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => &[Read, Read, ReadWrite],
+            // Q, K, V, masks, partials.
+            Kernel::AttentionDecode => &[Read, Read, Read, Read, ReadWrite],
         }
     }
 }

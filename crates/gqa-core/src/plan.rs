@@ -467,15 +467,26 @@ impl Plan {
                     params: chunk,
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
-                AttentionMode::Split { split_keys, splits } => {
+                AttentionMode::Split { split_keys, splits, kernel } => {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
-                    steps.push(Step::Dispatch(Pass {
-                        label: "attention_split",
-                        kernel: split_kernel,
-                        workgroups: [items, splits as u32, groups],
-                        params,
-                        bindings: [&qkv[..], &[BufferId::Partials]].concat(),
-                    }));
+                    if kernel == Kernel::AttentionDecode && !f16 {
+                        let decode_items = tiles(t * p.group_size() as u64, kernel.tile()[0] as u64);
+                        steps.push(Step::Dispatch(Pass {
+                            label: "attention_split",
+                            kernel,
+                            workgroups: [decode_items, splits as u32, groups],
+                            params,
+                            bindings: vec![BufferId::QueryProj, kcache, vcache, BufferId::Masks, BufferId::Partials],
+                        }));
+                    } else {
+                        steps.push(Step::Dispatch(Pass {
+                            label: "attention_split",
+                            kernel: split_kernel,
+                            workgroups: [items, splits as u32, groups],
+                            params,
+                            bindings: [&qkv[..], &[BufferId::Partials]].concat(),
+                        }));
+                    }
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_reduce",
                         kernel: reduce_kernel,

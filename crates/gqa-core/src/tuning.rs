@@ -81,6 +81,11 @@ pub struct Tuning {
     /// (T <= 16) over long sources (S >= 512; any S when `fused_attention` is off), under the same
     /// conditions as the fused kernel.
     pub split_decode: bool,
+    /// In the split path, use [`Kernel::AttentionDecode`] (lanes over keys, then over H) for at most
+    /// [`Kernel::DECODE_MAX_ITEMS`] (query, head-in-group) items per kv group, instead of the fused
+    /// kernel in split mode (one lane per item). f32 plans only. On in [`Tuning::CPU`] and
+    /// [`Tuning::GPU`]; off only to compare.
+    pub decode_kernel: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
     /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
@@ -112,6 +117,7 @@ impl Tuning {
         matmul: MatmulVariant::RegisterBlocked,
         fused_attention: false,
         split_decode: true,
+        decode_kernel: true,
         loop_iteration_cap: Some(65_535),
         precision: Precision::F32,
         subgroups: false,
@@ -121,6 +127,7 @@ impl Tuning {
         matmul: MatmulVariant::Tiled,
         fused_attention: true,
         split_decode: true,
+        decode_kernel: true,
         loop_iteration_cap: None,
         precision: Precision::F32,
         subgroups: false,

@@ -1,0 +1,296 @@
+// Flash-decoding for few queries: the split pass of the decode path when a kv group has at most 16
+// (query, head-in-group) items t * R + r. It writes exactly the partial states of attention_fused in
+// split mode, which attention_reduce.wgsl combines: partials[((b * Nkv + g) * splits + y) * T * R +
+// item] of 2 * H + 2 floats: the unnormalised output, the sum of V over the split's keys, the running
+// max and sum (NaN sum when a visible logit is NaN).
+//
+// One workgroup per (b local to the batch chunk, kv group g) = workgroup z and split y of
+// params.split_keys keys (items * split_keys <= 2048, chosen by the plan). Three phases, each with
+// every lane busy and no dynamically indexed private array (software drivers keep those in scratch
+// memory):
+//   1. lanes parallel over groups of 4 keys: each lane reads its four K rows as vec4s and takes their
+//      dot products with 4 query rows at a time (16 named accumulators), so K is read
+//      ceil(items / 4) times and each query vec4 loaded serves four keys; the scaled logits, or a sentinel for masked
+//      keys, go to workgroup memory `sc`.
+//   2. per item, lanes split over the keys: the maximum of the visible logits and a NaN flag, then
+//      p = exp(logit - max) in place of the logit (0 for masked keys) and the sum of p; workgroup
+//      slots combine the lanes' parts.
+//   3. lanes parallel over the H / 4 vec4 columns (adjacent lanes, adjacent columns; when H / 4 < 64
+//      the lanes form 64 / (H / 4) key groups whose sums are combined in workgroup memory): for 4
+//      items at a time the output sum_key p * V[key] and the sum of V over the split's keys.
+// The query rows are read from the global buffer (T * R rows of H floats, cache-resident): the 16 KiB
+// of workgroup memory that WebGPU guarantees goes to the scores.
+// Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax
+// over visible keys); the reduce handles fully masked rows, the policy and the gate.
+
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;    // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(3) var<storage, read> vmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(4) var<storage, read> masks: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;  // the partial states
+
+const WG: u32 = 64u;
+const MASKED: f32 = -3.4e38;
+
+// Logits, then probabilities: sc[item * split_keys + key].
+var<workgroup> sc: array<f32, 2048>;
+// Phase 3's per key group partial sums: 4 outputs and the V sum per (key group, column).
+var<workgroup> part: array<vec4<f32>, 320>;
+// Phase 2's per lane maxima, sums and NaN flags.
+var<workgroup> red_m: array<f32, 64>;
+var<workgroup> red_l: array<f32, 64>;
+var<workgroup> red_nan: array<u32, 64>;
+
+// The vec4 index of item i's query row: query t = i / R, head g * R + i % R.
+fn q_row(b: u32, g: u32, i: u32) -> u32 {
+    let t = i / params.group;
+    let u = g * params.group + i % params.group;
+    return ((b * params.t_len + t) * params.nq + u) * (params.head_dim / 4u);
+}
+
+// Stores item i's scaled logit for key j of the split starting at s0 (the sentinel when masked).
+fn put_logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) {
+    let items = params.t_len * params.group;
+    if i < items {
+        let x = (a.x + a.y + a.z + a.w) * params.scale;
+        let ok = visible(b_global, g * params.group + i % params.group, i / params.group, s0 + j);
+        sc[i * params.split_keys + j] = select(MASKED, x, ok);
+    }
+}
+
+// Whether x is a NaN, from its bits.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Writes 4 floats of item i's partial state at float offset `at` (relative to the item's start).
+fn put4(p_at: u32, at: u32, x: vec4<f32>) {
+    out[p_at + at] = x.x;
+    out[p_at + at + 1u] = x.y;
+    out[p_at + at + 2u] = x.z;
+    out[p_at + at + 3u] = x.w;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let hd = params.head_dim;
+    let h4n = hd / 4u;
+    let nkv = params.nkv;
+    let items = params.t_len * params.group;
+    let split_keys = params.split_keys;
+    let b = wid.z / nkv;
+    let g = wid.z % nkv;
+    let b_global = params.b_base + b;
+    let s0 = wid.y * split_keys;
+    let n = min(split_keys, params.s_len - s0);
+    // K/V row of key s0 + j: (kv_row + j * nkv) * h4n, as vec4s.
+    let kv_row = (b * params.kv_stride + s0) * nkv + g;
+    let last = items - 1u;
+
+    // Phase 1: logits, lanes over groups of 4 keys, 4 query rows at a time: each q vec4 loaded serves
+    // four keys (on CPU drivers every storage load is a per-lane loop: loads, not FMAs, bound this).
+    let quads = (n + 3u) / 4u;
+    for (var jq = lid; jq < quads; jq += WG) {
+        let j0 = 4u * jq;
+        let k0_at = (kv_row + min(j0 + 0u, n - 1u) * nkv) * h4n;
+        let k1_at = (kv_row + min(j0 + 1u, n - 1u) * nkv) * h4n;
+        let k2_at = (kv_row + min(j0 + 2u, n - 1u) * nkv) * h4n;
+        let k3_at = (kv_row + min(j0 + 3u, n - 1u) * nkv) * h4n;
+        for (var i0 = 0u; i0 < items; i0 += 4u) {
+            let q0 = q_row(b, g, i0);
+            let q1 = q_row(b, g, min(i0 + 1u, last));
+            let q2 = q_row(b, g, min(i0 + 2u, last));
+            let q3 = q_row(b, g, min(i0 + 3u, last));
+            var a00 = vec4<f32>(0.0);
+            var a01 = vec4<f32>(0.0);
+            var a02 = vec4<f32>(0.0);
+            var a03 = vec4<f32>(0.0);
+            var a10 = vec4<f32>(0.0);
+            var a11 = vec4<f32>(0.0);
+            var a12 = vec4<f32>(0.0);
+            var a13 = vec4<f32>(0.0);
+            var a20 = vec4<f32>(0.0);
+            var a21 = vec4<f32>(0.0);
+            var a22 = vec4<f32>(0.0);
+            var a23 = vec4<f32>(0.0);
+            var a30 = vec4<f32>(0.0);
+            var a31 = vec4<f32>(0.0);
+            var a32 = vec4<f32>(0.0);
+            var a33 = vec4<f32>(0.0);
+            for (var c = 0u; c < h4n; c++) {
+                let k0 = kmat[k0_at + c];
+                let k1 = kmat[k1_at + c];
+                let k2 = kmat[k2_at + c];
+                let k3 = kmat[k3_at + c];
+                let x0 = q[q0 + c];
+                a00 = fma(x0, k0, a00);
+                a01 = fma(x0, k1, a01);
+                a02 = fma(x0, k2, a02);
+                a03 = fma(x0, k3, a03);
+                let x1 = q[q1 + c];
+                a10 = fma(x1, k0, a10);
+                a11 = fma(x1, k1, a11);
+                a12 = fma(x1, k2, a12);
+                a13 = fma(x1, k3, a13);
+                let x2 = q[q2 + c];
+                a20 = fma(x2, k0, a20);
+                a21 = fma(x2, k1, a21);
+                a22 = fma(x2, k2, a22);
+                a23 = fma(x2, k3, a23);
+                let x3 = q[q3 + c];
+                a30 = fma(x3, k0, a30);
+                a31 = fma(x3, k1, a31);
+                a32 = fma(x3, k2, a32);
+                a33 = fma(x3, k3, a33);
+            }
+            put_logit(b_global, g, s0, i0, j0 + 0u, a00);
+            put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, a10);
+            put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, a20);
+            put_logit(b_global, g, s0, i0 + 3u, j0 + 0u, a30);
+            if j0 + 1u < n {
+                put_logit(b_global, g, s0, i0, j0 + 1u, a01);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 1u, a11);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 1u, a21);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 1u, a31);
+            }
+            if j0 + 2u < n {
+                put_logit(b_global, g, s0, i0, j0 + 2u, a02);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 2u, a12);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 2u, a22);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 2u, a32);
+            }
+            if j0 + 3u < n {
+                put_logit(b_global, g, s0, i0, j0 + 3u, a03);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 3u, a13);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 3u, a23);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 3u, a33);
+            }
+        }
+    }
+    workgroupBarrier();
+
+    // Phase 2: per item, `segs` lanes over its keys (items rounded up to a power of two <= 16).
+    let items_p2 = 1u << (32u - countLeadingZeros(last));
+    let segs = WG / items_p2;
+    let my_item = lid / segs;
+    let seg = lid % segs;
+    let live = my_item < items;
+    let row = min(my_item, last) * split_keys;
+    var mx = MASKED;
+    var nan_seen = false;
+    if live {
+        for (var j = seg; j < n; j += segs) {
+            let x = sc[row + j];
+            if x > MASKED {
+                mx = max(mx, x);
+            }
+            // A NaN logit makes the row NaN, as in the oracle (max and > skip it). Tested on the
+            // bits: drivers compiling with fast-math may fold x != x to false.
+            nan_seen = nan_seen || is_nan(x);
+        }
+    }
+    red_m[lid] = mx;
+    red_nan[lid] = select(0u, 1u, nan_seen);
+    workgroupBarrier();
+    var m_item = MASKED;
+    for (var k = 0u; k < segs; k++) {
+        m_item = max(m_item, red_m[min(my_item, last) * segs + k]);
+    }
+    var sum = 0.0;
+    if live {
+        for (var j = seg; j < n; j += segs) {
+            let x = sc[row + j];
+            let p = select(0.0, exp(x - m_item), x > MASKED);
+            sc[row + j] = p;
+            sum += p;
+        }
+    }
+    red_l[lid] = sum;
+    workgroupBarrier();
+
+    // Phase 3: sum_key p * V[key], lanes over vec4 columns and `kgroups` key groups.
+    let kgroups = WG / h4n;
+    let col = lid % h4n;
+    let kg = lid / h4n;
+    let busy = kg < kgroups;
+    let v_at = kv_row * h4n + col;
+    let v_step = nkv * h4n;
+    let splits = (params.s_len + split_keys - 1u) / split_keys;
+    let stride = 2u * hd + 2u;
+    let p_first = ((b * nkv + g) * splits + wid.y) * items;
+    for (var i0 = 0u; i0 < items; i0 += 4u) {
+        let r0 = i0 * split_keys;
+        let r1 = min(i0 + 1u, last) * split_keys;
+        let r2 = min(i0 + 2u, last) * split_keys;
+        let r3 = min(i0 + 3u, last) * split_keys;
+        var a0 = vec4<f32>(0.0);
+        var a1 = vec4<f32>(0.0);
+        var a2 = vec4<f32>(0.0);
+        var a3 = vec4<f32>(0.0);
+        var vs = vec4<f32>(0.0);
+        if busy {
+            for (var j = kg; j < n; j += kgroups) {
+                let v = vmat[v_at + j * v_step];
+                a0 = fma(vec4<f32>(sc[r0 + j]), v, a0);
+                a1 = fma(vec4<f32>(sc[r1 + j]), v, a1);
+                a2 = fma(vec4<f32>(sc[r2 + j]), v, a2);
+                a3 = fma(vec4<f32>(sc[r3 + j]), v, a3);
+                vs += v;
+            }
+        }
+        if kgroups > 1u {
+            // Combine the key groups' sums through workgroup memory: 5 vec4 per (group, column).
+            if busy {
+                let at = (kg * h4n + col) * 5u;
+                part[at] = a0;
+                part[at + 1u] = a1;
+                part[at + 2u] = a2;
+                part[at + 3u] = a3;
+                part[at + 4u] = vs;
+            }
+            workgroupBarrier();
+            if kg == 0u {
+                for (var k = 1u; k < kgroups; k++) {
+                    let at = (k * h4n + col) * 5u;
+                    a0 += part[at];
+                    a1 += part[at + 1u];
+                    a2 += part[at + 2u];
+                    a3 += part[at + 3u];
+                    vs += part[at + 4u];
+                }
+            }
+            workgroupBarrier();
+        }
+        if kg == 0u {
+            put4((p_first + i0) * stride, 4u * col, a0);
+            put4((p_first + i0) * stride, hd + 4u * col, vs);
+            if i0 + 1u < items {
+                put4((p_first + i0 + 1u) * stride, 4u * col, a1);
+                put4((p_first + i0 + 1u) * stride, hd + 4u * col, vs);
+            }
+            if i0 + 2u < items {
+                put4((p_first + i0 + 2u) * stride, 4u * col, a2);
+                put4((p_first + i0 + 2u) * stride, hd + 4u * col, vs);
+            }
+            if i0 + 3u < items {
+                put4((p_first + i0 + 3u) * stride, 4u * col, a3);
+                put4((p_first + i0 + 3u) * stride, hd + 4u * col, vs);
+            }
+        }
+    }
+
+    // The running max and sum of item lid.
+    if lid < items {
+        var m = MASKED;
+        var l = 0.0;
+        var nan_row = false;
+        for (var k = 0u; k < segs; k++) {
+            m = max(m, red_m[lid * segs + k]);
+            l += red_l[lid * segs + k];
+            nan_row = nan_row || red_nan[lid * segs + k] != 0u;
+        }
+        let at = (p_first + lid) * stride;
+        out[at + 2u * hd] = m;
+        out[at + 2u * hd + 1u] = select(l, bitcast<f32>(0x7fc00000u), nan_row);
+    }
+}
