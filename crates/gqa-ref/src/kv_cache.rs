@@ -4,7 +4,7 @@
 //! A cached call projects its new tokens with the oracle's own dense step, stores the projected keys
 //! and values (kept in f64), and runs the oracle's attention and output steps over the held
 //! tokens, with the masks [`CacheUpdate::problem`] gives. Its results equal the rows of one causal
-//! [`crate::forward`] over each whole sequence.
+//! [`crate::forward()`] over each whole sequence.
 
 use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims, Weights};
 
