@@ -86,6 +86,11 @@ pub struct Tuning {
     /// kernel in split mode (one lane per item). f32 plans only. On in [`Tuning::CPU`] and
     /// [`Tuning::GPU`]; off only to compare.
     pub decode_kernel: bool,
+    /// Use [`Kernel::AttentionBlock`] (blocks of 16 items, lanes over keys then over H, an online
+    /// softmax over key chunks) for the whole attention of f32 plans without scores or dropout,
+    /// where it applies, instead of [`Kernel::AttentionFused`] or the separate passes. Short queries
+    /// still take the split path when [`Tuning::split_decode`] picks it.
+    pub block_attention: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
     /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
@@ -118,6 +123,7 @@ impl Tuning {
         fused_attention: false,
         split_decode: true,
         decode_kernel: true,
+        block_attention: false,
         loop_iteration_cap: Some(65_535),
         precision: Precision::F32,
         subgroups: false,
@@ -128,6 +134,7 @@ impl Tuning {
         fused_attention: true,
         split_decode: true,
         decode_kernel: true,
+        block_attention: false,
         loop_iteration_cap: None,
         precision: Precision::F32,
         subgroups: false,
