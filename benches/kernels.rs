@@ -101,14 +101,18 @@ impl Shape {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Set {
     Small,
+    /// The attention core's shapes that compare the block kernel with the separate passes on CPU
+    /// adapters: the small layer and the large layer's core (T=S=512).
+    Block,
     All,
 }
 
 fn set() -> Set {
     match std::env::var("GQA_BENCH_SHAPES").as_deref() {
         Ok("small") => Set::Small,
+        Ok("block") => Set::Block,
         Ok("all") | Ok("") | Err(_) => Set::All,
-        Ok(other) => panic!("GQA_BENCH_SHAPES={other:?}: expected `small` or `all`"),
+        Ok(other) => panic!("GQA_BENCH_SHAPES={other:?}: expected `small`, `block` or `all`"),
     }
 }
 
@@ -183,7 +187,7 @@ fn timer(ctx: &GpuContext, shape: &Shape, tuning: Tuning) -> StepTimer {
 fn bench_projection_and_layer(c: &mut Criterion) {
     let ctx = context();
     let shapes: &[Shape] = match set() {
-        Set::Small => &[SMALL],
+        Set::Small | Set::Block => &[SMALL],
         Set::All => &[SMALL, LARGE],
     };
     for shape in shapes {
@@ -201,23 +205,36 @@ fn bench_projection_and_layer(c: &mut Criterion) {
     }
 }
 
-/// The attention core, fused and unfused.
+/// The attention core: the fused kernel, the block kernel and the separate passes.
 fn bench_attention(c: &mut Criterion) {
     let ctx = context();
     let shapes: &[Shape] = match set() {
         Set::Small => &[SMALL],
+        Set::Block => &[SMALL, Shape { dq: 64, ..LARGE }],
         // The large layer's attention needs no Dq of 4096 either: only the core is timed.
         Set::All => &[SMALL, Shape { dq: 64, ..LARGE }, LONG],
     };
     for shape in shapes {
-        for fused in [true, false] {
-            let tuning = Tuning { fused_attention: fused, split_decode: false, ..ctx.tuning() };
+        for (name, kernel) in [
+            ("attention_fused", Some(Kernel::AttentionFused)),
+            ("attention_block", Some(Kernel::AttentionBlock)),
+            ("attention_unfused", None),
+        ] {
+            let tuning = Tuning {
+                fused_attention: kernel == Some(Kernel::AttentionFused),
+                block_attention: kernel == Some(Kernel::AttentionBlock),
+                split_decode: false,
+                ..ctx.tuning()
+            };
             let timer = timer(&ctx, shape, tuning);
-            let name = if fused { "attention_fused" } else { "attention_unfused" };
-            let planned_fused = timer.plan().passes().any(|p| p.kernel == Kernel::AttentionFused);
-            if planned_fused != fused {
+            let planned = timer
+                .plan()
+                .passes()
+                .find(|p| matches!(p.kernel, Kernel::AttentionFused | Kernel::AttentionBlock))
+                .map(|p| p.kernel);
+            if planned != kernel {
                 eprintln!(
-                    "[bench] {name}/{}: skipped, this adapter's plans do not fuse this shape (loop cap {:?})",
+                    "[bench] {name}/{}: skipped, this adapter's plans do not take it for this shape (loop cap {:?})",
                     shape.attention_name(),
                     ctx.tuning().loop_iteration_cap
                 );
@@ -236,7 +253,7 @@ fn bench_attention(c: &mut Criterion) {
 fn bench_softmax(c: &mut Criterion) {
     let ctx = context();
     let shapes: &[Shape] = match set() {
-        Set::Small => &[SMALL],
+        Set::Small | Set::Block => &[SMALL],
         Set::All => &[SMALL, Shape { dq: 64, ..LARGE }],
     };
     let variants: &[bool] = if ctx.tuning().subgroups { &[false, true] } else { &[false] };
@@ -258,7 +275,7 @@ fn bench_softmax(c: &mut Criterion) {
 fn bench_decode(c: &mut Criterion) {
     let ctx = context();
     let sources: &[usize] = match set() {
-        Set::Small => &[1024],
+        Set::Small | Set::Block => &[1024],
         Set::All => &[1024, 4096, 16384],
     };
     for &s in sources {

@@ -53,8 +53,14 @@ fn cases() -> Vec<Case> {
 fn fused_attention_matches_the_oracle_and_the_unfused_path() {
     for ctx in adapters() {
         for fused in [true, false] {
-            // Split decode off: this compares the fused kernel in one pass with the separate passes.
-            let tuned = ctx.clone().with_tuning(Tuning { fused_attention: fused, split_decode: false, ..ctx.tuning() });
+            // Split decode and the block kernel off: this compares the fused kernel in one pass with
+            // the separate passes.
+            let tuned = ctx.clone().with_tuning(Tuning {
+                fused_attention: fused,
+                split_decode: false,
+                block_attention: false,
+                ..ctx.tuning()
+            });
             for c in cases() {
                 let layer = gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
                     .unwrap();

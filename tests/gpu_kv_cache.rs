@@ -108,11 +108,16 @@ fn dims(dq: usize, dv: usize, dk: Option<usize>) -> LayerDims {
     LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv }
 }
 
-/// The tunings to run on an adapter: its own, and the GPU one (fused attention) when different.
+/// The tunings to run on an adapter: its own, the GPU one (fused attention) when different, and the
+/// block attention kernel for every step (split decode off, so single-token steps take it too).
 fn contexts(ctx: &GpuContext) -> Vec<GpuContext> {
     let mut out = vec![ctx.clone()];
     if ctx.tuning() != Tuning::GPU {
         out.push(ctx.clone().with_tuning(Tuning::GPU));
+    }
+    let block = Tuning { block_attention: true, split_decode: false, ..ctx.tuning() };
+    if ctx.tuning() != block {
+        out.push(ctx.clone().with_tuning(block));
     }
     out
 }

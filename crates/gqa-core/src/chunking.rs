@@ -39,6 +39,8 @@ pub enum AttentionMode {
     Unfused,
     /// [`Kernel::AttentionFused`] over all S keys in one pass.
     Fused,
+    /// [`Kernel::AttentionBlock`] over all S keys in one pass (f32, [`Tuning::block_attention`]).
+    Block,
     /// Flash-decoding: a split pass over `splits` ranges of `split_keys` keys writing partial
     /// states, then [`Kernel::AttentionReduce`] (its f16 form in f16 plans) combining them.
     Split {
@@ -114,6 +116,16 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         && within_cap(Kernel::AttentionReduce, &probe(split_keys))
     {
         return AttentionMode::Split { split_keys, splits, kernel: split_kernel };
+    }
+    let block = Kernel::AttentionBlock;
+    if tuning.block_attention
+        && tuning.precision == crate::Precision::F32
+        && block.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && block.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
+        && ((p.target_len * p.group_size()).div_ceil(Kernel::BLOCK_ITEMS) as u64) <= max_wg
+        && within_cap(block, &probe(0))
+    {
+        return AttentionMode::Block;
     }
     if tuning.fused_attention && within_cap(k, &probe(0)) {
         return AttentionMode::Fused;

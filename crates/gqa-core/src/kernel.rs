@@ -64,11 +64,20 @@ pub enum Kernel {
     /// 4 items). Writes the partial states of [`Kernel::AttentionFused`] in split mode, combined by
     /// [`Kernel::AttentionReduce`]. H a multiple of 4, at most 256.
     AttentionDecode,
+    /// Fused attention over all S keys for any number of queries, built like
+    /// [`Kernel::AttentionDecode`] (no per-lane private arrays): one workgroup per (block of
+    /// [`Kernel::BLOCK_ITEMS`] consecutive (query, head-in-group) items, b, kv group), the keys in
+    /// chunks of [`Kernel::BLOCK_CHUNK_KEYS`] with an online softmax across chunks; lanes over keys
+    /// for the logits (scores in workgroup memory), a workgroup softmax per item, then lanes over H
+    /// columns (and key groups) whose 16 item accumulators persist across chunks. Writes the attention
+    /// output like [`Kernel::AttentionFused`] (same bindings and semantics). f32, H a multiple of 4
+    /// up to 256.
+    AttentionBlock,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 18] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -87,6 +96,7 @@ impl Kernel {
         Kernel::AttentionSplitF16,
         Kernel::AttentionReduceF16,
         Kernel::AttentionDecode,
+        Kernel::AttentionBlock,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -131,6 +141,7 @@ impl Kernel {
             Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
             Kernel::AttentionDecode => "attention_decode.wgsl",
+            Kernel::AttentionBlock => "attention_block.wgsl",
         }
     }
 
@@ -155,6 +166,7 @@ impl Kernel {
             Kernel::AttentionSplitF16 => "attention_split_f16",
             Kernel::AttentionReduceF16 => "attention_reduce_f16",
             Kernel::AttentionDecode => "attention_decode",
+            Kernel::AttentionBlock => "attention_block",
         }
     }
 
@@ -169,6 +181,7 @@ impl Kernel {
             | Kernel::AttentionSplitF16
             | Kernel::AttentionReduceF16
             | Kernel::AttentionDecode
+            | Kernel::AttentionBlock
             | Kernel::MatmulBiasRows4 => [64, 1, 1],
             Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
                 [8, 8, 1]
@@ -196,6 +209,11 @@ impl Kernel {
             // Scores (items x split_keys <= 2048 floats), the key groups' partial sums (320 vec4s),
             // three 64-slot reduction arrays: 14,080 bytes, within WebGPU's default 16 KiB.
             Kernel::AttentionDecode => Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
+            // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
+            // reduction arrays, four 16-slot per item arrays: 14,336 bytes.
+            Kernel::AttentionBlock => {
+                (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4
+            }
         }
     }
 
@@ -222,6 +240,12 @@ impl Kernel {
     pub fn decode_split_keys(items: usize) -> usize {
         (Self::DECODE_SCORE_FLOATS / items.max(1).next_power_of_two()).min(512)
     }
+
+    /// (query, head-in-group) items per workgroup of [`Kernel::AttentionBlock`].
+    pub const BLOCK_ITEMS: usize = 16;
+
+    /// Keys per chunk of [`Kernel::AttentionBlock`]'s online softmax.
+    pub const BLOCK_CHUNK_KEYS: usize = 128;
 
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
     /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
@@ -261,6 +285,19 @@ impl Kernel {
                 let phase3 = blocks * (keys.div_ceil(kgroups) + kgroups + 2);
                 phase1 + phase2 + phase3 + 64 + 8
             }
+            // Per chunk: phase 1 (two (keys, items) pairs per lane, H / 4 vec4s each), phase 2 (two
+            // walks over a quarter of the chunk's keys, three over 4 slots), phase 3 (the lane's keys of
+            // the chunk); the end: four combines over the key groups (at most 64).
+            Kernel::AttentionBlock => {
+                let chunk = Self::BLOCK_CHUNK_KEYS as u64;
+                let chunks = s.div_ceil(chunk).max(1);
+                let h4 = h.div_ceil(4).max(1);
+                let kgroups = (64 / h4).max(1);
+                let phase1 = 2 * (1 + h4) + 2;
+                let phase2 = 2 * chunk.div_ceil(4) + 3 * 4 + 4;
+                let phase3 = chunk.div_ceil(kgroups) + 2;
+                chunks * (phase1 + phase2 + phase3 + 2) + 4 * (kgroups + 2) + 32
+            }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
                 let splits = s.div_ceil((p.split_keys as u64).max(1));
                 (splits + 1) * (h + 2) + 64
@@ -279,6 +316,7 @@ impl Kernel {
             | Kernel::AttentionReduceF16 => [64, 1],
             // All the items of a kv group (at most 16) in one workgroup.
             Kernel::AttentionDecode => [Self::DECODE_MAX_ITEMS as u32, 1],
+            Kernel::AttentionBlock => [Self::BLOCK_ITEMS as u32, 1],
             Kernel::MatmulBiasRb16 => [128, 128],
             // 64 invocations of 4 columns, 4 rows each.
             Kernel::MatmulBiasRows4 => [256, 4],
@@ -299,7 +337,7 @@ impl Kernel {
             Kernel::QkGrouped | Kernel::QkGroupedF16 => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &[Read, ReadWrite],
             Kernel::PvGrouped | Kernel::PvGroupedF16 => &[Read, Read, Read, ReadWrite],
-            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
+            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 | Kernel::AttentionBlock => {
                 &[Read, Read, Read, Read, Read, ReadWrite]
             }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => &[Read, Read, ReadWrite],

@@ -467,6 +467,13 @@ impl Plan {
                     params: chunk,
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
+                AttentionMode::Block => steps.push(Step::Dispatch(Pass {
+                    label: "attention_block",
+                    kernel: Kernel::AttentionBlock,
+                    workgroups: [tiles(t * p.group_size() as u64, Kernel::AttentionBlock.tile()[0] as u64), 1, groups],
+                    params: chunk,
+                    bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
+                })),
                 AttentionMode::Split { split_keys, splits, kernel } => {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     if kernel == Kernel::AttentionDecode && !f16 {

@@ -86,6 +86,13 @@ pub struct Tuning {
     /// kernel in split mode (one lane per item). f32 plans only. On in [`Tuning::CPU`] and
     /// [`Tuning::GPU`]; off only to compare.
     pub decode_kernel: bool,
+    /// Use [`Kernel::AttentionBlock`] (blocks of 16 items, lanes over keys then over H, an online
+    /// softmax over key chunks) for the whole attention of f32 plans without scores or dropout,
+    /// where it applies, instead of [`Kernel::AttentionFused`] or the separate passes. Short queries
+    /// still take the split path when [`Tuning::split_decode`] picks it. On in [`Tuning::CPU`]
+    /// (1.4x over the separate passes on lavapipe, docs/PERFORMANCE.md), off in [`Tuning::GPU`]
+    /// (unmeasured there).
+    pub block_attention: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
     /// llvmpipe (lavapipe, GL llvmpipe) ends any loop after 65,535 iterations per invocation
     /// (counted over all its entries), silently. Plans keep every kernel under it, picking the
@@ -111,13 +118,14 @@ impl Default for Tuning {
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking wins
     /// there, workgroup barriers cost more than they save, and the fused attention kernel (its
-    /// per-query arrays live in scratch memory there) was measured slower than the separate passes
-    /// (docs/PERFORMANCE.md); loops stop at Mesa's cap.
+    /// per-query arrays live in scratch memory there) was measured slower than the separate passes,
+    /// the block attention kernel faster (docs/PERFORMANCE.md); loops stop at Mesa's cap.
     pub const CPU: Tuning = Tuning {
         matmul: MatmulVariant::RegisterBlocked,
         fused_attention: false,
         split_decode: true,
         decode_kernel: true,
+        block_attention: true,
         loop_iteration_cap: Some(65_535),
         precision: Precision::F32,
         subgroups: false,
@@ -128,6 +136,7 @@ impl Tuning {
         fused_attention: true,
         split_decode: true,
         decode_kernel: true,
+        block_attention: false,
         loop_iteration_cap: None,
         precision: Precision::F32,
         subgroups: false,

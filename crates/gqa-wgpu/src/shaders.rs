@@ -41,6 +41,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
+        Kernel::AttentionBlock => include_str!("../../../shaders/attention_block.wgsl"),
     }
 }
 
@@ -51,7 +52,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             &["common/params.wgsl"]
         }
         Kernel::QkGrouped | Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionDecode => {
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionDecode | Kernel::AttentionBlock => {
             &["common/params.wgsl", "common/mask.wgsl"]
         }
         Kernel::AttentionFused => {

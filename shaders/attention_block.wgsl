@@ -1,0 +1,392 @@
+// Fused attention for CPU adapters (and any other): the structure of attention_decode.wgsl, over all
+// S keys with an online softmax, writing the attention output directly like attention_fused.wgsl in
+// whole mode (same bindings, same semantics), f32 only.
+//
+// One workgroup per (block of BLOCK = 16 consecutive (query, head-in-group) items t * R + r = workgroup
+// x, b local to the batch chunk and kv group g = workgroup z). Items past T * R compute a copy of the
+// last item and are never stored. The keys are taken in chunks of CHUNK; per chunk three phases, each
+// with every lane busy and no dynamically indexed private array (software drivers keep those in
+// scratch memory):
+//   1. lanes over (group of 4 keys, group of 4 items) pairs: each lane reads its four K rows and four
+//      query rows as vec4s (16 named accumulators); the scaled logits, or a sentinel for masked keys,
+//      go to workgroup memory `sc`, one vec4 per (key, group of 4 items).
+//   2. per item, 4 lanes over the chunk's keys: the chunk's maximum of the visible logits, a NaN flag
+//      and a visible flag; the new running max m_new = max(m_run, chunk max), p = exp(logit - m_new)
+//      in place of the logit (0 for masked keys) and the chunk's sum of p; one lane per item then
+//      updates the running max and sum and publishes corr = exp(m_old - m_new).
+//   3. lanes over the H / 4 vec4 columns and 64 / (H / 4) key groups: each lane's 16 item
+//      accumulators (named vec4s, kept across chunks) are scaled by corr, then accumulate p * V over
+//      the lane's keys of the chunk; each V vec4 loaded serves all 16 items, whose p come as 4 vec4
+//      loads from `sc`. Under Keras' default-call policy the lane also sums V (for fully masked rows).
+// At the end the key groups' accumulators are combined through workgroup memory, 4 items at a time,
+// and the output is normalised (zeros or the plain average of V for fully masked rows, NaN for a row
+// with a visible NaN logit) and multiplied by the gate when used.
+
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;    // (B, T, Nq, H)
+@group(0) @binding(2) var<storage, read> kmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(3) var<storage, read> vmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+@group(0) @binding(4) var<storage, read> masks: array<u32>;
+@group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
+
+const WG: u32 = 64u;
+const BLOCK: u32 = 16u;
+const CHUNK: u32 = 128u;
+const MASKED: f32 = -3.4e38;
+
+// Logits, then probabilities of the chunk: sc[key * 4 + item / 4][item % 4].
+var<workgroup> sc: array<vec4<f32>, 512>;
+// The end's per key group partial sums: 4 outputs and the V sum per (key group, column).
+var<workgroup> part: array<vec4<f32>, 320>;
+// Phase 2's per lane maxima, sums and flags (bit 0: a visible NaN logit, bit 1: a visible key).
+var<workgroup> red_m: array<f32, 64>;
+var<workgroup> red_l: array<f32, 64>;
+var<workgroup> red_f: array<u32, 64>;
+// Per item: the running max and sum, the flags so far, the chunk's correction factor.
+var<workgroup> m_run: array<f32, 16>;
+var<workgroup> l_run: array<f32, 16>;
+var<workgroup> f_run: array<u32, 16>;
+var<workgroup> corr: array<f32, 16>;
+
+// The item of the block at position i (clamped to the last item of the kv group).
+fn item_of(blk: u32, i: u32) -> u32 {
+    return min(blk * BLOCK + i, params.t_len * params.group - 1u);
+}
+
+// The vec4 index of item `it`'s row in (B, T, Nq, H): query t = it / R, head g * R + it % R.
+fn row_of(b: u32, g: u32, it: u32) -> u32 {
+    let t = it / params.group;
+    let u = g * params.group + it % params.group;
+    return ((b * params.t_len + t) * params.nq + u) * (params.head_dim / 4u);
+}
+
+// Item `it`'s scaled logit for key s, or the sentinel when masked.
+fn logit(b_global: u32, g: u32, it: u32, s: u32, a: vec4<f32>) -> f32 {
+    let x = (a.x + a.y + a.z + a.w) * params.scale;
+    let ok = visible(b_global, g * params.group + it % params.group, it / params.group, s);
+    return select(MASKED, x, ok);
+}
+
+// Whether x is a NaN, from its bits (drivers compiling with fast-math may fold x != x to false).
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Combines the key groups' accumulators of items i0 .. i0 + 3 of the block and stores their outputs.
+// Called in uniform control flow (it has barriers).
+fn finish4(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, vs_in: vec4<f32>) {
+    let h4n = params.head_dim / 4u;
+    let kgroups = WG / h4n;
+    let col = lid % h4n;
+    let kg = lid / h4n;
+    var s0 = a0;
+    var s1 = a1;
+    var s2 = a2;
+    var s3 = a3;
+    var vs = vs_in;
+    if kgroups > 1u {
+        if kg < kgroups {
+            let at = (kg * h4n + col) * 5u;
+            part[at] = a0;
+            part[at + 1u] = a1;
+            part[at + 2u] = a2;
+            part[at + 3u] = a3;
+            part[at + 4u] = vs_in;
+        }
+        workgroupBarrier();
+        if kg == 0u {
+            for (var k = 1u; k < kgroups; k++) {
+                let at = (k * h4n + col) * 5u;
+                s0 += part[at];
+                s1 += part[at + 1u];
+                s2 += part[at + 2u];
+                s3 += part[at + 3u];
+                vs += part[at + 4u];
+            }
+        }
+        workgroupBarrier();
+    }
+    if kg == 0u {
+        store_item(b, g, blk, i0, col, s0, vs);
+        store_item(b, g, blk, i0 + 1u, col, s1, vs);
+        store_item(b, g, blk, i0 + 2u, col, s2, vs);
+        store_item(b, g, blk, i0 + 3u, col, s3, vs);
+    }
+}
+
+// Normalises and stores column `col` (a vec4) of item i of the block, when the item exists.
+fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: vec4<f32>) {
+    let it = blk * BLOCK + i;
+    if it >= params.t_len * params.group {
+        return;
+    }
+    let f = f_run[i];
+    var o: vec4<f32>;
+    if (f & 2u) == 0u {
+        // A fully masked row: zeros, or the plain average of V over all S keys.
+        o = select(vec4<f32>(0.0), vs / f32(params.s_len), params.masked_rows == 1u);
+    } else if (f & 1u) != 0u {
+        o = vec4<f32>(bitcast<f32>(0x7fc00000u));
+    } else {
+        o = acc * (1.0 / l_run[i]);
+    }
+    let at = row_of(b, g, it) + col;
+    if params.use_gate != 0u {
+        o *= gate[at];
+    }
+    out[at] = o;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let hd = params.head_dim;
+    let h4n = hd / 4u;
+    let nkv = params.nkv;
+    let s_len = params.s_len;
+    let blk = wid.x;
+    let b = wid.z / nkv;
+    let g = wid.z % nkv;
+    let b_global = params.b_base + b;
+    let keras_rows = params.masked_rows == 1u;
+
+    if lid < BLOCK {
+        m_run[lid] = MASKED;
+        l_run[lid] = 0.0;
+        f_run[lid] = 0u;
+    }
+
+    // Phase 3's lane: column `col`, key group `kg` of `kgroups`.
+    let kgroups = WG / h4n;
+    let col = lid % h4n;
+    let kg = lid / h4n;
+    let busy = kg < kgroups;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0);
+    var vs = vec4<f32>(0.0);
+
+    // Phase 2's lane: item `my_item`, segment `seg` of 4.
+    let segs = WG / BLOCK;
+    let my_item = lid / segs;
+    let seg = lid % segs;
+    let my_quad = my_item / 4u;
+    let my_comp = my_item % 4u;
+
+    for (var s0 = 0u; s0 < s_len; s0 += CHUNK) {
+        let n = min(CHUNK, s_len - s0);
+        // K/V row of key s0 + j: (kv_row + j * nkv) * h4n, as vec4s.
+        let kv_row = (b * params.kv_stride + s0) * nkv + g;
+
+        // Phase 1: logits, lanes over (4 keys, 4 items) pairs.
+        let quads = (n + 3u) / 4u;
+        for (var w = lid; w < quads * 4u; w += WG) {
+            let jq = w % quads;
+            let iq = w / quads;
+            let j0 = 4u * jq;
+            let k0_at = (kv_row + min(j0 + 0u, n - 1u) * nkv) * h4n;
+            let k1_at = (kv_row + min(j0 + 1u, n - 1u) * nkv) * h4n;
+            let k2_at = (kv_row + min(j0 + 2u, n - 1u) * nkv) * h4n;
+            let k3_at = (kv_row + min(j0 + 3u, n - 1u) * nkv) * h4n;
+            let it0 = item_of(blk, 4u * iq);
+            let it1 = item_of(blk, 4u * iq + 1u);
+            let it2 = item_of(blk, 4u * iq + 2u);
+            let it3 = item_of(blk, 4u * iq + 3u);
+            let q0 = row_of(b, g, it0);
+            let q1 = row_of(b, g, it1);
+            let q2 = row_of(b, g, it2);
+            let q3 = row_of(b, g, it3);
+            var c00 = vec4<f32>(0.0);
+            var c01 = vec4<f32>(0.0);
+            var c02 = vec4<f32>(0.0);
+            var c03 = vec4<f32>(0.0);
+            var c10 = vec4<f32>(0.0);
+            var c11 = vec4<f32>(0.0);
+            var c12 = vec4<f32>(0.0);
+            var c13 = vec4<f32>(0.0);
+            var c20 = vec4<f32>(0.0);
+            var c21 = vec4<f32>(0.0);
+            var c22 = vec4<f32>(0.0);
+            var c23 = vec4<f32>(0.0);
+            var c30 = vec4<f32>(0.0);
+            var c31 = vec4<f32>(0.0);
+            var c32 = vec4<f32>(0.0);
+            var c33 = vec4<f32>(0.0);
+            for (var c = 0u; c < h4n; c++) {
+                let k0 = kmat[k0_at + c];
+                let k1 = kmat[k1_at + c];
+                let k2 = kmat[k2_at + c];
+                let k3 = kmat[k3_at + c];
+                let x0 = q[q0 + c];
+                c00 = fma(x0, k0, c00);
+                c01 = fma(x0, k1, c01);
+                c02 = fma(x0, k2, c02);
+                c03 = fma(x0, k3, c03);
+                let x1 = q[q1 + c];
+                c10 = fma(x1, k0, c10);
+                c11 = fma(x1, k1, c11);
+                c12 = fma(x1, k2, c12);
+                c13 = fma(x1, k3, c13);
+                let x2 = q[q2 + c];
+                c20 = fma(x2, k0, c20);
+                c21 = fma(x2, k1, c21);
+                c22 = fma(x2, k2, c22);
+                c23 = fma(x2, k3, c23);
+                let x3 = q[q3 + c];
+                c30 = fma(x3, k0, c30);
+                c31 = fma(x3, k1, c31);
+                c32 = fma(x3, k2, c32);
+                c33 = fma(x3, k3, c33);
+            }
+            let s = s0 + j0;
+            sc[j0 * 4u + iq] = vec4<f32>(
+                logit(b_global, g, it0, s, c00),
+                logit(b_global, g, it1, s, c10),
+                logit(b_global, g, it2, s, c20),
+                logit(b_global, g, it3, s, c30),
+            );
+            if j0 + 1u < n {
+                sc[(j0 + 1u) * 4u + iq] = vec4<f32>(
+                    logit(b_global, g, it0, s + 1u, c01),
+                    logit(b_global, g, it1, s + 1u, c11),
+                    logit(b_global, g, it2, s + 1u, c21),
+                    logit(b_global, g, it3, s + 1u, c31),
+                );
+            }
+            if j0 + 2u < n {
+                sc[(j0 + 2u) * 4u + iq] = vec4<f32>(
+                    logit(b_global, g, it0, s + 2u, c02),
+                    logit(b_global, g, it1, s + 2u, c12),
+                    logit(b_global, g, it2, s + 2u, c22),
+                    logit(b_global, g, it3, s + 2u, c32),
+                );
+            }
+            if j0 + 3u < n {
+                sc[(j0 + 3u) * 4u + iq] = vec4<f32>(
+                    logit(b_global, g, it0, s + 3u, c03),
+                    logit(b_global, g, it1, s + 3u, c13),
+                    logit(b_global, g, it2, s + 3u, c23),
+                    logit(b_global, g, it3, s + 3u, c33),
+                );
+            }
+        }
+        workgroupBarrier();
+
+        // Phase 2: the chunk's softmax statistics per item, 4 lanes per item.
+        var mx = MASKED;
+        var flags = 0u;
+        for (var j = seg; j < n; j += segs) {
+            let x = sc[j * 4u + my_quad][my_comp];
+            if x > MASKED {
+                mx = max(mx, x);
+                flags |= 2u;
+            }
+            if is_nan(x) {
+                flags |= 3u;
+            }
+        }
+        red_m[lid] = mx;
+        red_f[lid] = flags;
+        workgroupBarrier();
+        var m_new = m_run[my_item];
+        for (var k = 0u; k < segs; k++) {
+            m_new = max(m_new, red_m[my_item * segs + k]);
+        }
+        var sum = 0.0;
+        for (var j = seg; j < n; j += segs) {
+            let x = sc[j * 4u + my_quad][my_comp];
+            let p = select(0.0, exp(x - m_new), x > MASKED);
+            sc[j * 4u + my_quad][my_comp] = p;
+            sum += p;
+        }
+        red_l[lid] = sum;
+        workgroupBarrier();
+        if lid < BLOCK {
+            let m_old = m_run[lid];
+            var m_c = m_old;
+            var l_c = 0.0;
+            var f_c = f_run[lid];
+            for (var k = 0u; k < segs; k++) {
+                m_c = max(m_c, red_m[lid * segs + k]);
+                l_c += red_l[lid * segs + k];
+                f_c |= red_f[lid * segs + k];
+            }
+            let cf = exp(m_old - m_c);
+            corr[lid] = cf;
+            l_run[lid] = l_run[lid] * cf + l_c;
+            m_run[lid] = m_c;
+            f_run[lid] = f_c;
+        }
+        workgroupBarrier();
+
+        // Phase 3: rescale the accumulators, then add p * V over the lane's keys of the chunk.
+        if busy {
+            let f0 = vec4<f32>(corr[0], corr[1], corr[2], corr[3]);
+            let f1 = vec4<f32>(corr[4], corr[5], corr[6], corr[7]);
+            let f2 = vec4<f32>(corr[8], corr[9], corr[10], corr[11]);
+            let f3 = vec4<f32>(corr[12], corr[13], corr[14], corr[15]);
+            a0 *= f0.x;
+            a1 *= f0.y;
+            a2 *= f0.z;
+            a3 *= f0.w;
+            a4 *= f1.x;
+            a5 *= f1.y;
+            a6 *= f1.z;
+            a7 *= f1.w;
+            a8 *= f2.x;
+            a9 *= f2.y;
+            a10 *= f2.z;
+            a11 *= f2.w;
+            a12 *= f3.x;
+            a13 *= f3.y;
+            a14 *= f3.z;
+            a15 *= f3.w;
+            let v_at = kv_row * h4n + col;
+            let v_step = nkv * h4n;
+            for (var j = kg; j < n; j += kgroups) {
+                let v = vmat[v_at + j * v_step];
+                let p0 = sc[j * 4u];
+                let p1 = sc[j * 4u + 1u];
+                let p2 = sc[j * 4u + 2u];
+                let p3 = sc[j * 4u + 3u];
+                a0 = fma(vec4<f32>(p0.x), v, a0);
+                a1 = fma(vec4<f32>(p0.y), v, a1);
+                a2 = fma(vec4<f32>(p0.z), v, a2);
+                a3 = fma(vec4<f32>(p0.w), v, a3);
+                a4 = fma(vec4<f32>(p1.x), v, a4);
+                a5 = fma(vec4<f32>(p1.y), v, a5);
+                a6 = fma(vec4<f32>(p1.z), v, a6);
+                a7 = fma(vec4<f32>(p1.w), v, a7);
+                a8 = fma(vec4<f32>(p2.x), v, a8);
+                a9 = fma(vec4<f32>(p2.y), v, a9);
+                a10 = fma(vec4<f32>(p2.z), v, a10);
+                a11 = fma(vec4<f32>(p2.w), v, a11);
+                a12 = fma(vec4<f32>(p3.x), v, a12);
+                a13 = fma(vec4<f32>(p3.y), v, a13);
+                a14 = fma(vec4<f32>(p3.z), v, a14);
+                a15 = fma(vec4<f32>(p3.w), v, a15);
+                if keras_rows {
+                    vs += v;
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    finish4(lid, b, g, blk, 0u, a0, a1, a2, a3, vs);
+    finish4(lid, b, g, blk, 4u, a4, a5, a6, a7, vs);
+    finish4(lid, b, g, blk, 8u, a8, a9, a10, a11, vs);
+    finish4(lid, b, g, blk, 12u, a12, a13, a14, a15, vs);
+}

@@ -1,0 +1,167 @@
+//! The block attention kernel (`Kernel::AttentionBlock`: blocks of 16 items, lanes over keys then
+//! over H, an online softmax over key chunks) against the oracle on every adapter, forced on by the
+//! tuning: query lengths 1 to 40, sources that are not multiples of the chunk, MQA/GQA/MHA, head
+//! sizes 4 to 128, every mask kind, causal in both alignments, window, gate, both masked-row
+//! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel.
+
+mod common;
+
+use common::{Case, adapter_name, adapters, random_mask};
+use gqa::core::{BufferId, CallOptions, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
+use gqa::gpu::GpuContext;
+
+/// The adapter's tuning with the block kernel on for every query length.
+fn block(ctx: &GpuContext) -> GpuContext {
+    ctx.clone().with_tuning(Tuning { block_attention: true, split_decode: false, ..ctx.tuning() })
+}
+
+fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
+    let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
+    let plan = layer
+        .plan(
+            &[c.batch, c.t, c.dq],
+            &[c.batch, c.s, c.dv],
+            c.dk.map(|d| [c.batch, c.s, d]).as_ref().map(|s| &s[..]),
+            &c.options,
+        )
+        .unwrap();
+    let yes = plan.passes().any(|p| p.kernel == Kernel::AttentionBlock);
+    if yes {
+        assert!(plan.buffer(BufferId::Probs).is_none(), "{}: no T x S buffer", c.name);
+        for p in plan.passes() {
+            if let Some(cap) = ctx.tuning().loop_iteration_cap {
+                assert!(p.kernel.loop_iterations(&p.params) <= cap, "{}: {} over the cap", c.name, p.label);
+            }
+        }
+    }
+    yes
+}
+
+fn run(cases: Vec<Case>) {
+    for base in adapters() {
+        let ctx = &block(base);
+        for c in &cases {
+            assert!(uses_block(ctx, c), "{}: the plan must use the block kernel", c.name);
+            let diff = c.check(ctx, 7);
+            eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
+        }
+    }
+}
+
+#[test]
+fn block_kernel_over_query_lengths_heads_and_groups() {
+    let mut cases = Vec::new();
+    // (H, Nq, Nkv): MHA, GQA R=2 and 4, MQA R=8.
+    let shapes = [(4, 2, 2), (12, 4, 2), (64, 4, 1), (128, 8, 1), (8, 8, 2)];
+    for (k, t) in [1usize, 2, 3, 5, 7, 13, 16, 17, 29, 33, 40].into_iter().enumerate() {
+        let (h, nq, nkv) = shapes[k % shapes.len()];
+        let s = [1usize, 9, 127, 129, 300, 260][k % 6];
+        let mut c = Case::new(&format!("T={t} S={s} H={h} Nq={nq} Nkv={nkv}"), GqaConfig::new(h, nq, nkv));
+        (c.t, c.s) = (t, s);
+        c.batch = 1 + k % 2;
+        cases.push(c);
+    }
+    run(cases);
+}
+
+#[test]
+fn block_kernel_with_masks_causal_window_and_gate() {
+    let mut cases = Vec::new();
+    for align in [CausalAlignment::TopLeft, CausalAlignment::BottomRight] {
+        for (t, s) in [(5, 140), (140, 5), (37, 37), (20, 300)] {
+            let mut c = Case::new(&format!("causal {align:?} T={t} S={s}"), GqaConfig::new(8, 4, 2));
+            (c.t, c.s) = (t, s);
+            c.options.use_causal_mask = true;
+            c.options.causal_alignment = align;
+            cases.push(c);
+        }
+    }
+    let mut cfg = GqaConfig::new(12, 4, 2);
+    cfg.sliding_window = Some(4);
+    cfg.use_gate = true;
+    let mut c = Case::new("window + gate + every mask, key given", cfg);
+    (c.t, c.s, c.dk) = (19, 150, Some(7));
+    c.options.attention_mask = Some(random_mask(&[2, 4, 19, 150], 0.75, 1));
+    c.options.query_mask = Some(random_mask(&[2, 19], 0.75, 2));
+    c.options.value_mask = Some(random_mask(&[2, 150], 0.75, 3));
+    c.options.key_mask = Some(random_mask(&[2, 150], 0.75, 4));
+    cases.push(c);
+    let mut cfg = GqaConfig::new(64, 8, 2);
+    cfg.use_gate = true;
+    let mut c = Case::new("gate, R=4, H=64", cfg);
+    (c.t, c.s) = (18, 200);
+    cases.push(c);
+    for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
+        let mut c = Case::new(&format!("fully masked rows {policy:?}"), GqaConfig::new(8, 4, 2));
+        (c.t, c.s) = (21, 133);
+        let mut data = vec![true; 2 * 21 * 133];
+        data[133..266].fill(false); // batch 0, query 1
+        data[(21 + 20) * 133..].fill(false); // batch 1, query 20
+        c.options.attention_mask = Some(Mask::new(vec![2, 21, 133], data).unwrap());
+        c.options.masked_rows = policy;
+        cases.push(c);
+    }
+    run(cases);
+}
+
+/// A NaN in the keys makes every row that sees it NaN, and no row that does not (the key masked
+/// out for batch 1).
+#[test]
+fn block_kernel_propagates_nan_keys() {
+    let cfg = GqaConfig::new(12, 8, 2);
+    let (b, t, s, dq, dk, dv) = (2, 20, 300, 16, 10, 12);
+    let w = common::random_weights(&cfg, gqa::core::LayerDims { query_dim: dq, key_dim: dk, value_dim: dv }, 4);
+    let mut r = common::rng(9);
+    let q = common::random_tensor(&[b, t, dq], &mut r);
+    let v = common::random_tensor(&[b, s, dv], &mut r);
+    let mut k = common::random_tensor(&[b, s, dk], &mut r);
+    k.data_mut()[200 * dk + 3] = f32::NAN; // batch 0, key 200 (chunk 1)
+    k.data_mut()[(s + 250) * dk] = f32::NAN; // batch 1, key 250, masked below
+    let mut km = vec![true; b * s];
+    km[s + 250] = false;
+    let opts = CallOptions { key_mask: Some(Mask::new(vec![b, s], km).unwrap()), ..Default::default() };
+    let want = gqa::reference::forward(&cfg, &w, &q, &v, Some(&k), &opts).unwrap();
+    let per_b = t * dq;
+    assert!(want.output.data()[..per_b].iter().all(|x| x.is_nan()), "batch 0 must be NaN");
+    assert!(want.output.data()[per_b..].iter().all(|x| x.is_finite()), "batch 1 must be finite");
+    for base in adapters() {
+        let _gl = common::gl_guard(base);
+        let ctx = &block(base);
+        let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
+        let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
+        assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionBlock));
+        let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
+        common::assert_close(
+            &format!("{}: NaN key, block kernel", adapter_name(ctx)),
+            got.output.data(),
+            want.output.data(),
+            common::F32,
+        );
+    }
+}
+
+/// The plan takes the block kernel only where it applies: not with scores, dropout, a head size
+/// that is not a multiple of 4, or the flag off; short queries keep the split path when it is on.
+#[test]
+fn block_kernel_applies_where_it_should() {
+    let base = &adapters()[0];
+    let ctx = &block(base);
+    let mut c = Case::new("T=20 S=50", GqaConfig::new(8, 4, 2));
+    (c.t, c.s) = (20, 50);
+    assert!(uses_block(ctx, &c));
+    let off = base.clone().with_tuning(Tuning { block_attention: false, ..base.tuning() });
+    assert!(!uses_block(&off, &c), "flag off");
+    let mut scores = c.clone();
+    scores.options.return_attention_scores = true;
+    assert!(!uses_block(ctx, &scores), "scores requested");
+    let mut odd = Case::new("H=6", GqaConfig::new(6, 4, 2));
+    (odd.t, odd.s) = (20, 50);
+    assert!(!uses_block(ctx, &odd), "H not a multiple of 4");
+    let split = base.clone().with_tuning(Tuning { block_attention: true, split_decode: true, ..base.tuning() });
+    let mut short = c.clone();
+    (short.t, short.s) = (1, 4096);
+    assert!(!uses_block(&split, &short), "short queries over long sources: the split path");
+    let mut long = c.clone();
+    (long.t, long.s) = (20, 4096);
+    assert!(uses_block(&split, &long));
+}
