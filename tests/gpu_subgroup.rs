@@ -10,7 +10,7 @@
 mod common;
 
 use common::{Case, adapter_name, adapters, random_mask, random_tensor, random_weights, rng};
-use gqa::core::{CallOptions, GqaConfig, Kernel, LayerDims, Mask, MaskedRows, Tuning};
+use gqa::core::{CallOptions, GqaConfig, Kernel, LayerDims, Mask, MaskedRows, Plan, Problem, Tuning};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer};
 
 /// Whether the adapter behind `ctx` offers subgroups (what `GpuContext::from_adapter` then
@@ -21,12 +21,15 @@ fn adapter_has_subgroups(ctx: &GpuContext) -> bool {
 
 /// The separate passes, with the subgroup variants on or off.
 fn unfused(ctx: &GpuContext, subgroups: bool) -> GpuContext {
-    ctx.clone().with_tuning(Tuning { fused_attention: false, split_decode: false, subgroups, ..ctx.tuning() })
+    let tuning =
+        Tuning { fused_attention: false, split_decode: false, block_attention: false, subgroups, ..ctx.tuning() };
+    ctx.clone().with_tuning(tuning)
 }
 
 fn softmax_kernels(ctx: &GpuContext, c: &Case) -> Vec<Kernel> {
-    let layer = GqaLayer::new(ctx, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
-    let plan = layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], None, &c.options).unwrap();
+    // The plan alone: no GPU work outside the harness's GL guard (which `check` takes).
+    let problem = Problem::new(&c.config, &[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], None, &c.options).unwrap();
+    let plan = Plan::tuned(&problem, &ctx.limits(), ctx.tuning()).unwrap();
     plan.passes().filter(|p| p.label == "softmax").map(|p| p.kernel).collect()
 }
 
