@@ -118,6 +118,10 @@ struct Args {
     /// (attention_decode.wgsl), to compare.
     #[arg(long)]
     no_decode_kernel: bool,
+    /// Do not use the block attention kernel (attention_block.wgsl, the CPU adapters' default for
+    /// calls without scores or dropout), to compare with the separate passes.
+    #[arg(long)]
+    no_block: bool,
     /// Compute in f16 (f16 storage, f32 accumulation: Keras' mixed_float16) where the adapter has
     /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
     #[arg(long)]
@@ -305,6 +309,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     }
     if args.no_subgroups {
         tuning.subgroups = false;
+    }
+    if args.no_block {
+        tuning.block_attention = false;
     }
     match args.matmul {
         Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,
