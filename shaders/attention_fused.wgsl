@@ -111,24 +111,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 }
             }
         }
-        if tile_max > -3.4e38 {
-            let m_new = max(m, tile_max);
-            let corr = exp(m - m_new);
-            l *= corr;
-            for (var h = 0u; h < h4; h++) {
-                acc[h] *= corr;
-            }
-            for (var j = 0u; j < n; j++) {
-                if sc[j] > -3.4e38 {
-                    let p = exp(sc[j] - m_new);
-                    l += p;
-                    for (var h = 0u; h < h4; h++) {
-                        acc[h] = fma(vec4<f32>(p), tile[j * h4 + h], acc[h]);
-                    }
-                }
-            }
-            m = m_new;
+        // Every key's value is multiplied in, masked ones by p = 0: a NaN or an infinity in a masked
+        // value still reaches the row, as in Keras (its zero probabilities multiply too).
+        let m_new = max(m, tile_max);
+        let corr = exp(m - m_new);
+        l *= corr;
+        for (var h = 0u; h < h4; h++) {
+            acc[h] *= corr;
         }
+        for (var j = 0u; j < n; j++) {
+            let p = select(0.0, exp(sc[j] - m_new), sc[j] > -3.4e38);
+            l += p;
+            for (var h = 0u; h < h4; h++) {
+                acc[h] = fma(vec4<f32>(p), tile[j * h4 + h], acc[h]);
+            }
+        }
+        m = m_new;
         workgroupBarrier();
     }
 
@@ -149,9 +147,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     let o_at = ((b * t_len + t) * nq + u) * hd;
     if !seen {
-        // A fully masked row: zeros, or the plain average of V over all S keys.
+        // A fully masked row: zeros (the sum of 0 * V: NaN where a value is not finite), or the plain
+        // average of V over all S keys.
         for (var h = 0u; h < hd; h++) {
-            var o = select(0.0, vsum[h / 4u][h % 4u] / f32(s_len), keras_rows);
+            var o = select(acc[h / 4u][h % 4u], vsum[h / 4u][h % 4u] / f32(s_len), keras_rows);
             if params.use_gate != 0u {
                 o *= f32(gate[o_at + h]);
             }

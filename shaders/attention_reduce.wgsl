@@ -50,17 +50,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     let o_at = ((b * params.t_len + t) * params.nq + u) * hd;
     for (var h = 0u; h < hd; h++) {
+        // Every split's output counts, weighted 0 where it saw no key: its sum of 0 * V is NaN where a
+        // masked value is not finite, which reaches the row as in Keras.
         var o = 0.0;
+        for (var sp = 0u; sp < splits; sp++) {
+            let at = first + sp * step;
+            let l = partials[at + 2u * hd + 1u];
+            o += partials[at + h] * select(0.0, exp(partials[at + 2u * hd] - m_all), l > 0.0);
+        }
         if l_all > 0.0 {
-            for (var sp = 0u; sp < splits; sp++) {
-                let at = first + sp * step;
-                let l = partials[at + 2u * hd + 1u];
-                if l > 0.0 {
-                    o += partials[at + h] * exp(partials[at + 2u * hd] - m_all);
-                }
-            }
             o /= l_all;
         } else if params.masked_rows == 1u {
+            o = 0.0;
             for (var sp = 0u; sp < splits; sp++) {
                 o += partials[first + sp * step + hd + h];
             }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Case, adapter_name, adapters, random_tensor, random_weights, rng};
-use gqa::core::{CallOptions, GqaConfig, LayerDims, Mask};
+use gqa::core::{CallOptions, GqaConfig, LayerDims, Mask, Tuning};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -202,5 +202,48 @@ fn soak_many_calls_of_varying_shapes_stay_correct_and_bounded() {
             }
         }
         eprintln!("[{}] soak: {} calls, live buffers {start} -> {}", adapter_name(ctx), soak_calls(), buffers());
+    }
+}
+
+/// A NaN in a masked value reaches the row on every attention path, as in Keras and the oracle
+/// (zero probabilities multiply it too): the separate passes, the fused kernel whole and split, the
+/// block kernel and the decode kernel, including a split that sees no key at all.
+#[test]
+fn nan_in_masked_values_reaches_the_row_on_every_path() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let dims = LayerDims { query_dim: 8, key_dim: 8, value_dim: 8 };
+    let w = random_weights(&cfg, dims, 2);
+    let mut r = rng(3);
+    for (t, s) in [(6, 6), (1, 600), (2, 40)] {
+        let q = random_tensor(&[1, t, 8], &mut r);
+        let mut v = random_tensor(&[1, s, 8], &mut r);
+        v.data_mut()[(s - 1) * 8 + 2] = f32::NAN; // the last key: causally masked for every query but the last
+        let opts = CallOptions { use_causal_mask: true, ..Default::default() };
+        let want = gqa::reference::forward(&cfg, &w, &q, &v, None, &opts).unwrap();
+        assert!(want.output.data().iter().all(|x| x.is_nan()), "the oracle's rows all meet the NaN");
+        for ctx in adapters() {
+            let _gl = common::gl_guard(ctx);
+            let base = ctx.tuning();
+            let paths = [
+                (
+                    "separate passes",
+                    Tuning { fused_attention: false, split_decode: false, block_attention: false, ..base },
+                ),
+                ("fused", Tuning { fused_attention: true, split_decode: false, block_attention: false, ..base }),
+                ("block", Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base }),
+                ("split, decode kernel", Tuning { split_decode: true, decode_kernel: true, ..base }),
+                ("split, fused kernel", Tuning { split_decode: true, decode_kernel: false, ..base }),
+            ];
+            for (name, tuning) in paths {
+                let layer = GqaLayer::new(&ctx.clone().with_tuning(tuning), &cfg, &w).unwrap();
+                let got = layer.forward(&q, &v, None, &opts).unwrap();
+                common::assert_close(
+                    &format!("{}: T={t} S={s} {name}", adapter_name(ctx)),
+                    got.output.data(),
+                    want.output.data(),
+                    common::F32,
+                );
+            }
+        }
     }
 }
