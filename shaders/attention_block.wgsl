@@ -208,77 +208,36 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             let q1 = row_of(b, g, it1);
             let q2 = row_of(b, g, it2);
             let q3 = row_of(b, g, it3);
-            var c00 = vec4<f32>(0.0);
-            var c01 = vec4<f32>(0.0);
-            var c02 = vec4<f32>(0.0);
-            var c03 = vec4<f32>(0.0);
-            var c10 = vec4<f32>(0.0);
-            var c11 = vec4<f32>(0.0);
-            var c12 = vec4<f32>(0.0);
-            var c13 = vec4<f32>(0.0);
-            var c20 = vec4<f32>(0.0);
-            var c21 = vec4<f32>(0.0);
-            var c22 = vec4<f32>(0.0);
-            var c23 = vec4<f32>(0.0);
-            var c30 = vec4<f32>(0.0);
-            var c31 = vec4<f32>(0.0);
-            var c32 = vec4<f32>(0.0);
-            var c33 = vec4<f32>(0.0);
-            for (var c = 0u; c < h4n; c++) {
-                let k0 = kmat[k0_at + c];
-                let k1 = kmat[k1_at + c];
-                let k2 = kmat[k2_at + c];
-                let k3 = kmat[k3_at + c];
-                let x0 = q[q0 + c];
-                c00 = fma(x0, k0, c00);
-                c01 = fma(x0, k1, c01);
-                c02 = fma(x0, k2, c02);
-                c03 = fma(x0, k3, c03);
-                let x1 = q[q1 + c];
-                c10 = fma(x1, k0, c10);
-                c11 = fma(x1, k1, c11);
-                c12 = fma(x1, k2, c12);
-                c13 = fma(x1, k3, c13);
-                let x2 = q[q2 + c];
-                c20 = fma(x2, k0, c20);
-                c21 = fma(x2, k1, c21);
-                c22 = fma(x2, k2, c22);
-                c23 = fma(x2, k3, c23);
-                let x3 = q[q3 + c];
-                c30 = fma(x3, k0, c30);
-                c31 = fma(x3, k1, c31);
-                c32 = fma(x3, k2, c32);
-                c33 = fma(x3, k3, c33);
-            }
+            let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
             let s = s0 + j0;
             sc[j0 * 4u + iq] = vec4<f32>(
-                logit(b_global, g, it0, s, c00),
-                logit(b_global, g, it1, s, c10),
-                logit(b_global, g, it2, s, c20),
-                logit(b_global, g, it3, s, c30),
+                logit(b_global, g, it0, s, d.c00),
+                logit(b_global, g, it1, s, d.c10),
+                logit(b_global, g, it2, s, d.c20),
+                logit(b_global, g, it3, s, d.c30),
             );
             if j0 + 1u < n {
                 sc[(j0 + 1u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 1u, c01),
-                    logit(b_global, g, it1, s + 1u, c11),
-                    logit(b_global, g, it2, s + 1u, c21),
-                    logit(b_global, g, it3, s + 1u, c31),
+                    logit(b_global, g, it0, s + 1u, d.c01),
+                    logit(b_global, g, it1, s + 1u, d.c11),
+                    logit(b_global, g, it2, s + 1u, d.c21),
+                    logit(b_global, g, it3, s + 1u, d.c31),
                 );
             }
             if j0 + 2u < n {
                 sc[(j0 + 2u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 2u, c02),
-                    logit(b_global, g, it1, s + 2u, c12),
-                    logit(b_global, g, it2, s + 2u, c22),
-                    logit(b_global, g, it3, s + 2u, c32),
+                    logit(b_global, g, it0, s + 2u, d.c02),
+                    logit(b_global, g, it1, s + 2u, d.c12),
+                    logit(b_global, g, it2, s + 2u, d.c22),
+                    logit(b_global, g, it3, s + 2u, d.c32),
                 );
             }
             if j0 + 3u < n {
                 sc[(j0 + 3u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 3u, c03),
-                    logit(b_global, g, it1, s + 3u, c13),
-                    logit(b_global, g, it2, s + 3u, c23),
-                    logit(b_global, g, it3, s + 3u, c33),
+                    logit(b_global, g, it0, s + 3u, d.c03),
+                    logit(b_global, g, it1, s + 3u, d.c13),
+                    logit(b_global, g, it2, s + 3u, d.c23),
+                    logit(b_global, g, it3, s + 3u, d.c33),
                 );
             }
         }

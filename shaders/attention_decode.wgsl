@@ -101,69 +101,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             let q1 = q_row(b, g, min(i0 + 1u, last));
             let q2 = q_row(b, g, min(i0 + 2u, last));
             let q3 = q_row(b, g, min(i0 + 3u, last));
-            var a00 = vec4<f32>(0.0);
-            var a01 = vec4<f32>(0.0);
-            var a02 = vec4<f32>(0.0);
-            var a03 = vec4<f32>(0.0);
-            var a10 = vec4<f32>(0.0);
-            var a11 = vec4<f32>(0.0);
-            var a12 = vec4<f32>(0.0);
-            var a13 = vec4<f32>(0.0);
-            var a20 = vec4<f32>(0.0);
-            var a21 = vec4<f32>(0.0);
-            var a22 = vec4<f32>(0.0);
-            var a23 = vec4<f32>(0.0);
-            var a30 = vec4<f32>(0.0);
-            var a31 = vec4<f32>(0.0);
-            var a32 = vec4<f32>(0.0);
-            var a33 = vec4<f32>(0.0);
-            for (var c = 0u; c < h4n; c++) {
-                let k0 = kmat[k0_at + c];
-                let k1 = kmat[k1_at + c];
-                let k2 = kmat[k2_at + c];
-                let k3 = kmat[k3_at + c];
-                let x0 = q[q0 + c];
-                a00 = fma(x0, k0, a00);
-                a01 = fma(x0, k1, a01);
-                a02 = fma(x0, k2, a02);
-                a03 = fma(x0, k3, a03);
-                let x1 = q[q1 + c];
-                a10 = fma(x1, k0, a10);
-                a11 = fma(x1, k1, a11);
-                a12 = fma(x1, k2, a12);
-                a13 = fma(x1, k3, a13);
-                let x2 = q[q2 + c];
-                a20 = fma(x2, k0, a20);
-                a21 = fma(x2, k1, a21);
-                a22 = fma(x2, k2, a22);
-                a23 = fma(x2, k3, a23);
-                let x3 = q[q3 + c];
-                a30 = fma(x3, k0, a30);
-                a31 = fma(x3, k1, a31);
-                a32 = fma(x3, k2, a32);
-                a33 = fma(x3, k3, a33);
-            }
-            put_logit(b_global, g, s0, i0, j0 + 0u, a00);
-            put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, a10);
-            put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, a20);
-            put_logit(b_global, g, s0, i0 + 3u, j0 + 0u, a30);
+            let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
+            put_logit(b_global, g, s0, i0, j0 + 0u, d.c00);
+            put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, d.c10);
+            put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, d.c20);
+            put_logit(b_global, g, s0, i0 + 3u, j0 + 0u, d.c30);
             if j0 + 1u < n {
-                put_logit(b_global, g, s0, i0, j0 + 1u, a01);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 1u, a11);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 1u, a21);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 1u, a31);
+                put_logit(b_global, g, s0, i0, j0 + 1u, d.c01);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 1u, d.c11);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 1u, d.c21);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 1u, d.c31);
             }
             if j0 + 2u < n {
-                put_logit(b_global, g, s0, i0, j0 + 2u, a02);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 2u, a12);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 2u, a22);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 2u, a32);
+                put_logit(b_global, g, s0, i0, j0 + 2u, d.c02);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 2u, d.c12);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 2u, d.c22);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 2u, d.c32);
             }
             if j0 + 3u < n {
-                put_logit(b_global, g, s0, i0, j0 + 3u, a03);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 3u, a13);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 3u, a23);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 3u, a33);
+                put_logit(b_global, g, s0, i0, j0 + 3u, d.c03);
+                put_logit(b_global, g, s0, i0 + 1u, j0 + 3u, d.c13);
+                put_logit(b_global, g, s0, i0 + 2u, j0 + 3u, d.c23);
+                put_logit(b_global, g, s0, i0 + 3u, j0 + 3u, d.c33);
             }
         }
     }

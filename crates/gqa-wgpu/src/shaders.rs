@@ -10,7 +10,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 8] = [
+pub const COMMON: [(&str, &str); 9] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -19,6 +19,7 @@ pub const COMMON: [(&str, &str); 8] = [
     ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
     ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
     ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
+    ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -52,8 +53,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             &["common/params.wgsl"]
         }
         Kernel::QkGrouped | Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl"],
-        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionDecode | Kernel::AttentionBlock => {
-            &["common/params.wgsl", "common/mask.wgsl"]
+        Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
+        Kernel::AttentionDecode | Kernel::AttentionBlock => {
+            &["common/params.wgsl", "common/mask.wgsl", "common/dots4x4.wgsl"]
         }
         Kernel::AttentionFused => {
             &["common/store_f32.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl"]
