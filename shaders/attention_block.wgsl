@@ -36,8 +36,6 @@ const MASKED: f32 = -3.4e38;
 
 // Logits, then probabilities of the chunk: sc[key * 4 + item / 4][item % 4].
 var<workgroup> sc: array<vec4<f32>, 512>;
-// The end's per key group partial sums: 4 outputs and the V sum per (key group, column).
-var<workgroup> part: array<vec4<f32>, 320>;
 // Phase 2's per lane maxima, sums and flags (bit 0: a visible NaN logit, bit 1: a visible key).
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;
@@ -67,10 +65,6 @@ fn logit(b_global: u32, g: u32, it: u32, s: u32, a: vec4<f32>) -> f32 {
     return select(MASKED, x, ok);
 }
 
-// Whether x is a NaN, from its bits (drivers compiling with fast-math may fold x != x to false).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
 
 // Combines the key groups' accumulators of items i0 .. i0 + 3 of the block and stores their outputs.
 // Called in uniform control flow (it has barriers).
@@ -79,38 +73,12 @@ fn finish4(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<
     let kgroups = WG / h4n;
     let col = lid % h4n;
     let kg = lid / h4n;
-    var s0 = a0;
-    var s1 = a1;
-    var s2 = a2;
-    var s3 = a3;
-    var vs = vs_in;
-    if kgroups > 1u {
-        if kg < kgroups {
-            let at = (kg * h4n + col) * 5u;
-            part[at] = a0;
-            part[at + 1u] = a1;
-            part[at + 2u] = a2;
-            part[at + 3u] = a3;
-            part[at + 4u] = vs_in;
-        }
-        workgroupBarrier();
-        if kg == 0u {
-            for (var k = 1u; k < kgroups; k++) {
-                let at = (k * h4n + col) * 5u;
-                s0 += part[at];
-                s1 += part[at + 1u];
-                s2 += part[at + 2u];
-                s3 += part[at + 3u];
-                vs += part[at + 4u];
-            }
-        }
-        workgroupBarrier();
-    }
+    let s = combine_key_groups(Sums4(a0, a1, a2, a3, vs_in), kg, kgroups, col, h4n);
     if kg == 0u {
-        store_item(b, g, blk, i0, col, s0, vs);
-        store_item(b, g, blk, i0 + 1u, col, s1, vs);
-        store_item(b, g, blk, i0 + 2u, col, s2, vs);
-        store_item(b, g, blk, i0 + 3u, col, s3, vs);
+        store_item(b, g, blk, i0, col, s.s0, s.vs);
+        store_item(b, g, blk, i0 + 1u, col, s.s1, s.vs);
+        store_item(b, g, blk, i0 + 2u, col, s.s2, s.vs);
+        store_item(b, g, blk, i0 + 3u, col, s.s3, s.vs);
     }
 }
 

@@ -34,8 +34,6 @@ const MASKED: f32 = -3.4e38;
 
 // Logits, then probabilities: sc[item * split_keys + key].
 var<workgroup> sc: array<f32, 2048>;
-// Phase 3's per key group partial sums: 4 outputs and the V sum per (key group, column).
-var<workgroup> part: array<vec4<f32>, 320>;
 // Phase 2's per lane maxima, sums and NaN flags.
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;
@@ -58,10 +56,6 @@ fn put_logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) {
     }
 }
 
-// Whether x is a NaN, from its bits.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
 
 // Writes 4 floats of item i's partial state at float offset `at` (relative to the item's start).
 fn put4(p_at: u32, at: u32, x: vec4<f32>) {
@@ -197,43 +191,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 vs += v;
             }
         }
-        if kgroups > 1u {
-            // Combine the key groups' sums through workgroup memory: 5 vec4 per (group, column).
-            if busy {
-                let at = (kg * h4n + col) * 5u;
-                part[at] = a0;
-                part[at + 1u] = a1;
-                part[at + 2u] = a2;
-                part[at + 3u] = a3;
-                part[at + 4u] = vs;
-            }
-            workgroupBarrier();
-            if kg == 0u {
-                for (var k = 1u; k < kgroups; k++) {
-                    let at = (k * h4n + col) * 5u;
-                    a0 += part[at];
-                    a1 += part[at + 1u];
-                    a2 += part[at + 2u];
-                    a3 += part[at + 3u];
-                    vs += part[at + 4u];
-                }
-            }
-            workgroupBarrier();
-        }
+        // Combine the key groups' sums through workgroup memory.
+        let sums = combine_key_groups(Sums4(a0, a1, a2, a3, vs), kg, kgroups, col, h4n);
         if kg == 0u {
-            put4((p_first + i0) * stride, 4u * col, a0);
-            put4((p_first + i0) * stride, hd + 4u * col, vs);
+            put4((p_first + i0) * stride, 4u * col, sums.s0);
+            put4((p_first + i0) * stride, hd + 4u * col, sums.vs);
             if i0 + 1u < items {
-                put4((p_first + i0 + 1u) * stride, 4u * col, a1);
-                put4((p_first + i0 + 1u) * stride, hd + 4u * col, vs);
+                put4((p_first + i0 + 1u) * stride, 4u * col, sums.s1);
+                put4((p_first + i0 + 1u) * stride, hd + 4u * col, sums.vs);
             }
             if i0 + 2u < items {
-                put4((p_first + i0 + 2u) * stride, 4u * col, a2);
-                put4((p_first + i0 + 2u) * stride, hd + 4u * col, vs);
+                put4((p_first + i0 + 2u) * stride, 4u * col, sums.s2);
+                put4((p_first + i0 + 2u) * stride, hd + 4u * col, sums.vs);
             }
             if i0 + 3u < items {
-                put4((p_first + i0 + 3u) * stride, 4u * col, a3);
-                put4((p_first + i0 + 3u) * stride, hd + 4u * col, vs);
+                put4((p_first + i0 + 3u) * stride, 4u * col, sums.s3);
+                put4((p_first + i0 + 3u) * stride, hd + 4u * col, sums.vs);
             }
         }
     }

@@ -93,7 +93,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 tile_max = max(tile_max, x);
                 seen = true;
                 // A NaN logit makes the row NaN, as in the oracle (max and > would skip it).
-                nan_logit = nan_logit || (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; // not x != x: fast-math folds it
+                nan_logit = nan_logit || is_nan(x);
             }
         }
         workgroupBarrier();

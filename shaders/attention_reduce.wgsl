@@ -34,8 +34,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var sp = 0u; sp < splits; sp++) {
         let at = first + sp * step;
         let l = partials[at + 2u * hd + 1u];
-        // On the bits: drivers compiling with fast-math may fold l != l to false.
-        nan_row = nan_row || (bitcast<u32>(l) & 0x7fffffffu) > 0x7f800000u;
+        nan_row = nan_row || is_nan(l);
         if l > 0.0 {
             m_all = max(m_all, partials[at + 2u * hd]);
         }

@@ -10,7 +10,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 9] = [
+pub const COMMON: [(&str, &str); 11] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -20,6 +20,8 @@ pub const COMMON: [(&str, &str); 9] = [
     ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
     ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
+    ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
+    ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -52,26 +54,40 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
             &["common/params.wgsl"]
         }
-        Kernel::QkGrouped | Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl"],
+        Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
+        Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
-        Kernel::AttentionDecode | Kernel::AttentionBlock => {
-            &["common/params.wgsl", "common/mask.wgsl", "common/dots4x4.wgsl"]
-        }
-        Kernel::AttentionFused => {
-            &["common/store_f32.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl"]
-        }
+        Kernel::AttentionDecode | Kernel::AttentionBlock => &[
+            "common/params.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots4x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionFused => &[
+            "common/store_f32.wgsl",
+            "common/out_storage.wgsl",
+            "common/params.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+        ],
         Kernel::PvGrouped => &["common/store_f32.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
         Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
             &["common/f16.wgsl", "common/params.wgsl", "common/matmul_rb_f16.wgsl"]
         }
-        Kernel::QkGroupedF16 | Kernel::AttentionReduceF16 => &["common/f16.wgsl", "common/params.wgsl"],
+        Kernel::QkGroupedF16 => &["common/f16.wgsl", "common/params.wgsl"],
+        Kernel::AttentionReduceF16 => &["common/f16.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::PvGroupedF16 => &["common/f16.wgsl", "common/params.wgsl", "common/dropout.wgsl"],
         Kernel::AttentionFusedF16 => {
-            &["common/f16.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl"]
+            &["common/f16.wgsl", "common/out_storage.wgsl", "common/params.wgsl", "common/mask.wgsl", "common/nan.wgsl"]
         }
-        Kernel::AttentionSplitF16 => {
-            &["common/f16.wgsl", "common/out_partials.wgsl", "common/params.wgsl", "common/mask.wgsl"]
-        }
+        Kernel::AttentionSplitF16 => &[
+            "common/f16.wgsl",
+            "common/out_partials.wgsl",
+            "common/params.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+        ],
     }
 }
 
