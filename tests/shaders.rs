@@ -109,21 +109,40 @@ fn workgroup_size_and_bindings_match_the_declarations() {
         let (m, _) = module(k);
         let ep = m.entry_points.iter().find(|e| e.name == "main").expect("entry point main");
         assert_eq!(ep.workgroup_size, k.workgroup_size(), "{}", k.file_name());
-        let mut storage: Vec<(u32, Access)> = m
+        let mut bound: Vec<(u32, Access)> = m
             .global_variables
             .iter()
-            .filter_map(|(_, g)| match (g.space, g.binding.as_ref()) {
-                (naga::AddressSpace::Storage { access }, Some(b)) => Some((
-                    b.binding,
-                    if access.contains(naga::StorageAccess::STORE) { Access::ReadWrite } else { Access::Read },
-                )),
-                _ => None,
+            .filter_map(|(_, g)| {
+                let b = g.binding.as_ref()?;
+                let access = match (g.space, &m.types[g.ty].inner) {
+                    (naga::AddressSpace::Storage { access }, _) if access.contains(naga::StorageAccess::STORE) => {
+                        Access::ReadWrite
+                    }
+                    (naga::AddressSpace::Storage { .. }, _) => Access::Read,
+                    (
+                        naga::AddressSpace::Handle,
+                        naga::TypeInner::Image {
+                            dim: naga::ImageDimension::D2,
+                            arrayed: false,
+                            class: naga::ImageClass::Sampled { kind: naga::ScalarKind::Float, multi: false },
+                        },
+                    ) => Access::Texture,
+                    (
+                        naga::AddressSpace::Handle,
+                        naga::TypeInner::Image {
+                            dim: naga::ImageDimension::D2,
+                            arrayed: false,
+                            class: naga::ImageClass::Storage { format: naga::StorageFormat::Rgba32Float, access },
+                        },
+                    ) if *access == naga::StorageAccess::STORE => Access::TextureWrite,
+                    _ => return None,
+                };
+                Some((b.binding, access))
             })
             .collect();
-        storage.sort_by_key(|s| s.0);
-        let declared: Vec<(u32, Access)> =
-            k.storage_bindings().iter().enumerate().map(|(i, a)| (i as u32 + 1, *a)).collect();
-        assert_eq!(storage, declared, "{}", k.file_name());
+        bound.sort_by_key(|s| s.0);
+        let declared: Vec<(u32, Access)> = k.bindings().iter().enumerate().map(|(i, a)| (i as u32 + 1, *a)).collect();
+        assert_eq!(bound, declared, "{}", k.file_name());
         let wg_bytes: u32 = m
             .global_variables
             .iter()

@@ -142,8 +142,10 @@ struct Args {
 enum MatmulFlag {
     /// Workgroup-memory tiles (the GPU variant).
     Tiled,
-    /// Register blocking (the CPU-adapter variant).
+    /// Register blocking over storage buffers.
     RegisterBlocked,
+    /// Register blocking over textures (the CPU-adapter variant).
+    Textured,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -316,6 +318,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
     match args.matmul {
         Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,
         Some(MatmulFlag::RegisterBlocked) => tuning.matmul = gqa::core::MatmulVariant::RegisterBlocked,
+        Some(MatmulFlag::Textured) => tuning.matmul = gqa::core::MatmulVariant::Textured,
         None => {}
     }
     if args.f16 {

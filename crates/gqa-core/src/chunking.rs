@@ -67,7 +67,7 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         && p.dropout.is_none()
         && p.head_dim <= Kernel::FUSED_MAX_HEAD_DIM
         && p.head_dim.is_multiple_of(4)
-        && k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && k.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
         && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
         && items <= max_wg
         && (batch_per_chunk * p.num_kv_heads) as u64 <= max_wg;
@@ -97,7 +97,7 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     let (split_kernel, split_keys) = if tuning.decode_kernel
         && tuning.precision == crate::Precision::F32
         && item_count <= Kernel::DECODE_MAX_ITEMS
-        && decode.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && decode.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
         && decode.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
         && within_cap(decode, &probe(Kernel::decode_split_keys(item_count)))
     {
@@ -120,7 +120,7 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
     let block = Kernel::AttentionBlock;
     if tuning.block_attention
         && tuning.precision == crate::Precision::F32
-        && block.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+        && block.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
         && block.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
         && ((p.target_len * p.group_size()).div_ceil(Kernel::BLOCK_ITEMS) as u64) <= max_wg
         && within_cap(block, &probe(0))

@@ -73,11 +73,23 @@ pub enum Kernel {
     /// output like [`Kernel::AttentionFused`] (same bindings and semantics). f32, H a multiple of 4
     /// up to 256.
     AttentionBlock,
+    /// [`Kernel::MatmulBiasRb16`]'s product (16x16 outputs per invocation, 64 named vec4
+    /// accumulators) reading A and B from rgba32float textures instead of storage buffers: for CPU
+    /// adapters, where Mesa's llvmpipe turns every storage-buffer load into a loop over the SIMD
+    /// lanes but a texel fetch into one gather (4.3x faster at 1024^3 on lavapipe,
+    /// docs/PERFORMANCE.md). A comes from [`Kernel::PackTexture`], B is the weight's texture
+    /// uploaded once. Needs k and n multiples of 4 and every texture within
+    /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
+    MatmulBiasTex,
+    /// Copies a row-major `m x k` f32 buffer (k a multiple of 4) into an rgba32float storage
+    /// texture of `k / 4` x `m` texels, one texel column of 128 rows per invocation: the A operand
+    /// of [`Kernel::MatmulBiasTex`].
+    PackTexture,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -97,6 +109,8 @@ impl Kernel {
         Kernel::AttentionReduceF16,
         Kernel::AttentionDecode,
         Kernel::AttentionBlock,
+        Kernel::MatmulBiasTex,
+        Kernel::PackTexture,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -142,6 +156,8 @@ impl Kernel {
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
             Kernel::AttentionDecode => "attention_decode.wgsl",
             Kernel::AttentionBlock => "attention_block.wgsl",
+            Kernel::MatmulBiasTex => "matmul_bias_tex.wgsl",
+            Kernel::PackTexture => "pack_texture.wgsl",
         }
     }
 
@@ -167,6 +183,8 @@ impl Kernel {
             Kernel::AttentionReduceF16 => "attention_reduce_f16",
             Kernel::AttentionDecode => "attention_decode",
             Kernel::AttentionBlock => "attention_block",
+            Kernel::MatmulBiasTex => "matmul_bias_tex",
+            Kernel::PackTexture => "pack_texture",
         }
     }
 
@@ -182,10 +200,13 @@ impl Kernel {
             | Kernel::AttentionReduceF16
             | Kernel::AttentionDecode
             | Kernel::AttentionBlock
-            | Kernel::MatmulBiasRows4 => [64, 1, 1],
-            Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => {
-                [8, 8, 1]
-            }
+            | Kernel::MatmulBiasRows4
+            | Kernel::PackTexture => [64, 1, 1],
+            Kernel::MatmulBiasRb
+            | Kernel::MatmulBiasRb16
+            | Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasF16
+            | Kernel::MatmulBiasF16ToF32 => [8, 8, 1],
             _ => [16, 16, 1],
         }
     }
@@ -197,6 +218,8 @@ impl Kernel {
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
+            | Kernel::MatmulBiasTex
+            | Kernel::PackTexture
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => 0,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
@@ -255,7 +278,8 @@ impl Kernel {
         match self {
             Kernel::MatmulBias => k.div_ceil(16) + 16,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
-            Kernel::MatmulBiasRb16 => k.div_ceil(4) + 64,
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => k.div_ceil(4) + 64,
+            Kernel::PackTexture => 128,
             Kernel::MatmulBiasRows4 => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
@@ -317,17 +341,23 @@ impl Kernel {
             // All the items of a kv group (at most 16) in one workgroup.
             Kernel::AttentionDecode => [Self::DECODE_MAX_ITEMS as u32, 1],
             Kernel::AttentionBlock => [Self::BLOCK_ITEMS as u32, 1],
-            Kernel::MatmulBiasRb16 => [128, 128],
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => [128, 128],
+            // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
+            Kernel::PackTexture => [256, 128],
             // 64 invocations of 4 columns, 4 rows each.
             Kernel::MatmulBiasRows4 => [256, 4],
             _ => [64, 64],
         }
     }
 
-    /// Storage buffers the kernel binds (after the params uniform at binding 0).
-    pub fn storage_bindings(self) -> &'static [Access] {
+    /// What the kernel binds at bindings 1.. (after the params uniform at binding 0).
+    pub fn bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
+            // A, B (textures), bias, C.
+            Kernel::MatmulBiasTex => &[Texture, Texture, Read, ReadWrite],
+            // The f32 source, the texture written.
+            Kernel::PackTexture => &[Read, TextureWrite],
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
@@ -345,13 +375,36 @@ impl Kernel {
             Kernel::AttentionDecode => &[Read, Read, Read, Read, ReadWrite],
         }
     }
+
+    /// How many storage buffers the kernel binds (what `max_storage_buffers_per_shader_stage`
+    /// limits).
+    pub fn storage_buffers(self) -> u32 {
+        self.bindings().iter().filter(|a| a.is_storage_buffer()).count() as u32
+    }
+
+    /// How many storage textures the kernel binds (what `max_storage_textures_per_shader_stage`
+    /// limits).
+    pub fn storage_textures(self) -> u32 {
+        self.bindings().iter().filter(|a| **a == Access::TextureWrite).count() as u32
+    }
 }
 
-/// How a kernel accesses a storage binding.
+/// How a kernel accesses one of its bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// `var<storage, read>`.
+    /// A storage buffer, `var<storage, read>`.
     Read,
-    /// `var<storage, read_write>`.
+    /// A storage buffer, `var<storage, read_write>`.
     ReadWrite,
+    /// A sampled `texture_2d<f32>` of rgba32float texels, read with `textureLoad`.
+    Texture,
+    /// A write-only `texture_storage_2d<rgba32float, write>`.
+    TextureWrite,
+}
+
+impl Access {
+    /// Whether the binding is a storage buffer.
+    pub fn is_storage_buffer(self) -> bool {
+        matches!(self, Access::Read | Access::ReadWrite)
+    }
 }

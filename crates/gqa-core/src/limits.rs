@@ -17,6 +17,10 @@ pub struct Limits {
     pub max_compute_invocations_per_workgroup: u32,
     /// Storage buffers per shader stage.
     pub max_storage_buffers_per_shader_stage: u32,
+    /// Storage textures per shader stage.
+    pub max_storage_textures_per_shader_stage: u32,
+    /// Largest width or height of a 2D texture, texels.
+    pub max_texture_dimension_2d: u32,
 }
 
 impl Limits {
@@ -30,6 +34,8 @@ impl Limits {
             max_compute_workgroup_storage_size: 16_384,
             max_compute_invocations_per_workgroup: 256,
             max_storage_buffers_per_shader_stage: 8,
+            max_storage_textures_per_shader_stage: 4,
+            max_texture_dimension_2d: 8192,
         }
     }
 }
@@ -57,6 +63,10 @@ impl Limits {
             max_storage_buffers_per_shader_stage: self
                 .max_storage_buffers_per_shader_stage
                 .min(other.max_storage_buffers_per_shader_stage),
+            max_storage_textures_per_shader_stage: self
+                .max_storage_textures_per_shader_stage
+                .min(other.max_storage_textures_per_shader_stage),
+            max_texture_dimension_2d: self.max_texture_dimension_2d.min(other.max_texture_dimension_2d),
         }
     }
 }

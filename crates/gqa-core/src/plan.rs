@@ -61,6 +61,29 @@ pub enum BufferId {
     KeyCache,
     /// The KV cache's projected values (B, capacity, Nkv, H) (cached calls only).
     ValueCache,
+    /// A dense sub-layer's kernel as an rgba32float texture of `out / 4` x `in` texels, for
+    /// [`Kernel::MatmulBiasTex`] (the layer keeps it beside [`BufferId::Kernel`]).
+    KernelTexture(Dense),
+    /// The query projection's input (the query, or its batch chunk) packed as a texture of
+    /// `Dq / 4` x `rows` texels; the gate projection reads it too.
+    QueryTexture,
+    /// The key projection's input packed as a texture (only when a key is given).
+    KeyTexture,
+    /// The value projection's input packed as a texture; the key projection reads it too when no
+    /// key is given.
+    ValueTexture,
+    /// The attention output packed as a texture, the output projection's input.
+    AttnOutTexture,
+}
+
+/// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
+/// buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextureShape {
+    /// Texels per row (the matrix's columns / 4).
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
 }
 
 impl fmt::Display for BufferId {
@@ -68,6 +91,7 @@ impl fmt::Display for BufferId {
         match self {
             BufferId::Kernel(d) => write!(f, "{}/kernel", d.keras_name()),
             BufferId::Bias(d) => write!(f, "{}/bias", d.keras_name()),
+            BufferId::KernelTexture(d) => write!(f, "{}/kernel (texture)", d.keras_name()),
             other => write!(f, "{other:?}"),
         }
     }
@@ -121,6 +145,9 @@ pub struct BufferSpec {
     pub bytes: u64,
     /// Its role.
     pub role: BufferRole,
+    /// `Some` when the resource is a texture (its size in texels; `bytes` is then `width * height *
+    /// 16`), `None` for a buffer.
+    pub texture: Option<TextureShape>,
 }
 
 /// One dispatch.
@@ -296,11 +323,13 @@ impl Plan {
         let mask_offsets = MaskOffsets::of(p);
 
         let mut buffers = Vec::new();
+        // The textures the textured matmuls read (weights and packed inputs), each listed once.
+        let mut textures: Vec<BufferSpec> = Vec::new();
         let f16 = tuning.precision == Precision::F16;
         let mut add = |id: BufferId, elems: u64, role| {
             let element_bytes = if id.follows_precision() { tuning.precision.element_bytes() } else { 4 };
             let bytes = (elems * element_bytes).next_multiple_of(4);
-            buffers.push(BufferSpec { id, elems, element_bytes, bytes, role })
+            buffers.push(BufferSpec { id, elems, element_bytes, bytes, role, texture: None })
         };
         let b_all = p.batch as u64;
         add(BufferId::Query, b_all * t * p.query_dim as u64, BufferRole::Input);
@@ -315,6 +344,9 @@ impl Plan {
             }
             let (rows, cols) = dense_matrix(p, d);
             add(BufferId::Kernel(d), rows * cols, BufferRole::Weight);
+            if tuning.keeps_weight_texture(rows, cols, limits) {
+                textures.push(texture_spec(BufferId::KernelTexture(d), cols, rows, BufferRole::Weight));
+            }
             if p.use_bias {
                 add(BufferId::Bias(d), cols, BufferRole::Weight);
             }
@@ -390,43 +422,15 @@ impl Plan {
             }
             let rows_t = nbc * p.target_len;
             let rows_s = nbc * s_in as usize;
-            steps.push(Step::Dispatch(matmul(
-                mm,
-                p,
-                "project_query",
-                Dense::Query,
-                [qin, BufferId::QueryProj],
-                rows_t,
-                chunk,
-            )));
-            steps.push(Step::Dispatch(matmul(
-                mm,
-                p,
-                "project_key",
-                Dense::Key,
-                [kin, BufferId::KeyProj],
-                rows_s,
-                chunk,
-            )));
-            steps.push(Step::Dispatch(matmul(
-                mm,
-                p,
-                "project_value",
-                Dense::Value,
-                [vin, BufferId::ValueProj],
-                rows_s,
-                chunk,
-            )));
+            let mut packed = Vec::new();
+            let mut project = |steps: &mut Vec<Step>, label, d, io: [BufferId; 2], rows| {
+                matmul(MatmulCall { tuning: mm, limits, p, label, d, io, rows, base: chunk }, steps, &mut packed);
+            };
+            project(&mut steps, "project_query", Dense::Query, [qin, BufferId::QueryProj], rows_t);
+            project(&mut steps, "project_key", Dense::Key, [kin, BufferId::KeyProj], rows_s);
+            project(&mut steps, "project_value", Dense::Value, [vin, BufferId::ValueProj], rows_s);
             if p.use_gate {
-                steps.push(Step::Dispatch(matmul(
-                    mm,
-                    p,
-                    "project_gate",
-                    Dense::Gate,
-                    [qin, BufferId::GateProj],
-                    rows_t,
-                    chunk,
-                )));
+                project(&mut steps, "project_gate", Dense::Gate, [qin, BufferId::GateProj], rows_t);
             }
             if let Some(c) = cache {
                 // Append each sequence's new tokens' keys and values at its length.
@@ -539,21 +543,19 @@ impl Plan {
                     }));
                 }
             }
-            steps.push(Step::Dispatch(matmul(
-                mm,
-                p,
-                "project_output",
-                Dense::Output,
-                [BufferId::AttnOut, out],
-                rows_t,
-                chunk,
-            )));
+            project(&mut steps, "project_output", Dense::Output, [BufferId::AttnOut, out], rows_t);
+            for spec in packed {
+                if !textures.iter().any(|t: &BufferSpec| t.id == spec.id) {
+                    textures.push(spec);
+                }
+            }
             if split_batch {
                 let per_b = t * p.query_dim as u64 * 4;
                 steps.push(copy(out, 0, BufferId::Output, b0 as u64 * per_b, nbc as u64 * per_b));
             }
         }
 
+        buffers.extend(textures);
         let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         plan.check(limits)?;
         Ok(plan)
@@ -623,7 +625,7 @@ impl Plan {
         }
         let bound: std::collections::HashSet<BufferId> =
             self.passes().flat_map(|p| p.bindings.iter().copied()).collect();
-        for buf in &self.buffers {
+        for buf in self.buffers.iter().filter(|b| b.texture.is_none()) {
             let mut checks = vec![("max_buffer_size", limits.max_buffer_size)];
             if bound.contains(&buf.id) {
                 checks.push(("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size));
@@ -664,7 +666,12 @@ impl Plan {
                 (
                     "max_storage_buffers_per_shader_stage",
                     limits.max_storage_buffers_per_shader_stage,
-                    k.storage_bindings().len() as u32,
+                    k.storage_buffers(),
+                ),
+                (
+                    "max_storage_textures_per_shader_stage",
+                    limits.max_storage_textures_per_shader_stage,
+                    k.storage_textures(),
                 ),
             ];
             for (limit, allowed, needed) in checks {
@@ -704,18 +711,38 @@ fn dense_matrix(p: &Problem, d: Dense) -> (u64, u64) {
     }
 }
 
-fn matmul(
+/// One projection of a plan: `io[1] = io[0] · kernel(d) (+ bias) (sigmoid for the gate)` over
+/// `rows` rows.
+struct MatmulCall<'a> {
     tuning: Tuning,
-    p: &Problem,
+    limits: &'a Limits,
+    p: &'a Problem,
     label: &'static str,
     d: Dense,
-    [input, out]: [BufferId; 2],
+    io: [BufferId; 2],
     rows: usize,
     base: Params,
-) -> Pass {
+}
+
+/// The texture a textured matmul reads `input` from, and the pack pass's label.
+fn input_texture(input: BufferId) -> (BufferId, &'static str) {
+    match input {
+        BufferId::Query | BufferId::QueryChunk => (BufferId::QueryTexture, "pack_query"),
+        BufferId::Key | BufferId::KeyChunk => (BufferId::KeyTexture, "pack_key"),
+        BufferId::Value | BufferId::ValueChunk => (BufferId::ValueTexture, "pack_value"),
+        _ => (BufferId::AttnOutTexture, "pack_attention_output"),
+    }
+}
+
+/// Pushes a projection's steps: the matmul, preceded for [`Kernel::MatmulBiasTex`] by the packing of
+/// its input into a texture (once per input per batch chunk: `packed` lists the textures of this
+/// chunk, with their specs).
+fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>) {
+    let (p, d, rows) = (c.p, c.d, c.rows);
+    let [input, out] = c.io;
     let (k, n) = dense_matrix(p, d);
-    let kernel = match (tuning.precision, d) {
-        (Precision::F32, _) => tuning.matmul.kernel(rows as u64, k, n),
+    let kernel = match (c.tuning.precision, d) {
+        (Precision::F32, _) => c.tuning.matmul.kernel(rows as u64, k, n, c.limits),
         (Precision::F16, Dense::Output) => Kernel::MatmulBiasF16ToF32,
         (Precision::F16, _) => Kernel::MatmulBiasF16,
     };
@@ -726,14 +753,44 @@ fn matmul(
     if d == Dense::Gate {
         flags |= matmul_flags::SIGMOID;
     }
-    let params = Params { m: rows as u32, n: n as u32, k: k as u32, matmul_flags: flags, ..base };
+    let params = Params { m: rows as u32, n: n as u32, k: k as u32, matmul_flags: flags, ..c.base };
     let bias = if p.use_bias { BufferId::Bias(d) } else { BufferId::Kernel(d) };
-    Pass {
-        label,
+    let (a, b) = if kernel == Kernel::MatmulBiasTex {
+        let (texture, label) = input_texture(input);
+        if !packed.iter().any(|t| t.id == texture) {
+            let pack = Kernel::PackTexture;
+            steps.push(Step::Dispatch(Pass {
+                label,
+                kernel: pack,
+                workgroups: tiled(pack, k, rows as u64, 1),
+                params,
+                bindings: vec![input, texture],
+            }));
+            packed.push(texture_spec(texture, k, rows as u64, BufferRole::Scratch));
+        }
+        (texture, BufferId::KernelTexture(d))
+    } else {
+        (input, BufferId::Kernel(d))
+    };
+    steps.push(Step::Dispatch(Pass {
+        label: c.label,
         kernel,
         workgroups: tiled(kernel, n, rows as u64, 1),
         params,
-        bindings: vec![input, BufferId::Kernel(d), bias, out],
+        bindings: vec![a, b, bias, out],
+    }));
+}
+
+/// The spec of a `rows` x `cols` f32 matrix kept as an rgba32float texture.
+fn texture_spec(id: BufferId, cols: u64, rows: u64, role: BufferRole) -> BufferSpec {
+    let (width, height) = ((cols / 4) as u32, rows as u32);
+    BufferSpec {
+        id,
+        elems: cols * rows,
+        element_bytes: 4,
+        bytes: width as u64 * height as u64 * 16,
+        role,
+        texture: Some(TextureShape { width, height }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! from the adapter's type) and recorded in the plan.
 
 use crate::kernel::Kernel;
+use crate::limits::Limits;
 
 /// The projection matmul's variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,6 +14,12 @@ pub enum MatmulVariant {
     /// with vec4 loads ([`Kernel::MatmulBiasRb16`]) when the contracted and output sizes are multiples
     /// of 4, else 8x8 with scalar loads ([`Kernel::MatmulBiasRb`]).
     RegisterBlocked,
+    /// [`MatmulVariant::RegisterBlocked`] reading both operands from textures
+    /// ([`Kernel::MatmulBiasTex`]; A packed by [`Kernel::PackTexture`], the weights kept as
+    /// textures too): for CPU adapters, where texel fetches are gathers and storage-buffer loads are
+    /// per-lane loops. Products that do not fit ([`MatmulVariant::texture_fits`]) run as
+    /// [`MatmulVariant::RegisterBlocked`].
+    Textured,
 }
 
 /// Products of at most this many rows (a decoding step's B * T new tokens) take
@@ -21,17 +28,39 @@ pub enum MatmulVariant {
 pub const FEW_ROWS: u64 = 16;
 
 impl MatmulVariant {
-    /// The kernel that implements it for an `m` x `k` by `k` x `n` product.
-    pub fn kernel(self, m: u64, k: u64, n: u64) -> Kernel {
+    /// The kernel that implements it for an `m` x `k` by `k` x `n` product on a device with
+    /// `limits`.
+    pub fn kernel(self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
         let vec4 = k.is_multiple_of(4) && n.is_multiple_of(4);
         if m <= FEW_ROWS && vec4 {
             return Kernel::MatmulBiasRows4;
         }
         match self {
             MatmulVariant::Tiled => Kernel::MatmulBias,
-            MatmulVariant::RegisterBlocked if vec4 => Kernel::MatmulBiasRb16,
-            MatmulVariant::RegisterBlocked => Kernel::MatmulBiasRb,
+            MatmulVariant::Textured if Self::texture_fits(m, k, n, limits) => Kernel::MatmulBiasTex,
+            MatmulVariant::RegisterBlocked | MatmulVariant::Textured if vec4 => Kernel::MatmulBiasRb16,
+            MatmulVariant::RegisterBlocked | MatmulVariant::Textured => Kernel::MatmulBiasRb,
         }
+    }
+
+    /// Whether an `m` x `k` by `k` x `n` product can read its operands from rgba32float textures:
+    /// the weight ([`MatmulVariant::weight_texture_fits`]) and A (`k / 4` texels wide, `m` high)
+    /// within `max_texture_dimension_2d`, and a storage texture allowed per stage (for packing A).
+    pub fn texture_fits(m: u64, k: u64, n: u64, limits: &Limits) -> bool {
+        let max = limits.max_texture_dimension_2d as u64;
+        Self::weight_texture_fits(k, n, limits)
+            && m >= 1
+            && m <= max
+            && k / 4 <= max
+            && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
+    }
+
+    /// Whether a `k` x `n` weight can be kept as an rgba32float texture of `n / 4` x `k` texels
+    /// (`n` and `k` multiples of 4, both sides within `max_texture_dimension_2d`): what a layer
+    /// decides once, when it uploads its weights.
+    pub fn weight_texture_fits(k: u64, n: u64, limits: &Limits) -> bool {
+        let max = limits.max_texture_dimension_2d as u64;
+        k.is_multiple_of(4) && n.is_multiple_of(4) && k >= 1 && n >= 4 && k <= max && n / 4 <= max
     }
 }
 
@@ -116,12 +145,12 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking wins
-    /// there, workgroup barriers cost more than they save, and the fused attention kernel (its
+    /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking over
+    /// texture operands wins there, workgroup barriers cost more than they save, and the fused attention kernel (its
     /// per-query arrays live in scratch memory there) was measured slower than the separate passes,
     /// the block attention kernel faster (docs/PERFORMANCE.md); loops stop at Mesa's cap.
     pub const CPU: Tuning = Tuning {
-        matmul: MatmulVariant::RegisterBlocked,
+        matmul: MatmulVariant::Textured,
         fused_attention: false,
         split_decode: true,
         decode_kernel: true,
@@ -141,6 +170,16 @@ impl Tuning {
         precision: Precision::F32,
         subgroups: false,
     };
+
+    /// Whether layers under this tuning keep a `k` x `n` dense kernel as a texture too (for
+    /// [`Kernel::MatmulBiasTex`]): f32, [`MatmulVariant::Textured`], and the weight within the
+    /// texture limits. Plans list such a texture for every kernel it holds, used by the call or not,
+    /// as the layer uploads them all.
+    pub fn keeps_weight_texture(&self, k: u64, n: u64, limits: &Limits) -> bool {
+        self.precision == Precision::F32
+            && self.matmul == MatmulVariant::Textured
+            && MatmulVariant::weight_texture_fits(k, n, limits)
+    }
 
     /// The masked softmax kernel this tuning picks.
     pub fn softmax_kernel(&self) -> Kernel {

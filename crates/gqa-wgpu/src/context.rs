@@ -308,5 +308,7 @@ pub fn core_limits(l: &wgpu::Limits) -> gqa_core::Limits {
         max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
         max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
         max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+        max_storage_textures_per_shader_stage: l.max_storage_textures_per_shader_stage,
+        max_texture_dimension_2d: l.max_texture_dimension_2d,
     }
 }

@@ -8,8 +8,10 @@ use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks
 use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::pipelines::TEXTURE_FORMAT;
 use crate::pool::{Class, Leases};
 use crate::tensor::GpuTensor;
+use crate::weight_store::WeightStore;
 
 const OP: &str = "encode_forward";
 
@@ -92,7 +94,7 @@ impl Recording {
     /// are new buffers (they leave with the results).
     pub(crate) fn prepare(
         ctx: &GpuContext,
-        weights: &HashMap<BufferId, wgpu::Buffer>,
+        weights: &WeightStore,
         inputs: &GpuInputs<'_>,
         cache: Option<CacheBuffers<'_>>,
         options: &CallOptions,
@@ -102,7 +104,34 @@ impl Recording {
         let device = &ctx.device;
         let mut leases = Leases::new(ctx.pool.clone(), Class::Gpu);
         let mut buffers: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
+        let mut textures: HashMap<BufferId, wgpu::TextureView> = HashMap::new();
         for spec in &plan.buffers {
+            if let Some(shape) = spec.texture {
+                let texture = match spec.role {
+                    BufferRole::Weight => weights
+                        .textures
+                        .get(&spec.id)
+                        .ok_or_else(|| GpuError::Buffer {
+                            op: OP.into(),
+                            buffer: spec.id.to_string(),
+                            problem: "the plan needs a weight texture the layer does not have".into(),
+                        })?
+                        .clone(),
+                    _ => device.create_texture(&wgpu::TextureDescriptor {
+                        label: Some(&format!("gqa {}", spec.id)),
+                        size: wgpu::Extent3d { width: shape.width, height: shape.height, depth_or_array_layers: 1 },
+                        mip_level_count: 1,
+                        sample_count: 1,
+                        dimension: wgpu::TextureDimension::D2,
+                        format: TEXTURE_FORMAT,
+                        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                        view_formats: &[],
+                    }),
+                };
+                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                textures.insert(spec.id, view);
+                continue;
+            }
             let caller = match spec.id {
                 BufferId::Query => Some(inputs.query),
                 BufferId::Value => Some(inputs.value),
@@ -126,6 +155,7 @@ impl Recording {
                     "gqa masks",
                 ),
                 (None, id, BufferRole::Weight) => weights
+                    .buffers
                     .get(&id)
                     .ok_or_else(|| GpuError::Buffer {
                         op: OP.into(),
@@ -181,16 +211,22 @@ impl Recording {
                     size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 }),
             }];
-            for (j, id) in pass.bindings.iter().enumerate() {
-                let size = plan.buffer(*id).map(|s| s.bytes.max(4));
-                entries.push(wgpu::BindGroupEntry {
-                    binding: j as u32 + 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            for (j, (id, access)) in pass.bindings.iter().zip(pass.kernel.bindings()).enumerate() {
+                let resource = if access.is_storage_buffer() {
+                    let size = plan.buffer(*id).map(|s| s.bytes.max(4));
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: lookup(*id)?,
                         offset: 0,
                         size: size.and_then(wgpu::BufferSize::new),
-                    }),
-                });
+                    })
+                } else {
+                    wgpu::BindingResource::TextureView(textures.get(id).ok_or_else(|| GpuError::Buffer {
+                        op: OP.into(),
+                        buffer: id.to_string(),
+                        problem: "a pass binds a texture the plan does not list".into(),
+                    })?)
+                };
+                entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource });
             }
             bind_groups.push(device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(pass.label),
@@ -221,6 +257,20 @@ impl Recording {
     /// Encodes steps `range` of the plan: consecutive dispatches share one compute pass; copies go
     /// between passes.
     pub(crate) fn encode(&self, encoder: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+        self.encode_timed(encoder, range, None);
+    }
+
+    /// [`Recording::encode`], writing timestamp 0 at the beginning of the first compute pass and 1 at
+    /// the end of the last into `timestamps`, when given (the range must hold a dispatch).
+    pub(crate) fn encode_timed(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        range: std::ops::Range<usize>,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
+        let is_dispatch = |i: usize| matches!(self.plan.steps[i], Step::Dispatch(_));
+        let first = range.clone().find(|&i| is_dispatch(i));
+        let last = range.clone().rev().find(|&i| is_dispatch(i));
         let mut i = range.start;
         while i < range.end {
             match &self.plan.steps[i] {
@@ -235,11 +285,18 @@ impl Recording {
                     i += 1;
                 }
                 Step::Dispatch(_) => {
+                    let end = (i..range.end).find(|&j| !is_dispatch(j)).unwrap_or(range.end);
+                    let holds = |step: Option<usize>| step.is_some_and(|s| (i..end).contains(&s));
+                    let timestamp_writes = timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
+                        query_set,
+                        beginning_of_pass_write_index: holds(first).then_some(0),
+                        end_of_pass_write_index: holds(last).then_some(1),
+                    });
                     let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("gqa forward"),
-                        timestamp_writes: None,
+                        timestamp_writes,
                     });
-                    while i < range.end {
+                    while i < end {
                         let (Step::Dispatch(pass), Some(g)) = (&self.plan.steps[i], self.groups[i]) else { break };
                         cpass.set_pipeline(&self.pipelines[g]);
                         cpass.set_bind_group(0, &self.bind_groups[g], &[]);
@@ -277,7 +334,7 @@ impl Recording {
 /// returned as values; errors in the recorded commands surface at the caller's submit.
 pub(crate) fn record(
     ctx: &GpuContext,
-    weights: &HashMap<BufferId, wgpu::Buffer>,
+    weights: &WeightStore,
     encoder: &mut wgpu::CommandEncoder,
     inputs: &GpuInputs<'_>,
     cache: Option<CacheBuffers<'_>>,

@@ -128,7 +128,7 @@ impl GqaLayer {
             scores: scores_buf.as_ref(),
         };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let staging = Recording::prepare(ctx, self.weight_buffers(), &args, cache, options, plan).map(|rec| {
+        let staging = Recording::prepare(ctx, self.weight_store(), &args, cache, options, plan).map(|rec| {
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];

@@ -314,8 +314,7 @@ impl GqaLayer {
         check_prefix(OP, cache)?;
         let (plan, options, update) = self.cached_plan(cache, t, inputs.key.is_some(), &vec![t; cache.batch()])?;
         let buffers = Some(cache.buffers());
-        let encoded =
-            crate::encode::record(&self.ctx, self.weight_buffers(), encoder, &inputs, buffers, &options, plan)?;
+        let encoded = crate::encode::record(&self.ctx, self.weight_store(), encoder, &inputs, buffers, &options, plan)?;
         cache.lengths = update.lengths_after();
         Ok(encoded)
     }

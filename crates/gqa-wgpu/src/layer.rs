@@ -1,7 +1,5 @@
 //! `GqaLayer`: a configured layer whose weights live on the GPU, runnable any number of times.
 
-use std::collections::HashMap;
-
 use gqa_core::{
     BufferId, BufferRole, CallOptions, Dense, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Precision, Problem,
     Tuning, Weights,
@@ -12,6 +10,7 @@ pub(crate) use crate::args::{GpuInputs, dims3};
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::upload::upload;
+use crate::weight_store::WeightStore;
 
 /// A `GroupQueryAttention` layer on the GPU: its config, the input dims it was built for and its
 /// weights, uploaded once and shared by every call.
@@ -38,7 +37,7 @@ pub struct GqaLayer {
     pub(crate) ctx: GpuContext,
     config: GqaConfig,
     dims: LayerDims,
-    weights: HashMap<BufferId, wgpu::Buffer>,
+    weights: WeightStore,
     precision: Precision,
     pub(crate) poison_outputs: bool,
 }
@@ -88,9 +87,15 @@ impl GqaLayer {
         let device = &ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut buffers = HashMap::new();
+        let mut store = WeightStore::default();
+        let buffers = &mut store.buffers;
+        let limits = ctx.limits();
+        let mut textured = Vec::new();
         for d in Dense::ALL {
             let Some(w) = weights.dense(d) else { continue };
+            if WeightStore::wants_texture(d, config, dims, ctx.tuning(), precision, &limits) {
+                textured.push((d, d.kernel_fans(config, dims), w.kernel.data()));
+            }
             let mut upload = |id: BufferId, t: &HostTensor| {
                 let f16_bytes;
                 let bytes: &[u8] = match precision {
@@ -114,12 +119,15 @@ impl GqaLayer {
                 upload(BufferId::Bias(d), b);
             }
         }
+        for (d, shape, data) in textured {
+            store.upload_texture(device, &ctx.queue, d, shape, data);
+        }
         let oom = pollster::block_on(oom.pop());
         if let Some(e) = oom.or(pollster::block_on(validation.pop())) {
             return Err(GpuError::from_wgpu("upload weights", e));
         }
         let layer =
-            Self { ctx: ctx.clone(), config: config.clone(), dims, weights: buffers, precision, poison_outputs: false };
+            Self { ctx: ctx.clone(), config: config.clone(), dims, weights: store, precision, poison_outputs: false };
         log::debug!(
             "gqa: layer {:?} ({precision:?}, head_dim {}, Nq {}, Nkv {}, dims {:?}): {} weight bytes uploaded in {:?}",
             config.name,
@@ -252,14 +260,15 @@ impl GqaLayer {
         crate::encode::record(&self.ctx, &self.weights, encoder, inputs, None, options, plan)
     }
 
-    /// The weights' buffers, by plan buffer id.
-    pub(crate) fn weight_buffers(&self) -> &HashMap<BufferId, wgpu::Buffer> {
+    /// The weights on the device, by plan resource id.
+    pub(crate) fn weight_store(&self) -> &WeightStore {
         &self.weights
     }
 
-    /// Bytes of GPU memory the weights take.
+    /// Bytes of GPU memory the weights take (on CPU adapters each kernel is kept twice: as a buffer,
+    /// and as a texture for the textured matmul).
     pub fn weight_bytes(&self) -> u64 {
-        self.weights.values().map(wgpu::Buffer::size).sum()
+        self.weights.bytes()
     }
 
     /// Bytes a call with this plan allocates besides the weights.

@@ -75,6 +75,7 @@ pub mod roofline;
 pub mod shaders;
 mod tensor;
 mod upload;
+mod weight_store;
 
 pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
 pub use context::{GpuContext, core_limits};

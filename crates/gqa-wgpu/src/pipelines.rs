@@ -7,6 +7,9 @@ use gqa_core::{Access, Kernel, Params};
 use crate::error::GpuError;
 use crate::shaders;
 
+/// The format of every texture a plan uses (4 f32 per texel).
+pub(crate) const TEXTURE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
+
 /// A kernel's compiled pipeline and the layout of its bind group.
 pub(crate) struct KernelPipeline {
     pub(crate) layout: wgpu::BindGroupLayout,
@@ -32,7 +35,8 @@ impl Pipelines {
         }
         let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
         let fits = |k: &Kernel| {
-            k.storage_bindings().len() as u32 <= limits.max_storage_buffers_per_shader_stage
+            k.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
+                && k.storage_textures() <= limits.max_storage_textures_per_shader_stage
                 && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
                 && k.workgroup_size().iter().product::<u32>() <= limits.max_compute_invocations_per_workgroup
         };
@@ -94,15 +98,28 @@ fn layout_entries(kernel: Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {
         },
         count: None,
     }];
-    for (i, access) in kernel.storage_bindings().iter().enumerate() {
-        entries.push(wgpu::BindGroupLayoutEntry {
-            binding: i as u32 + 1,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
+    for (i, access) in kernel.bindings().iter().enumerate() {
+        let ty = match access {
+            Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
+            Access::Texture => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+            Access::TextureWrite => wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format: TEXTURE_FORMAT,
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+        };
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
             count: None,
         });
     }

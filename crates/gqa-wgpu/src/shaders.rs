@@ -45,15 +45,20 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
         Kernel::AttentionBlock => include_str!("../../../shaders/attention_block.wgsl"),
+        Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_tex.wgsl"),
+        Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
 }
 
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
-            &["common/params.wgsl"]
-        }
+        Kernel::MatmulBias
+        | Kernel::MatmulBiasRb
+        | Kernel::MatmulBiasRb16
+        | Kernel::MatmulBiasRows4
+        | Kernel::MatmulBiasTex
+        | Kernel::PackTexture => &["common/params.wgsl"],
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],

@@ -1,0 +1,25 @@
+// Packs a row-major m x k f32 matrix (k a multiple of 4) into an rgba32float texture of k / 4 x m
+// texels: texel (c, r) holds columns 4c..4c+3 of row r. The A operand of matmul_bias_tex, which reads
+// it with texel fetches (on CPU adapters a gather, where a storage-buffer load is a loop over lanes).
+// Each invocation packs one texel column over ROWS rows: the grid's rows are those of the matmul's
+// 128-row tiles, so the chunking that fits the matmul's grid fits this one.
+
+@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var dst: texture_storage_2d<rgba32float, write>;
+
+const ROWS: u32 = 128u;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k4 = params.k / 4u;
+    let col = gid.x;
+    if col >= k4 {
+        return;
+    }
+    let row0 = gid.y * ROWS;
+    let rows = min(ROWS, params.m - min(row0, params.m));
+    for (var r = 0u; r < rows; r++) {
+        let row = row0 + r;
+        textureStore(dst, vec2<u32>(col, row), src[row * k4 + col]);
+    }
+}
