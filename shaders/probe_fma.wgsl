@@ -1,6 +1,14 @@
-// Roofline probe: arithmetic peak. Each invocation runs `iterations` rounds of 8 independent vec4 FMA
-// chains (enough independent work to fill a CPU driver's pipelines as well as a GPU's), then writes
-// their sum so nothing is optimised away. FLOPs = invocations * iterations * 8 * 4 * 2.
+// Roofline probe: arithmetic peak. Each invocation runs `iterations` rounds of 16 independent vec4
+// chains, each chain stepping through 4 dependent `fma`s per round, then writes the chains' sum so
+// nothing is optimised away. FLOPs = invocations * iterations * 16 * 4 * 4 * 2.
+//
+// Why this shape: a CPU driver (Mesa lavapipe / llvmpipe) runs 8 invocations per SIMD batch, turns
+// each vec4 op into 4 8-wide ops, and writes every variable assigned inside a loop through the
+// loop's execution mask (a blend per assignment) plus the loop's own mask and counter work each
+// round. With one `fma` per chain per round that overhead halves the FMA rate; with 4 chained
+// `fma`s per assignment (intermediates stay in registers) and 64 independent 8-wide chains it is
+// amortised and the rate reaches the FMA units' peak. On a GPU the 64 independent chains are ample
+// instruction-level parallelism, and `roofline::measure` dispatches enough invocations to fill it.
 
 struct Probe {
     iterations: u32,
@@ -11,6 +19,11 @@ struct Probe {
 
 @group(0) @binding(0) var<uniform> probe: Probe;
 @group(0) @binding(1) var<storage, read_write> sink: array<vec4<f32>>;
+
+// Four dependent multiply-adds: x <- x * a + b, four times (8 FLOPs per lane).
+fn step4(x: vec4<f32>, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return fma(fma(fma(fma(x, a, b), a, b), a, b), a, b);
+}
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -25,15 +38,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var x5 = x0 + 0.5;
     var x6 = x0 + 0.6;
     var x7 = x0 + 0.7;
+    var x8 = x0 + 0.8;
+    var x9 = x0 + 0.9;
+    var x10 = x0 + 1.0;
+    var x11 = x0 + 1.1;
+    var x12 = x0 + 1.2;
+    var x13 = x0 + 1.3;
+    var x14 = x0 + 1.4;
+    var x15 = x0 + 1.5;
     for (var i = 0u; i < probe.iterations; i++) {
-        x0 = fma(x0, a, b);
-        x1 = fma(x1, a, b);
-        x2 = fma(x2, a, b);
-        x3 = fma(x3, a, b);
-        x4 = fma(x4, a, b);
-        x5 = fma(x5, a, b);
-        x6 = fma(x6, a, b);
-        x7 = fma(x7, a, b);
+        x0 = step4(x0, a, b);
+        x1 = step4(x1, a, b);
+        x2 = step4(x2, a, b);
+        x3 = step4(x3, a, b);
+        x4 = step4(x4, a, b);
+        x5 = step4(x5, a, b);
+        x6 = step4(x6, a, b);
+        x7 = step4(x7, a, b);
+        x8 = step4(x8, a, b);
+        x9 = step4(x9, a, b);
+        x10 = step4(x10, a, b);
+        x11 = step4(x11, a, b);
+        x12 = step4(x12, a, b);
+        x13 = step4(x13, a, b);
+        x14 = step4(x14, a, b);
+        x15 = step4(x15, a, b);
     }
-    sink[gid.x] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;
+    sink[gid.x] = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))
+        + ((x8 + x9) + (x10 + x11)) + ((x12 + x13) + (x14 + x15));
 }

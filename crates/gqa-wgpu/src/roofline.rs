@@ -1,6 +1,10 @@
 //! The roofline probe: a WGSL FMA-throughput kernel and a WGSL copy kernel that give the adapter's
 //! attainable GFLOP/s and GB/s, measured in the same process (and ideally the same run) as the
 //! kernels they judge.
+//!
+//! The FMA probe keeps 64 independent vec4 `fma` chains per invocation and chains 4 `fma`s per
+//! assignment, which is what a CPU driver needs to reach its FMA units' peak (see
+//! `shaders/probe_fma.wgsl`); the copy probe copies one vec4 per invocation through storage buffers.
 
 use std::time::{Duration, Instant};
 
@@ -31,9 +35,21 @@ impl Roofline {
     }
 }
 
-const FMA_WORKGROUPS: u32 = 256;
-const FMA_ITERATIONS: u32 = 4096;
+/// FMA probe workgroups (64 invocations each): 131072 invocations, enough to fill a large GPU.
+const FMA_WORKGROUPS: u32 = 2048;
+/// Rounds of the FMA probe's loop per dispatch (each round: 16 chains x 4 vec4 `fma`s).
+const FMA_ITERATIONS: u32 = 64;
+/// FLOPs per invocation per round: 16 chains x 4 dependent vec4 `fma`s x 4 lanes x 2.
+const FMA_FLOPS_PER_ROUND: f64 = 16.0 * 4.0 * 4.0 * 2.0;
+/// Bytes of each of the copy probe's two buffers (capped by the adapter's binding limit).
 const COPY_BYTES: u64 = 32 << 20;
+/// The copy probe's workgroup size (one vec4 per invocation).
+const COPY_WORKGROUP: u64 = 256;
+/// A timed sample should take at least this long, so that submission and wake-up overhead does
+/// not count: where one dispatch is quicker (a fast GPU), a sample repeats it in one pass.
+const TARGET_SAMPLE: Duration = Duration::from_millis(20);
+/// The most dispatches one sample repeats.
+const MAX_REPEATS: u32 = 1024;
 
 fn pipeline(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -50,8 +66,36 @@ fn pipeline(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePip
     })
 }
 
-/// Runs one dispatch `runs` times after a warm-up, returning the median wall time with the device
-/// waited for.
+/// Submits `repeats` copies of one dispatch in one pass and waits for the device: the wall time.
+fn sample(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    workgroups: u32,
+    repeats: u32,
+) -> Result<Duration, GpuError> {
+    let device = ctx.device();
+    let start = Instant::now();
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa probe") });
+    {
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa probe"), timestamp_writes: None });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, group, &[]);
+        for _ in 0..repeats {
+            pass.dispatch_workgroups(workgroups, 1, 1);
+        }
+    }
+    ctx.queue().submit([encoder.finish()]);
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Device { op: "roofline".into(), message: e.to_string() })?;
+    Ok(start.elapsed())
+}
+
+/// The median wall time of one dispatch over `runs` samples, after a warm-up that also picks how
+/// many dispatches a sample repeats (one where a dispatch alone takes [`TARGET_SAMPLE`], as on
+/// lavapipe; more on a fast GPU, where one dispatch is mostly overhead).
 fn time(
     ctx: &GpuContext,
     pipeline: &wgpu::ComputePipeline,
@@ -59,31 +103,28 @@ fn time(
     workgroups: u32,
     runs: usize,
 ) -> Result<Duration, GpuError> {
-    let device = ctx.device();
+    let mut repeats = 1;
+    for _ in 0..4 {
+        let warm = sample(ctx, pipeline, group, workgroups, repeats)?;
+        if warm >= TARGET_SAMPLE || repeats >= MAX_REPEATS {
+            break;
+        }
+        let scale = (TARGET_SAMPLE.as_secs_f64() / warm.as_secs_f64().max(1e-6)).ceil();
+        repeats = (repeats as f64 * scale).min(MAX_REPEATS as f64) as u32;
+    }
     let mut samples = Vec::with_capacity(runs);
-    for i in 0..=runs {
-        let start = Instant::now();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa probe") });
-        {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa probe"), timestamp_writes: None });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(workgroups, 1, 1);
-        }
-        ctx.queue().submit([encoder.finish()]);
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device { op: "roofline".into(), message: e.to_string() })?;
-        if i > 0 {
-            samples.push(start.elapsed());
-        }
+    for _ in 0..runs {
+        samples.push(sample(ctx, pipeline, group, workgroups, repeats)? / repeats);
     }
     samples.sort();
     Ok(samples[samples.len() / 2])
 }
 
 /// Measures the adapter's FMA throughput and copy bandwidth (median of `runs` after a warm-up).
+///
+/// Each sample is one dispatch where that takes long enough to time by the wall clock (as on
+/// lavapipe, ~0.5 s for the whole probe with `runs = 3`), or a pass of repeated dispatches on a
+/// fast GPU; either way the work counted is the work the dispatches do.
 pub fn measure(ctx: &GpuContext, runs: usize) -> Result<Roofline, GpuError> {
     let device = ctx.device();
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -113,10 +154,13 @@ pub fn measure(ctx: &GpuContext, runs: usize) -> Result<Roofline, GpuError> {
         ],
     });
     let fma_time = time(ctx, &fma, &group, FMA_WORKGROUPS, runs)?;
-    let flops = invocations as f64 * FMA_ITERATIONS as f64 * 8.0 * 4.0 * 2.0;
+    let flops = invocations as f64 * FMA_ITERATIONS as f64 * FMA_FLOPS_PER_ROUND;
 
     let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
-    let bytes = COPY_BYTES.min(ctx.limits().max_storage_buffer_binding_size / 16 * 16);
+    let limits = ctx.limits();
+    let bytes = COPY_BYTES
+        .min(limits.max_storage_buffer_binding_size / 16 * 16)
+        .min(limits.max_compute_workgroups_per_dimension as u64 * COPY_WORKGROUP * 16);
     let elements = (bytes / 16) as u32;
     let params = upload(
         device,
@@ -143,7 +187,7 @@ pub fn measure(ctx: &GpuContext, runs: usize) -> Result<Roofline, GpuError> {
             wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
         ],
     });
-    let workgroups = (elements / 64).clamp(1, 4096);
+    let workgroups = (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32;
     let copy_time = time(ctx, &copy, &group, workgroups, runs)?;
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(GpuError::from_wgpu("roofline", e));
