@@ -167,7 +167,7 @@ fn batch_greater_than_one() {
 #[test]
 fn every_matmul_variant_on_every_adapter() {
     use gqa::core::{MatmulVariant, Tuning};
-    for variant in [MatmulVariant::Tiled, MatmulVariant::RegisterBlocked] {
+    for variant in [MatmulVariant::Tiled, MatmulVariant::RegisterBlocked, MatmulVariant::Textured] {
         for ctx in adapters() {
             let forced = ctx.clone().with_tuning(Tuning { matmul: variant, ..ctx.tuning() });
             let mut cfg = GqaConfig::new(5, 6, 3);

@@ -865,6 +865,57 @@ mod tests {
     }
 
     #[test]
+    fn textured_plans_pack_each_input_once_and_list_every_texture() {
+        let mut cfg = GqaConfig::new(8, 4, 2);
+        cfg.use_gate = true;
+        let tuning = Tuning { matmul: crate::MatmulVariant::Textured, ..Tuning::CPU };
+        let opts = CallOptions::default();
+        // 2 x 40 query rows and 2 x 50 key/value rows: every projection textured, the gate reading
+        // the packed query, the key projection the packed value (no key given).
+        let plan = Plan::tuned(&problem(&cfg, 2, 40, 50, &opts), &Limits::default(), tuning).unwrap();
+        let labels: Vec<_> = plan.passes().map(|p| (p.label, p.kernel)).collect();
+        let tex = Kernel::MatmulBiasTex;
+        assert_eq!(
+            labels[..6],
+            [
+                ("pack_query", Kernel::PackTexture),
+                ("project_query", tex),
+                ("pack_value", Kernel::PackTexture),
+                ("project_key", tex),
+                ("project_value", tex),
+                ("project_gate", tex),
+            ]
+        );
+        let shape = |id| plan.buffer(id).and_then(|b| b.texture);
+        assert_eq!(shape(BufferId::QueryTexture), Some(TextureShape { width: 4, height: 80 }));
+        assert_eq!(shape(BufferId::ValueTexture), Some(TextureShape { width: 3, height: 100 }));
+        assert_eq!(shape(BufferId::KernelTexture(Dense::Key)), Some(TextureShape { width: 4, height: 12 }));
+        assert_eq!(shape(BufferId::AttnOutTexture), Some(TextureShape { width: 8, height: 80 }));
+        let weight_textures = plan.buffers.iter().filter(|b| b.texture.is_some() && b.role == BufferRole::Weight);
+        assert_eq!(weight_textures.count(), 5, "every kernel, gate included");
+        let pack = plan.passes().find(|p| p.label == "pack_attention_output").unwrap();
+        assert_eq!(pack.workgroups, [1, 1, 1], "32 columns, 80 rows: one 256 x 128 tile");
+        assert_eq!(pack.bindings, [BufferId::AttnOut, BufferId::AttnOutTexture]);
+
+        // One query row takes the rows kernel and its input is not packed (the 50 key/value rows
+        // still are); the query's weight texture is still listed (the layer holds it).
+        let step = Plan::tuned(&problem(&cfg, 1, 1, 50, &opts), &Limits::default(), tuning).unwrap();
+        let q = step.passes().find(|p| p.label == "project_query").unwrap();
+        assert_eq!(q.kernel, Kernel::MatmulBiasRows4);
+        assert!(step.passes().all(|p| p.label != "pack_query" && p.label != "pack_attention_output"));
+        assert!(step.passes().any(|p| p.label == "pack_value"));
+        assert!(step.buffer(BufferId::KernelTexture(Dense::Query)).is_some());
+
+        // Textures beyond the device's limit: the buffer kernel, and no texture listed for it.
+        let small = Limits { max_texture_dimension_2d: 60, ..Limits::default() };
+        let plan = Plan::tuned(&problem(&cfg, 2, 40, 50, &opts), &small, tuning).unwrap();
+        let kernel_of = |label| plan.passes().find(|p| p.label == label).unwrap().kernel;
+        assert_eq!(kernel_of("project_query"), Kernel::MatmulBiasRb16, "80 rows > 60");
+        assert_eq!(kernel_of("project_key"), Kernel::MatmulBiasRb16, "100 rows > 60");
+        assert!(plan.buffer(BufferId::QueryTexture).is_none());
+    }
+
+    #[test]
     fn buffers_and_passes_follow_the_problem() {
         let mut cfg = GqaConfig::new(8, 4, 2);
         cfg.use_gate = true;

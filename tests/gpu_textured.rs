@@ -1,0 +1,109 @@
+//! The textured projections (`MatmulVariant::Textured`, the CPU adapters' default): each projection's
+//! input packed into a texture once per chunk, the weights kept as textures, every product checked
+//! against the oracle on both adapters; and the fallbacks to the buffer kernels where a texture would
+//! exceed the device's limits.
+
+mod common;
+
+use common::{Case, adapter_name, adapters, gl_guard, random_weights};
+use gqa::core::{BufferId, Dense, GqaConfig, Kernel, MatmulVariant, Plan, TextureShape, Tuning};
+use gqa::gpu::{GpuContext, GqaLayer};
+
+fn textured(ctx: &GpuContext) -> GpuContext {
+    ctx.clone().with_tuning(Tuning { matmul: MatmulVariant::Textured, ..ctx.tuning() })
+}
+
+/// The plan the case's call would run on `ctx`.
+fn plan_of(ctx: &GpuContext, c: &Case) -> Plan {
+    let _gl = gl_guard(ctx);
+    let layer = GqaLayer::new(ctx, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
+    let key = c.dk.map(|dk| vec![c.batch, c.s, dk]);
+    layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key.as_deref(), &c.options).unwrap()
+}
+
+/// The labels of the plan's passes that run `kernel`.
+fn labels_of(plan: &Plan, kernel: Kernel) -> Vec<&'static str> {
+    plan.passes().filter(|p| p.kernel == kernel).map(|p| p.label).collect()
+}
+
+#[test]
+fn textured_projections_match_the_oracle() {
+    for ctx in adapters() {
+        let ctx = textured(ctx);
+        let name = adapter_name(&ctx);
+
+        // Rows (2 x 67, 2 x 70) and columns (72, 36, 20) that are not multiples of the 128 x 16
+        // blocks; a gate and a separate key.
+        let mut cfg = GqaConfig::new(12, 6, 3);
+        cfg.use_gate = true;
+        let mut c = Case::new("textured: odd sizes, gate, separate key", cfg);
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 67, 70, 20, 28, Some(12));
+        let plan = plan_of(&ctx, &c);
+        assert_eq!(
+            labels_of(&plan, Kernel::MatmulBiasTex),
+            ["project_query", "project_key", "project_value", "project_gate", "project_output"],
+            "{name}"
+        );
+        assert_eq!(
+            labels_of(&plan, Kernel::PackTexture),
+            ["pack_query", "pack_key", "pack_value", "pack_attention_output"],
+            "{name}: the gate reads the packed query"
+        );
+        let texture = |id| plan.buffer(id).and_then(|b| b.texture);
+        assert_eq!(texture(BufferId::QueryTexture), Some(TextureShape { width: 5, height: 134 }), "{name}");
+        assert_eq!(texture(BufferId::KernelTexture(Dense::Gate)), Some(TextureShape { width: 18, height: 20 }));
+        assert_eq!(texture(BufferId::KernelTexture(Dense::Output)), Some(TextureShape { width: 5, height: 72 }));
+        assert!(plan.buffer(BufferId::Kernel(Dense::Query)).is_some_and(|b| b.texture.is_none()), "{name}");
+        let diff = c.check(&ctx, 11);
+
+        // No key: the key and value projections read the one packed value; no bias.
+        let mut c = Case::new("textured: key = value, no bias", GqaConfig::new(8, 4, 2));
+        c.config.use_bias = false;
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
+        let plan = plan_of(&ctx, &c);
+        assert_eq!(labels_of(&plan, Kernel::PackTexture), ["pack_query", "pack_value", "pack_attention_output"]);
+        assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex).len(), 4, "{name}");
+        c.check(&ctx, 12);
+        eprintln!("[{name}] textured projections: ok, max |diff| {diff:.2e}");
+    }
+}
+
+#[test]
+fn textures_beyond_the_limits_fall_back_to_buffers() {
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let mut cap = ctx.limits();
+        cap.max_texture_dimension_2d = 64;
+        let capped = textured(ctx).with_plan_limits(cap);
+        // 2 x 40 = 80 query rows exceed 64 texels: the query, gate and output projections take the
+        // buffer kernel; 2 x 30 = 60 key/value rows fit. The query weight (80 x 32) is too tall for
+        // a texture, so the layer keeps none for it (nor for the gate, which shares its shape).
+        let mut cfg = GqaConfig::new(8, 4, 2);
+        cfg.use_gate = true;
+        let mut c = Case::new("textures over the limit", cfg);
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 30, 80, 24, None);
+        let plan = plan_of(&capped, &c);
+        assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex), ["project_key", "project_value"], "{name}");
+        assert_eq!(
+            labels_of(&plan, Kernel::MatmulBiasRb16),
+            ["project_query", "project_gate", "project_output"],
+            "{name}"
+        );
+        assert!(plan.buffer(BufferId::KernelTexture(Dense::Query)).is_none(), "{name}");
+        assert!(plan.buffer(BufferId::KernelTexture(Dense::Value)).is_some(), "{name}");
+        assert!(plan.buffer(BufferId::QueryTexture).is_none(), "{name}");
+        let diff = c.check(&capped, 13);
+
+        // Sizes that are not multiples of 4 (Dq = 18 is the query's contracted size and the output's
+        // width, Dv = 10 the value's) take the scalar kernel.
+        let mut c = Case::new("textured tuning, sizes not multiples of 4", GqaConfig::new(8, 4, 2));
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 30, 20, 18, 10, None);
+        let ctx = textured(ctx);
+        let plan = plan_of(&ctx, &c);
+        assert!(labels_of(&plan, Kernel::MatmulBiasTex).is_empty(), "{name}");
+        assert_eq!(labels_of(&plan, Kernel::MatmulBiasRb).len(), 4, "{name}");
+        assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_none(), "{name}: 18 columns");
+        c.check(&ctx, 14);
+        eprintln!("[{name}] fallbacks: ok, max |diff| {diff:.2e}");
+    }
+}
