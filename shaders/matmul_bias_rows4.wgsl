@@ -3,10 +3,10 @@
 // B (the weights) once. Each invocation owns 4 rows x 4 adjacent columns of C; adjacent invocations
 // take adjacent columns, so together they stream each row of B contiguously, and every vec4 of B
 // loaded serves 4 rows. Needs k and n multiples of 4 (vec4 loads); no workgroup memory, no barrier.
-// Rows past m read a clamped (valid) row and are never stored.
+// Rows past m read a clamped (valid) row and are never stored. The operands A (m, k) and B (k, n) come
+// through `load_a` / `load_b` from a snippet: common/operands_storage.wgsl (storage buffers) or
+// common/operands_texture.wgsl (textures, for CPU adapters).
 
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;    // (m, k)
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;    // (k, n)
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>; // (n)
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>; // (m, n)
 
@@ -20,28 +20,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if col >= n4 {
         return;
     }
-    let r0 = min(row0, m - 1u) * k4;
-    let r1 = min(row0 + 1u, m - 1u) * k4;
-    let r2 = min(row0 + 2u, m - 1u) * k4;
-    let r3 = min(row0 + 3u, m - 1u) * k4;
+    let r0 = min(row0, m - 1u);
+    let r1 = min(row0 + 1u, m - 1u);
+    let r2 = min(row0 + 2u, m - 1u);
+    let r3 = min(row0 + 3u, m - 1u);
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
     var c2 = vec4<f32>(0.0);
     var c3 = vec4<f32>(0.0);
     for (var kk = 0u; kk < k4; kk++) {
         // Rows 4kk .. 4kk + 3 of B at this invocation's columns.
-        let at = 4u * kk * n4 + col;
-        let b0 = b[at];
-        let b1 = b[at + n4];
-        let b2 = b[at + 2u * n4];
-        let b3 = b[at + 3u * n4];
-        let a0 = a[r0 + kk];
+        let b0 = load_b(4u * kk, col);
+        let b1 = load_b(4u * kk + 1u, col);
+        let b2 = load_b(4u * kk + 2u, col);
+        let b3 = load_b(4u * kk + 3u, col);
+        let a0 = load_a(r0, kk);
         c0 = fma(vec4<f32>(a0.x), b0, fma(vec4<f32>(a0.y), b1, fma(vec4<f32>(a0.z), b2, fma(vec4<f32>(a0.w), b3, c0))));
-        let a1 = a[r1 + kk];
+        let a1 = load_a(r1, kk);
         c1 = fma(vec4<f32>(a1.x), b0, fma(vec4<f32>(a1.y), b1, fma(vec4<f32>(a1.z), b2, fma(vec4<f32>(a1.w), b3, c1))));
-        let a2 = a[r2 + kk];
+        let a2 = load_a(r2, kk);
         c2 = fma(vec4<f32>(a2.x), b0, fma(vec4<f32>(a2.y), b1, fma(vec4<f32>(a2.z), b2, fma(vec4<f32>(a2.w), b3, c2))));
-        let a3 = a[r3 + kk];
+        let a3 = load_a(r3, kk);
         c3 = fma(vec4<f32>(a3.x), b0, fma(vec4<f32>(a3.y), b1, fma(vec4<f32>(a3.z), b2, fma(vec4<f32>(a3.w), b3, c3))));
     }
     store4(row0, col, c0);

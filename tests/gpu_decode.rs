@@ -234,23 +234,36 @@ fn decode_applies_only_to_short_queries_over_long_sources() {
 }
 
 /// Products of few rows (B * T <= 16, sizes multiples of 4) take the rows-of-4 matmul under every
-/// tuning: with and without bias, with the gate's sigmoid, row counts that are not multiples of 4.
+/// tuning (its texture form under the textured one): with and without bias, with the gate's sigmoid,
+/// row counts that are not multiples of 4.
 #[test]
 fn few_row_projections_use_the_rows4_matmul() {
+    use gqa::core::MatmulVariant;
     for ctx in adapters() {
-        for (b, t, bias, gate) in [(1, 1, true, false), (3, 1, false, true), (2, 3, true, true), (1, 7, true, false)] {
-            let cfg = GqaConfig { use_bias: bias, use_gate: gate, ..GqaConfig::new(8, 4, 2) };
-            let mut c = Case::new(&format!("rows4: B={b} T={t} bias={bias} gate={gate}"), cfg);
-            (c.batch, c.t, c.s, c.dq, c.dv) = (b, t, 5, 16, 8);
-            c.options.use_causal_mask = true;
-            c.options.causal_alignment = CausalAlignment::BottomRight;
-            // The plan alone (no GPU work outside the harness's GL guard, which `check` takes).
-            let problem = gqa::core::Problem::new(&c.config, &[b, t, 16], &[b, 5, 8], None, &c.options).unwrap();
-            let plan = gqa::core::Plan::tuned(&problem, &ctx.limits(), ctx.tuning()).unwrap();
-            let kernel = |label: &str| plan.passes().find(|p| p.label == label).map(|p| p.kernel);
-            assert_eq!(kernel("project_query"), Some(Kernel::MatmulBiasRows4), "{}", c.name);
-            assert_eq!(kernel("project_output"), Some(Kernel::MatmulBiasRows4), "{}", c.name);
-            c.check(ctx, 3);
+        let variants = [
+            (MatmulVariant::Textured, Kernel::MatmulBiasRows4Tex),
+            (MatmulVariant::RegisterBlocked, Kernel::MatmulBiasRows4),
+            (MatmulVariant::Tiled, Kernel::MatmulBiasRows4),
+        ];
+        for (variant, want) in variants {
+            let ctx = ctx.clone().with_tuning(Tuning { matmul: variant, ..ctx.tuning() });
+            for (b, t, bias, gate) in
+                [(1, 1, true, false), (3, 1, false, true), (2, 3, true, true), (1, 7, true, false)]
+            {
+                let cfg = GqaConfig { use_bias: bias, use_gate: gate, ..GqaConfig::new(8, 4, 2) };
+                let mut c = Case::new(&format!("rows4 {variant:?}: B={b} T={t} bias={bias} gate={gate}"), cfg);
+                (c.batch, c.t, c.s, c.dq, c.dv) = (b, t, 5, 16, 8);
+                c.options.use_causal_mask = true;
+                c.options.causal_alignment = CausalAlignment::BottomRight;
+                // The plan alone (no GPU work outside the harness's GL guard, which `check` takes).
+                let problem = gqa::core::Problem::new(&c.config, &[b, t, 16], &[b, 5, 8], None, &c.options).unwrap();
+                let plan = gqa::core::Plan::tuned(&problem, &ctx.limits(), ctx.tuning()).unwrap();
+                let kernel = |label: &str| plan.passes().find(|p| p.label == label).map(|p| p.kernel);
+                for label in ["project_query", "project_key", "project_value", "project_output"] {
+                    assert_eq!(kernel(label), Some(want), "{}: {label}", c.name);
+                }
+                c.check(&ctx, 3);
+            }
         }
     }
 }

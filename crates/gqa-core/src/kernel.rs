@@ -81,6 +81,10 @@ pub enum Kernel {
     /// uploaded once. Needs k and n multiples of 4 and every texture within
     /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
     MatmulBiasTex,
+    /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
+    /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's
+    /// projections on CPU adapters, under [`crate::MatmulVariant::Textured`].
+    MatmulBiasRows4Tex,
     /// Copies a row-major `m x k` f32 buffer (k a multiple of 4) into an rgba32float storage
     /// texture of `k / 4` x `m` texels, one texel column of 128 rows per invocation: the A operand
     /// of [`Kernel::MatmulBiasTex`].
@@ -89,7 +93,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -111,6 +115,7 @@ impl Kernel {
         Kernel::AttentionBlock,
         Kernel::MatmulBiasTex,
         Kernel::PackTexture,
+        Kernel::MatmulBiasRows4Tex,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -140,7 +145,7 @@ impl Kernel {
             Kernel::MatmulBias => "matmul_bias.wgsl",
             Kernel::MatmulBiasRb => "matmul_bias_rb.wgsl",
             Kernel::MatmulBiasRb16 => "matmul_bias_rb16.wgsl",
-            Kernel::MatmulBiasRows4 => "matmul_bias_rows4.wgsl",
+            Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4.wgsl",
             Kernel::QkGrouped => "qk_grouped.wgsl",
             Kernel::SoftmaxMasked => "softmax_masked.wgsl",
             Kernel::SoftmaxMaskedSubgroup => "softmax_masked_subgroup.wgsl",
@@ -185,6 +190,7 @@ impl Kernel {
             Kernel::AttentionBlock => "attention_block",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::PackTexture => "pack_texture",
+            Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
         }
     }
 
@@ -201,6 +207,7 @@ impl Kernel {
             | Kernel::AttentionDecode
             | Kernel::AttentionBlock
             | Kernel::MatmulBiasRows4
+            | Kernel::MatmulBiasRows4Tex
             | Kernel::PackTexture => [64, 1, 1],
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
@@ -218,6 +225,7 @@ impl Kernel {
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
+            | Kernel::MatmulBiasRows4Tex
             | Kernel::MatmulBiasTex
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
@@ -280,7 +288,7 @@ impl Kernel {
             Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => k.div_ceil(4) + 64,
             Kernel::PackTexture => 128,
-            Kernel::MatmulBiasRows4 => k.div_ceil(4) + 4,
+            Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
             // The three strided passes, and two walks over at most 64 subgroup slots.
@@ -345,7 +353,7 @@ impl Kernel {
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
             // 64 invocations of 4 columns, 4 rows each.
-            Kernel::MatmulBiasRows4 => [256, 4],
+            Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => [256, 4],
             _ => [64, 64],
         }
     }
@@ -355,7 +363,7 @@ impl Kernel {
         use Access::*;
         match self {
             // A, B (textures), bias, C.
-            Kernel::MatmulBiasTex => &[Texture, Texture, Read, ReadWrite],
+            Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             Kernel::MatmulBias

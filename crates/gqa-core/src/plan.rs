@@ -734,8 +734,8 @@ fn input_texture(input: BufferId) -> (BufferId, &'static str) {
     }
 }
 
-/// Pushes a projection's steps: the matmul, preceded for [`Kernel::MatmulBiasTex`] by the packing of
-/// its input into a texture (once per input per batch chunk: `packed` lists the textures of this
+/// Pushes a projection's steps: the matmul, preceded for the texture kernels by the packing of its
+/// input into a texture (once per input per batch chunk: `packed` lists the textures of this
 /// chunk, with their specs).
 fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>) {
     let (p, d, rows) = (c.p, c.d, c.rows);
@@ -755,7 +755,7 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     }
     let params = Params { m: rows as u32, n: n as u32, k: k as u32, matmul_flags: flags, ..c.base };
     let bias = if p.use_bias { BufferId::Bias(d) } else { BufferId::Kernel(d) };
-    let (a, b) = if kernel == Kernel::MatmulBiasTex {
+    let (a, b) = if matches!(kernel, Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex) {
         let (texture, label) = input_texture(input);
         if !packed.iter().any(|t| t.id == texture) {
             let pack = Kernel::PackTexture;
@@ -897,13 +897,12 @@ mod tests {
         assert_eq!(pack.workgroups, [1, 1, 1], "32 columns, 80 rows: one 256 x 128 tile");
         assert_eq!(pack.bindings, [BufferId::AttnOut, BufferId::AttnOutTexture]);
 
-        // One query row takes the rows kernel and its input is not packed (the 50 key/value rows
-        // still are); the query's weight texture is still listed (the layer holds it).
+        // One query row takes the rows kernel's texture form; its input is packed like the others.
         let step = Plan::tuned(&problem(&cfg, 1, 1, 50, &opts), &Limits::default(), tuning).unwrap();
         let q = step.passes().find(|p| p.label == "project_query").unwrap();
-        assert_eq!(q.kernel, Kernel::MatmulBiasRows4);
-        assert!(step.passes().all(|p| p.label != "pack_query" && p.label != "pack_attention_output"));
-        assert!(step.passes().any(|p| p.label == "pack_value"));
+        assert_eq!(q.kernel, Kernel::MatmulBiasRows4Tex);
+        assert_eq!(q.bindings[..2], [BufferId::QueryTexture, BufferId::KernelTexture(Dense::Query)]);
+        assert_eq!(step.buffer(BufferId::QueryTexture).unwrap().texture, Some(TextureShape { width: 4, height: 1 }));
         assert!(step.buffer(BufferId::KernelTexture(Dense::Query)).is_some());
 
         // Textures beyond the device's limit: the buffer kernel, and no texture listed for it.

@@ -23,8 +23,9 @@ pub enum MatmulVariant {
 }
 
 /// Products of at most this many rows (a decoding step's B * T new tokens) take
-/// [`Kernel::MatmulBiasRows4`] under every variant, when the sizes are multiples of 4: the tiles of
-/// the others would compute mostly clamped rows (64 or 128 rows per tile for 1 real one).
+/// [`Kernel::MatmulBiasRows4`] (its texture form [`Kernel::MatmulBiasRows4Tex`] under
+/// [`MatmulVariant::Textured`]) when the sizes are multiples of 4: the tiles of the others would
+/// compute mostly clamped rows (64 or 128 rows per tile for 1 real one).
 pub const FEW_ROWS: u64 = 16;
 
 impl MatmulVariant {
@@ -33,7 +34,10 @@ impl MatmulVariant {
     pub fn kernel(self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
         let vec4 = k.is_multiple_of(4) && n.is_multiple_of(4);
         if m <= FEW_ROWS && vec4 {
-            return Kernel::MatmulBiasRows4;
+            return match self {
+                MatmulVariant::Textured if Self::texture_fits(m, k, n, limits) => Kernel::MatmulBiasRows4Tex,
+                _ => Kernel::MatmulBiasRows4,
+            };
         }
         match self {
             MatmulVariant::Tiled => Kernel::MatmulBias,

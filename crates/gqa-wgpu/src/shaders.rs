@@ -10,7 +10,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 11] = [
+pub const COMMON: [(&str, &str); 13] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -22,6 +22,8 @@ pub const COMMON: [(&str, &str); 11] = [
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
+    ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
+    ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -30,7 +32,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
         Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
-        Kernel::MatmulBiasRows4 => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
+        Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
         Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
@@ -56,9 +58,10 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::MatmulBias
         | Kernel::MatmulBiasRb
         | Kernel::MatmulBiasRb16
-        | Kernel::MatmulBiasRows4
         | Kernel::MatmulBiasTex
         | Kernel::PackTexture => &["common/params.wgsl"],
+        Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl"],
+        Kernel::MatmulBiasRows4Tex => &["common/params.wgsl", "common/operands_texture.wgsl"],
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
