@@ -5,7 +5,9 @@
 //! reduce and fused attention kernels are one file for both precisions, whose storage type is `Elem`
 //! (`common/store_f32.wgsl` declares it f32; the fused attention's output type `Out` comes from
 //! `common/out_storage.wgsl` or `common/out_partials.wgsl`); the f16 matmuls share their body through a
-//! snippet: the kernel file declares the bindings whose storage type differs and the entry point.
+//! snippet: the kernel file declares the bindings whose storage type differs and the entry point. The
+//! rows-of-4 matmul is one file over storage buffers or textures: its operands come through `load_a` /
+//! `load_b` from `common/operands_storage.wgsl` or `common/operands_texture.wgsl`.
 
 use gqa_core::Kernel;
 
