@@ -73,8 +73,9 @@ pub enum Kernel {
     /// output like [`Kernel::AttentionFused`] (same bindings and semantics). f32, H a multiple of 4
     /// up to 256.
     AttentionBlock,
-    /// [`Kernel::MatmulBiasRb16`]'s product (16x16 outputs per invocation, 64 named vec4
-    /// accumulators) reading A and B from rgba32float textures instead of storage buffers: for CPU
+    /// [`Kernel::MatmulBiasRb16`] (the same file, 16x16 outputs per invocation, 64 named vec4
+    /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
+    /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
     /// adapters, where Mesa's llvmpipe turns every storage-buffer load into a loop over the SIMD
     /// lanes but a texel fetch into one gather (4.3x faster at 1024^3 on lavapipe,
     /// docs/PERFORMANCE.md). A comes from [`Kernel::PackTexture`], B is the weight's texture
@@ -161,7 +162,7 @@ impl Kernel {
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
             Kernel::AttentionDecode => "attention_decode.wgsl",
             Kernel::AttentionBlock => "attention_block.wgsl",
-            Kernel::MatmulBiasTex => "matmul_bias_tex.wgsl",
+            Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
     }

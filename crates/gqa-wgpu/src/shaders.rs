@@ -6,8 +6,8 @@
 //! (`common/store_f32.wgsl` declares it f32; the fused attention's output type `Out` comes from
 //! `common/out_storage.wgsl` or `common/out_partials.wgsl`); the f16 matmuls share their body through a
 //! snippet: the kernel file declares the bindings whose storage type differs and the entry point. The
-//! rows-of-4 matmul is one file over storage buffers or textures: its operands come through `load_a` /
-//! `load_b` from `common/operands_storage.wgsl` or `common/operands_texture.wgsl`.
+//! 16x16 and rows-of-4 matmuls are each one file over storage buffers or textures: their operands come
+//! through `load_a` / `load_b` from `common/operands_storage.wgsl` or `common/operands_texture.wgsl`.
 
 use gqa_core::Kernel;
 
@@ -33,7 +33,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
     match kernel {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
-        Kernel::MatmulBiasRb16 => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
+        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
         Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
@@ -49,7 +49,6 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
         Kernel::AttentionBlock => include_str!("../../../shaders/attention_block.wgsl"),
-        Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_tex.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
 }
@@ -57,13 +56,9 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias
-        | Kernel::MatmulBiasRb
-        | Kernel::MatmulBiasRb16
-        | Kernel::MatmulBiasTex
-        | Kernel::PackTexture => &["common/params.wgsl"],
-        Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl"],
-        Kernel::MatmulBiasRows4Tex => &["common/params.wgsl", "common/operands_texture.wgsl"],
+        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture => &["common/params.wgsl"],
+        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl"],
+        Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex => &["common/params.wgsl", "common/operands_texture.wgsl"],
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
