@@ -10,7 +10,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 11] = [
+pub const COMMON: [(&str, &str); 13] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -19,6 +19,8 @@ pub const COMMON: [(&str, &str); 11] = [
     ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
     ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
     ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
+    ("common/operands_buffer.wgsl", include_str!("../../../shaders/common/operands_buffer.wgsl")),
+    ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
@@ -44,7 +46,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
-        Kernel::AttentionBlock => include_str!("../../../shaders/attention_block.wgsl"),
+        Kernel::AttentionBlock | Kernel::AttentionBlockTex => include_str!("../../../shaders/attention_block.wgsl"),
         Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_tex.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
@@ -64,6 +66,15 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::AttentionDecode | Kernel::AttentionBlock => &[
             "common/params.wgsl",
+            "common/operands_buffer.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots4x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionBlockTex => &[
+            "common/params.wgsl",
+            "common/operands_texture.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
