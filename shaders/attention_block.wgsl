@@ -27,8 +27,8 @@
 // fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
 
 // Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): storage buffers
-// (common/operands_buffer.wgsl, Kernel::AttentionBlock) or rgba32float textures
-// (common/operands_texture.wgsl, Kernel::AttentionBlockTex), read through load_q, load_k, load_v.
+// (common/qkv_storage.wgsl, Kernel::AttentionBlock) or rgba32float textures
+// (common/qkv_texture.wgsl, Kernel::AttentionBlockTex), read through load_q, load_k, load_v.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)

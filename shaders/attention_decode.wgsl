@@ -23,7 +23,7 @@
 // Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax
 // over visible keys); the reduce handles fully masked rows, the policy and the gate.
 
-// Bindings 1-3, Q, K and V: common/operands_buffer.wgsl.
+// Bindings 1-3, Q, K and V: common/qkv_storage.wgsl.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;  // the partial states
 

@@ -19,8 +19,8 @@ pub const COMMON: [(&str, &str); 13] = [
     ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
     ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
     ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
-    ("common/operands_buffer.wgsl", include_str!("../../../shaders/common/operands_buffer.wgsl")),
-    ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
+    ("common/qkv_storage.wgsl", include_str!("../../../shaders/common/qkv_storage.wgsl")),
+    ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
@@ -66,7 +66,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::AttentionDecode | Kernel::AttentionBlock => &[
             "common/params.wgsl",
-            "common/operands_buffer.wgsl",
+            "common/qkv_storage.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
@@ -74,7 +74,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         ],
         Kernel::AttentionBlockTex => &[
             "common/params.wgsl",
-            "common/operands_texture.wgsl",
+            "common/qkv_texture.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
