@@ -14,17 +14,21 @@
 //      and a visible flag; the new running max m_new = max(m_run, chunk max), p = exp(logit - m_new)
 //      in place of the logit (0 for masked keys) and the chunk's sum of p; one lane per item then
 //      updates the running max and sum and publishes corr = exp(m_old - m_new).
-//   3. lanes over the H / 4 vec4 columns and 64 / (H / 4) key groups: each lane's 16 item
-//      accumulators (named vec4s, kept across chunks) are scaled by corr, then accumulate p * V over
-//      the lane's keys of the chunk; each V vec4 loaded serves all 16 items, whose p come as 4 vec4
-//      loads from `sc`. Under Keras' default-call policy the lane also sums V (for fully masked rows).
-// At the end the key groups' accumulators are combined through workgroup memory, 4 items at a time,
-// and the output is normalised (zeros or the plain average of V for fully masked rows, NaN for a row
-// with a visible NaN logit) and multiplied by the gate when used.
+//   3. lanes over pairs of the H / 4 vec4 columns and 64 / (H / 8) key groups: each lane's 2 x 16
+//      item accumulators (named vec4s, kept across chunks) are scaled by corr, then accumulate p * V
+//      over the lane's keys of the chunk; each V vec4 loaded serves all 16 items, whose p come as 4
+//      vec4 loads from `sc` that serve both columns (on CPU drivers workgroup loads are per-lane
+//      loops like storage loads: with one column per lane they took over half the kernel's time).
+//      Under Keras' default-call policy the lane also sums V (for fully masked rows).
+// Q, K and V are read through load_q / load_k / load_v (storage buffers, or textures in
+// Kernel::AttentionBlockTex, where a texel fetch is one gather on CPU drivers).
+// At the end the key groups' accumulators are combined through workgroup memory, 4 items and one
+// column of the pairs at a time, and the output is normalised (zeros or the plain average of V for
+// fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
 
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;    // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
-@group(0) @binding(3) var<storage, read> vmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+// Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): storage buffers
+// (common/qkv_storage.wgsl, Kernel::AttentionBlock) or rgba32float textures
+// (common/qkv_texture.wgsl, Kernel::AttentionBlockTex), read through load_q, load_k, load_v.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
@@ -58,6 +62,13 @@ fn row_of(b: u32, g: u32, it: u32) -> u32 {
     return ((b * params.t_len + t) * params.nq + u) * (params.head_dim / 4u);
 }
 
+// Item `it`'s query as (row, first vec4 column) of load_q: row b * T + t, column (g * R + it % R) * H / 4.
+fn q_at(b: u32, g: u32, it: u32) -> vec2<u32> {
+    let t = it / params.group;
+    let u = g * params.group + it % params.group;
+    return vec2<u32>(b * params.t_len + t, u * (params.head_dim / 4u));
+}
+
 // Item `it`'s scaled logit for key s, or the sentinel when masked.
 fn logit(b_global: u32, g: u32, it: u32, s: u32, a: vec4<f32>) -> f32 {
     let x = (a.x + a.y + a.z + a.w) * params.scale;
@@ -66,15 +77,17 @@ fn logit(b_global: u32, g: u32, it: u32, s: u32, a: vec4<f32>) -> f32 {
 }
 
 
-// Combines the key groups' accumulators of items i0 .. i0 + 3 of the block and stores their outputs.
-// Called in uniform control flow (it has barriers).
-fn finish4(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, vs_in: vec4<f32>) {
+// Combines the key groups' accumulators of items i0 .. i0 + 3 of the block for the lanes' column
+// `half` of their pair and stores their outputs. Called in uniform control flow (it has barriers).
+fn finish4(lid: u32, b: u32, g: u32, blk: u32, i0: u32, half: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, vs_in: vec4<f32>) {
     let h4n = params.head_dim / 4u;
-    let kgroups = WG / h4n;
-    let col = lid % h4n;
-    let kg = lid / h4n;
-    let s = combine_key_groups(Sums4(a0, a1, a2, a3, vs_in), kg, kgroups, col, h4n);
-    if kg == 0u {
+    let pairs = (h4n + 1u) / 2u;
+    let kgroups = WG / pairs;
+    let cp = lid % pairs;
+    let kg = lid / pairs;
+    let col = 2u * cp + half;
+    let s = combine_key_groups(Sums4(a0, a1, a2, a3, vs_in), kg, kgroups, cp, pairs);
+    if kg == 0u && col < h4n {
         store_item(b, g, blk, i0, col, s.s0, s.vs);
         store_item(b, g, blk, i0 + 1u, col, s.s1, s.vs);
         store_item(b, g, blk, i0 + 2u, col, s.s2, s.vs);
@@ -123,10 +136,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         f_run[lid] = 0u;
     }
 
-    // Phase 3's lane: column `col`, key group `kg` of `kgroups`.
-    let kgroups = WG / h4n;
-    let col = lid % h4n;
-    let kg = lid / h4n;
+    // Phase 3's lane: columns 2 * cp and 2 * cp + 1 (clamped to the last column when H / 4 is odd;
+    // that copy is never stored), key group `kg` of `kgroups`.
+    let pairs = (h4n + 1u) / 2u;
+    let kgroups = WG / pairs;
+    let cp = lid % pairs;
+    let kg = lid / pairs;
     let busy = kg < kgroups;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
@@ -145,6 +160,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var a14 = vec4<f32>(0.0);
     var a15 = vec4<f32>(0.0);
     var vs = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
+    var b8 = vec4<f32>(0.0);
+    var b9 = vec4<f32>(0.0);
+    var b10 = vec4<f32>(0.0);
+    var b11 = vec4<f32>(0.0);
+    var b12 = vec4<f32>(0.0);
+    var b13 = vec4<f32>(0.0);
+    var b14 = vec4<f32>(0.0);
+    var b15 = vec4<f32>(0.0);
+    var vt = vec4<f32>(0.0);
 
     // Phase 2's lane: item `my_item`, segment `seg` of 4.
     let segs = WG / BLOCK;
@@ -155,8 +187,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
     for (var s0 = 0u; s0 < s_len; s0 += CHUNK) {
         let n = min(CHUNK, s_len - s0);
-        // K/V row of key s0 + j: (kv_row + j * nkv) * h4n, as vec4s.
-        let kv_row = (b * params.kv_stride + s0) * nkv + g;
+        // K/V of key s0 + j: row kv_row + j of load_k / load_v, columns from kv_col.
+        let kv_row = b * params.kv_stride + s0;
+        let kv_col = g * h4n;
 
         // Phase 1: logits, lanes over (4 keys, 4 items) pairs.
         let quads = (n + 3u) / 4u;
@@ -164,18 +197,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             let jq = w % quads;
             let iq = w / quads;
             let j0 = 4u * jq;
-            let k0_at = (kv_row + min(j0 + 0u, n - 1u) * nkv) * h4n;
-            let k1_at = (kv_row + min(j0 + 1u, n - 1u) * nkv) * h4n;
-            let k2_at = (kv_row + min(j0 + 2u, n - 1u) * nkv) * h4n;
-            let k3_at = (kv_row + min(j0 + 3u, n - 1u) * nkv) * h4n;
+            let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
+            let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
+            let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
+            let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
             let it0 = item_of(blk, 4u * iq);
             let it1 = item_of(blk, 4u * iq + 1u);
             let it2 = item_of(blk, 4u * iq + 2u);
             let it3 = item_of(blk, 4u * iq + 3u);
-            let q0 = row_of(b, g, it0);
-            let q1 = row_of(b, g, it1);
-            let q2 = row_of(b, g, it2);
-            let q3 = row_of(b, g, it3);
+            let q0 = q_at(b, g, it0);
+            let q1 = q_at(b, g, it1);
+            let q2 = q_at(b, g, it2);
+            let q3 = q_at(b, g, it3);
             let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
             let s = s0 + j0;
             sc[j0 * 4u + iq] = vec4<f32>(
@@ -280,40 +313,78 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             a13 *= f3.y;
             a14 *= f3.z;
             a15 *= f3.w;
-            let v_at = kv_row * h4n + col;
-            let v_step = nkv * h4n;
+            b0 *= f0.x;
+            b1 *= f0.y;
+            b2 *= f0.z;
+            b3 *= f0.w;
+            b4 *= f1.x;
+            b5 *= f1.y;
+            b6 *= f1.z;
+            b7 *= f1.w;
+            b8 *= f2.x;
+            b9 *= f2.y;
+            b10 *= f2.z;
+            b11 *= f2.w;
+            b12 *= f3.x;
+            b13 *= f3.y;
+            b14 *= f3.z;
+            b15 *= f3.w;
+            let v_col = kv_col + 2u * cp;
+            let w_col = kv_col + min(2u * cp + 1u, h4n - 1u);
             for (var j = kg; j < n; j += kgroups) {
-                let v = vmat[v_at + j * v_step];
+                let v = load_v(kv_row + j, v_col);
+                let w = load_v(kv_row + j, w_col);
                 let p0 = sc[j * 4u];
                 let p1 = sc[j * 4u + 1u];
                 let p2 = sc[j * 4u + 2u];
                 let p3 = sc[j * 4u + 3u];
                 a0 = fma(vec4<f32>(p0.x), v, a0);
+                b0 = fma(vec4<f32>(p0.x), w, b0);
                 a1 = fma(vec4<f32>(p0.y), v, a1);
+                b1 = fma(vec4<f32>(p0.y), w, b1);
                 a2 = fma(vec4<f32>(p0.z), v, a2);
+                b2 = fma(vec4<f32>(p0.z), w, b2);
                 a3 = fma(vec4<f32>(p0.w), v, a3);
+                b3 = fma(vec4<f32>(p0.w), w, b3);
                 a4 = fma(vec4<f32>(p1.x), v, a4);
+                b4 = fma(vec4<f32>(p1.x), w, b4);
                 a5 = fma(vec4<f32>(p1.y), v, a5);
+                b5 = fma(vec4<f32>(p1.y), w, b5);
                 a6 = fma(vec4<f32>(p1.z), v, a6);
+                b6 = fma(vec4<f32>(p1.z), w, b6);
                 a7 = fma(vec4<f32>(p1.w), v, a7);
+                b7 = fma(vec4<f32>(p1.w), w, b7);
                 a8 = fma(vec4<f32>(p2.x), v, a8);
+                b8 = fma(vec4<f32>(p2.x), w, b8);
                 a9 = fma(vec4<f32>(p2.y), v, a9);
+                b9 = fma(vec4<f32>(p2.y), w, b9);
                 a10 = fma(vec4<f32>(p2.z), v, a10);
+                b10 = fma(vec4<f32>(p2.z), w, b10);
                 a11 = fma(vec4<f32>(p2.w), v, a11);
+                b11 = fma(vec4<f32>(p2.w), w, b11);
                 a12 = fma(vec4<f32>(p3.x), v, a12);
+                b12 = fma(vec4<f32>(p3.x), w, b12);
                 a13 = fma(vec4<f32>(p3.y), v, a13);
+                b13 = fma(vec4<f32>(p3.y), w, b13);
                 a14 = fma(vec4<f32>(p3.z), v, a14);
+                b14 = fma(vec4<f32>(p3.z), w, b14);
                 a15 = fma(vec4<f32>(p3.w), v, a15);
+                b15 = fma(vec4<f32>(p3.w), w, b15);
                 if keras_rows {
                     vs += v;
+                    vt += w;
                 }
             }
         }
         workgroupBarrier();
     }
 
-    finish4(lid, b, g, blk, 0u, a0, a1, a2, a3, vs);
-    finish4(lid, b, g, blk, 4u, a4, a5, a6, a7, vs);
-    finish4(lid, b, g, blk, 8u, a8, a9, a10, a11, vs);
-    finish4(lid, b, g, blk, 12u, a12, a13, a14, a15, vs);
+    finish4(lid, b, g, blk, 0u, 0u, a0, a1, a2, a3, vs);
+    finish4(lid, b, g, blk, 4u, 0u, a4, a5, a6, a7, vs);
+    finish4(lid, b, g, blk, 8u, 0u, a8, a9, a10, a11, vs);
+    finish4(lid, b, g, blk, 12u, 0u, a12, a13, a14, a15, vs);
+    finish4(lid, b, g, blk, 0u, 1u, b0, b1, b2, b3, vt);
+    finish4(lid, b, g, blk, 4u, 1u, b4, b5, b6, b7, vt);
+    finish4(lid, b, g, blk, 8u, 1u, b8, b9, b10, b11, vt);
+    finish4(lid, b, g, blk, 12u, 1u, b12, b13, b14, b15, vt);
 }

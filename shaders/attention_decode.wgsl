@@ -23,9 +23,7 @@
 // Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax
 // over visible keys); the reduce handles fully masked rows, the policy and the gate.
 
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;    // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
-@group(0) @binding(3) var<storage, read> vmat: array<vec4<f32>>; // (B, kv_stride >= S, Nkv, H)
+// Bindings 1-3, Q, K and V: common/qkv_storage.wgsl.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;  // the partial states
 
@@ -95,7 +93,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             let q1 = q_row(b, g, min(i0 + 1u, last));
             let q2 = q_row(b, g, min(i0 + 2u, last));
             let q3 = q_row(b, g, min(i0 + 3u, last));
-            let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
+            // Flat vec4 offsets, as row 0's columns of load_q / load_k.
+            let d = dots4x4(
+                vec2<u32>(0u, q0), vec2<u32>(0u, q1), vec2<u32>(0u, q2), vec2<u32>(0u, q3),
+                vec2<u32>(0u, k0_at), vec2<u32>(0u, k1_at), vec2<u32>(0u, k2_at), vec2<u32>(0u, k3_at),
+                h4n,
+            );
             put_logit(b_global, g, s0, i0, j0 + 0u, d.c00);
             put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, d.c10);
             put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, d.c20);

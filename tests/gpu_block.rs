@@ -2,12 +2,14 @@
 //! over H, an online softmax over key chunks) against the oracle on every adapter, forced on by the
 //! tuning: query lengths 1 to 40, sources that are not multiples of the chunk, MQA/GQA/MHA, head
 //! sizes 4 to 128, every mask kind, causal in both alignments, window, gate, both masked-row
-//! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel.
+//! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel. Each
+//! case runs both forms: Q, K and V read from storage buffers (`Kernel::AttentionBlock`) and from
+//! textures (`Kernel::AttentionBlockTex`, what a tuning with textured projections takes).
 
 mod common;
 
 use common::{Case, adapter_name, adapters, random_mask};
-use gqa::core::{BufferId, CallOptions, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
+use gqa::core::{BufferId, CallOptions, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, MatmulVariant, Tuning};
 use gqa::gpu::GpuContext;
 
 /// The adapter's tuning with the block kernel on for every query length.
@@ -15,7 +17,26 @@ fn block(ctx: &GpuContext) -> GpuContext {
     ctx.clone().with_tuning(Tuning { block_attention: true, split_decode: false, ..ctx.tuning() })
 }
 
+/// [`block`] with the projections' operands in textures (`textured`: the block kernel reads Q, K
+/// and V from textures) or in storage buffers.
+fn block_with(ctx: &GpuContext, textured: bool) -> GpuContext {
+    let matmul = if textured { MatmulVariant::Textured } else { MatmulVariant::RegisterBlocked };
+    let ctx = block(ctx);
+    let tuning = Tuning { matmul, ..ctx.tuning() };
+    ctx.with_tuning(tuning)
+}
+
+/// The block kernel a context's tuning is expected to take.
+fn expected(textured: bool) -> Kernel {
+    if textured { Kernel::AttentionBlockTex } else { Kernel::AttentionBlock }
+}
+
 fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
+    block_kernel(ctx, c).is_some()
+}
+
+/// The block kernel the plan of case `c` uses, if any.
+fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
     let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
     let plan = layer
         .plan(
@@ -25,8 +46,9 @@ fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
             &c.options,
         )
         .unwrap();
-    let yes = plan.passes().any(|p| p.kernel == Kernel::AttentionBlock);
-    if yes {
+    let kernel =
+        plan.passes().map(|p| p.kernel).find(|k| matches!(k, Kernel::AttentionBlock | Kernel::AttentionBlockTex));
+    if kernel.is_some() {
         assert!(plan.buffer(BufferId::Probs).is_none(), "{}: no T x S buffer", c.name);
         for p in plan.passes() {
             if let Some(cap) = ctx.tuning().loop_iteration_cap {
@@ -34,16 +56,23 @@ fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
             }
         }
     }
-    yes
+    kernel
 }
 
 fn run(cases: Vec<Case>) {
     for base in adapters() {
-        let ctx = &block(base);
-        for c in &cases {
-            assert!(uses_block(ctx, c), "{}: the plan must use the block kernel", c.name);
-            let diff = c.check(ctx, 7);
-            eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
+        for textured in [false, true] {
+            let ctx = &block_with(base, textured);
+            for c in &cases {
+                // Serialised on GL like `check` (which takes the guard itself).
+                let kernel = {
+                    let _gl = common::gl_guard(base);
+                    block_kernel(ctx, c)
+                };
+                assert_eq!(kernel, Some(expected(textured)), "{}: the plan must use the block kernel", c.name);
+                let diff = c.check(ctx, 7);
+                eprintln!("[{}] {} {:?}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name, kernel.unwrap());
+            }
         }
     }
 }
@@ -126,17 +155,19 @@ fn block_kernel_propagates_nan_keys() {
     assert!(want.output.data()[per_b..].iter().all(|x| x.is_finite()), "batch 1 must be finite");
     for base in adapters() {
         let _gl = common::gl_guard(base);
-        let ctx = &block(base);
-        let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
-        let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
-        assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionBlock));
-        let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
-        common::assert_close(
-            &format!("{}: NaN key, block kernel", adapter_name(ctx)),
-            got.output.data(),
-            want.output.data(),
-            common::F32,
-        );
+        for textured in [false, true] {
+            let ctx = &block_with(base, textured);
+            let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
+            let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
+            assert!(plan.passes().any(|p| p.kernel == expected(textured)));
+            let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
+            common::assert_close(
+                &format!("{}: NaN key, {:?}", adapter_name(ctx), expected(textured)),
+                got.output.data(),
+                want.output.data(),
+                common::F32,
+            );
+        }
     }
 }
 
@@ -164,4 +195,7 @@ fn block_kernel_applies_where_it_should() {
     let mut long = c.clone();
     (long.t, long.s) = (20, 4096);
     assert!(uses_block(&split, &long));
+    for textured in [false, true] {
+        assert_eq!(block_kernel(&block_with(base, textured), &c), Some(expected(textured)), "textured {textured}");
+    }
 }

@@ -1,6 +1,6 @@
 // The logit micro-kernel of attention_decode and attention_block: the 16 dot products of 4 query rows
-// and 4 key rows (H / 4 vec4 each, from the bindings `q` and `kmat`, both array<vec4<f32>>), each left
-// as a vec4 of partial sums. Each K vec4 loaded serves four queries and each q vec4 four keys: on CPU
+// and 4 key rows (H / 4 vec4 each, read through load_q and load_k of common/qkv_storage.wgsl or
+// common/qkv_texture.wgsl), each left as a vec4 of partial sums. Each K vec4 loaded serves four queries and each q vec4 four keys: on CPU
 // drivers every storage load is a per-lane loop, so loads, not FMAs, bound it. The result is a struct
 // of named fields (no array: software drivers keep dynamically indexed arrays in scratch memory).
 struct Dots4x4 {
@@ -10,34 +10,39 @@ struct Dots4x4 {
     c30: vec4<f32>, c31: vec4<f32>, c32: vec4<f32>, c33: vec4<f32>,
 }
 
-// Query rows at vec4 offsets q0..q3, key rows at k0..k3, h4n vec4s each: field cIJ is query I, key J.
-fn dots4x4(q0: u32, q1: u32, q2: u32, q3: u32, k0_at: u32, k1_at: u32, k2_at: u32, k3_at: u32, h4n: u32) -> Dots4x4 {
+// Query rows q0..q3, key rows k0..k3, each a (row, first vec4 column) of load_q / load_k, h4n vec4s
+// each: field cIJ is query I, key J.
+fn dots4x4(
+    q0: vec2<u32>, q1: vec2<u32>, q2: vec2<u32>, q3: vec2<u32>,
+    k0_at: vec2<u32>, k1_at: vec2<u32>, k2_at: vec2<u32>, k3_at: vec2<u32>,
+    h4n: u32,
+) -> Dots4x4 {
     var d: Dots4x4;
     d.c00 = vec4<f32>(0.0); d.c01 = vec4<f32>(0.0); d.c02 = vec4<f32>(0.0); d.c03 = vec4<f32>(0.0);
     d.c10 = vec4<f32>(0.0); d.c11 = vec4<f32>(0.0); d.c12 = vec4<f32>(0.0); d.c13 = vec4<f32>(0.0);
     d.c20 = vec4<f32>(0.0); d.c21 = vec4<f32>(0.0); d.c22 = vec4<f32>(0.0); d.c23 = vec4<f32>(0.0);
     d.c30 = vec4<f32>(0.0); d.c31 = vec4<f32>(0.0); d.c32 = vec4<f32>(0.0); d.c33 = vec4<f32>(0.0);
     for (var c = 0u; c < h4n; c++) {
-        let k0 = kmat[k0_at + c];
-        let k1 = kmat[k1_at + c];
-        let k2 = kmat[k2_at + c];
-        let k3 = kmat[k3_at + c];
-        let x0 = q[q0 + c];
+        let k0 = load_k(k0_at.x, k0_at.y + c);
+        let k1 = load_k(k1_at.x, k1_at.y + c);
+        let k2 = load_k(k2_at.x, k2_at.y + c);
+        let k3 = load_k(k3_at.x, k3_at.y + c);
+        let x0 = load_q(q0.x, q0.y + c);
         d.c00 = fma(x0, k0, d.c00);
         d.c01 = fma(x0, k1, d.c01);
         d.c02 = fma(x0, k2, d.c02);
         d.c03 = fma(x0, k3, d.c03);
-        let x1 = q[q1 + c];
+        let x1 = load_q(q1.x, q1.y + c);
         d.c10 = fma(x1, k0, d.c10);
         d.c11 = fma(x1, k1, d.c11);
         d.c12 = fma(x1, k2, d.c12);
         d.c13 = fma(x1, k3, d.c13);
-        let x2 = q[q2 + c];
+        let x2 = load_q(q2.x, q2.y + c);
         d.c20 = fma(x2, k0, d.c20);
         d.c21 = fma(x2, k1, d.c21);
         d.c22 = fma(x2, k2, d.c22);
         d.c23 = fma(x2, k3, d.c23);
-        let x3 = q[q3 + c];
+        let x3 = load_q(q3.x, q3.y + c);
         d.c30 = fma(x3, k0, d.c30);
         d.c31 = fma(x3, k1, d.c31);
         d.c32 = fma(x3, k2, d.c32);

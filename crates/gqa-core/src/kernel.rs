@@ -73,6 +73,13 @@ pub enum Kernel {
     /// output like [`Kernel::AttentionFused`] (same bindings and semantics). f32, H a multiple of 4
     /// up to 256.
     AttentionBlock,
+    /// [`Kernel::AttentionBlock`] (the same file) reading Q, K and V from rgba32float textures
+    /// packed by [`Kernel::PackTexture`] after the projections (Q as `B·T` rows of `Nq·H/4` texels,
+    /// K and V as `B·S` rows of `Nkv·H/4` texels): for CPU adapters, where a texel fetch is one
+    /// gather and a storage-buffer load a loop over the SIMD lanes. Taken by plans whose tuning reads
+    /// the projections' operands from textures ([`crate::MatmulVariant::Textured`]) where the
+    /// textures fit `max_texture_dimension_2d`; cached calls keep [`Kernel::AttentionBlock`].
+    AttentionBlockTex,
     /// [`Kernel::MatmulBiasRb16`] (the same file, 16x16 outputs per invocation, 64 named vec4
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
@@ -94,7 +101,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -114,6 +121,7 @@ impl Kernel {
         Kernel::AttentionReduceF16,
         Kernel::AttentionDecode,
         Kernel::AttentionBlock,
+        Kernel::AttentionBlockTex,
         Kernel::MatmulBiasTex,
         Kernel::PackTexture,
         Kernel::MatmulBiasRows4Tex,
@@ -161,7 +169,7 @@ impl Kernel {
             Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
             Kernel::AttentionDecode => "attention_decode.wgsl",
-            Kernel::AttentionBlock => "attention_block.wgsl",
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex => "attention_block.wgsl",
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
@@ -189,6 +197,7 @@ impl Kernel {
             Kernel::AttentionReduceF16 => "attention_reduce_f16",
             Kernel::AttentionDecode => "attention_decode",
             Kernel::AttentionBlock => "attention_block",
+            Kernel::AttentionBlockTex => "attention_block_tex",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
@@ -207,6 +216,7 @@ impl Kernel {
             | Kernel::AttentionReduceF16
             | Kernel::AttentionDecode
             | Kernel::AttentionBlock
+            | Kernel::AttentionBlockTex
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
             | Kernel::PackTexture => [64, 1, 1],
@@ -243,7 +253,7 @@ impl Kernel {
             Kernel::AttentionDecode => Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
             // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
             // reduction arrays, four 16-slot per item arrays: 14,336 bytes.
-            Kernel::AttentionBlock => {
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex => {
                 (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4
             }
         }
@@ -320,16 +330,17 @@ impl Kernel {
             }
             // Per chunk: phase 1 (two (keys, items) pairs per lane, H / 4 vec4s each), phase 2 (two
             // walks over a quarter of the chunk's keys, three over 4 slots), phase 3 (the lane's keys of
-            // the chunk); the end: four combines over the key groups (at most 64).
-            Kernel::AttentionBlock => {
+            // the chunk, lanes over pairs of vec4 columns); the end: eight combines over the key groups
+            // (at most 64).
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex => {
                 let chunk = Self::BLOCK_CHUNK_KEYS as u64;
                 let chunks = s.div_ceil(chunk).max(1);
                 let h4 = h.div_ceil(4).max(1);
-                let kgroups = (64 / h4).max(1);
+                let kgroups = (64 / h4.div_ceil(2)).max(1);
                 let phase1 = 2 * (1 + h4) + 2;
                 let phase2 = 2 * chunk.div_ceil(4) + 3 * 4 + 4;
                 let phase3 = chunk.div_ceil(kgroups) + 2;
-                chunks * (phase1 + phase2 + phase3 + 2) + 4 * (kgroups + 2) + 32
+                chunks * (phase1 + phase2 + phase3 + 2) + 8 * (kgroups + 2) + 32
             }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
                 let splits = s.div_ceil((p.split_keys as u64).max(1));
@@ -349,7 +360,7 @@ impl Kernel {
             | Kernel::AttentionReduceF16 => [64, 1],
             // All the items of a kv group (at most 16) in one workgroup.
             Kernel::AttentionDecode => [Self::DECODE_MAX_ITEMS as u32, 1],
-            Kernel::AttentionBlock => [Self::BLOCK_ITEMS as u32, 1],
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex => [Self::BLOCK_ITEMS as u32, 1],
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => [128, 128],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
@@ -367,6 +378,8 @@ impl Kernel {
             Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
+            // Q, K, V (textures), masks, gate, output.
+            Kernel::AttentionBlockTex => &[Texture, Texture, Texture, Read, Read, ReadWrite],
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16

@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{Precision, Tuning};
+use crate::tuning::{MatmulVariant, Precision, Tuning};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -74,6 +74,14 @@ pub enum BufferId {
     ValueTexture,
     /// The attention output packed as a texture, the output projection's input.
     AttnOutTexture,
+    /// The projected queries packed as a texture of `Nq·H / 4` x `B·T` texels (per batch chunk),
+    /// for [`Kernel::AttentionBlockTex`].
+    QueryProjTexture,
+    /// The projected keys packed as a texture of `Nkv·H / 4` x `B·S` texels, for
+    /// [`Kernel::AttentionBlockTex`].
+    KeyProjTexture,
+    /// The projected values packed like [`BufferId::KeyProjTexture`].
+    ValueProjTexture,
 }
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -459,6 +467,33 @@ impl Plan {
                     Kernel::PvGrouped,
                 )
             };
+            // The projections packed for the block kernel (the matmuls' packed inputs are `packed`).
+            let mut block_packed = Vec::new();
+            let block_kernel = if mode == AttentionMode::Block
+                && cache.is_none()
+                && block_textures_fit(p, tuning, limits, chunking.batch_per_chunk as u64)
+            {
+                // Pack the projections for the textured block kernel.
+                let pack = Kernel::PackTexture;
+                let projections = [
+                    (BufferId::QueryProj, BufferId::QueryProjTexture, "pack_query_proj", nq * h, rows_t as u64),
+                    (BufferId::KeyProj, BufferId::KeyProjTexture, "pack_key_proj", nkv * h, rows_s as u64),
+                    (BufferId::ValueProj, BufferId::ValueProjTexture, "pack_value_proj", nkv * h, rows_s as u64),
+                ];
+                for (src, texture, label, cols, rows) in projections {
+                    steps.push(Step::Dispatch(Pass {
+                        label,
+                        kernel: pack,
+                        workgroups: tiled(pack, cols, rows, 1),
+                        params: Params { m: rows as u32, k: cols as u32, ..chunk },
+                        bindings: vec![src, texture],
+                    }));
+                    block_packed.push(texture_spec(texture, cols, rows, BufferRole::Scratch));
+                }
+                Kernel::AttentionBlockTex
+            } else {
+                Kernel::AttentionBlock
+            };
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { vcache };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
@@ -471,13 +506,26 @@ impl Plan {
                     params: chunk,
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
-                AttentionMode::Block => steps.push(Step::Dispatch(Pass {
-                    label: "attention_block",
-                    kernel: Kernel::AttentionBlock,
-                    workgroups: [tiles(t * p.group_size() as u64, Kernel::AttentionBlock.tile()[0] as u64), 1, groups],
-                    params: chunk,
-                    bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
-                })),
+                AttentionMode::Block => {
+                    let qkv = if block_kernel == Kernel::AttentionBlockTex {
+                        [
+                            BufferId::QueryProjTexture,
+                            BufferId::KeyProjTexture,
+                            BufferId::ValueProjTexture,
+                            qkv[3],
+                            qkv[4],
+                        ]
+                    } else {
+                        qkv
+                    };
+                    steps.push(Step::Dispatch(Pass {
+                        label: "attention_block",
+                        kernel: block_kernel,
+                        workgroups: [tiles(t * p.group_size() as u64, block_kernel.tile()[0] as u64), 1, groups],
+                        params: chunk,
+                        bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
+                    }))
+                }
                 AttentionMode::Split { split_keys, splits, kernel } => {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     if kernel == Kernel::AttentionDecode && !f16 {
@@ -544,7 +592,7 @@ impl Plan {
                 }
             }
             project(&mut steps, "project_output", Dense::Output, [BufferId::AttnOut, out], rows_t);
-            for spec in packed {
+            for spec in packed.into_iter().chain(block_packed) {
                 if !textures.iter().any(|t: &BufferSpec| t.id == spec.id) {
                     textures.push(spec);
                 }
@@ -779,6 +827,24 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
         params,
         bindings: vec![a, b, bias, out],
     }));
+}
+
+/// Whether the block attention of a plan without a KV cache reads Q, K and V from textures
+/// ([`Kernel::AttentionBlockTex`]): under a tuning whose projections read textures
+/// ([`MatmulVariant::Textured`]), when the packed projections of a batch chunk of `nb` elements
+/// (`Nq·H / 4` x `nb·T` and `Nkv·H / 4` x `nb·S` texels) fit `max_texture_dimension_2d` and a
+/// storage texture is allowed per stage (for packing them).
+fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> bool {
+    let max = limits.max_texture_dimension_2d as u64;
+    let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
+    let rows = nb * (p.target_len.max(p.source_len) as u64);
+    tuning.matmul == MatmulVariant::Textured
+        && tuning.precision == Precision::F32
+        && h.is_multiple_of(4)
+        && (nq.max(nkv) * h / 4).max(1) <= max
+        && rows >= 1
+        && rows <= max
+        && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
 }
 
 /// The spec of a `rows` x `cols` f32 matrix kept as an rgba32float texture.

@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 13] = [
+pub const COMMON: [(&str, &str); 15] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -21,6 +21,8 @@ pub const COMMON: [(&str, &str); 13] = [
     ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
     ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
     ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
+    ("common/qkv_storage.wgsl", include_str!("../../../shaders/common/qkv_storage.wgsl")),
+    ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
@@ -48,7 +50,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
-        Kernel::AttentionBlock => include_str!("../../../shaders/attention_block.wgsl"),
+        Kernel::AttentionBlock | Kernel::AttentionBlockTex => include_str!("../../../shaders/attention_block.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
 }
@@ -64,6 +66,15 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
         Kernel::AttentionDecode | Kernel::AttentionBlock => &[
             "common/params.wgsl",
+            "common/qkv_storage.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots4x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionBlockTex => &[
+            "common/params.wgsl",
+            "common/qkv_texture.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
