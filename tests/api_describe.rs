@@ -36,7 +36,7 @@ fn describe_call_names_the_adapter_variants_and_memory() {
         assert_eq!(m.outputs, (2 * 6 * 12 + 2 * 4 * 6 * 9) * 4, "{name}: output and scores");
         assert_eq!(m.masks, 4, "{name}: no mask tensor: one word");
         assert_eq!(m.staging, m.outputs, "{name}");
-        assert_eq!(m.gpu_call(), m.masks + m.params + m.scratch, "{name}");
+        assert_eq!(m.gpu_call(), m.masks + m.params + m.scratch + m.textures, "{name}");
         let text = d.to_string();
         assert!(text.contains(&ctx.adapter_info().name) && text.contains("dispatches"), "{text}");
         eprintln!("[{name}]\n{text}");

@@ -77,7 +77,7 @@ fn the_pool_holds_what_memory_announced_and_respects_its_budget() {
         let s = ctx.pool_stats();
         assert_eq!(
             s.free_bytes + s.constant_bytes,
-            memory.host_call(),
+            memory.pooled(),
             "{name}: the first call allocated {s:?}, memory() announced {memory:?}"
         );
         assert_eq!(s.free_buffers + s.constant_buffers, s.created as usize, "{name}: every buffer is back");
@@ -91,10 +91,10 @@ fn the_pool_holds_what_memory_announced_and_respects_its_budget() {
         assert_eq!(ctx.pool_stats().free_bytes, 0, "{name}");
 
         // A budget for one call's buffers keeps them; clear_pool drops them.
-        ctx.set_pool_budget(memory.host_call(), 64);
+        ctx.set_pool_budget(memory.pooled(), 64);
         layer.forward(&case.query, &case.value, Some(&case.key), &case.options).unwrap();
         let s = ctx.pool_stats();
-        assert_eq!(s.free_bytes + s.constant_bytes, memory.host_call(), "{name}: {s:?}");
+        assert_eq!(s.free_bytes + s.constant_bytes, memory.pooled(), "{name}: {s:?}");
         let created = s.created;
         layer.forward(&case.query, &case.value, Some(&case.key), &case.options).unwrap();
         assert_eq!(ctx.pool_stats().created, created, "{name}");

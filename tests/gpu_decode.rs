@@ -51,12 +51,16 @@ fn split_decode_matches_the_oracle() {
     for ctx in adapters() {
         let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, ..ctx.tuning() });
         for c in cases() {
-            let layer =
-                gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
-            let key_shape = c.dk.map(|d| [c.batch, c.s, d]);
-            let plan = layer
-                .plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key_shape.as_ref().map(|s| &s[..]), &c.options)
-                .unwrap();
+            let plan = {
+                // GL work (the layer's uploads) only under the guard, which `check` takes itself.
+                let _gl = common::gl_guard(&tuned);
+                let layer = gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
+                    .unwrap();
+                let key_shape = c.dk.map(|d| [c.batch, c.s, d]);
+                layer
+                    .plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key_shape.as_ref().map(|s| &s[..]), &c.options)
+                    .unwrap()
+            };
             assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionReduce), "{}: decode path expected", c.name);
             assert!(plan.buffer(BufferId::Probs).is_none() && plan.buffer(BufferId::Partials).is_some(), "{}", c.name);
             let diff = c.check(&tuned, 11);
@@ -67,6 +71,7 @@ fn split_decode_matches_the_oracle() {
 
 /// The split pass a plan for `c` uses, on `ctx`.
 fn split_kernel(ctx: &gqa::gpu::GpuContext, c: &Case) -> Option<Kernel> {
+    let _gl = common::gl_guard(ctx);
     let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
     let key_shape = c.dk.map(|d| [c.batch, c.s, d]);
     let plan = layer
@@ -207,6 +212,7 @@ fn decode_kernel_propagates_nan_keys() {
 #[test]
 fn decode_applies_only_to_short_queries_over_long_sources() {
     let ctx = &adapters()[0];
+    let _gl = common::gl_guard(ctx);
     let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, fused_attention: false, ..ctx.tuning() });
     let cfg = GqaConfig::new(8, 4, 2);
     let layer =

@@ -39,6 +39,9 @@ pub struct MemoryReport {
     pub params: u64,
     /// Intermediate buffers (projections, probabilities, batch-chunk buffers), pooled.
     pub scratch: u64,
+    /// Intermediate textures (the packed operands of the textured kernels on CPU adapters), created
+    /// for the call and freed after it: not pooled.
+    pub textures: u64,
     /// The output, and the scores when requested: pooled for host calls, the caller's (or new) for
     /// GPU calls.
     pub outputs: u64,
@@ -51,12 +54,15 @@ impl MemoryReport {
     pub fn of(plan: &Plan, alignment: u32) -> Self {
         let masks = plan.buffer(BufferId::Masks).map_or(0, |b| b.bytes);
         let outputs = plan.bytes_of(BufferRole::Output);
+        let textures: u64 =
+            plan.buffers.iter().filter(|b| b.role == BufferRole::Scratch && b.texture.is_some()).map(|b| b.bytes).sum();
         Self {
             weights: plan.bytes_of(BufferRole::Weight),
             inputs: plan.bytes_of(BufferRole::Input) - masks,
             masks,
             params: (params_stride(alignment) * plan.passes().count().max(1)) as u64,
-            scratch: plan.bytes_of(BufferRole::Scratch),
+            scratch: plan.bytes_of(BufferRole::Scratch) - textures,
+            textures,
             outputs,
             staging: outputs,
         }
@@ -64,13 +70,19 @@ impl MemoryReport {
 
     /// What a host call ([`GqaLayer::forward`]) needs besides the weights.
     pub fn host_call(&self) -> u64 {
-        self.inputs + self.masks + self.params + self.scratch + self.outputs + self.staging
+        self.inputs + self.masks + self.params + self.scratch + self.textures + self.outputs + self.staging
+    }
+
+    /// What of a call is taken from and given back to the context's pool: everything but the
+    /// weights and the textures.
+    pub fn pooled(&self) -> u64 {
+        self.host_call() - self.textures
     }
 
     /// What a GPU call ([`GqaLayer::encode_forward`]) needs besides the weights and the caller's
     /// inputs and outputs.
     pub fn gpu_call(&self) -> u64 {
-        self.masks + self.params + self.scratch
+        self.masks + self.params + self.scratch + self.textures
     }
 }
 
@@ -78,11 +90,12 @@ impl fmt::Display for MemoryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "weights {}; per host call {} (inputs {}, scratch {}, outputs {}, staging {}, masks and params {})",
+            "weights {}; per host call {} (inputs {}, scratch {}, textures {}, outputs {}, staging {}, masks and params {})",
             human(self.weights),
             human(self.host_call()),
             human(self.inputs),
             human(self.scratch),
+            human(self.textures),
             human(self.outputs),
             human(self.staging),
             human(self.masks + self.params),
