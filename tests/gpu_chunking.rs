@@ -50,9 +50,13 @@ fn chunked_plans_match_the_oracle() {
         for ctx in adapters() {
             let small = ctx.clone().with_plan_limits(limits(binding, wg));
             let c = case(&format!("chunked binding={binding} workgroups={wg}"));
-            let layer = gqa::gpu::GqaLayer::new(&small, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
-            let plan =
-                layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], Some(&[c.batch, c.s, 9]), &c.options).unwrap();
+            let plan = {
+                // GL work only under the guard, which `check` takes itself.
+                let _gl = common::gl_guard(&small);
+                let layer =
+                    gqa::gpu::GqaLayer::new(&small, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
+                layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], Some(&[c.batch, c.s, 9]), &c.options).unwrap()
+            };
             assert_eq!(plan.chunking, expected, "{}", c.name);
             let diff = c.check(&small, 3);
             eprintln!(

@@ -61,6 +61,7 @@ fn gpu_dropout_matches_oracle_and_statistics() {
     let opts = CallOptions { training: true, return_attention_scores: true, ..Default::default() };
     let want = gqa::reference::forward(&cfg, &w, &query, &value, Some(&key), &opts).unwrap();
     for ctx in adapters() {
+        let _gl = common::gl_guard(ctx);
         let name = adapter_name(ctx);
         let mut layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
         layer.set_poison_outputs(true);
@@ -97,6 +98,7 @@ fn seeds_change_the_mask_and_inference_has_no_dropout() {
     let (cfg, w) = probe_layer(0.5, 1);
     let (query, value, key) = inputs();
     for ctx in adapters() {
+        let _gl = common::gl_guard(ctx);
         let name = adapter_name(ctx);
         let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
         let run = |training: bool, seed: Option<u64>| {

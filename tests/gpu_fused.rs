@@ -62,16 +62,21 @@ fn fused_attention_matches_the_oracle_and_the_unfused_path() {
                 ..ctx.tuning()
             });
             for c in cases() {
-                let layer = gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
-                    .unwrap();
-                let plan = layer
-                    .plan(
-                        &[c.batch, c.t, c.dq],
-                        &[c.batch, c.s, c.dv],
-                        c.dk.map(|d| [c.batch, c.s, d]).as_ref().map(|s| &s[..]),
-                        &c.options,
-                    )
-                    .unwrap();
+                // GL work (the layer's uploads and release) only under the guard; `check` takes it itself.
+                let plan = {
+                    let _gl = common::gl_guard(&tuned);
+                    let layer =
+                        gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
+                            .unwrap();
+                    layer
+                        .plan(
+                            &[c.batch, c.t, c.dq],
+                            &[c.batch, c.s, c.dv],
+                            c.dk.map(|d| [c.batch, c.s, d]).as_ref().map(|s| &s[..]),
+                            &c.options,
+                        )
+                        .unwrap()
+                };
                 // The fused kernel holds H as vec4s: other head sizes take the unfused path.
                 let expected = fused && c.config.head_dim % 4 == 0;
                 assert_eq!(plan.passes().any(|p| p.kernel == Kernel::AttentionFused), expected, "{}", c.name);
@@ -87,6 +92,7 @@ fn fused_attention_matches_the_oracle_and_the_unfused_path() {
 fn long_sequences_plan_no_scores_buffer() {
     // T = S = 8192 with 32 query heads: the fused plan never allocates a T x S buffer.
     let ctx = &adapters()[0];
+    let _gl = common::gl_guard(ctx);
     let tuned = ctx.clone().with_tuning(Tuning::GPU);
     let cfg = GqaConfig::new(128, 32, 8);
     let dims = gqa::core::LayerDims { query_dim: 64, key_dim: 64, value_dim: 64 };
@@ -106,8 +112,15 @@ fn llvmpipe_loop_cap_regression() {
     for ctx in adapters() {
         let mut c = Case::new("fused beyond the loop cap: H=64, S=2100", GqaConfig::new(64, 2, 1));
         (c.batch, c.t, c.s, c.dq, c.dv) = (1, 3, 2100, 8, 8);
-        let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
-        let plan = layer.plan(&[1, 3, 8], &[1, 2100, 8], None, &c.options).unwrap();
+        let (plan, beyond) = {
+            let _gl = common::gl_guard(ctx);
+            let layer =
+                gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
+            (
+                layer.plan(&[1, 3, 8], &[1, 2100, 8], None, &c.options).unwrap(),
+                layer.plan(&[1, 17, 8], &[1, 70_000, 8], None, &c.options),
+            )
+        };
         if ctx.tuning().loop_iteration_cap.is_some() {
             // Not in one pass over all keys (the split decode path, with short loops, may run).
             assert!(
@@ -119,7 +132,7 @@ fn llvmpipe_loop_cap_regression() {
                 assert!(p.kernel.loop_iterations(&p.params) <= 65_535, "{}: {} over the cap", c.name, p.label);
             }
             // 17 queries (too many for the decode path) over 70,000 keys: no variant fits the cap.
-            let err = layer.plan(&[1, 17, 8], &[1, 70_000, 8], None, &c.options).unwrap_err();
+            let err = beyond.unwrap_err();
             assert!(err.to_string().contains("loop_iteration_cap"), "{err}");
         }
         let diff = c.check(ctx, 3);
