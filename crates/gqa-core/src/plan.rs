@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{MatmulVariant, Precision, Tuning};
+use crate::tuning::{MatmulVariant, Precision, Tuning, packed_texture_fits};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -474,21 +474,13 @@ impl Plan {
                 && block_textures_fit(p, tuning, limits, chunking.batch_per_chunk as u64)
             {
                 // Pack the projections for the textured block kernel.
-                let pack = Kernel::PackTexture;
                 let projections = [
                     (BufferId::QueryProj, BufferId::QueryProjTexture, "pack_query_proj", nq * h, rows_t as u64),
                     (BufferId::KeyProj, BufferId::KeyProjTexture, "pack_key_proj", nkv * h, rows_s as u64),
                     (BufferId::ValueProj, BufferId::ValueProjTexture, "pack_value_proj", nkv * h, rows_s as u64),
                 ];
                 for (src, texture, label, cols, rows) in projections {
-                    steps.push(Step::Dispatch(Pass {
-                        label,
-                        kernel: pack,
-                        workgroups: tiled(pack, cols, rows, 1),
-                        params: Params { m: rows as u32, k: cols as u32, ..chunk },
-                        bindings: vec![src, texture],
-                    }));
-                    block_packed.push(texture_spec(texture, cols, rows, BufferRole::Scratch));
+                    block_packed.push(pack(&mut steps, label, [src, texture], cols, rows, chunk));
                 }
                 Kernel::AttentionBlockTex
             } else {
@@ -806,15 +798,7 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     let (a, b) = if matches!(kernel, Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex) {
         let (texture, label) = input_texture(input);
         if !packed.iter().any(|t| t.id == texture) {
-            let pack = Kernel::PackTexture;
-            steps.push(Step::Dispatch(Pass {
-                label,
-                kernel: pack,
-                workgroups: tiled(pack, k, rows as u64, 1),
-                params,
-                bindings: vec![input, texture],
-            }));
-            packed.push(texture_spec(texture, k, rows as u64, BufferRole::Scratch));
+            packed.push(pack(steps, label, [input, texture], k, rows as u64, params));
         }
         (texture, BufferId::KernelTexture(d))
     } else {
@@ -835,16 +819,34 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
 /// (`Nq·H / 4` x `nb·T` and `Nkv·H / 4` x `nb·S` texels) fit `max_texture_dimension_2d` and a
 /// storage texture is allowed per stage (for packing them).
 fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> bool {
-    let max = limits.max_texture_dimension_2d as u64;
     let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
-    let rows = nb * (p.target_len.max(p.source_len) as u64);
+    let (t, s) = (nb * p.target_len as u64, nb * p.source_len as u64);
     tuning.matmul == MatmulVariant::Textured
         && tuning.precision == Precision::F32
         && h.is_multiple_of(4)
-        && (nq.max(nkv) * h / 4).max(1) <= max
-        && rows >= 1
-        && rows <= max
-        && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
+        && packed_texture_fits(t, nq * h, limits)
+        && packed_texture_fits(s, nkv * h, limits)
+}
+
+/// Pushes the [`Kernel::PackTexture`] pass that packs `src`, a row-major `rows` x `cols` f32 matrix,
+/// into `texture`; returns the texture's spec.
+fn pack(
+    steps: &mut Vec<Step>,
+    label: &'static str,
+    [src, texture]: [BufferId; 2],
+    cols: u64,
+    rows: u64,
+    base: Params,
+) -> BufferSpec {
+    let kernel = Kernel::PackTexture;
+    steps.push(Step::Dispatch(Pass {
+        label,
+        kernel,
+        workgroups: tiled(kernel, cols, rows, 1),
+        params: Params { m: rows as u32, k: cols as u32, ..base },
+        bindings: vec![src, texture],
+    }));
+    texture_spec(texture, cols, rows, BufferRole::Scratch)
 }
 
 /// The spec of a `rows` x `cols` f32 matrix kept as an rgba32float texture.

@@ -51,12 +51,7 @@ impl MatmulVariant {
     /// the weight ([`MatmulVariant::weight_texture_fits`]) and A (`k / 4` texels wide, `m` high)
     /// within `max_texture_dimension_2d`, and a storage texture allowed per stage (for packing A).
     pub fn texture_fits(m: u64, k: u64, n: u64, limits: &Limits) -> bool {
-        let max = limits.max_texture_dimension_2d as u64;
-        Self::weight_texture_fits(k, n, limits)
-            && m >= 1
-            && m <= max
-            && k / 4 <= max
-            && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
+        Self::weight_texture_fits(k, n, limits) && packed_texture_fits(m, k, limits)
     }
 
     /// Whether a `k` x `n` weight can be kept as an rgba32float texture of `n / 4` x `k` texels
@@ -66,6 +61,20 @@ impl MatmulVariant {
         let max = limits.max_texture_dimension_2d as u64;
         k.is_multiple_of(4) && n.is_multiple_of(4) && k >= 1 && n >= 4 && k <= max && n / 4 <= max
     }
+}
+
+/// Whether a row-major `rows` x `cols` f32 matrix can be packed by [`Kernel::PackTexture`] into an
+/// rgba32float texture (`cols / 4` x `rows` texels within `max_texture_dimension_2d`, `cols` a
+/// multiple of 4, a storage texture allowed per stage): the projections' inputs of the textured
+/// matmuls, and the projected Q, K and V of the textured block attention.
+pub(crate) fn packed_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
+    let max = limits.max_texture_dimension_2d as u64;
+    cols.is_multiple_of(4)
+        && cols >= 4
+        && cols / 4 <= max
+        && rows >= 1
+        && rows <= max
+        && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
 }
 
 /// The storage type of the weights and intermediates (accumulation is f32 in every kernel either way).
