@@ -37,15 +37,7 @@ fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
 
 /// The block kernel the plan of case `c` uses, if any.
 fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
-    let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
-    let plan = layer
-        .plan(
-            &[c.batch, c.t, c.dq],
-            &[c.batch, c.s, c.dv],
-            c.dk.map(|d| [c.batch, c.s, d]).as_ref().map(|s| &s[..]),
-            &c.options,
-        )
-        .unwrap();
+    let plan = c.plan(ctx);
     let kernel =
         plan.passes().map(|p| p.kernel).find(|k| matches!(k, Kernel::AttentionBlock | Kernel::AttentionBlockTex));
     if kernel.is_some() {
@@ -64,11 +56,7 @@ fn run(cases: Vec<Case>) {
         for textured in [false, true] {
             let ctx = &block_with(base, textured);
             for c in &cases {
-                // Serialised on GL like `check` (which takes the guard itself).
-                let kernel = {
-                    let _gl = common::gl_guard(base);
-                    block_kernel(ctx, c)
-                };
+                let kernel = block_kernel(ctx, c);
                 assert_eq!(kernel, Some(expected(textured)), "{}: the plan must use the block kernel", c.name);
                 let diff = c.check(ctx, 7);
                 eprintln!("[{}] {} {:?}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name, kernel.unwrap());

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Case, adapter_name, adapters, random_weights};
+use common::{Case, adapter_name, adapters};
 use gqa::core::{CausalAlignment, Chunking, GqaConfig, Limits, Mask};
 
 fn limits(binding: u64, workgroups: u32) -> Limits {
@@ -50,13 +50,7 @@ fn chunked_plans_match_the_oracle() {
         for ctx in adapters() {
             let small = ctx.clone().with_plan_limits(limits(binding, wg));
             let c = case(&format!("chunked binding={binding} workgroups={wg}"));
-            let plan = {
-                // GL work only under the guard, which `check` takes itself.
-                let _gl = common::gl_guard(&small);
-                let layer =
-                    gqa::gpu::GqaLayer::new(&small, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
-                layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], Some(&[c.batch, c.s, 9]), &c.options).unwrap()
-            };
+            let plan = c.plan(&small);
             assert_eq!(plan.chunking, expected, "{}", c.name);
             let diff = c.check(&small, 3);
             eprintln!(

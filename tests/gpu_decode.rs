@@ -51,16 +51,7 @@ fn split_decode_matches_the_oracle() {
     for ctx in adapters() {
         let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, ..ctx.tuning() });
         for c in cases() {
-            let plan = {
-                // GL work (the layer's uploads) only under the guard, which `check` takes itself.
-                let _gl = common::gl_guard(&tuned);
-                let layer = gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
-                    .unwrap();
-                let key_shape = c.dk.map(|d| [c.batch, c.s, d]);
-                layer
-                    .plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key_shape.as_ref().map(|s| &s[..]), &c.options)
-                    .unwrap()
-            };
+            let plan = c.plan(&tuned);
             assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionReduce), "{}: decode path expected", c.name);
             assert!(plan.buffer(BufferId::Probs).is_none() && plan.buffer(BufferId::Partials).is_some(), "{}", c.name);
             let diff = c.check(&tuned, 11);
@@ -71,12 +62,7 @@ fn split_decode_matches_the_oracle() {
 
 /// The split pass a plan for `c` uses, on `ctx`.
 fn split_kernel(ctx: &gqa::gpu::GpuContext, c: &Case) -> Option<Kernel> {
-    let _gl = common::gl_guard(ctx);
-    let layer = gqa::gpu::GqaLayer::new(ctx, &c.config, &common::random_weights(&c.config, c.dims(), 1)).unwrap();
-    let key_shape = c.dk.map(|d| [c.batch, c.s, d]);
-    let plan = layer
-        .plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key_shape.as_ref().map(|s| &s[..]), &c.options)
-        .unwrap();
+    let plan = c.plan(ctx);
     assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionReduce), "{}: decode path expected", c.name);
     plan.passes().find(|p| p.label == "attention_split").map(|p| p.kernel)
 }

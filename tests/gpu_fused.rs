@@ -62,21 +62,7 @@ fn fused_attention_matches_the_oracle_and_the_unfused_path() {
                 ..ctx.tuning()
             });
             for c in cases() {
-                // GL work (the layer's uploads and release) only under the guard; `check` takes it itself.
-                let plan = {
-                    let _gl = common::gl_guard(&tuned);
-                    let layer =
-                        gqa::gpu::GqaLayer::new(&tuned, &c.config, &common::random_weights(&c.config, c.dims(), 1))
-                            .unwrap();
-                    layer
-                        .plan(
-                            &[c.batch, c.t, c.dq],
-                            &[c.batch, c.s, c.dv],
-                            c.dk.map(|d| [c.batch, c.s, d]).as_ref().map(|s| &s[..]),
-                            &c.options,
-                        )
-                        .unwrap()
-                };
+                let plan = c.plan(&tuned);
                 // The fused kernel holds H as vec4s: other head sizes take the unfused path.
                 let expected = fused && c.config.head_dim % 4 == 0;
                 assert_eq!(plan.passes().any(|p| p.kernel == Kernel::AttentionFused), expected, "{}", c.name);

@@ -5,20 +5,12 @@
 
 mod common;
 
-use common::{Case, adapter_name, adapters, gl_guard, random_weights};
+use common::{Case, adapter_name, adapters};
 use gqa::core::{BufferId, Dense, GqaConfig, Kernel, MatmulVariant, Plan, TextureShape, Tuning};
-use gqa::gpu::{GpuContext, GqaLayer};
+use gqa::gpu::GpuContext;
 
 fn textured(ctx: &GpuContext) -> GpuContext {
     ctx.clone().with_tuning(Tuning { matmul: MatmulVariant::Textured, ..ctx.tuning() })
-}
-
-/// The plan the case's call would run on `ctx`.
-fn plan_of(ctx: &GpuContext, c: &Case) -> Plan {
-    let _gl = gl_guard(ctx);
-    let layer = GqaLayer::new(ctx, &c.config, &random_weights(&c.config, c.dims(), 1)).unwrap();
-    let key = c.dk.map(|dk| vec![c.batch, c.s, dk]);
-    layer.plan(&[c.batch, c.t, c.dq], &[c.batch, c.s, c.dv], key.as_deref(), &c.options).unwrap()
 }
 
 /// The labels of the plan's passes that run `kernel` (for the packing, only the matmuls' inputs: not
@@ -39,7 +31,7 @@ fn textured_projections_match_the_oracle() {
         cfg.use_gate = true;
         let mut c = Case::new("textured: odd sizes, gate, separate key", cfg);
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 67, 70, 20, 28, Some(12));
-        let plan = plan_of(&ctx, &c);
+        let plan = c.plan(&ctx);
         assert_eq!(
             labels_of(&plan, Kernel::MatmulBiasTex),
             ["project_query", "project_key", "project_value", "project_gate", "project_output"],
@@ -61,7 +53,7 @@ fn textured_projections_match_the_oracle() {
         let mut c = Case::new("textured: key = value, no bias", GqaConfig::new(8, 4, 2));
         c.config.use_bias = false;
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
-        let plan = plan_of(&ctx, &c);
+        let plan = c.plan(&ctx);
         assert_eq!(labels_of(&plan, Kernel::PackTexture), ["pack_query", "pack_value", "pack_attention_output"]);
         assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex).len(), 4, "{name}");
         c.check(&ctx, 12);
@@ -83,7 +75,7 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         cfg.use_gate = true;
         let mut c = Case::new("textures over the limit", cfg);
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 30, 80, 24, None);
-        let plan = plan_of(&capped, &c);
+        let plan = c.plan(&capped);
         assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex), ["project_key", "project_value"], "{name}");
         assert_eq!(
             labels_of(&plan, Kernel::MatmulBiasRb16),
@@ -100,7 +92,7 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         let mut c = Case::new("textured tuning, sizes not multiples of 4", GqaConfig::new(8, 4, 2));
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 30, 20, 18, 10, None);
         let ctx = textured(ctx);
-        let plan = plan_of(&ctx, &c);
+        let plan = c.plan(&ctx);
         assert!(labels_of(&plan, Kernel::MatmulBiasTex).is_empty(), "{name}");
         assert_eq!(labels_of(&plan, Kernel::MatmulBiasRb).len(), 4, "{name}");
         assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_none(), "{name}: 18 columns");

@@ -171,6 +171,23 @@ impl Case {
         }
     }
 
+    /// The plan the case's call runs on `ctx`, from a layer built (with seed-1 weights) and dropped
+    /// under the GL guard, which is released on return: [`Case::check`] takes it itself.
+    pub fn plan(&self, ctx: &GpuContext) -> gqa::core::Plan {
+        let _gl = gl_guard(ctx);
+        let layer = gqa::gpu::GqaLayer::new(ctx, &self.config, &random_weights(&self.config, self.dims(), 1))
+            .unwrap_or_else(|e| panic!("{}: layer: {e}", self.name));
+        let key = self.dk.map(|dk| [self.batch, self.s, dk]);
+        layer
+            .plan(
+                &[self.batch, self.t, self.dq],
+                &[self.batch, self.s, self.dv],
+                key.as_ref().map(|k| &k[..]),
+                &self.options,
+            )
+            .unwrap_or_else(|e| panic!("{}: plan: {e}", self.name))
+    }
+
     /// The dims the layer is built for.
     pub fn dims(&self) -> LayerDims {
         LayerDims { query_dim: self.dq, key_dim: self.dk.unwrap_or(self.dv), value_dim: self.dv }
