@@ -7,8 +7,9 @@
 //!   core (everything between the projections and the output projection) with the fused kernel
 //!   forced on, and as separate logits / softmax / PV passes; an adapter whose plans cannot fuse a
 //!   shape (Mesa's loop cap on software adapters) skips that fused bench with a note;
-//! - `decode/T1_S{S}_Nq32_Nkv8_H128`: the attention core of one decode step (T = 1) over S keys, as
-//!   the adapter's tuning runs it (flash-decoding where it applies); throughput in bytes of K and V;
+//! - `decode/T1_S{S}_Nq32_Nkv8_H128`: the attention core of one decoding step (T = 1) over a KV cache
+//!   of S keys (the append of the new token's K and V, then flash-decoding where it applies, over the
+//!   cache's texture mirrors on CPU adapters); throughput in bytes of K and V;
 //! - `layer/B{B}_T{T}_S{S}_Nq{Nq}_Nkv{Nkv}_H{H}_Dq{Dq}`: every step of the forward pass (inputs
 //!   already on the device, nothing read back);
 //! - `softmax_masked/...` and `softmax_masked_subgroup/B{B}_T{T}_S{S}_Nq{Nq}_Nkv{Nkv}_H{H}`: the
@@ -32,7 +33,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
-use gqa::core::{CallOptions, CausalAlignment, GqaConfig, HostTensor, Kernel, LayerDims, Step, Tuning};
+use gqa::core::{CacheContents, CallOptions, CausalAlignment, GqaConfig, HostTensor, Kernel, LayerDims, Step, Tuning};
 use gqa::gpu::{GpuContext, GqaLayer, StepTimer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -227,11 +228,14 @@ fn bench_attention(c: &mut Criterion) {
                 ..ctx.tuning()
             };
             let timer = timer(&ctx, shape, tuning);
+            // The block kernel's texture form (CPU adapters) counts as the block kernel.
             let planned = timer
                 .plan()
                 .passes()
-                .find(|p| matches!(p.kernel, Kernel::AttentionFused | Kernel::AttentionBlock))
-                .map(|p| p.kernel);
+                .find(|p| {
+                    matches!(p.kernel, Kernel::AttentionFused | Kernel::AttentionBlock | Kernel::AttentionBlockTex)
+                })
+                .map(|p| if p.kernel == Kernel::AttentionBlockTex { Kernel::AttentionBlock } else { p.kernel });
             if planned != kernel {
                 eprintln!(
                     "[bench] {name}/{}: skipped, this adapter's plans do not take it for this shape (loop cap {:?})",
@@ -259,7 +263,13 @@ fn bench_softmax(c: &mut Criterion) {
     let variants: &[bool] = if ctx.tuning().subgroups { &[false, true] } else { &[false] };
     for shape in shapes {
         for &subgroups in variants {
-            let tuning = Tuning { fused_attention: false, split_decode: false, subgroups, ..ctx.tuning() };
+            let tuning = Tuning {
+                fused_attention: false,
+                block_attention: false,
+                split_decode: false,
+                subgroups,
+                ..ctx.tuning()
+            };
             let timer = timer(&ctx, shape, tuning);
             let kernel = tuning.softmax_kernel();
             let mut g = group(c, kernel.name());
@@ -271,7 +281,9 @@ fn bench_softmax(c: &mut Criterion) {
     }
 }
 
-/// One decode step's attention core over S cached keys.
+/// One decode step's attention core over S keys, as a decoding step runs it: a KV cache holding
+/// S - 1 tokens (random projections loaded into it), one new token appended, then the attention over
+/// all S keys (on CPU adapters over the cache's texture mirrors).
 fn bench_decode(c: &mut Criterion) {
     let ctx = context();
     let sources: &[usize] = match set() {
@@ -280,7 +292,18 @@ fn bench_decode(c: &mut Criterion) {
     };
     for &s in sources {
         let shape = shape(1, 1, s, 32, 8, 128, 64);
-        let timer = timer(&ctx, &shape, ctx.tuning());
+        let (layer, token, _) = shape.build(&ctx);
+        let mut cache = layer.new_cache(1, s).expect("KV cache");
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut held = || {
+            let n = (s - 1) * shape.nkv * shape.h;
+            let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            HostTensor::new([1, s - 1, shape.nkv, shape.h], data).expect("cached keys")
+        };
+        let contents = CacheContents { keys: held(), values: held(), lengths: vec![s - 1] };
+        cache.load(&contents).expect("cache load");
+        // Dq = Dk = Dv, so the token serves as query and value.
+        let timer = layer.step_timer_cached(&cache, &token, &token, None).expect("step timer");
         let mut g = group(c, "decode");
         g.throughput(Throughput::Bytes(2 * (s * shape.nkv * shape.h * 4) as u64));
         let Shape { nq, nkv, h, .. } = shape;

@@ -5,53 +5,71 @@
 // max and sum (NaN sum when a visible logit is NaN).
 //
 // One workgroup per (b local to the batch chunk, kv group g) = workgroup z and split y of
-// params.split_keys keys (items * split_keys <= 2048, chosen by the plan). Three phases, each with
+// params.split_keys keys (ceil(items / 4) * split_keys <= 512, chosen by the plan). Three phases, each with
 // every lane busy and no dynamically indexed private array (software drivers keep those in scratch
 // memory):
 //   1. lanes parallel over groups of 4 keys: each lane reads its four K rows as vec4s and takes their
 //      dot products with 4 query rows at a time (16 named accumulators), so K is read
-//      ceil(items / 4) times and each query vec4 loaded serves four keys; the scaled logits, or a sentinel for masked
-//      keys, go to workgroup memory `sc`.
+//      ceil(items / 4) times and each query vec4 loaded serves four keys; the scaled logits, or a
+//      sentinel for masked keys, go to workgroup memory `sc`, one vec4 per (key, 4 items).
 //   2. per item, lanes split over the keys: the maximum of the visible logits and a NaN flag, then
 //      p = exp(logit - max) in place of the logit (0 for masked keys) and the sum of p; workgroup
 //      slots combine the lanes' parts.
 //   3. lanes parallel over the H / 4 vec4 columns (adjacent lanes, adjacent columns; when H / 4 < 64
 //      the lanes form 64 / (H / 4) key groups whose sums are combined in workgroup memory): for 4
-//      items at a time the output sum_key p * V[key] and the sum of V over the split's keys.
-// The query rows are read from the global buffer (T * R rows of H floats, cache-resident): the 16 KiB
-// of workgroup memory that WebGPU guarantees goes to the scores.
+//      items at a time the output sum_key p * V[key] and the sum of V over the split's keys; one
+//      workgroup load gives the 4 items' p (on CPU drivers each workgroup load is a per-lane loop).
+// Q, K and V are read through load_q / load_k / load_v: storage buffers (common/qkv_storage.wgsl,
+// Kernel::AttentionDecode) or rgba32float textures (common/qkv_texture.wgsl,
+// Kernel::AttentionDecodeTex: the KV cache's texture mirrors, where a texel fetch is one gather on CPU
+// drivers). The query rows are small and cache-resident: the 16 KiB of workgroup memory that WebGPU
+// guarantees goes to the scores.
 // Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax
 // over visible keys); the reduce handles fully masked rows, the policy and the gate.
 
-// Bindings 1-3, Q, K and V: common/qkv_storage.wgsl.
+// Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): common/qkv_storage.wgsl or
+// common/qkv_texture.wgsl.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;  // the partial states
 
 const WG: u32 = 64u;
 const MASKED: f32 = -3.4e38;
 
-// Logits, then probabilities: sc[item * split_keys + key].
-var<workgroup> sc: array<f32, 2048>;
+// Logits, then probabilities, 4 items to a vec4: sc[(item / 4) * split_keys + key][item % 4] (so
+// phase 3 takes 4 items' probabilities in one workgroup load; split_keys * ceil(items / 4) <= 512).
+var<workgroup> sc: array<vec4<f32>, 512>;
 // Phase 2's per lane maxima, sums and NaN flags.
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;
 var<workgroup> red_nan: array<u32, 64>;
 
-// The vec4 index of item i's query row: query t = i / R, head g * R + i % R.
-fn q_row(b: u32, g: u32, i: u32) -> u32 {
+// Item i's query as (row, first vec4 column) of load_q: row b * T + t, column (g * R + i % R) * H / 4
+// for query t = i / R.
+fn q_at(b: u32, g: u32, i: u32) -> vec2<u32> {
     let t = i / params.group;
     let u = g * params.group + i % params.group;
-    return ((b * params.t_len + t) * params.nq + u) * (params.head_dim / 4u);
+    return vec2<u32>(b * params.t_len + t, u * (params.head_dim / 4u));
 }
 
-// Stores item i's scaled logit for key j of the split starting at s0 (the sentinel when masked).
-fn put_logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) {
-    let items = params.t_len * params.group;
-    if i < items {
-        let x = (a.x + a.y + a.z + a.w) * params.scale;
-        let ok = visible(b_global, g * params.group + i % params.group, i / params.group, s0 + j);
-        sc[i * params.split_keys + j] = select(MASKED, x, ok);
+// Item i's scaled logit for key j of the split starting at s0 (the sentinel when masked; 0 for the
+// padding items past T * R, which phase 2 skips and phase 3 never stores).
+fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) -> f32 {
+    if i >= params.t_len * params.group {
+        return 0.0;
     }
+    let x = (a.x + a.y + a.z + a.w) * params.scale;
+    let ok = visible(b_global, g * params.group + i % params.group, i / params.group, s0 + j);
+    return select(MASKED, x, ok);
+}
+
+// Stores the logits of items i0 .. i0 + 3 for key j (the components of one dot-product field each).
+fn put_logits(b_global: u32, g: u32, s0: u32, i0: u32, j: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    sc[(i0 / 4u) * params.split_keys + j] = vec4<f32>(
+        logit(b_global, g, s0, i0, j, a0),
+        logit(b_global, g, s0, i0 + 1u, j, a1),
+        logit(b_global, g, s0, i0 + 2u, j, a2),
+        logit(b_global, g, s0, i0 + 3u, j, a3),
+    );
 }
 
 
@@ -75,8 +93,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let b_global = params.b_base + b;
     let s0 = wid.y * split_keys;
     let n = min(split_keys, params.s_len - s0);
-    // K/V row of key s0 + j: (kv_row + j * nkv) * h4n, as vec4s.
-    let kv_row = (b * params.kv_stride + s0) * nkv + g;
+    // K/V of key s0 + j: row kv_row + j of load_k / load_v, vec4 columns from kv_col.
+    let kv_row = b * params.kv_stride + s0;
+    let kv_col = g * h4n;
     let last = items - 1u;
 
     // Phase 1: logits, lanes over groups of 4 keys, 4 query rows at a time: each q vec4 loaded serves
@@ -84,42 +103,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let quads = (n + 3u) / 4u;
     for (var jq = lid; jq < quads; jq += WG) {
         let j0 = 4u * jq;
-        let k0_at = (kv_row + min(j0 + 0u, n - 1u) * nkv) * h4n;
-        let k1_at = (kv_row + min(j0 + 1u, n - 1u) * nkv) * h4n;
-        let k2_at = (kv_row + min(j0 + 2u, n - 1u) * nkv) * h4n;
-        let k3_at = (kv_row + min(j0 + 3u, n - 1u) * nkv) * h4n;
+        let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
+        let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
+        let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
+        let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
         for (var i0 = 0u; i0 < items; i0 += 4u) {
-            let q0 = q_row(b, g, i0);
-            let q1 = q_row(b, g, min(i0 + 1u, last));
-            let q2 = q_row(b, g, min(i0 + 2u, last));
-            let q3 = q_row(b, g, min(i0 + 3u, last));
-            // Flat vec4 offsets, as row 0's columns of load_q / load_k.
-            let d = dots4x4(
-                vec2<u32>(0u, q0), vec2<u32>(0u, q1), vec2<u32>(0u, q2), vec2<u32>(0u, q3),
-                vec2<u32>(0u, k0_at), vec2<u32>(0u, k1_at), vec2<u32>(0u, k2_at), vec2<u32>(0u, k3_at),
-                h4n,
-            );
-            put_logit(b_global, g, s0, i0, j0 + 0u, d.c00);
-            put_logit(b_global, g, s0, i0 + 1u, j0 + 0u, d.c10);
-            put_logit(b_global, g, s0, i0 + 2u, j0 + 0u, d.c20);
-            put_logit(b_global, g, s0, i0 + 3u, j0 + 0u, d.c30);
+            let q0 = q_at(b, g, i0);
+            let q1 = q_at(b, g, min(i0 + 1u, last));
+            let q2 = q_at(b, g, min(i0 + 2u, last));
+            let q3 = q_at(b, g, min(i0 + 3u, last));
+            let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
+            put_logits(b_global, g, s0, i0, j0, d.c00, d.c10, d.c20, d.c30);
             if j0 + 1u < n {
-                put_logit(b_global, g, s0, i0, j0 + 1u, d.c01);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 1u, d.c11);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 1u, d.c21);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 1u, d.c31);
+                put_logits(b_global, g, s0, i0, j0 + 1u, d.c01, d.c11, d.c21, d.c31);
             }
             if j0 + 2u < n {
-                put_logit(b_global, g, s0, i0, j0 + 2u, d.c02);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 2u, d.c12);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 2u, d.c22);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 2u, d.c32);
+                put_logits(b_global, g, s0, i0, j0 + 2u, d.c02, d.c12, d.c22, d.c32);
             }
             if j0 + 3u < n {
-                put_logit(b_global, g, s0, i0, j0 + 3u, d.c03);
-                put_logit(b_global, g, s0, i0 + 1u, j0 + 3u, d.c13);
-                put_logit(b_global, g, s0, i0 + 2u, j0 + 3u, d.c23);
-                put_logit(b_global, g, s0, i0 + 3u, j0 + 3u, d.c33);
+                put_logits(b_global, g, s0, i0, j0 + 3u, d.c03, d.c13, d.c23, d.c33);
             }
         }
     }
@@ -131,12 +133,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let my_item = lid / segs;
     let seg = lid % segs;
     let live = my_item < items;
-    let row = min(my_item, last) * split_keys;
+    let row = (min(my_item, last) / 4u) * split_keys;
+    let comp = min(my_item, last) % 4u;
     var mx = MASKED;
     var nan_seen = false;
     if live {
         for (var j = seg; j < n; j += segs) {
-            let x = sc[row + j];
+            let x = sc[row + j][comp];
             if x > MASKED {
                 mx = max(mx, x);
             }
@@ -155,9 +158,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var sum = 0.0;
     if live {
         for (var j = seg; j < n; j += segs) {
-            let x = sc[row + j];
+            let x = sc[row + j][comp];
             let p = select(0.0, exp(x - m_item), x > MASKED);
-            sc[row + j] = p;
+            sc[row + j][comp] = p;
             sum += p;
         }
     }
@@ -169,16 +172,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let col = lid % h4n;
     let kg = lid / h4n;
     let busy = kg < kgroups;
-    let v_at = kv_row * h4n + col;
-    let v_step = nkv * h4n;
+    let v_col = kv_col + col;
     let splits = (params.s_len + split_keys - 1u) / split_keys;
     let stride = 2u * hd + 2u;
     let p_first = ((b * nkv + g) * splits + wid.y) * items;
     for (var i0 = 0u; i0 < items; i0 += 4u) {
-        let r0 = i0 * split_keys;
-        let r1 = min(i0 + 1u, last) * split_keys;
-        let r2 = min(i0 + 2u, last) * split_keys;
-        let r3 = min(i0 + 3u, last) * split_keys;
+        let r = (i0 / 4u) * split_keys;
         var a0 = vec4<f32>(0.0);
         var a1 = vec4<f32>(0.0);
         var a2 = vec4<f32>(0.0);
@@ -186,11 +185,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         var vs = vec4<f32>(0.0);
         if busy {
             for (var j = kg; j < n; j += kgroups) {
-                let v = vmat[v_at + j * v_step];
-                a0 = fma(vec4<f32>(sc[r0 + j]), v, a0);
-                a1 = fma(vec4<f32>(sc[r1 + j]), v, a1);
-                a2 = fma(vec4<f32>(sc[r2 + j]), v, a2);
-                a3 = fma(vec4<f32>(sc[r3 + j]), v, a3);
+                let v = load_v(kv_row + j, v_col);
+                let p = sc[r + j];
+                a0 = fma(vec4<f32>(p.x), v, a0);
+                a1 = fma(vec4<f32>(p.y), v, a1);
+                a2 = fma(vec4<f32>(p.z), v, a2);
+                a3 = fma(vec4<f32>(p.w), v, a3);
                 vs += v;
             }
         }

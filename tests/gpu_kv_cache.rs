@@ -6,7 +6,7 @@
 mod common;
 
 use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, random_weights, rng};
-use gqa::core::{CallOptions, GqaConfig, GqaError, HostTensor, LayerDims, Tuning, Weights};
+use gqa::core::{BufferId, CallOptions, GqaConfig, GqaError, HostTensor, Kernel, LayerDims, Step, Tuning, Weights};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
 use proptest::prelude::*;
 
@@ -287,6 +287,119 @@ fn truncate_then_continue_and_grow() {
     }
 }
 
+/// The attention kernel of a plan (the block, split-decode or fused pass).
+fn attention_kernel(plan: &gqa::core::Plan) -> Kernel {
+    plan.passes()
+        .map(|p| p.kernel)
+        .find(|k| {
+            matches!(
+                k,
+                Kernel::AttentionBlock
+                    | Kernel::AttentionBlockTex
+                    | Kernel::AttentionDecode
+                    | Kernel::AttentionDecodeTex
+                    | Kernel::AttentionFused
+            )
+        })
+        .expect("an attention pass")
+}
+
+/// The rows a plan copies into the KV cache's key mirror.
+fn mirror_appends(plan: &gqa::core::Plan) -> u64 {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Copy(c) if c.dst == BufferId::KeyCacheTexture => Some(c.bytes),
+            _ => None,
+        })
+        .sum()
+}
+
+/// On CPU adapters the cache keeps texture mirrors of its keys and values, and cached calls read
+/// them: the prefill's block attention and the steps' split decode take their texture kernels,
+/// and every append reaches the mirrors. Rows of 256 bytes (one copy per append) and of 64 bytes
+/// (a copy per row), against the oracle; and no mirrors under the GPU tuning or for H not a
+/// multiple of 4.
+#[test]
+fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        assert!(
+            ctx.tuning().keeps_cache_texture(
+                &gqa::core::CacheShape { batch: 2, capacity: 64, num_kv_heads: 2, head_dim: 8 },
+                &ctx.limits()
+            ),
+            "{}: software adapters keep cache textures",
+            adapter_name(ctx)
+        );
+        for (name, config) in
+            [("rows of 256 bytes", GqaConfig::new(32, 4, 2)), ("rows of 64 bytes", GqaConfig::new(8, 8, 2))]
+        {
+            let s = Setup::new(ctx, name, config, dims(16, 12, None), 61);
+            let (batch, prompt) = (2, 20);
+            let all = Sequences::random(batch, prompt + 4, s.dims, false, 62);
+            let want = all.oracle(&s.config, &s.weights);
+            let mut cache = s.layer.new_cache(batch, 40).unwrap();
+            assert!(cache.has_texture_mirrors(), "{}", s.name);
+            let token_bytes = (s.config.num_key_value_heads * s.config.head_dim * 4) as u64;
+
+            let plan = s.layer.plan_cached(&cache, &[batch, prompt, 16], false, &[prompt; 2]).unwrap();
+            assert_eq!(attention_kernel(&plan), Kernel::AttentionBlockTex, "{}: prefill", s.name);
+            assert_eq!(mirror_appends(&plan), batch as u64 * prompt as u64 * token_bytes, "{}", s.name);
+            let got = s.prefill(&mut cache, &all.slice(0..batch, 0, prompt), None);
+            assert_close(&format!("{}: prefill", s.name), got.data(), rows(&want, 0..batch, 0, prompt).data(), F32);
+
+            let mut at = prompt;
+            for n in [1, 3] {
+                let plan = s.layer.plan_cached(&cache, &[batch, n, 16], false, &[n; 2]).unwrap();
+                assert_eq!(attention_kernel(&plan), Kernel::AttentionDecodeTex, "{}: step of {n}", s.name);
+                assert_eq!(mirror_appends(&plan), (batch * n) as u64 * token_bytes, "{}", s.name);
+                let got = s.step(&mut cache, &all.slice(0..batch, at, at + n));
+                let label = format!("{}: step of {n} at {at}", s.name);
+                assert_close(&label, got.data(), rows(&want, 0..batch, at, at + n).data(), F32);
+                at += n;
+            }
+        }
+        // Under the GPU tuning, and with H not a multiple of 4, the cache has no mirrors.
+        let gpu = ctx.clone().with_tuning(Tuning::GPU);
+        let s = Setup::new(&gpu, "GPU tuning", GqaConfig::new(8, 4, 2), dims(16, 12, None), 63);
+        assert!(!s.layer.new_cache(1, 8).unwrap().has_texture_mirrors());
+        let s = Setup::new(ctx, "H = 6", GqaConfig::new(6, 4, 2), dims(16, 12, None), 64);
+        let cache = s.layer.new_cache(1, 8).unwrap();
+        assert!(!cache.has_texture_mirrors());
+        let plan = s.layer.plan_cached(&cache, &[1, 1, 16], false, &[1]).unwrap();
+        assert!(plan.buffer(BufferId::KeyCacheTexture).is_none() && mirror_appends(&plan) == 0);
+    }
+}
+
+/// `load` and `grow` write the mirrors too: a cache loaded from another's contents, and one grown
+/// past its capacity, step exactly like the original (a stale mirror would give other outputs).
+#[test]
+fn load_and_grow_keep_the_texture_mirrors() {
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        let s = Setup::new(ctx, "load and grow", GqaConfig::new(8, 4, 2), dims(12, 12, None), 71);
+        let (batch, prompt) = (2, 6);
+        let all = Sequences::random(batch, prompt + 3, s.dims, false, 72);
+        let want = all.oracle(&s.config, &s.weights);
+        let mut cache = s.layer.new_cache(batch, prompt + 1).unwrap();
+        assert!(cache.has_texture_mirrors());
+        s.prefill(&mut cache, &all.slice(0..batch, 0, prompt), None);
+
+        let mut loaded = s.layer.new_cache(batch, prompt + 1).unwrap();
+        loaded.load(&cache.read().unwrap()).unwrap();
+        let got = s.step(&mut loaded, &all.slice(0..batch, prompt, prompt + 1));
+        let label = format!("{}: step after load", s.name);
+        assert_close(&label, got.data(), rows(&want, 0..batch, prompt, prompt + 1).data(), F32);
+
+        cache.grow(prompt + 8).unwrap();
+        assert!(cache.has_texture_mirrors());
+        let got = s.step(&mut cache, &all.slice(0..batch, prompt, prompt + 3));
+        let label = format!("{}: step after grow", s.name);
+        assert_close(&label, got.data(), rows(&want, 0..batch, prompt, prompt + 3).data(), F32);
+    }
+}
+
 fn concat_t(a: &HostTensor, b: &HostTensor) -> HostTensor {
     let (batch, d) = (a.shape()[0], a.shape()[2]);
     let (la, lb) = (a.shape()[1], b.shape()[1]);
@@ -363,9 +476,12 @@ fn step_plan_projects_only_new_tokens() {
     let kv = plan.buffer(gqa::core::BufferId::KeyProj).unwrap();
     assert_eq!(kv.elems, 2 * 16);
     assert!(plan.passes().all(|p| p.params.kv_stride == 4096));
-    // The cache's buffers are the plan's only (B, capacity)-sized ones.
+    // The cache's buffers (and texture mirrors, where it keeps them) are the plan's only
+    // (B, capacity)-sized ones.
     let cache_bytes = 4096 * 2 * 16 * 4;
-    assert_eq!(plan.bytes_of(gqa::core::BufferRole::Cache), 2 * cache_bytes);
+    let copies = if cache.has_texture_mirrors() { 4 } else { 2 };
+    assert_eq!(plan.bytes_of(gqa::core::BufferRole::Cache), copies * cache_bytes);
+    assert_eq!(cache.device_bytes(), copies * cache_bytes);
     assert!(plan.buffers.iter().filter(|b| b.role != gqa::core::BufferRole::Cache).all(|b| b.bytes < cache_bytes / 8));
 }
 

@@ -3,11 +3,15 @@
 //! with S - 1 projected tokens (prefilling 32K tokens at Dq=4096 would take hours on a software
 //! adapter and measures something else); each timed step appends token S and is truncated away.
 //! A step projects only its new token, so its time must grow linearly in S: the report fits
-//! `ms = a + b * S` and gives R².
+//! `ms = a + b * S` and gives R². The attention over the cache (the appends, the split pass and its
+//! reduce: the steps between the input and the output projections) is also timed on its own, with
+//! the layer's step timer (GPU timestamps where the device has them), and judged against the copy
+//! probe: the decode target of docs/PERFORMANCE.md.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gqa_core::{CacheContents, GqaConfig, LayerDims};
+use gqa_core::{CacheContents, GqaConfig, LayerDims, Plan, Step};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
@@ -20,6 +24,8 @@ struct Row {
     /// Keys attended: S - 1 cached plus the new one.
     seq: usize,
     gpu: Duration,
+    /// The attention over the cache alone (median).
+    attention: Duration,
     oracle: Option<Duration>,
     /// Bytes of K and V the step reads once.
     kv_bytes: f64,
@@ -90,6 +96,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
 
     let bar = progress(sweep.seq.len(), "S");
     let mut rows = Vec::with_capacity(sweep.seq.len());
+    let mut timing = String::from("the step timer");
     for &seq in &sweep.seq {
         bar.set_message(seq.to_string());
         let held = seq - 1;
@@ -101,6 +108,16 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         let plan = layer.plan_cached(&cache, &token_shape, false, &vec![1; b]).map_err(&run_err)?;
         layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
         cache.truncate(held);
+        let timer = layer.step_timer_cached(&cache, &q, &v, None).map_err(&run_err)?;
+        let steps = attention_steps(timer.plan());
+        timing = format!("{:?}", timer.timing());
+        timer.time(0..timer.plan().steps.len()).map_err(&run_err)?;
+        let mut attention = (0..args.runs.max(1))
+            .map(|_| timer.time(steps.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&run_err)?;
+        attention.sort();
+        drop(timer);
         let mut times = Vec::with_capacity(args.runs as usize);
         for _ in 0..args.runs {
             let t = Instant::now();
@@ -119,7 +136,8 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
             }
         };
         let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
-        rows.push(Row { seq, gpu: times[times.len() / 2], oracle, kv_bytes, flops: plan.flops() as f64 });
+        let attention = attention[attention.len() / 2];
+        rows.push(Row { seq, gpu: times[times.len() / 2], attention, oracle, kv_bytes, flops: plan.flops() as f64 });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -127,17 +145,22 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
     let gpu_fit = fit(&rows.iter().map(|r| (r.seq as f64, ms(r.gpu))).collect::<Vec<_>>());
     let oracle_fit = fit(&rows.iter().filter_map(|r| r.oracle.map(|o| (r.seq as f64, ms(o)))).collect::<Vec<_>>());
     if let Some(path) = &args.csv {
-        let mut csv = String::from("seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,oracle_ms,speedup\n");
+        let mut csv = String::from(
+            "seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,attention_ms,attention_gbps,attention_copy_pct,oracle_ms,speedup\n",
+        );
         for r in &rows {
             let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
             csv.push_str(&format!(
-                "{},{:.4},{:.3},{:.4},{:.3},{:.4},{oracle},{speedup}\n",
+                "{},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{oracle},{speedup}\n",
                 r.seq,
                 ms(r.gpu),
                 b as f64 / r.gpu.as_secs_f64(),
                 gbps(r),
                 100.0 * gbps(r) / roof.gbps,
-                r.flops / r.gpu.as_secs_f64() / 1e9
+                r.flops / r.gpu.as_secs_f64() / 1e9,
+                ms(r.attention),
+                attention_gbps(r),
+                100.0 * attention_gbps(r) / roof.gbps,
             ));
         }
         BenchArgs::write(path, &csv)?;
@@ -167,6 +190,9 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                     "tokens_per_s": b as f64 / r.gpu.as_secs_f64(),
                     "kv_gbps": gbps(r),
                     "copy_roofline_pct": 100.0 * gbps(r) / roof.gbps,
+                    "attention_ms": ms(r.attention),
+                    "attention_kv_gbps": attention_gbps(r),
+                    "attention_copy_roofline_pct": 100.0 * attention_gbps(r) / roof.gbps,
                     "oracle_ms": r.oracle.map(ms),
                     "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
                 })
@@ -189,22 +215,28 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         sweep.query_heads, args.runs
     );
     println!(
-        "{:>7} {:>11} {:>10} {:>10} {:>8} {:>11} {:>9}",
-        "S", "GPU ms", "tokens/s", "KV GB/s", "% copy", "oracle ms", "speed-up"
+        "{:>7} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>11} {:>9}",
+        "S", "GPU ms", "tokens/s", "KV GB/s", "% copy", "attn ms", "attn GB/s", "% copy", "oracle ms", "speed-up"
     );
     for r in &rows {
         let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
         println!(
-            "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>11} {:>9}",
+            "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>9.2} {:>9.3} {:>7.1}% {:>11} {:>9}",
             r.seq,
             ms(r.gpu),
             b as f64 / r.gpu.as_secs_f64(),
             gbps(r),
             100.0 * gbps(r) / roof.gbps,
+            ms(r.attention),
+            attention_gbps(r),
+            100.0 * attention_gbps(r) / roof.gbps,
             oracle,
             speedup
         );
     }
+    println!(
+        "\n(GPU ms, KV GB/s: the whole step; attn: the appends and the attention over the cache alone, timed by {timing})"
+    );
     for (who, f) in [("GPU", gpu_fit), ("oracle", oracle_fit)] {
         if let Some(f) = f {
             println!(
@@ -221,6 +253,23 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
 /// K and V bytes read per second.
 fn gbps(r: &Row) -> f64 {
     r.kv_bytes / r.gpu.as_secs_f64() / 1e9
+}
+
+/// K and V bytes read per second by the attention over the cache alone.
+fn attention_gbps(r: &Row) -> f64 {
+    r.kv_bytes / r.attention.as_secs_f64() / 1e9
+}
+
+/// The steps of a cached step's plan between its input projections and its output projection: the
+/// appends to the cache and the attention over it (with the packing of the queries on CPU adapters).
+fn attention_steps(plan: &Plan) -> Range<usize> {
+    let label = |s: &Step| match s {
+        Step::Dispatch(p) => p.label,
+        Step::Copy(_) => "copy",
+    };
+    let end = plan.steps.iter().rposition(|s| label(s) == "project_output").unwrap_or(plan.steps.len());
+    let start = plan.steps[..end].iter().rposition(|s| label(s).starts_with("project_")).map_or(0, |i| i + 1);
+    start..end
 }
 
 #[cfg(test)]

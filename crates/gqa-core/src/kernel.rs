@@ -64,6 +64,13 @@ pub enum Kernel {
     /// 4 items). Writes the partial states of [`Kernel::AttentionFused`] in split mode, combined by
     /// [`Kernel::AttentionReduce`]. H a multiple of 4, at most 256.
     AttentionDecode,
+    /// [`Kernel::AttentionDecode`] (the same file) reading Q, K and V from rgba32float textures (with
+    /// `common/qkv_texture.wgsl` in place of `common/qkv_storage.wgsl`): a cached call's split pass on
+    /// CPU adapters, over the KV cache's texture mirrors (`B·capacity` rows of `Nkv·H/4` texels, see
+    /// [`crate::Tuning::keeps_cache_texture`]) and the projected queries packed by
+    /// [`Kernel::PackTexture`]. A texel fetch is one gather there, a storage-buffer load a loop over
+    /// the SIMD lanes.
+    AttentionDecodeTex,
     /// Fused attention over all S keys for any number of queries, built like
     /// [`Kernel::AttentionDecode`] (no per-lane private arrays): one workgroup per (block of
     /// [`Kernel::BLOCK_ITEMS`] consecutive (query, head-in-group) items, b, kv group), the keys in
@@ -78,7 +85,9 @@ pub enum Kernel {
     /// K and V as `B·S` rows of `Nkv·H/4` texels): for CPU adapters, where a texel fetch is one
     /// gather and a storage-buffer load a loop over the SIMD lanes. Taken by plans whose tuning reads
     /// the projections' operands from textures ([`crate::MatmulVariant::Textured`]) where the
-    /// textures fit `max_texture_dimension_2d`; cached calls keep [`Kernel::AttentionBlock`].
+    /// textures fit `max_texture_dimension_2d`. Cached calls take it over the KV cache's texture
+    /// mirrors (`B·capacity` rows, [`crate::CacheUpdate::texture_mirror`]) where the cache keeps
+    /// them, else [`Kernel::AttentionBlock`] over its buffers.
     AttentionBlockTex,
     /// [`Kernel::MatmulBiasRb16`] (the same file, 16x16 outputs per invocation, 64 named vec4
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
@@ -101,7 +110,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 23] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -125,6 +134,7 @@ impl Kernel {
         Kernel::MatmulBiasTex,
         Kernel::PackTexture,
         Kernel::MatmulBiasRows4Tex,
+        Kernel::AttentionDecodeTex,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -168,7 +178,7 @@ impl Kernel {
             Kernel::AttentionFusedF16 => "attention_fused.wgsl",
             Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
-            Kernel::AttentionDecode => "attention_decode.wgsl",
+            Kernel::AttentionDecode | Kernel::AttentionDecodeTex => "attention_decode.wgsl",
             Kernel::AttentionBlock | Kernel::AttentionBlockTex => "attention_block.wgsl",
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
@@ -196,6 +206,7 @@ impl Kernel {
             Kernel::AttentionSplitF16 => "attention_split_f16",
             Kernel::AttentionReduceF16 => "attention_reduce_f16",
             Kernel::AttentionDecode => "attention_decode",
+            Kernel::AttentionDecodeTex => "attention_decode_tex",
             Kernel::AttentionBlock => "attention_block",
             Kernel::AttentionBlockTex => "attention_block_tex",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
@@ -215,6 +226,7 @@ impl Kernel {
             | Kernel::AttentionSplitF16
             | Kernel::AttentionReduceF16
             | Kernel::AttentionDecode
+            | Kernel::AttentionDecodeTex
             | Kernel::AttentionBlock
             | Kernel::AttentionBlockTex
             | Kernel::MatmulBiasRows4
@@ -250,7 +262,9 @@ impl Kernel {
             Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => 2048 * 4,
             // Scores (items x split_keys <= 2048 floats), the key groups' partial sums (320 vec4s),
             // three 64-slot reduction arrays: 14,080 bytes, within WebGPU's default 16 KiB.
-            Kernel::AttentionDecode => Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
+            Kernel::AttentionDecode | Kernel::AttentionDecodeTex => {
+                Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4
+            }
             // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
             // reduction arrays, four 16-slot per item arrays: 14,336 bytes.
             Kernel::AttentionBlock | Kernel::AttentionBlockTex => {
@@ -273,7 +287,8 @@ impl Kernel {
     /// better filled.
     pub const DECODE_MAX_ITEMS: usize = 16;
 
-    /// Floats of [`Kernel::AttentionDecode`]'s score array: items x split keys fit in it.
+    /// Floats of [`Kernel::AttentionDecode`]'s score array (vec4s of 4 items each): the items rounded
+    /// up to a multiple of 4, times the split keys, fit in it.
     pub const DECODE_SCORE_FLOATS: usize = 2048;
 
     /// Keys per split of [`Kernel::AttentionDecode`] for `items` = T·R items per kv group (1 to
@@ -316,7 +331,7 @@ impl Kernel {
             // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two walks over
             // the item's keys split between at least 4 lanes and two over at most 64 slots; phase 3:
             // per block of 4 items the lane's keys and the key groups (at most 64); the end.
-            Kernel::AttentionDecode => {
+            Kernel::AttentionDecode | Kernel::AttentionDecodeTex => {
                 let keys = (p.split_keys as u64).min(s).max(1);
                 let items = (p.t_len as u64 * p.group as u64).max(1);
                 let blocks = items.div_ceil(4);
@@ -359,7 +374,7 @@ impl Kernel {
             | Kernel::AttentionSplitF16
             | Kernel::AttentionReduceF16 => [64, 1],
             // All the items of a kv group (at most 16) in one workgroup.
-            Kernel::AttentionDecode => [Self::DECODE_MAX_ITEMS as u32, 1],
+            Kernel::AttentionDecode | Kernel::AttentionDecodeTex => [Self::DECODE_MAX_ITEMS as u32, 1],
             Kernel::AttentionBlock | Kernel::AttentionBlockTex => [Self::BLOCK_ITEMS as u32, 1],
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => [128, 128],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
@@ -395,6 +410,8 @@ impl Kernel {
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => &[Read, Read, ReadWrite],
             // Q, K, V, masks, partials.
             Kernel::AttentionDecode => &[Read, Read, Read, Read, ReadWrite],
+            // Q, K, V (textures), masks, partials.
+            Kernel::AttentionDecodeTex => &[Texture, Texture, Texture, Read, ReadWrite],
         }
     }
 

@@ -117,6 +117,11 @@ pub struct CacheUpdate {
     pub target_len: usize,
     /// The layer's sliding window.
     pub window: Option<usize>,
+    /// Whether the cache keeps rgba32float texture mirrors of its keys and values (`Nkv·H / 4` x
+    /// `B·capacity` texels each, [`crate::Tuning::keeps_cache_texture`]): the call then appends to
+    /// them as well ([`crate::BufferId::KeyCacheTexture`], [`crate::BufferId::ValueCacheTexture`]),
+    /// and its attention reads them where a texture kernel applies.
+    pub texture_mirror: bool,
 }
 
 impl CacheUpdate {
@@ -146,7 +151,13 @@ impl CacheUpdate {
                 return Err(GqaError::CacheFull { sequence: b, length: p, appending: n, capacity: shape.capacity });
             }
         }
-        Ok(Self { shape, past: past.to_vec(), new: new.to_vec(), target_len, window })
+        Ok(Self { shape, past: past.to_vec(), new: new.to_vec(), target_len, window, texture_mirror: false })
+    }
+
+    /// The same update for a cache that keeps texture mirrors of its keys and values (see
+    /// [`CacheUpdate::texture_mirror`]) when `on`.
+    pub fn with_texture_mirror(self, on: bool) -> Self {
+        Self { texture_mirror: on, ..self }
     }
 
     /// S of the attention: the longest sequence after the call.

@@ -66,5 +66,5 @@ pub use plan::{BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};
-pub use tuning::{MatmulVariant, Precision, Tuning};
+pub use tuning::{MatmulVariant, Precision, Tuning, cache_texture_fits};
 pub use weights::{Dense, DenseWeights, LayerDims, Weights};

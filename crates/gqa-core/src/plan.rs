@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{MatmulVariant, Precision, Tuning, packed_texture_fits};
+use crate::tuning::{MatmulVariant, Precision, Tuning, cache_texture_fits, packed_texture_fits};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -82,6 +82,12 @@ pub enum BufferId {
     KeyProjTexture,
     /// The projected values packed like [`BufferId::KeyProjTexture`].
     ValueProjTexture,
+    /// The KV cache's keys as a texture of `Nkv·H / 4` x `B·capacity` texels (cached calls on a
+    /// cache with texture mirrors, [`crate::CacheUpdate::texture_mirror`]), appended to beside
+    /// [`BufferId::KeyCache`].
+    KeyCacheTexture,
+    /// The KV cache's values as a texture, like [`BufferId::KeyCacheTexture`].
+    ValueCacheTexture,
 }
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -173,7 +179,10 @@ pub struct Pass {
     pub bindings: Vec<BufferId>,
 }
 
-/// A buffer-to-buffer copy between passes (moving batch chunks in and out, gathering chunked scores).
+/// A copy between passes (moving batch chunks in and out, gathering chunked scores, appending to a
+/// KV cache). Its source is a buffer. Its destination is a buffer, or a texture resource (a KV cache's
+/// texture mirror) addressed as the row-major f32 matrix it holds: `dst_offset` and `bytes` are then
+/// whole rows of `width · 16` bytes, and `src_offset` a multiple of 16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopySpec {
     /// Source buffer.
@@ -372,6 +381,25 @@ impl Plan {
         if let Some(c) = cache {
             add(BufferId::KeyCache, c.shape.elems(), BufferRole::Cache);
             add(BufferId::ValueCache, c.shape.elems(), BufferRole::Cache);
+            if c.texture_mirror {
+                if !cache_texture_fits(&c.shape, limits) {
+                    return Err(GqaError::LimitExceeded {
+                        kernel: "KV cache texture".into(),
+                        limit: "max_texture_dimension_2d",
+                        allowed: limits.max_texture_dimension_2d as u64,
+                        needed: ((c.shape.batch * c.shape.capacity) as u64).max(c.shape.token_elems() / 4),
+                        detail: format!(
+                            "the cache's texture mirror is {} x {} texels (Nkv·H / 4 x B·capacity; H a multiple of 4)",
+                            c.shape.token_elems() / 4,
+                            c.shape.batch * c.shape.capacity
+                        ),
+                    });
+                }
+                let (cols, rows) = (c.shape.token_elems(), (c.shape.batch * c.shape.capacity) as u64);
+                for id in [BufferId::KeyCacheTexture, BufferId::ValueCacheTexture] {
+                    textures.push(texture_spec(id, cols, rows, BufferRole::Cache));
+                }
+            }
         }
         if p.use_gate {
             add(BufferId::GateProj, nb * t * nq * h, BufferRole::Scratch);
@@ -443,8 +471,19 @@ impl Plan {
             if let Some(c) = cache {
                 // Append each sequence's new tokens' keys and values at its length.
                 let token = c.shape.token_elems() * 4;
+                // A cache with texture mirrors gets the same rows in its textures.
+                let mirrors: &[(BufferId, BufferId)] = if c.texture_mirror {
+                    &[
+                        (BufferId::KeyProj, BufferId::KeyCacheTexture),
+                        (BufferId::ValueProj, BufferId::ValueCacheTexture),
+                    ]
+                } else {
+                    &[]
+                };
                 for (b, (&past, &new)) in c.past.iter().zip(&c.new).enumerate().filter(|(_, (_, n))| **n > 0) {
-                    for (src, dst) in [(BufferId::KeyProj, kcache), (BufferId::ValueProj, vcache)] {
+                    for &(src, dst) in
+                        [(BufferId::KeyProj, kcache), (BufferId::ValueProj, vcache)].iter().chain(mirrors)
+                    {
                         let (from, to) = ((b as u64) * t * token, (b * c.shape.capacity + past) as u64 * token);
                         steps.push(copy(src, from, dst, to, new as u64 * token));
                     }
@@ -469,7 +508,34 @@ impl Plan {
             };
             // The projections packed for the block kernel (the matmuls' packed inputs are `packed`).
             let mut block_packed = Vec::new();
-            let block_kernel = if mode == AttentionMode::Block
+            // A cached call on a cache with texture mirrors reads K and V from them (with the
+            // projected queries packed) in the decode and block kernels.
+            let texture_kernel = match mode {
+                AttentionMode::Block => true,
+                AttentionMode::Split { kernel, .. } => kernel == Kernel::AttentionDecode,
+                _ => false,
+            };
+            let cache_textures = cache.is_some_and(|c| c.texture_mirror)
+                && texture_kernel
+                && !f16
+                && packed_texture_fits(rows_t as u64, nq * h, limits);
+            let (kv_textured, q_textured) = if cache_textures {
+                let spec = pack(
+                    &mut steps,
+                    "pack_query_proj",
+                    [BufferId::QueryProj, BufferId::QueryProjTexture],
+                    nq * h,
+                    rows_t as u64,
+                    chunk,
+                );
+                block_packed.push(spec);
+                ([BufferId::KeyCacheTexture, BufferId::ValueCacheTexture], true)
+            } else {
+                ([BufferId::KeyProjTexture, BufferId::ValueProjTexture], false)
+            };
+            let block_kernel = if mode == AttentionMode::Block && q_textured {
+                Kernel::AttentionBlockTex
+            } else if mode == AttentionMode::Block
                 && cache.is_none()
                 && block_textures_fit(p, tuning, limits, chunking.batch_per_chunk as u64)
             {
@@ -500,13 +566,7 @@ impl Plan {
                 })),
                 AttentionMode::Block => {
                     let qkv = if block_kernel == Kernel::AttentionBlockTex {
-                        [
-                            BufferId::QueryProjTexture,
-                            BufferId::KeyProjTexture,
-                            BufferId::ValueProjTexture,
-                            qkv[3],
-                            qkv[4],
-                        ]
+                        [BufferId::QueryProjTexture, kv_textured[0], kv_textured[1], qkv[3], qkv[4]]
                     } else {
                         qkv
                     };
@@ -522,12 +582,17 @@ impl Plan {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     if kernel == Kernel::AttentionDecode && !f16 {
                         let decode_items = tiles(t * p.group_size() as u64, kernel.tile()[0] as u64);
+                        let (kernel, q, k, v) = if q_textured {
+                            (Kernel::AttentionDecodeTex, BufferId::QueryProjTexture, kv_textured[0], kv_textured[1])
+                        } else {
+                            (kernel, BufferId::QueryProj, kcache, vcache)
+                        };
                         steps.push(Step::Dispatch(Pass {
                             label: "attention_split",
                             kernel,
                             workgroups: [decode_items, splits as u32, groups],
                             params,
-                            bindings: vec![BufferId::QueryProj, kcache, vcache, BufferId::Masks, BufferId::Partials],
+                            bindings: vec![q, k, v, BufferId::Masks, BufferId::Partials],
                         }));
                     } else {
                         steps.push(Step::Dispatch(Pass {

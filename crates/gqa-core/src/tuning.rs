@@ -2,6 +2,7 @@
 //! from the adapter's type) and recorded in the plan.
 
 use crate::kernel::Kernel;
+use crate::kv_cache::CacheShape;
 use crate::limits::Limits;
 
 /// The projection matmul's variant.
@@ -75,6 +76,13 @@ pub(crate) fn packed_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool
         && rows >= 1
         && rows <= max
         && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
+}
+
+/// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`
+/// x `B·capacity` texels: `H` a multiple of 4 and both sides within `max_texture_dimension_2d`.
+pub fn cache_texture_fits(shape: &CacheShape, limits: &Limits) -> bool {
+    let max = limits.max_texture_dimension_2d as u64;
+    shape.head_dim.is_multiple_of(4) && shape.token_elems() / 4 <= max && ((shape.batch * shape.capacity) as u64) <= max
 }
 
 /// The storage type of the weights and intermediates (accumulation is f32 in every kernel either way).
@@ -192,6 +200,15 @@ impl Tuning {
         self.precision == Precision::F32
             && self.matmul == MatmulVariant::Textured
             && MatmulVariant::weight_texture_fits(k, n, limits)
+    }
+
+    /// Whether KV caches of `shape` keep rgba32float texture mirrors of their keys and values
+    /// beside the buffers under this tuning: f32 and [`MatmulVariant::Textured`] (CPU adapters,
+    /// where the cached calls' attention then reads K and V with texel fetches,
+    /// [`Kernel::AttentionDecodeTex`] and [`Kernel::AttentionBlockTex`]), within the limits
+    /// ([`cache_texture_fits`]). The mirror doubles the cache's memory.
+    pub fn keeps_cache_texture(&self, shape: &CacheShape, limits: &Limits) -> bool {
+        self.precision == Precision::F32 && self.matmul == MatmulVariant::Textured && cache_texture_fits(shape, limits)
     }
 
     /// The masked softmax kernel this tuning picks.

@@ -61,6 +61,9 @@ pub(crate) struct CacheBuffers<'a> {
     pub(crate) keys: &'a wgpu::Buffer,
     /// Projected values (B, capacity, Nkv, H).
     pub(crate) values: &'a wgpu::Buffer,
+    /// The keys' and values' texture mirrors, when the cache keeps them
+    /// ([`gqa_core::CacheUpdate::texture_mirror`]).
+    pub(crate) textures: Option<[&'a wgpu::Texture; 2]>,
 }
 
 /// The usage of every pooled scratch buffer: one key for all, so any call can reuse any of them.
@@ -78,6 +81,8 @@ pub(crate) fn params_stride(min_uniform_buffer_offset_alignment: u32) -> usize {
 pub(crate) struct Recording {
     pub(crate) plan: Plan,
     buffers: HashMap<BufferId, wgpu::Buffer>,
+    /// The textures copies write (a KV cache's texture mirrors).
+    textures: HashMap<BufferId, wgpu::Texture>,
     /// For each step, the index of its bind group (dispatches only).
     groups: Vec<Option<usize>>,
     bind_groups: Vec<wgpu::BindGroup>,
@@ -105,9 +110,33 @@ impl Recording {
         let mut leases = Leases::new(ctx.pool.clone(), Class::Gpu);
         let mut buffers: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
         let mut textures: HashMap<BufferId, wgpu::TextureView> = HashMap::new();
+        let mut copy_textures: HashMap<BufferId, wgpu::Texture> = HashMap::new();
         for spec in &plan.buffers {
             if let Some(shape) = spec.texture {
                 let texture = match spec.role {
+                    BufferRole::Cache => {
+                        let mirrors = cache.and_then(|c| c.textures).ok_or_else(|| GpuError::Buffer {
+                            op: OP.into(),
+                            buffer: spec.id.to_string(),
+                            problem: "the plan needs the KV cache's texture mirror and the cache has none".into(),
+                        })?;
+                        let texture = mirrors[usize::from(spec.id == BufferId::ValueCacheTexture)];
+                        if (texture.width(), texture.height()) != (shape.width, shape.height) {
+                            return Err(GpuError::Buffer {
+                                op: OP.into(),
+                                buffer: spec.id.to_string(),
+                                problem: format!(
+                                    "is {} x {} texels, the plan needs {} x {}",
+                                    texture.width(),
+                                    texture.height(),
+                                    shape.width,
+                                    shape.height
+                                ),
+                            });
+                        }
+                        copy_textures.insert(spec.id, texture.clone());
+                        texture.clone()
+                    }
                     BufferRole::Weight => weights
                         .textures
                         .get(&spec.id)
@@ -246,7 +275,7 @@ impl Recording {
                 Step::Copy(_) => None,
             })
             .collect();
-        Ok(Self { plan, buffers, groups, bind_groups, pipelines, leases })
+        Ok(Self { plan, buffers, textures: copy_textures, groups, bind_groups, pipelines, leases })
     }
 
     /// Keeps the scratch buffers out of the pool (after an error, when they may be invalid).
@@ -275,13 +304,20 @@ impl Recording {
         while i < range.end {
             match &self.plan.steps[i] {
                 Step::Copy(c) => {
-                    encoder.copy_buffer_to_buffer(
-                        &self.buffers[&c.src],
-                        c.src_offset,
-                        &self.buffers[&c.dst],
-                        c.dst_offset,
-                        c.bytes,
-                    );
+                    match self.textures.get(&c.dst) {
+                        Some(texture) => {
+                            let row_bytes = texture.width() as u64 * 16;
+                            let rows = (c.dst_offset / row_bytes) as u32..((c.dst_offset + c.bytes) / row_bytes) as u32;
+                            copy_rows_to_texture(encoder, &self.buffers[&c.src], c.src_offset, texture, rows);
+                        }
+                        None => encoder.copy_buffer_to_buffer(
+                            &self.buffers[&c.src],
+                            c.src_offset,
+                            &self.buffers[&c.dst],
+                            c.dst_offset,
+                            c.bytes,
+                        ),
+                    }
                     i += 1;
                 }
                 Step::Dispatch(_) => {
@@ -353,4 +389,47 @@ pub(crate) fn record(
     }
     rec.encode(encoder, 0..rec.plan.steps.len());
     rec.into_encoded(ctx)
+}
+
+/// Copies consecutive rows of a row-major f32 matrix, starting at byte `offset` of `buffer`, into
+/// rows `rows` of an rgba32float `texture` of the matrix's width / 4 texels (`offset` a multiple of
+/// 16). One copy when a row is a multiple of wgpu's 256-byte row alignment, else one per row.
+pub(crate) fn copy_rows_to_texture(
+    encoder: &mut wgpu::CommandEncoder,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    texture: &wgpu::Texture,
+    rows: std::ops::Range<u32>,
+) {
+    let row_bytes = texture.width() * 16;
+    let copy = |encoder: &mut wgpu::CommandEncoder, offset: u64, first: u32, count: u32| {
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset,
+                    // A multiple of 256 is required whenever given; one row needs none.
+                    bytes_per_row: (count > 1).then_some(row_bytes),
+                    rows_per_image: (count > 1).then_some(count),
+                },
+            },
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 },
+        );
+    };
+    if rows.is_empty() {
+        return;
+    }
+    if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
+        copy(encoder, offset, rows.start, rows.len() as u32);
+    } else {
+        for (i, row) in rows.enumerate() {
+            copy(encoder, offset + i as u64 * row_bytes as u64, row, 1);
+        }
+    }
 }

@@ -5,7 +5,7 @@ use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, Ho
 
 use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
-use crate::encode::CacheBuffers;
+use crate::encode::{CacheBuffers, copy_rows_to_texture};
 use crate::error::GpuError;
 use crate::forward::HostCall;
 use crate::layer::GqaLayer;
@@ -36,6 +36,10 @@ pub struct KvCache {
     shape: CacheShape,
     keys: GpuTensor,
     values: GpuTensor,
+    /// Texture mirrors of the keys and values (`Nkv·H / 4` x `B·capacity` rgba32float texels), kept
+    /// on CPU adapters ([`gqa_core::Tuning::keeps_cache_texture`]), where cached calls read K and V
+    /// with texel fetches: every append, [`KvCache::grow`] and [`KvCache::load`] writes both.
+    textures: Option<[wgpu::Texture; 2]>,
     lengths: Vec<usize>,
 }
 
@@ -90,10 +94,31 @@ impl KvCache {
             GpuTensor::wrap(ctx, buffer, dims.clone())
         };
         let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
+        let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
+            let make = |label| {
+                ctx.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some(label),
+                    size: wgpu::Extent3d {
+                        width: (shape.token_elems() / 4) as u32,
+                        height: (shape.batch * shape.capacity) as u32,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: crate::pipelines::TEXTURE_FORMAT,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING
+                        | wgpu::TextureUsages::COPY_DST
+                        | wgpu::TextureUsages::COPY_SRC,
+                    view_formats: &[],
+                })
+            };
+            [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::from_wgpu(OP, e));
         }
-        Ok(Self { ctx: ctx.clone(), shape, keys, values, lengths })
+        Ok(Self { ctx: ctx.clone(), shape, keys, values, textures, lengths })
     }
 
     /// The cache's shape.
@@ -122,7 +147,9 @@ impl KvCache {
     }
 
     /// The keys buffer (B, capacity, Nkv, H); only each sequence's first `lengths()[b]` tokens are
-    /// meaningful.
+    /// meaningful. Read it freely; write the cache through [`KvCache::load`] (or cached calls), not
+    /// into this buffer: where the cache keeps texture mirrors ([`KvCache::has_texture_mirrors`]),
+    /// cached calls read those, and a direct write would not reach them.
     pub fn keys(&self) -> &GpuTensor {
         &self.keys
     }
@@ -130,6 +157,20 @@ impl KvCache {
     /// The values buffer (B, capacity, Nkv, H), likewise.
     pub fn values(&self) -> &GpuTensor {
         &self.values
+    }
+
+    /// Whether the cache keeps rgba32float texture mirrors of its keys and values (on CPU adapters,
+    /// [`gqa_core::Tuning::keeps_cache_texture`]): cached calls then read K and V from them, and the
+    /// cache takes twice the memory of its buffers.
+    pub fn has_texture_mirrors(&self) -> bool {
+        self.textures.is_some()
+    }
+
+    /// Bytes the cache holds on the device: its two buffers, and its texture mirrors when it keeps
+    /// them.
+    pub fn device_bytes(&self) -> u64 {
+        let buffers = 2 * self.shape.elems() * 4;
+        if self.textures.is_some() { 2 * buffers } else { buffers }
     }
 
     /// Forgets every token (nothing is cleared on the GPU: tokens past a length are never read).
@@ -178,6 +219,13 @@ impl KvCache {
                 let (src, dst) = ((b * self.shape.capacity) as u64 * token, (b * capacity) as u64 * token);
                 encoder.copy_buffer_to_buffer(from.buffer(), src, to.buffer(), dst, len as u64 * token);
             }
+            if let Some(mirrors) = &grown.textures {
+                // From the old buffers, whether or not the old cache kept mirrors.
+                for (from, to) in [&self.keys, &self.values].into_iter().zip(mirrors) {
+                    let (src, first) = ((b * self.shape.capacity) as u64 * token, (b * capacity) as u32);
+                    copy_rows_to_texture(&mut encoder, from.buffer(), src, to, first..first + len as u32);
+                }
+            }
         }
         self.ctx.queue.submit([encoder.finish()]);
         *self = grown;
@@ -214,22 +262,45 @@ impl KvCache {
         let token = self.shape.token_elems() as usize;
         for (b, &len) in contents.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
             let at = (b * self.shape.capacity * token * 4) as u64;
-            for (src, dst) in [(&contents.keys, &self.keys), (&contents.values, &self.values)] {
+            for (i, (src, dst)) in
+                [(&contents.keys, &self.keys), (&contents.values, &self.values)].into_iter().enumerate()
+            {
                 let data = &src.data()[b * l * token..][..len * token];
                 self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(data));
+                if let Some(mirrors) = &self.textures {
+                    self.ctx.queue.write_texture(
+                        wgpu::TexelCopyTextureInfo {
+                            texture: &mirrors[i],
+                            mip_level: 0,
+                            origin: wgpu::Origin3d { x: 0, y: (b * self.shape.capacity) as u32, z: 0 },
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        bytemuck::cast_slice(data),
+                        wgpu::TexelCopyBufferLayout {
+                            offset: 0,
+                            bytes_per_row: Some(token as u32 * 4),
+                            rows_per_image: Some(len as u32),
+                        },
+                        wgpu::Extent3d { width: token as u32 / 4, height: len as u32, depth_or_array_layers: 1 },
+                    );
+                }
             }
         }
         self.lengths.clone_from(&contents.lengths);
         Ok(())
     }
 
-    fn buffers(&self) -> CacheBuffers<'_> {
-        CacheBuffers { keys: self.keys.buffer(), values: self.values.buffer() }
+    pub(crate) fn buffers(&self) -> CacheBuffers<'_> {
+        CacheBuffers {
+            keys: self.keys.buffer(),
+            values: self.values.buffer(),
+            textures: self.textures.as_ref().map(|[k, v]| [k, v]),
+        }
     }
 }
 
 /// A step attends over a cached prefix: every sequence must hold one.
-fn check_prefix(op: &'static str, cache: &KvCache) -> Result<(), GpuError> {
+pub(crate) fn check_prefix(op: &'static str, cache: &KvCache) -> Result<(), GpuError> {
     match cache.lengths.iter().position(|&l| l == 0) {
         Some(b) => Err(GqaError::CacheEmpty { op, sequence: b }.into()),
         None => Ok(()),
@@ -333,14 +404,15 @@ impl GqaLayer {
     }
 
     /// The plan of a cached call, the options carrying its masks, and its update of the cache.
-    fn cached_plan(
+    pub(crate) fn cached_plan(
         &self,
         cache: &KvCache,
         t: usize,
         key_given: bool,
         new: &[usize],
     ) -> Result<(Plan, CallOptions, CacheUpdate), GpuError> {
-        let update = CacheUpdate::new(cache.shape, &cache.lengths, new, t, self.config().sliding_window)?;
+        let update = CacheUpdate::new(cache.shape, &cache.lengths, new, t, self.config().sliding_window)?
+            .with_texture_mirror(cache.has_texture_mirrors());
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, options) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;

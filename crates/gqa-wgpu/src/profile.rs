@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use gqa_core::{CallOptions, HostTensor, Plan, Step};
 
 use crate::context::GpuContext;
-use crate::encode::Recording;
+use crate::encode::{CacheBuffers, Recording};
 use crate::error::GpuError;
+use crate::kv_cache::KvCache;
 use crate::layer::{GpuInputs, GqaLayer, dims3};
 use crate::upload::upload;
 
@@ -80,6 +81,36 @@ impl GqaLayer {
         options: &CallOptions,
     ) -> Result<StepTimer, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
+        self.timer_for(plan, query, value, key, options, None)
+    }
+
+    /// [`GqaLayer::step_timer`] for a decoding step: a cached call appending all `T` rows of
+    /// `query` (B, T, Dq) to every sequence of `cache`, each of which must hold a prefix. Timing it
+    /// runs the step's work (the projections of the new tokens, the appends, the attention over the
+    /// cache) but leaves the cache's lengths as they are, so every timed run writes the same slots.
+    pub fn step_timer_cached(
+        &self,
+        cache: &KvCache,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+    ) -> Result<StepTimer, GpuError> {
+        crate::kv_cache::check_prefix("step_timer_cached", cache)?;
+        let t = query.shape().get(1).copied().unwrap_or(0);
+        let (plan, options, _) = self.cached_plan(cache, t, key.is_some(), &vec![t; cache.batch()])?;
+        self.timer_for(plan, query, value, key, &options, Some(cache.buffers()))
+    }
+
+    /// Uploads the inputs of `plan` and prepares its recording and timestamps.
+    fn timer_for(
+        &self,
+        plan: Plan,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        cache: Option<CacheBuffers<'_>>,
+    ) -> Result<StepTimer, GpuError> {
         let ctx = self.context();
         let (device, queue) = (ctx.device(), ctx.queue());
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -96,7 +127,7 @@ impl GqaLayer {
             output: None,
             scores: None,
         };
-        let rec = Recording::prepare(ctx, self.weight_store(), &inputs, None, options, plan)?;
+        let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, options, plan)?;
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
             let buffer = |label, usage| {
                 device.create_buffer(&wgpu::BufferDescriptor {

@@ -49,7 +49,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         }
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
-        Kernel::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
+        Kernel::AttentionDecode | Kernel::AttentionDecodeTex => include_str!("../../../shaders/attention_decode.wgsl"),
         Kernel::AttentionBlock | Kernel::AttentionBlockTex => include_str!("../../../shaders/attention_block.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
@@ -72,7 +72,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots4x4.wgsl",
             "common/key_groups.wgsl",
         ],
-        Kernel::AttentionBlockTex => &[
+        Kernel::AttentionBlockTex | Kernel::AttentionDecodeTex => &[
             "common/params.wgsl",
             "common/qkv_texture.wgsl",
             "common/mask.wgsl",
