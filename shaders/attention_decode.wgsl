@@ -15,10 +15,11 @@
 //   2. per item, lanes split over the keys: the maximum of the visible logits and a NaN flag, then
 //      p = exp(logit - max) in place of the logit (0 for masked keys) and the sum of p; workgroup
 //      slots combine the lanes' parts.
-//   3. lanes parallel over the H / 4 vec4 columns (adjacent lanes, adjacent columns; when H / 4 < 64
-//      the lanes form 64 / (H / 4) key groups whose sums are combined in workgroup memory): for 4
+//   3. lanes parallel over pairs of the H / 4 vec4 columns (adjacent lanes, adjacent pairs; the
+//      lanes form 64 / ceil(H / 8) key groups whose sums are combined in workgroup memory): for 4
 //      items at a time the output sum_key p * V[key] and the sum of V over the split's keys; one
-//      workgroup load gives the 4 items' p (on CPU drivers each workgroup load is a per-lane loop).
+//      workgroup load gives the 4 items' p for both columns (on CPU drivers each workgroup load is
+//      a per-lane loop, like a storage load).
 // Q, K and V are read through load_q / load_k / load_v: storage buffers (common/qkv_storage.wgsl,
 // Kernel::AttentionDecode) or rgba32float textures (common/qkv_texture.wgsl,
 // Kernel::AttentionDecodeTex: the KV cache's texture mirrors, where a texel fetch is one gather on CPU
@@ -72,6 +73,28 @@ fn put_logits(b_global: u32, g: u32, s0: u32, i0: u32, j: u32, a0: vec4<f32>, a1
     );
 }
 
+
+// Stores vec4 column `col` of the partial outputs and of the V sum of items i0 .. i0 + 3 (those that
+// exist) of the split whose first item's state is at p_first.
+fn put_items(p_first: u32, i0: u32, col: u32, s: Sums4) {
+    let items = params.t_len * params.group;
+    let hd = params.head_dim;
+    let stride = 2u * hd + 2u;
+    put4((p_first + i0) * stride, 4u * col, s.s0);
+    put4((p_first + i0) * stride, hd + 4u * col, s.vs);
+    if i0 + 1u < items {
+        put4((p_first + i0 + 1u) * stride, 4u * col, s.s1);
+        put4((p_first + i0 + 1u) * stride, hd + 4u * col, s.vs);
+    }
+    if i0 + 2u < items {
+        put4((p_first + i0 + 2u) * stride, 4u * col, s.s2);
+        put4((p_first + i0 + 2u) * stride, hd + 4u * col, s.vs);
+    }
+    if i0 + 3u < items {
+        put4((p_first + i0 + 3u) * stride, 4u * col, s.s3);
+        put4((p_first + i0 + 3u) * stride, hd + 4u * col, s.vs);
+    }
+}
 
 // Writes 4 floats of item i's partial state at float offset `at` (relative to the item's start).
 fn put4(p_at: u32, at: u32, x: vec4<f32>) {
@@ -167,14 +190,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     red_l[lid] = sum;
     workgroupBarrier();
 
-    // Phase 3: sum_key p * V[key], lanes over vec4 columns and `kgroups` key groups.
-    let kgroups = WG / h4n;
-    let col = lid % h4n;
-    let kg = lid / h4n;
+    // Phase 3: sum_key p * V[key], lanes over pairs of vec4 columns (2 cp and 2 cp + 1, the second
+    // clamped to the last column when H / 4 is odd: that copy is never stored) and `kgroups` key
+    // groups, so each probability load from `sc` serves both columns.
+    let pairs = (h4n + 1u) / 2u;
+    let kgroups = WG / pairs;
+    let cp = lid % pairs;
+    let kg = lid / pairs;
     let busy = kg < kgroups;
-    let v_col = kv_col + col;
+    let v_col = kv_col + 2u * cp;
+    let w_col = kv_col + min(2u * cp + 1u, h4n - 1u);
     let splits = (params.s_len + split_keys - 1u) / split_keys;
-    let stride = 2u * hd + 2u;
     let p_first = ((b * nkv + g) * splits + wid.y) * items;
     for (var i0 = 0u; i0 < items; i0 += 4u) {
         let r = (i0 / 4u) * split_keys;
@@ -182,35 +208,37 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         var a1 = vec4<f32>(0.0);
         var a2 = vec4<f32>(0.0);
         var a3 = vec4<f32>(0.0);
+        var b0 = vec4<f32>(0.0);
+        var b1 = vec4<f32>(0.0);
+        var b2 = vec4<f32>(0.0);
+        var b3 = vec4<f32>(0.0);
         var vs = vec4<f32>(0.0);
+        var vt = vec4<f32>(0.0);
         if busy {
             for (var j = kg; j < n; j += kgroups) {
                 let v = load_v(kv_row + j, v_col);
+                let w = load_v(kv_row + j, w_col);
                 let p = sc[r + j];
                 a0 = fma(vec4<f32>(p.x), v, a0);
+                b0 = fma(vec4<f32>(p.x), w, b0);
                 a1 = fma(vec4<f32>(p.y), v, a1);
+                b1 = fma(vec4<f32>(p.y), w, b1);
                 a2 = fma(vec4<f32>(p.z), v, a2);
+                b2 = fma(vec4<f32>(p.z), w, b2);
                 a3 = fma(vec4<f32>(p.w), v, a3);
+                b3 = fma(vec4<f32>(p.w), w, b3);
                 vs += v;
+                vt += w;
             }
         }
-        // Combine the key groups' sums through workgroup memory.
-        let sums = combine_key_groups(Sums4(a0, a1, a2, a3, vs), kg, kgroups, col, h4n);
+        // Combine the key groups' sums through workgroup memory, one column of the pair at a time.
+        let sa = combine_key_groups(Sums4(a0, a1, a2, a3, vs), kg, kgroups, cp, pairs);
         if kg == 0u {
-            put4((p_first + i0) * stride, 4u * col, sums.s0);
-            put4((p_first + i0) * stride, hd + 4u * col, sums.vs);
-            if i0 + 1u < items {
-                put4((p_first + i0 + 1u) * stride, 4u * col, sums.s1);
-                put4((p_first + i0 + 1u) * stride, hd + 4u * col, sums.vs);
-            }
-            if i0 + 2u < items {
-                put4((p_first + i0 + 2u) * stride, 4u * col, sums.s2);
-                put4((p_first + i0 + 2u) * stride, hd + 4u * col, sums.vs);
-            }
-            if i0 + 3u < items {
-                put4((p_first + i0 + 3u) * stride, 4u * col, sums.s3);
-                put4((p_first + i0 + 3u) * stride, hd + 4u * col, sums.vs);
-            }
+            put_items(p_first, i0, 2u * cp, sa);
+        }
+        let sb = combine_key_groups(Sums4(b0, b1, b2, b3, vt), kg, kgroups, cp, pairs);
+        if kg == 0u && 2u * cp + 1u < h4n {
+            put_items(p_first, i0, 2u * cp + 1u, sb);
         }
     }
 
@@ -224,7 +252,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             l += red_l[lid * segs + k];
             nan_row = nan_row || red_nan[lid * segs + k] != 0u;
         }
-        let at = (p_first + lid) * stride;
+        let at = (p_first + lid) * (2u * hd + 2u);
         out[at + 2u * hd] = m;
         out[at + 2u * hd + 1u] = select(l, bitcast<f32>(0x7fc00000u), nan_row);
     }

@@ -88,7 +88,7 @@ fn kernel_cases() -> Vec<Case> {
         (2, 8, 20, 513),
         (3, 8, 12, 600),
         (4, 8, 4, 520),
-        // A real decoding step's H (two key groups in phase 3), and H = 256 with 16 items (one).
+        // A real decoding step's H (four key groups in phase 3), and H = 256 with 16 items (two).
         (1, 4, 128, 1200),
         (2, 8, 256, 700),
     ];

@@ -330,17 +330,18 @@ impl Kernel {
             }
             // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two walks over
             // the item's keys split between at least 4 lanes and two over at most 64 slots; phase 3:
-            // per block of 4 items the lane's keys and the key groups (at most 64); the end.
+            // per block of 4 items the lane's keys and two combines over the key groups (at most
+            // 64 each); the end.
             Kernel::AttentionDecode | Kernel::AttentionDecodeTex => {
                 let keys = (p.split_keys as u64).min(s).max(1);
                 let items = (p.t_len as u64 * p.group as u64).max(1);
                 let blocks = items.div_ceil(4);
                 let h4 = h.div_ceil(4).max(1);
                 let segs = 64 / items.next_power_of_two().min(64);
-                let kgroups = (64 / h4).max(1);
+                let kgroups = (64 / h4.div_ceil(2)).max(1);
                 let phase1 = keys.div_ceil(4).div_ceil(64) * (1 + blocks * (1 + h4));
                 let phase2 = 2 * keys.div_ceil(segs) + 2 * segs + 4;
-                let phase3 = blocks * (keys.div_ceil(kgroups) + kgroups + 2);
+                let phase3 = blocks * (keys.div_ceil(kgroups) + 2 * kgroups + 2);
                 phase1 + phase2 + phase3 + 64 + 8
             }
             // Per chunk: phase 1 (two (keys, items) pairs per lane, H / 4 vec4s each), phase 2 (two
