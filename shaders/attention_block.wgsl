@@ -7,10 +7,13 @@
 // last item and are never stored. The keys are taken in chunks of CHUNK; per chunk three phases, each
 // with every lane busy and no dynamically indexed private array (software drivers keep those in
 // scratch memory):
-//   1. lanes over (group of 4 keys, group of 4 items) pairs: each lane reads its four K rows and four
-//      query rows as vec4s (16 named accumulators); the scaled logits, or a sentinel for masked keys,
-//      go to workgroup memory `sc`, one vec4 per (key, group of 4 items).
-//   2. per item, 4 lanes over the chunk's keys: the chunk's maximum of the visible logits, a NaN flag
+//   1. lanes over (group of 4 keys, group of 8 items) pairs: each lane reads its four K rows and
+//      eight query rows as vec4s (32 named accumulators, common/dots8x4.wgsl; the 8 lanes of a SIMD
+//      group share the queries, and on CPU drivers fetches shared by the lanes are the cheap ones);
+//      the scaled logits go to workgroup memory `sc`, one vec4 per (key, group of 4 items).
+//   2. per item, 4 lanes over the chunk's keys: the sentinel in place of the masked keys' logits
+//      (the masks are evaluated here only: one call site instead of one per logit of phase 1 keeps
+//      LLVM's compile of the kernel short), the chunk's maximum of the visible logits, a NaN flag
 //      and a visible flag; the new running max m_new = max(m_run, chunk max), p = exp(logit - m_new)
 //      in place of the logit (0 for masked keys) and the chunk's sum of p; one lane per item then
 //      updates the running max and sum and publishes corr = exp(m_old - m_new).
@@ -69,13 +72,12 @@ fn q_at(b: u32, g: u32, it: u32) -> vec2<u32> {
     return vec2<u32>(b * params.t_len + t, u * (params.head_dim / 4u));
 }
 
-// Item `it`'s scaled logit for key s, or the sentinel when masked.
-fn logit(b_global: u32, g: u32, it: u32, s: u32, a: vec4<f32>) -> f32 {
-    let x = (a.x + a.y + a.z + a.w) * params.scale;
-    let ok = visible(b_global, g * params.group + it % params.group, it / params.group, s);
-    return select(MASKED, x, ok);
+// The scaled logits of four items (each dot product left as a vec4 of partial sums) as one vec4 of
+// `sc`; phase 2 masks them.
+fn scaled4(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f32> {
+    let sums = vec4<f32>(a0.x + a0.y + a0.z + a0.w, a1.x + a1.y + a1.z + a1.w, a2.x + a2.y + a2.z + a2.w, a3.x + a3.y + a3.z + a3.w);
+    return sums * params.scale;
 }
-
 
 // Combines the key groups' accumulators of items i0 .. i0 + 3 of the block for the lanes' column
 // `half` of their pair and stores their outputs. Called in uniform control flow (it has barriers).
@@ -184,6 +186,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let seg = lid % segs;
     let my_quad = my_item / 4u;
     let my_comp = my_item % 4u;
+    let my_it = item_of(blk, my_item);
+    let my_head = g * params.group + my_it % params.group;
+    let my_t = my_it / params.group;
 
     for (var s0 = 0u; s0 < s_len; s0 += CHUNK) {
         let n = min(CHUNK, s_len - s0);
@@ -191,64 +196,57 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let kv_row = b * params.kv_stride + s0;
         let kv_col = g * h4n;
 
-        // Phase 1: logits, lanes over (4 keys, 4 items) pairs.
+        // Phase 1: logits, lanes over (4 keys, 8 items) pairs: the lanes of a SIMD group share their
+        // 8 queries and differ in their keys.
         let quads = (n + 3u) / 4u;
-        for (var w = lid; w < quads * 4u; w += WG) {
+        for (var w = lid; w < quads * 2u; w += WG) {
             let jq = w % quads;
-            let iq = w / quads;
+            let io = w / quads;
             let j0 = 4u * jq;
             let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
             let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
             let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
             let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
-            let it0 = item_of(blk, 4u * iq);
-            let it1 = item_of(blk, 4u * iq + 1u);
-            let it2 = item_of(blk, 4u * iq + 2u);
-            let it3 = item_of(blk, 4u * iq + 3u);
-            let q0 = q_at(b, g, it0);
-            let q1 = q_at(b, g, it1);
-            let q2 = q_at(b, g, it2);
-            let q3 = q_at(b, g, it3);
-            let d = dots4x4(q0, q1, q2, q3, k0_at, k1_at, k2_at, k3_at, h4n);
-            let s = s0 + j0;
-            sc[j0 * 4u + iq] = vec4<f32>(
-                logit(b_global, g, it0, s, d.c00),
-                logit(b_global, g, it1, s, d.c10),
-                logit(b_global, g, it2, s, d.c20),
-                logit(b_global, g, it3, s, d.c30),
+            let it0 = item_of(blk, 8u * io);
+            let it1 = item_of(blk, 8u * io + 1u);
+            let it2 = item_of(blk, 8u * io + 2u);
+            let it3 = item_of(blk, 8u * io + 3u);
+            let it4 = item_of(blk, 8u * io + 4u);
+            let it5 = item_of(blk, 8u * io + 5u);
+            let it6 = item_of(blk, 8u * io + 6u);
+            let it7 = item_of(blk, 8u * io + 7u);
+            let d = dots8x4(
+                q_at(b, g, it0), q_at(b, g, it1), q_at(b, g, it2), q_at(b, g, it3),
+                q_at(b, g, it4), q_at(b, g, it5), q_at(b, g, it6), q_at(b, g, it7),
+                k0_at, k1_at, k2_at, k3_at, h4n,
             );
+            // Items 8 io .. 8 io + 3 are quad 2 io of sc, the next four quad 2 io + 1.
+            let lo = j0 * 4u + 2u * io;
+            sc[lo] = scaled4(d.c00, d.c10, d.c20, d.c30);
+            sc[lo + 1u] = scaled4(d.c40, d.c50, d.c60, d.c70);
             if j0 + 1u < n {
-                sc[(j0 + 1u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 1u, d.c01),
-                    logit(b_global, g, it1, s + 1u, d.c11),
-                    logit(b_global, g, it2, s + 1u, d.c21),
-                    logit(b_global, g, it3, s + 1u, d.c31),
-                );
+                sc[lo + 4u] = scaled4(d.c01, d.c11, d.c21, d.c31);
+                sc[lo + 5u] = scaled4(d.c41, d.c51, d.c61, d.c71);
             }
             if j0 + 2u < n {
-                sc[(j0 + 2u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 2u, d.c02),
-                    logit(b_global, g, it1, s + 2u, d.c12),
-                    logit(b_global, g, it2, s + 2u, d.c22),
-                    logit(b_global, g, it3, s + 2u, d.c32),
-                );
+                sc[lo + 8u] = scaled4(d.c02, d.c12, d.c22, d.c32);
+                sc[lo + 9u] = scaled4(d.c42, d.c52, d.c62, d.c72);
             }
             if j0 + 3u < n {
-                sc[(j0 + 3u) * 4u + iq] = vec4<f32>(
-                    logit(b_global, g, it0, s + 3u, d.c03),
-                    logit(b_global, g, it1, s + 3u, d.c13),
-                    logit(b_global, g, it2, s + 3u, d.c23),
-                    logit(b_global, g, it3, s + 3u, d.c33),
-                );
+                sc[lo + 12u] = scaled4(d.c03, d.c13, d.c23, d.c33);
+                sc[lo + 13u] = scaled4(d.c43, d.c53, d.c63, d.c73);
             }
         }
         workgroupBarrier();
 
-        // Phase 2: the chunk's softmax statistics per item, 4 lanes per item.
+        // Phase 2: the masks (the sentinel in place of a masked key's logit: the one place that
+        // evaluates them, which keeps the kernel small enough to compile fast), then the chunk's
+        // softmax statistics per item, 4 lanes per item.
         var mx = MASKED;
         var flags = 0u;
         for (var j = seg; j < n; j += segs) {
-            let x = sc[j * 4u + my_quad][my_comp];
+            let x = select(MASKED, sc[j * 4u + my_quad][my_comp], visible(b_global, my_head, my_t, s0 + j));
+            sc[j * 4u + my_quad][my_comp] = x;
             if x > MASKED {
                 mx = max(mx, x);
                 flags |= 2u;

@@ -1,8 +1,9 @@
-// The logit micro-kernel of attention_decode and attention_block: the 16 dot products of 4 query rows
-// and 4 key rows (H / 4 vec4 each, read through load_q and load_k of common/qkv_storage.wgsl or
-// common/qkv_texture.wgsl), each left as a vec4 of partial sums. Each K vec4 loaded serves four queries and each q vec4 four keys: on CPU
-// drivers every storage load is a per-lane loop, so loads, not FMAs, bound it. The result is a struct
-// of named fields (no array: software drivers keep dynamically indexed arrays in scratch memory).
+// The logit micro-kernel of attention_decode (attention_block has common/dots8x4.wgsl): the 16 dot
+// products of 4 query rows and 4 key rows (H / 4 vec4 each, read through load_q and load_k of
+// common/qkv_storage.wgsl or common/qkv_texture.wgsl), each left as a vec4 of partial sums. Each K
+// vec4 loaded serves four queries and each q vec4 four keys: on CPU drivers every storage load is a
+// per-lane loop, so loads, not FMAs, bound it. The result is a struct of named fields (no array:
+// software drivers keep dynamically indexed arrays in scratch memory).
 struct Dots4x4 {
     c00: vec4<f32>, c01: vec4<f32>, c02: vec4<f32>, c03: vec4<f32>,
     c10: vec4<f32>, c11: vec4<f32>, c12: vec4<f32>, c13: vec4<f32>,

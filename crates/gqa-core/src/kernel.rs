@@ -344,7 +344,7 @@ impl Kernel {
                 let phase3 = blocks * (keys.div_ceil(kgroups) + 2 * kgroups + 2);
                 phase1 + phase2 + phase3 + 64 + 8
             }
-            // Per chunk: phase 1 (two (keys, items) pairs per lane, H / 4 vec4s each), phase 2 (two
+            // Per chunk: phase 1 (two (keys, items) pairs per lane at most, H / 4 vec4s each), phase 2 (two
             // walks over a quarter of the chunk's keys, three over 4 slots), phase 3 (the lane's keys of
             // the chunk, lanes over pairs of vec4 columns); the end: eight combines over the key groups
             // (at most 64).

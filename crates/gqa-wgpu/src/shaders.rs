@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 15] = [
+pub const COMMON: [(&str, &str); 16] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -24,6 +24,7 @@ pub const COMMON: [(&str, &str); 15] = [
     ("common/qkv_storage.wgsl", include_str!("../../../shaders/common/qkv_storage.wgsl")),
     ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
+    ("common/dots8x4.wgsl", include_str!("../../../shaders/common/dots8x4.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
     ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
@@ -64,7 +65,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
-        Kernel::AttentionDecode | Kernel::AttentionBlock => &[
+        Kernel::AttentionDecode => &[
             "common/params.wgsl",
             "common/qkv_storage.wgsl",
             "common/mask.wgsl",
@@ -72,12 +73,28 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots4x4.wgsl",
             "common/key_groups.wgsl",
         ],
-        Kernel::AttentionBlockTex | Kernel::AttentionDecodeTex => &[
+        Kernel::AttentionDecodeTex => &[
             "common/params.wgsl",
             "common/qkv_texture.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionBlock => &[
+            "common/params.wgsl",
+            "common/qkv_storage.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots8x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionBlockTex => &[
+            "common/params.wgsl",
+            "common/qkv_texture.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots8x4.wgsl",
             "common/key_groups.wgsl",
         ],
         Kernel::AttentionFused => &[
