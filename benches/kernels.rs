@@ -228,14 +228,12 @@ fn bench_attention(c: &mut Criterion) {
                 ..ctx.tuning()
             };
             let timer = timer(&ctx, shape, tuning);
-            // The block kernel's texture form (CPU adapters) counts as the block kernel.
+            // The block kernel's texture and subgroup forms (CPU adapters) count as the block kernel.
             let planned = timer
                 .plan()
                 .passes()
-                .find(|p| {
-                    matches!(p.kernel, Kernel::AttentionFused | Kernel::AttentionBlock | Kernel::AttentionBlockTex)
-                })
-                .map(|p| if p.kernel == Kernel::AttentionBlockTex { Kernel::AttentionBlock } else { p.kernel });
+                .find(|p| p.kernel == Kernel::AttentionFused || p.kernel.is_block_attention())
+                .map(|p| if p.kernel.is_block_attention() { Kernel::AttentionBlock } else { p.kernel });
             if planned != kernel {
                 eprintln!(
                     "[bench] {name}/{}: skipped, this adapter's plans do not take it for this shape (loop cap {:?})",

@@ -24,7 +24,9 @@
 //      loops like storage loads: with one column per lane they took over half the kernel's time).
 //      Under Keras' default-call policy the lane also sums V (for fully masked rows).
 // Q, K and V are read through load_q / load_k / load_v (storage buffers, or textures in
-// Kernel::AttentionBlockTex, where a texel fetch is one gather on CPU drivers).
+// Kernel::AttentionBlockTex, where a texel fetch is one gather on CPU drivers); phase 3's
+// probabilities through load_p4 (common/block_lanes.wgsl, or common/block_lanes_subgroup.wgsl in
+// Kernel::AttentionBlockTexSubgroup: subgroup broadcasts in place of three of every four loads).
 // At the end the key groups' accumulators are combined through workgroup memory, 4 items and one
 // column of the pairs at a time, and the output is normalised (zeros or the plain average of V for
 // fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
@@ -121,7 +123,8 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
+    let lid = ids.lid;
     let hd = params.head_dim;
     let h4n = hd / 4u;
     let nkv = params.nkv;
@@ -145,6 +148,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let cp = lid % pairs;
     let kg = lid / pairs;
     let busy = kg < kgroups;
+    // Whether the lane's subgroup shares phase 3's probability loads (common/block_lanes*.wgsl).
+    let share = p_sharing(ids, kg, busy);
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -332,10 +337,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             for (var j = kg; j < n; j += kgroups) {
                 let v = load_v(kv_row + j, v_col);
                 let w = load_v(kv_row + j, w_col);
-                let p0 = sc[j * 4u];
-                let p1 = sc[j * 4u + 1u];
-                let p2 = sc[j * 4u + 2u];
-                let p3 = sc[j * 4u + 3u];
+                let p = load_p4(j, share, ids);
+                let p0 = p.p0;
+                let p1 = p.p1;
+                let p2 = p.p2;
+                let p3 = p.p3;
                 a0 = fma(vec4<f32>(p0.x), v, a0);
                 b0 = fma(vec4<f32>(p0.x), w, b0);
                 a1 = fma(vec4<f32>(p0.y), v, a1);

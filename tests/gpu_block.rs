@@ -4,7 +4,9 @@
 //! sizes 4 to 128, every mask kind, causal in both alignments, window, gate, both masked-row
 //! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel. Each
 //! case runs both forms: Q, K and V read from storage buffers (`Kernel::AttentionBlock`) and from
-//! textures (`Kernel::AttentionBlockTex`, what a tuning with textured projections takes).
+//! textures (`Kernel::AttentionBlockTex`, what a tuning with textured projections takes), and, where
+//! the device has subgroups, the texture form that shares phase 3's probability loads across a
+//! subgroup (`Kernel::AttentionBlockTexSubgroup`, what such a tuning takes there).
 
 mod common;
 
@@ -18,17 +20,31 @@ fn block(ctx: &GpuContext) -> GpuContext {
 }
 
 /// [`block`] with the projections' operands in textures (`textured`: the block kernel reads Q, K
-/// and V from textures) or in storage buffers.
-fn block_with(ctx: &GpuContext, textured: bool) -> GpuContext {
+/// and V from textures) or in storage buffers, and the subgroup variants on or off.
+fn block_with(ctx: &GpuContext, textured: bool, subgroups: bool) -> GpuContext {
     let matmul = if textured { MatmulVariant::Textured } else { MatmulVariant::RegisterBlocked };
     let ctx = block(ctx);
-    let tuning = Tuning { matmul, ..ctx.tuning() };
+    let tuning = Tuning { matmul, subgroups, ..ctx.tuning() };
     ctx.with_tuning(tuning)
 }
 
 /// The block kernel a context's tuning is expected to take.
-fn expected(textured: bool) -> Kernel {
-    if textured { Kernel::AttentionBlockTex } else { Kernel::AttentionBlock }
+fn expected(textured: bool, subgroups: bool) -> Kernel {
+    match (textured, subgroups) {
+        (false, _) => Kernel::AttentionBlock,
+        (true, false) => Kernel::AttentionBlockTex,
+        (true, true) => Kernel::AttentionBlockTexSubgroup,
+    }
+}
+
+/// The forms to run on an adapter: (textured, subgroups); the subgroup one where the device has
+/// subgroups (its own tuning says so).
+fn forms(ctx: &GpuContext) -> Vec<(bool, bool)> {
+    let mut forms = vec![(false, false), (true, false)];
+    if ctx.tuning().subgroups {
+        forms.push((true, true));
+    }
+    forms
 }
 
 fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
@@ -38,8 +54,7 @@ fn uses_block(ctx: &GpuContext, c: &Case) -> bool {
 /// The block kernel the plan of case `c` uses, if any.
 fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
     let plan = c.plan(ctx);
-    let kernel =
-        plan.passes().map(|p| p.kernel).find(|k| matches!(k, Kernel::AttentionBlock | Kernel::AttentionBlockTex));
+    let kernel = plan.passes().map(|p| p.kernel).find(|k| k.is_block_attention());
     if kernel.is_some() {
         assert!(plan.buffer(BufferId::Probs).is_none(), "{}: no T x S buffer", c.name);
         for p in plan.passes() {
@@ -53,11 +68,12 @@ fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
 
 fn run(cases: Vec<Case>) {
     for base in adapters() {
-        for textured in [false, true] {
-            let ctx = &block_with(base, textured);
+        for (textured, subgroups) in forms(base) {
+            let ctx = &block_with(base, textured, subgroups);
             for c in &cases {
                 let kernel = block_kernel(ctx, c);
-                assert_eq!(kernel, Some(expected(textured)), "{}: the plan must use the block kernel", c.name);
+                let want = expected(textured, subgroups);
+                assert_eq!(kernel, Some(want), "{}: the plan must use the block kernel", c.name);
                 let diff = c.check(ctx, 7);
                 eprintln!("[{}] {} {:?}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name, kernel.unwrap());
             }
@@ -143,14 +159,15 @@ fn block_kernel_propagates_nan_keys() {
     assert!(want.output.data()[per_b..].iter().all(|x| x.is_finite()), "batch 1 must be finite");
     for base in adapters() {
         let _gl = common::gl_guard(base);
-        for textured in [false, true] {
-            let ctx = &block_with(base, textured);
+        for (textured, subgroups) in forms(base) {
+            let ctx = &block_with(base, textured, subgroups);
             let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
             let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
-            assert!(plan.passes().any(|p| p.kernel == expected(textured)));
+            let want_kernel = expected(textured, subgroups);
+            assert!(plan.passes().any(|p| p.kernel == want_kernel));
             let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
             common::assert_close(
-                &format!("{}: NaN key, {:?}", adapter_name(ctx), expected(textured)),
+                &format!("{}: NaN key, {want_kernel:?}", adapter_name(ctx)),
                 got.output.data(),
                 want.output.data(),
                 common::F32,
@@ -183,7 +200,8 @@ fn block_kernel_applies_where_it_should() {
     let mut long = c.clone();
     (long.t, long.s) = (20, 4096);
     assert!(uses_block(&split, &long));
-    for textured in [false, true] {
-        assert_eq!(block_kernel(&block_with(base, textured), &c), Some(expected(textured)), "textured {textured}");
+    for (textured, subgroups) in forms(base) {
+        let kernel = block_kernel(&block_with(base, textured, subgroups), &c);
+        assert_eq!(kernel, Some(expected(textured, subgroups)), "textured {textured}, subgroups {subgroups}");
     }
 }

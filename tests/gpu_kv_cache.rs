@@ -292,14 +292,8 @@ fn attention_kernel(plan: &gqa::core::Plan) -> Kernel {
     plan.passes()
         .map(|p| p.kernel)
         .find(|k| {
-            matches!(
-                k,
-                Kernel::AttentionBlock
-                    | Kernel::AttentionBlockTex
-                    | Kernel::AttentionDecode
-                    | Kernel::AttentionDecodeTex
-                    | Kernel::AttentionFused
-            )
+            k.is_block_attention()
+                || matches!(k, Kernel::AttentionDecode | Kernel::AttentionDecodeTex | Kernel::AttentionFused)
         })
         .expect("an attention pass")
 }
@@ -344,7 +338,9 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
             let token_bytes = (s.config.num_key_value_heads * s.config.head_dim * 4) as u64;
 
             let plan = s.layer.plan_cached(&cache, &[batch, prompt, 16], false, &[prompt; 2]).unwrap();
-            assert_eq!(attention_kernel(&plan), Kernel::AttentionBlockTex, "{}: prefill", s.name);
+            let block =
+                if ctx.tuning().subgroups { Kernel::AttentionBlockTexSubgroup } else { Kernel::AttentionBlockTex };
+            assert_eq!(attention_kernel(&plan), block, "{}: prefill", s.name);
             assert_eq!(mirror_appends(&plan), batch as u64 * prompt as u64 * token_bytes, "{}", s.name);
             let got = s.prefill(&mut cache, &all.slice(0..batch, 0, prompt), None);
             assert_close(&format!("{}: prefill", s.name), got.data(), rows(&want, 0..batch, 0, prompt).data(), F32);

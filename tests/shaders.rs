@@ -14,13 +14,22 @@ use gqa::gpu::shaders;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
 /// What wgpu's validator grants a kernel: WebGPU's defaults, plus, for the subgroup variants, the
-/// SUBGROUP capability with the compute stage and the basic and arithmetic operation sets only
-/// (the least a device with `Features::SUBGROUP` offers; wgpu-hal asks Vulkan for exactly these).
+/// SUBGROUP capability with the compute stage and the operation sets wgpu 30 grants with it (basic,
+/// vote, arithmetic, ballot, shuffle, relative shuffle, quad: wgpu-hal's Vulkan backend offers
+/// `Features::SUBGROUP` only on devices that support all of them).
 fn validator(kernel: Kernel) -> Validator {
     let mut v = Validator::new(ValidationFlags::all(), capabilities(kernel));
     if kernel.needs_subgroups() {
-        v.subgroup_stages(ShaderStages::COMPUTE)
-            .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::ARITHMETIC);
+        use SubgroupOperationSet as S;
+        v.subgroup_stages(ShaderStages::COMPUTE).subgroup_operations(
+            S::BASIC
+                | S::VOTE
+                | S::ARITHMETIC
+                | S::BALLOT
+                | S::SHUFFLE
+                | S::SHUFFLE_RELATIVE
+                | S::QUAD_FRAGMENT_COMPUTE,
+        );
     }
     v
 }
@@ -77,7 +86,7 @@ fn f16_kernels_need_the_f16_capability_and_no_other_does() {
 #[test]
 fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     let subgroup: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.needs_subgroups()).collect();
-    assert_eq!(subgroup, [Kernel::SoftmaxMaskedSubgroup]);
+    assert_eq!(subgroup, [Kernel::SoftmaxMaskedSubgroup, Kernel::AttentionBlockTexSubgroup]);
     for k in subgroup {
         // Validates with SUBGROUP (compute stage, basic + arithmetic operations) ...
         module(k);

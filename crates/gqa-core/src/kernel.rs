@@ -89,6 +89,12 @@ pub enum Kernel {
     /// mirrors (`B·capacity` rows, [`crate::CacheUpdate::texture_mirror`]) where the cache keeps
     /// them, else [`Kernel::AttentionBlock`] over its buffers.
     AttentionBlockTex,
+    /// [`Kernel::AttentionBlockTex`] (the same file) whose phase 3 shares the probability loads
+    /// across a subgroup (`common/block_lanes_subgroup.wgsl`: each lane loads one of the four vec4s
+    /// of a key's probabilities and broadcasts it, where the subgroup's lanes share their key group,
+    /// checked at run time; no subgroup size assumed). Taken in place of it when the tuning has
+    /// [`crate::Tuning::subgroups`]; compiled only where the device has `SUBGROUP`.
+    AttentionBlockTexSubgroup,
     /// [`Kernel::MatmulBiasRb16`] (the same file, 16x16 outputs per invocation, 64 named vec4
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
@@ -110,7 +116,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -135,6 +141,7 @@ impl Kernel {
         Kernel::PackTexture,
         Kernel::MatmulBiasRows4Tex,
         Kernel::AttentionDecodeTex,
+        Kernel::AttentionBlockTexSubgroup,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -155,7 +162,13 @@ impl Kernel {
     /// Whether the kernel uses subgroup operations, and so compiles only on devices with the
     /// `SUBGROUP` feature (WGSL's `subgroups` extension).
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Kernel::SoftmaxMaskedSubgroup)
+        matches!(self, Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionBlockTexSubgroup)
+    }
+
+    /// Whether the kernel is one of the block attention's forms ([`Kernel::AttentionBlock`] and its
+    /// texture and subgroup variants).
+    pub fn is_block_attention(self) -> bool {
+        matches!(self, Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup)
     }
 
     /// The kernel's WGSL file name under `shaders/`.
@@ -179,7 +192,9 @@ impl Kernel {
             Kernel::AttentionSplitF16 => "attention_fused.wgsl",
             Kernel::AttentionReduceF16 => "attention_reduce.wgsl",
             Kernel::AttentionDecode | Kernel::AttentionDecodeTex => "attention_decode.wgsl",
-            Kernel::AttentionBlock | Kernel::AttentionBlockTex => "attention_block.wgsl",
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+                "attention_block.wgsl"
+            }
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
@@ -209,6 +224,7 @@ impl Kernel {
             Kernel::AttentionDecodeTex => "attention_decode_tex",
             Kernel::AttentionBlock => "attention_block",
             Kernel::AttentionBlockTex => "attention_block_tex",
+            Kernel::AttentionBlockTexSubgroup => "attention_block_tex_subgroup",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
@@ -229,6 +245,7 @@ impl Kernel {
             | Kernel::AttentionDecodeTex
             | Kernel::AttentionBlock
             | Kernel::AttentionBlockTex
+            | Kernel::AttentionBlockTexSubgroup
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
             | Kernel::PackTexture => [64, 1, 1],
@@ -267,7 +284,7 @@ impl Kernel {
             }
             // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
             // reduction arrays, four 16-slot per item arrays: 14,336 bytes.
-            Kernel::AttentionBlock | Kernel::AttentionBlockTex => {
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4
             }
         }
@@ -348,7 +365,7 @@ impl Kernel {
             // walks over a quarter of the chunk's keys, three over 4 slots), phase 3 (the lane's keys of
             // the chunk, lanes over pairs of vec4 columns); the end: eight combines over the key groups
             // (at most 64).
-            Kernel::AttentionBlock | Kernel::AttentionBlockTex => {
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 let chunk = Self::BLOCK_CHUNK_KEYS as u64;
                 let chunks = s.div_ceil(chunk).max(1);
                 let h4 = h.div_ceil(4).max(1);
@@ -376,7 +393,9 @@ impl Kernel {
             | Kernel::AttentionReduceF16 => [64, 1],
             // All the items of a kv group (at most 16) in one workgroup.
             Kernel::AttentionDecode | Kernel::AttentionDecodeTex => [Self::DECODE_MAX_ITEMS as u32, 1],
-            Kernel::AttentionBlock | Kernel::AttentionBlockTex => [Self::BLOCK_ITEMS as u32, 1],
+            Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+                [Self::BLOCK_ITEMS as u32, 1]
+            }
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => [128, 128],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
@@ -395,7 +414,9 @@ impl Kernel {
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output.
-            Kernel::AttentionBlockTex => &[Texture, Texture, Texture, Read, Read, ReadWrite],
+            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+                &[Texture, Texture, Texture, Read, Read, ReadWrite]
+            }
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16

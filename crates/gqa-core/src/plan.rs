@@ -565,7 +565,13 @@ impl Plan {
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
                 AttentionMode::Block => {
-                    let qkv = if block_kernel == Kernel::AttentionBlockTex {
+                    // Where the tuning has subgroups, the texture form's subgroup variant.
+                    let block_kernel = if block_kernel == Kernel::AttentionBlockTex && tuning.subgroups {
+                        Kernel::AttentionBlockTexSubgroup
+                    } else {
+                        block_kernel
+                    };
+                    let qkv = if block_kernel != Kernel::AttentionBlock {
                         [BufferId::QueryProjTexture, kv_textured[0], kv_textured[1], qkv[3], qkv[4]]
                     } else {
                         qkv
@@ -1206,6 +1212,6 @@ mod tests {
             assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::SoftmaxMaskedSubgroup]);
         }
         assert!(Kernel::SoftmaxMaskedSubgroup.needs_subgroups());
-        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 1);
+        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 2);
     }
 }

@@ -152,8 +152,9 @@ pub struct Tuning {
     /// for f16 and the device has `SHADER_F16`: the plan records what actually runs). In f16 the
     /// projections always use the register-blocked f16 matmuls, whatever [`Tuning::matmul`] says.
     pub precision: Precision,
-    /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax) instead
-    /// of the workgroup-memory baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
+    /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax,
+    /// [`Kernel::AttentionBlockTexSubgroup`] for the block attention's texture form) instead of the
+    /// workgroup-memory baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
     /// sets it from the device's features, and compiles those kernels only there. Off in
     /// [`Tuning::CPU`] and [`Tuning::GPU`].
     pub subgroups: bool,

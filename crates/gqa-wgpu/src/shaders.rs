@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 16] = [
+pub const COMMON: [(&str, &str); 18] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -25,6 +25,8 @@ pub const COMMON: [(&str, &str); 16] = [
     ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/dots8x4.wgsl", include_str!("../../../shaders/common/dots8x4.wgsl")),
+    ("common/block_lanes.wgsl", include_str!("../../../shaders/common/block_lanes.wgsl")),
+    ("common/block_lanes_subgroup.wgsl", include_str!("../../../shaders/common/block_lanes_subgroup.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
     ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
@@ -51,7 +53,9 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
         Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
         Kernel::AttentionDecode | Kernel::AttentionDecodeTex => include_str!("../../../shaders/attention_decode.wgsl"),
-        Kernel::AttentionBlock | Kernel::AttentionBlockTex => include_str!("../../../shaders/attention_block.wgsl"),
+        Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+            include_str!("../../../shaders/attention_block.wgsl")
+        }
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
 }
@@ -84,6 +88,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::AttentionBlock => &[
             "common/params.wgsl",
             "common/qkv_storage.wgsl",
+            "common/block_lanes.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
@@ -92,6 +97,16 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::AttentionBlockTex => &[
             "common/params.wgsl",
             "common/qkv_texture.wgsl",
+            "common/block_lanes.wgsl",
+            "common/mask.wgsl",
+            "common/nan.wgsl",
+            "common/dots8x4.wgsl",
+            "common/key_groups.wgsl",
+        ],
+        Kernel::AttentionBlockTexSubgroup => &[
+            "common/params.wgsl",
+            "common/qkv_texture.wgsl",
+            "common/block_lanes_subgroup.wgsl",
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",

@@ -1,0 +1,45 @@
+// attention_block's lane ids and phase 3's probability loads with subgroup operations
+// (Kernel::AttentionBlockTexSubgroup, compiled only where the device has Features::SUBGROUP): the
+// same items as common/block_lanes.wgsl. In phase 3 the lanes of one key group read the same four
+// vec4s of `sc` for each key; on CPU drivers every workgroup load is a loop over the SIMD lanes, so
+// where a subgroup's lanes all share a key group, each lane loads one of the four and takes the
+// others by broadcast (a register shuffle there): a quarter of the loads.
+//
+// Nothing assumes a subgroup size or a layout: sharing needs at least 4 lanes, every lane of the
+// subgroup active, and every lane in the same key group, checked at run time (subgroup by
+// subgroup); otherwise the lanes load as common/block_lanes.wgsl does.
+
+// The entry point's invocation ids.
+struct LaneIds {
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
+}
+
+// The probabilities of the block's 16 items for one key, 4 items to a vec4.
+struct P4 {
+    p0: vec4<f32>,
+    p1: vec4<f32>,
+    p2: vec4<f32>,
+    p3: vec4<f32>,
+}
+
+// Whether the lane's subgroup shares its probability loads (the same answer for all its lanes).
+// Called in uniform control flow, every invocation of the workgroup active: a subgroup with fewer
+// active lanes than its size (larger than the workgroup) does not share, so lanes 0 to 3 exist
+// whenever it does.
+fn p_sharing(ids: LaneIds, kg: u32, busy: bool) -> bool {
+    let full = subgroupAdd(1u) == ids.sg_size;
+    let same = subgroupAll(busy && kg == subgroupBroadcastFirst(kg));
+    return ids.sg_size >= 4u && full && same;
+}
+
+// The probabilities of key j of the chunk. `share` is uniform over the subgroup and, when set, its
+// lanes walk the same keys together, so the broadcasts see every lane.
+fn load_p4(j: u32, share: bool, ids: LaneIds) -> P4 {
+    if share {
+        let mine = sc[j * 4u + (ids.sg_lane & 3u)];
+        return P4(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
+    }
+    return P4(sc[j * 4u], sc[j * 4u + 1u], sc[j * 4u + 2u], sc[j * 4u + 3u]);
+}
