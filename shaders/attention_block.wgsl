@@ -45,6 +45,19 @@ const MASKED: f32 = -3.4e38;
 
 // Logits, then probabilities of the chunk: sc[key * 4 + item / 4][item % 4].
 var<workgroup> sc: array<vec4<f32>, 512>;
+// The probabilities of the block's 16 items for one key, 4 items to a vec4 (phase 3's load_p4).
+struct P4 {
+    p0: vec4<f32>,
+    p1: vec4<f32>,
+    p2: vec4<f32>,
+    p3: vec4<f32>,
+}
+
+// The probabilities of key j of the chunk, loaded by every lane: four workgroup loads.
+fn load_p4_plain(j: u32) -> P4 {
+    return P4(sc[j * 4u], sc[j * 4u + 1u], sc[j * 4u + 2u], sc[j * 4u + 3u]);
+}
+
 // Phase 2's per lane maxima, sums and flags (bit 0: a visible NaN logit, bit 1: a visible key).
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;

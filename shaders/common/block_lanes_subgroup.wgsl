@@ -16,14 +16,6 @@ struct LaneIds {
     @builtin(subgroup_size) sg_size: u32,
 }
 
-// The probabilities of the block's 16 items for one key, 4 items to a vec4.
-struct P4 {
-    p0: vec4<f32>,
-    p1: vec4<f32>,
-    p2: vec4<f32>,
-    p3: vec4<f32>,
-}
-
 // Whether the lane's subgroup shares its probability loads (the same answer for all its lanes).
 // Called in uniform control flow, every invocation of the workgroup active: a subgroup with fewer
 // active lanes than its size (larger than the workgroup) does not share, so lanes 0 to 3 exist
@@ -41,5 +33,5 @@ fn load_p4(j: u32, share: bool, ids: LaneIds) -> P4 {
         let mine = sc[j * 4u + (ids.sg_lane & 3u)];
         return P4(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
     }
-    return P4(sc[j * 4u], sc[j * 4u + 1u], sc[j * 4u + 2u], sc[j * 4u + 3u]);
+    return load_p4_plain(j);
 }
