@@ -1003,6 +1003,73 @@ mod tests {
         Problem::new(cfg, &[b, t, 16], &[b, s, 12], None, opts).unwrap()
     }
 
+    /// A cached call's plan for `new` tokens per sequence over a cache of `cap` tokens holding
+    /// `past` each, with or without texture mirrors.
+    fn cached_plan(
+        past: usize,
+        new: usize,
+        cap: usize,
+        mirror: bool,
+        limits: &Limits,
+        tuning: Tuning,
+    ) -> Result<Plan, GqaError> {
+        let cfg = GqaConfig::new(8, 8, 2);
+        let shape = crate::CacheShape::new(&cfg, 2, cap).unwrap();
+        let update = CacheUpdate::new(shape, &[past; 2], &[new; 2], new, None).unwrap().with_texture_mirror(mirror);
+        let (problem, _) = update.problem(&cfg, 16, 12, None).unwrap();
+        Plan::cached(&problem, &update, limits, tuning)
+    }
+
+    #[test]
+    fn cached_plans_append_whole_rows_to_the_texture_mirrors_and_read_them() {
+        let limits = Limits::default();
+        let row = 2 * 8 * 4; // Nkv·H f32 per token: one texel row of the mirror
+        for (new, subgroups, want) in [
+            (1, false, Kernel::AttentionDecodeTex),
+            (20, false, Kernel::AttentionBlockTex),
+            (20, true, Kernel::AttentionBlockTexSubgroup),
+        ] {
+            let tuning = Tuning { subgroups, ..Tuning::CPU };
+            let plan = cached_plan(30, new, 64, true, &limits, tuning).unwrap();
+            for id in [BufferId::KeyCacheTexture, BufferId::ValueCacheTexture] {
+                let spec = plan.buffer(id).unwrap();
+                assert_eq!(
+                    (spec.texture, spec.role),
+                    (Some(TextureShape { width: 4, height: 128 }), BufferRole::Cache)
+                );
+            }
+            // Each sequence's new rows land at its length, in the buffers and the mirrors alike.
+            let appends: Vec<&CopySpec> = plan
+                .steps
+                .iter()
+                .filter_map(|st| match st {
+                    Step::Copy(c) if c.dst == BufferId::KeyCacheTexture => Some(c),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(appends.len(), 2);
+            for (b, c) in appends.iter().enumerate() {
+                assert_eq!((c.src, c.bytes), (BufferId::KeyProj, (new * row) as u64));
+                assert_eq!(c.dst_offset, ((b * 64 + 30) * row) as u64);
+                assert_eq!(c.src_offset % 16, 0);
+            }
+            let attention = plan.passes().find(|p| p.label.starts_with("attention_")).unwrap();
+            assert_eq!(attention.kernel, want, "{new} new tokens, subgroups {subgroups}");
+            assert_eq!(
+                attention.bindings[..3],
+                [BufferId::QueryProjTexture, BufferId::KeyCacheTexture, BufferId::ValueCacheTexture]
+            );
+        }
+        // Without mirrors: no texture, the buffers' kernels.
+        let plan = cached_plan(30, 1, 64, false, &limits, Tuning::CPU).unwrap();
+        assert!(plan.buffer(BufferId::KeyCacheTexture).is_none());
+        assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionDecode));
+        // A mirror beyond the texture limit is an error naming it, not a silent fallback.
+        let small = Limits { max_texture_dimension_2d: 100, ..limits };
+        let err = cached_plan(30, 1, 64, true, &small, Tuning::CPU).unwrap_err();
+        assert!(matches!(err, GqaError::LimitExceeded { limit: "max_texture_dimension_2d", .. }), "{err:?}");
+    }
+
     #[test]
     fn textured_plans_pack_each_input_once_and_list_every_texture() {
         let mut cfg = GqaConfig::new(8, 4, 2);
