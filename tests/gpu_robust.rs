@@ -24,6 +24,35 @@ fn device_with_limits(ctx: &GpuContext, limits: wgpu::Limits) -> GpuContext {
     GpuContext::from_device(device, queue, adapter.get_info()).expect("pipelines build within the limits")
 }
 
+/// Opening a context compiles nothing; every kernel the device supports compiles when asked (the
+/// f16 ones need SHADER_F16 and the subgroup ones SUBGROUP: GL llvmpipe has neither), and a kernel
+/// it does not support is an error naming the missing feature.
+#[test]
+fn every_supported_kernel_compiles_and_the_others_are_errors() {
+    for ctx in adapters() {
+        let _gl = common::gl_guard(ctx);
+        ctx.compile_all_kernels().unwrap_or_else(|e| panic!("{}: {e}", adapter_name(ctx)));
+        if !ctx.tuning().subgroups {
+            // The separate passes, so the plan takes the subgroup softmax.
+            let tuning = Tuning {
+                subgroups: true,
+                block_attention: false,
+                fused_attention: false,
+                split_decode: false,
+                ..ctx.tuning()
+            };
+            let forced = ctx.clone().with_tuning(tuning);
+            let c = Case::new("subgroups forced on a device without them", GqaConfig::new(8, 4, 2));
+            let layer = GqaLayer::new(&forced, &c.config, &random_weights(&c.config, c.dims(), 3)).unwrap();
+            let mut r = rng(3);
+            let (q, v) = (random_tensor(&[c.batch, c.t, c.dq], &mut r), random_tensor(&[c.batch, c.s, c.dv], &mut r));
+            let opts = CallOptions { use_causal_mask: true, ..Default::default() };
+            let err = layer.forward(&q, &v, None, &opts).unwrap_err();
+            assert!(matches!(&err, GpuError::Unsupported { what, .. } if what.contains("SUBGROUP")), "{err:?}");
+        }
+    }
+}
+
 #[test]
 fn every_pipeline_fits_webgpu_default_and_downlevel_limits() {
     for ctx in adapters() {
@@ -32,6 +61,9 @@ fn every_pipeline_fits_webgpu_default_and_downlevel_limits() {
             ("Limits::downlevel_defaults()", wgpu::Limits::downlevel_defaults()),
         ] {
             let small = device_with_limits(ctx, limits);
+            // Kernels compile at their first use: compile them all, so each is checked under the
+            // limits, not only those this case runs.
+            small.compile_all_kernels().unwrap_or_else(|e| panic!("{}: {name}: {e}", adapter_name(ctx)));
             let mut c = Case::new(&format!("forward under {name}"), GqaConfig::new(8, 4, 2));
             c.options.return_attention_scores = true;
             c.options.use_causal_mask = true;

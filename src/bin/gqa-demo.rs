@@ -354,9 +354,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let median = times[times.len() / 2];
 
     println!("{:<36} {:>12} {:>9}", "step", "time (ms)", "GFLOP/s");
-    row("context: adapter, device, pipelines", context_time, None, "");
+    row("context: adapter, device", context_time, None, "");
     row("layer: weights upload", layer_time, None, "");
-    row("forward: first call (warm-up)", warmup_time, Some(flops), "");
+    row("forward: first call (compiles)", warmup_time, Some(flops), "");
     let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
     if args.roofline {

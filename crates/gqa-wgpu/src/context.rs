@@ -7,9 +7,12 @@ use crate::pipelines::Pipelines;
 use crate::polling::AsyncPolling;
 use crate::pool::{BufferPool, DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
 
-/// A wgpu device and queue, what is known of the adapter, and the compiled pipelines.
+/// A wgpu device and queue, what is known of the adapter, and the kernels' pipelines.
 ///
-/// Cloning is cheap (shared handles); pipelines are compiled once per context. The clones share
+/// Cloning is cheap (shared handles). Each kernel's pipeline is compiled the first time a call uses
+/// it, once per context (the clones share them): opening a context compiles nothing, and the first
+/// call pays for the few kernels it runs ([`GpuContext::compile_all_kernels`] compiles them all up
+/// front). The clones share
 /// one buffer pool (see [`GpuContext::pool_stats`]). `GpuContext` is `Send + Sync`: layers made on it
 /// may be called from several threads at once.
 #[derive(Clone)]
@@ -134,7 +137,7 @@ impl GpuContext {
     }
 
     /// Wraps a device and queue the caller already has (bring your own GPU): the layer's pipelines
-    /// are compiled on it, its weights and buffers are allocated on it, and its work goes to `queue`.
+    /// are compiled on it (each at its first use), its weights and buffers are allocated on it, and its work goes to `queue`.
     /// `info` is reported by [`GpuContext::adapter_info`] and picks the kernel variants (register
     /// blocking when `info.device_type` is `Cpu`; the subgroup variants when the device was created
     /// with `Features::SUBGROUP`); the plan is checked against `device.limits()`. No feature is
@@ -142,8 +145,7 @@ impl GpuContext {
     /// `SHADER_F16` (else in f32). The caller's device-lost callback is left alone:
     /// on a lost device, calls fail with wgpu's errors.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Result<Self, GpuError> {
-        let start = std::time::Instant::now();
-        let pipelines = Arc::new(Pipelines::new(&device)?);
+        let pipelines = Arc::new(Pipelines::new(&device));
         log::info!(
             "gqa: using {} ({:?}, {:?}, {} {})",
             info.name,
@@ -161,7 +163,6 @@ impl GpuContext {
         let subgroups = pipelines.has(gqa_core::Kernel::SoftmaxMaskedSubgroup);
         let tuning = gqa_core::Tuning { subgroups, ..base };
         log::info!("gqa: kernel variants {tuning:?}");
-        log::debug!("gqa: pipelines compiled in {:?}", start.elapsed());
         Ok(Self {
             device,
             queue,
@@ -229,6 +230,15 @@ impl GpuContext {
     /// resolves its own ([`crate::GqaLayer::precision`]).
     pub fn tuning(&self) -> gqa_core::Tuning {
         self.tuning
+    }
+
+    /// Compiles now every kernel the device can run (each is otherwise compiled at its first use):
+    /// for an application that would rather pay the compile time up front than in its first calls,
+    /// and to check that the device accepts every kernel. A shader the device rejects comes back as
+    /// an error naming the kernel.
+    pub fn compile_all_kernels(&self) -> Result<(), GpuError> {
+        self.check_alive("compile_all_kernels")?;
+        self.pipelines.compile_all()
     }
 
     /// Whether the device has `SHADER_F16`, so that f16 layers run in f16.

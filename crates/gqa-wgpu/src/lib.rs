@@ -5,7 +5,8 @@
 //! head in the shader (K and V are never repeated), masked softmax with Keras' semantics, dropout
 //! with the oracle's counter-based hash, the PV product and the gate.
 //!
-//! - [`GpuContext`]: an adapter's device and queue with the compiled pipelines and a buffer pool;
+//! - [`GpuContext`]: an adapter's device and queue with the kernels' pipelines (each compiled at
+//!   its first use) and a buffer pool;
 //!   found by us ([`GpuContext::new`]) or handed over by your application
 //!   ([`GpuContext::from_device`]).
 //! - [`GqaLayer`]: a layer's weights on the GPU (uploaded once), called on host tensors

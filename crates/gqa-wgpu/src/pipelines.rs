@@ -1,6 +1,7 @@
-//! One compute pipeline and bind group layout per kernel, compiled once per device.
+//! One compute pipeline and bind group layout per kernel, compiled on first use, once per device.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use gqa_core::{Access, Kernel, Params};
 
@@ -16,22 +17,28 @@ pub(crate) struct KernelPipeline {
     pub(crate) pipeline: wgpu::ComputePipeline,
 }
 
-/// Every kernel's pipeline.
+/// The kernels' pipelines on one device: the kernels the device can run are known when it is
+/// opened, each is compiled the first time a plan uses it (a context compiles the few kernels its
+/// tuning picks, not all 25: on lavapipe, compiling every kernel took 1.26 of the 1.34 s a context
+/// took to open), and kept.
 pub(crate) struct Pipelines {
-    by_kernel: HashMap<Kernel, KernelPipeline>,
+    device: wgpu::Device,
+    /// The kernels the device's limits and features allow.
+    supported: HashSet<Kernel>,
+    compiled: Mutex<HashMap<Kernel, Arc<KernelPipeline>>>,
 }
 
 impl Pipelines {
-    /// Compiles every kernel the device's limits and features allow (a kernel that needs more
-    /// storage buffers or workgroup memory than the device offers is left out; plans, checked against
-    /// the same limits, never use it; the subgroup variants are compiled only where the device has
-    /// `Features::SUBGROUP`, and plans use them only when the context's tuning says so). Validation
-    /// errors (a shader the device rejects) come back as values.
-    pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+    /// The kernels the device's limits and features allow (a kernel that needs more storage buffers
+    /// or workgroup memory than the device offers is left out: plans, checked against the same
+    /// limits, never use it; the f16 kernels need `SHADER_F16`; the subgroup variants need
+    /// `Features::SUBGROUP`, and plans use them only when the context's tuning says so). Nothing is
+    /// compiled yet.
+    pub(crate) fn new(device: &wgpu::Device) -> Self {
         let limits = device.limits();
         let f16 = device.features().contains(wgpu::Features::SHADER_F16);
         if !f16 {
-            log::info!("gqa: the device has no SHADER_F16: f16 kernels not compiled, f16 layers run in f32");
+            log::info!("gqa: the device has no SHADER_F16: f16 kernels left out, f16 layers run in f32");
         }
         let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
         let fits = |k: &Kernel| {
@@ -40,49 +47,70 @@ impl Pipelines {
                 && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
                 && k.workgroup_size().iter().product::<u32>() <= limits.max_compute_invocations_per_workgroup
         };
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let by_kernel = Kernel::ALL
+        let supported = Kernel::ALL
             .iter()
             .filter(|k| f16 || !k.needs_shader_f16())
             .filter(|k| {
                 if k.needs_subgroups() && !subgroups {
-                    log::debug!("gqa: kernel {} needs Features::SUBGROUP; not compiled", k.name());
+                    log::debug!("gqa: kernel {} needs Features::SUBGROUP; left out", k.name());
                     return false;
                 }
                 let ok = fits(k);
                 if !ok {
-                    log::info!("gqa: kernel {} does not fit this device's limits; not compiled", k.name());
+                    log::info!("gqa: kernel {} does not fit this device's limits; left out", k.name());
                 }
                 ok
             })
-            .map(|&k| (k, build(device, k)))
+            .copied()
             .collect();
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu("compile pipelines", e));
+        Self { device: device.clone(), supported, compiled: Mutex::new(HashMap::new()) }
+    }
+
+    /// The kernel's pipeline, compiled now if this is its first use. An error when the device's
+    /// limits or features (`SHADER_F16` for an f16 kernel, `SUBGROUP` for a subgroup one) leave it
+    /// out (plans made with `GpuContext::limits`, `GpuContext::tuning` and a layer's resolved
+    /// precision never ask for one; a plan made for other limits, or a tuning forced with
+    /// `with_tuning`, may), or when the device rejects the shader (a validation error, as a value).
+    pub(crate) fn get(&self, kernel: Kernel) -> Result<Arc<KernelPipeline>, GpuError> {
+        if !self.supported.contains(&kernel) {
+            return Err(GpuError::Unsupported {
+                op: "encode_forward".into(),
+                what: if kernel.needs_shader_f16() {
+                    format!("kernel {} (it needs the device feature SHADER_F16)", kernel.name())
+                } else if kernel.needs_subgroups() {
+                    format!("kernel {} (it needs Features::SUBGROUP, which this device lacks)", kernel.name())
+                } else {
+                    format!("kernel {} (it needs more than this device's limits)", kernel.name())
+                },
+            });
         }
-        Ok(Self { by_kernel })
+        // A panic elsewhere while the lock was held leaves the map as it was: still usable.
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kp) = compiled.get(&kernel) {
+            return Ok(kp.clone());
+        }
+        let start = std::time::Instant::now();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let kp = Arc::new(build(&self.device, kernel));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu(&format!("compile kernel {}", kernel.name()), e));
+        }
+        log::debug!("gqa: kernel {} compiled in {:?}", kernel.name(), start.elapsed());
+        compiled.insert(kernel, kp.clone());
+        Ok(kp)
     }
 
-    /// The compiled kernel, or an error when the device's limits or features (`SHADER_F16` for an f16
-    /// kernel, `SUBGROUP` for a subgroup one) kept it from being compiled (plans made with
-    /// `GpuContext::limits`, `GpuContext::tuning` and a layer's resolved precision never ask for one;
-    /// a plan made for other limits, or a tuning forced with `with_tuning`, may).
-    pub(crate) fn get(&self, kernel: Kernel) -> Result<&KernelPipeline, GpuError> {
-        self.by_kernel.get(&kernel).ok_or_else(|| GpuError::Unsupported {
-            op: "encode_forward".into(),
-            what: if kernel.needs_shader_f16() {
-                format!("kernel {} (it needs the device feature SHADER_F16)", kernel.name())
-            } else if kernel.needs_subgroups() {
-                format!("kernel {} (it needs Features::SUBGROUP, which this device lacks)", kernel.name())
-            } else {
-                format!("kernel {} (it needs more than this device's limits)", kernel.name())
-            },
-        })
-    }
-
-    /// Whether the kernel was compiled for this device.
+    /// Whether the device can run the kernel (its limits and features allow it; compiled or not).
     pub(crate) fn has(&self, kernel: Kernel) -> bool {
-        self.by_kernel.contains_key(&kernel)
+        self.supported.contains(&kernel)
+    }
+
+    /// Compiles every kernel the device can run that is not compiled yet.
+    pub(crate) fn compile_all(&self) -> Result<(), GpuError> {
+        for &k in Kernel::ALL.iter().filter(|k| self.supported.contains(k)) {
+            self.get(k)?;
+        }
+        Ok(())
     }
 }
 
