@@ -73,18 +73,10 @@ fn item_of(blk: u32, i: u32) -> u32 {
     return min(blk * BLOCK + i, params.t_len * params.group - 1u);
 }
 
-// The vec4 index of item `it`'s row in (B, T, Nq, H): query t = it / R, head g * R + it % R.
+// The vec4 index of item `it`'s row in (B, T, Nq, H) (common/items.wgsl's q_at, flattened).
 fn row_of(b: u32, g: u32, it: u32) -> u32 {
-    let t = it / params.group;
-    let u = g * params.group + it % params.group;
-    return ((b * params.t_len + t) * params.nq + u) * (params.head_dim / 4u);
-}
-
-// Item `it`'s query as (row, first vec4 column) of load_q: row b * T + t, column (g * R + it % R) * H / 4.
-fn q_at(b: u32, g: u32, it: u32) -> vec2<u32> {
-    let t = it / params.group;
-    let u = g * params.group + it % params.group;
-    return vec2<u32>(b * params.t_len + t, u * (params.head_dim / 4u));
+    let q = q_at(b, g, it);
+    return q.x * params.nq * (params.head_dim / 4u) + q.y;
 }
 
 // The scaled logits of four items (each dot product left as a vec4 of partial sums) as one vec4 of

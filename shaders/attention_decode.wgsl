@@ -44,14 +44,6 @@ var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;
 var<workgroup> red_nan: array<u32, 64>;
 
-// Item i's query as (row, first vec4 column) of load_q: row b * T + t, column (g * R + i % R) * H / 4
-// for query t = i / R.
-fn q_at(b: u32, g: u32, i: u32) -> vec2<u32> {
-    let t = i / params.group;
-    let u = g * params.group + i % params.group;
-    return vec2<u32>(b * params.t_len + t, u * (params.head_dim / 4u));
-}
-
 // Item i's scaled logit for key j of the split starting at s0 (the sentinel when masked; 0 for the
 // padding items past T * R, which phase 2 skips and phase 3 never stores).
 fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) -> f32 {

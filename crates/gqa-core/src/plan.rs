@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{MatmulVariant, Precision, Tuning, cache_texture_fits, packed_texture_fits};
+use crate::tuning::{Precision, Tuning, cache_texture_fits, packed_texture_fits};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -506,52 +506,38 @@ impl Plan {
                     Kernel::PvGrouped,
                 )
             };
-            // The projections packed for the block kernel (the matmuls' packed inputs are `packed`).
-            let mut block_packed = Vec::new();
-            // A cached call on a cache with texture mirrors reads K and V from them (with the
-            // projected queries packed) in the decode and block kernels.
+            // Where the attention reads K and V from textures, with the projected queries packed:
+            // a cached call's texture mirrors (decode and block kernels), or an uncached block
+            // call's projections, packed after they are computed.
             let texture_kernel = match mode {
                 AttentionMode::Block => true,
-                AttentionMode::Split { kernel, .. } => kernel == Kernel::AttentionDecode,
+                AttentionMode::Split { kernel, .. } => kernel == Kernel::AttentionDecode && !f16,
                 _ => false,
             };
-            let cache_textures = cache.is_some_and(|c| c.texture_mirror)
-                && texture_kernel
-                && !f16
-                && packed_texture_fits(rows_t as u64, nq * h, limits);
-            let (kv_textured, q_textured) = if cache_textures {
-                let spec = pack(
-                    &mut steps,
-                    "pack_query_proj",
-                    [BufferId::QueryProj, BufferId::QueryProjTexture],
-                    nq * h,
-                    rows_t as u64,
-                    chunk,
-                );
-                block_packed.push(spec);
-                ([BufferId::KeyCacheTexture, BufferId::ValueCacheTexture], true)
-            } else {
-                ([BufferId::KeyProjTexture, BufferId::ValueProjTexture], false)
-            };
-            let block_kernel = if mode == AttentionMode::Block && q_textured {
-                Kernel::AttentionBlockTex
-            } else if mode == AttentionMode::Block
-                && cache.is_none()
-                && block_textures_fit(p, tuning, limits, chunking.batch_per_chunk as u64)
-            {
-                // Pack the projections for the textured block kernel.
-                let projections = [
-                    (BufferId::QueryProj, BufferId::QueryProjTexture, "pack_query_proj", nq * h, rows_t as u64),
-                    (BufferId::KeyProj, BufferId::KeyProjTexture, "pack_key_proj", nkv * h, rows_s as u64),
-                    (BufferId::ValueProj, BufferId::ValueProjTexture, "pack_value_proj", nkv * h, rows_s as u64),
-                ];
-                for (src, texture, label, cols, rows) in projections {
-                    block_packed.push(pack(&mut steps, label, [src, texture], cols, rows, chunk));
+            let kv_textures = match cache {
+                Some(c) if c.texture_mirror && texture_kernel && packed_texture_fits(rows_t as u64, nq * h, limits) => {
+                    Some([BufferId::KeyCacheTexture, BufferId::ValueCacheTexture])
                 }
-                Kernel::AttentionBlockTex
-            } else {
-                Kernel::AttentionBlock
+                None if mode == AttentionMode::Block && block_textures_fit(p, tuning, limits, nb) => {
+                    Some([BufferId::KeyProjTexture, BufferId::ValueProjTexture])
+                }
+                _ => None,
             };
+            // The projections packed for the attention (the matmuls' packed inputs are `packed`).
+            let mut attention_packed = Vec::new();
+            if kv_textures.is_some() {
+                let mut projections =
+                    vec![(BufferId::QueryProj, BufferId::QueryProjTexture, "pack_query_proj", nq * h, rows_t as u64)];
+                if cache.is_none() {
+                    projections.extend([
+                        (BufferId::KeyProj, BufferId::KeyProjTexture, "pack_key_proj", nkv * h, rows_s as u64),
+                        (BufferId::ValueProj, BufferId::ValueProjTexture, "pack_value_proj", nkv * h, rows_s as u64),
+                    ]);
+                }
+                for (src, texture, label, cols, rows) in projections {
+                    attention_packed.push(pack(&mut steps, label, [src, texture], cols, rows, chunk));
+                }
+            }
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { vcache };
             let items = tiles(t * p.group_size() as u64, Kernel::AttentionFused.tile()[0] as u64);
             let groups = (nbc * p.num_kv_heads) as u32;
@@ -565,16 +551,18 @@ impl Plan {
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
                 AttentionMode::Block => {
-                    // Where the tuning has subgroups, the texture form's subgroup variant.
-                    let block_kernel = if block_kernel == Kernel::AttentionBlockTex && tuning.subgroups {
-                        Kernel::AttentionBlockTexSubgroup
-                    } else {
-                        block_kernel
-                    };
-                    let qkv = if block_kernel != Kernel::AttentionBlock {
-                        [BufferId::QueryProjTexture, kv_textured[0], kv_textured[1], qkv[3], qkv[4]]
-                    } else {
-                        qkv
+                    // The texture form (its subgroup variant where the tuning has subgroups) where
+                    // the attention reads textures.
+                    let (block_kernel, qkv) = match kv_textures {
+                        None => (Kernel::AttentionBlock, qkv),
+                        Some([k, v]) => {
+                            let kernel = if tuning.subgroups {
+                                Kernel::AttentionBlockTexSubgroup
+                            } else {
+                                Kernel::AttentionBlockTex
+                            };
+                            (kernel, [BufferId::QueryProjTexture, k, v, qkv[3], qkv[4]])
+                        }
                     };
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_block",
@@ -588,10 +576,9 @@ impl Plan {
                     let params = Params { split_keys: split_keys as u32, ..chunk };
                     if kernel == Kernel::AttentionDecode && !f16 {
                         let decode_items = tiles(t * p.group_size() as u64, kernel.tile()[0] as u64);
-                        let (kernel, q, k, v) = if q_textured {
-                            (Kernel::AttentionDecodeTex, BufferId::QueryProjTexture, kv_textured[0], kv_textured[1])
-                        } else {
-                            (kernel, BufferId::QueryProj, kcache, vcache)
+                        let (kernel, q, k, v) = match kv_textures {
+                            Some([k, v]) => (Kernel::AttentionDecodeTex, BufferId::QueryProjTexture, k, v),
+                            None => (kernel, BufferId::QueryProj, kcache, vcache),
                         };
                         steps.push(Step::Dispatch(Pass {
                             label: "attention_split",
@@ -655,7 +642,7 @@ impl Plan {
                 }
             }
             project(&mut steps, "project_output", Dense::Output, [BufferId::AttnOut, out], rows_t);
-            for spec in packed.into_iter().chain(block_packed) {
+            for spec in packed.into_iter().chain(attention_packed) {
                 if !textures.iter().any(|t: &BufferSpec| t.id == spec.id) {
                     textures.push(spec);
                 }
@@ -885,15 +872,14 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
 }
 
 /// Whether the block attention of a plan without a KV cache reads Q, K and V from textures
-/// ([`Kernel::AttentionBlockTex`]): under a tuning whose projections read textures
-/// ([`MatmulVariant::Textured`]), when the packed projections of a batch chunk of `nb` elements
+/// ([`Kernel::AttentionBlockTex`]): under a tuning that reads textures ([`Tuning::reads_textures`]),
+/// when the packed projections of a batch chunk of `nb` elements
 /// (`Nq·H / 4` x `nb·T` and `Nkv·H / 4` x `nb·S` texels) fit `max_texture_dimension_2d` and a
 /// storage texture is allowed per stage (for packing them).
 fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> bool {
     let (nq, nkv, h) = (p.num_query_heads as u64, p.num_kv_heads as u64, p.head_dim as u64);
     let (t, s) = (nb * p.target_len as u64, nb * p.source_len as u64);
-    tuning.matmul == MatmulVariant::Textured
-        && tuning.precision == Precision::F32
+    tuning.reads_textures()
         && h.is_multiple_of(4)
         && packed_texture_fits(t, nq * h, limits)
         && packed_texture_fits(s, nkv * h, limits)

@@ -59,9 +59,17 @@ impl MatmulVariant {
     /// (`n` and `k` multiples of 4, both sides within `max_texture_dimension_2d`): what a layer
     /// decides once, when it uploads its weights.
     pub fn weight_texture_fits(k: u64, n: u64, limits: &Limits) -> bool {
-        let max = limits.max_texture_dimension_2d as u64;
-        k.is_multiple_of(4) && n.is_multiple_of(4) && k >= 1 && n >= 4 && k <= max && n / 4 <= max
+        k.is_multiple_of(4) && matrix_texture_fits(k, n, limits)
     }
+}
+
+/// Whether a row-major `rows` x `cols` f32 matrix fits one rgba32float texture of `cols / 4` x
+/// `rows` texels: `cols` a multiple of 4, neither side empty, both within
+/// `max_texture_dimension_2d`. The weights, the packed operands and the KV cache's mirrors all ask
+/// this, each with its own further conditions.
+fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
+    let max = limits.max_texture_dimension_2d as u64;
+    cols.is_multiple_of(4) && cols >= 4 && cols / 4 <= max && rows >= 1 && rows <= max
 }
 
 /// Whether a row-major `rows` x `cols` f32 matrix can be packed by [`Kernel::PackTexture`] into an
@@ -69,20 +77,15 @@ impl MatmulVariant {
 /// multiple of 4, a storage texture allowed per stage): the projections' inputs of the textured
 /// matmuls, and the projected Q, K and V of the textured block attention.
 pub(crate) fn packed_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
-    let max = limits.max_texture_dimension_2d as u64;
-    cols.is_multiple_of(4)
-        && cols >= 4
-        && cols / 4 <= max
-        && rows >= 1
-        && rows <= max
+    matrix_texture_fits(rows, cols, limits)
         && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
 }
 
 /// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`
 /// x `B·capacity` texels: `H` a multiple of 4 and both sides within `max_texture_dimension_2d`.
 pub fn cache_texture_fits(shape: &CacheShape, limits: &Limits) -> bool {
-    let max = limits.max_texture_dimension_2d as u64;
-    shape.head_dim.is_multiple_of(4) && shape.token_elems() / 4 <= max && ((shape.batch * shape.capacity) as u64) <= max
+    shape.head_dim.is_multiple_of(4)
+        && matrix_texture_fits((shape.batch * shape.capacity) as u64, shape.token_elems(), limits)
 }
 
 /// The storage type of the weights and intermediates (accumulation is f32 in every kernel either way).
@@ -198,9 +201,14 @@ impl Tuning {
     /// texture limits. Plans list such a texture for every kernel it holds, used by the call or not,
     /// as the layer uploads them all.
     pub fn keeps_weight_texture(&self, k: u64, n: u64, limits: &Limits) -> bool {
-        self.precision == Precision::F32
-            && self.matmul == MatmulVariant::Textured
-            && MatmulVariant::weight_texture_fits(k, n, limits)
+        self.reads_textures() && MatmulVariant::weight_texture_fits(k, n, limits)
+    }
+
+    /// Whether plans under this tuning read operands from textures where they fit: f32 and
+    /// [`MatmulVariant::Textured`] (CPU adapters). The weights, the block attention's projections
+    /// and the KV cache's mirrors follow it.
+    pub fn reads_textures(&self) -> bool {
+        self.precision == Precision::F32 && self.matmul == MatmulVariant::Textured
     }
 
     /// Whether KV caches of `shape` keep rgba32float texture mirrors of their keys and values
@@ -209,7 +217,7 @@ impl Tuning {
     /// [`Kernel::AttentionDecodeTex`] and [`Kernel::AttentionBlockTex`]), within the limits
     /// ([`cache_texture_fits`]). The mirror doubles the cache's memory.
     pub fn keeps_cache_texture(&self, shape: &CacheShape, limits: &Limits) -> bool {
-        self.precision == Precision::F32 && self.matmul == MatmulVariant::Textured && cache_texture_fits(shape, limits)
+        self.reads_textures() && cache_texture_fits(shape, limits)
     }
 
     /// The masked softmax kernel this tuning picks.

@@ -8,7 +8,7 @@ use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks
 use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
 use crate::error::GpuError;
-use crate::pipelines::TEXTURE_FORMAT;
+use crate::matrix_texture;
 use crate::pool::{Class, Leases};
 use crate::tensor::GpuTensor;
 use crate::weight_store::WeightStore;
@@ -146,16 +146,13 @@ impl Recording {
                             problem: "the plan needs a weight texture the layer does not have".into(),
                         })?
                         .clone(),
-                    _ => device.create_texture(&wgpu::TextureDescriptor {
-                        label: Some(&format!("gqa {}", spec.id)),
-                        size: wgpu::Extent3d { width: shape.width, height: shape.height, depth_or_array_layers: 1 },
-                        mip_level_count: 1,
-                        sample_count: 1,
-                        dimension: wgpu::TextureDimension::D2,
-                        format: TEXTURE_FORMAT,
-                        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
-                        view_formats: &[],
-                    }),
+                    _ => matrix_texture::create(
+                        device,
+                        &format!("gqa {}", spec.id),
+                        shape.width,
+                        shape.height,
+                        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                    ),
                 };
                 let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
                 textures.insert(spec.id, view);
@@ -308,7 +305,7 @@ impl Recording {
                         Some(texture) => {
                             let row_bytes = texture.width() as u64 * 16;
                             let rows = (c.dst_offset / row_bytes) as u32..((c.dst_offset + c.bytes) / row_bytes) as u32;
-                            copy_rows_to_texture(encoder, &self.buffers[&c.src], c.src_offset, texture, rows);
+                            matrix_texture::copy_rows(encoder, &self.buffers[&c.src], c.src_offset, texture, rows);
                         }
                         None => encoder.copy_buffer_to_buffer(
                             &self.buffers[&c.src],
@@ -389,47 +386,4 @@ pub(crate) fn record(
     }
     rec.encode(encoder, 0..rec.plan.steps.len());
     rec.into_encoded(ctx)
-}
-
-/// Copies consecutive rows of a row-major f32 matrix, starting at byte `offset` of `buffer`, into
-/// rows `rows` of an rgba32float `texture` of the matrix's width / 4 texels (`offset` a multiple of
-/// 16). One copy when a row is a multiple of wgpu's 256-byte row alignment, else one per row.
-pub(crate) fn copy_rows_to_texture(
-    encoder: &mut wgpu::CommandEncoder,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    texture: &wgpu::Texture,
-    rows: std::ops::Range<u32>,
-) {
-    let row_bytes = texture.width() * 16;
-    let copy = |encoder: &mut wgpu::CommandEncoder, offset: u64, first: u32, count: u32| {
-        encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset,
-                    // A multiple of 256 is required whenever given; one row needs none.
-                    bytes_per_row: (count > 1).then_some(row_bytes),
-                    rows_per_image: (count > 1).then_some(count),
-                },
-            },
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 },
-        );
-    };
-    if rows.is_empty() {
-        return;
-    }
-    if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
-        copy(encoder, offset, rows.start, rows.len() as u32);
-    } else {
-        for (i, row) in rows.enumerate() {
-            copy(encoder, offset + i as u64 * row_bytes as u64, row, 1);
-        }
-    }
 }

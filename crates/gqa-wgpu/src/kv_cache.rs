@@ -5,10 +5,11 @@ use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, Ho
 
 use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
-use crate::encode::{CacheBuffers, copy_rows_to_texture};
+use crate::encode::CacheBuffers;
 use crate::error::GpuError;
 use crate::forward::HostCall;
 use crate::layer::GqaLayer;
+use crate::matrix_texture;
 use crate::polling::Drive;
 use crate::tensor::GpuTensor;
 
@@ -95,24 +96,9 @@ impl KvCache {
         };
         let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
         let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
-            let make = |label| {
-                ctx.device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some(label),
-                    size: wgpu::Extent3d {
-                        width: (shape.token_elems() / 4) as u32,
-                        height: (shape.batch * shape.capacity) as u32,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: crate::pipelines::TEXTURE_FORMAT,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING
-                        | wgpu::TextureUsages::COPY_DST
-                        | wgpu::TextureUsages::COPY_SRC,
-                    view_formats: &[],
-                })
-            };
+            let (width, height) = ((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
+            let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+            let make = |label| matrix_texture::create(&ctx.device, label, width, height, usage);
             [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -223,7 +209,7 @@ impl KvCache {
                 // From the old buffers, whether or not the old cache kept mirrors.
                 for (from, to) in [&self.keys, &self.values].into_iter().zip(mirrors) {
                     let (src, first) = ((b * self.shape.capacity) as u64 * token, (b * capacity) as u32);
-                    copy_rows_to_texture(&mut encoder, from.buffer(), src, to, first..first + len as u32);
+                    matrix_texture::copy_rows(&mut encoder, from.buffer(), src, to, first..first + len as u32);
                 }
             }
         }
@@ -268,21 +254,7 @@ impl KvCache {
                 let data = &src.data()[b * l * token..][..len * token];
                 self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(data));
                 if let Some(mirrors) = &self.textures {
-                    self.ctx.queue.write_texture(
-                        wgpu::TexelCopyTextureInfo {
-                            texture: &mirrors[i],
-                            mip_level: 0,
-                            origin: wgpu::Origin3d { x: 0, y: (b * self.shape.capacity) as u32, z: 0 },
-                            aspect: wgpu::TextureAspect::All,
-                        },
-                        bytemuck::cast_slice(data),
-                        wgpu::TexelCopyBufferLayout {
-                            offset: 0,
-                            bytes_per_row: Some(token as u32 * 4),
-                            rows_per_image: Some(len as u32),
-                        },
-                        wgpu::Extent3d { width: token as u32 / 4, height: len as u32, depth_or_array_layers: 1 },
-                    );
+                    matrix_texture::write_rows(&self.ctx.queue, &mirrors[i], (b * self.shape.capacity) as u32, data);
                 }
             }
         }

@@ -67,6 +67,7 @@ mod error;
 mod forward;
 mod kv_cache;
 mod layer;
+mod matrix_texture;
 mod pipelines;
 mod polling;
 mod pool;

@@ -6,10 +6,8 @@ use std::sync::{Arc, Mutex};
 use gqa_core::{Access, Kernel, Params};
 
 use crate::error::GpuError;
+use crate::matrix_texture::TEXTURE_FORMAT;
 use crate::shaders;
-
-/// The format of every texture a plan uses (4 f32 per texel).
-pub(crate) const TEXTURE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
 
 /// A kernel's compiled pipeline and the layout of its bind group.
 pub(crate) struct KernelPipeline {

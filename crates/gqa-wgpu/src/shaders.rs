@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 18] = [
+pub const COMMON: [(&str, &str); 19] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -25,6 +25,7 @@ pub const COMMON: [(&str, &str); 18] = [
     ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/dots8x4.wgsl", include_str!("../../../shaders/common/dots8x4.wgsl")),
+    ("common/items.wgsl", include_str!("../../../shaders/common/items.wgsl")),
     ("common/block_lanes.wgsl", include_str!("../../../shaders/common/block_lanes.wgsl")),
     ("common/block_lanes_subgroup.wgsl", include_str!("../../../shaders/common/block_lanes_subgroup.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
@@ -76,6 +77,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
             "common/key_groups.wgsl",
+            "common/items.wgsl",
         ],
         Kernel::AttentionDecodeTex => &[
             "common/params.wgsl",
@@ -84,6 +86,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots4x4.wgsl",
             "common/key_groups.wgsl",
+            "common/items.wgsl",
         ],
         Kernel::AttentionBlock => &[
             "common/params.wgsl",
@@ -93,6 +96,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
             "common/key_groups.wgsl",
+            "common/items.wgsl",
         ],
         Kernel::AttentionBlockTex => &[
             "common/params.wgsl",
@@ -102,6 +106,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
             "common/key_groups.wgsl",
+            "common/items.wgsl",
         ],
         Kernel::AttentionBlockTexSubgroup => &[
             "common/params.wgsl",
@@ -111,6 +116,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
             "common/key_groups.wgsl",
+            "common/items.wgsl",
         ],
         Kernel::AttentionFused => &[
             "common/store_f32.wgsl",

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use gqa_core::{BufferId, Dense, GqaConfig, LayerDims, Limits, Precision, Tuning};
 
-use crate::pipelines::TEXTURE_FORMAT;
+use crate::matrix_texture;
 
 /// The weights of one layer, by plan resource id.
 #[derive(Default)]
@@ -21,11 +21,7 @@ impl WeightStore {
     /// Bytes of device memory the weights take.
     pub(crate) fn bytes(&self) -> u64 {
         let buffers: u64 = self.buffers.values().map(wgpu::Buffer::size).sum();
-        let textures: u64 = self
-            .textures
-            .values()
-            .map(|t| t.width() as u64 * t.height() as u64 * TEXTURE_FORMAT.block_copy_size(None).unwrap_or(16) as u64)
-            .sum();
+        let textures: u64 = self.textures.values().map(matrix_texture::bytes).sum();
         buffers + textures
     }
 
@@ -53,27 +49,9 @@ impl WeightStore {
         data: &[f32],
     ) {
         let id = BufferId::KernelTexture(d);
-        let size = wgpu::Extent3d { width: (n / 4) as u32, height: k as u32, depth_or_array_layers: 1 };
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(&format!("gqa weight {id}")),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: TEXTURE_FORMAT,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        queue.write_texture(
-            texture.as_image_copy(),
-            bytemuck::cast_slice(data),
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some((n * 4) as u32),
-                rows_per_image: Some(k as u32),
-            },
-            size,
-        );
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+        let texture = matrix_texture::create(device, &format!("gqa weight {id}"), (n / 4) as u32, k as u32, usage);
+        matrix_texture::write_rows(queue, &texture, 0, data);
         self.textures.insert(id, texture);
     }
 }
