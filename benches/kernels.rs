@@ -33,7 +33,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
-use gqa::core::{CacheContents, CallOptions, CausalAlignment, GqaConfig, HostTensor, Kernel, LayerDims, Step, Tuning};
+use gqa::core::{CacheContents, CallOptions, CausalAlignment, GqaConfig, HostTensor, Kernel, LayerDims, Tuning};
 use gqa::gpu::{GpuContext, GqaLayer, StepTimer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -141,26 +141,13 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     group
 }
 
-fn label(step: &Step) -> &'static str {
-    match step {
-        Step::Dispatch(p) => p.label,
-        Step::Copy(_) => "copy",
-    }
-}
-
-/// The steps of the attention core: after the last input projection, before the output
-/// projection (plans that split the batch repeat the projections: not used here).
+/// The steps of the attention core ([`gqa::core::Plan::attention_steps`]).
 fn attention_range(timer: &StepTimer) -> Range<usize> {
-    let steps = &timer.plan().steps;
-    let outputs: Vec<usize> = (0..steps.len()).filter(|&i| label(&steps[i]) == "project_output").collect();
-    assert_eq!(outputs.len(), 1, "the bench shapes do not split the batch");
-    let end = outputs[0];
-    let start = (0..end).rev().find(|&i| label(&steps[i]).starts_with("project_")).expect("input projections") + 1;
-    start..end
+    timer.plan().attention_steps().expect("the bench shapes do not split the batch")
 }
 
 fn step_range(timer: &StepTimer, name: &str) -> Range<usize> {
-    let i = timer.plan().steps.iter().position(|s| label(s) == name).expect("the step is planned");
+    let i = timer.plan().steps.iter().position(|s| s.label() == name).expect("the step is planned");
     i..i + 1
 }
 

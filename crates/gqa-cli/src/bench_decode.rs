@@ -8,10 +8,9 @@
 //! the layer's step timer (GPU timestamps where the device has them), and judged against the copy
 //! probe: the decode target of docs/PERFORMANCE.md.
 
-use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gqa_core::{CacheContents, GqaConfig, LayerDims, Plan, Step};
+use gqa_core::{CacheContents, GqaConfig, LayerDims};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
@@ -109,7 +108,8 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
         cache.truncate(held);
         let timer = layer.step_timer_cached(&cache, &q, &v, None).map_err(&run_err)?;
-        let steps = attention_steps(timer.plan());
+        // A cached call never splits the batch, so the plan has one attention core.
+        let steps = timer.plan().attention_steps().unwrap_or(0..timer.plan().steps.len());
         timing = format!("{:?}", timer.timing());
         timer.time(0..timer.plan().steps.len()).map_err(&run_err)?;
         let mut attention = (0..args.runs.max(1))
@@ -258,18 +258,6 @@ fn gbps(r: &Row) -> f64 {
 /// K and V bytes read per second by the attention over the cache alone.
 fn attention_gbps(r: &Row) -> f64 {
     r.kv_bytes / r.attention.as_secs_f64() / 1e9
-}
-
-/// The steps of a cached step's plan between its input projections and its output projection: the
-/// appends to the cache and the attention over it (with the packing of the queries on CPU adapters).
-fn attention_steps(plan: &Plan) -> Range<usize> {
-    let label = |s: &Step| match s {
-        Step::Dispatch(p) => p.label,
-        Step::Copy(_) => "copy",
-    };
-    let end = plan.steps.iter().rposition(|s| label(s) == "project_output").unwrap_or(plan.steps.len());
-    let start = plan.steps[..end].iter().rposition(|s| label(s).starts_with("project_")).map_or(0, |i| i + 1);
-    start..end
 }
 
 #[cfg(test)]

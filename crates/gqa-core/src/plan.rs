@@ -206,6 +206,16 @@ pub enum Step {
     Copy(CopySpec),
 }
 
+impl Step {
+    /// The dispatch's label (`project_query`, `attention_block`, ...), or `copy`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Step::Dispatch(p) => p.label,
+            Step::Copy(_) => "copy",
+        }
+    }
+}
+
 /// Bit offsets of each mask part inside the packed mask buffer (bit `i` is bit `i % 32` of word
 /// `i / 32`; 1 = attend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -659,6 +669,20 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The steps of the attention core: after the last input projection, before the output
+    /// projection (a cached call's appends, the packing of the projections, the attention passes,
+    /// and under the textured tuning the packing of the output projection's input).
+    /// `None` when the plan splits the batch (each chunk repeats the projections).
+    pub fn attention_steps(&self) -> Option<std::ops::Range<usize>> {
+        let mut outputs = self.steps.iter().enumerate().filter(|(_, s)| s.label() == "project_output");
+        let (end, _) = outputs.next()?;
+        if outputs.next().is_some() {
+            return None;
+        }
+        let start = self.steps[..end].iter().rposition(|s| s.label().starts_with("project_"))? + 1;
+        Some(start..end)
+    }
+
     /// The dispatches, in order.
     pub fn passes(&self) -> impl Iterator<Item = &Pass> {
         self.steps.iter().filter_map(|s| match s {
@@ -1041,6 +1065,14 @@ mod tests {
             }
             let attention = plan.passes().find(|p| p.label.starts_with("attention_")).unwrap();
             assert_eq!(attention.kernel, want, "{new} new tokens, subgroups {subgroups}");
+            // The attention core, between the input projections and the output projection: the
+            // appends (keys and values of 2 sequences, to the buffers and the mirrors), the packed
+            // queries, the attention passes, the packing of the output projection's input.
+            let core: Vec<&str> = plan.steps[plan.attention_steps().unwrap()].iter().map(Step::label).collect();
+            let n = core.len();
+            assert!(core[..8].iter().all(|l| *l == "copy") && core[8] == "pack_query_proj", "{core:?}");
+            assert!(core[9..n - 1].iter().all(|l| l.starts_with("attention_")), "{core:?}");
+            assert_eq!(core[n - 1], "pack_attention_output");
             assert_eq!(
                 attention.bindings[..3],
                 [BufferId::QueryProjTexture, BufferId::KeyCacheTexture, BufferId::ValueCacheTexture]
@@ -1243,6 +1275,8 @@ mod tests {
             .map(|p| p.workgroups[0] * p.workgroups[1])
             .sum();
         assert_eq!(softmax_rows, 3 * 4 * 100);
+        // Each batch chunk repeats the projections: no single attention core.
+        assert_eq!(plan.attention_steps(), None);
         // Grids over the limit split the query rows too.
         let grid = Limits { max_compute_workgroups_per_dimension: 50, ..Limits::default() };
         let plan = Plan::new(&p, &grid).unwrap();

@@ -183,11 +183,11 @@ impl GqaLayer {
             .zip(times)
             .map(|(step, mut t)| {
                 t.sort();
-                let (label, workgroups) = match step {
-                    Step::Dispatch(p) => (p.label, p.workgroups),
-                    Step::Copy(_) => ("copy", [0; 3]),
+                let workgroups = match step {
+                    Step::Dispatch(p) => p.workgroups,
+                    Step::Copy(_) => [0; 3],
                 };
-                StepTime { label, workgroups, median: t[t.len() / 2], timing }
+                StepTime { label: step.label(), workgroups, median: t[t.len() / 2], timing }
             })
             .collect())
     }
