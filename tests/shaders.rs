@@ -133,9 +133,9 @@ fn workgroup_size_and_bindings_match_the_declarations() {
                         naga::TypeInner::Image {
                             dim: naga::ImageDimension::D2,
                             arrayed: false,
-                            class: naga::ImageClass::Sampled { kind: naga::ScalarKind::Float, multi: false },
+                            class: naga::ImageClass::Storage { format: naga::StorageFormat::Rgba32Float, access },
                         },
-                    ) => Access::Texture,
+                    ) if *access == naga::StorageAccess::LOAD => Access::Texture,
                     (
                         naga::AddressSpace::Handle,
                         naga::TypeInner::Image {

@@ -443,10 +443,10 @@ impl Kernel {
         self.bindings().iter().filter(|a| a.is_storage_buffer()).count() as u32
     }
 
-    /// How many storage textures the kernel binds (what `max_storage_textures_per_shader_stage`
-    /// limits).
+    /// How many storage textures the kernel binds, read or written (what
+    /// `max_storage_textures_per_shader_stage` limits).
     pub fn storage_textures(self) -> u32 {
-        self.bindings().iter().filter(|a| **a == Access::TextureWrite).count() as u32
+        self.bindings().iter().filter(|a| a.is_storage_texture()).count() as u32
     }
 }
 
@@ -457,7 +457,9 @@ pub enum Access {
     Read,
     /// A storage buffer, `var<storage, read_write>`.
     ReadWrite,
-    /// A sampled `texture_2d<f32>` of rgba32float texels, read with `textureLoad`.
+    /// A read-only `texture_storage_2d<rgba32float, read>`, read with `textureLoad`. A storage
+    /// texture rather than a sampled one: llvmpipe's image loads skip the sampler's per-lane mip
+    /// level and clamp arithmetic (about a third of the instructions per fetch).
     Texture,
     /// A write-only `texture_storage_2d<rgba32float, write>`.
     TextureWrite,
@@ -467,5 +469,10 @@ impl Access {
     /// Whether the binding is a storage buffer.
     pub fn is_storage_buffer(self) -> bool {
         matches!(self, Access::Read | Access::ReadWrite)
+    }
+
+    /// Whether the binding is a storage texture (read-only or write-only).
+    pub fn is_storage_texture(self) -> bool {
+        matches!(self, Access::Texture | Access::TextureWrite)
     }
 }

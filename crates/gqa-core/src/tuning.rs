@@ -64,21 +64,30 @@ impl MatmulVariant {
 }
 
 /// Whether a row-major `rows` x `cols` f32 matrix fits one rgba32float texture of `cols / 4` x
-/// `rows` texels: `cols` a multiple of 4, neither side empty, both within
-/// `max_texture_dimension_2d`. The weights, the packed operands and the KV cache's mirrors all ask
-/// this, each with its own further conditions.
+/// `rows` texels that the kernels can bind: `cols` a multiple of 4, neither side empty, both within
+/// `max_texture_dimension_2d`, and as many storage textures per stage as the kernel that binds the
+/// most ([`texture_bindings_needed`]). The weights, the packed operands and the KV cache's mirrors
+/// all ask this, each with its own further conditions.
 fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
     let max = limits.max_texture_dimension_2d as u64;
-    cols.is_multiple_of(4) && cols >= 4 && cols / 4 <= max && rows >= 1 && rows <= max
+    cols.is_multiple_of(4)
+        && cols >= 4
+        && cols / 4 <= max
+        && rows >= 1
+        && rows <= max
+        && limits.max_storage_textures_per_shader_stage >= texture_bindings_needed()
+}
+
+/// The most storage textures one kernel binds (the textured attention's Q, K and V).
+fn texture_bindings_needed() -> u32 {
+    Kernel::ALL.iter().map(|k| k.storage_textures()).max().unwrap_or(0)
 }
 
 /// Whether a row-major `rows` x `cols` f32 matrix can be packed by [`Kernel::PackTexture`] into an
-/// rgba32float texture (`cols / 4` x `rows` texels within `max_texture_dimension_2d`, `cols` a
-/// multiple of 4, a storage texture allowed per stage): the projections' inputs of the textured
-/// matmuls, and the projected Q, K and V of the textured block attention.
+/// rgba32float texture ([`matrix_texture_fits`]): the projections' inputs of the textured matmuls,
+/// and the projected Q, K and V of the textured block attention.
 pub(crate) fn packed_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
     matrix_texture_fits(rows, cols, limits)
-        && limits.max_storage_textures_per_shader_stage >= Kernel::PackTexture.storage_textures()
 }
 
 /// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`

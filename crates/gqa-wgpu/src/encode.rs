@@ -151,7 +151,7 @@ impl Recording {
                         &format!("gqa {}", spec.id),
                         shape.width,
                         shape.height,
-                        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                        wgpu::TextureUsages::STORAGE_BINDING,
                     ),
                 };
                 let view = texture.create_view(&wgpu::TextureViewDescriptor::default());

@@ -97,7 +97,7 @@ impl KvCache {
         let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
         let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
             let (width, height) = ((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
-            let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+            let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
             let make = |label| matrix_texture::create(&ctx.device, label, width, height, usage);
             [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
         });

@@ -131,10 +131,10 @@ fn layout_entries(kernel: Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
-            Access::Texture => wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            Access::Texture => wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::ReadOnly,
+                format: TEXTURE_FORMAT,
                 view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
             },
             Access::TextureWrite => wgpu::BindingType::StorageTexture {
                 access: wgpu::StorageTextureAccess::WriteOnly,

@@ -49,7 +49,7 @@ impl WeightStore {
         data: &[f32],
     ) {
         let id = BufferId::KernelTexture(d);
-        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+        let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
         let texture = matrix_texture::create(device, &format!("gqa weight {id}"), (n / 4) as u32, k as u32, usage);
         matrix_texture::write_rows(queue, &texture, 0, data);
         self.textures.insert(id, texture);
