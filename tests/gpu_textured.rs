@@ -1,7 +1,8 @@
 //! The textured projections (`MatmulVariant::Textured`, the CPU adapters' default): each projection's
 //! input packed into a texture once per chunk, the weights kept as textures, every product checked
-//! against the oracle on both adapters; and the fallbacks to the buffer kernels where a texture would
-//! exceed the device's limits.
+//! against the oracle on both adapters, in both forms where the device has subgroups
+//! (`Kernel::MatmulBiasTex` and `Kernel::MatmulBiasTexSubgroup`); and the fallbacks to the buffer
+//! kernels where a texture would exceed the device's limits.
 
 mod common;
 
@@ -9,8 +10,16 @@ use common::{Case, adapter_name, adapters};
 use gqa::core::{BufferId, Dense, GqaConfig, Kernel, MatmulVariant, Plan, TextureShape, Tuning};
 use gqa::gpu::GpuContext;
 
-fn textured(ctx: &GpuContext) -> GpuContext {
-    ctx.clone().with_tuning(Tuning { matmul: MatmulVariant::Textured, ..ctx.tuning() })
+/// The textured tuning on `ctx` in each form the device runs, with the matmul kernel it takes: the
+/// plain one, and the subgroup one where the device has `SUBGROUP`.
+fn textured_forms(ctx: &GpuContext) -> Vec<(GpuContext, Kernel)> {
+    let form =
+        |subgroups| ctx.clone().with_tuning(Tuning { matmul: MatmulVariant::Textured, subgroups, ..ctx.tuning() });
+    let mut forms = vec![(form(false), Kernel::MatmulBiasTex)];
+    if ctx.tuning().subgroups {
+        forms.push((form(true), Kernel::MatmulBiasTexSubgroup));
+    }
+    forms
 }
 
 /// The labels of the plan's passes that run `kernel` (for the packing, only the matmuls' inputs: not
@@ -21,9 +30,8 @@ fn labels_of(plan: &Plan, kernel: Kernel) -> Vec<&'static str> {
 
 #[test]
 fn textured_projections_match_the_oracle() {
-    for ctx in adapters() {
-        let ctx = textured(ctx);
-        let name = adapter_name(&ctx);
+    for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
+        let name = format!("{} {}", adapter_name(&ctx), tex.name());
 
         // Rows (2 x 67, 2 x 70) and columns (72, 36, 20) that are not multiples of the 128 x 16
         // blocks; a gate and a separate key.
@@ -33,7 +41,7 @@ fn textured_projections_match_the_oracle() {
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 67, 70, 20, 28, Some(12));
         let plan = c.plan(&ctx);
         assert_eq!(
-            labels_of(&plan, Kernel::MatmulBiasTex),
+            labels_of(&plan, tex),
             ["project_query", "project_key", "project_value", "project_gate", "project_output"],
             "{name}"
         );
@@ -55,19 +63,28 @@ fn textured_projections_match_the_oracle() {
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
         let plan = c.plan(&ctx);
         assert_eq!(labels_of(&plan, Kernel::PackTexture), ["pack_query", "pack_value", "pack_attention_output"]);
-        assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex).len(), 4, "{name}");
+        assert_eq!(labels_of(&plan, tex).len(), 4, "{name}");
         c.check(&ctx, 12);
+
+        // Contracted sizes past the kernels' barriers (every 64 values of k, 16 steps): Dq = 264
+        // (the query's k and the output's 66 vec4 columns, three column tiles), Dv = 136 (the key's
+        // and value's k), Nq * H = 192 (the output's k); 2 x 45 rows.
+        let mut c = Case::new("textured: long k", GqaConfig::new(24, 8, 2));
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 45, 21, 264, 136, None);
+        let plan = c.plan(&ctx);
+        assert_eq!(labels_of(&plan, tex).len(), 4, "{name}");
+        c.check(&ctx, 15);
         eprintln!("[{name}] textured projections: ok, max |diff| {diff:.2e}");
     }
 }
 
 #[test]
 fn textures_beyond_the_limits_fall_back_to_buffers() {
-    for ctx in adapters() {
-        let name = adapter_name(ctx);
+    for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
+        let name = format!("{} {}", adapter_name(&ctx), tex.name());
         let mut cap = ctx.limits();
         cap.max_texture_dimension_2d = 64;
-        let capped = textured(ctx).with_plan_limits(cap);
+        let capped = ctx.clone().with_plan_limits(cap);
         // 2 x 40 = 80 query rows exceed 64 texels: the query, gate and output projections take the
         // buffer kernel; 2 x 30 = 60 key/value rows fit. The query weight (80 x 32) is too tall for
         // a texture, so the layer keeps none for it (nor for the gate, which shares its shape).
@@ -76,7 +93,7 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         let mut c = Case::new("textures over the limit", cfg);
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 30, 80, 24, None);
         let plan = c.plan(&capped);
-        assert_eq!(labels_of(&plan, Kernel::MatmulBiasTex), ["project_key", "project_value"], "{name}");
+        assert_eq!(labels_of(&plan, tex), ["project_key", "project_value"], "{name}");
         assert_eq!(
             labels_of(&plan, Kernel::MatmulBiasRb16),
             ["project_query", "project_gate", "project_output"],
@@ -91,9 +108,8 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         // width, Dv = 10 the value's) take the scalar kernel.
         let mut c = Case::new("textured tuning, sizes not multiples of 4", GqaConfig::new(8, 4, 2));
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 30, 20, 18, 10, None);
-        let ctx = textured(ctx);
         let plan = c.plan(&ctx);
-        assert!(labels_of(&plan, Kernel::MatmulBiasTex).is_empty(), "{name}");
+        assert!(labels_of(&plan, tex).is_empty(), "{name}");
         assert_eq!(labels_of(&plan, Kernel::MatmulBiasRb).len(), 4, "{name}");
         assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_none(), "{name}: 18 columns");
         c.check(&ctx, 14);

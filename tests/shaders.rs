@@ -86,7 +86,10 @@ fn f16_kernels_need_the_f16_capability_and_no_other_does() {
 #[test]
 fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     let subgroup: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.needs_subgroups()).collect();
-    assert_eq!(subgroup, [Kernel::SoftmaxMaskedSubgroup, Kernel::AttentionBlockTexSubgroup]);
+    assert_eq!(
+        subgroup,
+        [Kernel::SoftmaxMaskedSubgroup, Kernel::AttentionBlockTexSubgroup, Kernel::MatmulBiasTexSubgroup]
+    );
     for k in subgroup {
         // Validates with SUBGROUP (compute stage, basic + arithmetic operations) ...
         module(k);

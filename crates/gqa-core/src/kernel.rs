@@ -104,6 +104,15 @@ pub enum Kernel {
     /// uploaded once. Needs k and n multiples of 4 and every texture within
     /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
     MatmulBiasTex,
+    /// [`Kernel::MatmulBiasTex`]'s blocks with A's rows shared across a subgroup
+    /// (`matmul_bias_tex_subgroup.wgsl`, generated beside `matmul_bias_rb16.wgsl`): the 8 lanes of a
+    /// row of the grid, which read the same 16 rows of A, fetch two rows each (one gather per 8 rows
+    /// on a CPU driver, where 8 lanes fetching one texel cost a whole gather) and broadcast them.
+    /// Only where every subgroup of the workgroup has exactly 8 lanes in one row of the grid,
+    /// checked at run time; elsewhere the lanes fetch their own rows. Taken in place of
+    /// [`Kernel::MatmulBiasTex`] when the tuning has [`crate::Tuning::subgroups`]; compiled only
+    /// where the device has `SUBGROUP`.
+    MatmulBiasTexSubgroup,
     /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's
     /// projections on CPU adapters, under [`crate::MatmulVariant::Textured`].
@@ -116,7 +125,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 25] = [
+    pub const ALL: [Kernel; 26] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -142,6 +151,7 @@ impl Kernel {
         Kernel::MatmulBiasRows4Tex,
         Kernel::AttentionDecodeTex,
         Kernel::AttentionBlockTexSubgroup,
+        Kernel::MatmulBiasTexSubgroup,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -162,7 +172,16 @@ impl Kernel {
     /// Whether the kernel uses subgroup operations, and so compiles only on devices with the
     /// `SUBGROUP` feature (WGSL's `subgroups` extension).
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionBlockTexSubgroup)
+        matches!(
+            self,
+            Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionBlockTexSubgroup | Kernel::MatmulBiasTexSubgroup
+        )
+    }
+
+    /// Whether the kernel is a matmul reading its operands from textures (A packed by
+    /// [`Kernel::PackTexture`], B the weight's texture).
+    pub fn reads_operand_textures(self) -> bool {
+        matches!(self, Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex)
     }
 
     /// Whether the kernel is one of the block attention's forms ([`Kernel::AttentionBlock`] and its
@@ -196,6 +215,7 @@ impl Kernel {
                 "attention_block.wgsl"
             }
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
+            Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
     }
@@ -226,6 +246,7 @@ impl Kernel {
             Kernel::AttentionBlockTex => "attention_block_tex",
             Kernel::AttentionBlockTexSubgroup => "attention_block_tex_subgroup",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
+            Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
         }
@@ -248,6 +269,7 @@ impl Kernel {
             | Kernel::AttentionBlockTexSubgroup
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
+            | Kernel::MatmulBiasTexSubgroup
             | Kernel::PackTexture => [64, 1, 1],
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
@@ -270,6 +292,8 @@ impl Kernel {
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => 0,
+            // The flag of subgroups that cannot share their rows, and its uniform copy.
+            Kernel::MatmulBiasTexSubgroup => 2 * 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             // Max, any-visible and sum slots for up to 64 subgroups.
             Kernel::SoftmaxMaskedSubgroup => 3 * 64 * 4,
@@ -329,7 +353,7 @@ impl Kernel {
         match self {
             Kernel::MatmulBias => k.div_ceil(16) + 16,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
-            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => k.div_ceil(4) + 64,
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => k.div_ceil(4) + 64,
             Kernel::PackTexture => 128,
             Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
@@ -396,7 +420,7 @@ impl Kernel {
             Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 [Self::BLOCK_ITEMS as u32, 1]
             }
-            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => [128, 128],
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => [128, 128],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
             // 64 invocations of 4 columns, 4 rows each.
@@ -410,7 +434,9 @@ impl Kernel {
         use Access::*;
         match self {
             // A, B (textures), bias, C.
-            Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
+            Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex => {
+                &[Texture, Texture, Read, ReadWrite]
+            }
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output.

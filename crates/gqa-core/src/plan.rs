@@ -864,7 +864,7 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     let [input, out] = c.io;
     let (k, n) = dense_matrix(p, d);
     let kernel = match (c.tuning.precision, d) {
-        (Precision::F32, _) => c.tuning.matmul.kernel(rows as u64, k, n, c.limits),
+        (Precision::F32, _) => c.tuning.matmul_kernel(rows as u64, k, n, c.limits),
         (Precision::F16, Dense::Output) => Kernel::MatmulBiasF16ToF32,
         (Precision::F16, _) => Kernel::MatmulBiasF16,
     };
@@ -877,7 +877,7 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     }
     let params = Params { m: rows as u32, n: n as u32, k: k as u32, matmul_flags: flags, ..c.base };
     let bias = if p.use_bias { BufferId::Bias(d) } else { BufferId::Kernel(d) };
-    let (a, b) = if matches!(kernel, Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex) {
+    let (a, b) = if kernel.reads_operand_textures() {
         let (texture, label) = input_texture(input);
         if !packed.iter().any(|t| t.id == texture) {
             packed.push(pack(steps, label, [input, texture], k, rows as u64, params));

@@ -165,8 +165,8 @@ pub struct Tuning {
     /// projections always use the register-blocked f16 matmuls, whatever [`Tuning::matmul`] says.
     pub precision: Precision,
     /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax,
-    /// [`Kernel::AttentionBlockTexSubgroup`] for the block attention's texture form) instead of the
-    /// workgroup-memory baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
+    /// [`Kernel::AttentionBlockTexSubgroup`] for the block attention's texture form,
+    /// [`Kernel::MatmulBiasTexSubgroup`] for the textured matmul) instead of the baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
     /// sets it from the device's features, and compiles those kernels only there. Off in
     /// [`Tuning::CPU`] and [`Tuning::GPU`].
     pub subgroups: bool,
@@ -227,6 +227,16 @@ impl Tuning {
     /// ([`cache_texture_fits`]). The mirror doubles the cache's memory.
     pub fn keeps_cache_texture(&self, shape: &CacheShape, limits: &Limits) -> bool {
         self.reads_textures() && cache_texture_fits(shape, limits)
+    }
+
+    /// The f32 matmul kernel this tuning picks for an `m` x `k` by `k` x `n` product:
+    /// [`MatmulVariant::kernel`], with [`Kernel::MatmulBiasTexSubgroup`] in place of
+    /// [`Kernel::MatmulBiasTex`] when the tuning has [`Tuning::subgroups`].
+    pub fn matmul_kernel(&self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
+        match self.matmul.kernel(m, k, n, limits) {
+            Kernel::MatmulBiasTex if self.subgroups => Kernel::MatmulBiasTexSubgroup,
+            kernel => kernel,
+        }
     }
 
     /// The masked softmax kernel this tuning picks.

@@ -40,6 +40,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
         Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
         Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
+        Kernel::MatmulBiasTexSubgroup => include_str!("../../../shaders/matmul_bias_tex_subgroup.wgsl"),
         Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
@@ -66,7 +67,9 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
         Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture => &["common/params.wgsl"],
         Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl"],
-        Kernel::MatmulBiasTex | Kernel::MatmulBiasRows4Tex => &["common/params.wgsl", "common/operands_texture.wgsl"],
+        Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex => {
+            &["common/params.wgsl", "common/operands_texture.wgsl"]
+        }
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
