@@ -1299,6 +1299,24 @@ mod tests {
             assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::SoftmaxMaskedSubgroup]);
         }
         assert!(Kernel::SoftmaxMaskedSubgroup.needs_subgroups());
-        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 2);
+        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 3);
+    }
+
+    #[test]
+    fn the_subgroup_matmul_only_in_place_of_the_textured_one() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let p = problem(&cfg, 2, 40, 50, &CallOptions::default());
+        let kernel = |tuning: Tuning| -> Kernel {
+            let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+            plan.passes().find(|p| p.label == "project_query").unwrap().kernel
+        };
+        assert_eq!(kernel(Tuning::CPU), Kernel::MatmulBiasTex);
+        assert_eq!(kernel(Tuning { subgroups: true, ..Tuning::CPU }), Kernel::MatmulBiasTexSubgroup);
+        assert_eq!(kernel(Tuning { subgroups: true, ..Tuning::GPU }), Kernel::MatmulBias);
+        let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, subgroups: true, ..Tuning::CPU };
+        assert_eq!(kernel(buffers), Kernel::MatmulBiasRb16);
+        assert!(
+            Kernel::MatmulBiasTexSubgroup.needs_subgroups() && Kernel::MatmulBiasTexSubgroup.reads_operand_textures()
+        );
     }
 }

@@ -180,7 +180,8 @@ impl Default for Tuning {
 
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking over
-    /// texture operands wins there, workgroup barriers cost more than they save, and the fused attention kernel (its
+    /// texture operands wins there (workgroup-memory tiles cost more than they save: every
+    /// workgroup-memory access is a loop over the lanes), and the fused attention kernel (its
     /// per-query arrays live in scratch memory there) was measured slower than the separate passes,
     /// the block attention kernel faster (docs/PERFORMANCE.md); loops stop at Mesa's cap.
     pub const CPU: Tuning = Tuning {
