@@ -73,6 +73,46 @@ fn item_of(blk: u32, i: u32) -> u32 {
     return min(blk * BLOCK + i, params.t_len * params.group - 1u);
 }
 
+// The keys [x, y) the chunk loop visits for block `blk`: all S, or, under a causal or sliding-window
+// mask, only those some item of the block may see (flash attention's causal skip: at T = S half the
+// chunks on average). Outside them every logit of the block is masked, which leaves the running max,
+// sum and flags as they are; the one thing those keys still feed is the V sum that Keras' policy
+// gives a fully masked row, so with that policy the range is cut only where no row of the block can
+// be fully masked: no mask given as data, and the first and last rows each see a key (the visible
+// ranges move with t, so a row that sees nothing is at one end).
+fn block_keys(blk: u32, keras_rows: bool) -> vec2<u32> {
+    let f = params.mask_flags;
+    let s_len = i32(params.s_len);
+    let w = i32(params.window);
+    let causal = (f & 16u) != 0u;
+    let windowed = (f & 32u) != 0u;
+    let first = i32(item_of(blk, 0u) / params.group) + params.causal_shift;
+    let last = i32(item_of(blk, BLOCK - 1u) / params.group) + params.causal_shift;
+    // Row pos sees keys [lo(pos), hi(pos)) under the causal and window parts, both nondecreasing in pos.
+    var lo_first = 0;
+    var lo_last = 0;
+    var hi_first = s_len;
+    var hi_last = s_len;
+    if causal {
+        hi_first = min(hi_first, first + 1);
+        hi_last = min(hi_last, last + 1);
+    }
+    if windowed {
+        lo_first = max(lo_first, first - w + 1);
+        lo_last = max(lo_last, last - w + 1);
+        hi_first = min(hi_first, first + w);
+        hi_last = min(hi_last, last + w);
+    }
+    let data_masks = (f & 15u) != 0u;
+    let some_row_blind = lo_first >= hi_first || lo_last >= hi_last;
+    if keras_rows && (data_masks || some_row_blind) {
+        return vec2<u32>(0u, params.s_len);
+    }
+    let lo = clamp(lo_first, 0, s_len);
+    let hi = clamp(hi_last, lo, s_len);
+    return vec2<u32>(u32(lo), u32(hi));
+}
+
 // The vec4 index of item `it`'s row in (B, T, Nq, H) (common/items.wgsl's q_at, flattened).
 fn row_of(b: u32, g: u32, it: u32) -> u32 {
     let q = q_at(b, g, it);
@@ -200,8 +240,9 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     let my_head = g * params.group + my_it % params.group;
     let my_t = my_it / params.group;
 
-    for (var s0 = 0u; s0 < s_len; s0 += CHUNK) {
-        let n = min(CHUNK, s_len - s0);
+    let keys = block_keys(blk, keras_rows);
+    for (var s0 = keys.x; s0 < keys.y; s0 += CHUNK) {
+        let n = min(CHUNK, keys.y - s0);
         // K/V of key s0 + j: row kv_row + j of load_k / load_v, columns from kv_col.
         let kv_row = b * params.kv_stride + s0;
         let kv_col = g * h4n;

@@ -124,6 +124,33 @@ fn block_kernel_with_masks_causal_window_and_gate() {
     let mut c = Case::new("gate, R=4, H=64", cfg);
     (c.t, c.s) = (18, 200);
     cases.push(c);
+    // The chunk loop's key range (block_keys): causal and window cuts over several chunks, with rows
+    // that see no key under either policy (Keras' averages V over all keys for them, so the range
+    // is not cut there).
+    for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
+        let mut c = Case::new(&format!("causal T=S=300, {policy:?}"), GqaConfig::new(8, 4, 2));
+        (c.t, c.s) = (300, 300);
+        c.options.use_causal_mask = true;
+        c.options.masked_rows = policy;
+        cases.push(c);
+        let mut c =
+            Case::new(&format!("causal bottom-right T=150 S=20: blind rows, {policy:?}"), GqaConfig::new(8, 4, 2));
+        (c.t, c.s) = (150, 20);
+        c.options.use_causal_mask = true;
+        c.options.causal_alignment = CausalAlignment::BottomRight;
+        c.options.masked_rows = policy;
+        cases.push(c);
+        let mut cfg = GqaConfig::new(8, 4, 2);
+        cfg.sliding_window = Some(5);
+        let mut c = Case::new(&format!("window 5, T=S=290, {policy:?}"), cfg.clone());
+        (c.t, c.s) = (290, 290);
+        c.options.masked_rows = policy;
+        cases.push(c);
+        let mut c = Case::new(&format!("window 5, T=160 S=20: blind rows, {policy:?}"), cfg);
+        (c.t, c.s) = (160, 20);
+        c.options.masked_rows = policy;
+        cases.push(c);
+    }
     for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
         let mut c = Case::new(&format!("fully masked rows {policy:?}"), GqaConfig::new(8, 4, 2));
         (c.t, c.s) = (21, 133);

@@ -27,8 +27,22 @@ fn p_sharing(ids: LaneIds, kg: u32, busy: bool) -> bool {
 }
 
 // The probabilities of key j of the chunk. `share` is uniform over the subgroup and, when set, its
-// lanes walk the same keys together, so the broadcasts see every lane.
+// lanes walk the same keys together, so the broadcasts see every lane. With 8 lanes or more, lane l
+// (of the first 8) loads the two floats of items 2 l and 2 l + 1 and the 16 are broadcast as 8 pairs:
+// the loads' cost on CPU drivers goes by the floats each lane loads, 2 instead of 4.
 fn load_p4(j: u32, share: bool, ids: LaneIds) -> P4 {
+    if share && ids.sg_size >= 8u {
+        let l = ids.sg_lane & 7u;
+        let q = j * 4u + (l >> 1u);
+        let c = 2u * (l & 1u);
+        let mine = vec2<f32>(sc[q][c], sc[q][c + 1u]);
+        return P4(
+            vec4<f32>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u)),
+            vec4<f32>(subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u)),
+            vec4<f32>(subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u)),
+            vec4<f32>(subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u)),
+        );
+    }
     if share {
         let mine = sc[j * 4u + (ids.sg_lane & 3u)];
         return P4(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
