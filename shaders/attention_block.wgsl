@@ -296,8 +296,13 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         var mx = MASKED;
         var flags = 0u;
         for (var j = seg; j < n; j += segs) {
-            let x = select(MASKED, sc[j * 4u + my_quad][my_comp], visible(b_global, my_head, my_t, s0 + j));
-            sc[j * 4u + my_quad][my_comp] = x;
+            let seen = visible(b_global, my_head, my_t, s0 + j);
+            let x = select(MASKED, sc[j * 4u + my_quad][my_comp], seen);
+            // Only masked logits are written back: a workgroup store is a loop over the lanes on CPU
+            // drivers, skipped when no lane of the SIMD group takes the branch.
+            if !seen {
+                sc[j * 4u + my_quad][my_comp] = MASKED;
+            }
             if x > MASKED {
                 mx = max(mx, x);
                 flags |= 2u;
