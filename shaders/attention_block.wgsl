@@ -76,11 +76,10 @@ fn item_of(blk: u32, i: u32) -> u32 {
 // The keys [x, y) the chunk loop visits for block `blk`: all S, or, under a causal or sliding-window
 // mask, only those some item of the block may see (flash attention's causal skip: at T = S half the
 // chunks on average). Outside them every logit of the block is masked, which leaves the running max,
-// sum and flags as they are; the one thing those keys still feed is the V sum that Keras' policy
-// gives a fully masked row, so with that policy the range is cut only where no row of the block can
-// be fully masked: no mask given as data, and the first and last rows each see a key (the visible
-// ranges move with t, so a row that sees nothing is at one end).
-fn block_keys(blk: u32, keras_rows: bool) -> vec2<u32> {
+// sum and flags as they are; what those keys still feed, scan_skipped_v reads: Keras multiplies
+// their zero probabilities by V all the same (a NaN or infinite value makes the column NaN) and its
+// policy for a row that sees no key averages V over every key.
+fn block_keys(blk: u32) -> vec2<u32> {
     let f = params.mask_flags;
     let s_len = i32(params.s_len);
     let w = i32(params.window);
@@ -88,29 +87,57 @@ fn block_keys(blk: u32, keras_rows: bool) -> vec2<u32> {
     let windowed = (f & 32u) != 0u;
     let first = i32(item_of(blk, 0u) / params.group) + params.causal_shift;
     let last = i32(item_of(blk, BLOCK - 1u) / params.group) + params.causal_shift;
-    // Row pos sees keys [lo(pos), hi(pos)) under the causal and window parts, both nondecreasing in pos.
+    // Row pos sees keys [lo(pos), hi(pos)) under the causal and window parts, both nondecreasing in
+    // pos, and consecutive rows' ranges overlap or touch (lo(pos + 1) <= hi(pos) for a window >= 1).
+    // The union of the rows' ranges is [lo(first), hi(last)).
     var lo_first = 0;
-    var lo_last = 0;
-    var hi_first = s_len;
     var hi_last = s_len;
     if causal {
-        hi_first = min(hi_first, first + 1);
         hi_last = min(hi_last, last + 1);
     }
     if windowed {
         lo_first = max(lo_first, first - w + 1);
-        lo_last = max(lo_last, last - w + 1);
-        hi_first = min(hi_first, first + w);
         hi_last = min(hi_last, last + w);
-    }
-    let data_masks = (f & 15u) != 0u;
-    let some_row_blind = lo_first >= hi_first || lo_last >= hi_last;
-    if keras_rows && (data_masks || some_row_blind) {
-        return vec2<u32>(0u, params.s_len);
     }
     let lo = clamp(lo_first, 0, s_len);
     let hi = clamp(hi_last, lo, s_len);
     return vec2<u32>(u32(lo), u32(hi));
+}
+
+// Per vec4 column of the kv head: bit c set where component c of some skipped key's V is NaN or
+// infinite (scan_skipped_v); store_item makes those components NaN in every row that sees a key.
+var<workgroup> v_bad: array<atomic<u32>, 64>;
+
+// The components of v that are NaN or infinite, as bits 0-3, from the bits (fast-math folds float
+// tests).
+fn non_finite_bits(v: vec4<f32>) -> u32 {
+    let inf = vec4<u32>(0x7f800000u);
+    let nf = (bitcast<vec4<u32>>(v) & inf) == inf;
+    return select(0u, 1u, nf.x) | select(0u, 2u, nf.y) | select(0u, 4u, nf.z) | select(0u, 8u, nf.w);
+}
+
+// What the skipped keys [k_from, k_to) of a lane's key group feed: its columns' non-finite bits, and,
+// under Keras' policy, its V sums (for rows that see no key).
+struct Skipped {
+    bad_v: u32,
+    bad_w: u32,
+    vs: vec4<f32>,
+    vt: vec4<f32>,
+}
+
+fn scan_skipped_v(acc: Skipped, k_from: u32, k_to: u32, kg: u32, kgroups: u32, kv_row: u32, v_col: u32, w_col: u32, sums: bool) -> Skipped {
+    var r = acc;
+    for (var j = k_from + (kg + kgroups - k_from % kgroups) % kgroups; j < k_to; j += kgroups) {
+        let v = load_v(kv_row + j, v_col);
+        let w = load_v(kv_row + j, w_col);
+        r.bad_v |= non_finite_bits(v);
+        r.bad_w |= non_finite_bits(w);
+        if sums {
+            r.vs += v;
+            r.vt += w;
+        }
+    }
+    return r;
 }
 
 // The vec4 index of item `it`'s row in (B, T, Nq, H) (common/items.wgsl's q_at, flattened).
@@ -152,13 +179,35 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
     }
     let f = f_run[i];
     var o: vec4<f32>;
-    if (f & 2u) == 0u {
-        // A fully masked row: zeros, or the plain average of V over all S keys.
-        o = select(vec4<f32>(0.0), vs / f32(params.s_len), params.masked_rows == 1u);
+    if (f & 2u) == 0u && params.masked_rows == 1u {
+        // A fully masked row under Keras' policy: the plain average of V over all S keys.
+        o = vs / f32(params.s_len);
     } else if (f & 1u) != 0u {
         o = vec4<f32>(bitcast<f32>(0x7fc00000u));
     } else {
-        o = acc * (1.0 / l_run[i]);
+        // A row that sees keys: its weighted sum. A fully masked row under the zeros policy: its
+        // zero probabilities times V, 0 where every value is finite (acc sums 0 * V over the keys
+        // the chunk loop visited).
+        if (f & 2u) != 0u {
+            o = acc * (1.0 / l_run[i]);
+        } else {
+            o = acc;
+        }
+        // A NaN or infinite V of a key the chunk loop skipped, times its zero probability.
+        let bad = atomicLoad(&v_bad[col]);
+        let nan = bitcast<f32>(0x7fc00000u);
+        if (bad & 1u) != 0u {
+            o.x = nan;
+        }
+        if (bad & 2u) != 0u {
+            o.y = nan;
+        }
+        if (bad & 4u) != 0u {
+            o.z = nan;
+        }
+        if (bad & 8u) != 0u {
+            o.w = nan;
+        }
     }
     let at = row_of(b, g, it) + col;
     if params.use_gate != 0u {
@@ -185,6 +234,7 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         l_run[lid] = 0.0;
         f_run[lid] = 0u;
     }
+    atomicStore(&v_bad[lid], 0u);
 
     // Phase 3's lane: columns 2 * cp and 2 * cp + 1 (clamped to the last column when H / 4 is odd;
     // that copy is never stored), key group `kg` of `kgroups`.
@@ -240,7 +290,7 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     let my_head = g * params.group + my_it % params.group;
     let my_t = my_it / params.group;
 
-    let keys = block_keys(blk, keras_rows);
+    let keys = block_keys(blk);
     for (var s0 = keys.x; s0 < keys.y; s0 += CHUNK) {
         let n = min(CHUNK, keys.y - s0);
         // K/V of key s0 + j: row kv_row + j of load_k / load_v, columns from kv_col.
@@ -433,6 +483,27 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         }
         workgroupBarrier();
     }
+
+    // The keys the chunk loop skipped: their V's non-finite components and, under Keras' policy,
+    // their V sums (block_keys).
+    workgroupBarrier();
+    if busy && (keys.x > 0u || keys.y < s_len) {
+        let kv_row = b * params.kv_stride;
+        let v_col = g * h4n + 2u * cp;
+        let w_col = g * h4n + min(2u * cp + 1u, h4n - 1u);
+        var sk = Skipped(0u, 0u, vs, vt);
+        sk = scan_skipped_v(sk, 0u, keys.x, kg, kgroups, kv_row, v_col, w_col, keras_rows);
+        sk = scan_skipped_v(sk, keys.y, s_len, kg, kgroups, kv_row, v_col, w_col, keras_rows);
+        vs = sk.vs;
+        vt = sk.vt;
+        if sk.bad_v != 0u {
+            atomicOr(&v_bad[2u * cp], sk.bad_v);
+        }
+        if sk.bad_w != 0u && 2u * cp + 1u < h4n {
+            atomicOr(&v_bad[2u * cp + 1u], sk.bad_w);
+        }
+    }
+    workgroupBarrier();
 
     finish4(lid, b, g, blk, 0u, 0u, a0, a1, a2, a3, vs);
     finish4(lid, b, g, blk, 4u, 0u, a4, a5, a6, a7, vs);

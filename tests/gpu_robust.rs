@@ -279,3 +279,47 @@ fn nan_in_masked_values_reaches_the_row_on_every_path() {
         }
     }
 }
+
+/// An infinite value in the V of a key that a row does not see makes that row's columns NaN
+/// (its zero probability times infinity, as in Keras and the oracle), also where the block kernel
+/// skips the key's chunk under the causal mask (`block_keys`, `scan_skipped_v`); the row that sees
+/// it gets the infinity. Both alignments, both masked-row policies (T > S bottom-right leaves rows
+/// that see no key).
+#[test]
+fn infinite_values_of_skipped_keys_reach_the_rows_on_the_block_path() {
+    use gqa::core::{CausalAlignment, MaskedRows};
+    let cfg = GqaConfig::new(8, 4, 2);
+    let dims = LayerDims { query_dim: 8, key_dim: 8, value_dim: 8 };
+    let w = random_weights(&cfg, dims, 5);
+    let mut r = rng(6);
+    for (t, s) in [(1, 600), (40, 300), (300, 20)] {
+        let q = random_tensor(&[1, t, 8], &mut r);
+        let mut v = random_tensor(&[1, s, 8], &mut r);
+        v.data_mut()[(s - 1) * 8 + 5] = f32::INFINITY; // the last key
+        for align in [CausalAlignment::TopLeft, CausalAlignment::BottomRight] {
+            for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
+                let opts = CallOptions {
+                    use_causal_mask: true,
+                    causal_alignment: align,
+                    masked_rows: policy,
+                    ..Default::default()
+                };
+                let want = gqa::reference::forward(&cfg, &w, &q, &v, None, &opts).unwrap();
+                assert!(want.output.data().iter().any(|x| x.is_nan()), "T={t} S={s}: some row meets 0 * inf");
+                for ctx in adapters() {
+                    let _gl = common::gl_guard(ctx);
+                    let tuning =
+                        Tuning { fused_attention: false, split_decode: false, block_attention: true, ..ctx.tuning() };
+                    let layer = GqaLayer::new(&ctx.clone().with_tuning(tuning), &cfg, &w).unwrap();
+                    let got = layer.forward(&q, &v, None, &opts).unwrap();
+                    common::assert_close(
+                        &format!("{}: T={t} S={s} {align:?} {policy:?}", adapter_name(ctx)),
+                        got.output.data(),
+                        want.output.data(),
+                        common::F32,
+                    );
+                }
+            }
+        }
+    }
+}

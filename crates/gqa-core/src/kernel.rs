@@ -307,9 +307,10 @@ impl Kernel {
                 Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4
             }
             // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
-            // reduction arrays, four 16-slot per item arrays: 14,336 bytes.
+            // reduction arrays, four 16-slot per item arrays, the skipped keys' 64 column flags:
+            // 14,592 bytes.
             Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
-                (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4
+                (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4 + 64 * 4
             }
         }
     }
@@ -388,7 +389,7 @@ impl Kernel {
             // Per chunk: phase 1 (two (keys, items) pairs per lane at most, H / 4 vec4s each), phase 2 (two
             // walks over a quarter of the chunk's keys, three over 4 slots), phase 3 (the lane's keys of
             // the chunk, lanes over pairs of vec4 columns); the end: eight combines over the key groups
-            // (at most 64).
+            // (at most 64); the keys the chunk loop skips, once (two walks over the lane's share).
             Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 let chunk = Self::BLOCK_CHUNK_KEYS as u64;
                 let chunks = s.div_ceil(chunk).max(1);
@@ -397,7 +398,8 @@ impl Kernel {
                 let phase1 = 2 * (1 + h4) + 2;
                 let phase2 = 2 * chunk.div_ceil(4) + 3 * 4 + 4;
                 let phase3 = chunk.div_ceil(kgroups) + 2;
-                chunks * (phase1 + phase2 + phase3 + 2) + 8 * (kgroups + 2) + 32
+                let skipped = s.div_ceil(kgroups) + 4;
+                chunks * (phase1 + phase2 + phase3 + 2) + skipped + 8 * (kgroups + 2) + 32
             }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
                 let splits = s.div_ceil((p.split_keys as u64).max(1));
