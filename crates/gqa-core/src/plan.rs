@@ -664,6 +664,25 @@ impl Plan {
         }
 
         buffers.extend(textures);
+        // A kernel kept as a texture is a buffer too only where a pass binds it (a call too tall
+        // for the textures): the layer uploads it as its texture alone and makes the buffer from it
+        // when a plan needs one.
+        let bound: std::collections::HashSet<BufferId> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Dispatch(p) => Some(p),
+                Step::Copy(_) => None,
+            })
+            .flat_map(|p| p.bindings.iter().copied())
+            .collect();
+        let textured: Vec<BufferId> = buffers
+            .iter()
+            .filter_map(|b| match b.id {
+                BufferId::KernelTexture(d) => Some(BufferId::Kernel(d)),
+                _ => None,
+            })
+            .collect();
+        buffers.retain(|b| !textured.contains(&b.id) || bound.contains(&b.id));
         let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         plan.check(limits)?;
         Ok(plan)
@@ -1117,6 +1136,10 @@ mod tests {
         assert_eq!(shape(BufferId::AttnOutTexture), Some(TextureShape { width: 8, height: 80 }));
         let weight_textures = plan.buffers.iter().filter(|b| b.texture.is_some() && b.role == BufferRole::Weight);
         assert_eq!(weight_textures.count(), 5, "every kernel, gate included");
+        for d in Dense::ALL {
+            assert!(plan.buffer(BufferId::Kernel(d)).is_none(), "{d:?}: kept as its texture alone");
+            assert!(plan.buffer(BufferId::Bias(d)).is_some(), "{d:?}: biases stay buffers");
+        }
         let pack = plan.passes().find(|p| p.label == "pack_attention_output").unwrap();
         assert_eq!(pack.workgroups, [1, 1, 1], "32 columns, 80 rows: one 256 x 128 tile");
         assert_eq!(pack.bindings, [BufferId::AttnOut, BufferId::AttnOutTexture]);
@@ -1184,7 +1207,11 @@ mod tests {
         let p = problem(&cfg, 2, 5, 7, &opts);
         let tuning = Tuning { precision: Precision::F16, ..Tuning::CPU };
         let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
-        let f32_plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+        // f16 plans take the register-blocked matmuls over buffers: the f32 plan to compare with
+        // does too (the textured one keeps no kernel buffers).
+        let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, ..Tuning::CPU };
+        let f32_plan = Plan::tuned(&p, &Limits::default(), buffers).unwrap();
+        assert_eq!(plan.buffers.len(), f32_plan.buffers.len());
         assert_eq!(plan.tuning.precision, Precision::F16);
         for (b, f) in plan.buffers.iter().zip(&f32_plan.buffers) {
             assert_eq!((b.id, b.elems), (f.id, f.elems));

@@ -180,15 +180,13 @@ impl Recording {
                     bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
                     "gqa masks",
                 ),
-                (None, id, BufferRole::Weight) => weights
-                    .buffers
-                    .get(&id)
-                    .ok_or_else(|| GpuError::Buffer {
+                (None, id, BufferRole::Weight) => {
+                    weights.buffer(device, &ctx.queue, id).ok_or_else(|| GpuError::Buffer {
                         op: OP.into(),
                         buffer: id.to_string(),
                         problem: "the plan needs a weight the layer does not have".into(),
                     })?
-                    .clone(),
+                }
                 (None, id, BufferRole::Input | BufferRole::Cache) => {
                     return Err(GpuError::Buffer {
                         op: OP.into(),

@@ -93,7 +93,8 @@ impl GqaLayer {
         let mut textured = Vec::new();
         for d in Dense::ALL {
             let Some(w) = weights.dense(d) else { continue };
-            if WeightStore::wants_texture(d, config, dims, ctx.tuning(), precision, &limits) {
+            let as_texture = WeightStore::wants_texture(d, config, dims, ctx.tuning(), precision, &limits);
+            if as_texture {
                 textured.push((d, d.kernel_fans(config, dims), w.kernel.data()));
             }
             let mut upload = |id: BufferId, t: &HostTensor| {
@@ -114,7 +115,11 @@ impl GqaLayer {
                 );
                 buffers.insert(id, buf);
             };
-            upload(BufferId::Kernel(d), &w.kernel);
+            // A kernel kept as a texture is uploaded as the texture alone (plans bind its buffer
+            // only for calls too tall for the textures; WeightStore::buffer makes it then).
+            if !as_texture {
+                upload(BufferId::Kernel(d), &w.kernel);
+            }
             if let Some(b) = &w.bias {
                 upload(BufferId::Bias(d), b);
             }

@@ -94,3 +94,51 @@ pub(crate) fn copy_rows(
         }
     }
 }
+
+/// A storage buffer (`STORAGE | COPY_SRC | COPY_DST`) holding the matrix `texture` row-major (`4
+/// width` f32 columns, `height` rows), copied on the GPU and submitted on `queue` now: one copy when a
+/// row is a multiple of wgpu's 256-byte row alignment, else one per row. The texture needs
+/// `COPY_SRC`.
+pub(crate) fn to_buffer(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    label: &str,
+) -> wgpu::Buffer {
+    let row_bytes = texture.width() * TEXEL_BYTES;
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes(texture),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    let copy = |encoder: &mut wgpu::CommandEncoder, first: u32, count: u32| {
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: first as u64 * row_bytes as u64,
+                    bytes_per_row: (count > 1).then_some(row_bytes),
+                    rows_per_image: (count > 1).then_some(count),
+                },
+            },
+            wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 },
+        );
+    };
+    if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
+        copy(&mut encoder, 0, texture.height());
+    } else {
+        for row in 0..texture.height() {
+            copy(&mut encoder, row, 1);
+        }
+    }
+    queue.submit([encoder.finish()]);
+    buffer
+}

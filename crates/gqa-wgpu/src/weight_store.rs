@@ -1,8 +1,10 @@
-//! A layer's weights on the device: one storage buffer per kernel and bias, and, where the context's
-//! tuning reads the projections' operands from textures (`MatmulVariant::Textured`), each kernel
-//! also as an rgba32float texture.
+//! A layer's weights on the device: one storage buffer per bias and per kernel, except that where
+//! the context's tuning reads the projections' operands from textures (`MatmulVariant::Textured`) a
+//! kernel is kept as an rgba32float texture instead, its buffer made from the texture only when a
+//! plan binds it.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use gqa_core::{BufferId, Dense, GqaConfig, LayerDims, Limits, Precision, Tuning};
 
@@ -15,6 +17,8 @@ pub(crate) struct WeightStore {
     pub(crate) buffers: HashMap<BufferId, wgpu::Buffer>,
     /// [`BufferId::KernelTexture`] textures.
     pub(crate) textures: HashMap<BufferId, wgpu::Texture>,
+    /// [`BufferId::Kernel`] buffers made from their textures, the first time a plan bound one.
+    made: Mutex<HashMap<BufferId, wgpu::Buffer>>,
 }
 
 impl WeightStore {
@@ -22,7 +26,26 @@ impl WeightStore {
     pub(crate) fn bytes(&self) -> u64 {
         let buffers: u64 = self.buffers.values().map(wgpu::Buffer::size).sum();
         let textures: u64 = self.textures.values().map(matrix_texture::bytes).sum();
-        buffers + textures
+        let made: u64 = self.made.lock().unwrap_or_else(|e| e.into_inner()).values().map(wgpu::Buffer::size).sum();
+        buffers + textures + made
+    }
+
+    /// The weight buffer `id`: uploaded, or, for a kernel kept as a texture, made from the texture
+    /// (a copy submitted on `queue` before it is returned, so any later submission sees it) the
+    /// first time it is asked for, and kept. `None` when the layer has neither.
+    pub(crate) fn buffer(&self, device: &wgpu::Device, queue: &wgpu::Queue, id: BufferId) -> Option<wgpu::Buffer> {
+        if let Some(b) = self.buffers.get(&id) {
+            return Some(b.clone());
+        }
+        let BufferId::Kernel(d) = id else { return None };
+        let texture = self.textures.get(&BufferId::KernelTexture(d))?;
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = made.get(&id) {
+            return Some(b.clone());
+        }
+        let buffer = matrix_texture::to_buffer(device, queue, texture, &format!("gqa weight {id}"));
+        made.insert(id, buffer.clone());
+        Some(buffer)
     }
 
     /// Whether a layer keeps `d`'s kernel as a texture too: the rule plans apply
@@ -49,7 +72,8 @@ impl WeightStore {
         data: &[f32],
     ) {
         let id = BufferId::KernelTexture(d);
-        let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
+        let usage =
+            wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC;
         let texture = matrix_texture::create(device, &format!("gqa weight {id}"), (n / 4) as u32, k as u32, usage);
         matrix_texture::write_rows(queue, &texture, 0, data);
         self.textures.insert(id, texture);
