@@ -206,10 +206,11 @@ impl Tuning {
         subgroups: false,
     };
 
-    /// Whether layers under this tuning keep a `k` x `n` dense kernel as a texture too (for
-    /// [`Kernel::MatmulBiasTex`]): f32, [`MatmulVariant::Textured`], and the weight within the
-    /// texture limits. Plans list such a texture for every kernel it holds, used by the call or not,
-    /// as the layer uploads them all.
+    /// Whether layers under this tuning keep a `k` x `n` dense kernel as a texture (for
+    /// [`Kernel::MatmulBiasTex`]) instead of a buffer: f32, [`MatmulVariant::Textured`], and the
+    /// weight within the texture limits. Plans list such a texture for every kernel it holds, used by
+    /// the call or not, as the layer uploads them all, and the kernel's buffer only where a pass
+    /// binds it (a call too tall for the textures: the layer then makes it from the texture).
     pub fn keeps_weight_texture(&self, k: u64, n: u64, limits: &Limits) -> bool {
         self.reads_textures() && MatmulVariant::weight_texture_fits(k, n, limits)
     }

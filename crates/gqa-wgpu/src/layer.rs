@@ -270,8 +270,8 @@ impl GqaLayer {
         &self.weights
     }
 
-    /// Bytes of GPU memory the weights take (on CPU adapters each kernel is kept twice: as a buffer,
-    /// and as a texture for the textured matmul).
+    /// Bytes of GPU memory the weights take (on CPU adapters a kernel kept as a texture for the
+    /// textured matmul has no buffer until a call too tall for the textures needs one).
     pub fn weight_bytes(&self) -> u64 {
         self.weights.bytes()
     }
