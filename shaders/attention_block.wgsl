@@ -178,12 +178,13 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
         return;
     }
     let f = f_run[i];
+    let nan = bitcast<f32>(0x7fc00000u);
     var o: vec4<f32>;
     if (f & 2u) == 0u && params.masked_rows == 1u {
         // A fully masked row under Keras' policy: the plain average of V over all S keys.
         o = vs / f32(params.s_len);
     } else if (f & 1u) != 0u {
-        o = vec4<f32>(bitcast<f32>(0x7fc00000u));
+        o = vec4<f32>(nan);
     } else {
         // A row that sees keys: its weighted sum. A fully masked row under the zeros policy: its
         // zero probabilities times V, 0 where every value is finite (acc sums 0 * V over the keys
@@ -195,7 +196,6 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
         }
         // A NaN or infinite V of a key the chunk loop skipped, times its zero probability.
         let bad = atomicLoad(&v_bad[col]);
-        let nan = bitcast<f32>(0x7fc00000u);
         if (bad & 1u) != 0u {
             o.x = nan;
         }

@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::options::MaskedRows;
 use crate::params::{Params, mask_flags, matmul_flags};
 use crate::problem::Problem;
-use crate::tuning::{Precision, Tuning, cache_texture_fits, packed_texture_fits};
+use crate::tuning::{Precision, Tuning, cache_texture_fits, matrix_texture_fits};
 use crate::weights::Dense;
 
 /// Names every buffer a forward call touches.
@@ -525,7 +525,7 @@ impl Plan {
                 _ => false,
             };
             let kv_textures = match cache {
-                Some(c) if c.texture_mirror && texture_kernel && packed_texture_fits(rows_t as u64, nq * h, limits) => {
+                Some(c) if c.texture_mirror && texture_kernel && matrix_texture_fits(rows_t as u64, nq * h, limits) => {
                     Some([BufferId::KeyCacheTexture, BufferId::ValueCacheTexture])
                 }
                 None if mode == AttentionMode::Block && block_textures_fit(p, tuning, limits, nb) => {
@@ -664,26 +664,21 @@ impl Plan {
         }
 
         buffers.extend(textures);
+        let mut plan =
+            Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         // A kernel kept as a texture is a buffer too only where a pass binds it (a call too tall
         // for the textures): the layer uploads it as its texture alone and makes the buffer from it
         // when a plan needs one.
-        let bound: std::collections::HashSet<BufferId> = steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Dispatch(p) => Some(p),
-                Step::Copy(_) => None,
-            })
-            .flat_map(|p| p.bindings.iter().copied())
-            .collect();
-        let textured: Vec<BufferId> = buffers
+        let bound = plan.bound();
+        let textured: Vec<BufferId> = plan
+            .buffers
             .iter()
             .filter_map(|b| match b.id {
                 BufferId::KernelTexture(d) => Some(BufferId::Kernel(d)),
                 _ => None,
             })
             .collect();
-        buffers.retain(|b| !textured.contains(&b.id) || bound.contains(&b.id));
-        let plan = Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
+        plan.buffers.retain(|b| !textured.contains(&b.id) || bound.contains(&b.id));
         plan.check(limits)?;
         Ok(plan)
     }
@@ -700,6 +695,11 @@ impl Plan {
         }
         let start = self.steps[..end].iter().rposition(|s| s.label().starts_with("project_"))? + 1;
         Some(start..end)
+    }
+
+    /// The buffers and textures some dispatch binds.
+    fn bound(&self) -> std::collections::HashSet<BufferId> {
+        self.passes().flat_map(|p| p.bindings.iter().copied()).collect()
     }
 
     /// The dispatches, in order.
@@ -764,8 +764,7 @@ impl Plan {
                 }
             }
         }
-        let bound: std::collections::HashSet<BufferId> =
-            self.passes().flat_map(|p| p.bindings.iter().copied()).collect();
+        let bound = self.bound();
         for buf in self.buffers.iter().filter(|b| b.texture.is_none()) {
             let mut checks = vec![("max_buffer_size", limits.max_buffer_size)];
             if bound.contains(&buf.id) {
@@ -924,8 +923,8 @@ fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> 
     let (t, s) = (nb * p.target_len as u64, nb * p.source_len as u64);
     tuning.reads_textures()
         && h.is_multiple_of(4)
-        && packed_texture_fits(t, nq * h, limits)
-        && packed_texture_fits(s, nkv * h, limits)
+        && matrix_texture_fits(t, nq * h, limits)
+        && matrix_texture_fits(s, nkv * h, limits)
 }
 
 /// Pushes the [`Kernel::PackTexture`] pass that packs `src`, a row-major `rows` x `cols` f32 matrix,

@@ -52,7 +52,7 @@ impl MatmulVariant {
     /// the weight ([`MatmulVariant::weight_texture_fits`]) and A (`k / 4` texels wide, `m` high)
     /// within `max_texture_dimension_2d`, and a storage texture allowed per stage (for packing A).
     pub fn texture_fits(m: u64, k: u64, n: u64, limits: &Limits) -> bool {
-        Self::weight_texture_fits(k, n, limits) && packed_texture_fits(m, k, limits)
+        Self::weight_texture_fits(k, n, limits) && matrix_texture_fits(m, k, limits)
     }
 
     /// Whether a `k` x `n` weight can be kept as an rgba32float texture of `n / 4` x `k` texels
@@ -66,9 +66,10 @@ impl MatmulVariant {
 /// Whether a row-major `rows` x `cols` f32 matrix fits one rgba32float texture of `cols / 4` x
 /// `rows` texels that the kernels can bind: `cols` a multiple of 4, neither side empty, both within
 /// `max_texture_dimension_2d`, and as many storage textures per stage as the kernel that binds the
-/// most ([`texture_bindings_needed`]). The weights, the packed operands and the KV cache's mirrors
-/// all ask this, each with its own further conditions.
-fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
+/// most ([`texture_bindings_needed`]). The weights, the operands packed by [`Kernel::PackTexture`]
+/// (the projections' inputs, the projected Q, K and V of the textured block attention) and the KV
+/// cache's mirrors all ask this, the weights and mirrors with further conditions of their own.
+pub(crate) fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
     let max = limits.max_texture_dimension_2d as u64;
     cols.is_multiple_of(4)
         && cols >= 4
@@ -81,13 +82,6 @@ fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
 /// The most storage textures one kernel binds (the textured attention's Q, K and V).
 fn texture_bindings_needed() -> u32 {
     Kernel::ALL.iter().map(|k| k.storage_textures()).max().unwrap_or(0)
-}
-
-/// Whether a row-major `rows` x `cols` f32 matrix can be packed by [`Kernel::PackTexture`] into an
-/// rgba32float texture ([`matrix_texture_fits`]): the projections' inputs of the textured matmuls,
-/// and the projected Q, K and V of the textured block attention.
-pub(crate) fn packed_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
-    matrix_texture_fits(rows, cols, limits)
 }
 
 /// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`
@@ -166,9 +160,9 @@ pub struct Tuning {
     pub precision: Precision,
     /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax,
     /// [`Kernel::AttentionBlockTexSubgroup`] for the block attention's texture form,
-    /// [`Kernel::MatmulBiasTexSubgroup`] for the textured matmul) instead of the baselines. Only for devices with the `SUBGROUP` feature: gqa-wgpu
-    /// sets it from the device's features, and compiles those kernels only there. Off in
-    /// [`Tuning::CPU`] and [`Tuning::GPU`].
+    /// [`Kernel::MatmulBiasTexSubgroup`] for the textured matmul) instead of the baselines. Only for
+    /// devices with the `SUBGROUP` feature: gqa-wgpu sets it from the device's features, and
+    /// compiles those kernels only there. Off in [`Tuning::CPU`] and [`Tuning::GPU`].
     pub subgroups: bool,
 }
 

@@ -40,21 +40,50 @@ pub(crate) fn write_rows(queue: &wgpu::Queue, texture: &wgpu::Texture, first_row
     let row_bytes = texture.width() * TEXEL_BYTES;
     let rows = (std::mem::size_of_val(data) as u32) / row_bytes;
     queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture,
-            mip_level: 0,
-            origin: wgpu::Origin3d { x: 0, y: first_row, z: 0 },
-            aspect: wgpu::TextureAspect::All,
-        },
+        texture_rows(texture, first_row),
         bytemuck::cast_slice(data),
         wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row_bytes), rows_per_image: Some(rows) },
-        wgpu::Extent3d { width: texture.width(), height: rows, depth_or_array_layers: 1 },
+        rows_extent(texture, rows),
     );
 }
 
+/// The copies that move rows `rows` of a matrix texture with `row_bytes` bytes per row to or from a
+/// row-major buffer starting at byte `offset` (a multiple of 16): one when a row is a multiple of
+/// wgpu's 256-byte row alignment, else one per row. Each is the buffer's layout, the texture's first
+/// row and the row count.
+fn row_copies(row_bytes: u32, offset: u64, rows: std::ops::Range<u32>) -> Vec<(wgpu::TexelCopyBufferLayout, u32, u32)> {
+    let layout = |offset: u64, count: u32| wgpu::TexelCopyBufferLayout {
+        offset,
+        // A multiple of 256 is required whenever given; one row needs none.
+        bytes_per_row: (count > 1).then_some(row_bytes),
+        rows_per_image: (count > 1).then_some(count),
+    };
+    if rows.is_empty() {
+        Vec::new()
+    } else if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
+        vec![(layout(offset, rows.len() as u32), rows.start, rows.len() as u32)]
+    } else {
+        rows.enumerate().map(|(i, row)| (layout(offset + i as u64 * row_bytes as u64, 1), row, 1)).collect()
+    }
+}
+
+/// Rows `first ..` of the matrix `texture`, for a copy.
+fn texture_rows(texture: &wgpu::Texture, first: u32) -> wgpu::TexelCopyTextureInfo<'_> {
+    wgpu::TexelCopyTextureInfo {
+        texture,
+        mip_level: 0,
+        origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
+        aspect: wgpu::TextureAspect::All,
+    }
+}
+
+/// `count` whole rows of the matrix `texture`.
+fn rows_extent(texture: &wgpu::Texture, count: u32) -> wgpu::Extent3d {
+    wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 }
+}
+
 /// Copies consecutive rows of a row-major f32 matrix, starting at byte `offset` of `buffer`, into
-/// rows `rows` of the matrix `texture` (`offset` a multiple of 16). One copy when a row is a
-/// multiple of wgpu's 256-byte row alignment, else one per row.
+/// rows `rows` of the matrix `texture` (`offset` a multiple of 16), as [`row_copies`] splits them.
 pub(crate) fn copy_rows(
     encoder: &mut wgpu::CommandEncoder,
     buffer: &wgpu::Buffer,
@@ -62,50 +91,24 @@ pub(crate) fn copy_rows(
     texture: &wgpu::Texture,
     rows: std::ops::Range<u32>,
 ) {
-    let row_bytes = texture.width() * TEXEL_BYTES;
-    let copy = |encoder: &mut wgpu::CommandEncoder, offset: u64, first: u32, count: u32| {
+    for (layout, first, count) in row_copies(texture.width() * TEXEL_BYTES, offset, rows) {
         encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset,
-                    // A multiple of 256 is required whenever given; one row needs none.
-                    bytes_per_row: (count > 1).then_some(row_bytes),
-                    rows_per_image: (count > 1).then_some(count),
-                },
-            },
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 },
+            wgpu::TexelCopyBufferInfo { buffer, layout },
+            texture_rows(texture, first),
+            rows_extent(texture, count),
         );
-    };
-    if rows.is_empty() {
-        return;
-    }
-    if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
-        copy(encoder, offset, rows.start, rows.len() as u32);
-    } else {
-        for (i, row) in rows.enumerate() {
-            copy(encoder, offset + i as u64 * row_bytes as u64, row, 1);
-        }
     }
 }
 
 /// A storage buffer (`STORAGE | COPY_SRC | COPY_DST`) holding the matrix `texture` row-major (`4
-/// width` f32 columns, `height` rows), copied on the GPU and submitted on `queue` now: one copy when a
-/// row is a multiple of wgpu's 256-byte row alignment, else one per row. The texture needs
-/// `COPY_SRC`.
+/// width` f32 columns, `height` rows), copied on the GPU as [`row_copies`] splits it and submitted
+/// on `queue` now. The texture needs `COPY_SRC`.
 pub(crate) fn to_buffer(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     texture: &wgpu::Texture,
     label: &str,
 ) -> wgpu::Buffer {
-    let row_bytes = texture.width() * TEXEL_BYTES;
     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes(texture),
@@ -113,31 +116,12 @@ pub(crate) fn to_buffer(
         mapped_at_creation: false,
     });
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-    let copy = |encoder: &mut wgpu::CommandEncoder, first: u32, count: u32| {
+    for (layout, first, count) in row_copies(texture.width() * TEXEL_BYTES, 0, 0..texture.height()) {
         encoder.copy_texture_to_buffer(
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d { x: 0, y: first, z: 0 },
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::TexelCopyBufferInfo {
-                buffer: &buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: first as u64 * row_bytes as u64,
-                    bytes_per_row: (count > 1).then_some(row_bytes),
-                    rows_per_image: (count > 1).then_some(count),
-                },
-            },
-            wgpu::Extent3d { width: texture.width(), height: count, depth_or_array_layers: 1 },
+            texture_rows(texture, first),
+            wgpu::TexelCopyBufferInfo { buffer: &buffer, layout },
+            rows_extent(texture, count),
         );
-    };
-    if row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) {
-        copy(&mut encoder, 0, texture.height());
-    } else {
-        for row in 0..texture.height() {
-            copy(&mut encoder, row, 1);
-        }
     }
     queue.submit([encoder.finish()]);
     buffer

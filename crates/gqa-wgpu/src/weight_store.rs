@@ -48,7 +48,7 @@ impl WeightStore {
         Some(buffer)
     }
 
-    /// Whether a layer keeps `d`'s kernel as a texture too: the rule plans apply
+    /// Whether a layer keeps `d`'s kernel as a texture (instead of a buffer): the rule plans apply
     /// ([`Tuning::keeps_weight_texture`]), so a plan that lists [`BufferId::KernelTexture`] finds it.
     pub(crate) fn wants_texture(
         d: Dense,
