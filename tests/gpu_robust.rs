@@ -237,6 +237,18 @@ fn soak_many_calls_of_varying_shapes_stay_correct_and_bounded() {
     }
 }
 
+/// Every attention path a call can take, as tunings of the adapter's own: the separate passes, the
+/// fused kernel whole and split, the block kernel and the decode kernel.
+fn attention_paths(base: Tuning) -> [(&'static str, Tuning); 5] {
+    [
+        ("separate passes", Tuning { fused_attention: false, split_decode: false, block_attention: false, ..base }),
+        ("fused", Tuning { fused_attention: true, split_decode: false, block_attention: false, ..base }),
+        ("block", Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base }),
+        ("split, decode kernel", Tuning { split_decode: true, decode_kernel: true, ..base }),
+        ("split, fused kernel", Tuning { split_decode: true, decode_kernel: false, ..base }),
+    ]
+}
+
 /// A NaN in a masked value reaches the row on every attention path, as in Keras and the oracle
 /// (zero probabilities multiply it too): the separate passes, the fused kernel whole and split, the
 /// block kernel and the decode kernel, including a split that sees no key at all.
@@ -255,17 +267,7 @@ fn nan_in_masked_values_reaches_the_row_on_every_path() {
         assert!(want.output.data().iter().all(|x| x.is_nan()), "the oracle's rows all meet the NaN");
         for ctx in adapters() {
             let _gl = common::gl_guard(ctx);
-            let base = ctx.tuning();
-            let paths = [
-                (
-                    "separate passes",
-                    Tuning { fused_attention: false, split_decode: false, block_attention: false, ..base },
-                ),
-                ("fused", Tuning { fused_attention: true, split_decode: false, block_attention: false, ..base }),
-                ("block", Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base }),
-                ("split, decode kernel", Tuning { split_decode: true, decode_kernel: true, ..base }),
-                ("split, fused kernel", Tuning { split_decode: true, decode_kernel: false, ..base }),
-            ];
+            let paths = attention_paths(ctx.tuning());
             for (name, tuning) in paths {
                 let layer = GqaLayer::new(&ctx.clone().with_tuning(tuning), &cfg, &w).unwrap();
                 let got = layer.forward(&q, &v, None, &opts).unwrap();
@@ -281,12 +283,12 @@ fn nan_in_masked_values_reaches_the_row_on_every_path() {
 }
 
 /// An infinite value in the V of a key that a row does not see makes that row's columns NaN
-/// (its zero probability times infinity, as in Keras and the oracle), also where the block kernel
-/// skips the key's chunk under the causal mask (`block_keys`, `scan_skipped_v`); the row that sees
-/// it gets the infinity. Both alignments, both masked-row policies (T > S bottom-right leaves rows
-/// that see no key).
+/// (its zero probability times infinity, as in Keras and the oracle) on every attention path, also
+/// where the block kernel skips the key's chunk under the causal mask (`block_keys`,
+/// `scan_skipped_v`); the row that sees it gets the infinity. Both alignments, both masked-row
+/// policies (T > S bottom-right leaves rows that see no key, whose zeros-policy output is 0 x V).
 #[test]
-fn infinite_values_of_skipped_keys_reach_the_rows_on_the_block_path() {
+fn infinite_values_of_unseen_keys_reach_the_rows_on_every_path() {
     use gqa::core::{CausalAlignment, MaskedRows};
     let cfg = GqaConfig::new(8, 4, 2);
     let dims = LayerDims { query_dim: 8, key_dim: 8, value_dim: 8 };
@@ -308,16 +310,16 @@ fn infinite_values_of_skipped_keys_reach_the_rows_on_the_block_path() {
                 assert!(want.output.data().iter().any(|x| x.is_nan()), "T={t} S={s}: some row meets 0 * inf");
                 for ctx in adapters() {
                     let _gl = common::gl_guard(ctx);
-                    let tuning =
-                        Tuning { fused_attention: false, split_decode: false, block_attention: true, ..ctx.tuning() };
-                    let layer = GqaLayer::new(&ctx.clone().with_tuning(tuning), &cfg, &w).unwrap();
-                    let got = layer.forward(&q, &v, None, &opts).unwrap();
-                    common::assert_close(
-                        &format!("{}: T={t} S={s} {align:?} {policy:?}", adapter_name(ctx)),
-                        got.output.data(),
-                        want.output.data(),
-                        common::F32,
-                    );
+                    for (name, tuning) in attention_paths(ctx.tuning()) {
+                        let layer = GqaLayer::new(&ctx.clone().with_tuning(tuning), &cfg, &w).unwrap();
+                        let got = layer.forward(&q, &v, None, &opts).unwrap();
+                        common::assert_close(
+                            &format!("{}: T={t} S={s} {align:?} {policy:?} {name}", adapter_name(ctx)),
+                            got.output.data(),
+                            want.output.data(),
+                            common::F32,
+                        );
+                    }
                 }
             }
         }
