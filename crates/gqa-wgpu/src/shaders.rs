@@ -98,6 +98,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
+            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionBlockTex => &[
@@ -107,6 +108,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
+            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionBlockTexSubgroup => &[
@@ -116,6 +118,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
+            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionFused => &[
