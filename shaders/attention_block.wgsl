@@ -9,14 +9,18 @@
 // scratch memory):
 //   1. lanes over (group of 4 keys, group of 8 items) pairs: each lane reads its four K rows and
 //      eight query rows as vec4s (32 named accumulators, common/dots8x4.wgsl; the 8 lanes of a SIMD
-//      group share the queries, and on CPU drivers fetches shared by the lanes are the cheap ones);
-//      the scaled logits go to workgroup memory `sc`, one vec4 per (key, group of 4 items).
-//   2. per item, 4 lanes over the chunk's keys: the sentinel in place of the masked keys' logits
-//      (the masks are evaluated here only: one call site instead of one per logit of phase 1 keeps
-//      LLVM's compile of the kernel short), the chunk's maximum of the visible logits, a NaN flag
-//      and a visible flag; the new running max m_new = max(m_run, chunk max), p = exp(logit - m_new)
-//      in place of the logit (0 for masked keys) and the chunk's sum of p; one lane per item then
-//      updates the running max and sum and publishes corr = exp(m_old - m_new).
+//      group share the queries, and on CPU drivers fetches shared by the lanes are the cheap ones),
+//      and keeps the 32 scaled logits in registers, the sentinel MASKED in place of masked keys
+//      (the masks are evaluated here, in one loop with one call site of `visible`, which keeps
+//      LLVM's compile of the kernel short); it stores per item the maximum of its visible logits
+//      (NaN if one is NaN) to `part_m`.
+//   2. one lane per item folds the 32 lanes' maxima into the running max m_new and the flags (a
+//      visible key, a visible NaN) and publishes corr = exp(m_old - m_new); every lane then turns its
+//      logits into p = exp(logit - m_new) (0 for masked keys), stores them to workgroup memory `sc`
+//      for phase 3, and its per-item sums of p to `part_m`, which one lane per item adds to the
+//      running sum. Phase 2 used to take the logits from `sc` with 4 lanes per item: on CPU
+//      drivers every workgroup access is a per-lane loop, and those loads and stores cost as much
+//      as phase 3's FMAs.
 //   3. lanes over pairs of the H / 4 vec4 columns and 64 / (H / 8) key groups: each lane's 2 x 16
 //      item accumulators (named vec4s, kept across chunks) are scaled by corr, then accumulate p * V
 //      over the lane's keys of the chunk; each V vec4 loaded serves all 16 items, whose p come as 4
@@ -27,8 +31,8 @@
 // Kernel::AttentionBlockTex, where a texel fetch is one gather on CPU drivers); phase 3's
 // probabilities through load_p4 (common/block_lanes.wgsl, or common/block_lanes_subgroup.wgsl in
 // Kernel::AttentionBlockTexSubgroup: subgroup broadcasts in place of three of every four loads).
-// At the end the key groups' accumulators are combined through workgroup memory, 4 items and one
-// column of the pairs at a time, and the output is normalised (zeros or the plain average of V for
+// At the end the key groups' accumulators are combined through `sc`, 4 items and both columns of the
+// pairs at a time (finish8), and the output is normalised (zeros or the plain average of V for
 // fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
 
 // Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): storage buffers
@@ -58,10 +62,76 @@ fn load_p4_plain(j: u32) -> P4 {
     return P4(sc[j * 4u], sc[j * 4u + 1u], sc[j * 4u + 2u], sc[j * 4u + 3u]);
 }
 
-// Phase 2's per lane maxima, sums and flags (bit 0: a visible NaN logit, bit 1: a visible key).
-var<workgroup> red_m: array<f32, 64>;
-var<workgroup> red_l: array<f32, 64>;
-var<workgroup> red_f: array<u32, 64>;
+// The lanes that share an item in phase 1 (CHUNK / 4 key quads), and their per-item partials: the
+// maximum of the visible logits of the lane's 4 keys (MASKED if none, NaN if one is NaN), then the
+// sum of their probabilities; part_m[item * LANES_PER_ITEM + key quad].
+const LANES_PER_ITEM: u32 = 32u;
+var<workgroup> part_m: array<f32, 512>;
+
+// Stores a lane's partials for items 8 io .. 8 io + 3 (lo) and 8 io + 4 .. 8 io + 7 (hi).
+fn store_partials(io: u32, jq: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    let at = 8u * io * LANES_PER_ITEM + jq;
+    part_m[at] = lo.x;
+    part_m[at + LANES_PER_ITEM] = lo.y;
+    part_m[at + 2u * LANES_PER_ITEM] = lo.z;
+    part_m[at + 3u * LANES_PER_ITEM] = lo.w;
+    part_m[at + 4u * LANES_PER_ITEM] = hi.x;
+    part_m[at + 5u * LANES_PER_ITEM] = hi.y;
+    part_m[at + 6u * LANES_PER_ITEM] = hi.z;
+    part_m[at + 7u * LANES_PER_ITEM] = hi.w;
+}
+
+// Per component: NaN where one of the four logits is NaN, else the largest visible one (MASKED if
+// none). Masked logits hold MASKED; a NaN logit is visible (flags bit 0 and 1).
+fn lane_max(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
+    let m = max(max(finite_or_masked(a), finite_or_masked(b)), max(finite_or_masked(c), finite_or_masked(d)));
+    let nan = nan4(a) | nan4(b) | nan4(c) | nan4(d);
+    return select(m, vec4<f32>(bitcast<f32>(0x7fc00000u)), nan);
+}
+
+// The visible logits of x, MASKED in place of the others and of NaNs.
+fn finite_or_masked(x: vec4<f32>) -> vec4<f32> {
+    return select(vec4<f32>(MASKED), x, x > vec4<f32>(MASKED));
+}
+
+// Which components of x are NaN, from the bits (fast-math folds float tests).
+fn nan4(x: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+
+// The probabilities exp(y - m) of visible logits y, 0 for masked keys and NaN logits (whose row is
+// NaN by its flag).
+fn probs(y: vec4<f32>, m: vec4<f32>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), exp(y - m), y > vec4<f32>(MASKED));
+}
+
+// Bits shift .. shift + 3 of v as a vec4<bool>.
+fn bits4(v: u32, shift: u32) -> vec4<bool> {
+    let x = vec4<u32>(v >> shift) & vec4<u32>(1u, 2u, 4u, 8u);
+    return x != vec4<u32>(0u);
+}
+
+// Phase 1's visibility of its 32 (key, item) pairs: bit 8 kk + i for key s0 + j0 + kk and item
+// 8 io + i of the block, set where the key is in the chunk (j0 + kk < n) and every mask part lets
+// the item see it. One call site of `visible` in a loop keeps LLVM's compile of the kernel short.
+// Called only for lanes with keys in the chunk (j0 < n).
+fn visible_bits(b_global: u32, g: u32, blk: u32, io: u32, s0: u32, j0: u32, n: u32) -> u32 {
+    if params.mask_flags == 0u && j0 + 4u <= n {
+        return 0xffffffffu;
+    }
+    // A trip count known only at run time (the lane's keys in the chunk): with the constant 32,
+    // LLVM unrolls the loop and compiles 32 copies of `visible`.
+    var vis = 0u;
+    let pairs = 8u * min(4u, n - j0);
+    for (var k = 0u; k < pairs; k++) {
+        let it = item_of(blk, 8u * io + k % 8u);
+        if visible(b_global, g * params.group + it % params.group, it / params.group, s0 + j0 + k / 8u) {
+            vis |= 1u << k;
+        }
+    }
+    return vis;
+}
+
 // Per item: the running max and sum, the flags so far, the chunk's correction factor.
 var<workgroup> m_run: array<f32, 16>;
 var<workgroup> l_run: array<f32, 16>;
@@ -153,22 +223,88 @@ fn scaled4(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f
     return sums * params.scale;
 }
 
-// Combines the key groups' accumulators of items i0 .. i0 + 3 of the block for the lanes' column
-// `half` of their pair and stores their outputs. Called in uniform control flow (it has barriers).
-fn finish4(lid: u32, b: u32, g: u32, blk: u32, i0: u32, half: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, vs_in: vec4<f32>) {
+// After the chunk loop, phase 3's key groups' accumulators are combined through `sc`: lanes of key
+// groups 1 .. kgroups - 1 store, key group 0 adds. 8 vec4 per lane (4 items, both columns of the
+// pair) need (kgroups - 1) * pairs * 8 <= 504 vec4 of sc's 512 for every H. Each round costs two
+// barriers, and on CPU drivers a barrier is a switch through every SIMD group of the workgroup.
+
+// The key groups' sums of items i0 .. i0 + 3 of the block (a: the pair's first column, c: its
+// second), stored by key group 0's lanes. Called in uniform control flow (it has barriers).
+fn finish8(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, vs: vec4<f32>, vt: vec4<f32>) {
     let h4n = params.head_dim / 4u;
     let pairs = (h4n + 1u) / 2u;
     let kgroups = WG / pairs;
     let cp = lid % pairs;
     let kg = lid / pairs;
-    let col = 2u * cp + half;
-    let s = combine_key_groups(Sums4(a0, a1, a2, a3, vs_in), kg, kgroups, cp, pairs);
-    if kg == 0u && col < h4n {
-        store_item(b, g, blk, i0, col, s.s0, s.vs);
-        store_item(b, g, blk, i0 + 1u, col, s.s1, s.vs);
-        store_item(b, g, blk, i0 + 2u, col, s.s2, s.vs);
-        store_item(b, g, blk, i0 + 3u, col, s.s3, s.vs);
+    var x = array<vec4<f32>, 8>(a0, a1, a2, a3, c0, c1, c2, c3);
+    if kgroups > 1u {
+        if kg > 0u && kg < kgroups {
+            let at = ((kg - 1u) * pairs + cp) * 8u;
+            sc[at] = a0;
+            sc[at + 1u] = a1;
+            sc[at + 2u] = a2;
+            sc[at + 3u] = a3;
+            sc[at + 4u] = c0;
+            sc[at + 5u] = c1;
+            sc[at + 6u] = c2;
+            sc[at + 7u] = c3;
+        }
+        workgroupBarrier();
+        if kg == 0u {
+            for (var k = 1u; k < kgroups; k++) {
+                let at = ((k - 1u) * pairs + cp) * 8u;
+                x[0] += sc[at];
+                x[1] += sc[at + 1u];
+                x[2] += sc[at + 2u];
+                x[3] += sc[at + 3u];
+                x[4] += sc[at + 4u];
+                x[5] += sc[at + 5u];
+                x[6] += sc[at + 6u];
+                x[7] += sc[at + 7u];
+            }
+        }
+        workgroupBarrier();
     }
+    if kg == 0u {
+        let col = 2u * cp;
+        store_item(b, g, blk, i0, col, x[0], vs);
+        store_item(b, g, blk, i0 + 1u, col, x[1], vs);
+        store_item(b, g, blk, i0 + 2u, col, x[2], vs);
+        store_item(b, g, blk, i0 + 3u, col, x[3], vs);
+        if col + 1u < h4n {
+            store_item(b, g, blk, i0, col + 1u, x[4], vt);
+            store_item(b, g, blk, i0 + 1u, col + 1u, x[5], vt);
+            store_item(b, g, blk, i0 + 2u, col + 1u, x[6], vt);
+            store_item(b, g, blk, i0 + 3u, col + 1u, x[7], vt);
+        }
+    }
+}
+
+// The key groups' V sums of the lane's two columns (Keras' policy for rows that see no key), valid
+// in key group 0's lanes. Called in uniform control flow.
+fn combine_v_sums(lid: u32, vs: vec4<f32>, vt: vec4<f32>) -> array<vec4<f32>, 2> {
+    let pairs = (params.head_dim / 4u + 1u) / 2u;
+    let kgroups = WG / pairs;
+    let cp = lid % pairs;
+    let kg = lid / pairs;
+    var x = array<vec4<f32>, 2>(vs, vt);
+    if kgroups > 1u {
+        if kg > 0u && kg < kgroups {
+            let at = ((kg - 1u) * pairs + cp) * 2u;
+            sc[at] = vs;
+            sc[at + 1u] = vt;
+        }
+        workgroupBarrier();
+        if kg == 0u {
+            for (var k = 1u; k < kgroups; k++) {
+                let at = ((k - 1u) * pairs + cp) * 2u;
+                x[0] += sc[at];
+                x[1] += sc[at + 1u];
+            }
+        }
+        workgroupBarrier();
+    }
+    return x;
 }
 
 // Normalises and stores column `col` (a vec4) of item i of the block, when the item exists.
@@ -280,15 +416,17 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     var b15 = vec4<f32>(0.0);
     var vt = vec4<f32>(0.0);
 
-    // Phase 2's lane: item `my_item`, segment `seg` of 4.
-    let segs = WG / BLOCK;
-    let my_item = lid / segs;
-    let seg = lid % segs;
-    let my_quad = my_item / 4u;
-    let my_comp = my_item % 4u;
-    let my_it = item_of(blk, my_item);
-    let my_head = g * params.group + my_it % params.group;
-    let my_t = my_it / params.group;
+    // Phase 1's lane: key quad jq of the chunk (keys 4 jq .. 4 jq + 3), items 8 io .. 8 io + 7.
+    let jq = lid % LANES_PER_ITEM;
+    let io = lid / LANES_PER_ITEM;
+    let q0 = q_at(b, g, item_of(blk, 8u * io));
+    let q1 = q_at(b, g, item_of(blk, 8u * io + 1u));
+    let q2 = q_at(b, g, item_of(blk, 8u * io + 2u));
+    let q3 = q_at(b, g, item_of(blk, 8u * io + 3u));
+    let q4 = q_at(b, g, item_of(blk, 8u * io + 4u));
+    let q5 = q_at(b, g, item_of(blk, 8u * io + 5u));
+    let q6 = q_at(b, g, item_of(blk, 8u * io + 6u));
+    let q7 = q_at(b, g, item_of(blk, 8u * io + 7u));
 
     let keys = block_keys(blk);
     for (var s0 = keys.x; s0 < keys.y; s0 += CHUNK) {
@@ -298,102 +436,101 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         let kv_col = g * h4n;
 
         // Phase 1: logits, lanes over (4 keys, 8 items) pairs: the lanes of a SIMD group share their
-        // 8 queries and differ in their keys.
-        let quads = (n + 3u) / 4u;
-        for (var w = lid; w < quads * 2u; w += WG) {
-            let jq = w % quads;
-            let io = w / quads;
-            let j0 = 4u * jq;
+        // 8 queries and differ in their keys. The lane keeps its 32 logits (8 vec4, 4 items each)
+        // in registers through phase 2.
+        let in_chunk = 4u * jq < n;
+        let j0 = 4u * jq;
+        var y0 = vec4<f32>(MASKED);
+        var y1 = vec4<f32>(MASKED);
+        var y2 = vec4<f32>(MASKED);
+        var y3 = vec4<f32>(MASKED);
+        var y4 = vec4<f32>(MASKED);
+        var y5 = vec4<f32>(MASKED);
+        var y6 = vec4<f32>(MASKED);
+        var y7 = vec4<f32>(MASKED);
+        if in_chunk {
             let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
             let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
             let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
             let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
-            let it0 = item_of(blk, 8u * io);
-            let it1 = item_of(blk, 8u * io + 1u);
-            let it2 = item_of(blk, 8u * io + 2u);
-            let it3 = item_of(blk, 8u * io + 3u);
-            let it4 = item_of(blk, 8u * io + 4u);
-            let it5 = item_of(blk, 8u * io + 5u);
-            let it6 = item_of(blk, 8u * io + 6u);
-            let it7 = item_of(blk, 8u * io + 7u);
             let d = dots8x4(
-                q_at(b, g, it0), q_at(b, g, it1), q_at(b, g, it2), q_at(b, g, it3),
-                q_at(b, g, it4), q_at(b, g, it5), q_at(b, g, it6), q_at(b, g, it7),
+                q0, q1, q2, q3, q4, q5, q6, q7,
                 k0_at, k1_at, k2_at, k3_at, h4n,
             );
-            // Items 8 io .. 8 io + 3 are quad 2 io of sc, the next four quad 2 io + 1.
-            let lo = j0 * 4u + 2u * io;
-            sc[lo] = scaled4(d.c00, d.c10, d.c20, d.c30);
-            sc[lo + 1u] = scaled4(d.c40, d.c50, d.c60, d.c70);
-            if j0 + 1u < n {
-                sc[lo + 4u] = scaled4(d.c01, d.c11, d.c21, d.c31);
-                sc[lo + 5u] = scaled4(d.c41, d.c51, d.c61, d.c71);
-            }
-            if j0 + 2u < n {
-                sc[lo + 8u] = scaled4(d.c02, d.c12, d.c22, d.c32);
-                sc[lo + 9u] = scaled4(d.c42, d.c52, d.c62, d.c72);
-            }
-            if j0 + 3u < n {
-                sc[lo + 12u] = scaled4(d.c03, d.c13, d.c23, d.c33);
-                sc[lo + 13u] = scaled4(d.c43, d.c53, d.c63, d.c73);
-            }
+            // The masks (and the keys past the chunk's end) as a sentinel in place of the logit.
+            let vis = visible_bits(b_global, g, blk, io, s0, j0, n);
+            y0 = select(vec4<f32>(MASKED), scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u));
+            y1 = select(vec4<f32>(MASKED), scaled4(d.c40, d.c50, d.c60, d.c70), bits4(vis, 4u));
+            y2 = select(vec4<f32>(MASKED), scaled4(d.c01, d.c11, d.c21, d.c31), bits4(vis, 8u));
+            y3 = select(vec4<f32>(MASKED), scaled4(d.c41, d.c51, d.c61, d.c71), bits4(vis, 12u));
+            y4 = select(vec4<f32>(MASKED), scaled4(d.c02, d.c12, d.c22, d.c32), bits4(vis, 16u));
+            y5 = select(vec4<f32>(MASKED), scaled4(d.c42, d.c52, d.c62, d.c72), bits4(vis, 20u));
+            y6 = select(vec4<f32>(MASKED), scaled4(d.c03, d.c13, d.c23, d.c33), bits4(vis, 24u));
+            y7 = select(vec4<f32>(MASKED), scaled4(d.c43, d.c53, d.c63, d.c73), bits4(vis, 28u));
         }
+        // Items 8 io .. 8 io + 3 (y0, y2, y4, y6 over the lane's 4 keys) and 8 io + 4 .. 8 io + 7.
+        store_partials(io, jq, lane_max(y0, y2, y4, y6), lane_max(y1, y3, y5, y7));
         workgroupBarrier();
 
-        // Phase 2: the masks (the sentinel in place of a masked key's logit: the one place that
-        // evaluates them, which keeps the kernel small enough to compile fast), then the chunk's
-        // softmax statistics per item, 4 lanes per item.
-        var mx = MASKED;
-        var flags = 0u;
-        for (var j = seg; j < n; j += segs) {
-            let seen = visible(b_global, my_head, my_t, s0 + j);
-            let x = select(MASKED, sc[j * 4u + my_quad][my_comp], seen);
-            // Only masked logits are written back: a workgroup store is a loop over the lanes on CPU
-            // drivers, skipped when no lane of the SIMD group takes the branch.
-            if !seen {
-                sc[j * 4u + my_quad][my_comp] = MASKED;
-            }
-            if x > MASKED {
-                mx = max(mx, x);
-                flags |= 2u;
-            }
-            if is_nan(x) {
-                flags |= 3u;
-            }
-        }
-        red_m[lid] = mx;
-        red_f[lid] = flags;
-        workgroupBarrier();
-        var m_new = m_run[my_item];
-        for (var k = 0u; k < segs; k++) {
-            m_new = max(m_new, red_m[my_item * segs + k]);
-        }
-        var sum = 0.0;
-        for (var j = seg; j < n; j += segs) {
-            let x = sc[j * 4u + my_quad][my_comp];
-            let p = select(0.0, exp(x - m_new), x > MASKED);
-            sc[j * 4u + my_quad][my_comp] = p;
-            sum += p;
-        }
-        red_l[lid] = sum;
-        workgroupBarrier();
+        // Phase 2: per item, one lane folds the 32 lanes' maxima and flags into the running max
+        // and flags and publishes corr = exp(m_old - m_new); then every lane turns its logits into
+        // p = exp(logit - m_new) (0 for masked keys) and stores them in `sc` for phase 3, and its
+        // per-item sums of p, which one lane per item adds to the running sum.
         if lid < BLOCK {
             let m_old = m_run[lid];
             var m_c = m_old;
-            var l_c = 0.0;
             var f_c = f_run[lid];
-            for (var k = 0u; k < segs; k++) {
-                m_c = max(m_c, red_m[lid * segs + k]);
-                l_c += red_l[lid * segs + k];
-                f_c |= red_f[lid * segs + k];
+            for (var k = 0u; k < LANES_PER_ITEM; k++) {
+                let x = part_m[lid * LANES_PER_ITEM + k];
+                if is_nan(x) {
+                    f_c |= 3u;
+                } else if x > MASKED {
+                    m_c = max(m_c, x);
+                    f_c |= 2u;
+                }
             }
-            let cf = exp(m_old - m_c);
-            corr[lid] = cf;
-            l_run[lid] = l_run[lid] * cf + l_c;
+            corr[lid] = exp(m_old - m_c);
             m_run[lid] = m_c;
             f_run[lid] = f_c;
         }
         workgroupBarrier();
+        let m_lo = vec4<f32>(m_run[8u * io], m_run[8u * io + 1u], m_run[8u * io + 2u], m_run[8u * io + 3u]);
+        let m_hi = vec4<f32>(m_run[8u * io + 4u], m_run[8u * io + 5u], m_run[8u * io + 6u], m_run[8u * io + 7u]);
+        let p0 = probs(y0, m_lo);
+        let p1 = probs(y1, m_hi);
+        let p2 = probs(y2, m_lo);
+        let p3 = probs(y3, m_hi);
+        let p4 = probs(y4, m_lo);
+        let p5 = probs(y5, m_hi);
+        let p6 = probs(y6, m_lo);
+        let p7 = probs(y7, m_hi);
+        if in_chunk {
+            // Items 8 io .. 8 io + 3 of key j are vec4 j * 4 + 2 io of sc, the next four the one after.
+            let lo = j0 * 4u + 2u * io;
+            sc[lo] = p0;
+            sc[lo + 1u] = p1;
+            if j0 + 1u < n {
+                sc[lo + 4u] = p2;
+                sc[lo + 5u] = p3;
+            }
+            if j0 + 2u < n {
+                sc[lo + 8u] = p4;
+                sc[lo + 9u] = p5;
+            }
+            if j0 + 3u < n {
+                sc[lo + 12u] = p6;
+                sc[lo + 13u] = p7;
+            }
+        }
+        store_partials(io, jq, p0 + p2 + p4 + p6, p1 + p3 + p5 + p7);
+        workgroupBarrier();
+        if lid < BLOCK {
+            var l_c = 0.0;
+            for (var k = 0u; k < LANES_PER_ITEM; k++) {
+                l_c += part_m[lid * LANES_PER_ITEM + k];
+            }
+            l_run[lid] = l_run[lid] * corr[lid] + l_c;
+        }
 
         // Phase 3: rescale the accumulators, then add p * V over the lane's keys of the chunk.
         if busy {
@@ -505,12 +642,14 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     }
     workgroupBarrier();
 
-    finish4(lid, b, g, blk, 0u, 0u, a0, a1, a2, a3, vs);
-    finish4(lid, b, g, blk, 4u, 0u, a4, a5, a6, a7, vs);
-    finish4(lid, b, g, blk, 8u, 0u, a8, a9, a10, a11, vs);
-    finish4(lid, b, g, blk, 12u, 0u, a12, a13, a14, a15, vs);
-    finish4(lid, b, g, blk, 0u, 1u, b0, b1, b2, b3, vt);
-    finish4(lid, b, g, blk, 4u, 1u, b4, b5, b6, b7, vt);
-    finish4(lid, b, g, blk, 8u, 1u, b8, b9, b10, b11, vt);
-    finish4(lid, b, g, blk, 12u, 1u, b12, b13, b14, b15, vt);
+    // The V sums only matter under Keras' policy (a uniform branch: its barriers are allowed).
+    if keras_rows {
+        let v2 = combine_v_sums(lid, vs, vt);
+        vs = v2[0];
+        vt = v2[1];
+    }
+    finish8(lid, b, g, blk, 0u, a0, a1, a2, a3, b0, b1, b2, b3, vs, vt);
+    finish8(lid, b, g, blk, 4u, a4, a5, a6, a7, b4, b5, b6, b7, vs, vt);
+    finish8(lid, b, g, blk, 8u, a8, a9, a10, a11, b8, b9, b10, b11, vs, vt);
+    finish8(lid, b, g, blk, 12u, a12, a13, a14, a15, b12, b13, b14, b15, vs, vt);
 }

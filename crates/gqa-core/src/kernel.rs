@@ -306,11 +306,12 @@ impl Kernel {
             Kernel::AttentionDecode | Kernel::AttentionDecodeTex => {
                 Self::DECODE_SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4
             }
-            // Scores (chunk keys x 16 items), the key groups' partial sums (320 vec4s), three 64-slot
-            // reduction arrays, four 16-slot per item arrays, the skipped keys' 64 column flags:
-            // 14,592 bytes.
+            // Scores (chunk keys x 16 items, also the key groups' sums at the end), the per-item
+            // partials of phase 1's lanes (chunk keys / 4 lanes x 16 items), four 16-slot per item
+            // arrays, the skipped keys' 64 column flags: 10,752 bytes.
             Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
-                (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32 * 4 + 320 * 16 + 3 * 64 * 4 + 4 * 16 * 4 + 64 * 4
+                let items_keys = (Self::BLOCK_CHUNK_KEYS * Self::BLOCK_ITEMS) as u32;
+                items_keys * 4 + items_keys / 4 * 4 + 4 * 16 * 4 + 64 * 4
             }
         }
     }

@@ -98,7 +98,6 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
-            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionBlockTex => &[
@@ -108,7 +107,6 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
-            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionBlockTexSubgroup => &[
@@ -118,7 +116,6 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
-            "common/key_groups.wgsl",
             "common/items.wgsl",
         ],
         Kernel::AttentionFused => &[
