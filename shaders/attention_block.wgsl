@@ -111,22 +111,67 @@ fn bits4(v: u32, shift: u32) -> vec4<bool> {
     return x != vec4<u32>(0u);
 }
 
+// The query positions t and heads u of phase 1's lane's 8 items (8 io .. 8 io + 3 in lo, the
+// next four in hi), computed once: the integer divisions by R run per lane on CPU drivers.
+struct LaneItems {
+    t_lo: vec4<u32>,
+    t_hi: vec4<u32>,
+    u_lo: vec4<u32>,
+    u_hi: vec4<u32>,
+}
+
+fn lane_items(g: u32, blk: u32, io: u32) -> LaneItems {
+    let r = params.group;
+    let i_lo = vec4<u32>(item_of(blk, 8u * io), item_of(blk, 8u * io + 1u), item_of(blk, 8u * io + 2u), item_of(blk, 8u * io + 3u));
+    let i_hi = vec4<u32>(item_of(blk, 8u * io + 4u), item_of(blk, 8u * io + 5u), item_of(blk, 8u * io + 6u), item_of(blk, 8u * io + 7u));
+    return LaneItems(i_lo / r, i_hi / r, g * r + i_lo % r, g * r + i_hi % r);
+}
+
+// The components of b as bits 0-3.
+fn bits_of(b: vec4<bool>) -> u32 {
+    return select(0u, 1u, b.x) | select(0u, 2u, b.y) | select(0u, 4u, b.z) | select(0u, 8u, b.w);
+}
+
 // Phase 1's visibility of its 32 (key, item) pairs: bit 8 kk + i for key s0 + j0 + kk and item
 // 8 io + i of the block, set where the key is in the chunk (j0 + kk < n) and every mask part lets
-// the item see it. One call site of `visible` in a loop keeps LLVM's compile of the kernel short.
-// Called only for lanes with keys in the chunk (j0 < n).
-fn visible_bits(b_global: u32, g: u32, blk: u32, io: u32, s0: u32, j0: u32, n: u32) -> u32 {
-    if params.mask_flags == 0u && j0 + 4u <= n {
-        return 0xffffffffu;
+// the item see it. The causal and window parts are vector compares per key; the mask buffers (rare)
+// go through `visible` in a loop, one call site (a trip count known only at run time: LLVM unrolls
+// a constant 32 into 32 copies). Called only for lanes with keys in the chunk (j0 < n).
+fn visible_bits(b_global: u32, items: LaneItems, s0: u32, j0: u32, n: u32) -> u32 {
+    let f = params.mask_flags;
+    let keys = min(4u, n - j0);
+    var vis = 0xffffffffu;
+    if keys < 4u {
+        vis = (1u << (8u * keys)) - 1u;
     }
-    // A trip count known only at run time (the lane's keys in the chunk): with the constant 32,
-    // LLVM unrolls the loop and compiles 32 copies of `visible`.
-    var vis = 0u;
-    let pairs = 8u * min(4u, n - j0);
-    for (var k = 0u; k < pairs; k++) {
-        let it = item_of(blk, 8u * io + k % 8u);
-        if visible(b_global, g * params.group + it % params.group, it / params.group, s0 + j0 + k / 8u) {
-            vis |= 1u << k;
+    if (f & 48u) != 0u {
+        let shift = vec4<i32>(params.causal_shift);
+        let pos_lo = vec4<i32>(items.t_lo) + shift;
+        let pos_hi = vec4<i32>(items.t_hi) + shift;
+        let w = vec4<i32>(i32(params.window));
+        for (var kk = 0u; kk < 4u; kk++) {
+            let s = vec4<i32>(i32(s0 + j0 + kk));
+            var lo = vec4<bool>(true);
+            var hi = vec4<bool>(true);
+            if (f & 16u) != 0u {
+                lo = s <= pos_lo;
+                hi = s <= pos_hi;
+            }
+            if (f & 32u) != 0u {
+                lo = lo & (abs(pos_lo - s) < w);
+                hi = hi & (abs(pos_hi - s) < w);
+            }
+            vis &= ~((~(bits_of(lo) | (bits_of(hi) << 4u)) & 0xffu) << (8u * kk));
+        }
+    }
+    if (f & 15u) != 0u {
+        for (var k = 0u; k < 8u * keys; k++) {
+            let i = k % 8u;
+            let t = select(items.t_lo[i % 4u], items.t_hi[i % 4u], i >= 4u);
+            let u = select(items.u_lo[i % 4u], items.u_hi[i % 4u], i >= 4u);
+            if !visible(b_global, u, t, s0 + j0 + k / 8u) {
+                vis &= ~(1u << k);
+            }
         }
     }
     return vis;
@@ -419,6 +464,7 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     // Phase 1's lane: key quad jq of the chunk (keys 4 jq .. 4 jq + 3), items 8 io .. 8 io + 7.
     let jq = lid % LANES_PER_ITEM;
     let io = lid / LANES_PER_ITEM;
+    let items = lane_items(g, blk, io);
     let q0 = q_at(b, g, item_of(blk, 8u * io));
     let q1 = q_at(b, g, item_of(blk, 8u * io + 1u));
     let q2 = q_at(b, g, item_of(blk, 8u * io + 2u));
@@ -458,7 +504,7 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
                 k0_at, k1_at, k2_at, k3_at, h4n,
             );
             // The masks (and the keys past the chunk's end) as a sentinel in place of the logit.
-            let vis = visible_bits(b_global, g, blk, io, s0, j0, n);
+            let vis = visible_bits(b_global, items, s0, j0, n);
             y0 = select(vec4<f32>(MASKED), scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u));
             y1 = select(vec4<f32>(MASKED), scaled4(d.c40, d.c50, d.c60, d.c70), bits4(vis, 4u));
             y2 = select(vec4<f32>(MASKED), scaled4(d.c01, d.c11, d.c21, d.c31), bits4(vis, 8u));
