@@ -1,6 +1,7 @@
-// Combining the lanes' key groups (attention_decode, attention_block): for the P·V phase the lanes
-// own vec4 column `col` of H / 4 within key group `kg` of `kgroups` = 64 / (H / 4), and each sums
-// its keys' contributions to 4 items' outputs and to the V sum.
+// Combining the lanes' key groups (attention_decode; attention_block has its own, finish8, through
+// its scores array `sc`): for the P·V phase the lanes own vec4 column `col` of H / 4 within key group
+// `kg` of `kgroups` = 64 / (H / 4), and each sums its keys' contributions to 4 items' outputs and to
+// the V sum.
 
 // The key groups' partial sums: 5 vec4 per (key group, column).
 var<workgroup> part: array<vec4<f32>, 320>;
