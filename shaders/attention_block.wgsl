@@ -9,7 +9,8 @@
 // scratch memory):
 //   1. lanes over (group of 4 keys, group of 8 items) pairs: each lane reads its four K rows and
 //      eight query rows as vec4s (32 named accumulators, common/dots8x4.wgsl; the 8 lanes of a SIMD
-//      group share the queries, and on CPU drivers fetches shared by the lanes are the cheap ones),
+//      group share the queries; in Kernel::AttentionBlockTexSubgroup each lane fetches one of the
+//      8 query rows and the subgroup broadcasts them, common/block_lanes_subgroup.wgsl's logits8x4),
 //      and keeps the 32 scaled logits in registers, the sentinel MASKED in place of masked keys
 //      (the masks are evaluated here, in one loop with one call site of `visible`, which keeps
 //      LLVM's compile of the kernel short); it stores per item the maximum of its visible logits
@@ -473,6 +474,10 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     let q5 = q_at(b, g, item_of(blk, 8u * io + 5u));
     let q6 = q_at(b, g, item_of(blk, 8u * io + 6u));
     let q7 = q_at(b, g, item_of(blk, 8u * io + 7u));
+    // Whether the lane's subgroup shares the query fetches (common/block_lanes*.wgsl), and the row
+    // this lane fetches for it.
+    let q_share = q_sharing(ids, io);
+    let q_mine = q_at(b, g, item_of(blk, 8u * io + q_item(ids)));
 
     let keys = block_keys(blk);
     for (var s0 = keys.x; s0 < keys.y; s0 += CHUNK) {
@@ -486,6 +491,13 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         // in registers through phase 2.
         let in_chunk = 4u * jq < n;
         let j0 = 4u * jq;
+        // Every lane computes its dot products, also past the chunk's end (its keys clamped to the
+        // last one, masked below), so that a subgroup sharing its queries has every lane active.
+        let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
+        let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
+        let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
+        let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
+        let d = logits8x4(q_share, q_mine, q0, q1, q2, q3, q4, q5, q6, q7, k0_at, k1_at, k2_at, k3_at, h4n);
         var y0 = vec4<f32>(MASKED);
         var y1 = vec4<f32>(MASKED);
         var y2 = vec4<f32>(MASKED);
@@ -495,14 +507,6 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         var y6 = vec4<f32>(MASKED);
         var y7 = vec4<f32>(MASKED);
         if in_chunk {
-            let k0_at = vec2<u32>(kv_row + min(j0 + 0u, n - 1u), kv_col);
-            let k1_at = vec2<u32>(kv_row + min(j0 + 1u, n - 1u), kv_col);
-            let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
-            let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
-            let d = dots8x4(
-                q0, q1, q2, q3, q4, q5, q6, q7,
-                k0_at, k1_at, k2_at, k3_at, h4n,
-            );
             // The masks (and the keys past the chunk's end) as a sentinel in place of the logit.
             let vis = visible_bits(b_global, items, s0, j0, n);
             y0 = select(vec4<f32>(MASKED), scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u));

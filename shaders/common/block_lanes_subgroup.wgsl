@@ -49,3 +49,46 @@ fn load_p4(j: u32, share: bool, ids: LaneIds) -> P4 {
     }
     return load_p4_plain(j);
 }
+
+// Whether the lane's subgroup shares phase 1's query fetches (the same answer for all its lanes): at
+// least 8 lanes, all active, all over the same 8 items (io). Called in uniform control flow, every
+// invocation of the workgroup active.
+fn q_sharing(ids: LaneIds, io: u32) -> bool {
+    let full = subgroupAdd(1u) == ids.sg_size;
+    let same = subgroupAll(io == subgroupBroadcastFirst(io));
+    return ids.sg_size >= 8u && full && same;
+}
+
+// The item (of the lane's 8) whose query row the lane fetches for its subgroup.
+fn q_item(ids: LaneIds) -> u32 {
+    return ids.sg_lane & 7u;
+}
+
+// Phase 1's logits of 8 query rows and 4 key rows. Where the subgroup shares them (`share`, uniform
+// over it; every lane active), lane l fetches query row l % 8 (`mine`) and the 8 are broadcast: one
+// fetch of 8 distinct texels per step instead of 8 fetches of one texel each (on CPU drivers a fetch
+// costs a whole gather however many lanes read its texel): 0.77x the kernel's time at T=S=512 on
+// lavapipe. The test stays outside the loop: a per-step branch between the two loads was slower
+// than either. Otherwise common/dots8x4.wgsl.
+fn logits8x4(
+    share: bool, mine: vec2<u32>,
+    q0: vec2<u32>, q1: vec2<u32>, q2: vec2<u32>, q3: vec2<u32>,
+    q4: vec2<u32>, q5: vec2<u32>, q6: vec2<u32>, q7: vec2<u32>,
+    k0_at: vec2<u32>, k1_at: vec2<u32>, k2_at: vec2<u32>, k3_at: vec2<u32>,
+    h4n: u32,
+) -> Dots8x4 {
+    if share {
+        var d = Dots8x4();
+        for (var c = 0u; c < h4n; c++) {
+            let m = load_q(mine.x, mine.y + c);
+            d = fma8x4(
+                d,
+                subgroupBroadcast(m, 0u), subgroupBroadcast(m, 1u), subgroupBroadcast(m, 2u), subgroupBroadcast(m, 3u),
+                subgroupBroadcast(m, 4u), subgroupBroadcast(m, 5u), subgroupBroadcast(m, 6u), subgroupBroadcast(m, 7u),
+                load_k(k0_at.x, k0_at.y + c), load_k(k1_at.x, k1_at.y + c), load_k(k2_at.x, k2_at.y + c), load_k(k3_at.x, k3_at.y + c),
+            );
+        }
+        return d;
+    }
+    return dots8x4(q0, q1, q2, q3, q4, q5, q6, q7, k0_at, k1_at, k2_at, k3_at, h4n);
+}
