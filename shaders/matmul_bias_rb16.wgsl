@@ -6,9 +6,7 @@
 // assignment.
 // A and B come through load_a / load_b from common/operands_storage.wgsl (storage buffers) or
 // common/operands_texture.wgsl (textures, for CPU adapters).
-
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+// The bias, C and `store` come from common/matmul_out.wgsl.
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -336,19 +334,4 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     store(row0 + 15u, col0 + 1u, acc15_1);
     store(row0 + 15u, col0 + 2u, acc15_2);
     store(row0 + 15u, col0 + 3u, acc15_3);
-}
-
-fn store(row: u32, col4: u32, v: vec4<f32>) {
-    let n4 = params.n / 4u;
-    if row >= params.m || col4 >= n4 {
-        return;
-    }
-    var x = v;
-    if (params.matmul_flags & 1u) != 0u {
-        x += bias[col4];
-    }
-    if (params.matmul_flags & 2u) != 0u {
-        x = 1.0 / (1.0 + exp(-x));
-    }
-    c[row * n4 + col4] = x;
 }

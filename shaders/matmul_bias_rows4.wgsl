@@ -5,10 +5,8 @@
 // loaded serves 4 rows. Needs k and n multiples of 4 (vec4 loads); no workgroup memory, no barrier.
 // Rows past m read a clamped (valid) row and are never stored. The operands A (m, k) and B (k, n) come
 // through `load_a` / `load_b` from a snippet: common/operands_storage.wgsl (storage buffers) or
-// common/operands_texture.wgsl (textures, for CPU adapters).
-
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>; // (n)
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>; // (m, n)
+// common/operands_texture.wgsl (textures, for CPU adapters); the bias, C and `store` from
+// common/matmul_out.wgsl.
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -43,22 +41,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a3 = load_a(r3, kk);
         c3 = fma(vec4<f32>(a3.x), b0, fma(vec4<f32>(a3.y), b1, fma(vec4<f32>(a3.z), b2, fma(vec4<f32>(a3.w), b3, c3))));
     }
-    store4(row0, col, c0);
-    store4(row0 + 1u, col, c1);
-    store4(row0 + 2u, col, c2);
-    store4(row0 + 3u, col, c3);
-}
-
-fn store4(row: u32, col: u32, acc: vec4<f32>) {
-    if row >= params.m {
-        return;
-    }
-    var x = acc;
-    if (params.matmul_flags & 1u) != 0u {
-        x += bias[col];
-    }
-    if (params.matmul_flags & 2u) != 0u {
-        x = 1.0 / (1.0 + exp(-x));
-    }
-    c[row * (params.n / 4u) + col] = x;
+    store(row0, col, c0);
+    store(row0 + 1u, col, c1);
+    store(row0 + 2u, col, c2);
+    store(row0 + 3u, col, c3);
 }

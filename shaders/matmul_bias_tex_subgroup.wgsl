@@ -15,9 +15,7 @@
 // the workgroup has exactly 8 lanes, all active and all in one row of the grid, checked at run
 // time; otherwise every lane fetches its own rows, as matmul_bias_rb16.wgsl does. The workgroup
 // is one-dimensional (the subgroup builtins require it), its 64 invocations the 8 x 8 grid.
-
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+// The bias, C and `store` come from common/matmul_out.wgsl.
 
 // Set by any invocation whose subgroup cannot share its rows; read back uniformly.
 var<workgroup> unshared: atomic<u32>;
@@ -548,19 +546,4 @@ fn main(
     store(row0 + 15u, col0 + 1u, acc15_1);
     store(row0 + 15u, col0 + 2u, acc15_2);
     store(row0 + 15u, col0 + 3u, acc15_3);
-}
-
-fn store(row: u32, col4: u32, v: vec4<f32>) {
-    let n4 = params.n / 4u;
-    if row >= params.m || col4 >= n4 {
-        return;
-    }
-    var x = v;
-    if (params.matmul_flags & 1u) != 0u {
-        x += bias[col4];
-    }
-    if (params.matmul_flags & 2u) != 0u {
-        x = 1.0 / (1.0 + exp(-x));
-    }
-    c[row * n4 + col4] = x;
 }

@@ -30,9 +30,7 @@ def header(w, what):
     w("// assignment.")
     for line in what:
         w("// " + line if line else "//")
-    w("")
-    w("@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;")
-    w("@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;")
+    w("// The bias, C and `store` come from common/matmul_out.wgsl.")
 
 
 def block_setup(w):
@@ -92,23 +90,6 @@ def block_store(w):
             w(f"    store(row0 + {i}u, col0 + {j}u, acc{i}_{j});")
 
 
-STORE_FN = """
-fn store(row: u32, col4: u32, v: vec4<f32>) {
-    let n4 = params.n / 4u;
-    if row >= params.m || col4 >= n4 {
-        return;
-    }
-    var x = v;
-    if (params.matmul_flags & 1u) != 0u {
-        x += bias[col4];
-    }
-    if (params.matmul_flags & 2u) != 0u {
-        x = 1.0 / (1.0 + exp(-x));
-    }
-    c[row * n4 + col4] = x;
-}"""
-
-
 def plain():
     out = []
     w = out.append
@@ -123,7 +104,6 @@ def plain():
     k_loop(w, 4, False)
     block_store(w)
     w("}")
-    w(STORE_FN)
     return out
 
 
@@ -182,7 +162,6 @@ def subgroup():
     w("    }")
     block_store(w)
     w("}")
-    w(STORE_FN)
     return out
 
 

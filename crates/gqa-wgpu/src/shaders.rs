@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 19] = [
+pub const COMMON: [(&str, &str); 20] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -32,6 +32,7 @@ pub const COMMON: [(&str, &str); 19] = [
     ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
     ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
     ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
+    ("common/matmul_out.wgsl", include_str!("../../../shaders/common/matmul_out.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -66,9 +67,11 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
         Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture => &["common/params.wgsl"],
-        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl"],
+        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
+            &["common/params.wgsl", "common/operands_storage.wgsl", "common/matmul_out.wgsl"]
+        }
         Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex => {
-            &["common/params.wgsl", "common/operands_texture.wgsl"]
+            &["common/params.wgsl", "common/operands_texture.wgsl", "common/matmul_out.wgsl"]
         }
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
