@@ -46,7 +46,6 @@
 const WG: u32 = 64u;
 const BLOCK: u32 = 16u;
 const CHUNK: u32 = 128u;
-const MASKED: f32 = -3.4e38;
 
 // Logits, then probabilities of the chunk: sc[key * 4 + item / 4][item % 4].
 var<workgroup> sc: array<vec4<f32>, 512>;
@@ -82,100 +81,11 @@ fn store_partials(io: u32, jq: u32, lo: vec4<f32>, hi: vec4<f32>) {
     part_m[at + 7u * LANES_PER_ITEM] = hi.w;
 }
 
-// Per component: NaN where one of the four logits is NaN, else the largest visible one (MASKED if
-// none). Masked logits hold MASKED; a NaN logit is visible (flags bit 0 and 1).
-fn lane_max(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
-    let m = max(max(finite_or_masked(a), finite_or_masked(b)), max(finite_or_masked(c), finite_or_masked(d)));
-    let nan = nan4(a) | nan4(b) | nan4(c) | nan4(d);
-    return select(m, vec4<f32>(bitcast<f32>(0x7fc00000u)), nan);
-}
-
-// The visible logits of x, MASKED in place of the others and of NaNs.
-fn finite_or_masked(x: vec4<f32>) -> vec4<f32> {
-    return select(vec4<f32>(MASKED), x, x > vec4<f32>(MASKED));
-}
-
-// Which components of x are NaN, from the bits (fast-math folds float tests).
-fn nan4(x: vec4<f32>) -> vec4<bool> {
-    return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
-}
-
-// The probabilities exp(y - m) of visible logits y, 0 for masked keys and NaN logits (whose row is
-// NaN by its flag).
-fn probs(y: vec4<f32>, m: vec4<f32>) -> vec4<f32> {
-    return select(vec4<f32>(0.0), exp(y - m), y > vec4<f32>(MASKED));
-}
-
-// Bits shift .. shift + 3 of v as a vec4<bool>.
-fn bits4(v: u32, shift: u32) -> vec4<bool> {
-    let x = vec4<u32>(v >> shift) & vec4<u32>(1u, 2u, 4u, 8u);
-    return x != vec4<u32>(0u);
-}
-
-// The query positions t and heads u of phase 1's lane's 8 items (8 io .. 8 io + 3 in lo, the
-// next four in hi), computed once: the integer divisions by R run per lane on CPU drivers.
-struct LaneItems {
-    t_lo: vec4<u32>,
-    t_hi: vec4<u32>,
-    u_lo: vec4<u32>,
-    u_hi: vec4<u32>,
-}
-
+// The positions and heads of phase 1's lane's 8 items (8 io .. 8 io + 7 of the block).
 fn lane_items(g: u32, blk: u32, io: u32) -> LaneItems {
-    let r = params.group;
     let i_lo = vec4<u32>(item_of(blk, 8u * io), item_of(blk, 8u * io + 1u), item_of(blk, 8u * io + 2u), item_of(blk, 8u * io + 3u));
     let i_hi = vec4<u32>(item_of(blk, 8u * io + 4u), item_of(blk, 8u * io + 5u), item_of(blk, 8u * io + 6u), item_of(blk, 8u * io + 7u));
-    return LaneItems(i_lo / r, i_hi / r, g * r + i_lo % r, g * r + i_hi % r);
-}
-
-// The components of b as bits 0-3.
-fn bits_of(b: vec4<bool>) -> u32 {
-    return select(0u, 1u, b.x) | select(0u, 2u, b.y) | select(0u, 4u, b.z) | select(0u, 8u, b.w);
-}
-
-// Phase 1's visibility of its 32 (key, item) pairs: bit 8 kk + i for key s0 + j0 + kk and item
-// 8 io + i of the block, set where the key is in the chunk (j0 + kk < n) and every mask part lets
-// the item see it. The causal and window parts are vector compares per key; the mask buffers (rare)
-// go through `visible` in a loop, one call site (a trip count known only at run time: LLVM unrolls
-// a constant 32 into 32 copies). Called only for lanes with keys in the chunk (j0 < n).
-fn visible_bits(b_global: u32, items: LaneItems, s0: u32, j0: u32, n: u32) -> u32 {
-    let f = params.mask_flags;
-    let keys = min(4u, n - j0);
-    var vis = 0xffffffffu;
-    if keys < 4u {
-        vis = (1u << (8u * keys)) - 1u;
-    }
-    if (f & 48u) != 0u {
-        let shift = vec4<i32>(params.causal_shift);
-        let pos_lo = vec4<i32>(items.t_lo) + shift;
-        let pos_hi = vec4<i32>(items.t_hi) + shift;
-        let w = vec4<i32>(i32(params.window));
-        for (var kk = 0u; kk < 4u; kk++) {
-            let s = vec4<i32>(i32(s0 + j0 + kk));
-            var lo = vec4<bool>(true);
-            var hi = vec4<bool>(true);
-            if (f & 16u) != 0u {
-                lo = s <= pos_lo;
-                hi = s <= pos_hi;
-            }
-            if (f & 32u) != 0u {
-                lo = lo & (abs(pos_lo - s) < w);
-                hi = hi & (abs(pos_hi - s) < w);
-            }
-            vis &= ~((~(bits_of(lo) | (bits_of(hi) << 4u)) & 0xffu) << (8u * kk));
-        }
-    }
-    if (f & 15u) != 0u {
-        for (var k = 0u; k < 8u * keys; k++) {
-            let i = k % 8u;
-            let t = select(items.t_lo[i % 4u], items.t_hi[i % 4u], i >= 4u);
-            let u = select(items.u_lo[i % 4u], items.u_hi[i % 4u], i >= 4u);
-            if !visible(b_global, u, t, s0 + j0 + k / 8u) {
-                vis &= ~(1u << k);
-            }
-        }
-    }
-    return vis;
+    return items_at(g, i_lo, i_hi);
 }
 
 // Per item: the running max and sum, the flags so far, the chunk's correction factor.
@@ -189,48 +99,15 @@ fn item_of(blk: u32, i: u32) -> u32 {
     return min(blk * BLOCK + i, params.t_len * params.group - 1u);
 }
 
-// The keys [x, y) the chunk loop visits for block `blk`: all S, or, under a causal or sliding-window
-// mask, only those some item of the block may see (flash attention's causal skip: at T = S half the
-// chunks on average). Outside them every logit of the block is masked, which leaves the running max,
-// sum and flags as they are; what those keys still feed, scan_skipped_v reads: Keras multiplies
-// their zero probabilities by V all the same (a NaN or infinite value makes the column NaN) and its
-// policy for a row that sees no key averages V over every key.
+// The keys [x, y) the chunk loop visits for block `blk` (common/block_softmax.wgsl's keys_seen):
+// outside them every logit of the block is masked; what those keys still feed, scan_skipped_v reads.
 fn block_keys(blk: u32) -> vec2<u32> {
-    let f = params.mask_flags;
-    let s_len = i32(params.s_len);
-    let w = i32(params.window);
-    let causal = (f & 16u) != 0u;
-    let windowed = (f & 32u) != 0u;
-    let first = i32(item_of(blk, 0u) / params.group) + params.causal_shift;
-    let last = i32(item_of(blk, BLOCK - 1u) / params.group) + params.causal_shift;
-    // Row pos sees keys [lo(pos), hi(pos)) under the causal and window parts, both nondecreasing in
-    // pos, and consecutive rows' ranges overlap or touch (lo(pos + 1) <= hi(pos) for a window >= 1).
-    // The union of the rows' ranges is [lo(first), hi(last)).
-    var lo_first = 0;
-    var hi_last = s_len;
-    if causal {
-        hi_last = min(hi_last, last + 1);
-    }
-    if windowed {
-        lo_first = max(lo_first, first - w + 1);
-        hi_last = min(hi_last, last + w);
-    }
-    let lo = clamp(lo_first, 0, s_len);
-    let hi = clamp(hi_last, lo, s_len);
-    return vec2<u32>(u32(lo), u32(hi));
+    return keys_seen(item_of(blk, 0u) / params.group, item_of(blk, BLOCK - 1u) / params.group);
 }
 
 // Per vec4 column of the kv head: bit c set where component c of some skipped key's V is NaN or
 // infinite (scan_skipped_v); store_item makes those components NaN in every row that sees a key.
 var<workgroup> v_bad: array<atomic<u32>, 64>;
-
-// The components of v that are NaN or infinite, as bits 0-3, from the bits (fast-math folds float
-// tests).
-fn non_finite_bits(v: vec4<f32>) -> u32 {
-    let inf = vec4<u32>(0x7f800000u);
-    let nf = (bitcast<vec4<u32>>(v) & inf) == inf;
-    return select(0u, 1u, nf.x) | select(0u, 2u, nf.y) | select(0u, 4u, nf.z) | select(0u, 8u, nf.w);
-}
 
 // What the skipped keys [k_from, k_to) of a lane's key group feed: its columns' non-finite bits, and,
 // under Keras' policy, its V sums (for rows that see no key).
@@ -254,19 +131,6 @@ fn scan_skipped_v(acc: Skipped, k_from: u32, k_to: u32, kg: u32, kgroups: u32, k
         }
     }
     return r;
-}
-
-// The vec4 index of item `it`'s row in (B, T, Nq, H) (common/items.wgsl's q_at, flattened).
-fn row_of(b: u32, g: u32, it: u32) -> u32 {
-    let q = q_at(b, g, it);
-    return q.x * params.nq * (params.head_dim / 4u) + q.y;
-}
-
-// The scaled logits of four items (each dot product left as a vec4 of partial sums) as one vec4 of
-// `sc`; phase 2 masks them.
-fn scaled4(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f32> {
-    let sums = vec4<f32>(a0.x + a0.y + a0.z + a0.w, a1.x + a1.y + a1.z + a1.w, a2.x + a2.y + a2.z + a2.w, a3.x + a3.y + a3.z + a3.w);
-    return sums * params.scale;
 }
 
 // After the chunk loop, phase 3's key groups' accumulators are combined through `sc`: lanes of key

@@ -19,30 +19,52 @@ fn block(ctx: &GpuContext) -> GpuContext {
     ctx.clone().with_tuning(Tuning { block_attention: true, split_decode: false, ..ctx.tuning() })
 }
 
-/// [`block`] with the projections' operands in textures (`textured`: the block kernel reads Q, K
-/// and V from textures) or in storage buffers, and the subgroup variants on or off.
-fn block_with(ctx: &GpuContext, textured: bool, subgroups: bool) -> GpuContext {
+/// The block kernel's forms: Q, K and V in storage buffers or textures, and the subgroup
+/// variants of the texture form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Form {
+    /// `Kernel::AttentionBlock`.
+    Storage,
+    /// `Kernel::AttentionBlockTex`.
+    Texture,
+    /// `Kernel::AttentionBlockTexSubgroup`: the subgroup sizes left unknown.
+    TextureSubgroup,
+    /// `Kernel::AttentionSubgroup`: the device's subgroup sizes, where they fit the head.
+    Subgroup,
+}
+
+/// [`block`] in `form`: the projections' operands in textures (the block kernel reads Q, K and V
+/// from textures) or in storage buffers, and the subgroup variants on or off.
+fn block_with(ctx: &GpuContext, form: Form) -> GpuContext {
+    let textured = form != Form::Storage;
     let matmul = if textured { MatmulVariant::Textured } else { MatmulVariant::RegisterBlocked };
     let ctx = block(ctx);
-    let tuning = Tuning { matmul, subgroups, ..ctx.tuning() };
+    let device = ctx.tuning();
+    let subgroups = matches!(form, Form::TextureSubgroup | Form::Subgroup);
+    let subgroup_sizes = if form == Form::Subgroup { device.subgroup_sizes } else { [0, 0] };
+    let tuning = Tuning { matmul, subgroups, subgroup_sizes, ..device };
     ctx.with_tuning(tuning)
 }
 
-/// The block kernel a context's tuning is expected to take.
-fn expected(textured: bool, subgroups: bool) -> Kernel {
-    match (textured, subgroups) {
-        (false, _) => Kernel::AttentionBlock,
-        (true, false) => Kernel::AttentionBlockTex,
-        (true, true) => Kernel::AttentionBlockTexSubgroup,
+/// The block kernel a form is expected to take for heads of `head_dim`.
+fn expected(ctx: &GpuContext, form: Form, head_dim: usize) -> Kernel {
+    match form {
+        Form::Storage => Kernel::AttentionBlock,
+        Form::Texture => Kernel::AttentionBlockTex,
+        Form::TextureSubgroup => Kernel::AttentionBlockTexSubgroup,
+        Form::Subgroup if Kernel::subgroup_attention_fits(head_dim, ctx.tuning().subgroup_sizes) => {
+            Kernel::AttentionSubgroup
+        }
+        Form::Subgroup => Kernel::AttentionBlockTexSubgroup,
     }
 }
 
-/// The forms to run on an adapter: (textured, subgroups); the subgroup one where the device has
-/// subgroups (its own tuning says so).
-fn forms(ctx: &GpuContext) -> Vec<(bool, bool)> {
-    let mut forms = vec![(false, false), (true, false)];
+/// The forms to run on an adapter; the subgroup ones where the device has subgroups (its own
+/// tuning says so).
+fn forms(ctx: &GpuContext) -> Vec<Form> {
+    let mut forms = vec![Form::Storage, Form::Texture];
     if ctx.tuning().subgroups {
-        forms.push((true, true));
+        forms.extend([Form::TextureSubgroup, Form::Subgroup]);
     }
     forms
 }
@@ -59,7 +81,12 @@ fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
         assert!(plan.buffer(BufferId::Probs).is_none(), "{}: no T x S buffer", c.name);
         for p in plan.passes() {
             if let Some(cap) = ctx.tuning().loop_iteration_cap {
-                assert!(p.kernel.loop_iterations(&p.params) <= cap, "{}: {} over the cap", c.name, p.label);
+                assert!(
+                    p.kernel.loop_iterations(&p.params, ctx.tuning().subgroup_sizes) <= cap,
+                    "{}: {} over the cap",
+                    c.name,
+                    p.label
+                );
             }
         }
     }
@@ -68,11 +95,11 @@ fn block_kernel(ctx: &GpuContext, c: &Case) -> Option<Kernel> {
 
 fn run(cases: Vec<Case>) {
     for base in adapters() {
-        for (textured, subgroups) in forms(base) {
-            let ctx = &block_with(base, textured, subgroups);
+        for form in forms(base) {
+            let ctx = &block_with(base, form);
             for c in &cases {
                 let kernel = block_kernel(ctx, c);
-                let want = expected(textured, subgroups);
+                let want = expected(ctx, form, c.config.head_dim);
                 assert_eq!(kernel, Some(want), "{}: the plan must use the block kernel", c.name);
                 let diff = c.check(ctx, 7);
                 eprintln!("[{}] {} {:?}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name, kernel.unwrap());
@@ -186,11 +213,11 @@ fn block_kernel_propagates_nan_keys() {
     assert!(want.output.data()[per_b..].iter().all(|x| x.is_finite()), "batch 1 must be finite");
     for base in adapters() {
         let _gl = common::gl_guard(base);
-        for (textured, subgroups) in forms(base) {
-            let ctx = &block_with(base, textured, subgroups);
+        for form in forms(base) {
+            let ctx = &block_with(base, form);
             let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
             let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
-            let want_kernel = expected(textured, subgroups);
+            let want_kernel = expected(ctx, form, cfg.head_dim);
             assert!(plan.passes().any(|p| p.kernel == want_kernel));
             let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
             common::assert_close(
@@ -227,8 +254,8 @@ fn block_kernel_applies_where_it_should() {
     let mut long = c.clone();
     (long.t, long.s) = (20, 4096);
     assert!(uses_block(&split, &long));
-    for (textured, subgroups) in forms(base) {
-        let kernel = block_kernel(&block_with(base, textured, subgroups), &c);
-        assert_eq!(kernel, Some(expected(textured, subgroups)), "textured {textured}, subgroups {subgroups}");
+    for form in forms(base) {
+        let ctx = &block_with(base, form);
+        assert_eq!(block_kernel(ctx, &c), Some(expected(ctx, form, 8)), "{form:?}");
     }
 }

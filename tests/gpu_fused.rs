@@ -115,7 +115,12 @@ fn llvmpipe_loop_cap_regression() {
                 c.name
             );
             for p in plan.passes() {
-                assert!(p.kernel.loop_iterations(&p.params) <= 65_535, "{}: {} over the cap", c.name, p.label);
+                assert!(
+                    p.kernel.loop_iterations(&p.params, ctx.tuning().subgroup_sizes) <= 65_535,
+                    "{}: {} over the cap",
+                    c.name,
+                    p.label
+                );
             }
             // 17 queries (too many for the decode path) over 70,000 keys: no variant fits the cap.
             let err = beyond.unwrap_err();

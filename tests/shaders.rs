@@ -88,7 +88,12 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     let subgroup: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.needs_subgroups()).collect();
     assert_eq!(
         subgroup,
-        [Kernel::SoftmaxMaskedSubgroup, Kernel::AttentionBlockTexSubgroup, Kernel::MatmulBiasTexSubgroup]
+        [
+            Kernel::SoftmaxMaskedSubgroup,
+            Kernel::AttentionBlockTexSubgroup,
+            Kernel::MatmulBiasTexSubgroup,
+            Kernel::AttentionSubgroup
+        ]
     );
     for k in subgroup {
         // Validates with SUBGROUP (compute stage, basic + arithmetic operations) ...

@@ -65,9 +65,7 @@ fn q_item(ids: LaneIds) -> u32 {
 }
 
 // Phase 1's logits of 8 query rows and 4 key rows. Where the subgroup shares them (`share`, uniform
-// over it; every lane active), lane l fetches query row l % 8 (`mine`) and the 8 are broadcast: one
-// fetch of 8 distinct texels per step instead of 8 fetches of one texel each (on CPU drivers a fetch
-// costs a whole gather however many lanes read its texel): 0.77x the kernel's time at T=S=512 on
+// over it; every lane active), common/dots8x4_shared.wgsl: 0.77x the kernel's time at T=S=512 on
 // lavapipe. The test stays outside the loop: a per-step branch between the two loads was slower
 // than either. Otherwise common/dots8x4.wgsl.
 fn logits8x4(
@@ -78,17 +76,7 @@ fn logits8x4(
     h4n: u32,
 ) -> Dots8x4 {
     if share {
-        var d = Dots8x4();
-        for (var c = 0u; c < h4n; c++) {
-            let m = load_q(mine.x, mine.y + c);
-            d = fma8x4(
-                d,
-                subgroupBroadcast(m, 0u), subgroupBroadcast(m, 1u), subgroupBroadcast(m, 2u), subgroupBroadcast(m, 3u),
-                subgroupBroadcast(m, 4u), subgroupBroadcast(m, 5u), subgroupBroadcast(m, 6u), subgroupBroadcast(m, 7u),
-                load_k(k0_at.x, k0_at.y + c), load_k(k1_at.x, k1_at.y + c), load_k(k2_at.x, k2_at.y + c), load_k(k3_at.x, k3_at.y + c),
-            );
-        }
-        return d;
+        return dots8x4_shared(mine, k0_at, k1_at, k2_at, k3_at, h4n);
     }
     return dots8x4(q0, q1, q2, q3, q4, q5, q6, q7, k0_at, k1_at, k2_at, k3_at, h4n);
 }

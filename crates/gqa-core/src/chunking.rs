@@ -88,7 +88,7 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         ..Params::default()
     };
     let within_cap = |kernel: Kernel, params: &Params| {
-        tuning.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params) <= cap)
+        tuning.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params, tuning.subgroup_sizes) <= cap)
     };
     // The split pass: the decode kernel for few items per kv group (f32 plans; H <= 256 and a
     // multiple of 4 is checked above), else the fused kernel in split mode.

@@ -95,6 +95,17 @@ pub enum Kernel {
     /// checked at run time; no subgroup size assumed). Taken in place of it when the tuning has
     /// [`crate::Tuning::subgroups`]; compiled only where the device has `SUBGROUP`.
     AttentionBlockTexSubgroup,
+    /// The block attention with each block of 8 items owned by one subgroup from start to end
+    /// (`attention_subgroup.wgsl`): the same bindings (Q, K and V as textures) and semantics as
+    /// [`Kernel::AttentionBlockTex`], with the softmax's maxima and sums taken by subgroup
+    /// reductions and each key's probabilities passed from the lane that computed them to the lanes
+    /// that own the output columns by `subgroupShuffle`: no workgroup memory, no barrier. Each
+    /// workgroup takes [`Kernel::SUBGROUP_BLOCKS`] blocks of 8 items. Needs every subgroup whole
+    /// and `H / 4` columns within 4 per lane of the smallest subgroup
+    /// ([`Kernel::subgroup_attention_fits`]). Taken in place of
+    /// [`Kernel::AttentionBlockTexSubgroup`] where it fits; compiled only where the device has
+    /// `SUBGROUP`.
+    AttentionSubgroup,
     /// [`Kernel::MatmulBiasRb16`] (the same file, 16x16 outputs per invocation, 64 named vec4
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
@@ -125,7 +136,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 26] = [
+    pub const ALL: [Kernel; 27] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -152,6 +163,7 @@ impl Kernel {
         Kernel::AttentionDecodeTex,
         Kernel::AttentionBlockTexSubgroup,
         Kernel::MatmulBiasTexSubgroup,
+        Kernel::AttentionSubgroup,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -174,7 +186,10 @@ impl Kernel {
     pub fn needs_subgroups(self) -> bool {
         matches!(
             self,
-            Kernel::SoftmaxMaskedSubgroup | Kernel::AttentionBlockTexSubgroup | Kernel::MatmulBiasTexSubgroup
+            Kernel::SoftmaxMaskedSubgroup
+                | Kernel::AttentionBlockTexSubgroup
+                | Kernel::MatmulBiasTexSubgroup
+                | Kernel::AttentionSubgroup
         )
     }
 
@@ -185,9 +200,15 @@ impl Kernel {
     }
 
     /// Whether the kernel is one of the block attention's forms ([`Kernel::AttentionBlock`] and its
-    /// texture and subgroup variants).
+    /// texture and subgroup variants, [`Kernel::AttentionSubgroup`]).
     pub fn is_block_attention(self) -> bool {
-        matches!(self, Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup)
+        matches!(
+            self,
+            Kernel::AttentionBlock
+                | Kernel::AttentionBlockTex
+                | Kernel::AttentionBlockTexSubgroup
+                | Kernel::AttentionSubgroup
+        )
     }
 
     /// The kernel's WGSL file name under `shaders/`.
@@ -216,6 +237,7 @@ impl Kernel {
             }
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup.wgsl",
+            Kernel::AttentionSubgroup => "attention_subgroup.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
     }
@@ -247,6 +269,7 @@ impl Kernel {
             Kernel::AttentionBlockTexSubgroup => "attention_block_tex_subgroup",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup",
+            Kernel::AttentionSubgroup => "attention_subgroup",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
         }
@@ -267,6 +290,7 @@ impl Kernel {
             | Kernel::AttentionBlock
             | Kernel::AttentionBlockTex
             | Kernel::AttentionBlockTexSubgroup
+            | Kernel::AttentionSubgroup
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
             | Kernel::MatmulBiasTexSubgroup
@@ -291,7 +315,8 @@ impl Kernel {
             | Kernel::MatmulBiasTex
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
-            | Kernel::MatmulBiasF16ToF32 => 0,
+            | Kernel::MatmulBiasF16ToF32
+            | Kernel::AttentionSubgroup => 0,
             // The flag of subgroups that cannot share their rows, and its uniform copy.
             Kernel::MatmulBiasTexSubgroup => 2 * 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
@@ -347,12 +372,48 @@ impl Kernel {
     /// Keys per chunk of [`Kernel::AttentionBlock`]'s online softmax.
     pub const BLOCK_CHUNK_KEYS: usize = 128;
 
+    /// Blocks of 8 (query, head-in-group) items per workgroup of [`Kernel::AttentionSubgroup`]
+    /// (its subgroups take them in turn).
+    pub const SUBGROUP_BLOCKS: usize = 8;
+
+    /// Whether [`Kernel::AttentionSubgroup`] runs heads of `head_dim` on a device whose subgroups
+    /// have `subgroup_sizes` = [smallest, largest] lanes (wgpu's `AdapterInfo::subgroup_min_size`
+    /// and `subgroup_max_size`; [0, 0] when unknown): H a multiple of 4 whose `H / 4` columns fit 4
+    /// per lane of the smallest subgroup, and sizes that are powers of two from 4 to the
+    /// workgroup's 64 invocations, so that every subgroup of a workgroup is whole.
+    pub fn subgroup_attention_fits(head_dim: usize, subgroup_sizes: [u32; 2]) -> bool {
+        let [lo, hi] = subgroup_sizes;
+        let size_ok = |n: u32| n.is_power_of_two() && (4..=64).contains(&n);
+        size_ok(lo) && size_ok(hi) && lo <= hi && head_dim.is_multiple_of(4) && head_dim / 4 <= 4 * lo as usize
+    }
+
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
     /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
-    /// trip counts are unrolled by the compilers and not counted.
-    pub fn loop_iterations(self, p: &crate::Params) -> u64 {
+    /// trip counts are unrolled by the compilers and not counted. `subgroup_sizes` ([smallest,
+    /// largest], [`crate::Tuning::subgroup_sizes`]) bounds [`Kernel::AttentionSubgroup`]'s, whose
+    /// loops depend on the subgroup size (the worst size from 4 to 64 when unknown); the other
+    /// kernels ignore it.
+    pub fn loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
         match self {
+            // Per block the subgroup takes: per step of 4 keys per lane, the dot products over H / 4
+            // vec4s, the mask buffers' loop (at most 32), the causal loop (4) and the p * V loop (at
+            // most one per lane); the keys outside the causal or window range, once. The sizes from
+            // the smallest to the largest, the worst.
+            Kernel::AttentionSubgroup => {
+                let [lo, hi] = subgroup_sizes;
+                let (lo, hi) = if lo == 0 { (4, 64) } else { (lo.clamp(4, 64), hi.clamp(lo.clamp(4, 64), 64)) };
+                let h4 = h.div_ceil(4).max(1);
+                (lo.ilog2()..=hi.ilog2())
+                    .map(|e| {
+                        let sz = 1u64 << e;
+                        let blocks = (Self::SUBGROUP_BLOCKS as u64 * sz).div_ceil(64);
+                        let steps = s.div_ceil(4 * sz).max(1);
+                        blocks * (steps * (h4 + 32 + 4 + sz + 3) + s + 4) + blocks + 8
+                    })
+                    .max()
+                    .unwrap_or(0)
+            }
             Kernel::MatmulBias => k.div_ceil(16) + 16,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => k.div_ceil(4) + 64,
@@ -423,6 +484,7 @@ impl Kernel {
             Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 [Self::BLOCK_ITEMS as u32, 1]
             }
+            Kernel::AttentionSubgroup => [8 * Self::SUBGROUP_BLOCKS as u32, 1],
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => [128, 128],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
@@ -443,7 +505,7 @@ impl Kernel {
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output.
-            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup | Kernel::AttentionSubgroup => {
                 &[Texture, Texture, Texture, Read, Read, ReadWrite]
             }
             Kernel::MatmulBias

@@ -561,16 +561,12 @@ impl Plan {
                     bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
                 })),
                 AttentionMode::Block => {
-                    // The texture form (its subgroup variant where the tuning has subgroups) where
-                    // the attention reads textures.
+                    // The texture form the tuning picks (its subgroup variants where the device has
+                    // subgroups) where the attention reads textures.
                     let (block_kernel, qkv) = match kv_textures {
                         None => (Kernel::AttentionBlock, qkv),
                         Some([k, v]) => {
-                            let kernel = if tuning.subgroups {
-                                Kernel::AttentionBlockTexSubgroup
-                            } else {
-                                Kernel::AttentionBlockTex
-                            };
+                            let kernel = tuning.block_texture_kernel(&chunk);
                             (kernel, [BufferId::QueryProjTexture, k, v, qkv[3], qkv[4]])
                         }
                     };
@@ -748,7 +744,7 @@ impl Plan {
     fn check(&self, limits: &Limits) -> Result<(), GqaError> {
         if let Some(cap) = self.tuning.loop_iteration_cap {
             for pass in self.passes() {
-                let needed = pass.kernel.loop_iterations(&pass.params);
+                let needed = pass.kernel.loop_iterations(&pass.params, self.tuning.subgroup_sizes);
                 if needed > cap {
                     return Err(GqaError::LimitExceeded {
                         kernel: pass.label.to_string(),
@@ -1325,7 +1321,39 @@ mod tests {
             assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::SoftmaxMaskedSubgroup]);
         }
         assert!(Kernel::SoftmaxMaskedSubgroup.needs_subgroups());
-        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 3);
+        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 4);
+    }
+
+    #[test]
+    fn the_subgroup_attention_where_the_subgroup_sizes_fit_the_head() {
+        let attention = |h: usize, t: usize, s: usize, tuning: Tuning| -> Kernel {
+            let cfg = GqaConfig::new(h, 8, 2);
+            let p = problem(&cfg, 1, t, s, &CallOptions::default());
+            let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+            plan.passes().find(|p| p.label == "attention_block").unwrap().kernel
+        };
+        let cpu = |sizes: [u32; 2]| Tuning { subgroups: true, subgroup_sizes: sizes, ..Tuning::CPU };
+        // lavapipe: 8 lanes, 4 columns each: heads up to 128.
+        assert_eq!(attention(128, 40, 50, cpu([8, 8])), Kernel::AttentionSubgroup);
+        assert_eq!(attention(132, 40, 50, cpu([8, 8])), Kernel::AttentionBlockTexSubgroup);
+        assert_eq!(attention(256, 40, 50, cpu([16, 16])), Kernel::AttentionSubgroup);
+        assert_eq!(attention(128, 40, 50, cpu([4, 32])), Kernel::AttentionBlockTexSubgroup);
+        // Unknown sizes, sizes that are not powers of two or exceed the workgroup: the other form.
+        for sizes in [[0, 0], [8, 128], [12, 12], [16, 8]] {
+            assert_eq!(attention(64, 40, 50, cpu(sizes)), Kernel::AttentionBlockTexSubgroup, "{sizes:?}");
+        }
+        assert_eq!(attention(64, 40, 50, Tuning::CPU), Kernel::AttentionBlockTex);
+        // Its loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
+        let p = Params { s_len: 8192, head_dim: 128, ..Params::default() };
+        assert!(Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8]) <= 65_535);
+        let far = Params { s_len: 40_000, ..p };
+        assert!(Kernel::AttentionSubgroup.loop_iterations(&far, [8, 8]) > 65_535);
+        assert_eq!(cpu([8, 8]).block_texture_kernel(&far), Kernel::AttentionBlockTexSubgroup);
+        // The worst size from 4 to 64 when unknown.
+        assert!(
+            Kernel::AttentionSubgroup.loop_iterations(&p, [0, 0])
+                >= Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8])
+        );
     }
 
     #[test]

@@ -164,6 +164,12 @@ pub struct Tuning {
     /// devices with the `SUBGROUP` feature: gqa-wgpu sets it from the device's features, and
     /// compiles those kernels only there. Off in [`Tuning::CPU`] and [`Tuning::GPU`].
     pub subgroups: bool,
+    /// The device's smallest and largest subgroup sizes (wgpu's `AdapterInfo::subgroup_min_size`
+    /// and `subgroup_max_size`), [0, 0] when unknown: with [`Tuning::subgroups`], the block
+    /// attention's texture form is [`Kernel::AttentionSubgroup`] where
+    /// [`Kernel::subgroup_attention_fits`] says these sizes fit. gqa-wgpu sets them from the
+    /// adapter's info; [0, 0] in [`Tuning::CPU`] and [`Tuning::GPU`].
+    pub subgroup_sizes: [u32; 2],
 }
 
 impl Default for Tuning {
@@ -187,6 +193,7 @@ impl Tuning {
         loop_iteration_cap: Some(65_535),
         precision: Precision::F32,
         subgroups: false,
+        subgroup_sizes: [0, 0],
     };
     /// For GPUs: workgroup-memory tiles.
     pub const GPU: Tuning = Tuning {
@@ -198,6 +205,7 @@ impl Tuning {
         loop_iteration_cap: None,
         precision: Precision::F32,
         subgroups: false,
+        subgroup_sizes: [0, 0],
     };
 
     /// Whether layers under this tuning keep a `k` x `n` dense kernel as a texture (for
@@ -232,6 +240,23 @@ impl Tuning {
         match self.matmul.kernel(m, k, n, limits) {
             Kernel::MatmulBiasTex if self.subgroups => Kernel::MatmulBiasTexSubgroup,
             kernel => kernel,
+        }
+    }
+
+    /// The block attention's texture form this tuning picks for a pass with `params` (its head size
+    /// and lengths): [`Kernel::AttentionSubgroup`] with [`Tuning::subgroups`] where its subgroup
+    /// sizes fit ([`Kernel::subgroup_attention_fits`]) and its loops stay within the cap, else
+    /// [`Kernel::AttentionBlockTexSubgroup`] with subgroups, else [`Kernel::AttentionBlockTex`].
+    pub fn block_texture_kernel(&self, params: &crate::Params) -> Kernel {
+        let whole = Kernel::AttentionSubgroup;
+        let within_cap =
+            self.loop_iteration_cap.is_none_or(|cap| whole.loop_iterations(params, self.subgroup_sizes) <= cap);
+        if !self.subgroups {
+            Kernel::AttentionBlockTex
+        } else if Kernel::subgroup_attention_fits(params.head_dim as usize, self.subgroup_sizes) && within_cap {
+            whole
+        } else {
+            Kernel::AttentionBlockTexSubgroup
         }
     }
 

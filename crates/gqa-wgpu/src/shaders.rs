@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 20] = [
+pub const COMMON: [(&str, &str); 22] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -25,7 +25,9 @@ pub const COMMON: [(&str, &str); 20] = [
     ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
     ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
     ("common/dots8x4.wgsl", include_str!("../../../shaders/common/dots8x4.wgsl")),
+    ("common/dots8x4_shared.wgsl", include_str!("../../../shaders/common/dots8x4_shared.wgsl")),
     ("common/items.wgsl", include_str!("../../../shaders/common/items.wgsl")),
+    ("common/block_softmax.wgsl", include_str!("../../../shaders/common/block_softmax.wgsl")),
     ("common/block_lanes.wgsl", include_str!("../../../shaders/common/block_lanes.wgsl")),
     ("common/block_lanes_subgroup.wgsl", include_str!("../../../shaders/common/block_lanes_subgroup.wgsl")),
     ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
@@ -59,6 +61,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
             include_str!("../../../shaders/attention_block.wgsl")
         }
+        Kernel::AttentionSubgroup => include_str!("../../../shaders/attention_subgroup.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
     }
 }
@@ -102,6 +105,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
             "common/items.wgsl",
+            "common/block_softmax.wgsl",
         ],
         Kernel::AttentionBlockTex => &[
             "common/params.wgsl",
@@ -111,6 +115,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
             "common/items.wgsl",
+            "common/block_softmax.wgsl",
         ],
         Kernel::AttentionBlockTexSubgroup => &[
             "common/params.wgsl",
@@ -119,7 +124,18 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/mask.wgsl",
             "common/nan.wgsl",
             "common/dots8x4.wgsl",
+            "common/dots8x4_shared.wgsl",
             "common/items.wgsl",
+            "common/block_softmax.wgsl",
+        ],
+        Kernel::AttentionSubgroup => &[
+            "common/params.wgsl",
+            "common/qkv_texture.wgsl",
+            "common/mask.wgsl",
+            "common/dots8x4.wgsl",
+            "common/dots8x4_shared.wgsl",
+            "common/items.wgsl",
+            "common/block_softmax.wgsl",
         ],
         Kernel::AttentionFused => &[
             "common/store_f32.wgsl",
