@@ -3,10 +3,12 @@
 //! tuning: query lengths 1 to 40, sources that are not multiples of the chunk, MQA/GQA/MHA, head
 //! sizes 4 to 128, every mask kind, causal in both alignments, window, gate, both masked-row
 //! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel. Each
-//! case runs both forms: Q, K and V read from storage buffers (`Kernel::AttentionBlock`) and from
+//! case runs every form: Q, K and V read from storage buffers (`Kernel::AttentionBlock`) and from
 //! textures (`Kernel::AttentionBlockTex`, what a tuning with textured projections takes), and, where
 //! the device has subgroups, the texture form that shares phase 3's probability loads across a
-//! subgroup (`Kernel::AttentionBlockTexSubgroup`, what such a tuning takes there).
+//! subgroup (`Kernel::AttentionBlockTexSubgroup`, what such a tuning takes where the subgroup sizes
+//! are unknown or do not fit the head) and the kernel with one subgroup per block of 8 items
+//! (`Kernel::AttentionSubgroup`, what it takes where they fit).
 
 mod common;
 
@@ -64,6 +66,10 @@ fn expected(ctx: &GpuContext, form: Form, head_dim: usize) -> Kernel {
 fn forms(ctx: &GpuContext) -> Vec<Form> {
     let mut forms = vec![Form::Storage, Form::Texture];
     if ctx.tuning().subgroups {
+        // Never skip the subgroup kernel silently: a device with subgroups reports their sizes
+        // (lavapipe: 8), and they fit small heads.
+        let sizes = ctx.tuning().subgroup_sizes;
+        assert!(Kernel::subgroup_attention_fits(8, sizes), "{}: subgroup sizes {sizes:?}", adapter_name(ctx));
         forms.extend([Form::TextureSubgroup, Form::Subgroup]);
     }
     forms

@@ -338,8 +338,14 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
             let token_bytes = (s.config.num_key_value_heads * s.config.head_dim * 4) as u64;
 
             let plan = s.layer.plan_cached(&cache, &[batch, prompt, 16], false, &[prompt; 2]).unwrap();
-            let block =
-                if ctx.tuning().subgroups { Kernel::AttentionBlockTexSubgroup } else { Kernel::AttentionBlockTex };
+            let tuning = ctx.tuning();
+            let block = if !tuning.subgroups {
+                Kernel::AttentionBlockTex
+            } else if Kernel::subgroup_attention_fits(s.config.head_dim, tuning.subgroup_sizes) {
+                Kernel::AttentionSubgroup
+            } else {
+                Kernel::AttentionBlockTexSubgroup
+            };
             assert_eq!(attention_kernel(&plan), block, "{}: prefill", s.name);
             assert_eq!(mirror_appends(&plan), batch as u64 * prompt as u64 * token_bytes, "{}", s.name);
             let got = s.prefill(&mut cache, &all.slice(0..batch, 0, prompt), None);

@@ -238,12 +238,16 @@ fn soak_many_calls_of_varying_shapes_stay_correct_and_bounded() {
 }
 
 /// Every attention path a call can take, as tunings of the adapter's own: the separate passes, the
-/// fused kernel whole and split, the block kernel and the decode kernel.
-fn attention_paths(base: Tuning) -> [(&'static str, Tuning); 5] {
+/// fused kernel whole and split, the block kernel (with the adapter's subgroup sizes: on lavapipe
+/// `Kernel::AttentionSubgroup`; and without them: `Kernel::AttentionBlockTexSubgroup` where the
+/// device has subgroups) and the decode kernel.
+fn attention_paths(base: Tuning) -> [(&'static str, Tuning); 6] {
+    let block = Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base };
     [
         ("separate passes", Tuning { fused_attention: false, split_decode: false, block_attention: false, ..base }),
         ("fused", Tuning { fused_attention: true, split_decode: false, block_attention: false, ..base }),
-        ("block", Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base }),
+        ("block", block),
+        ("block, subgroup sizes unknown", Tuning { subgroup_sizes: [0, 0], ..block }),
         ("split, decode kernel", Tuning { split_decode: true, decode_kernel: true, ..base }),
         ("split, fused kernel", Tuning { split_decode: true, decode_kernel: false, ..base }),
     ]

@@ -93,7 +93,8 @@ pub enum Kernel {
     /// across a subgroup (`common/block_lanes_subgroup.wgsl`: each lane loads one of the four vec4s
     /// of a key's probabilities and broadcasts it, where the subgroup's lanes share their key group,
     /// checked at run time; no subgroup size assumed). Taken in place of it when the tuning has
-    /// [`crate::Tuning::subgroups`]; compiled only where the device has `SUBGROUP`.
+    /// [`crate::Tuning::subgroups`] and [`Kernel::AttentionSubgroup`] does not fit (subgroup sizes
+    /// unknown, or too small for the head); compiled only where the device has `SUBGROUP`.
     AttentionBlockTexSubgroup,
     /// The block attention with each block of 8 items owned by one subgroup from start to end
     /// (`attention_subgroup.wgsl`): the same bindings (Q, K and V as textures) and semantics as

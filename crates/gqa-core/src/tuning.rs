@@ -159,7 +159,8 @@ pub struct Tuning {
     /// projections always use the register-blocked f16 matmuls, whatever [`Tuning::matmul`] says.
     pub precision: Precision,
     /// Use the subgroup variants ([`Kernel::SoftmaxMaskedSubgroup`] for the masked softmax,
-    /// [`Kernel::AttentionBlockTexSubgroup`] for the block attention's texture form,
+    /// [`Kernel::AttentionSubgroup`] or [`Kernel::AttentionBlockTexSubgroup`] for the block
+    /// attention's texture form ([`Tuning::block_texture_kernel`]),
     /// [`Kernel::MatmulBiasTexSubgroup`] for the textured matmul) instead of the baselines. Only for
     /// devices with the `SUBGROUP` feature: gqa-wgpu sets it from the device's features, and
     /// compiles those kernels only there. Off in [`Tuning::CPU`] and [`Tuning::GPU`].
