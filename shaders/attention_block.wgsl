@@ -362,28 +362,13 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         let k2_at = vec2<u32>(kv_row + min(j0 + 2u, n - 1u), kv_col);
         let k3_at = vec2<u32>(kv_row + min(j0 + 3u, n - 1u), kv_col);
         let d = logits8x4(q_share, q_mine, q0, q1, q2, q3, q4, q5, q6, q7, k0_at, k1_at, k2_at, k3_at, h4n);
-        var y0 = vec4<f32>(MASKED);
-        var y1 = vec4<f32>(MASKED);
-        var y2 = vec4<f32>(MASKED);
-        var y3 = vec4<f32>(MASKED);
-        var y4 = vec4<f32>(MASKED);
-        var y5 = vec4<f32>(MASKED);
-        var y6 = vec4<f32>(MASKED);
-        var y7 = vec4<f32>(MASKED);
+        var y = all_masked();
         if in_chunk {
             // The masks (and the keys past the chunk's end) as a sentinel in place of the logit.
-            let vis = visible_bits(b_global, items, s0, j0, n);
-            y0 = select(vec4<f32>(MASKED), scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u));
-            y1 = select(vec4<f32>(MASKED), scaled4(d.c40, d.c50, d.c60, d.c70), bits4(vis, 4u));
-            y2 = select(vec4<f32>(MASKED), scaled4(d.c01, d.c11, d.c21, d.c31), bits4(vis, 8u));
-            y3 = select(vec4<f32>(MASKED), scaled4(d.c41, d.c51, d.c61, d.c71), bits4(vis, 12u));
-            y4 = select(vec4<f32>(MASKED), scaled4(d.c02, d.c12, d.c22, d.c32), bits4(vis, 16u));
-            y5 = select(vec4<f32>(MASKED), scaled4(d.c42, d.c52, d.c62, d.c72), bits4(vis, 20u));
-            y6 = select(vec4<f32>(MASKED), scaled4(d.c03, d.c13, d.c23, d.c33), bits4(vis, 24u));
-            y7 = select(vec4<f32>(MASKED), scaled4(d.c43, d.c53, d.c63, d.c73), bits4(vis, 28u));
+            y = masked_logits(d, visible_bits(b_global, items, s0, j0, n));
         }
-        // Items 8 io .. 8 io + 3 (y0, y2, y4, y6 over the lane's 4 keys) and 8 io + 4 .. 8 io + 7.
-        store_partials(io, jq, lane_max(y0, y2, y4, y6), lane_max(y1, y3, y5, y7));
+        // Items 8 io .. 8 io + 3 (y0, y2, y4, y6: the lane's 4 keys) and 8 io + 4 .. 8 io + 7.
+        store_partials(io, jq, lane_max(y.y0, y.y2, y.y4, y.y6), lane_max(y.y1, y.y3, y.y5, y.y7));
         workgroupBarrier();
 
         // Phase 2: per item, one lane folds the 32 lanes' maxima and flags into the running max
@@ -410,14 +395,14 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         workgroupBarrier();
         let m_lo = vec4<f32>(m_run[8u * io], m_run[8u * io + 1u], m_run[8u * io + 2u], m_run[8u * io + 3u]);
         let m_hi = vec4<f32>(m_run[8u * io + 4u], m_run[8u * io + 5u], m_run[8u * io + 6u], m_run[8u * io + 7u]);
-        let p0 = probs(y0, m_lo);
-        let p1 = probs(y1, m_hi);
-        let p2 = probs(y2, m_lo);
-        let p3 = probs(y3, m_hi);
-        let p4 = probs(y4, m_lo);
-        let p5 = probs(y5, m_hi);
-        let p6 = probs(y6, m_lo);
-        let p7 = probs(y7, m_hi);
+        let p0 = probs(y.y0, m_lo);
+        let p1 = probs(y.y1, m_hi);
+        let p2 = probs(y.y2, m_lo);
+        let p3 = probs(y.y3, m_hi);
+        let p4 = probs(y.y4, m_lo);
+        let p5 = probs(y.y5, m_hi);
+        let p6 = probs(y.y6, m_lo);
+        let p7 = probs(y.y7, m_hi);
         if in_chunk {
             // Items 8 io .. 8 io + 3 of key j are vec4 j * 4 + 2 io of sc, the next four the one after.
             let lo = j0 * 4u + 2u * io;

@@ -304,30 +304,15 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
             d = dots8x4(q0, q1, q2, q3, q4, q5, q6, q7, k0_at, k1_at, k2_at, k3_at, h4n);
         }
         // Key j0 + kk: items 0-3 in y(2 kk), items 4-7 in y(2 kk + 1).
-        var y0 = vec4<f32>(MASKED);
-        var y1 = vec4<f32>(MASKED);
-        var y2 = vec4<f32>(MASKED);
-        var y3 = vec4<f32>(MASKED);
-        var y4 = vec4<f32>(MASKED);
-        var y5 = vec4<f32>(MASKED);
-        var y6 = vec4<f32>(MASKED);
-        var y7 = vec4<f32>(MASKED);
+        var y = all_masked();
         if j0 < n {
-            let vis = visible_bits(b_global, items, s0, j0, n);
-            y0 = select(vec4<f32>(MASKED), scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u));
-            y1 = select(vec4<f32>(MASKED), scaled4(d.c40, d.c50, d.c60, d.c70), bits4(vis, 4u));
-            y2 = select(vec4<f32>(MASKED), scaled4(d.c01, d.c11, d.c21, d.c31), bits4(vis, 8u));
-            y3 = select(vec4<f32>(MASKED), scaled4(d.c41, d.c51, d.c61, d.c71), bits4(vis, 12u));
-            y4 = select(vec4<f32>(MASKED), scaled4(d.c02, d.c12, d.c22, d.c32), bits4(vis, 16u));
-            y5 = select(vec4<f32>(MASKED), scaled4(d.c42, d.c52, d.c62, d.c72), bits4(vis, 20u));
-            y6 = select(vec4<f32>(MASKED), scaled4(d.c03, d.c13, d.c23, d.c33), bits4(vis, 24u));
-            y7 = select(vec4<f32>(MASKED), scaled4(d.c43, d.c53, d.c63, d.c73), bits4(vis, 28u));
+            y = masked_logits(d, visible_bits(b_global, items, s0, j0, n));
         }
 
         // Phase 2: the step's maxima and NaN flags over the subgroup, the running max and its
         // correction factor, the probabilities and their sums.
-        let lo = lane_max(y0, y2, y4, y6);
-        let hi = lane_max(y1, y3, y5, y7);
+        let lo = lane_max(y.y0, y.y2, y.y4, y.y6);
+        let hi = lane_max(y.y1, y.y3, y.y5, y.y7);
         let mx_lo = subgroupMax(finite_or_masked(lo));
         let mx_hi = subgroupMax(finite_or_masked(hi));
         let nan_lo = subgroupOr(select(vec4<u32>(0u), vec4<u32>(1u), nan4(lo)));
@@ -342,14 +327,14 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
         let c_hi = exp(st.m_hi - m_hi);
         st.m_lo = m_lo;
         st.m_hi = m_hi;
-        let p0 = probs(y0, m_lo);
-        let p1 = probs(y1, m_hi);
-        let p2 = probs(y2, m_lo);
-        let p3 = probs(y3, m_hi);
-        let p4 = probs(y4, m_lo);
-        let p5 = probs(y5, m_hi);
-        let p6 = probs(y6, m_lo);
-        let p7 = probs(y7, m_hi);
+        let p0 = probs(y.y0, m_lo);
+        let p1 = probs(y.y1, m_hi);
+        let p2 = probs(y.y2, m_lo);
+        let p3 = probs(y.y3, m_hi);
+        let p4 = probs(y.y4, m_lo);
+        let p5 = probs(y.y5, m_hi);
+        let p6 = probs(y.y6, m_lo);
+        let p7 = probs(y.y7, m_hi);
         st.l_lo = st.l_lo * c_lo + subgroupAdd(p0 + p2 + p4 + p6);
         st.l_hi = st.l_hi * c_hi + subgroupAdd(p1 + p3 + p5 + p7);
 

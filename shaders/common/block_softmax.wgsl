@@ -2,7 +2,8 @@
 // attention_subgroup.wgsl): lanes hold the scaled logits of 8 items and 4 keys in registers as 8
 // vec4s (4 items each), the sentinel MASKED in place of masked keys; these helpers mask them, take
 // their maxima and probabilities, and find the keys a block of items may see. Needs
-// common/params.wgsl, common/mask.wgsl (`visible`) and common/items.wgsl (`q_at`).
+// common/params.wgsl, common/mask.wgsl (`visible`), common/items.wgsl (`q_at`) and
+// common/dots8x4.wgsl (`Dots8x4`).
 
 // The logit standing for a masked key (below every finite logit of f32 data scaled by 1 / sqrt(H)).
 const MASKED: f32 = -3.4e38;
@@ -100,6 +101,41 @@ fn visible_bits(b_global: u32, items: LaneItems, s0: u32, j0: u32, n: u32) -> u3
         }
     }
     return vis;
+}
+
+// A lane's 32 logits (or probabilities): key kk of the lane's 4, items 0-3 of its 8 in y(2 kk),
+// items 4-7 in y(2 kk + 1).
+struct Logits {
+    y0: vec4<f32>,
+    y1: vec4<f32>,
+    y2: vec4<f32>,
+    y3: vec4<f32>,
+    y4: vec4<f32>,
+    y5: vec4<f32>,
+    y6: vec4<f32>,
+    y7: vec4<f32>,
+}
+
+// The logits of a lane with no key in the step: all masked.
+fn all_masked() -> Logits {
+    let m = vec4<f32>(MASKED);
+    return Logits(m, m, m, m, m, m, m, m);
+}
+
+// The scaled logits of the lane's dot products (field cIJ: item I, key J), MASKED where `vis`
+// (visible_bits) has no bit.
+fn masked_logits(d: Dots8x4, vis: u32) -> Logits {
+    let m = vec4<f32>(MASKED);
+    return Logits(
+        select(m, scaled4(d.c00, d.c10, d.c20, d.c30), bits4(vis, 0u)),
+        select(m, scaled4(d.c40, d.c50, d.c60, d.c70), bits4(vis, 4u)),
+        select(m, scaled4(d.c01, d.c11, d.c21, d.c31), bits4(vis, 8u)),
+        select(m, scaled4(d.c41, d.c51, d.c61, d.c71), bits4(vis, 12u)),
+        select(m, scaled4(d.c02, d.c12, d.c22, d.c32), bits4(vis, 16u)),
+        select(m, scaled4(d.c42, d.c52, d.c62, d.c72), bits4(vis, 20u)),
+        select(m, scaled4(d.c03, d.c13, d.c23, d.c33), bits4(vis, 24u)),
+        select(m, scaled4(d.c43, d.c53, d.c63, d.c73), bits4(vis, 28u)),
+    );
 }
 
 // The scaled logits of four items (each dot product left as a vec4 of partial sums) as one vec4.
