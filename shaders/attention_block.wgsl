@@ -395,33 +395,26 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         workgroupBarrier();
         let m_lo = vec4<f32>(m_run[8u * io], m_run[8u * io + 1u], m_run[8u * io + 2u], m_run[8u * io + 3u]);
         let m_hi = vec4<f32>(m_run[8u * io + 4u], m_run[8u * io + 5u], m_run[8u * io + 6u], m_run[8u * io + 7u]);
-        let p0 = probs(y.y0, m_lo);
-        let p1 = probs(y.y1, m_hi);
-        let p2 = probs(y.y2, m_lo);
-        let p3 = probs(y.y3, m_hi);
-        let p4 = probs(y.y4, m_lo);
-        let p5 = probs(y.y5, m_hi);
-        let p6 = probs(y.y6, m_lo);
-        let p7 = probs(y.y7, m_hi);
+        let p = lane_probs(y, m_lo, m_hi);
         if in_chunk {
             // Items 8 io .. 8 io + 3 of key j are vec4 j * 4 + 2 io of sc, the next four the one after.
             let lo = j0 * 4u + 2u * io;
-            sc[lo] = p0;
-            sc[lo + 1u] = p1;
+            sc[lo] = p.y0;
+            sc[lo + 1u] = p.y1;
             if j0 + 1u < n {
-                sc[lo + 4u] = p2;
-                sc[lo + 5u] = p3;
+                sc[lo + 4u] = p.y2;
+                sc[lo + 5u] = p.y3;
             }
             if j0 + 2u < n {
-                sc[lo + 8u] = p4;
-                sc[lo + 9u] = p5;
+                sc[lo + 8u] = p.y4;
+                sc[lo + 9u] = p.y5;
             }
             if j0 + 3u < n {
-                sc[lo + 12u] = p6;
-                sc[lo + 13u] = p7;
+                sc[lo + 12u] = p.y6;
+                sc[lo + 13u] = p.y7;
             }
         }
-        store_partials(io, jq, p0 + p2 + p4 + p6, p1 + p3 + p5 + p7);
+        store_partials(io, jq, p.y0 + p.y2 + p.y4 + p.y6, p.y1 + p.y3 + p.y5 + p.y7);
         workgroupBarrier();
         if lid < BLOCK {
             var l_c = 0.0;

@@ -327,30 +327,23 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
         let c_hi = exp(st.m_hi - m_hi);
         st.m_lo = m_lo;
         st.m_hi = m_hi;
-        let p0 = probs(y.y0, m_lo);
-        let p1 = probs(y.y1, m_hi);
-        let p2 = probs(y.y2, m_lo);
-        let p3 = probs(y.y3, m_hi);
-        let p4 = probs(y.y4, m_lo);
-        let p5 = probs(y.y5, m_hi);
-        let p6 = probs(y.y6, m_lo);
-        let p7 = probs(y.y7, m_hi);
-        st.l_lo = st.l_lo * c_lo + subgroupAdd(p0 + p2 + p4 + p6);
-        st.l_hi = st.l_hi * c_hi + subgroupAdd(p1 + p3 + p5 + p7);
+        let p = lane_probs(y, m_lo, m_hi);
+        st.l_lo = st.l_lo * c_lo + subgroupAdd(p.y0 + p.y2 + p.y4 + p.y6);
+        st.l_hi = st.l_hi * c_hi + subgroupAdd(p.y1 + p.y3 + p.y5 + p.y7);
 
         // Phase 3: key 4 k + kk of the step is lane k's key kk.
         a = rescale(a, c_lo, c_hi);
         for (var k = 0u; 4u * k < n; k++) {
             let row = kv_row + 4u * k;
-            a = pv_key(a, subgroupShuffle(p0, k), subgroupShuffle(p1, k), row, kv_col, cols, sums);
+            a = pv_key(a, subgroupShuffle(p.y0, k), subgroupShuffle(p.y1, k), row, kv_col, cols, sums);
             if 4u * k + 1u < n {
-                a = pv_key(a, subgroupShuffle(p2, k), subgroupShuffle(p3, k), row + 1u, kv_col, cols, sums);
+                a = pv_key(a, subgroupShuffle(p.y2, k), subgroupShuffle(p.y3, k), row + 1u, kv_col, cols, sums);
             }
             if 4u * k + 2u < n {
-                a = pv_key(a, subgroupShuffle(p4, k), subgroupShuffle(p5, k), row + 2u, kv_col, cols, sums);
+                a = pv_key(a, subgroupShuffle(p.y4, k), subgroupShuffle(p.y5, k), row + 2u, kv_col, cols, sums);
             }
             if 4u * k + 3u < n {
-                a = pv_key(a, subgroupShuffle(p6, k), subgroupShuffle(p7, k), row + 3u, kv_col, cols, sums);
+                a = pv_key(a, subgroupShuffle(p.y6, k), subgroupShuffle(p.y7, k), row + 3u, kv_col, cols, sums);
             }
         }
     }

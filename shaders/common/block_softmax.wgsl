@@ -32,6 +32,15 @@ fn probs(y: vec4<f32>, m: vec4<f32>) -> vec4<f32> {
     return select(vec4<f32>(0.0), exp(y - m), y > vec4<f32>(MASKED));
 }
 
+// A lane's probabilities (Logits' layout) from its logits y and the running maxima of items 0-3
+// (m_lo) and 4-7 (m_hi).
+fn lane_probs(y: Logits, m_lo: vec4<f32>, m_hi: vec4<f32>) -> Logits {
+    return Logits(
+        probs(y.y0, m_lo), probs(y.y1, m_hi), probs(y.y2, m_lo), probs(y.y3, m_hi),
+        probs(y.y4, m_lo), probs(y.y5, m_hi), probs(y.y6, m_lo), probs(y.y7, m_hi),
+    );
+}
+
 // Bits shift .. shift + 3 of v as a vec4<bool>.
 fn bits4(v: u32, shift: u32) -> vec4<bool> {
     let x = vec4<u32>(v >> shift) & vec4<u32>(1u, 2u, 4u, 8u);
