@@ -36,7 +36,7 @@
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
 
-// Blocks of 8 items per workgroup.
+// Blocks of 8 items per workgroup (Kernel::SUBGROUP_BLOCKS), taken by its subgroups in turn.
 const BLOCKS: u32 = 8u;
 
 // The entry point's invocation ids.
