@@ -170,6 +170,35 @@ fn workgroup_size_and_bindings_match_the_declarations() {
     }
 }
 
+/// The value of the module-scope `const NAME: u32` of a kernel's WGSL.
+fn wgsl_u32_const(kernel: Kernel, name: &str) -> u32 {
+    let (m, _) = module(kernel);
+    let (_, c) = m
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no const {name}", kernel.file_name()));
+    match m.global_expressions[c.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        ref e => panic!("{}: const {name} is {e:?}", kernel.file_name()),
+    }
+}
+
+/// The block kernels' item and key tiles, which the plan's grids and limits are computed from, are
+/// the ones their WGSL declares.
+#[test]
+fn block_kernels_tiles_match_the_wgsl() {
+    for k in [Kernel::AttentionBlock, Kernel::AttentionBlockTex] {
+        assert_eq!(wgsl_u32_const(k, "BLOCK") as usize, Kernel::BLOCK_ITEMS);
+        assert_eq!(wgsl_u32_const(k, "CHUNK") as usize, Kernel::BLOCK_CHUNK_KEYS);
+        assert_eq!(k.tile()[0] as usize, Kernel::BLOCK_ITEMS);
+    }
+    let sub = Kernel::AttentionSubgroup;
+    assert_eq!(wgsl_u32_const(sub, "BLOCKS") as usize, Kernel::SUBGROUP_BLOCKS);
+    // Blocks of 8 items each.
+    assert_eq!(sub.tile()[0] as usize, 8 * Kernel::SUBGROUP_BLOCKS);
+}
+
 #[test]
 fn translates_to_spirv_msl_hlsl_glsl() {
     use naga::back::{glsl, hlsl, msl, spv};
