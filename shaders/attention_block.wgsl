@@ -223,38 +223,10 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
     if it >= params.t_len * params.group {
         return;
     }
+    // Flags bit 1: the row saw a key; bit 0: a visible logit was NaN (common/block_softmax.wgsl's
+    // finish, with the skipped keys' non-finite V components of the column).
     let f = f_run[i];
-    let nan = bitcast<f32>(0x7fc00000u);
-    var o: vec4<f32>;
-    if (f & 2u) == 0u && params.masked_rows == 1u {
-        // A fully masked row under Keras' policy: the plain average of V over all S keys.
-        o = vs / f32(params.s_len);
-    } else if (f & 1u) != 0u {
-        o = vec4<f32>(nan);
-    } else {
-        // A row that sees keys: its weighted sum. A fully masked row under the zeros policy: its
-        // zero probabilities times V, 0 where every value is finite (acc sums 0 * V over the keys
-        // the chunk loop visited).
-        if (f & 2u) != 0u {
-            o = acc * (1.0 / l_run[i]);
-        } else {
-            o = acc;
-        }
-        // A NaN or infinite V of a key the chunk loop skipped, times its zero probability.
-        let bad = atomicLoad(&v_bad[col]);
-        if (bad & 1u) != 0u {
-            o.x = nan;
-        }
-        if (bad & 2u) != 0u {
-            o.y = nan;
-        }
-        if (bad & 4u) != 0u {
-            o.z = nan;
-        }
-        if (bad & 8u) != 0u {
-            o.w = nan;
-        }
-    }
+    var o = finish(acc, vs, l_run[i], (f & 2u) != 0u, (f & 1u) != 0u, atomicLoad(&v_bad[col]));
     let at = row_of(b, g, it) + col;
     if params.use_gate != 0u {
         o *= gate[at];

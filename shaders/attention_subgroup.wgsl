@@ -188,25 +188,6 @@ fn scan_skipped(acc: Skipped, k_from: u32, k_to: u32, kv_row: u32, kv_col: u32, 
     return r;
 }
 
-// Column `col` of a row's output: acc normalised by the row's sum l, or, for a row that saw no key,
-// the plain average of V (vs / S) under Keras' policy and acc (0 * V over the visited keys) under
-// the zeros policy; NaN for a row with a visible NaN logit; NaN in the components that a skipped
-// key's non-finite V makes NaN (bad, bits 0-3), in rows that see a key.
-fn finish(acc: vec4<f32>, vs: vec4<f32>, l: f32, seen: bool, nan: bool, bad: u32) -> vec4<f32> {
-    let qnan = bitcast<f32>(0x7fc00000u);
-    if !seen && params.masked_rows == 1u {
-        return vs / f32(params.s_len);
-    }
-    if nan {
-        return vec4<f32>(qnan);
-    }
-    var o = acc;
-    if seen {
-        o = acc * (1.0 / l);
-    }
-    return select(o, vec4<f32>(qnan), bits4(bad, 0u));
-}
-
 // Stores item it's 4 columns of the lane (col_at, those inside the head), times the gate when used;
 // item i (0-7) of the block for its softmax state. Items past T * R are not stored.
 fn store_row(b: u32, g: u32, it: u32, i: u32, st: Rows, sk: Skipped, col_at: vec4<u32>, o0: vec4<f32>, o1: vec4<f32>, o2: vec4<f32>, o3: vec4<f32>) {

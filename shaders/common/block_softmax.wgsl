@@ -192,6 +192,25 @@ fn non_finite_bits(v: vec4<f32>) -> u32 {
     return select(0u, 1u, nf.x) | select(0u, 2u, nf.y) | select(0u, 4u, nf.z) | select(0u, 8u, nf.w);
 }
 
+// One vec4 column of a row's output, as both block kernels finish it: acc normalised by the row's sum l, or, for a row that saw no key,
+// the plain average of V (vs / S) under Keras' policy and acc (0 * V over the visited keys) under
+// the zeros policy; NaN for a row with a visible NaN logit; NaN in the components that a skipped
+// key's non-finite V makes NaN (bad, bits 0-3), in rows that see a key.
+fn finish(acc: vec4<f32>, vs: vec4<f32>, l: f32, seen: bool, nan: bool, bad: u32) -> vec4<f32> {
+    let qnan = bitcast<f32>(0x7fc00000u);
+    if !seen && params.masked_rows == 1u {
+        return vs / f32(params.s_len);
+    }
+    if nan {
+        return vec4<f32>(qnan);
+    }
+    var o = acc;
+    if seen {
+        o = acc * (1.0 / l);
+    }
+    return select(o, vec4<f32>(qnan), bits4(bad, 0u));
+}
+
 // The vec4 index of item `it`'s row in (B, T, Nq, H) (common/items.wgsl's q_at, flattened).
 fn row_of(b: u32, g: u32, it: u32) -> u32 {
     let q = q_at(b, g, it);

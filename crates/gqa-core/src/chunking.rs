@@ -87,9 +87,6 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         split_keys: split_keys as u32,
         ..Params::default()
     };
-    let within_cap = |kernel: Kernel, params: &Params| {
-        tuning.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params, tuning.subgroup_sizes) <= cap)
-    };
     // The split pass: the decode kernel for few items per kv group (f32 plans; H <= 256 and a
     // multiple of 4 is checked above), else the fused kernel in split mode.
     let item_count = p.target_len * p.group_size();
@@ -99,7 +96,7 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         && item_count <= Kernel::DECODE_MAX_ITEMS
         && decode.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
         && decode.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
-        && within_cap(decode, &probe(Kernel::decode_split_keys(item_count)))
+        && tuning.within_loop_cap(decode, &probe(Kernel::decode_split_keys(item_count)))
     {
         (decode, Kernel::decode_split_keys(item_count))
     } else {
@@ -112,8 +109,8 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         // 64-query tiles would compute mostly clamped rows for so few queries.
         && (p.source_len >= 2 * Kernel::DECODE_SPLIT_KEYS || !tuning.fused_attention)
         && splits as u64 <= max_wg
-        && within_cap(split_kernel, &probe(split_keys))
-        && within_cap(Kernel::AttentionReduce, &probe(split_keys))
+        && tuning.within_loop_cap(split_kernel, &probe(split_keys))
+        && tuning.within_loop_cap(Kernel::AttentionReduce, &probe(split_keys))
     {
         return AttentionMode::Split { split_keys, splits, kernel: split_kernel };
     }
@@ -123,11 +120,11 @@ pub(crate) fn attention_mode(p: &Problem, limits: &Limits, tuning: Tuning, batch
         && block.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
         && block.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
         && ((p.target_len * p.group_size()).div_ceil(Kernel::BLOCK_ITEMS) as u64) <= max_wg
-        && within_cap(block, &probe(0))
+        && tuning.within_loop_cap(block, &probe(0))
     {
         return AttentionMode::Block;
     }
-    if tuning.fused_attention && within_cap(k, &probe(0)) {
+    if tuning.fused_attention && tuning.within_loop_cap(k, &probe(0)) {
         return AttentionMode::Fused;
     }
     AttentionMode::Unfused

@@ -244,14 +244,19 @@ impl Tuning {
         }
     }
 
+    /// Whether `kernel` with `params` loops within [`Tuning::loop_iteration_cap`] (always, without
+    /// a cap), by [`Kernel::loop_iterations`] under this tuning's subgroup sizes.
+    pub fn within_loop_cap(&self, kernel: Kernel, params: &crate::Params) -> bool {
+        self.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params, self.subgroup_sizes) <= cap)
+    }
+
     /// The block attention's texture form this tuning picks for a pass with `params` (its head size
     /// and lengths): [`Kernel::AttentionSubgroup`] with [`Tuning::subgroups`] where its subgroup
     /// sizes fit ([`Kernel::subgroup_attention_fits`]) and its loops stay within the cap, else
     /// [`Kernel::AttentionBlockTexSubgroup`] with subgroups, else [`Kernel::AttentionBlockTex`].
     pub fn block_texture_kernel(&self, params: &crate::Params) -> Kernel {
         let whole = Kernel::AttentionSubgroup;
-        let within_cap =
-            self.loop_iteration_cap.is_none_or(|cap| whole.loop_iterations(params, self.subgroup_sizes) <= cap);
+        let within_cap = self.within_loop_cap(whole, params);
         if !self.subgroups {
             Kernel::AttentionBlockTex
         } else if Kernel::subgroup_attention_fits(params.head_dim as usize, self.subgroup_sizes) && within_cap {
