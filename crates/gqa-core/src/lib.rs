@@ -62,7 +62,9 @@ pub use mask_pack::pack_masks;
 pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;
 pub use params::Params;
-pub use plan::{BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step, TextureShape};
+pub use plan::{
+    BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step, TextureShape, row_texels,
+};
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};

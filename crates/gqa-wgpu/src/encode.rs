@@ -8,7 +8,7 @@ use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks
 use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
 use crate::error::GpuError;
-use crate::matrix_texture;
+use crate::matrix_texture::MatrixTexture;
 use crate::pool::{Class, Leases};
 use crate::tensor::GpuTensor;
 use crate::weight_store::WeightStore;
@@ -63,7 +63,7 @@ pub(crate) struct CacheBuffers<'a> {
     pub(crate) values: &'a wgpu::Buffer,
     /// The keys' and values' texture mirrors, when the cache keeps them
     /// ([`gqa_core::CacheUpdate::texture_mirror`]).
-    pub(crate) textures: Option<[&'a wgpu::Texture; 2]>,
+    pub(crate) textures: Option<[&'a MatrixTexture; 2]>,
 }
 
 /// The usage of every pooled scratch buffer: one key for all, so any call can reuse any of them.
@@ -82,7 +82,7 @@ pub(crate) struct Recording {
     pub(crate) plan: Plan,
     buffers: HashMap<BufferId, wgpu::Buffer>,
     /// The textures copies write (a KV cache's texture mirrors).
-    textures: HashMap<BufferId, wgpu::Texture>,
+    textures: HashMap<BufferId, MatrixTexture>,
     /// For each step, the index of its bind group (dispatches only).
     groups: Vec<Option<usize>>,
     bind_groups: Vec<wgpu::BindGroup>,
@@ -110,7 +110,7 @@ impl Recording {
         let mut leases = Leases::new(ctx.pool.clone(), Class::Gpu);
         let mut buffers: HashMap<BufferId, wgpu::Buffer> = HashMap::new();
         let mut textures: HashMap<BufferId, wgpu::TextureView> = HashMap::new();
-        let mut copy_textures: HashMap<BufferId, wgpu::Texture> = HashMap::new();
+        let mut copy_textures: HashMap<BufferId, MatrixTexture> = HashMap::new();
         for spec in &plan.buffers {
             if let Some(shape) = spec.texture {
                 let texture = match spec.role {
@@ -121,16 +121,14 @@ impl Recording {
                             problem: "the plan needs the KV cache's texture mirror and the cache has none".into(),
                         })?;
                         let texture = mirrors[usize::from(spec.id == BufferId::ValueCacheTexture)];
-                        if (texture.width(), texture.height()) != (shape.width, shape.height) {
+                        let has = texture.shape();
+                        if has != shape {
                             return Err(GpuError::Buffer {
                                 op: OP.into(),
                                 buffer: spec.id.to_string(),
                                 problem: format!(
                                     "is {} x {} texels, the plan needs {} x {}",
-                                    texture.width(),
-                                    texture.height(),
-                                    shape.width,
-                                    shape.height
+                                    has.width, has.height, shape.width, shape.height
                                 ),
                             });
                         }
@@ -146,15 +144,14 @@ impl Recording {
                             problem: "the plan needs a weight texture the layer does not have".into(),
                         })?
                         .clone(),
-                    _ => matrix_texture::create(
+                    _ => MatrixTexture::create(
                         device,
                         &format!("gqa {}", spec.id),
-                        shape.width,
-                        shape.height,
+                        shape,
                         wgpu::TextureUsages::STORAGE_BINDING,
                     ),
                 };
-                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                let view = texture.view();
                 textures.insert(spec.id, view);
                 continue;
             }
@@ -301,9 +298,9 @@ impl Recording {
                 Step::Copy(c) => {
                     match self.textures.get(&c.dst) {
                         Some(texture) => {
-                            let row_bytes = texture.width() as u64 * 16;
+                            let row_bytes = texture.shape().width as u64 * 16;
                             let rows = (c.dst_offset / row_bytes) as u32..((c.dst_offset + c.bytes) / row_bytes) as u32;
-                            matrix_texture::copy_rows(encoder, &self.buffers[&c.src], c.src_offset, texture, rows);
+                            texture.copy_rows(encoder, &self.buffers[&c.src], c.src_offset, rows);
                         }
                         None => encoder.copy_buffer_to_buffer(
                             &self.buffers[&c.src],

@@ -1,7 +1,9 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Precision, Tuning};
+use gqa_core::{
+    CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Precision, TextureShape, Tuning,
+};
 
 use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
@@ -9,7 +11,7 @@ use crate::encode::CacheBuffers;
 use crate::error::GpuError;
 use crate::forward::HostCall;
 use crate::layer::GqaLayer;
-use crate::matrix_texture;
+use crate::matrix_texture::MatrixTexture;
 use crate::polling::Drive;
 use crate::tensor::GpuTensor;
 
@@ -40,7 +42,7 @@ pub struct KvCache {
     /// Texture mirrors of the keys and values (`Nkv·H / 4` x `B·capacity` rgba32float texels), kept
     /// on CPU adapters ([`gqa_core::Tuning::keeps_cache_texture`]), where cached calls read K and V
     /// with texel fetches: every append, [`KvCache::grow`] and [`KvCache::load`] writes both.
-    textures: Option<[wgpu::Texture; 2]>,
+    textures: Option<[MatrixTexture; 2]>,
     lengths: Vec<usize>,
 }
 
@@ -96,9 +98,9 @@ impl KvCache {
         };
         let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
         let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
-            let (width, height) = ((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
+            let texels = TextureShape::new((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
             let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
-            let make = |label| matrix_texture::create(&ctx.device, label, width, height, usage);
+            let make = |label| MatrixTexture::create(&ctx.device, label, texels, usage);
             [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -152,11 +154,12 @@ impl KvCache {
         self.textures.is_some()
     }
 
-    /// Bytes the cache holds on the device: its two buffers, and its texture mirrors when it keeps
-    /// them.
+    /// Bytes the cache holds on the device: its two buffers, and its texture mirrors (their rows
+    /// padded as [`gqa_core::row_texels`] says) when it keeps them.
     pub fn device_bytes(&self) -> u64 {
         let buffers = 2 * self.shape.elems() * 4;
-        if self.textures.is_some() { 2 * buffers } else { buffers }
+        let mirrors: u64 = self.textures.iter().flatten().map(MatrixTexture::bytes).sum();
+        buffers + mirrors
     }
 
     /// Forgets every token (nothing is cleared on the GPU: tokens past a length are never read).
@@ -209,7 +212,7 @@ impl KvCache {
                 // From the old buffers, whether or not the old cache kept mirrors.
                 for (from, to) in [&self.keys, &self.values].into_iter().zip(mirrors) {
                     let (src, first) = ((b * self.shape.capacity) as u64 * token, (b * capacity) as u32);
-                    matrix_texture::copy_rows(&mut encoder, from.buffer(), src, to, first..first + len as u32);
+                    to.copy_rows(&mut encoder, from.buffer(), src, first..first + len as u32);
                 }
             }
         }
@@ -254,7 +257,7 @@ impl KvCache {
                 let data = &src.data()[b * l * token..][..len * token];
                 self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(data));
                 if let Some(mirrors) = &self.textures {
-                    matrix_texture::write_rows(&self.ctx.queue, &mirrors[i], (b * self.shape.capacity) as u32, data);
+                    mirrors[i].write_rows(&self.ctx.queue, (b * self.shape.capacity) as u32, data);
                 }
             }
         }

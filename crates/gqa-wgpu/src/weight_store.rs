@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use gqa_core::{BufferId, Dense, GqaConfig, LayerDims, Limits, Precision, Tuning};
+use gqa_core::{BufferId, Dense, GqaConfig, LayerDims, Limits, Precision, TextureShape, Tuning};
 
-use crate::matrix_texture;
+use crate::matrix_texture::MatrixTexture;
 
 /// The weights of one layer, by plan resource id.
 #[derive(Default)]
@@ -16,7 +16,7 @@ pub(crate) struct WeightStore {
     /// [`BufferId::Kernel`] and [`BufferId::Bias`] buffers.
     pub(crate) buffers: HashMap<BufferId, wgpu::Buffer>,
     /// [`BufferId::KernelTexture`] textures.
-    pub(crate) textures: HashMap<BufferId, wgpu::Texture>,
+    pub(crate) textures: HashMap<BufferId, MatrixTexture>,
     /// [`BufferId::Kernel`] buffers made from their textures, the first time a plan bound one.
     made: Mutex<HashMap<BufferId, wgpu::Buffer>>,
 }
@@ -25,7 +25,7 @@ impl WeightStore {
     /// Bytes of device memory the weights take.
     pub(crate) fn bytes(&self) -> u64 {
         let buffers: u64 = self.buffers.values().map(wgpu::Buffer::size).sum();
-        let textures: u64 = self.textures.values().map(matrix_texture::bytes).sum();
+        let textures: u64 = self.textures.values().map(MatrixTexture::bytes).sum();
         let made: u64 = self.made.lock().unwrap_or_else(|e| e.into_inner()).values().map(wgpu::Buffer::size).sum();
         buffers + textures + made
     }
@@ -43,7 +43,7 @@ impl WeightStore {
         if let Some(b) = made.get(&id) {
             return Some(b.clone());
         }
-        let buffer = matrix_texture::to_buffer(device, queue, texture, &format!("gqa weight {id}"));
+        let buffer = texture.to_buffer(device, queue, &format!("gqa weight {id}"));
         made.insert(id, buffer.clone());
         Some(buffer)
     }
@@ -62,7 +62,8 @@ impl WeightStore {
         Tuning { precision, ..tuning }.keeps_weight_texture(k as u64, n as u64, limits)
     }
 
-    /// Uploads a `k` x `n` f32 kernel (row-major) as a texture of `n / 4` x `k` texels.
+    /// Uploads a `k` x `n` f32 kernel (row-major) as a texture of `n / 4` x `k` texels (rows padded as
+    /// [`gqa_core::row_texels`] says).
     pub(crate) fn upload_texture(
         &mut self,
         device: &wgpu::Device,
@@ -74,8 +75,9 @@ impl WeightStore {
         let id = BufferId::KernelTexture(d);
         let usage =
             wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC;
-        let texture = matrix_texture::create(device, &format!("gqa weight {id}"), (n / 4) as u32, k as u32, usage);
-        matrix_texture::write_rows(queue, &texture, 0, data);
+        let shape = TextureShape::new((n / 4) as u32, k as u32);
+        let texture = MatrixTexture::create(device, &format!("gqa weight {id}"), shape, usage);
+        texture.write_rows(queue, 0, data);
         self.textures.insert(id, texture);
     }
 }
