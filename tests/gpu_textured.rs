@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Case, adapter_name, adapters};
-use gqa::core::{BufferId, Dense, GqaConfig, Kernel, MatmulVariant, Plan, TextureShape, Tuning};
+use gqa::core::{BufferId, Dense, GqaConfig, Kernel, Limits, MatmulVariant, Plan, Step, TextureShape, Tuning};
 use gqa::gpu::GpuContext;
 
 /// The textured tuning on `ctx` in each form the device runs, with the matmul kernel it takes: the
@@ -122,5 +122,62 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_none(), "{name}: 18 columns");
         c.check(&ctx, 14);
         eprintln!("[{name}] fallbacks: ok, max |diff| {diff:.2e}");
+    }
+}
+
+/// The plan's packing steps in order, each with whether it is a copy (else a `Kernel::PackTexture`
+/// pass).
+fn packing(plan: &Plan) -> Vec<(&'static str, bool)> {
+    plan.steps
+        .iter()
+        .filter(|s| s.label().starts_with("pack_"))
+        .map(|s| (s.label(), matches!(s, Step::Copy(_))))
+        .collect()
+}
+
+/// Textures whose rows are a multiple of 256 bytes, or that have at most 8 rows, are packed by
+/// copies (`gqa_core::packs_by_copy`) into their padded rows; the others by `Kernel::PackTexture`.
+/// Each plan is checked against the oracle (outputs poisoned first), also with the batch split into
+/// chunks, where every chunk's copies fill the textures again from the chunk's buffers.
+#[test]
+fn packing_copies_match_the_oracle() {
+    for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
+        let name = format!("{} {}", adapter_name(&ctx), tex.name());
+        // Dq = 64 and Nq * H = 64 columns: 256-byte rows, copies. Dv = 128: a copy. Nkv * H = 32
+        // columns (128-byte rows) over 2 x 33 rows: the pack pass.
+        let mut c = Case::new("packing: aligned rows", GqaConfig::new(16, 4, 2));
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 33, 64, 128, None);
+        let plan = c.plan(&ctx);
+        let packs = packing(&plan);
+        for (label, by_copy) in [("pack_query", true), ("pack_value", true), ("pack_attention_output", true)] {
+            assert!(packs.contains(&(label, by_copy)), "{name}: {label} in {packs:?}");
+        }
+        if packs.iter().any(|(l, _)| *l == "pack_key_proj") {
+            assert!(
+                packs.contains(&("pack_query_proj", true)) && packs.contains(&("pack_key_proj", false)),
+                "{packs:?}"
+            );
+        }
+        let diff = c.check(&ctx, 21);
+
+        // The same with one batch element per chunk: 40 x 64 floats of queries (10,240 bytes) and
+        // 33 x 128 of values (16,896) fit a 20,000-byte binding, two of either do not.
+        let small = ctx.clone().with_plan_limits(Limits { max_storage_buffer_binding_size: 20_000, ..ctx.limits() });
+        c.name = "packing: aligned rows, batch chunks".into();
+        let plan = c.plan(&small);
+        assert_eq!(plan.chunking.batch_per_chunk, 1, "{name}");
+        let copies = packing(&plan).iter().filter(|(l, by_copy)| *by_copy && *l == "pack_query").count();
+        assert_eq!(copies, 2, "{name}: one packing copy of the query per chunk");
+        c.check(&small, 22);
+
+        // 2 x 3 query rows and 2 x 4 key rows of 72, 36, 20 and 12 columns (none a multiple of 64):
+        // at most 8 rows, so one copy per row.
+        let mut c = Case::new("packing: few rows", GqaConfig::new(12, 6, 3));
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 3, 4, 20, 12, None);
+        let plan = c.plan(&ctx);
+        assert!(plan.passes().all(|p| p.kernel != Kernel::PackTexture), "{name}: {:?}", packing(&plan));
+        assert!(packing(&plan).iter().any(|(l, by_copy)| *l == "pack_query" && *by_copy), "{name}");
+        c.check(&ctx, 23);
+        eprintln!("[{name}] packing copies: ok, max |diff| {diff:.2e}");
     }
 }

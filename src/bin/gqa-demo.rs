@@ -467,7 +467,9 @@ fn print_plan(plan: &Plan, layer: &GqaLayer) {
             Step::Dispatch(pass) => {
                 println!("          {:<16} {:<16} workgroups {:?}", pass.label, pass.kernel.name(), pass.workgroups)
             }
-            Step::Copy(copy) => println!("          copy {} bytes {} -> {}", copy.bytes, copy.src, copy.dst),
+            Step::Copy(copy) => {
+                println!("          {:<16} copy {} bytes {} -> {}", copy.label, copy.bytes, copy.src, copy.dst)
+            }
         }
     }
     if plan.steps.len() > SHOWN {

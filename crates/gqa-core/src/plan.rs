@@ -217,6 +217,8 @@ pub struct Pass {
 /// whole rows of `width · 16` bytes, and `src_offset` a multiple of 16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopySpec {
+    /// What the copy is for (`copy`, or the texture it fills: `pack_query`, ...), as profiles show.
+    pub label: &'static str,
     /// Source buffer.
     pub src: BufferId,
     /// Byte offset in the source (a multiple of 4).
@@ -239,11 +241,12 @@ pub enum Step {
 }
 
 impl Step {
-    /// The dispatch's label (`project_query`, `attention_block`, ...), or `copy`.
+    /// The dispatch's label (`project_query`, `attention_block`, ...), or the copy's (`copy`, or the
+    /// texture a packing copy fills: `pack_query`, ...).
     pub fn label(&self) -> &'static str {
         match self {
             Step::Dispatch(p) => p.label,
-            Step::Copy(_) => "copy",
+            Step::Copy(c) => c.label,
         }
     }
 }
@@ -481,8 +484,9 @@ impl Plan {
             (BufferId::Query, BufferId::Key, BufferId::Value, BufferId::Output)
         };
         let kin = if p.key_given { kin } else { vin };
-        let copy =
-            |src, src_offset, dst, dst_offset, bytes| Step::Copy(CopySpec { src, src_offset, dst, dst_offset, bytes });
+        let copy = |src, src_offset, dst, dst_offset, bytes| {
+            Step::Copy(CopySpec { label: "copy", src, src_offset, dst, dst_offset, bytes })
+        };
         for b0 in (0..p.batch).step_by(chunking.batch_per_chunk) {
             let nbc = chunking.batch_per_chunk.min(p.batch - b0);
             let chunk = Params { b_base: b0 as u32, ..base };
@@ -955,8 +959,24 @@ fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> 
         && matrix_texture_fits(s, nkv * h, limits)
 }
 
-/// Pushes the [`Kernel::PackTexture`] pass that packs `src`, a row-major `rows` x `cols` f32 matrix,
-/// into `texture`; returns the texture's spec.
+/// Bytes per row a buffer-to-texture copy of many rows needs its rows to be a multiple of (WebGPU's
+/// `COPY_BYTES_PER_ROW_ALIGNMENT`); a copy of one row needs none.
+pub const COPY_ROW_ALIGNMENT: u64 = 256;
+
+/// The most copy commands a packing copy may take (one per row where rows are not a multiple of
+/// [`COPY_ROW_ALIGNMENT`]) before the plan packs with [`Kernel::PackTexture`] instead.
+const MAX_PACK_ROW_COPIES: u64 = 8;
+
+/// Whether [`pack`] fills a texture of `rows` rows of `cols` f32 with a copy rather than a
+/// [`Kernel::PackTexture`] pass: where the rows are a multiple of [`COPY_ROW_ALIGNMENT`] bytes (one
+/// copy command), or few (one command per row). A copy is the driver's own row copy (on lavapipe a
+/// memcpy per row: 512 x 4096 f32 in 2.0 ms, where the pack pass takes 22 ms).
+pub fn packs_by_copy(cols: u64, rows: u64) -> bool {
+    (cols * 4).is_multiple_of(COPY_ROW_ALIGNMENT) || rows <= MAX_PACK_ROW_COPIES
+}
+
+/// Pushes the step that packs `src`, a row-major `rows` x `cols` f32 matrix, into `texture`: a copy
+/// where [`packs_by_copy`], else a [`Kernel::PackTexture`] pass. Returns the texture's spec.
 fn pack(
     steps: &mut Vec<Step>,
     label: &'static str,
@@ -965,14 +985,19 @@ fn pack(
     rows: u64,
     base: Params,
 ) -> BufferSpec {
-    let kernel = Kernel::PackTexture;
-    steps.push(Step::Dispatch(Pass {
-        label,
-        kernel,
-        workgroups: tiled(kernel, cols, rows, 1),
-        params: Params { m: rows as u32, k: cols as u32, ..base },
-        bindings: vec![src, texture],
-    }));
+    if packs_by_copy(cols, rows) {
+        let bytes = cols * rows * 4;
+        steps.push(Step::Copy(CopySpec { label, src, src_offset: 0, dst: texture, dst_offset: 0, bytes }));
+    } else {
+        let kernel = Kernel::PackTexture;
+        steps.push(Step::Dispatch(Pass {
+            label,
+            kernel,
+            workgroups: tiled(kernel, cols, rows, 1),
+            params: Params { m: rows as u32, k: cols as u32, ..base },
+            bindings: vec![src, texture],
+        }));
+    }
     texture_spec(texture, cols, rows, BufferRole::Scratch)
 }
 

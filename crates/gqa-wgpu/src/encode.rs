@@ -81,7 +81,7 @@ pub(crate) fn params_stride(min_uniform_buffer_offset_alignment: u32) -> usize {
 pub(crate) struct Recording {
     pub(crate) plan: Plan,
     buffers: HashMap<BufferId, wgpu::Buffer>,
-    /// The textures copies write (a KV cache's texture mirrors).
+    /// The textures copies write (a KV cache's texture mirrors, the textures a copy packs).
     textures: HashMap<BufferId, MatrixTexture>,
     /// For each step, the index of its bind group (dispatches only).
     groups: Vec<Option<usize>>,
@@ -144,12 +144,13 @@ impl Recording {
                             problem: "the plan needs a weight texture the layer does not have".into(),
                         })?
                         .clone(),
-                    _ => MatrixTexture::create(
-                        device,
-                        &format!("gqa {}", spec.id),
-                        shape,
-                        wgpu::TextureUsages::STORAGE_BINDING,
-                    ),
+                    _ => {
+                        // Packed by a copy or by Kernel::PackTexture (gqa_core::packs_by_copy).
+                        let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
+                        let texture = MatrixTexture::create(device, &format!("gqa {}", spec.id), shape, usage);
+                        copy_textures.insert(spec.id, texture.clone());
+                        texture
+                    }
                 };
                 let view = texture.view();
                 textures.insert(spec.id, view);
@@ -315,11 +316,15 @@ impl Recording {
                 Step::Dispatch(_) => {
                     let end = (i..range.end).find(|&j| !is_dispatch(j)).unwrap_or(range.end);
                     let holds = |step: Option<usize>| step.is_some_and(|s| (i..end).contains(&s));
-                    let timestamp_writes = timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
-                        query_set,
-                        beginning_of_pass_write_index: holds(first).then_some(0),
-                        end_of_pass_write_index: holds(last).then_some(1),
-                    });
+                    // Only the passes that hold the range's first or last dispatch write a timestamp
+                    // (a pass between two copies may hold neither, and may then write none).
+                    let ends = holds(first) || holds(last);
+                    let timestamp_writes =
+                        timestamps.filter(|_| ends).map(|query_set| wgpu::ComputePassTimestampWrites {
+                            query_set,
+                            beginning_of_pass_write_index: holds(first).then_some(0),
+                            end_of_pass_write_index: holds(last).then_some(1),
+                        });
                     let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("gqa forward"),
                         timestamp_writes,
