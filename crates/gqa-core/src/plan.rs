@@ -967,7 +967,7 @@ pub const COPY_ROW_ALIGNMENT: u64 = 256;
 /// [`COPY_ROW_ALIGNMENT`]) before the plan packs with [`Kernel::PackTexture`] instead.
 const MAX_PACK_ROW_COPIES: u64 = 8;
 
-/// Whether [`pack`] fills a texture of `rows` rows of `cols` f32 with a copy rather than a
+/// Whether a plan fills a packed texture of `rows` rows of `cols` f32 with a copy rather than a
 /// [`Kernel::PackTexture`] pass: where the rows are a multiple of [`COPY_ROW_ALIGNMENT`] bytes (one
 /// copy command), or few (one command per row). A copy is the driver's own row copy (on lavapipe a
 /// memcpy per row: 512 x 4096 f32 in 2.0 ms, where the pack pass takes 22 ms).
