@@ -181,3 +181,26 @@ fn packing_copies_match_the_oracle() {
         eprintln!("[{name}] packing copies: ok, max |diff| {diff:.2e}");
     }
 }
+
+/// A kernel kept as a texture whose rows are padded (Dq = 96: 24 texels, allocated 28) gives a call
+/// too tall for the textured matmul the same buffer, made from the texture on the GPU: the copy takes
+/// each row's 24 texels and leaves the padding (checked against the oracle).
+#[test]
+fn buffers_made_from_padded_textures_match_the_oracle() {
+    for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
+        let name = format!("{} {}", adapter_name(&ctx), tex.name());
+        let mut cap = ctx.limits();
+        cap.max_texture_dimension_2d = 64;
+        let capped = ctx.clone().with_plan_limits(cap);
+        // 2 x 40 = 80 rows of a call are too tall for the textured matmul; the output kernel (32 x
+        // 96) fits a texture of 24 texels by 32 rows, allocated 28 wide.
+        let mut c = Case::new("buffer from a padded texture", GqaConfig::new(8, 4, 2));
+        (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 30, 96, 24, None);
+        let plan = c.plan(&capped);
+        let output = plan.buffer(BufferId::KernelTexture(Dense::Output)).and_then(|b| b.texture);
+        assert_eq!(output, Some(TextureShape { width: 24, height: 32, row_texels: 28 }), "{name}");
+        assert!(plan.buffer(BufferId::Kernel(Dense::Output)).is_some(), "{name}: the call binds the buffer");
+        let diff = c.check(&capped, 24);
+        eprintln!("[{name}] buffer from a padded texture: ok, max |diff| {diff:.2e}");
+    }
+}
