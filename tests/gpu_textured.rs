@@ -22,10 +22,24 @@ fn textured_forms(ctx: &GpuContext) -> Vec<(GpuContext, Kernel)> {
     forms
 }
 
-/// The labels of the plan's passes that run `kernel` (for the packing, only the matmuls' inputs: not
-/// the projections packed for the block attention, `pack_*_proj`).
+/// The form a matmul kernel belongs to: the 8-row subgroup kernel, which the subgroup form takes for
+/// 17 to 64 rows, counts as `Kernel::MatmulBiasTexSubgroup`.
+fn form_of(kernel: Kernel) -> Kernel {
+    match kernel {
+        Kernel::MatmulBiasTexSubgroupRows8 => Kernel::MatmulBiasTexSubgroup,
+        k => k,
+    }
+}
+
+/// The labels of the plan's passes that run `kernel` (a form: see [`form_of`]; for the packing, only
+/// the matmuls' inputs: not the projections packed for the block attention, `pack_*_proj`).
 fn labels_of(plan: &Plan, kernel: Kernel) -> Vec<&'static str> {
-    plan.passes().filter(|p| p.kernel == kernel && !p.label.ends_with("_proj")).map(|p| p.label).collect()
+    plan.passes().filter(|p| form_of(p.kernel) == kernel && !p.label.ends_with("_proj")).map(|p| p.label).collect()
+}
+
+/// The kernel of the plan's pass `label`.
+fn kernel_of(plan: &Plan, label: &str) -> Kernel {
+    plan.passes().find(|p| p.label == label).unwrap_or_else(|| panic!("no pass {label}")).kernel
 }
 
 #[test]
@@ -60,10 +74,16 @@ fn textured_projections_match_the_oracle() {
         let diff = c.check(&ctx, 11);
 
         // No key: the key and value projections read the one packed value; no bias.
+        // 40 query rows and 33 key rows: the subgroup form takes its 8-row kernel (64-row tiles).
         let mut c = Case::new("textured: key = value, no bias", GqaConfig::new(8, 4, 2));
         c.config.use_bias = false;
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
         let plan = c.plan(&ctx);
+        if tex == Kernel::MatmulBiasTexSubgroup {
+            for label in ["project_query", "project_key", "project_value", "project_output"] {
+                assert_eq!(kernel_of(&plan, label), Kernel::MatmulBiasTexSubgroupRows8, "{name}: {label}");
+            }
+        }
         assert_eq!(labels_of(&plan, Kernel::PackTexture), ["pack_query", "pack_value", "pack_attention_output"]);
         assert_eq!(labels_of(&plan, tex).len(), 4, "{name}");
         c.check(&ctx, 12);

@@ -92,7 +92,8 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
             Kernel::SoftmaxMaskedSubgroup,
             Kernel::AttentionBlockTexSubgroup,
             Kernel::MatmulBiasTexSubgroup,
-            Kernel::AttentionSubgroup
+            Kernel::AttentionSubgroup,
+            Kernel::MatmulBiasTexSubgroupRows8
         ]
     );
     for k in subgroup {

@@ -125,6 +125,12 @@ pub enum Kernel {
     /// [`Kernel::MatmulBiasTex`] when the tuning has [`crate::Tuning::subgroups`]; compiled only
     /// where the device has `SUBGROUP`.
     MatmulBiasTexSubgroup,
+    /// [`Kernel::MatmulBiasTexSubgroup`] with 8 rows x 16 columns per invocation (64-row tiles, one
+    /// gather of A per step; `matmul_bias_tex_subgroup_r8.wgsl`, from the same generator): taken in
+    /// its place for products of 17 to [`Kernel::ROWS8_MAX_ROWS`] rows, which fill at most half of a
+    /// 128-row tile (lavapipe: 0.62-0.66 of the time at 64 x 512 x 512). Compiled only where the
+    /// device has `SUBGROUP`.
+    MatmulBiasTexSubgroupRows8,
     /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's
     /// projections on CPU adapters, under [`crate::MatmulVariant::Textured`].
@@ -137,7 +143,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 27] = [
+    pub const ALL: [Kernel; 28] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -165,6 +171,7 @@ impl Kernel {
         Kernel::AttentionBlockTexSubgroup,
         Kernel::MatmulBiasTexSubgroup,
         Kernel::AttentionSubgroup,
+        Kernel::MatmulBiasTexSubgroupRows8,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -191,13 +198,20 @@ impl Kernel {
                 | Kernel::AttentionBlockTexSubgroup
                 | Kernel::MatmulBiasTexSubgroup
                 | Kernel::AttentionSubgroup
+                | Kernel::MatmulBiasTexSubgroupRows8
         )
     }
 
     /// Whether the kernel is a matmul reading its operands from textures (A packed by
     /// [`Kernel::PackTexture`], B the weight's texture).
     pub fn reads_operand_textures(self) -> bool {
-        matches!(self, Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex)
+        matches!(
+            self,
+            Kernel::MatmulBiasTex
+                | Kernel::MatmulBiasTexSubgroup
+                | Kernel::MatmulBiasTexSubgroupRows8
+                | Kernel::MatmulBiasRows4Tex
+        )
     }
 
     /// Whether the kernel is one of the block attention's forms ([`Kernel::AttentionBlock`] and its
@@ -238,6 +252,7 @@ impl Kernel {
             }
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup.wgsl",
+            Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8.wgsl",
             Kernel::AttentionSubgroup => "attention_subgroup.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
@@ -270,6 +285,7 @@ impl Kernel {
             Kernel::AttentionBlockTexSubgroup => "attention_block_tex_subgroup",
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup",
+            Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8",
             Kernel::AttentionSubgroup => "attention_subgroup",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
@@ -295,6 +311,7 @@ impl Kernel {
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
             | Kernel::MatmulBiasTexSubgroup
+            | Kernel::MatmulBiasTexSubgroupRows8
             | Kernel::PackTexture => [64, 1, 1],
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
@@ -319,7 +336,7 @@ impl Kernel {
             | Kernel::MatmulBiasF16ToF32
             | Kernel::AttentionSubgroup => 0,
             // The flag of subgroups that cannot share their rows, and its uniform copy.
-            Kernel::MatmulBiasTexSubgroup => 2 * 4,
+            Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 2 * 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             // Max, any-visible and sum slots for up to 64 subgroups.
             Kernel::SoftmaxMaskedSubgroup => 3 * 64 * 4,
@@ -355,6 +372,10 @@ impl Kernel {
     /// takes; more items go to [`Kernel::AttentionFused`] in split mode, whose 64 lanes are then
     /// better filled.
     pub const DECODE_MAX_ITEMS: usize = 16;
+
+    /// The most rows of a product that [`Kernel::MatmulBiasTexSubgroupRows8`] takes: one 64-row tile
+    /// (from [`crate::tuning::FEW_ROWS`] + 1, where the rows-of-4 kernel stops).
+    pub const ROWS8_MAX_ROWS: u64 = 64;
 
     /// Floats of [`Kernel::AttentionDecode`]'s score array (vec4s of 4 items each): the items rounded
     /// up to a multiple of 4, times the split keys, fit in it.
@@ -417,7 +438,10 @@ impl Kernel {
             }
             Kernel::MatmulBias => k.div_ceil(16) + 16,
             Kernel::MatmulBiasRb | Kernel::MatmulBiasF16 | Kernel::MatmulBiasF16ToF32 => k + 8,
-            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => k.div_ceil(4) + 64,
+            Kernel::MatmulBiasRb16
+            | Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasTexSubgroup
+            | Kernel::MatmulBiasTexSubgroupRows8 => k.div_ceil(4) + 64,
             Kernel::PackTexture => 128,
             Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
@@ -487,6 +511,7 @@ impl Kernel {
             }
             Kernel::AttentionSubgroup => [8 * Self::SUBGROUP_BLOCKS as u32, 1],
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => [128, 128],
+            Kernel::MatmulBiasTexSubgroupRows8 => [128, 64],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
             // 64 invocations of 4 columns, 4 rows each.
@@ -500,9 +525,10 @@ impl Kernel {
         use Access::*;
         match self {
             // A, B (textures), bias, C.
-            Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasRows4Tex => {
-                &[Texture, Texture, Read, ReadWrite]
-            }
+            Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasTexSubgroup
+            | Kernel::MatmulBiasTexSubgroupRows8
+            | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output.

@@ -1393,7 +1393,7 @@ mod tests {
             assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::SoftmaxMaskedSubgroup]);
         }
         assert!(Kernel::SoftmaxMaskedSubgroup.needs_subgroups());
-        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 4);
+        assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 5);
     }
 
     #[test]
@@ -1444,5 +1444,25 @@ mod tests {
         assert!(
             Kernel::MatmulBiasTexSubgroup.needs_subgroups() && Kernel::MatmulBiasTexSubgroup.reads_operand_textures()
         );
+        // By rows (B = 1, T rows): the rows-of-4 kernel up to 16, the 8-row subgroup kernel up to 64
+        // (one 64-row tile), the 16-row one beyond; without subgroups the textured kernel for all
+        // past 16.
+        let subgroups = Tuning { subgroups: true, ..Tuning::CPU };
+        for (t, with, without) in [
+            (16, Kernel::MatmulBiasRows4Tex, Kernel::MatmulBiasRows4Tex),
+            (17, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTex),
+            (64, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTex),
+            (65, Kernel::MatmulBiasTexSubgroup, Kernel::MatmulBiasTex),
+        ] {
+            let p = problem(&cfg, 1, t, 50, &CallOptions::default());
+            let plan = Plan::tuned(&p, &Limits::default(), subgroups).unwrap();
+            let pass = plan.passes().find(|p| p.label == "project_query").unwrap();
+            assert_eq!(pass.kernel, with, "T = {t}");
+            assert_eq!(pass.workgroups[1], t.div_ceil(pass.kernel.tile()[1] as usize) as u32, "T = {t}");
+            let plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+            assert_eq!(plan.passes().find(|p| p.label == "project_query").unwrap().kernel, without, "T = {t}");
+        }
+        let rows8 = Kernel::MatmulBiasTexSubgroupRows8;
+        assert!(rows8.needs_subgroups() && rows8.reads_operand_textures() && rows8.tile() == [128, 64]);
     }
 }

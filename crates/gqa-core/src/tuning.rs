@@ -237,9 +237,13 @@ impl Tuning {
 
     /// The f32 matmul kernel this tuning picks for an `m` x `k` by `k` x `n` product:
     /// [`MatmulVariant::kernel`], with [`Kernel::MatmulBiasTexSubgroup`] in place of
-    /// [`Kernel::MatmulBiasTex`] when the tuning has [`Tuning::subgroups`].
+    /// [`Kernel::MatmulBiasTex`] when the tuning has [`Tuning::subgroups`] (its 8-row form,
+    /// [`Kernel::MatmulBiasTexSubgroupRows8`], for at most [`Kernel::ROWS8_MAX_ROWS`] rows).
     pub fn matmul_kernel(&self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
         match self.matmul.kernel(m, k, n, limits) {
+            Kernel::MatmulBiasTex if self.subgroups && m <= Kernel::ROWS8_MAX_ROWS => {
+                Kernel::MatmulBiasTexSubgroupRows8
+            }
             Kernel::MatmulBiasTex if self.subgroups => Kernel::MatmulBiasTexSubgroup,
             kernel => kernel,
         }
