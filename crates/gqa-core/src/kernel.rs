@@ -128,8 +128,9 @@ pub enum Kernel {
     /// [`Kernel::MatmulBiasTexSubgroup`] with 8 rows x 16 columns per invocation (64-row tiles, one
     /// gather of A per step; `matmul_bias_tex_subgroup_r8.wgsl`, from the same generator): taken in
     /// its place for products of 17 to [`Kernel::ROWS8_MAX_ROWS`] rows, which fill at most half of a
-    /// 128-row tile (lavapipe: 0.62-0.66 of the time at 64 x 512 x 512). Compiled only where the
-    /// device has `SUBGROUP`.
+    /// 128-row tile (lavapipe: 0.62-0.66 of the time at 64 x 512 x 512), and for products that one
+    /// 128 x 128 tile holds ([`crate::Tuning::matmul_kernel`]). Compiled only where the device has
+    /// `SUBGROUP`.
     MatmulBiasTexSubgroupRows8,
     /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's

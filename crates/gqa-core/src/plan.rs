@@ -1431,7 +1431,7 @@ mod tests {
     #[test]
     fn the_subgroup_matmul_only_in_place_of_the_textured_one() {
         let cfg = GqaConfig::new(8, 4, 2);
-        let p = problem(&cfg, 2, 40, 50, &CallOptions::default());
+        let p = problem(&cfg, 2, 70, 50, &CallOptions::default());
         let kernel = |tuning: Tuning| -> Kernel {
             let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
             plan.passes().find(|p| p.label == "project_query").unwrap().kernel
@@ -1444,9 +1444,10 @@ mod tests {
         assert!(
             Kernel::MatmulBiasTexSubgroup.needs_subgroups() && Kernel::MatmulBiasTexSubgroup.reads_operand_textures()
         );
-        // By rows (B = 1, T rows): the rows-of-4 kernel up to 16, the 8-row subgroup kernel up to 64
-        // (one 64-row tile), the 16-row one beyond; without subgroups the textured kernel for all
-        // past 16.
+        // By rows (B = 1, T rows; Nq·H = 256 output columns, two 128-column tiles): the rows-of-4
+        // kernel up to 16, the 8-row subgroup kernel up to 64 (one 64-row tile), the 16-row one
+        // beyond; without subgroups the textured kernel for all past 16.
+        let cfg = GqaConfig::new(64, 4, 2);
         let subgroups = Tuning { subgroups: true, ..Tuning::CPU };
         for (t, with, without) in [
             (16, Kernel::MatmulBiasRows4Tex, Kernel::MatmulBiasRows4Tex),
@@ -1464,5 +1465,10 @@ mod tests {
         }
         let rows8 = Kernel::MatmulBiasTexSubgroupRows8;
         assert!(rows8.needs_subgroups() && rows8.reads_operand_textures() && rows8.tile() == [128, 64]);
+        // Where one 128 x 128 tile would hold the product, the 8-row kernel's two tiles.
+        let limits = Limits::default();
+        assert_eq!(subgroups.matmul_kernel(128, 512, 128, &limits), rows8);
+        assert_eq!(subgroups.matmul_kernel(128, 512, 256, &limits), Kernel::MatmulBiasTexSubgroup);
+        assert_eq!(subgroups.matmul_kernel(129, 512, 128, &limits), Kernel::MatmulBiasTexSubgroup);
     }
 }

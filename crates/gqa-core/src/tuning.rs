@@ -237,11 +237,16 @@ impl Tuning {
 
     /// The f32 matmul kernel this tuning picks for an `m` x `k` by `k` x `n` product:
     /// [`MatmulVariant::kernel`], with [`Kernel::MatmulBiasTexSubgroup`] in place of
-    /// [`Kernel::MatmulBiasTex`] when the tuning has [`Tuning::subgroups`] (its 8-row form,
-    /// [`Kernel::MatmulBiasTexSubgroupRows8`], for at most [`Kernel::ROWS8_MAX_ROWS`] rows).
+    /// [`Kernel::MatmulBiasTex`] when the tuning has [`Tuning::subgroups`]. Its 8-row form,
+    /// [`Kernel::MatmulBiasTexSubgroupRows8`], is taken for at most [`Kernel::ROWS8_MAX_ROWS`] rows
+    /// (which fill at most half of a 128-row tile), and where the 16-row kernel's grid would be one
+    /// workgroup (at most 128 x 128 outputs): its two tiles then let a second core work (lavapipe,
+    /// 128 x 128 x 512: 0.63 of the time; at 128 x 256, 4 tiles against 2, 1.03, so no further).
     pub fn matmul_kernel(&self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
+        let [cols, rows] = Kernel::MatmulBiasTexSubgroup.tile();
+        let one_tile = m <= rows as u64 && n <= cols as u64;
         match self.matmul.kernel(m, k, n, limits) {
-            Kernel::MatmulBiasTex if self.subgroups && m <= Kernel::ROWS8_MAX_ROWS => {
+            Kernel::MatmulBiasTex if self.subgroups && (m <= Kernel::ROWS8_MAX_ROWS || one_tile) => {
                 Kernel::MatmulBiasTexSubgroupRows8
             }
             Kernel::MatmulBiasTex if self.subgroups => Kernel::MatmulBiasTexSubgroup,
