@@ -37,6 +37,11 @@ fn labels_of(plan: &Plan, kernel: Kernel) -> Vec<&'static str> {
     plan.passes().filter(|p| form_of(p.kernel) == kernel && !p.label.ends_with("_proj")).map(|p| p.label).collect()
 }
 
+/// `ctx` planning with textures of at most `texels` per side.
+fn with_texture_limit(ctx: &GpuContext, texels: u32) -> GpuContext {
+    ctx.clone().with_plan_limits(Limits { max_texture_dimension_2d: texels, ..ctx.limits() })
+}
+
 /// The kernel of the plan's pass `label`.
 fn kernel_of(plan: &Plan, label: &str) -> Kernel {
     plan.passes().find(|p| p.label == label).unwrap_or_else(|| panic!("no pass {label}")).kernel
@@ -104,9 +109,7 @@ fn textured_projections_match_the_oracle() {
 fn textures_beyond_the_limits_fall_back_to_buffers() {
     for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
         let name = format!("{} {}", adapter_name(&ctx), tex.name());
-        let mut cap = ctx.limits();
-        cap.max_texture_dimension_2d = 64;
-        let capped = ctx.clone().with_plan_limits(cap);
+        let capped = with_texture_limit(&ctx, 64);
         // 2 x 40 = 80 query rows exceed 64 texels: the query, gate and output projections take the
         // buffer kernel; 2 x 30 = 60 key/value rows fit. The query weight (80 x 32) is too tall for
         // a texture, so the layer keeps none for it (nor for the gate, which shares its shape).
@@ -209,9 +212,7 @@ fn packing_copies_match_the_oracle() {
 fn buffers_made_from_padded_textures_match_the_oracle() {
     for (ctx, tex) in adapters().iter().flat_map(textured_forms) {
         let name = format!("{} {}", adapter_name(&ctx), tex.name());
-        let mut cap = ctx.limits();
-        cap.max_texture_dimension_2d = 64;
-        let capped = ctx.clone().with_plan_limits(cap);
+        let capped = with_texture_limit(&ctx, 64);
         // 2 x 40 = 80 rows of a call are too tall for the textured matmul; the output kernel (32 x
         // 96) fits a texture of 24 texels by 32 rows, allocated 28 wide.
         let mut c = Case::new("buffer from a padded texture", GqaConfig::new(8, 4, 2));
