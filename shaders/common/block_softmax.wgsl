@@ -147,10 +147,9 @@ fn masked_logits(d: Dots8x4, vis: u32) -> Logits {
     );
 }
 
-// The scaled logits of four items (each dot product left as a vec4 of partial sums) as one vec4.
-fn scaled4(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) -> vec4<f32> {
-    let sums = vec4<f32>(a0.x + a0.y + a0.z + a0.w, a1.x + a1.y + a1.z + a1.w, a2.x + a2.y + a2.z + a2.w, a3.x + a3.y + a3.z + a3.w);
-    return sums * params.scale;
+// The scaled logits of four items (their dot products) as one vec4.
+fn scaled4(a0: f32, a1: f32, a2: f32, a3: f32) -> vec4<f32> {
+    return vec4<f32>(a0, a1, a2, a3) * params.scale;
 }
 
 // The keys [x, y) that the items with query positions first .. last (nondecreasing) may see: all S,
