@@ -46,17 +46,17 @@ var<workgroup> red_nan: array<u32, 64>;
 
 // Item i's scaled logit for key j of the split starting at s0 (the sentinel when masked; 0 for the
 // padding items past T * R, which phase 2 skips and phase 3 never stores).
-fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: vec4<f32>) -> f32 {
+fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: f32) -> f32 {
     if i >= params.t_len * params.group {
         return 0.0;
     }
-    let x = (a.x + a.y + a.z + a.w) * params.scale;
+    let x = a * params.scale;
     let ok = visible(b_global, g * params.group + i % params.group, i / params.group, s0 + j);
     return select(MASKED, x, ok);
 }
 
 // Stores the logits of items i0 .. i0 + 3 for key j (the components of one dot-product field each).
-fn put_logits(b_global: u32, g: u32, s0: u32, i0: u32, j: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+fn put_logits(b_global: u32, g: u32, s0: u32, i0: u32, j: u32, a0: f32, a1: f32, a2: f32, a3: f32) {
     sc[(i0 / 4u) * params.split_keys + j] = vec4<f32>(
         logit(b_global, g, s0, i0, j, a0),
         logit(b_global, g, s0, i0 + 1u, j, a1),
