@@ -4,7 +4,7 @@
 mod common;
 
 use common::{F32, adapter_name, adapters, assert_close, random_tensor, random_weights, rng};
-use gqa::core::{CallOptions, GqaConfig, LayerDims};
+use gqa::core::{CallOptions, GqaConfig, Kernel, LayerDims, Step};
 use gqa::gpu::{GpuError, GpuInputs, GqaLayer};
 use wgpu::util::DeviceExt;
 
@@ -76,6 +76,63 @@ fn records_into_caller_encoder_over_caller_buffers() {
             want.scores.as_ref().unwrap().data(),
             F32,
         );
+    }
+}
+
+/// Inputs made with STORAGE alone, on rows a plan packs into textures by copies (256-byte rows):
+/// the layer packs them with `Kernel::PackTexture` passes instead (a copy needs COPY_SRC), with the
+/// oracle's result; with COPY_SRC the copies stay.
+#[test]
+fn storage_only_inputs_are_packed_by_passes() {
+    let cfg = GqaConfig::new(16, 4, 2);
+    let dims = LayerDims { query_dim: 64, key_dim: 64, value_dim: 128 };
+    let weights = random_weights(&cfg, dims, 5);
+    let mut r = rng(6);
+    let (b, t, s) = (2, 20, 24);
+    let q = random_tensor(&[b, t, 64], &mut r);
+    let v = random_tensor(&[b, s, 128], &mut r);
+    let k = random_tensor(&[b, s, 64], &mut r);
+    let opts = CallOptions { use_causal_mask: true, ..Default::default() };
+    let want = gqa::reference::forward(&cfg, &weights, &q, &v, Some(&k), &opts).unwrap();
+    let step = |plan: &gqa::core::Plan, label: &str| plan.steps.iter().find(|s| s.label() == label).cloned();
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let device = ctx.device();
+        let layer = GqaLayer::new(ctx, &cfg, &weights).unwrap();
+        for extra in [wgpu::BufferUsages::empty(), wgpu::BufferUsages::COPY_SRC] {
+            let (qb, vb, kb) =
+                (storage(device, q.data(), extra), storage(device, v.data(), extra), storage(device, k.data(), extra));
+            let out = storage(device, &vec![f32::NAN; b * t * 64], wgpu::BufferUsages::COPY_SRC);
+            let inputs = GpuInputs {
+                query: &qb,
+                query_shape: [b, t, 64],
+                value: &vb,
+                value_shape: [b, s, 128],
+                key: Some((&kb, [b, s, 64])),
+                output: Some(&out),
+                scores: None,
+            };
+            let planned = layer.plan(&[b, t, 64], &[b, s, 128], Some(&[b, s, 64]), &opts).unwrap();
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut enc = device.create_command_encoder(&Default::default());
+            let rec = layer.encode_forward(&mut enc, &inputs, &opts).unwrap();
+            ctx.queue().submit([enc.finish()]);
+            assert!(pollster::block_on(scope.pop()).is_none(), "{name}: validation error");
+            for label in ["pack_query", "pack_key", "pack_value"] {
+                if let Some(Step::Copy(_)) = step(&planned, label) {
+                    let recorded = step(&rec.plan, label);
+                    if extra.is_empty() {
+                        assert!(
+                            matches!(&recorded, Some(Step::Dispatch(p)) if p.kernel == Kernel::PackTexture),
+                            "{name}: {label} {recorded:?}"
+                        );
+                    } else {
+                        assert!(matches!(recorded, Some(Step::Copy(_))), "{name}: {label} {recorded:?}");
+                    }
+                }
+            }
+            assert_close(&format!("{name}: {extra:?}: output"), &read(ctx, &out), want.output.data(), F32);
+        }
     }
 }
 

@@ -317,6 +317,41 @@ impl Plan {
         Self::build(problem, limits, tuning, None)
     }
 
+    /// This plan with each packing copy out of `src` ([`packs_by_copy`]) replaced by the
+    /// [`Kernel::PackTexture`] pass that fills the same texture: for a caller's buffer that cannot be
+    /// a copy source (a buffer made without `COPY_SRC`), which a pass can still bind. Copies that
+    /// are not packings (batch chunks, KV cache appends) are left as they are.
+    pub fn packing_by_passes_from(mut self, src: BufferId) -> Self {
+        let packed = |id: BufferId| {
+            self.buffers.iter().find(|b| b.id == id && b.role == BufferRole::Scratch).and_then(|b| b.texture)
+        };
+        let passes: Vec<Option<Step>> = self
+            .steps
+            .iter()
+            .map(|step| match *step {
+                Step::Copy(c) if c.src == src && c.src_offset == 0 && c.dst_offset == 0 => packed(c.dst).map(|shape| {
+                    let cols = shape.width as u64 * 4;
+                    let rows = c.bytes / (cols * 4);
+                    let kernel = Kernel::PackTexture;
+                    Step::Dispatch(Pass {
+                        label: c.label,
+                        kernel,
+                        workgroups: tiled(kernel, cols, rows, 1),
+                        params: Params { m: rows as u32, k: cols as u32, ..Params::default() },
+                        bindings: vec![c.src, c.dst],
+                    })
+                }),
+                _ => None,
+            })
+            .collect();
+        for (step, pass) in self.steps.iter_mut().zip(passes) {
+            if let Some(pass) = pass {
+                *step = pass;
+            }
+        }
+        self
+    }
+
     /// A cached call (a KV-cache prefill or step; `problem` from [`CacheUpdate::problem`]): the
     /// projections run over the call's `T` new tokens only, their keys and values are copied into
     /// [`BufferId::KeyCache`] / [`BufferId::ValueCache`] at each sequence's length, and the
@@ -1086,6 +1121,29 @@ mod tests {
         }
         let shape = TextureShape::new(1024, 3);
         assert_eq!((shape.width, shape.row_texels, shape.bytes()), (1024, 1028, 1028 * 3 * 16));
+    }
+
+    /// A packing copy out of a buffer that cannot be a copy source becomes the pack pass that fills
+    /// the same texture; the other packings stay copies.
+    #[test]
+    fn packing_copies_become_passes_for_one_source() {
+        let cfg = GqaConfig::new(16, 4, 2);
+        let p = Problem::new(&cfg, &[2, 20, 64], &[2, 24, 128], None, &CallOptions::default()).unwrap();
+        let plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+        let kind = |plan: &Plan, label: &str| match plan.steps.iter().find(|s| s.label() == label) {
+            Some(Step::Copy(_)) => "copy",
+            Some(Step::Dispatch(p)) if p.kernel == Kernel::PackTexture => "pass",
+            _ => "none",
+        };
+        assert_eq!((kind(&plan, "pack_query"), kind(&plan, "pack_value")), ("copy", "copy"));
+        let plan = plan.packing_by_passes_from(BufferId::Query);
+        assert_eq!((kind(&plan, "pack_query"), kind(&plan, "pack_value")), ("pass", "copy"));
+        let pass = plan.passes().find(|p| p.label == "pack_query").unwrap();
+        assert_eq!(
+            (pass.params.m, pass.params.k, pass.bindings.clone()),
+            (40, 64, vec![BufferId::Query, BufferId::QueryTexture])
+        );
+        assert_eq!(pass.workgroups, tiled(Kernel::PackTexture, 64, 40, 1));
     }
 
     /// A matrix fits a texture only if its padded rows do: at a 8192-texel limit, 32,752 columns

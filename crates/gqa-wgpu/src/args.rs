@@ -11,7 +11,8 @@ use crate::tensor::GpuTensor;
 ///
 /// Layout: row-major f32 starting at byte offset 0 (a buffer may be longer than its tensor).
 /// Usages: inputs need `STORAGE` when the plan binds them directly and `COPY_SRC` when it splits the
-/// batch (see [`gqa_core::Chunking`]); outputs (`output` (B, T, Dq), `scores` (B, Nq, T, S)) need
+/// batch (see [`gqa_core::Chunking`]; on CPU adapters an input with `COPY_SRC` is packed into its
+/// texture by a copy, one without it by a pass); outputs (`output` (B, T, Dq), `scores` (B, Nq, T, S)) need
 /// `STORAGE`, or `COPY_DST` when split. Giving all of `STORAGE | COPY_SRC | COPY_DST`
 /// ([`GpuTensor::USAGE`]) always works. The buffers must belong to the layer's device (wgpu cannot
 /// check this for buffers of another `wgpu::Instance`; [`TensorArgs`] is checked).

@@ -226,8 +226,15 @@ impl GqaLayer {
         options: &CallOptions,
     ) -> Result<EncodedForward, GpuError> {
         let inputs = inputs.gpu_inputs(&self.ctx)?;
-        let plan =
+        let mut plan =
             self.plan(&inputs.query_shape, &inputs.value_shape, inputs.key.as_ref().map(|k| &k.1[..]), options)?;
+        // A caller's input made without COPY_SRC is packed into its texture by a pass, not a copy.
+        let key = inputs.key.as_ref().map(|(buffer, _)| (BufferId::Key, *buffer));
+        for (id, buffer) in [(BufferId::Query, inputs.query), (BufferId::Value, inputs.value)].into_iter().chain(key) {
+            if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+                plan = plan.packing_by_passes_from(id);
+            }
+        }
         log_plan("encode_forward", &plan);
         self.encode_planned(encoder, &inputs, options, plan)
     }

@@ -32,8 +32,9 @@ impl DType {
 /// `4 * ((i * N + j) * D + k)`. The buffer may be larger than the tensor (the rest is ignored).
 /// The layer binds tensors as storage buffers (`STORAGE`); a plan that splits the batch to fit the
 /// device's limits copies inputs out (`COPY_SRC`) and outputs in (`COPY_DST`), and
-/// [`GpuTensor::to_host`] copies out (`COPY_SRC`). Tensors made by this type's constructors have
-/// [`GpuTensor::USAGE`], which covers all of these.
+/// [`GpuTensor::to_host`] copies out (`COPY_SRC`). On CPU adapters the inputs are packed into
+/// textures by copies where they have `COPY_SRC`, else by a pass. Tensors made by this type's
+/// constructors have [`GpuTensor::USAGE`], which covers all of these.
 ///
 /// A tensor used by a layer must be made with the layer's context or a clone of it
 /// ([`GpuTensor::is_on`]). Cloning is cheap: the clone shares the buffer.
