@@ -63,8 +63,7 @@ pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;
 pub use params::Params;
 pub use plan::{
-    BufferId, BufferRole, BufferSpec, COPY_ROW_ALIGNMENT, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step,
-    TextureShape, packs_by_copy, row_texels,
+    BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step, TextureShape, row_texels,
 };
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;

@@ -317,7 +317,7 @@ impl Plan {
         Self::build(problem, limits, tuning, None)
     }
 
-    /// This plan with each packing copy out of `src` ([`packs_by_copy`]) replaced by the
+    /// This plan with each packing copy out of `src` (the copies that fill the packed textures) replaced by the
     /// [`Kernel::PackTexture`] pass that fills the same texture: for a caller's buffer that cannot be
     /// a copy source (a buffer made without `COPY_SRC`), which a pass can still bind. Copies that
     /// are not packings (batch chunks, KV cache appends) are left as they are.
@@ -616,7 +616,7 @@ impl Plan {
                     ]);
                 }
                 for (src, texture, label, cols, rows) in projections {
-                    attention_packed.push(pack(&mut steps, label, [src, texture], cols, rows, chunk));
+                    attention_packed.push(pack(&mut steps, label, [src, texture], cols, rows));
                 }
             }
             let gate_or_v = if p.use_gate { BufferId::GateProj } else { vcache };
@@ -965,7 +965,7 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     let (a, b) = if kernel.reads_operand_textures() {
         let (texture, label) = input_texture(input);
         if !packed.iter().any(|t| t.id == texture) {
-            packed.push(pack(steps, label, [input, texture], k, rows as u64, params));
+            packed.push(pack(steps, label, [input, texture], k, rows as u64));
         }
         (texture, BufferId::KernelTexture(d))
     } else {
@@ -994,45 +994,16 @@ fn block_textures_fit(p: &Problem, tuning: Tuning, limits: &Limits, nb: u64) -> 
         && matrix_texture_fits(s, nkv * h, limits)
 }
 
-/// Bytes per row a buffer-to-texture copy of many rows needs its rows to be a multiple of (WebGPU's
-/// `COPY_BYTES_PER_ROW_ALIGNMENT`); a copy of one row needs none.
-pub const COPY_ROW_ALIGNMENT: u64 = 256;
-
-/// The most copy commands a packing copy may take (one per row where rows are not a multiple of
-/// [`COPY_ROW_ALIGNMENT`]) before the plan packs with [`Kernel::PackTexture`] instead.
-const MAX_PACK_ROW_COPIES: u64 = 8;
-
-/// Whether a plan fills a packed texture of `rows` rows of `cols` f32 with a copy rather than a
-/// [`Kernel::PackTexture`] pass: where the rows are a multiple of [`COPY_ROW_ALIGNMENT`] bytes (one
-/// copy command), or few (one command per row). A copy is the driver's own row copy (on lavapipe a
-/// memcpy per row: 512 x 4096 f32 in 2.0 ms, where the pack pass takes 22 ms).
-pub fn packs_by_copy(cols: u64, rows: u64) -> bool {
-    (cols * 4).is_multiple_of(COPY_ROW_ALIGNMENT) || rows <= MAX_PACK_ROW_COPIES
-}
-
-/// Pushes the step that packs `src`, a row-major `rows` x `cols` f32 matrix, into `texture`: a copy
-/// where [`packs_by_copy`], else a [`Kernel::PackTexture`] pass. Returns the texture's spec.
-fn pack(
-    steps: &mut Vec<Step>,
-    label: &'static str,
-    [src, texture]: [BufferId; 2],
-    cols: u64,
-    rows: u64,
-    base: Params,
-) -> BufferSpec {
-    if packs_by_copy(cols, rows) {
-        let bytes = cols * rows * 4;
-        steps.push(Step::Copy(CopySpec { label, src, src_offset: 0, dst: texture, dst_offset: 0, bytes }));
-    } else {
-        let kernel = Kernel::PackTexture;
-        steps.push(Step::Dispatch(Pass {
-            label,
-            kernel,
-            workgroups: tiled(kernel, cols, rows, 1),
-            params: Params { m: rows as u32, k: cols as u32, ..base },
-            bindings: vec![src, texture],
-        }));
-    }
+/// Pushes the copy that packs `src`, a row-major `rows` x `cols` f32 matrix, into `texture` (one copy
+/// command where the rows are a multiple of WebGPU's 256-byte copy row alignment, else one per row,
+/// as the executor splits it); returns the texture's spec. A copy is the driver's own row copy: on
+/// lavapipe 512 x 4096 f32 in 2.0 ms (one command) where a `Kernel::PackTexture` pass took 22 ms, 512
+/// rows of 4080 in 3-4 ms with one command per row (encoding included), 16,384 rows of 1000 in 74
+/// ms against the pass's 159 ms; GL llvmpipe likewise. The pass remains for a caller's buffer that
+/// cannot be a copy source ([`Plan::packing_by_passes_from`]).
+fn pack(steps: &mut Vec<Step>, label: &'static str, [src, texture]: [BufferId; 2], cols: u64, rows: u64) -> BufferSpec {
+    let bytes = cols * rows * 4;
+    steps.push(Step::Copy(CopySpec { label, src, src_offset: 0, dst: texture, dst_offset: 0, bytes }));
     texture_spec(texture, cols, rows, BufferRole::Scratch)
 }
 
@@ -1241,14 +1212,16 @@ mod tests {
         // 2 x 40 query rows and 2 x 50 key/value rows: every projection textured, the gate reading
         // the packed query, the key projection the packed value (no key given).
         let plan = Plan::tuned(&problem(&cfg, 2, 40, 50, &opts), &Limits::default(), tuning).unwrap();
-        let labels: Vec<_> = plan.passes().map(|p| (p.label, p.kernel)).collect();
-        let tex = Kernel::MatmulBiasTex;
+        // Packed by copies (None: not a pass).
+        let kernel = |s: &Step| if let Step::Dispatch(p) = s { Some(p.kernel) } else { None };
+        let labels: Vec<_> = plan.steps.iter().map(|s| (s.label(), kernel(s))).collect();
+        let tex = Some(Kernel::MatmulBiasTex);
         assert_eq!(
             labels[..6],
             [
-                ("pack_query", Kernel::PackTexture),
+                ("pack_query", None),
                 ("project_query", tex),
-                ("pack_value", Kernel::PackTexture),
+                ("pack_value", None),
                 ("project_key", tex),
                 ("project_value", tex),
                 ("project_gate", tex),
@@ -1265,9 +1238,16 @@ mod tests {
             assert!(plan.buffer(BufferId::Kernel(d)).is_none(), "{d:?}: kept as its texture alone");
             assert!(plan.buffer(BufferId::Bias(d)).is_some(), "{d:?}: biases stay buffers");
         }
-        let pack = plan.passes().find(|p| p.label == "pack_attention_output").unwrap();
-        assert_eq!(pack.workgroups, [1, 1, 1], "32 columns, 80 rows: one 256 x 128 tile");
-        assert_eq!(pack.bindings, [BufferId::AttnOut, BufferId::AttnOutTexture]);
+        let pack = plan.steps.iter().find(|s| s.label() == "pack_attention_output");
+        let copy = CopySpec {
+            label: "pack_attention_output",
+            src: BufferId::AttnOut,
+            src_offset: 0,
+            dst: BufferId::AttnOutTexture,
+            dst_offset: 0,
+            bytes: 32 * 80 * 4,
+        };
+        assert_eq!(pack, Some(&Step::Copy(copy)), "32 columns, 80 rows, copied");
 
         // One query row takes the rows kernel's texture form; its input is packed like the others.
         let step = Plan::tuned(&problem(&cfg, 1, 1, 50, &opts), &Limits::default(), tuning).unwrap();

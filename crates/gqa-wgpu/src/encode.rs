@@ -145,7 +145,7 @@ impl Recording {
                         })?
                         .clone(),
                     _ => {
-                        // Packed by a copy or by Kernel::PackTexture (gqa_core::packs_by_copy).
+                        // Packed by a copy, or by Kernel::PackTexture (Plan::packing_by_passes_from).
                         let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
                         let texture = MatrixTexture::create(device, &format!("gqa {}", spec.id), shape, usage);
                         copy_textures.insert(spec.id, texture.clone());
