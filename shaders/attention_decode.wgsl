@@ -55,7 +55,7 @@ fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: f32) -> f32 {
     return select(MASKED, x, ok);
 }
 
-// Stores the logits of items i0 .. i0 + 3 for key j (the components of one dot-product field each).
+// Stores the logits of items i0 .. i0 + 3 for key j (their dot products a0 .. a3).
 fn put_logits(b_global: u32, g: u32, s0: u32, i0: u32, j: u32, a0: f32, a1: f32, a2: f32, a3: f32) {
     sc[(i0 / 4u) * params.split_keys + j] = vec4<f32>(
         logit(b_global, g, s0, i0, j, a0),

@@ -1,6 +1,7 @@
 // Packs a row-major m x k f32 matrix (k a multiple of 4) into an rgba32float texture of k / 4 x m
 // texels: texel (c, r) holds columns 4c..4c+3 of row r. The A operand of the textured matmuls, which read
-// it with texel fetches (on CPU adapters a gather, where a storage-buffer load is a loop over lanes).
+// it with texel fetches (on CPU adapters a gather, where a storage-buffer load is a loop over lanes),
+// where the input cannot be a copy source (plans pack with copies: Plan::packing_by_passes_from).
 // Each invocation packs one texel column over ROWS rows: the grid's rows are those of the matmul's
 // 128-row tiles, so the chunking that fits the matmul's grid fits this one.
 

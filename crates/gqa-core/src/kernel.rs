@@ -67,9 +67,8 @@ pub enum Kernel {
     /// [`Kernel::AttentionDecode`] (the same file) reading Q, K and V from rgba32float textures (with
     /// `common/qkv_texture.wgsl` in place of `common/qkv_storage.wgsl`): a cached call's split pass on
     /// CPU adapters, over the KV cache's texture mirrors (`B·capacity` rows of `Nkv·H/4` texels, see
-    /// [`crate::Tuning::keeps_cache_texture`]) and the projected queries packed by
-    /// [`Kernel::PackTexture`]. A texel fetch is one gather there, a storage-buffer load a loop over
-    /// the SIMD lanes.
+    /// [`crate::Tuning::keeps_cache_texture`]) and the projected queries packed into a texture (by a
+    /// copy). A texel fetch is one gather there, a storage-buffer load a loop over the SIMD lanes.
     AttentionDecodeTex,
     /// Fused attention over all S keys for any number of queries, built like
     /// [`Kernel::AttentionDecode`] (no per-lane private arrays): one workgroup per (block of
@@ -81,7 +80,7 @@ pub enum Kernel {
     /// up to 256.
     AttentionBlock,
     /// [`Kernel::AttentionBlock`] (the same file) reading Q, K and V from rgba32float textures
-    /// packed by [`Kernel::PackTexture`] after the projections (Q as `B·T` rows of `Nq·H/4` texels,
+    /// packed by copies after the projections (Q as `B·T` rows of `Nq·H/4` texels,
     /// K and V as `B·S` rows of `Nkv·H/4` texels): for CPU adapters, where a texel fetch is one
     /// gather and a storage-buffer load a loop over the SIMD lanes. Taken by plans whose tuning reads
     /// the projections' operands from textures ([`crate::MatmulVariant::Textured`]) where the
@@ -112,8 +111,8 @@ pub enum Kernel {
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
     /// adapters, where Mesa's llvmpipe turns every storage-buffer load into a loop over the SIMD
     /// lanes but a texel fetch into one gather (4.3x faster at 1024^3 on lavapipe,
-    /// docs/PERFORMANCE.md). A comes from [`Kernel::PackTexture`], B is the weight's texture
-    /// uploaded once. Needs k and n multiples of 4 and every texture within
+    /// docs/PERFORMANCE.md). A is the input packed into a texture (by a copy, or by
+    /// [`Kernel::PackTexture`]), B is the weight's texture uploaded once. Needs k and n multiples of 4 and every texture within
     /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
     MatmulBiasTex,
     /// [`Kernel::MatmulBiasTex`]'s blocks with A's rows shared across a subgroup
@@ -138,7 +137,8 @@ pub enum Kernel {
     MatmulBiasRows4Tex,
     /// Copies a row-major `m x k` f32 buffer (k a multiple of 4) into an rgba32float storage
     /// texture of `k / 4` x `m` texels, one texel column of 128 rows per invocation: the A operand
-    /// of [`Kernel::MatmulBiasTex`].
+    /// of [`Kernel::MatmulBiasTex`] where the input cannot be a copy source (a caller's buffer made
+    /// without `COPY_SRC`, [`crate::Plan::packing_by_passes_from`]); plans pack with copies.
     PackTexture,
 }
 
@@ -203,8 +203,8 @@ impl Kernel {
         )
     }
 
-    /// Whether the kernel is a matmul reading its operands from textures (A packed by
-    /// [`Kernel::PackTexture`], B the weight's texture).
+    /// Whether the kernel is a matmul reading its operands from textures (A the packed input, B the
+    /// weight's texture).
     pub fn reads_operand_textures(self) -> bool {
         matches!(
             self,

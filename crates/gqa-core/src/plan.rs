@@ -322,32 +322,24 @@ impl Plan {
     /// a copy source (a buffer made without `COPY_SRC`), which a pass can still bind. Copies that
     /// are not packings (batch chunks, KV cache appends) are left as they are.
     pub fn packing_by_passes_from(mut self, src: BufferId) -> Self {
-        let packed = |id: BufferId| {
-            self.buffers.iter().find(|b| b.id == id && b.role == BufferRole::Scratch).and_then(|b| b.texture)
-        };
-        let passes: Vec<Option<Step>> = self
-            .steps
-            .iter()
-            .map(|step| match *step {
-                Step::Copy(c) if c.src == src && c.src_offset == 0 && c.dst_offset == 0 => packed(c.dst).map(|shape| {
-                    let cols = shape.width as u64 * 4;
-                    let rows = c.bytes / (cols * 4);
-                    let kernel = Kernel::PackTexture;
-                    Step::Dispatch(Pass {
-                        label: c.label,
-                        kernel,
-                        workgroups: tiled(kernel, cols, rows, 1),
-                        params: Params { m: rows as u32, k: cols as u32, ..Params::default() },
-                        bindings: vec![c.src, c.dst],
-                    })
-                }),
-                _ => None,
-            })
-            .collect();
-        for (step, pass) in self.steps.iter_mut().zip(passes) {
-            if let Some(pass) = pass {
-                *step = pass;
+        let buffers = &self.buffers;
+        for step in &mut self.steps {
+            let Step::Copy(c) = *step else { continue };
+            if c.src != src || c.src_offset != 0 || c.dst_offset != 0 {
+                continue;
             }
+            let packed = buffers.iter().find(|b| b.id == c.dst && b.role == BufferRole::Scratch);
+            let Some(shape) = packed.and_then(|b| b.texture) else { continue };
+            let cols = shape.width as u64 * 4;
+            let rows = c.bytes / (cols * 4);
+            let kernel = Kernel::PackTexture;
+            *step = Step::Dispatch(Pass {
+                label: c.label,
+                kernel,
+                workgroups: tiled(kernel, cols, rows, 1),
+                params: Params { m: rows as u32, k: cols as u32, ..Params::default() },
+                bindings: vec![c.src, c.dst],
+            });
         }
         self
     }

@@ -16,8 +16,8 @@ pub enum MatmulVariant {
     /// of 4, else 8x8 with scalar loads ([`Kernel::MatmulBiasRb`]).
     RegisterBlocked,
     /// [`MatmulVariant::RegisterBlocked`] reading both operands from textures
-    /// ([`Kernel::MatmulBiasTex`]; A packed by [`Kernel::PackTexture`], the weights kept as
-    /// textures too): for CPU adapters, where texel fetches are gathers and storage-buffer loads are
+    /// ([`Kernel::MatmulBiasTex`]; A packed into a texture by a copy, the weights kept as textures
+    /// too): for CPU adapters, where texel fetches are gathers and storage-buffer loads are
     /// per-lane loops. Products that do not fit ([`MatmulVariant::texture_fits`]) run as
     /// [`MatmulVariant::RegisterBlocked`].
     Textured,
@@ -65,15 +65,16 @@ impl MatmulVariant {
 
 /// Whether a row-major `rows` x `cols` f32 matrix fits one rgba32float texture of `cols / 4` x
 /// `rows` texels that the kernels can bind: `cols` a multiple of 4, neither side empty, both within
-/// `max_texture_dimension_2d` (the width as allocated, with [`crate::plan::row_texels`]' padding), and as many storage textures per stage as the kernel that binds the
-/// most ([`texture_bindings_needed`]). The weights, the operands packed by [`Kernel::PackTexture`]
-/// (the projections' inputs, the projected Q, K and V of the textured block attention) and the KV
+/// `max_texture_dimension_2d` (the width as allocated, padded by [`crate::plan::row_texels`]), and
+/// as many storage textures per stage as the kernel that binds the most
+/// ([`texture_bindings_needed`]). The weights, the packed operands (the projections' inputs, the
+/// projected Q, K and V of the textured block attention) and the KV
 /// cache's mirrors all ask this, the weights and mirrors with further conditions of their own.
 pub(crate) fn matrix_texture_fits(rows: u64, cols: u64, limits: &Limits) -> bool {
     let max = limits.max_texture_dimension_2d as u64;
     cols.is_multiple_of(4)
         && cols >= 4
-        && cols / 4 <= u32::MAX as u64
+        && cols / 4 <= max
         && crate::plan::row_texels((cols / 4) as u32) as u64 <= max
         && rows >= 1
         && rows <= max

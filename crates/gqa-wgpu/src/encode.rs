@@ -299,7 +299,7 @@ impl Recording {
                 Step::Copy(c) => {
                     match self.textures.get(&c.dst) {
                         Some(texture) => {
-                            let row_bytes = texture.shape().width as u64 * 16;
+                            let row_bytes = texture.row_bytes() as u64;
                             let rows = (c.dst_offset / row_bytes) as u32..((c.dst_offset + c.bytes) / row_bytes) as u32;
                             texture.copy_rows(encoder, &self.buffers[&c.src], c.src_offset, rows);
                         }

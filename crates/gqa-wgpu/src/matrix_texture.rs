@@ -52,7 +52,7 @@ impl MatrixTexture {
     }
 
     /// Bytes of one row of the matrix in a row-major buffer.
-    fn row_bytes(&self) -> u32 {
+    pub(crate) fn row_bytes(&self) -> u32 {
         self.shape.width * TEXEL_BYTES
     }
 
