@@ -138,26 +138,26 @@ fn scan_skipped_v(acc: Skipped, k_from: u32, k_to: u32, kg: u32, kgroups: u32, k
 // pair) need (kgroups - 1) * pairs * 8 <= 504 vec4 of sc's 512 for every H. Each round costs two
 // barriers, and on CPU drivers a barrier is a switch through every SIMD group of the workgroup.
 
-// The key groups' sums of items i0 .. i0 + 3 of the block (a: the pair's first column, c: its
-// second), stored by key group 0's lanes. Called in uniform control flow (it has barriers).
-fn finish8(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, vs: vec4<f32>, vt: vec4<f32>) {
+// The key groups' sums of items i0 .. i0 + 3 of the block (sums[0..4]: the pair's first column,
+// sums[4..8]: its second), stored by key group 0's lanes. Called in uniform control flow (it has barriers).
+fn finish8(lid: u32, b: u32, g: u32, blk: u32, i0: u32, sums: array<vec4<f32>, 8>, vs: vec4<f32>, vt: vec4<f32>) {
     let h4n = params.head_dim / 4u;
     let pairs = (h4n + 1u) / 2u;
     let kgroups = WG / pairs;
     let cp = lid % pairs;
     let kg = lid / pairs;
-    var x = array<vec4<f32>, 8>(a0, a1, a2, a3, c0, c1, c2, c3);
+    var x = sums;
     if kgroups > 1u {
         if kg > 0u && kg < kgroups {
             let at = ((kg - 1u) * pairs + cp) * 8u;
-            sc[at] = a0;
-            sc[at + 1u] = a1;
-            sc[at + 2u] = a2;
-            sc[at + 3u] = a3;
-            sc[at + 4u] = c0;
-            sc[at + 5u] = c1;
-            sc[at + 6u] = c2;
-            sc[at + 7u] = c3;
+            sc[at] = x[0];
+            sc[at + 1u] = x[1];
+            sc[at + 2u] = x[2];
+            sc[at + 3u] = x[3];
+            sc[at + 4u] = x[4];
+            sc[at + 5u] = x[5];
+            sc[at + 6u] = x[6];
+            sc[at + 7u] = x[7];
         }
         workgroupBarrier();
         if kg == 0u {
@@ -177,15 +177,11 @@ fn finish8(lid: u32, b: u32, g: u32, blk: u32, i0: u32, a0: vec4<f32>, a1: vec4<
     }
     if kg == 0u {
         let col = 2u * cp;
-        store_item(b, g, blk, i0, col, x[0], vs);
-        store_item(b, g, blk, i0 + 1u, col, x[1], vs);
-        store_item(b, g, blk, i0 + 2u, col, x[2], vs);
-        store_item(b, g, blk, i0 + 3u, col, x[3], vs);
-        if col + 1u < h4n {
-            store_item(b, g, blk, i0, col + 1u, x[4], vt);
-            store_item(b, g, blk, i0 + 1u, col + 1u, x[5], vt);
-            store_item(b, g, blk, i0 + 2u, col + 1u, x[6], vt);
-            store_item(b, g, blk, i0 + 3u, col + 1u, x[7], vt);
+        // One store_item call site (its finish inlined once, not eight times): x[e] is item
+        // i0 + e % 4 of column col + e / 4; the pair's second column only where it exists.
+        let n = select(4u, 8u, col + 1u < h4n);
+        for (var e = 0u; e < n; e++) {
+            store_item(b, g, blk, i0 + e % 4u, col + e / 4u, x[e], select(vs, vt, e >= 4u));
         }
     }
 }
@@ -512,8 +508,17 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
         vs = v2[0];
         vt = v2[1];
     }
-    finish8(lid, b, g, blk, 0u, a0, a1, a2, a3, b0, b1, b2, b3, vs, vt);
-    finish8(lid, b, g, blk, 4u, a4, a5, a6, a7, b4, b5, b6, b7, vs, vt);
-    finish8(lid, b, g, blk, 8u, a8, a9, a10, a11, b8, b9, b10, b11, vs, vt);
-    finish8(lid, b, g, blk, 12u, a12, a13, a14, a15, b12, b13, b14, b15, vs, vt);
+    // One finish8 call site in a loop over the block's quads of items that exist (the bound is
+    // uniform: the block's row count): four inlined copies made this kernel's compile 1.6x longer.
+    let quads = (min(BLOCK, params.t_len * params.group - blk * BLOCK) + 3u) / 4u;
+    for (var qd = 0u; qd < quads; qd++) {
+        var x: array<vec4<f32>, 8>;
+        switch qd {
+            case 0u: { x = array<vec4<f32>, 8>(a0, a1, a2, a3, b0, b1, b2, b3); }
+            case 1u: { x = array<vec4<f32>, 8>(a4, a5, a6, a7, b4, b5, b6, b7); }
+            case 2u: { x = array<vec4<f32>, 8>(a8, a9, a10, a11, b8, b9, b10, b11); }
+            default: { x = array<vec4<f32>, 8>(a12, a13, a14, a15, b12, b13, b14, b15); }
+        }
+        finish8(lid, b, g, blk, 4u * qd, x, vs, vt);
+    }
 }

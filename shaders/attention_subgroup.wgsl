@@ -190,29 +190,21 @@ fn scan_skipped(acc: Skipped, k_from: u32, k_to: u32, kv_row: u32, kv_col: u32, 
     return r;
 }
 
-// Stores item it's 4 columns of the lane (col_at, those inside the head), times the gate when used;
-// item i (0-7) of the block for its softmax state. Items past T * R are not stored.
-fn store_row(b: u32, g: u32, it: u32, i: u32, st: Rows, sk: Skipped, col_at: vec4<u32>, o0: vec4<f32>, o1: vec4<f32>, o2: vec4<f32>, o3: vec4<f32>) {
-    if it >= params.t_len * params.group {
-        return;
-    }
+// Stores item it's 4 columns of the lane (col_at, those inside the head; o: their sums), times the
+// gate when used; item i (0-7) of the block for its softmax state. The caller skips items past T * R.
+fn store_row(b: u32, g: u32, it: u32, i: u32, st: Rows, sk: Skipped, col_at: vec4<u32>, o: array<vec4<f32>, 4>) {
     let lo = i < 4u;
     let l = select(st.l_hi[i % 4u], st.l_lo[i % 4u], lo);
     let seen = select(st.seen_hi[i % 4u], st.seen_lo[i % 4u], lo) != 0u;
     let nan = select(st.nan_hi[i % 4u], st.nan_lo[i % 4u], lo) != 0u;
     let row = row_of(b, g, it);
     let h4n = params.head_dim / 4u;
-    if col_at.x < h4n {
-        store_col(row + col_at.x, finish(o0, sk.a.s0, l, seen, nan, sk.bad.x));
-    }
-    if col_at.y < h4n {
-        store_col(row + col_at.y, finish(o1, sk.a.s1, l, seen, nan, sk.bad.y));
-    }
-    if col_at.z < h4n {
-        store_col(row + col_at.z, finish(o2, sk.a.s2, l, seen, nan, sk.bad.z));
-    }
-    if col_at.w < h4n {
-        store_col(row + col_at.w, finish(o3, sk.a.s3, l, seen, nan, sk.bad.w));
+    let sums = array<vec4<f32>, 4>(sk.a.s0, sk.a.s1, sk.a.s2, sk.a.s3);
+    // One call site of finish (four inlined copies cost compile time, not run time).
+    for (var c = 0u; c < 4u; c++) {
+        if col_at[c] < h4n {
+            store_col(row + col_at[c], finish(o[c], sums[c], l, seen, nan, sk.bad[c]));
+        }
     }
 }
 
@@ -344,14 +336,23 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
     sk = scan_skipped(sk, 0u, keys.x, kv_row, kv_col, cols, sums);
     sk = scan_skipped(sk, keys.y, params.s_len, kv_row, kv_col, cols, sums);
 
+    // One store_row call site in a loop over the block's items that exist (eight inlined copies,
+    // each with four of finish, made this kernel's compile 1.6x longer).
     if lane < h4n {
-        store_row(b, g, it0 + 0u, 0u, st, sk, col_at, sk.a.a00, sk.a.a01, sk.a.a02, sk.a.a03);
-        store_row(b, g, it0 + 1u, 1u, st, sk, col_at, sk.a.a10, sk.a.a11, sk.a.a12, sk.a.a13);
-        store_row(b, g, it0 + 2u, 2u, st, sk, col_at, sk.a.a20, sk.a.a21, sk.a.a22, sk.a.a23);
-        store_row(b, g, it0 + 3u, 3u, st, sk, col_at, sk.a.a30, sk.a.a31, sk.a.a32, sk.a.a33);
-        store_row(b, g, it0 + 4u, 4u, st, sk, col_at, sk.a.a40, sk.a.a41, sk.a.a42, sk.a.a43);
-        store_row(b, g, it0 + 5u, 5u, st, sk, col_at, sk.a.a50, sk.a.a51, sk.a.a52, sk.a.a53);
-        store_row(b, g, it0 + 6u, 6u, st, sk, col_at, sk.a.a60, sk.a.a61, sk.a.a62, sk.a.a63);
-        store_row(b, g, it0 + 7u, 7u, st, sk, col_at, sk.a.a70, sk.a.a71, sk.a.a72, sk.a.a73);
+        let n = min(8u, params.t_len * params.group - it0);
+        for (var i = 0u; i < n; i++) {
+            var o: array<vec4<f32>, 4>;
+            switch i {
+                case 0u: { o = array<vec4<f32>, 4>(sk.a.a00, sk.a.a01, sk.a.a02, sk.a.a03); }
+                case 1u: { o = array<vec4<f32>, 4>(sk.a.a10, sk.a.a11, sk.a.a12, sk.a.a13); }
+                case 2u: { o = array<vec4<f32>, 4>(sk.a.a20, sk.a.a21, sk.a.a22, sk.a.a23); }
+                case 3u: { o = array<vec4<f32>, 4>(sk.a.a30, sk.a.a31, sk.a.a32, sk.a.a33); }
+                case 4u: { o = array<vec4<f32>, 4>(sk.a.a40, sk.a.a41, sk.a.a42, sk.a.a43); }
+                case 5u: { o = array<vec4<f32>, 4>(sk.a.a50, sk.a.a51, sk.a.a52, sk.a.a53); }
+                case 6u: { o = array<vec4<f32>, 4>(sk.a.a60, sk.a.a61, sk.a.a62, sk.a.a63); }
+                default: { o = array<vec4<f32>, 4>(sk.a.a70, sk.a.a71, sk.a.a72, sk.a.a73); }
+            }
+            store_row(b, g, it0 + i, i, st, sk, col_at, o);
+        }
     }
 }

@@ -122,6 +122,11 @@ struct Args {
     /// calls without scores or dropout), to compare with the separate passes.
     #[arg(long)]
     no_block: bool,
+    /// Compile every kernel variant the device runs right after opening the context (on one thread
+    /// per core, timed on its own line), so that the cold start counts the pipelines of every
+    /// variant, not only those of the call's plan.
+    #[arg(long)]
+    compile_all: bool,
     /// Compute in f16 (f16 storage, f32 accumulation: Keras' mixed_float16) where the adapter has
     /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
     #[arg(long)]
@@ -291,8 +296,10 @@ fn run(args: &Args) -> Result<bool, Failure> {
     if args.list_adapters {
         return list_adapters(backends.unwrap_or_else(wgpu::Backends::all));
     }
+    let process = Instant::now();
     let setup = setup(args)?;
     let Setup { config, dims, options, query, value, key, weights } = &setup;
+    let setup_time = process.elapsed();
 
     let started = Instant::now();
     let ctx = match backends {
@@ -327,6 +334,11 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let ctx = ctx.with_tuning(tuning);
     let context_time = started.elapsed();
     let started = Instant::now();
+    if args.compile_all {
+        ctx.compile_all_kernels()?;
+    }
+    let compile_time = args.compile_all.then(|| started.elapsed());
+    let started = Instant::now();
     let layer = GqaLayer::new(&ctx, config, weights)?;
     let layer_time = started.elapsed();
     let plan = layer.plan(query.shape(), value.shape(), key.as_ref().map(HostTensor::shape), options)?;
@@ -341,6 +353,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let started = Instant::now();
     let got = layer.forward(query, value, key.as_ref(), options)?;
     let warmup_time = started.elapsed();
+    let first_output = process.elapsed();
     let mut times = Vec::with_capacity(args.runs as usize);
     for _ in 0..args.runs {
         let started = Instant::now();
@@ -354,9 +367,17 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let median = times[times.len() / 2];
 
     println!("{:<36} {:>12} {:>9}", "step", "time (ms)", "GFLOP/s");
+    row("setup: random weights, inputs (CPU)", setup_time, None, "");
     row("context: adapter, device", context_time, None, "");
+    if let Some(t) = compile_time {
+        row("context: every kernel variant", t, None, "");
+    }
     row("layer: weights upload", layer_time, None, "");
-    row("forward: first call (compiles)", warmup_time, Some(flops), "");
+    let compiles = if args.compile_all { "" } else { " (compiles)" };
+    row(&format!("forward: first call{compiles}"), warmup_time, Some(flops), "");
+    let cold = context_time + compile_time.unwrap_or_default() + layer_time + warmup_time;
+    row("cold start: context to first output", cold, None, "");
+    row("cold start: main to first output", first_output, None, "the setup included");
     let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
     if args.roofline {

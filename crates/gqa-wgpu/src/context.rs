@@ -235,8 +235,8 @@ impl GpuContext {
 
     /// Compiles now every kernel the device can run (each is otherwise compiled at its first use):
     /// for an application that would rather pay the compile time up front than in its first calls,
-    /// and to check that the device accepts every kernel. A shader the device rejects comes back as
-    /// an error naming the kernel.
+    /// and to check that the device accepts every kernel. The kernels compile on parallel threads,
+    /// one per core. A shader the device rejects comes back as an error naming the kernel.
     pub fn compile_all_kernels(&self) -> Result<(), GpuError> {
         self.check_alive("compile_all_kernels")?;
         self.pipelines.compile_all()

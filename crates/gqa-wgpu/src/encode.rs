@@ -220,6 +220,8 @@ impl Recording {
         }
         let params_buf = ctx.pool.constant(device, &ctx.queue, wgpu::BufferUsages::UNIFORM, &bytes, "gqa params");
 
+        // The plan's kernels not compiled yet, compiled together (on parallel threads).
+        ctx.pipelines.prepare(passes.iter().map(|p| p.kernel))?;
         let mut bind_groups = Vec::with_capacity(passes.len());
         let mut pipelines = Vec::with_capacity(passes.len());
         for (i, pass) in passes.iter().enumerate() {
