@@ -270,68 +270,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             workgroupBarrier();
         }
     }
-    store(row0 + 0u, col0 + 0u, acc0_0);
-    store(row0 + 0u, col0 + 1u, acc0_1);
-    store(row0 + 0u, col0 + 2u, acc0_2);
-    store(row0 + 0u, col0 + 3u, acc0_3);
-    store(row0 + 1u, col0 + 0u, acc1_0);
-    store(row0 + 1u, col0 + 1u, acc1_1);
-    store(row0 + 1u, col0 + 2u, acc1_2);
-    store(row0 + 1u, col0 + 3u, acc1_3);
-    store(row0 + 2u, col0 + 0u, acc2_0);
-    store(row0 + 2u, col0 + 1u, acc2_1);
-    store(row0 + 2u, col0 + 2u, acc2_2);
-    store(row0 + 2u, col0 + 3u, acc2_3);
-    store(row0 + 3u, col0 + 0u, acc3_0);
-    store(row0 + 3u, col0 + 1u, acc3_1);
-    store(row0 + 3u, col0 + 2u, acc3_2);
-    store(row0 + 3u, col0 + 3u, acc3_3);
-    store(row0 + 4u, col0 + 0u, acc4_0);
-    store(row0 + 4u, col0 + 1u, acc4_1);
-    store(row0 + 4u, col0 + 2u, acc4_2);
-    store(row0 + 4u, col0 + 3u, acc4_3);
-    store(row0 + 5u, col0 + 0u, acc5_0);
-    store(row0 + 5u, col0 + 1u, acc5_1);
-    store(row0 + 5u, col0 + 2u, acc5_2);
-    store(row0 + 5u, col0 + 3u, acc5_3);
-    store(row0 + 6u, col0 + 0u, acc6_0);
-    store(row0 + 6u, col0 + 1u, acc6_1);
-    store(row0 + 6u, col0 + 2u, acc6_2);
-    store(row0 + 6u, col0 + 3u, acc6_3);
-    store(row0 + 7u, col0 + 0u, acc7_0);
-    store(row0 + 7u, col0 + 1u, acc7_1);
-    store(row0 + 7u, col0 + 2u, acc7_2);
-    store(row0 + 7u, col0 + 3u, acc7_3);
-    store(row0 + 8u, col0 + 0u, acc8_0);
-    store(row0 + 8u, col0 + 1u, acc8_1);
-    store(row0 + 8u, col0 + 2u, acc8_2);
-    store(row0 + 8u, col0 + 3u, acc8_3);
-    store(row0 + 9u, col0 + 0u, acc9_0);
-    store(row0 + 9u, col0 + 1u, acc9_1);
-    store(row0 + 9u, col0 + 2u, acc9_2);
-    store(row0 + 9u, col0 + 3u, acc9_3);
-    store(row0 + 10u, col0 + 0u, acc10_0);
-    store(row0 + 10u, col0 + 1u, acc10_1);
-    store(row0 + 10u, col0 + 2u, acc10_2);
-    store(row0 + 10u, col0 + 3u, acc10_3);
-    store(row0 + 11u, col0 + 0u, acc11_0);
-    store(row0 + 11u, col0 + 1u, acc11_1);
-    store(row0 + 11u, col0 + 2u, acc11_2);
-    store(row0 + 11u, col0 + 3u, acc11_3);
-    store(row0 + 12u, col0 + 0u, acc12_0);
-    store(row0 + 12u, col0 + 1u, acc12_1);
-    store(row0 + 12u, col0 + 2u, acc12_2);
-    store(row0 + 12u, col0 + 3u, acc12_3);
-    store(row0 + 13u, col0 + 0u, acc13_0);
-    store(row0 + 13u, col0 + 1u, acc13_1);
-    store(row0 + 13u, col0 + 2u, acc13_2);
-    store(row0 + 13u, col0 + 3u, acc13_3);
-    store(row0 + 14u, col0 + 0u, acc14_0);
-    store(row0 + 14u, col0 + 1u, acc14_1);
-    store(row0 + 14u, col0 + 2u, acc14_2);
-    store(row0 + 14u, col0 + 3u, acc14_3);
-    store(row0 + 15u, col0 + 0u, acc15_0);
-    store(row0 + 15u, col0 + 1u, acc15_1);
-    store(row0 + 15u, col0 + 2u, acc15_2);
-    store(row0 + 15u, col0 + 3u, acc15_3);
+    // A loop over the block's rows (one copy of store per column, not one per accumulator).
+    for (var r = 0u; r < 16u; r++) {
+        var o: array<vec4<f32>, 4>;
+        switch r {
+            case 0u: { o = array<vec4<f32>, 4>(acc0_0, acc0_1, acc0_2, acc0_3); }
+            case 1u: { o = array<vec4<f32>, 4>(acc1_0, acc1_1, acc1_2, acc1_3); }
+            case 2u: { o = array<vec4<f32>, 4>(acc2_0, acc2_1, acc2_2, acc2_3); }
+            case 3u: { o = array<vec4<f32>, 4>(acc3_0, acc3_1, acc3_2, acc3_3); }
+            case 4u: { o = array<vec4<f32>, 4>(acc4_0, acc4_1, acc4_2, acc4_3); }
+            case 5u: { o = array<vec4<f32>, 4>(acc5_0, acc5_1, acc5_2, acc5_3); }
+            case 6u: { o = array<vec4<f32>, 4>(acc6_0, acc6_1, acc6_2, acc6_3); }
+            case 7u: { o = array<vec4<f32>, 4>(acc7_0, acc7_1, acc7_2, acc7_3); }
+            case 8u: { o = array<vec4<f32>, 4>(acc8_0, acc8_1, acc8_2, acc8_3); }
+            case 9u: { o = array<vec4<f32>, 4>(acc9_0, acc9_1, acc9_2, acc9_3); }
+            case 10u: { o = array<vec4<f32>, 4>(acc10_0, acc10_1, acc10_2, acc10_3); }
+            case 11u: { o = array<vec4<f32>, 4>(acc11_0, acc11_1, acc11_2, acc11_3); }
+            case 12u: { o = array<vec4<f32>, 4>(acc12_0, acc12_1, acc12_2, acc12_3); }
+            case 13u: { o = array<vec4<f32>, 4>(acc13_0, acc13_1, acc13_2, acc13_3); }
+            case 14u: { o = array<vec4<f32>, 4>(acc14_0, acc14_1, acc14_2, acc14_3); }
+            default: { o = array<vec4<f32>, 4>(acc15_0, acc15_1, acc15_2, acc15_3); }
+        }
+        store(row0 + r, col0 + 0u, o[0]);
+        store(row0 + r, col0 + 1u, o[1]);
+        store(row0 + r, col0 + 2u, o[2]);
+        store(row0 + r, col0 + 3u, o[3]);
+    }
 }

@@ -301,36 +301,22 @@ fn main(
             }
         }
     }
-    store(row0 + 0u, col0 + 0u, acc0_0);
-    store(row0 + 0u, col0 + 1u, acc0_1);
-    store(row0 + 0u, col0 + 2u, acc0_2);
-    store(row0 + 0u, col0 + 3u, acc0_3);
-    store(row0 + 1u, col0 + 0u, acc1_0);
-    store(row0 + 1u, col0 + 1u, acc1_1);
-    store(row0 + 1u, col0 + 2u, acc1_2);
-    store(row0 + 1u, col0 + 3u, acc1_3);
-    store(row0 + 2u, col0 + 0u, acc2_0);
-    store(row0 + 2u, col0 + 1u, acc2_1);
-    store(row0 + 2u, col0 + 2u, acc2_2);
-    store(row0 + 2u, col0 + 3u, acc2_3);
-    store(row0 + 3u, col0 + 0u, acc3_0);
-    store(row0 + 3u, col0 + 1u, acc3_1);
-    store(row0 + 3u, col0 + 2u, acc3_2);
-    store(row0 + 3u, col0 + 3u, acc3_3);
-    store(row0 + 4u, col0 + 0u, acc4_0);
-    store(row0 + 4u, col0 + 1u, acc4_1);
-    store(row0 + 4u, col0 + 2u, acc4_2);
-    store(row0 + 4u, col0 + 3u, acc4_3);
-    store(row0 + 5u, col0 + 0u, acc5_0);
-    store(row0 + 5u, col0 + 1u, acc5_1);
-    store(row0 + 5u, col0 + 2u, acc5_2);
-    store(row0 + 5u, col0 + 3u, acc5_3);
-    store(row0 + 6u, col0 + 0u, acc6_0);
-    store(row0 + 6u, col0 + 1u, acc6_1);
-    store(row0 + 6u, col0 + 2u, acc6_2);
-    store(row0 + 6u, col0 + 3u, acc6_3);
-    store(row0 + 7u, col0 + 0u, acc7_0);
-    store(row0 + 7u, col0 + 1u, acc7_1);
-    store(row0 + 7u, col0 + 2u, acc7_2);
-    store(row0 + 7u, col0 + 3u, acc7_3);
+    // A loop over the block's rows (one copy of store per column, not one per accumulator).
+    for (var r = 0u; r < 8u; r++) {
+        var o: array<vec4<f32>, 4>;
+        switch r {
+            case 0u: { o = array<vec4<f32>, 4>(acc0_0, acc0_1, acc0_2, acc0_3); }
+            case 1u: { o = array<vec4<f32>, 4>(acc1_0, acc1_1, acc1_2, acc1_3); }
+            case 2u: { o = array<vec4<f32>, 4>(acc2_0, acc2_1, acc2_2, acc2_3); }
+            case 3u: { o = array<vec4<f32>, 4>(acc3_0, acc3_1, acc3_2, acc3_3); }
+            case 4u: { o = array<vec4<f32>, 4>(acc4_0, acc4_1, acc4_2, acc4_3); }
+            case 5u: { o = array<vec4<f32>, 4>(acc5_0, acc5_1, acc5_2, acc5_3); }
+            case 6u: { o = array<vec4<f32>, 4>(acc6_0, acc6_1, acc6_2, acc6_3); }
+            default: { o = array<vec4<f32>, 4>(acc7_0, acc7_1, acc7_2, acc7_3); }
+        }
+        store(row0 + r, col0 + 0u, o[0]);
+        store(row0 + r, col0 + 1u, o[1]);
+        store(row0 + r, col0 + 2u, o[2]);
+        store(row0 + r, col0 + 3u, o[3]);
+    }
 }

@@ -92,9 +92,21 @@ def k_loop(w, indent, shared_rows, rows=ROWS):
 
 
 def block_store(w, rows=ROWS):
+    """The block's stores: a loop over its rows, each row's accumulators picked by a switch, so that
+    `store` is inlined 4 times instead of 4 x rows (lavapipe compiled matmul_bias_tex_subgroup.wgsl
+    in 58-60 ms instead of 80-86)."""
+    w("    // A loop over the block's rows (one copy of store per column, not one per accumulator).")
+    w(f"    for (var r = 0u; r < {rows}u; r++) {{")
+    w("        var o: array<vec4<f32>, 4>;")
+    w("        switch r {")
     for i in range(rows):
-        for j in range(COL4):
-            w(f"    store(row0 + {i}u, col0 + {j}u, acc{i}_{j});")
+        label = f"case {i}u" if i < rows - 1 else "default"
+        accs = ", ".join(f"acc{i}_{j}" for j in range(COL4))
+        w(f"            {label}: {{ o = array<vec4<f32>, 4>({accs}); }}")
+    w("        }")
+    for j in range(COL4):
+        w(f"        store(row0 + r, col0 + {j}u, o[{j}]);")
+    w("    }")
 
 
 def plain():
