@@ -71,14 +71,23 @@ fn matmul_rb_f16(gid: vec3<u32>) {
         lo7 = fma(a7, bl, lo7);
         hi7 = fma(a7, bh, hi7);
     }
-    store8_f16(row0 + 0u, col0, lo0, hi0);
-    store8_f16(row0 + 1u, col0, lo1, hi1);
-    store8_f16(row0 + 2u, col0, lo2, hi2);
-    store8_f16(row0 + 3u, col0, lo3, hi3);
-    store8_f16(row0 + 4u, col0, lo4, hi4);
-    store8_f16(row0 + 5u, col0, lo5, hi5);
-    store8_f16(row0 + 6u, col0, lo6, hi6);
-    store8_f16(row0 + 7u, col0, lo7, hi7);
+    // A loop over the block's rows, each row's accumulators picked by a switch: one inlined
+    // copy of store8_f16 instead of eight (a shorter compile; the stores run once per invocation).
+    for (var r = 0u; r < 8u; r++) {
+        var lo: vec4<f32>;
+        var hi: vec4<f32>;
+        switch r {
+            case 0u: { lo = lo0; hi = hi0; }
+            case 1u: { lo = lo1; hi = hi1; }
+            case 2u: { lo = lo2; hi = hi2; }
+            case 3u: { lo = lo3; hi = hi3; }
+            case 4u: { lo = lo4; hi = hi4; }
+            case 5u: { lo = lo5; hi = hi5; }
+            case 6u: { lo = lo6; hi = hi6; }
+            default: { lo = lo7; hi = hi7; }
+        }
+        store8_f16(row0 + r, col0, lo, hi);
+    }
 }
 
 fn store8_f16(row: u32, col: u32, lo: vec4<f32>, hi: vec4<f32>) {
