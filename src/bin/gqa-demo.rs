@@ -138,7 +138,8 @@ struct Args {
     #[arg(long, value_enum)]
     matmul: Option<MatmulFlag>,
     /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
-    /// share of it.
+    /// share of it: the probes run just before each timed call, and the share is the median of the
+    /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
     #[arg(long)]
     roofline: bool,
 }
@@ -355,7 +356,12 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let warmup_time = started.elapsed();
     let first_output = process.elapsed();
     let mut times = Vec::with_capacity(args.runs as usize);
+    // With --roofline: each timed call's probe (measured just before it) and its share of it.
+    let mut probes = Vec::with_capacity(args.runs as usize);
     for _ in 0..args.runs {
+        if args.roofline {
+            probes.push(gqa::gpu::roofline::measure(&ctx, 1)?);
+        }
         let started = Instant::now();
         let again = layer.forward(query, value, key.as_ref(), options)?;
         times.push(started.elapsed());
@@ -363,6 +369,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
             eprintln!("warning: two GPU runs of the same call gave different outputs");
         }
     }
+    let unsorted = times.clone();
     times.sort();
     let median = times[times.len() / 2];
 
@@ -381,18 +388,32 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
     if args.roofline {
-        let roof = gqa::gpu::roofline::measure(&ctx, 5)?;
         let achieved = flops / median.as_secs_f64() / 1e9;
+        // Each call's share of the probe taken just before it, in the calls' order (`times` is sorted).
+        let mut shares: Vec<f64> =
+            probes.iter().zip(&unsorted).map(|(roof, t)| 100.0 * flops / t.as_secs_f64() / 1e9 / roof.gflops).collect();
+        let each = shares.iter().map(|r| format!("{r:.1}%")).collect::<Vec<_>>().join(", ");
+        shares.sort_by(f64::total_cmp);
+        let mut fma: Vec<f64> = probes.iter().map(|r| r.gflops).collect();
+        let mut copy: Vec<f64> = probes.iter().map(|r| r.gbps).collect();
+        fma.sort_by(f64::total_cmp);
+        copy.sort_by(f64::total_cmp);
         // The FLOP count is the full T x S product; under a causal mask (the default) the block
         // kernel skips the hidden key chunks, so the rate is nominal there.
         let nominal =
             if options.use_causal_mask { " (nominal: causal mask, FLOPs counted over all T x S)" } else { "" };
         println!(
-            "roofline: FMA probe {:.1} GFLOP/s, copy probe {:.1} GB/s; forward at {:.2} GFLOP/s = {:.1}% of the FMA peak{nominal}",
-            roof.gflops,
-            roof.gbps,
+            "roofline: FMA probe {:.1} GFLOP/s (median of {}, {:.1}-{:.1}), copy probe {:.1} GB/s; forward at {:.2} GFLOP/s (median call){nominal}",
+            fma[fma.len() / 2],
+            fma.len(),
+            fma[0],
+            fma[fma.len() - 1],
+            copy[copy.len() / 2],
             achieved,
-            100.0 * achieved / roof.gflops
+        );
+        println!(
+            "roofline: each call's share of the FMA probe run just before it: {each}; median {:.1}% of the FMA peak",
+            shares[shares.len() / 2]
         );
     }
     if args.profile {
