@@ -199,6 +199,11 @@ impl Case {
         self.check_precision(ctx, seed, None, F32).0
     }
 
+    /// [`Case::check`] for a caller that already holds [`gl_guard`] (the guard is not reentrant).
+    pub fn check_guard_held(&self, ctx: &GpuContext, seed: u64) -> f32 {
+        self.compare(ctx, seed, None, F32).0
+    }
+
     /// [`Case::check`] for a layer made with [`gqa::gpu::GqaLayer::with_precision`] (or
     /// [`gqa::gpu::GqaLayer::new`] when `precision` is `None`), compared with tolerance `tol`.
     /// Returns the maximum absolute difference of the output and the precision the layer ran in.
@@ -210,6 +215,11 @@ impl Case {
         tol: Tolerance,
     ) -> (f32, Precision) {
         let _gl = gl_guard(ctx);
+        self.compare(ctx, seed, precision, tol)
+    }
+
+    /// The comparison of [`Case::check_precision`], without taking the GL guard.
+    fn compare(&self, ctx: &GpuContext, seed: u64, precision: Option<Precision>, tol: Tolerance) -> (f32, Precision) {
         let mut r = rng(seed);
         let weights = random_weights(&self.config, self.dims(), seed);
         let query = random_tensor(&[self.batch, self.t, self.dq], &mut r);
