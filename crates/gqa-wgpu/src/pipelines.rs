@@ -24,9 +24,9 @@ type Slot = Mutex<Option<Arc<KernelPipeline>>>;
 /// The kernels' pipelines on one device: the kernels the device can run are known when it is
 /// opened, each is compiled the first time a plan uses it (a context compiles the few kernels its
 /// tuning picks, not all of them: on lavapipe, compiling every kernel one after the other takes
-/// about 2 s), and kept. The drivers compile shaders on the calling thread, so the kernels of
+/// over a second), and kept. The drivers compile shaders on the calling thread, so the kernels of
 /// [`Pipelines::prepare`] and [`Pipelines::compile_all`] are spread over threads (lavapipe, 2
-/// cores: every kernel in 1.1-1.5 s on two threads against 2.1-2.7 s on one).
+/// cores: two threads take about half the time of one; docs/PERFORMANCE.md, session 9).
 pub(crate) struct Pipelines {
     device: wgpu::Device,
     /// One slot per kernel the device's limits and features allow.
