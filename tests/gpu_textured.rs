@@ -22,11 +22,12 @@ fn textured_forms(ctx: &GpuContext) -> Vec<(GpuContext, Kernel)> {
     forms
 }
 
-/// The form a matmul kernel belongs to: the 8-row subgroup kernel, which the subgroup form takes for
-/// 17 to 64 rows, counts as `Kernel::MatmulBiasTexSubgroup`.
+/// The form a matmul kernel belongs to: the 8-row kernels, which the forms take for 17 to 64 rows,
+/// count as `Kernel::MatmulBiasTexSubgroup` and `Kernel::MatmulBiasTex`.
 fn form_of(kernel: Kernel) -> Kernel {
     match kernel {
         Kernel::MatmulBiasTexSubgroupRows8 => Kernel::MatmulBiasTexSubgroup,
+        Kernel::MatmulBiasTexRows8 => Kernel::MatmulBiasTex,
         k => k,
     }
 }
@@ -79,15 +80,17 @@ fn textured_projections_match_the_oracle() {
         let diff = c.check(&ctx, 11);
 
         // No key: the key and value projections read the one packed value; no bias.
-        // 40 query rows and 33 key rows: the subgroup form takes its 8-row kernel (64-row tiles).
+        // 40 query rows and 33 key rows: each form takes its 8-row kernel (64-row tiles).
         let mut c = Case::new("textured: key = value, no bias", GqaConfig::new(8, 4, 2));
         c.config.use_bias = false;
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
         let plan = c.plan(&ctx);
-        if tex == Kernel::MatmulBiasTexSubgroup {
-            for label in ["project_query", "project_key", "project_value", "project_output"] {
-                assert_eq!(kernel_of(&plan, label), Kernel::MatmulBiasTexSubgroupRows8, "{name}: {label}");
-            }
+        let rows8 = match tex {
+            Kernel::MatmulBiasTexSubgroup => Kernel::MatmulBiasTexSubgroupRows8,
+            _ => Kernel::MatmulBiasTexRows8,
+        };
+        for label in ["project_query", "project_key", "project_value", "project_output"] {
+            assert_eq!(kernel_of(&plan, label), rows8, "{name}: {label}");
         }
         assert_eq!(packed_inputs(&plan), ["pack_query", "pack_value", "pack_attention_output"]);
         assert_eq!(labels_of(&plan, tex).len(), 4, "{name}");

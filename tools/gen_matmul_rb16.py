@@ -13,6 +13,8 @@ accumulators written out by name (software drivers keep dynamically indexed arra
 - shaders/matmul_bias_tex_subgroup_r8.wgsl (Kernel::MatmulBiasTexSubgroupRows8): the subgroup form
   with 8 rows x 16 columns per invocation (64-row tiles, one gather of A per step), for products of
   17 to 64 rows, which fill only half of a 128-row tile.
+- shaders/matmul_bias_tex_r8.wgsl (Kernel::MatmulBiasTexRows8): the texture form with 8 rows per
+  invocation, its counterpart without subgroups.
 
 Each accumulator takes its 4 FMAs of a step of k in one chained assignment (llvmpipe blends every
 assignment inside a loop through the loop's execution mask).
@@ -109,19 +111,25 @@ def block_store(w, rows=ROWS):
     w("    }")
 
 
-def plain():
+def plain(rows=ROWS):
     out = []
     w = out.append
-    header(w, [
+    eight = [
+        "The 8-row form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexRows8): 8 rows x 16",
+        "columns per invocation, tiles of 64 x 128, taken where the tuning has no subgroups for products of",
+        "17 to 64 rows and those one 128 x 128 tile holds (GL llvmpipe: 0.57-0.61 of matmul_bias_rb16's",
+        "time at 64 rows). A and B from common/operands_texture.wgsl.",
+    ]
+    header(w, eight if rows == LANES else [
         "A and B come through load_a / load_b from common/operands_storage.wgsl (storage buffers) or",
         "common/operands_texture.wgsl (textures, for CPU adapters).",
-    ])
+    ], rows)
     w("")
     w("@compute @workgroup_size(8, 8, 1)")
     w("fn main(@builtin(global_invocation_id) gid: vec3<u32>) {")
-    block_setup(w)
-    k_loop(w, 4, False)
-    block_store(w)
+    block_setup(w, rows)
+    k_loop(w, 4, False, rows)
+    block_store(w, rows)
     w("}")
     return out
 
@@ -198,3 +206,4 @@ def subgroup(rows=ROWS):
 open("shaders/matmul_bias_rb16.wgsl", "w").write("\n".join(plain()) + "\n")
 open("shaders/matmul_bias_tex_subgroup.wgsl", "w").write("\n".join(subgroup()) + "\n")
 open("shaders/matmul_bias_tex_subgroup_r8.wgsl", "w").write("\n".join(subgroup(LANES)) + "\n")
+open("shaders/matmul_bias_tex_r8.wgsl", "w").write("\n".join(plain(LANES)) + "\n")

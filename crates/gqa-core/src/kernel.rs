@@ -131,6 +131,12 @@ pub enum Kernel {
     /// 128 x 128 tile holds ([`crate::Tuning::matmul_kernel`]). Compiled only where the device has
     /// `SUBGROUP`.
     MatmulBiasTexSubgroupRows8,
+    /// [`Kernel::MatmulBiasTex`] with 8 rows x 16 columns per invocation (64-row tiles;
+    /// `matmul_bias_tex_r8.wgsl`, from the same generator): the portable counterpart of
+    /// [`Kernel::MatmulBiasTexSubgroupRows8`], taken in place of [`Kernel::MatmulBiasTex`] by the
+    /// same rule where the tuning has no subgroups (GL llvmpipe: 0.57-0.61 of the time at 64 x 512 x
+    /// 512 and 64 x 4096 x 4096, 1.0 at 128 rows, 1.05 at 512).
+    MatmulBiasTexRows8,
     /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's
     /// projections on CPU adapters, under [`crate::MatmulVariant::Textured`].
@@ -144,7 +150,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 28] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -173,6 +179,7 @@ impl Kernel {
         Kernel::MatmulBiasTexSubgroup,
         Kernel::AttentionSubgroup,
         Kernel::MatmulBiasTexSubgroupRows8,
+        Kernel::MatmulBiasTexRows8,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -211,6 +218,7 @@ impl Kernel {
             Kernel::MatmulBiasTex
                 | Kernel::MatmulBiasTexSubgroup
                 | Kernel::MatmulBiasTexSubgroupRows8
+                | Kernel::MatmulBiasTexRows8
                 | Kernel::MatmulBiasRows4Tex
         )
     }
@@ -254,6 +262,7 @@ impl Kernel {
             Kernel::MatmulBiasTex => "matmul_bias_rb16.wgsl",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup.wgsl",
             Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8.wgsl",
+            Kernel::MatmulBiasTexRows8 => "matmul_bias_tex_r8.wgsl",
             Kernel::AttentionSubgroup => "attention_subgroup.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
@@ -287,6 +296,7 @@ impl Kernel {
             Kernel::MatmulBiasTex => "matmul_bias_tex",
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup",
             Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8",
+            Kernel::MatmulBiasTexRows8 => "matmul_bias_tex_r8",
             Kernel::AttentionSubgroup => "attention_subgroup",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
@@ -317,6 +327,7 @@ impl Kernel {
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasTexRows8
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => [8, 8, 1],
             _ => [16, 16, 1],
@@ -332,6 +343,7 @@ impl Kernel {
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
             | Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasTexRows8
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32
@@ -374,7 +386,8 @@ impl Kernel {
     /// better filled.
     pub const DECODE_MAX_ITEMS: usize = 16;
 
-    /// The most rows of a product that [`Kernel::MatmulBiasTexSubgroupRows8`] takes: one 64-row tile
+    /// The most rows of a product that [`Kernel::MatmulBiasTexSubgroupRows8`] and
+    /// [`Kernel::MatmulBiasTexRows8`] take: one 64-row tile
     /// (from [`crate::tuning::FEW_ROWS`] + 1, where the rows-of-4 kernel stops).
     pub const ROWS8_MAX_ROWS: u64 = 64;
 
@@ -442,7 +455,8 @@ impl Kernel {
             Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasTex
             | Kernel::MatmulBiasTexSubgroup
-            | Kernel::MatmulBiasTexSubgroupRows8 => k.div_ceil(4) + 64,
+            | Kernel::MatmulBiasTexSubgroupRows8
+            | Kernel::MatmulBiasTexRows8 => k.div_ceil(4) + 64,
             Kernel::PackTexture => 128,
             Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
@@ -512,7 +526,7 @@ impl Kernel {
             }
             Kernel::AttentionSubgroup => [8 * Self::SUBGROUP_BLOCKS as u32, 1],
             Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexSubgroup => [128, 128],
-            Kernel::MatmulBiasTexSubgroupRows8 => [128, 64],
+            Kernel::MatmulBiasTexSubgroupRows8 | Kernel::MatmulBiasTexRows8 => [128, 64],
             // One texel (4 columns) per invocation, over 128 rows (the matmuls' row tile).
             Kernel::PackTexture => [256, 128],
             // 64 invocations of 4 columns, 4 rows each.
@@ -529,6 +543,7 @@ impl Kernel {
             Kernel::MatmulBiasTex
             | Kernel::MatmulBiasTexSubgroup
             | Kernel::MatmulBiasTexSubgroupRows8
+            | Kernel::MatmulBiasTexRows8
             | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],

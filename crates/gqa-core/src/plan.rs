@@ -1207,7 +1207,8 @@ mod tests {
         // Packed by copies (None: not a pass).
         let kernel = |s: &Step| if let Step::Dispatch(p) = s { Some(p.kernel) } else { None };
         let labels: Vec<_> = plan.steps.iter().map(|s| (s.label(), kernel(s))).collect();
-        let tex = Some(Kernel::MatmulBiasTex);
+        // One 128 x 128 tile would hold each product: the 8-row textured kernel.
+        let tex = Some(Kernel::MatmulBiasTexRows8);
         assert_eq!(
             labels[..6],
             [
@@ -1475,14 +1476,14 @@ mod tests {
             Kernel::MatmulBiasTexSubgroup.needs_subgroups() && Kernel::MatmulBiasTexSubgroup.reads_operand_textures()
         );
         // By rows (B = 1, T rows; Nq·H = 256 output columns, two 128-column tiles): the rows-of-4
-        // kernel up to 16, the 8-row subgroup kernel up to 64 (one 64-row tile), the 16-row one
-        // beyond; without subgroups the textured kernel for all past 16.
+        // kernel up to 16, the 8-row kernel up to 64 (one 64-row tile), the 16-row one beyond; in
+        // the subgroup form with subgroups, the texture form without.
         let cfg = GqaConfig::new(64, 4, 2);
         let subgroups = Tuning { subgroups: true, ..Tuning::CPU };
         for (t, with, without) in [
             (16, Kernel::MatmulBiasRows4Tex, Kernel::MatmulBiasRows4Tex),
-            (17, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTex),
-            (64, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTex),
+            (17, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTexRows8),
+            (64, Kernel::MatmulBiasTexSubgroupRows8, Kernel::MatmulBiasTexRows8),
             (65, Kernel::MatmulBiasTexSubgroup, Kernel::MatmulBiasTex),
         ] {
             let p = problem(&cfg, 1, t, 50, &CallOptions::default());
@@ -1500,5 +1501,13 @@ mod tests {
         assert_eq!(subgroups.matmul_kernel(128, 512, 128, &limits), rows8);
         assert_eq!(subgroups.matmul_kernel(128, 512, 256, &limits), Kernel::MatmulBiasTexSubgroup);
         assert_eq!(subgroups.matmul_kernel(129, 512, 128, &limits), Kernel::MatmulBiasTexSubgroup);
+        let (plain, rows8) = (Tuning::CPU, Kernel::MatmulBiasTexRows8);
+        assert!(!rows8.needs_subgroups() && rows8.reads_operand_textures() && rows8.tile() == [128, 64]);
+        assert_eq!(plain.matmul_kernel(64, 512, 4096, &limits), rows8);
+        assert_eq!(plain.matmul_kernel(128, 512, 128, &limits), rows8);
+        assert_eq!(plain.matmul_kernel(128, 512, 256, &limits), Kernel::MatmulBiasTex);
+        // Over storage buffers (textures not chosen), neither 8-row kernel.
+        let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, ..Tuning::CPU };
+        assert_eq!(buffers.matmul_kernel(64, 512, 4096, &limits), Kernel::MatmulBiasRb16);
     }
 }

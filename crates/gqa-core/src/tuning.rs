@@ -243,6 +243,8 @@ impl Tuning {
     /// (which fill at most half of a 128-row tile), and where the 16-row kernel's grid would be one
     /// workgroup (at most 128 x 128 outputs): its two tiles then let a second core work (lavapipe,
     /// 128 x 128 x 512: 0.63 of the time; at 128 x 256, 4 tiles against 2, 1.03, so no further).
+    /// Without subgroups, [`Kernel::MatmulBiasTexRows8`] in place of [`Kernel::MatmulBiasTex`] by
+    /// the same rule.
     pub fn matmul_kernel(&self, m: u64, k: u64, n: u64, limits: &Limits) -> Kernel {
         let [cols, rows] = Kernel::MatmulBiasTexSubgroup.tile();
         let one_tile = m <= rows as u64 && n <= cols as u64;
@@ -251,6 +253,7 @@ impl Tuning {
                 Kernel::MatmulBiasTexSubgroupRows8
             }
             Kernel::MatmulBiasTex if self.subgroups => Kernel::MatmulBiasTexSubgroup,
+            Kernel::MatmulBiasTex if m <= Kernel::ROWS8_MAX_ROWS || one_tile => Kernel::MatmulBiasTexRows8,
             kernel => kernel,
         }
     }

@@ -45,6 +45,7 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
         Kernel::MatmulBiasTexSubgroup => include_str!("../../../shaders/matmul_bias_tex_subgroup.wgsl"),
         Kernel::MatmulBiasTexSubgroupRows8 => include_str!("../../../shaders/matmul_bias_tex_subgroup_r8.wgsl"),
+        Kernel::MatmulBiasTexRows8 => include_str!("../../../shaders/matmul_bias_tex_r8.wgsl"),
         Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
         Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
         Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
@@ -77,6 +78,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
         Kernel::MatmulBiasTex
         | Kernel::MatmulBiasTexSubgroup
         | Kernel::MatmulBiasTexSubgroupRows8
+        | Kernel::MatmulBiasTexRows8
         | Kernel::MatmulBiasRows4Tex => {
             &["common/params.wgsl", "common/operands_texture.wgsl", "common/matmul_out.wgsl"]
         }
