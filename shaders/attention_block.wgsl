@@ -42,6 +42,7 @@
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
+// Binding 7: Kernel::VFinite's words (common/v_flags.wgsl).
 
 const WG: u32 = 64u;
 const BLOCK: u32 = 16u;
@@ -484,7 +485,9 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     // The keys the chunk loop skipped: their V's non-finite components and, under Keras' policy,
     // their V sums (block_keys).
     workgroupBarrier();
-    if busy && (keys.x > 0u || keys.y < s_len) {
+    // Not at all where Kernel::VFinite found every value finite and the policy gives zeros
+    // (common/v_flags.wgsl): the scan would find nothing and sum nothing used.
+    if busy && (keys.x > 0u || keys.y < s_len) && (keras_rows || !values_all_finite()) {
         let kv_row = b * params.kv_stride;
         let v_col = g * h4n + 2u * cp;
         let w_col = g * h4n + min(2u * cp + 1u, h4n - 1u);

@@ -35,6 +35,7 @@
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
+// Binding 7: Kernel::VFinite's words (common/v_flags.wgsl).
 
 // Blocks of 8 items per workgroup (Kernel::SUBGROUP_BLOCKS), taken by its subgroups in turn.
 const BLOCKS: u32 = 8u;
@@ -166,10 +167,15 @@ fn pv_key(a: Pv, p_lo: vec4<f32>, p_hi: vec4<f32>, row: u32, kv_col: u32, cols: 
 
 // What the keys [k_from, k_to) outside the visited range feed in the lane's columns: bit c of
 // component k of `bad` set where component c of some key's V in column k is NaN or infinite, and,
-// when `sums`, the V sums.
+// when `sums`, the V sums s0-s3 of the lane's 4 columns (from Pv's, every key's). Only these, not
+// the whole Pv: carried through the scan, the 32 accumulators made the step loop ~1.4x slower on
+// lavapipe, though the scan itself costs little.
 struct Skipped {
     bad: vec4<u32>,
-    a: Pv,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+    s2: vec4<f32>,
+    s3: vec4<f32>,
 }
 
 fn scan_skipped(acc: Skipped, k_from: u32, k_to: u32, kv_row: u32, kv_col: u32, cols: vec4<u32>, sums: bool) -> Skipped {
@@ -181,10 +187,10 @@ fn scan_skipped(acc: Skipped, k_from: u32, k_to: u32, kv_row: u32, kv_col: u32, 
         let v3 = load_v(kv_row + j, kv_col + cols.w);
         r.bad |= vec4<u32>(non_finite_bits(v0), non_finite_bits(v1), non_finite_bits(v2), non_finite_bits(v3));
         if sums {
-            r.a.s0 += v0;
-            r.a.s1 += v1;
-            r.a.s2 += v2;
-            r.a.s3 += v3;
+            r.s0 += v0;
+            r.s1 += v1;
+            r.s2 += v2;
+            r.s3 += v3;
         }
     }
     return r;
@@ -199,7 +205,7 @@ fn store_row(b: u32, g: u32, it: u32, i: u32, st: Rows, sk: Skipped, col_at: vec
     let nan = select(st.nan_hi[i % 4u], st.nan_lo[i % 4u], lo) != 0u;
     let row = row_of(b, g, it);
     let h4n = params.head_dim / 4u;
-    let sums = array<vec4<f32>, 4>(sk.a.s0, sk.a.s1, sk.a.s2, sk.a.s3);
+    let sums = array<vec4<f32>, 4>(sk.s0, sk.s1, sk.s2, sk.s3);
     // One call site of finish (four inlined copies cost compile time, not run time).
     for (var c = 0u; c < 4u; c++) {
         if col_at[c] < h4n {
@@ -330,11 +336,15 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
         }
     }
 
-    // The keys the step loop skipped (keys_seen).
-    var sk = Skipped(vec4<u32>(0u), a);
-    let kv_row = b * params.kv_stride;
-    sk = scan_skipped(sk, 0u, keys.x, kv_row, kv_col, cols, sums);
-    sk = scan_skipped(sk, keys.y, params.s_len, kv_row, kv_col, cols, sums);
+    // The keys the step loop skipped (keys_seen): scanned for non-finite values of V and, under
+    // Keras' policy, their sums; not at all where Kernel::VFinite found every value finite and the
+    // policy gives zeros (common/v_flags.wgsl).
+    var sk = Skipped(vec4<u32>(0u), a.s0, a.s1, a.s2, a.s3);
+    if sums || !values_all_finite() {
+        let kv_row = b * params.kv_stride;
+        sk = scan_skipped(sk, 0u, keys.x, kv_row, kv_col, cols, sums);
+        sk = scan_skipped(sk, keys.y, params.s_len, kv_row, kv_col, cols, sums);
+    }
 
     // One store_row call site in a loop over the block's items that exist (eight inlined copies,
     // each with four of finish, made this kernel's compile 1.6x longer).
@@ -343,14 +353,14 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
         for (var i = 0u; i < n; i++) {
             var o: array<vec4<f32>, 4>;
             switch i {
-                case 0u: { o = array<vec4<f32>, 4>(sk.a.a00, sk.a.a01, sk.a.a02, sk.a.a03); }
-                case 1u: { o = array<vec4<f32>, 4>(sk.a.a10, sk.a.a11, sk.a.a12, sk.a.a13); }
-                case 2u: { o = array<vec4<f32>, 4>(sk.a.a20, sk.a.a21, sk.a.a22, sk.a.a23); }
-                case 3u: { o = array<vec4<f32>, 4>(sk.a.a30, sk.a.a31, sk.a.a32, sk.a.a33); }
-                case 4u: { o = array<vec4<f32>, 4>(sk.a.a40, sk.a.a41, sk.a.a42, sk.a.a43); }
-                case 5u: { o = array<vec4<f32>, 4>(sk.a.a50, sk.a.a51, sk.a.a52, sk.a.a53); }
-                case 6u: { o = array<vec4<f32>, 4>(sk.a.a60, sk.a.a61, sk.a.a62, sk.a.a63); }
-                default: { o = array<vec4<f32>, 4>(sk.a.a70, sk.a.a71, sk.a.a72, sk.a.a73); }
+                case 0u: { o = array<vec4<f32>, 4>(a.a00, a.a01, a.a02, a.a03); }
+                case 1u: { o = array<vec4<f32>, 4>(a.a10, a.a11, a.a12, a.a13); }
+                case 2u: { o = array<vec4<f32>, 4>(a.a20, a.a21, a.a22, a.a23); }
+                case 3u: { o = array<vec4<f32>, 4>(a.a30, a.a31, a.a32, a.a33); }
+                case 4u: { o = array<vec4<f32>, 4>(a.a40, a.a41, a.a42, a.a43); }
+                case 5u: { o = array<vec4<f32>, 4>(a.a50, a.a51, a.a52, a.a53); }
+                case 6u: { o = array<vec4<f32>, 4>(a.a60, a.a61, a.a62, a.a63); }
+                default: { o = array<vec4<f32>, 4>(a.a70, a.a71, a.a72, a.a73); }
             }
             store_row(b, g, it0 + i, i, st, sk, col_at, o);
         }

@@ -236,6 +236,56 @@ fn block_kernel_propagates_nan_keys() {
     }
 }
 
+/// A NaN or an infinity in V past the causal horizon of some rows: the block kernels do not visit
+/// those keys, yet Keras multiplies their zero probabilities by V (0 * NaN, 0 * inf), so every row
+/// comes out NaN. The plan checks the values first (`check_values`, Kernel::VFinite) and the
+/// kernels scan the keys they skipped only where that check found a non-finite value: this fails if
+/// the check missed one (or the kernels skipped the scan regardless).
+#[test]
+fn block_kernel_propagates_non_finite_values_past_the_causal_horizon() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let (b, t, s, d) = (2, 40, 300, 16);
+    let w = common::random_weights(&cfg, gqa::core::LayerDims { query_dim: d, key_dim: d, value_dim: d }, 6);
+    let mut r = common::rng(10);
+    let q = common::random_tensor(&[b, t, d], &mut r);
+    let mut v = common::random_tensor(&[b, s, d], &mut r);
+    v.data_mut()[270 * d + 5] = f32::NAN; // batch 0, key 270: past every query's horizon
+    v.data_mut()[(s + 290) * d] = f32::INFINITY; // batch 1, key 290
+    let opts = CallOptions { use_causal_mask: true, ..Default::default() };
+    let want = gqa::reference::forward(&cfg, &w, &q, &v, None, &opts).unwrap();
+    assert!(want.output.data().iter().all(|x| x.is_nan()), "Keras makes every row NaN here");
+    let finite = common::random_tensor(&[b, s, d], &mut r);
+    let want_finite = gqa::reference::forward(&cfg, &w, &q, &finite, None, &opts).unwrap();
+    for base in adapters() {
+        let _gl = common::gl_guard(base);
+        for form in forms(base) {
+            let ctx = &block_with(base, form);
+            let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
+            let plan = layer.plan(&[b, t, d], &[b, s, d], None, &opts).unwrap();
+            let want_kernel = expected(ctx, form, cfg.head_dim);
+            assert!(plan.passes().any(|p| p.kernel == want_kernel));
+            let check = plan.passes().find(|p| p.label == "check_values").expect("the values checked");
+            assert_eq!((check.kernel, check.params.n), (Kernel::VFinite, 0), "a real check, not 'unknown'");
+            let name = adapter_name(ctx);
+            let got = layer.forward(&q, &v, None, &opts).unwrap();
+            common::assert_close(
+                &format!("{name}: non-finite V, {want_kernel:?}"),
+                got.output.data(),
+                want.output.data(),
+                common::F32,
+            );
+            // And the same layer with finite values right after (the check's words rewritten).
+            let got = layer.forward(&q, &finite, None, &opts).unwrap();
+            common::assert_close(
+                &format!("{name}: finite V, {want_kernel:?}"),
+                got.output.data(),
+                want_finite.output.data(),
+                common::F32,
+            );
+        }
+    }
+}
+
 /// The plan takes the block kernel only where it applies: not with scores, dropout, a head size
 /// that is not a multiple of 4, or the flag off; short queries keep the split path when it is on.
 #[test]

@@ -137,6 +137,14 @@ pub enum Kernel {
     /// same rule where the tuning has no subgroups (GL llvmpipe: 0.57-0.61 of the time at 64 x 512 x
     /// 512 and 64 x 4096 x 4096, 1.0 at 128 rows, 1.05 at 512).
     MatmulBiasTexRows8,
+    /// Whether the projected values hold a NaN or an infinity (`v_finite.wgsl`): its
+    /// [`Kernel::V_FLAG_WORDS`] workgroups each write one word of [`crate::BufferId::VFlags`], 0
+    /// where their share of the values is finite. The block attention reads the words and, where all
+    /// are 0 and fully masked rows give zeros, skips its scan of the keys outside `keys_seen`
+    /// (causal and window skip), which only looks for non-finite values there (lavapipe, T=S=2048,
+    /// causal: the scan took ~30% of the attention). Params `m`: vec4s to check; `n`: 1 to write
+    /// "unknown" (1) without reading (a cached call, whose values are in the cache).
+    VFinite,
     /// [`Kernel::MatmulBiasRows4`] reading A and B from textures (the file with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): a decoding step's
     /// projections on CPU adapters, under [`crate::MatmulVariant::Textured`].
@@ -150,7 +158,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::MatmulBias,
         Kernel::MatmulBiasRb,
         Kernel::MatmulBiasRb16,
@@ -180,6 +188,7 @@ impl Kernel {
         Kernel::AttentionSubgroup,
         Kernel::MatmulBiasTexSubgroupRows8,
         Kernel::MatmulBiasTexRows8,
+        Kernel::VFinite,
     ];
 
     /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`
@@ -263,6 +272,7 @@ impl Kernel {
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup.wgsl",
             Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8.wgsl",
             Kernel::MatmulBiasTexRows8 => "matmul_bias_tex_r8.wgsl",
+            Kernel::VFinite => "v_finite.wgsl",
             Kernel::AttentionSubgroup => "attention_subgroup.wgsl",
             Kernel::PackTexture => "pack_texture.wgsl",
         }
@@ -297,6 +307,7 @@ impl Kernel {
             Kernel::MatmulBiasTexSubgroup => "matmul_bias_tex_subgroup",
             Kernel::MatmulBiasTexSubgroupRows8 => "matmul_bias_tex_subgroup_r8",
             Kernel::MatmulBiasTexRows8 => "matmul_bias_tex_r8",
+            Kernel::VFinite => "v_finite",
             Kernel::AttentionSubgroup => "attention_subgroup",
             Kernel::PackTexture => "pack_texture",
             Kernel::MatmulBiasRows4Tex => "matmul_bias_rows4_tex",
@@ -324,6 +335,7 @@ impl Kernel {
             | Kernel::MatmulBiasTexSubgroup
             | Kernel::MatmulBiasTexSubgroupRows8
             | Kernel::PackTexture => [64, 1, 1],
+            Kernel::VFinite => [256, 1, 1],
             Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasTex
@@ -350,6 +362,8 @@ impl Kernel {
             | Kernel::AttentionSubgroup => 0,
             // The flag of subgroups that cannot share their rows, and its uniform copy.
             Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 2 * 4,
+            // The workgroup's flag.
+            Kernel::VFinite => 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
             // Max, any-visible and sum slots for up to 64 subgroups.
             Kernel::SoftmaxMaskedSubgroup => 3 * 64 * 4,
@@ -385,6 +399,9 @@ impl Kernel {
     /// takes; more items go to [`Kernel::AttentionFused`] in split mode, whose 64 lanes are then
     /// better filled.
     pub const DECODE_MAX_ITEMS: usize = 16;
+
+    /// Workgroups of [`Kernel::VFinite`], and words of [`crate::BufferId::VFlags`] (one each).
+    pub const V_FLAG_WORDS: u32 = 16;
 
     /// The most rows of a product that [`Kernel::MatmulBiasTexSubgroupRows8`] and
     /// [`Kernel::MatmulBiasTexRows8`] take: one 64-row tile
@@ -458,6 +475,7 @@ impl Kernel {
             | Kernel::MatmulBiasTexSubgroupRows8
             | Kernel::MatmulBiasTexRows8 => k.div_ceil(4) + 64,
             Kernel::PackTexture => 128,
+            Kernel::VFinite => (p.m as u64).div_ceil(256 * Self::V_FLAG_WORDS as u64),
             Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => k.div_ceil(4) + 4,
             Kernel::QkGrouped | Kernel::QkGroupedF16 => h + 16,
             Kernel::SoftmaxMasked => 3 * s.div_ceil(64) + 12,
@@ -547,10 +565,14 @@ impl Kernel {
             | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
-            // Q, K, V (textures), masks, gate, output.
+            // Q, K, V (textures), masks, gate, output, Kernel::VFinite's words.
             Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup | Kernel::AttentionSubgroup => {
-                &[Texture, Texture, Texture, Read, Read, ReadWrite]
+                &[Texture, Texture, Texture, Read, Read, ReadWrite, Read]
             }
+            // Q, K, V, masks, gate, output, Kernel::VFinite's words.
+            Kernel::AttentionBlock => &[Read, Read, Read, Read, Read, ReadWrite, Read],
+            // The projected values, the words written.
+            Kernel::VFinite => &[Read, ReadWrite],
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
             | Kernel::MatmulBiasRb16
@@ -560,7 +582,7 @@ impl Kernel {
             Kernel::QkGrouped | Kernel::QkGroupedF16 => &[Read, Read, ReadWrite],
             Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &[Read, ReadWrite],
             Kernel::PvGrouped | Kernel::PvGroupedF16 => &[Read, Read, Read, ReadWrite],
-            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 | Kernel::AttentionBlock => {
+            Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
                 &[Read, Read, Read, Read, Read, ReadWrite]
             }
             Kernel::AttentionReduce | Kernel::AttentionReduceF16 => &[Read, Read, ReadWrite],

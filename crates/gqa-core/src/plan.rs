@@ -88,6 +88,9 @@ pub enum BufferId {
     KeyCacheTexture,
     /// The KV cache's values as a texture, like [`BufferId::KeyCacheTexture`].
     ValueCacheTexture,
+    /// [`Kernel::V_FLAG_WORDS`] words from [`Kernel::VFinite`] (0: that share of the projected
+    /// values is finite), read by the block attention (block-attention plans only).
+    VFlags,
 }
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -491,6 +494,9 @@ impl Plan {
             add(BufferId::Scores, b_all * nq * t * s, BufferRole::Output);
         }
         add(BufferId::AttnOut, nb * t * nq * h, BufferRole::Scratch);
+        if mode == AttentionMode::Block {
+            add(BufferId::VFlags, Kernel::V_FLAG_WORDS as u64, BufferRole::Scratch);
+        }
         if split_batch {
             add(BufferId::OutputChunk, nb * t * p.query_dim as u64, BufferRole::Scratch);
         }
@@ -633,12 +639,27 @@ impl Plan {
                             (kernel, [BufferId::QueryProjTexture, k, v, qkv[3], qkv[4]])
                         }
                     };
+                    // Whether the values hold a NaN or an infinity, so that the attention may skip
+                    // its scan of the keys it does not visit (only there to find them): checked
+                    // where keys can be skipped (a causal mask or a window) and fully masked rows
+                    // give zeros (Keras' policy needs those keys' sums anyway); "unknown" elsewhere
+                    // and for a cached call (its values are in the cache).
+                    let skips = p.mask.causal.is_some() || p.mask.window.is_some();
+                    let check = skips && p.masked_rows == MaskedRows::Zeros && cache.is_none();
+                    let vec4s = if check { (nbc * p.source_len * p.num_kv_heads * p.head_dim / 4) as u32 } else { 0 };
+                    steps.push(Step::Dispatch(Pass {
+                        label: "check_values",
+                        kernel: Kernel::VFinite,
+                        workgroups: [Kernel::V_FLAG_WORDS, 1, 1],
+                        params: Params { m: vec4s, n: (!check) as u32, ..chunk },
+                        bindings: vec![vcache, BufferId::VFlags],
+                    }));
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_block",
                         kernel: block_kernel,
                         workgroups: [tiles(t * p.group_size() as u64, block_kernel.tile()[0] as u64), 1, groups],
                         params: chunk,
-                        bindings: [&qkv[..], &[BufferId::AttnOut]].concat(),
+                        bindings: [&qkv[..], &[BufferId::AttnOut, BufferId::VFlags]].concat(),
                     }))
                 }
                 AttentionMode::Split { split_keys, splits, kernel } => {
@@ -1140,6 +1161,43 @@ mod tests {
         Plan::cached(&problem, &update, limits, tuning)
     }
 
+    /// The block attention's value check (`check_values`, Kernel::VFinite): a real check of the
+    /// chunk's projected values where keys can be skipped and fully masked rows give zeros,
+    /// "unknown" (n = 1, nothing read) without a mask that skips, under Keras' policy and for a
+    /// cached call; its words bound by the attention.
+    #[test]
+    fn block_plans_check_the_values_only_where_the_attention_may_skip_keys() {
+        let cfg = GqaConfig::new(8, 4, 2);
+        let check_of = |plan: &Plan| {
+            let i = plan.passes().position(|p| p.label == "check_values").expect("a check");
+            let passes: Vec<_> = plan.passes().collect();
+            let attention = passes[i + 1];
+            assert!(attention.kernel.is_block_attention() && attention.bindings.last() == Some(&BufferId::VFlags));
+            assert_eq!(passes[i].bindings, [BufferId::ValueProj, BufferId::VFlags]);
+            (passes[i].params.m, passes[i].params.n)
+        };
+        let causal = CallOptions { use_causal_mask: true, ..Default::default() };
+        let plan = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::CPU).unwrap();
+        // B·S·Nkv·H / 4 vec4s: 2 x 50 x 2 x 8 / 4.
+        assert_eq!(check_of(&plan), (400, 0));
+        assert_eq!(plan.buffer(BufferId::VFlags).unwrap().bytes, 4 * Kernel::V_FLAG_WORDS as u64);
+        let windowed = GqaConfig { sliding_window: Some(8), ..cfg.clone() };
+        let plan =
+            Plan::tuned(&problem(&windowed, 2, 20, 50, &CallOptions::default()), &Limits::default(), Tuning::CPU)
+                .unwrap();
+        assert_eq!(check_of(&plan), (400, 0));
+        for opts in [CallOptions::default(), CallOptions { masked_rows: MaskedRows::KerasDefault, ..causal.clone() }] {
+            let plan = Plan::tuned(&problem(&cfg, 2, 20, 50, &opts), &Limits::default(), Tuning::CPU).unwrap();
+            assert_eq!(check_of(&plan), (0, 1), "{opts:?}");
+        }
+        let plan = cached_plan(30, 20, 64, true, &Limits::default(), Tuning::CPU).unwrap();
+        let i = plan.passes().position(|p| p.label == "check_values").expect("a check");
+        assert_eq!(plan.passes().nth(i).map(|p| (p.params.m, p.params.n)), Some((0, 1)));
+        // No block attention, no check.
+        let gpu = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::GPU).unwrap();
+        assert!(gpu.passes().all(|p| p.kernel != Kernel::VFinite) && gpu.buffer(BufferId::VFlags).is_none());
+    }
+
     #[test]
     fn cached_plans_append_whole_rows_to_the_texture_mirrors_and_read_them() {
         let limits = Limits::default();
@@ -1174,11 +1232,14 @@ mod tests {
             assert_eq!(attention.kernel, want, "{new} new tokens, subgroups {subgroups}");
             // The attention core, between the input projections and the output projection: the
             // appends (keys and values of 2 sequences, to the buffers and the mirrors), the packed
-            // queries, the attention passes, the packing of the output projection's input.
+            // queries, the attention passes (the block kernel's after its value check, "unknown"
+            // for a cached call), the packing of the output projection's input.
             let core: Vec<&str> = plan.steps[plan.attention_steps().unwrap()].iter().map(Step::label).collect();
             let n = core.len();
             assert!(core[..8].iter().all(|l| *l == "copy") && core[8] == "pack_query_proj", "{core:?}");
-            assert!(core[9..n - 1].iter().all(|l| l.starts_with("attention_")), "{core:?}");
+            let block = want.is_block_attention();
+            assert_eq!(core[9] == "check_values", block, "{core:?}");
+            assert!(core[9 + block as usize..n - 1].iter().all(|l| l.starts_with("attention_")), "{core:?}");
             assert_eq!(core[n - 1], "pack_attention_output");
             assert_eq!(
                 attention.bindings[..3],

@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 22] = [
+pub const COMMON: [(&str, &str); 23] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -35,6 +35,7 @@ pub const COMMON: [(&str, &str); 22] = [
     ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
     ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
     ("common/matmul_out.wgsl", include_str!("../../../shaders/common/matmul_out.wgsl")),
+    ("common/v_flags.wgsl", include_str!("../../../shaders/common/v_flags.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -65,13 +66,14 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
         }
         Kernel::AttentionSubgroup => include_str!("../../../shaders/attention_subgroup.wgsl"),
         Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
+        Kernel::VFinite => include_str!("../../../shaders/v_finite.wgsl"),
     }
 }
 
 /// The shared snippets a kernel needs.
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
-        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture => &["common/params.wgsl"],
+        Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture | Kernel::VFinite => &["common/params.wgsl"],
         Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
             &["common/params.wgsl", "common/operands_storage.wgsl", "common/matmul_out.wgsl"]
         }
@@ -112,6 +114,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots8x4.wgsl",
             "common/items.wgsl",
             "common/block_softmax.wgsl",
+            "common/v_flags.wgsl",
         ],
         Kernel::AttentionBlockTex => &[
             "common/params.wgsl",
@@ -122,6 +125,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots8x4.wgsl",
             "common/items.wgsl",
             "common/block_softmax.wgsl",
+            "common/v_flags.wgsl",
         ],
         Kernel::AttentionBlockTexSubgroup => &[
             "common/params.wgsl",
@@ -133,6 +137,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots8x4_shared.wgsl",
             "common/items.wgsl",
             "common/block_softmax.wgsl",
+            "common/v_flags.wgsl",
         ],
         Kernel::AttentionSubgroup => &[
             "common/params.wgsl",
@@ -142,6 +147,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/dots8x4_shared.wgsl",
             "common/items.wgsl",
             "common/block_softmax.wgsl",
+            "common/v_flags.wgsl",
         ],
         Kernel::AttentionFused => &[
             "common/store_f32.wgsl",
