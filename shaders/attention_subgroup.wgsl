@@ -167,9 +167,8 @@ fn pv_key(a: Pv, p_lo: vec4<f32>, p_hi: vec4<f32>, row: u32, kv_col: u32, cols: 
 
 // What the keys [k_from, k_to) outside the visited range feed in the lane's columns: bit c of
 // component k of `bad` set where component c of some key's V in column k is NaN or infinite, and,
-// when `sums`, the V sums s0-s3 of the lane's 4 columns (from Pv's, every key's). Only these, not
-// the whole Pv: carried through the scan, the 32 accumulators made the step loop ~1.4x slower on
-// lavapipe, though the scan itself costs little.
+// when `sums`, the V sums s0-s3 of the lane's 4 columns (started from Pv's, so every key's). Only
+// these: the 32 accumulators need not pass through the scan.
 struct Skipped {
     bad: vec4<u32>,
     s0: vec4<f32>,
