@@ -358,9 +358,10 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let mut times = Vec::with_capacity(args.runs as usize);
     // With --roofline: each timed call's probe (measured just before it) and its share of it.
     let mut probes = Vec::with_capacity(args.runs as usize);
+    let probe_kernels = if args.roofline { Some(gqa::gpu::roofline::Probes::new(&ctx)?) } else { None };
     for _ in 0..args.runs {
-        if args.roofline {
-            probes.push(gqa::gpu::roofline::measure(&ctx, 1)?);
+        if let Some(p) = &probe_kernels {
+            probes.push(p.measure(1)?);
         }
         let started = Instant::now();
         let again = layer.forward(query, value, key.as_ref(), options)?;
@@ -417,11 +418,32 @@ fn run(args: &Args) -> Result<bool, Failure> {
         );
     }
     if args.profile {
-        let steps = layer.profile(query, value, key.as_ref(), options, args.runs as usize)?;
+        let runs = args.runs as usize;
+        let steps = if args.roofline {
+            layer.profile_against_roofline(query, value, key.as_ref(), options, runs)?
+        } else {
+            layer.profile(query, value, key.as_ref(), options, runs)?
+        };
         let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
         println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
+        if args.roofline {
+            println!(
+                "  (matmuls: GFLOP/s, and the median of the rounds' shares of the FMA probe run just before the step)"
+            );
+        }
         for step in steps {
-            println!("  {:<16} {:>14?} {:>12.3} ms", step.label, step.workgroups, ms(step.median));
+            let rate = match (step.flops, step.fma_share) {
+                (Some(f), Some(share)) => {
+                    format!(
+                        "  {:>7.1} GFLOP/s  {:>5.1}% of the FMA probe",
+                        f as f64 / step.median.as_secs_f64() / 1e9,
+                        100.0 * share
+                    )
+                }
+                (Some(f), None) => format!("  {:>7.1} GFLOP/s", f as f64 / step.median.as_secs_f64() / 1e9),
+                _ => String::new(),
+            };
+            println!("  {:<16} {:>14?} {:>12.3} ms{rate}", step.label, step.workgroups, ms(step.median));
         }
         println!();
     }

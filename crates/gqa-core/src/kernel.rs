@@ -219,6 +219,25 @@ impl Kernel {
         )
     }
 
+    /// Whether the kernel is a matmul (`C = A · B (+ bias)`, sizes in the pass's `m`, `n`, `k`), in any
+    /// of its forms: the projections and the f16 variants.
+    pub fn is_matmul(self) -> bool {
+        matches!(
+            self,
+            Kernel::MatmulBias
+                | Kernel::MatmulBiasRb
+                | Kernel::MatmulBiasRb16
+                | Kernel::MatmulBiasRows4
+                | Kernel::MatmulBiasF16
+                | Kernel::MatmulBiasF16ToF32
+                | Kernel::MatmulBiasTex
+                | Kernel::MatmulBiasTexSubgroup
+                | Kernel::MatmulBiasTexSubgroupRows8
+                | Kernel::MatmulBiasTexRows8
+                | Kernel::MatmulBiasRows4Tex
+        )
+    }
+
     /// Whether the kernel is a matmul reading its operands from textures (A the packed input, B the
     /// weight's texture).
     pub fn reads_operand_textures(self) -> bool {

@@ -214,6 +214,16 @@ pub struct Pass {
     pub bindings: Vec<BufferId>,
 }
 
+impl Pass {
+    /// The pass's floating-point operations (multiply-add = 2) where they follow from its params
+    /// alone: `2 m n k` for a matmul ([`Kernel::is_matmul`]); `None` for other kernels, whose work
+    /// depends on the masks and the chunking (the plan's total is [`Plan::flops`]).
+    pub fn flops(&self) -> Option<u64> {
+        let p = &self.params;
+        self.kernel.is_matmul().then(|| 2 * p.m as u64 * p.n as u64 * p.k as u64)
+    }
+}
+
 /// A copy between passes (moving batch chunks in and out, gathering chunked scores, appending to a
 /// KV cache). Its source is a buffer. Its destination is a buffer, or a texture resource (a KV cache's
 /// texture mirror) addressed as the row-major f32 matrix it holds: `dst_offset` and `bytes` are then
@@ -1363,6 +1373,12 @@ mod tests {
         assert_eq!(plan.steps.len(), passes.len(), "nothing to split: no copies");
         let qkv = 2 * (10 * 16 * 32 + 2 * 140 * 12 * 16) + 2 * 10 * 16 * 32 + 2 * 10 * 32 * 16;
         assert_eq!(plan.flops(), (qkv + 2 * 2 * 2 * 4 * 5 * 70 * 8) as u64);
+        // The five projections count 2 m n k each, and add up to the plan's projection FLOPs; the
+        // attention's passes have no count of their own.
+        let counted: Vec<_> = passes.iter().map(|p| p.flops()).collect();
+        assert_eq!(counted[0], Some(2 * 10 * 16 * 32), "query: m = B T = 10, k = Dq = 16, n = Nq H = 32");
+        assert!(counted[4..7].iter().all(Option::is_none), "{counted:?}");
+        assert_eq!(counted.iter().flatten().sum::<u64>(), qkv as u64);
     }
 
     #[test]

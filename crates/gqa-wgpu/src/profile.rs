@@ -14,6 +14,7 @@ use crate::encode::{CacheBuffers, Recording};
 use crate::error::GpuError;
 use crate::kv_cache::KvCache;
 use crate::layer::{GpuInputs, GqaLayer, dims3};
+use crate::roofline;
 use crate::upload::upload;
 
 /// How a [`StepTimer`] measures a range of steps.
@@ -39,6 +40,14 @@ pub struct StepTime {
     pub median: Duration,
     /// How it was measured.
     pub timing: Timing,
+    /// The step's FLOPs where they follow from its parameters alone (a matmul: `2 m n k`; see
+    /// [`gqa_core::Pass::flops`]), else `None`.
+    pub flops: Option<u64>,
+    /// From [`GqaLayer::profile_against_roofline`], for steps with a FLOP count: the median over the
+    /// rounds of the step's GFLOP/s over the FMA probe's, the probe run just before the step in the
+    /// same round (a shared machine's speed moves between a probe and a step taken apart). `None`
+    /// otherwise.
+    pub fma_share: Option<f64>,
 }
 
 /// The query set and buffers of the two timestamps around a timed range.
@@ -166,31 +175,70 @@ impl GqaLayer {
         options: &CallOptions,
         runs: usize,
     ) -> Result<Vec<StepTime>, GpuError> {
-        let timer = self.step_timer(query, value, key, options)?;
-        let steps = timer.plan().steps.len();
-        timer.time(0..steps)?;
-        let mut times = vec![Vec::with_capacity(runs); steps];
-        for _ in 0..runs.max(1) {
-            for (i, t) in times.iter_mut().enumerate() {
-                t.push(timer.time(i..i + 1)?);
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, None)
+    }
+
+    /// [`GqaLayer::profile`], and for each step with a FLOP count (the matmuls) its share of the
+    /// adapter's FMA roofline ([`StepTime::fma_share`]): in every round the FMA probe
+    /// ([`roofline::Probes`]) runs just before the step, and the share reported is the median of
+    /// the rounds' own ratios.
+    pub fn profile_against_roofline(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        runs: usize,
+    ) -> Result<Vec<StepTime>, GpuError> {
+        let probes = roofline::Probes::new(&self.ctx)?;
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, Some(&probes))
+    }
+}
+
+/// The rounds of [`GqaLayer::profile`], with the FMA probe before each counted step where `probes`
+/// is given.
+fn profile_steps(timer: &StepTimer, runs: usize, probes: Option<&roofline::Probes>) -> Result<Vec<StepTime>, GpuError> {
+    let plan_steps = &timer.plan().steps;
+    let flops: Vec<Option<u64>> = plan_steps
+        .iter()
+        .map(|step| match step {
+            Step::Dispatch(pass) => pass.flops(),
+            Step::Copy(_) => None,
+        })
+        .collect();
+    timer.time(0..plan_steps.len())?;
+    let mut times = vec![Vec::with_capacity(runs); plan_steps.len()];
+    let mut shares = vec![Vec::with_capacity(runs); plan_steps.len()];
+    for _ in 0..runs.max(1) {
+        for (i, t) in times.iter_mut().enumerate() {
+            let probe = match (probes, flops[i]) {
+                (Some(p), Some(_)) => Some(p.fma_gflops(1)?),
+                _ => None,
+            };
+            let took = timer.time(i..i + 1)?;
+            t.push(took);
+            if let (Some(gflops), Some(f)) = (probe, flops[i]) {
+                shares[i].push(f as f64 / took.as_secs_f64().max(1e-9) / 1e9 / gflops);
             }
         }
-        let timing = timer.timing();
-        Ok(timer
-            .plan()
-            .steps
-            .iter()
-            .zip(times)
-            .map(|(step, mut t)| {
-                t.sort();
-                let workgroups = match step {
-                    Step::Dispatch(p) => p.workgroups,
-                    Step::Copy(_) => [0; 3],
-                };
-                StepTime { label: step.label(), workgroups, median: t[t.len() / 2], timing }
-            })
-            .collect())
     }
+    let timing = timer.timing();
+    Ok(plan_steps
+        .iter()
+        .zip(times)
+        .zip(shares)
+        .zip(flops)
+        .map(|(((step, mut t), mut share), flops)| {
+            t.sort();
+            share.sort_by(f64::total_cmp);
+            let workgroups = match step {
+                Step::Dispatch(p) => p.workgroups,
+                Step::Copy(_) => [0; 3],
+            };
+            let fma_share = (!share.is_empty()).then(|| share[share.len() / 2]);
+            StepTime { label: step.label(), workgroups, median: t[t.len() / 2], timing, flops, fma_share }
+        })
+        .collect())
 }
 
 impl StepTimer {

@@ -120,80 +120,138 @@ fn time(
     Ok(samples[samples.len() / 2])
 }
 
+/// The two probe kernels made ready to run: pipelines, buffers and bind groups built once, so that
+/// a profile can run the FMA probe before every step it times without recompiling it.
+pub struct Probes {
+    ctx: GpuContext,
+    fma: wgpu::ComputePipeline,
+    fma_group: wgpu::BindGroup,
+    copy: wgpu::ComputePipeline,
+    copy_group: wgpu::BindGroup,
+    copy_workgroups: u32,
+    copy_bytes: u64,
+    // Held for the bind groups.
+    _buffers: [wgpu::Buffer; 5],
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes").field("copy_bytes", &self.copy_bytes).finish()
+    }
+}
+
+impl Probes {
+    /// Compiles the probes and makes their buffers (the copy probe's two are 32 MiB each, or the
+    /// adapter's binding limit).
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let device = ctx.device();
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let fma = pipeline(device, PROBES[0].0, PROBES[0].1);
+        let invocations = FMA_WORKGROUPS * 64;
+        let fma_params = upload(
+            device,
+            ctx.queue(),
+            "probe params",
+            bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, 0]),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let sink = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probe sink"),
+            size: invocations as u64 * 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let fma_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("probe fma"),
+            layout: &fma.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: fma_params.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
+            ],
+        });
+
+        let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
+        let limits = ctx.limits();
+        let bytes = COPY_BYTES
+            .min(limits.max_storage_buffer_binding_size / 16 * 16)
+            .min(limits.max_compute_workgroups_per_dimension as u64 * COPY_WORKGROUP * 16);
+        let elements = (bytes / 16) as u32;
+        let copy_params = upload(
+            device,
+            ctx.queue(),
+            "probe params",
+            bytemuck::cast_slice(&[0, elements, 0, 0]),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let buffer = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let (src, dst) = (buffer("probe src"), buffer("probe dst"));
+        let copy_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("probe copy"),
+            layout: &copy.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: copy_params.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: src.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
+            ],
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu("roofline", e));
+        }
+        Ok(Probes {
+            ctx: ctx.clone(),
+            fma,
+            fma_group,
+            copy,
+            copy_group,
+            copy_workgroups: (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32,
+            copy_bytes: bytes,
+            _buffers: [fma_params, sink, copy_params, src, dst],
+        })
+    }
+
+    /// The FMA probe's GFLOP/s: the median of `runs` samples after a warm-up.
+    pub fn fma_gflops(&self, runs: usize) -> Result<f64, GpuError> {
+        let flops = (FMA_WORKGROUPS * 64) as f64 * FMA_ITERATIONS as f64 * FMA_FLOPS_PER_ROUND;
+        let t = self.scoped(|| time(&self.ctx, &self.fma, &self.fma_group, FMA_WORKGROUPS, runs.max(1)))?;
+        Ok(flops / t.as_secs_f64() / 1e9)
+    }
+
+    /// The copy probe's GB/s (bytes read + bytes written): the median of `runs` samples after a
+    /// warm-up.
+    pub fn copy_gbps(&self, runs: usize) -> Result<f64, GpuError> {
+        let t = self.scoped(|| time(&self.ctx, &self.copy, &self.copy_group, self.copy_workgroups, runs.max(1)))?;
+        Ok(2.0 * self.copy_bytes as f64 / t.as_secs_f64() / 1e9)
+    }
+
+    /// Runs `f` inside a validation error scope, so that a device error comes back as a value.
+    fn scoped(&self, f: impl FnOnce() -> Result<Duration, GpuError>) -> Result<Duration, GpuError> {
+        let scope = self.ctx.device().push_error_scope(wgpu::ErrorFilter::Validation);
+        let t = f();
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu("roofline", e));
+        }
+        t
+    }
+
+    /// Both probes, the FMA probe first.
+    pub fn measure(&self, runs: usize) -> Result<Roofline, GpuError> {
+        Ok(Roofline { gflops: self.fma_gflops(runs)?, gbps: self.copy_gbps(runs)? })
+    }
+}
+
 /// Measures the adapter's FMA throughput and copy bandwidth (median of `runs` after a warm-up).
 ///
 /// Each sample is one dispatch where that takes long enough to time by the wall clock (as on
 /// lavapipe, ~0.5 s for the whole probe with `runs = 3`), or a pass of repeated dispatches on a
-/// fast GPU; either way the work counted is the work the dispatches do.
+/// fast GPU; either way the work counted is the work the dispatches do. To measure repeatedly,
+/// make the [`Probes`] once.
 pub fn measure(ctx: &GpuContext, runs: usize) -> Result<Roofline, GpuError> {
-    let device = ctx.device();
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let runs = runs.max(1);
-
-    let fma = pipeline(device, PROBES[0].0, PROBES[0].1);
-    let invocations = FMA_WORKGROUPS * 64;
-    let params = upload(
-        device,
-        ctx.queue(),
-        "probe params",
-        bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, 0]),
-        wgpu::BufferUsages::UNIFORM,
-    );
-    let sink = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("probe sink"),
-        size: invocations as u64 * 16,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
-    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("probe fma"),
-        layout: &fma.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
-        ],
-    });
-    let fma_time = time(ctx, &fma, &group, FMA_WORKGROUPS, runs)?;
-    let flops = invocations as f64 * FMA_ITERATIONS as f64 * FMA_FLOPS_PER_ROUND;
-
-    let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
-    let limits = ctx.limits();
-    let bytes = COPY_BYTES
-        .min(limits.max_storage_buffer_binding_size / 16 * 16)
-        .min(limits.max_compute_workgroups_per_dimension as u64 * COPY_WORKGROUP * 16);
-    let elements = (bytes / 16) as u32;
-    let params = upload(
-        device,
-        ctx.queue(),
-        "probe params",
-        bytemuck::cast_slice(&[0, elements, 0, 0]),
-        wgpu::BufferUsages::UNIFORM,
-    );
-    let buffer = |label| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        })
-    };
-    let (src, dst) = (buffer("probe src"), buffer("probe dst"));
-    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("probe copy"),
-        layout: &copy.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: src.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
-        ],
-    });
-    let workgroups = (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32;
-    let copy_time = time(ctx, &copy, &group, workgroups, runs)?;
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(GpuError::from_wgpu("roofline", e));
-    }
-    Ok(Roofline {
-        gflops: flops / fma_time.as_secs_f64() / 1e9,
-        gbps: 2.0 * bytes as f64 / copy_time.as_secs_f64() / 1e9,
-    })
+    Probes::new(ctx)?.measure(runs)
 }
