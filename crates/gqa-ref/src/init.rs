@@ -46,13 +46,22 @@ pub fn initialize_weights(config: &GqaConfig, dims: LayerDims, seed: u64) -> Res
         };
         Ok(DenseWeights { kernel, bias })
     };
-    Ok(Weights {
-        query: make(Dense::Query)?,
-        key: make(Dense::Key)?,
-        gate: config.use_gate.then(|| make(Dense::Gate)).transpose()?,
-        value: make(Dense::Value)?,
-        output: make(Dense::Output)?,
-    })
+    // Each dense draws from its own generator (its slot), so the five can be drawn on threads of
+    // their own with the same result: a model's width of weights (42M at Dq = Dv = 4096, Nq = 32,
+    // Nkv = 8, H = 128) is then drawn in about half the time on two cores.
+    let (query, key, gate, value, output) = std::thread::scope(|scope| {
+        let make = &make;
+        let query = scope.spawn(move || make(Dense::Query));
+        let key = scope.spawn(move || make(Dense::Key));
+        let gate = config.use_gate.then(|| scope.spawn(move || make(Dense::Gate)));
+        let value = scope.spawn(move || make(Dense::Value));
+        let output = make(Dense::Output);
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<DenseWeights, GqaError>>| {
+            h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (join(query), join(key), gate.map(join), join(value), output)
+    });
+    Ok(Weights { query: query?, key: key?, gate: gate.transpose()?, value: value?, output: output? })
 }
 
 /// Keras' `compute_fans` of a weight shape: rank 0 `(1, 1)`, rank 1 `(n, n)`, rank 2
