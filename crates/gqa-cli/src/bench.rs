@@ -1,6 +1,7 @@
 //! `gqa bench`: a sweep over sequence lengths (T = S) on one adapter and on the CPU oracle: a table of
-//! ms, GFLOP/s, the share of the adapter's measured FMA roofline and the speed-up over the oracle;
-//! CSV, an SVG plot (throughput vs sequence length) and JSON for scripts.
+//! ms, GFLOP/s, the share of the adapter's measured FMA roofline (each timed call against the FMA
+//! probe run just before it, the median of those ratios) and the speed-up over the oracle; CSV, an
+//! SVG plot (throughput vs sequence length) and JSON for scripts.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -111,6 +112,9 @@ struct Row {
     flops: f64,
     gpu: Duration,
     oracle: Option<Duration>,
+    /// The median over the timed calls of each call's GFLOP/s over the FMA probe run just before
+    /// it, in percent.
+    roofline_pct: f64,
 }
 
 impl Row {
@@ -163,7 +167,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     let started = Instant::now();
     ctx.compile_all_kernels().map_err(gpu_err("compiling the kernels"))?;
     let pipelines_time = started.elapsed();
-    let roof = gqa_wgpu::roofline::measure(&ctx, 3).map_err(gpu_err("measuring the roofline"))?;
+    // The probes are built once; the FMA probe runs again before every timed call, and each row's
+    // share of the roofline is the median of its calls' own ratios (a shared machine's speed moves
+    // between a probe and a call taken apart). The header's figures are the first measurement's.
+    let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes"))?;
+    let roof = probes.measure(3).map_err(gpu_err("measuring the roofline"))?;
     let config = GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads);
     let dims = LayerDims { query_dim: sweep.query_dim, key_dim: sweep.query_dim, value_dim: sweep.query_dim };
     let weights = gqa_ref::initialize_weights(&config, dims, 7)
@@ -181,12 +189,17 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         let run_err = gpu_err(&format!("running T=S={seq} on {}", ctx.describe()));
         layer.forward(&q, &v, None, &options).map_err(&run_err)?;
         let mut times = Vec::with_capacity(args.runs as usize);
+        let mut shares = Vec::with_capacity(args.runs as usize);
         for _ in 0..args.runs {
+            let probe = probes.fma_gflops(1).map_err(gpu_err("measuring the roofline"))?;
             let t = Instant::now();
             layer.forward(&q, &v, None, &options).map_err(&run_err)?;
-            times.push(t.elapsed());
+            let took = t.elapsed();
+            times.push(took);
+            shares.push(100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe);
         }
         times.sort();
+        shares.sort_by(f64::total_cmp);
         let oracle = if args.no_oracle {
             None
         } else {
@@ -195,13 +208,14 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                 .map_err(|source| CliError::Inputs { inputs: format!("T=S={seq}"), source })?;
             Some(t.elapsed())
         };
-        rows.push(Row { seq, flops: plan.flops() as f64, gpu: times[times.len() / 2], oracle });
+        let roofline_pct = shares[shares.len() / 2];
+        rows.push(Row { seq, flops: plan.flops() as f64, gpu: times[times.len() / 2], oracle, roofline_pct });
         bar.inc(1);
     }
     bar.finish_and_clear();
 
     if let Some(path) = &args.csv {
-        BenchArgs::write(path, &to_csv(&rows, roof.gflops))?;
+        BenchArgs::write(path, &to_csv(&rows))?;
     }
     if let Some(path) = &args.svg {
         let plot = crate::plot::Plot {
@@ -225,7 +239,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                     "gflop": r.flops / 1e9,
                     "gpu_ms": ms(r.gpu),
                     "gpu_gflops": r.gflops(r.gpu),
-                    "roofline_pct": 100.0 * r.gflops(r.gpu) / roof.gflops,
+                    "roofline_pct": r.roofline_pct,
                     "oracle_ms": r.oracle.map(ms),
                     "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
                 })
@@ -272,7 +286,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             r.flops / 1e9,
             ms(r.gpu),
             r.gflops(r.gpu),
-            100.0 * r.gflops(r.gpu) / roof.gflops,
+            r.roofline_pct,
             oracle,
             speedup
         );
@@ -280,7 +294,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn to_csv(rows: &[Row], roof_gflops: f64) -> String {
+fn to_csv(rows: &[Row]) -> String {
     let mut s = String::from("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup\n");
     for r in rows {
         let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
@@ -291,7 +305,7 @@ fn to_csv(rows: &[Row], roof_gflops: f64) -> String {
             r.flops / 1e9,
             ms(r.gpu),
             r.gflops(r.gpu),
-            100.0 * r.gflops(r.gpu) / roof_gflops
+            r.roofline_pct
         );
     }
     s
