@@ -29,6 +29,11 @@ struct Row {
     /// Bytes of K and V the step reads once.
     kv_bytes: f64,
     flops: f64,
+    /// The whole step's K and V GB/s over the copy probe run just before it, in percent: the median
+    /// over the timed steps.
+    copy_pct: f64,
+    /// The same for the attention over the cache alone.
+    attention_copy_pct: f64,
 }
 
 /// A least-squares line `y = a + b x` and its R².
@@ -72,7 +77,11 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
     } else {
         ctx
     };
-    let roof = gqa_wgpu::roofline::measure(&ctx, 3).map_err(gpu_err("measuring the roofline".into()))?;
+    // The probes are built once; the copy probe runs again before every timed step, and each share
+    // of it is the median of the steps' own ratios (the header's figures are the first measurement).
+    let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes".into()))?;
+    let roof = probes.measure(3).map_err(gpu_err("measuring the roofline".into()))?;
+    let probe_err = || gpu_err("measuring the roofline".into());
     let config = GqaConfig { use_bias: true, ..GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads) };
     let dq = sweep.query_dim;
     let dims = LayerDims { query_dim: dq, key_dim: dq, value_dim: dq };
@@ -112,19 +121,32 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         let steps = timer.plan().attention_steps().unwrap_or(0..timer.plan().steps.len());
         timing = format!("{:?}", timer.timing());
         timer.time(0..timer.plan().steps.len()).map_err(&run_err)?;
-        let mut attention = (0..args.runs.max(1))
-            .map(|_| timer.time(steps.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&run_err)?;
-        attention.sort();
+        let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
+        let share = |bytes_per_s: f64, probe_gbps: f64| 100.0 * bytes_per_s / 1e9 / probe_gbps;
+        let (mut attention, mut attention_shares) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs.max(1) {
+            let probe = probes.copy_gbps(1).map_err(probe_err())?;
+            let t = timer.time(steps.clone()).map_err(&run_err)?;
+            attention.push(t);
+            attention_shares.push(share(kv_bytes / t.as_secs_f64(), probe));
+        }
         drop(timer);
-        let mut times = Vec::with_capacity(args.runs as usize);
-        for _ in 0..args.runs {
+        let (mut times, mut shares) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs.max(1) {
+            let probe = probes.copy_gbps(1).map_err(probe_err())?;
             let t = Instant::now();
             layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
-            times.push(t.elapsed());
+            let took = t.elapsed();
+            times.push(took);
+            shares.push(share(kv_bytes / took.as_secs_f64(), probe));
             cache.truncate(held);
         }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (copy_pct, attention_copy_pct) = (median(&mut shares), median(&mut attention_shares));
+        attention.sort();
         times.sort();
         let oracle = match oracle.as_mut() {
             None => None,
@@ -135,9 +157,17 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                 Some(t.elapsed())
             }
         };
-        let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
         let attention = attention[attention.len() / 2];
-        rows.push(Row { seq, gpu: times[times.len() / 2], attention, oracle, kv_bytes, flops: plan.flops() as f64 });
+        rows.push(Row {
+            seq,
+            gpu: times[times.len() / 2],
+            attention,
+            oracle,
+            kv_bytes,
+            flops: plan.flops() as f64,
+            copy_pct,
+            attention_copy_pct,
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -156,11 +186,11 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                 ms(r.gpu),
                 b as f64 / r.gpu.as_secs_f64(),
                 gbps(r),
-                100.0 * gbps(r) / roof.gbps,
+                r.copy_pct,
                 r.flops / r.gpu.as_secs_f64() / 1e9,
                 ms(r.attention),
                 attention_gbps(r),
-                100.0 * attention_gbps(r) / roof.gbps,
+                r.attention_copy_pct,
             ));
         }
         BenchArgs::write(path, &csv)?;
@@ -189,10 +219,10 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                     "gpu_ms": ms(r.gpu),
                     "tokens_per_s": b as f64 / r.gpu.as_secs_f64(),
                     "kv_gbps": gbps(r),
-                    "copy_roofline_pct": 100.0 * gbps(r) / roof.gbps,
+                    "copy_roofline_pct": r.copy_pct,
                     "attention_ms": ms(r.attention),
                     "attention_kv_gbps": attention_gbps(r),
-                    "attention_copy_roofline_pct": 100.0 * attention_gbps(r) / roof.gbps,
+                    "attention_copy_roofline_pct": r.attention_copy_pct,
                     "oracle_ms": r.oracle.map(ms),
                     "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
                 })
@@ -226,16 +256,16 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
             ms(r.gpu),
             b as f64 / r.gpu.as_secs_f64(),
             gbps(r),
-            100.0 * gbps(r) / roof.gbps,
+            r.copy_pct,
             ms(r.attention),
             attention_gbps(r),
-            100.0 * attention_gbps(r) / roof.gbps,
+            r.attention_copy_pct,
             oracle,
             speedup
         );
     }
     println!(
-        "\n(GPU ms, KV GB/s: the whole step; attn: the appends and the attention over the cache alone, timed by {timing})"
+        "\n(GPU ms, KV GB/s: the whole step; attn: the appends and the attention over the cache alone, timed by {timing};\n % copy: each timed step against the copy probe run just before it, the median of those ratios)"
     );
     for (who, f) in [("GPU", gpu_fit), ("oracle", oracle_fit)] {
         if let Some(f) = f {
