@@ -1,6 +1,6 @@
 // Roofline probe: arithmetic peak. Each invocation runs `iterations` rounds of 16 independent vec4
 // chains, each chain stepping through 4 dependent `fma`s per round, then writes the chains' sum so
-// nothing is optimised away. FLOPs = invocations * iterations * 16 * 4 * 4 * 2.
+// nothing is optimised away. FLOPs = units * 64 invocations * iterations * 16 * 4 * 4 * 2.
 //
 // Why this shape: a CPU driver (Mesa lavapipe / llvmpipe) runs 8 invocations per SIMD batch, turns
 // each vec4 op into 4 8-wide ops, and writes every variable assigned inside a loop through the
@@ -9,16 +9,28 @@
 // `fma`s per assignment (intermediates stay in registers) and 64 independent 8-wide chains it is
 // amortised and the rate reaches the FMA units' peak. On a GPU the 64 independent chains are ample
 // instruction-level parallelism, and `roofline::measure` dispatches enough invocations to fill it.
+//
+// The work comes from a queue: a sample's dispatches share `units` units of work (one workgroup's
+// chains each), and each workgroup takes units until none is left. A driver that splits a
+// dispatch's workgroups between its threads in fixed shares (Mesa's llvmpipe) then keeps every
+// thread busy to the end, as the kernels that take their tiles from a queue do
+// (common/tile_queue.wgsl): the probe measures what a balanced kernel can attain, not the slowest
+// thread's share (a static split read ~6% lower on the shared 2-core test machine).
 
 struct Probe {
     iterations: u32,
     elements: u32,
-    _pad0: u32,
+    // Units of work (64 invocations' chains each) in the sample, shared by its dispatches.
+    units: u32,
     _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> probe: Probe;
 @group(0) @binding(1) var<storage, read_write> sink: array<vec4<f32>>;
+// Word 0: the units handed out so far (zeroed before each sample).
+@group(0) @binding(2) var<storage, read_write> queue: array<atomic<u32>>;
+
+var<workgroup> unit_next: u32;
 
 // Four dependent multiply-adds: x <- x * a + b, four times (8 FLOPs per lane).
 fn step4(x: vec4<f32>, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
@@ -26,8 +38,24 @@ fn step4(x: vec4<f32>, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let seed = f32(gid.x) * 1.0e-7;
+fn main(@builtin(local_invocation_index) lid: u32) {
+    loop {
+        // Every invocation has read the previous unit before invocation 0 replaces it.
+        workgroupBarrier();
+        if lid == 0u {
+            unit_next = atomicAdd(&queue[0], 1u);
+        }
+        let unit = workgroupUniformLoad(&unit_next);
+        if unit >= probe.units {
+            break;
+        }
+        chains((unit % (arrayLength(&sink) / 64u)) * 64u + lid);
+    }
+}
+
+// One invocation's 16 chains over `probe.iterations` rounds, summed into sink[index].
+fn chains(index: u32) {
+    let seed = f32(index) * 1.0e-7;
     let a = vec4<f32>(0.999999, 0.999998, 0.999997, 0.999996);
     let b = vec4<f32>(1.0e-7 + seed);
     var x0 = vec4<f32>(seed);
@@ -64,6 +92,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         x14 = step4(x14, a, b);
         x15 = step4(x15, a, b);
     }
-    sink[gid.x] = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))
+    sink[index] = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))
         + ((x8 + x9) + (x10 + x11)) + ((x12 + x13) + (x14 + x15));
 }

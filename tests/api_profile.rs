@@ -76,3 +76,27 @@ fn profile_against_roofline_gives_each_matmul_its_share_of_the_fma_probe() {
         assert_eq!(matmuls, 4, "{name}: the four projections have shares");
     }
 }
+
+#[test]
+fn roofline_probes_measure_again_and_again() {
+    for ctx in adapters() {
+        let _gl = common::gl_guard(ctx);
+        let name = adapter_name(ctx);
+        let probes = gqa::gpu::roofline::Probes::new(ctx).unwrap();
+        // Each FMA sample zeroes its queue first: a second and a third sample do the same work
+        // (one that found the queue already empty would read many times faster).
+        let readings: Vec<f64> = (0..3).map(|_| probes.fma_gflops(1).unwrap()).collect();
+        assert!(readings.iter().all(|g| g.is_finite() && *g > 0.0), "{name}: {readings:?}");
+        let (lo, hi) = readings.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        assert!(hi < 5.0 * lo, "{name}: the samples did different work: {readings:?}");
+        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+            // A physical bound: per core at most 2 FMA units x 16 f32 lanes x 2 FLOPs at 4 GHz. A
+            // sample whose queue was already empty reads far above it (2-core lavapipe: 660-1020).
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            assert!(hi < 256.0 * cores, "{name}: {readings:?} GFLOP/s is beyond {cores} cores: work was skipped");
+        }
+        let roof = probes.measure(2).unwrap();
+        assert!(roof.gbps.is_finite() && roof.gbps > 0.0, "{name}: {roof:?}");
+        assert!(roof.attainable(1e-3) <= roof.gflops && roof.attainable(1e9) == roof.gflops);
+    }
+}

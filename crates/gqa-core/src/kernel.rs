@@ -219,6 +219,24 @@ impl Kernel {
         )
     }
 
+    /// Whether the kernel's workgroups take their tiles from a queue (their pass's counter in
+    /// [`crate::BufferId::TileQueue`], bound last; [`crate::Params::tile_slot`]) instead of from
+    /// their workgroup id: each workgroup runs tiles of the dispatch's grid until none is left, so
+    /// that an adapter that splits a dispatch's workgroups between its threads in fixed shares
+    /// (Mesa's llvmpipe gives each thread a contiguous `1 / threads` of them) still keeps every
+    /// thread busy to the end when one runs slower. The generated 16 x 16 and 8 x 16 matmuls (the
+    /// CPU adapters' projections).
+    pub fn uses_tile_queue(self) -> bool {
+        matches!(
+            self,
+            Kernel::MatmulBiasRb16
+                | Kernel::MatmulBiasTex
+                | Kernel::MatmulBiasTexSubgroup
+                | Kernel::MatmulBiasTexSubgroupRows8
+                | Kernel::MatmulBiasTexRows8
+        )
+    }
+
     /// Whether the kernel is a matmul (`C = A · B (+ bias)`, sizes in the pass's `m`, `n`, `k`), in any
     /// of its forms: the projections and the f16 variants.
     pub fn is_matmul(self) -> bool {
@@ -370,17 +388,16 @@ impl Kernel {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
             Kernel::MatmulBiasRb
-            | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
-            | Kernel::MatmulBiasTex
-            | Kernel::MatmulBiasTexRows8
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32
             | Kernel::AttentionSubgroup => 0,
-            // The flag of subgroups that cannot share their rows, and its uniform copy.
-            Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 2 * 4,
+            // The tile taken from the queue (common/tile_queue.wgsl).
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexRows8 => 4,
+            // The tile, the flag of subgroups that cannot share their rows and its uniform copy.
+            Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 3 * 4,
             // The workgroup's flag.
             Kernel::VFinite => 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
@@ -576,12 +593,15 @@ impl Kernel {
     pub fn bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            // A, B (textures), bias, C.
+            // A, B (textures), bias, C, the tile queue.
             Kernel::MatmulBiasTex
             | Kernel::MatmulBiasTexSubgroup
             | Kernel::MatmulBiasTexSubgroupRows8
-            | Kernel::MatmulBiasTexRows8
-            | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
+            | Kernel::MatmulBiasTexRows8 => &[Texture, Texture, Read, ReadWrite, ReadWrite],
+            // A, B (textures), bias, C.
+            Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
+            // A, B, bias, C, the tile queue.
+            Kernel::MatmulBiasRb16 => &[Read, Read, Read, ReadWrite, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output, Kernel::VFinite's words.
@@ -594,7 +614,6 @@ impl Kernel {
             Kernel::VFinite => &[Read, ReadWrite],
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
-            | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => &[Read, Read, Read, ReadWrite],

@@ -104,8 +104,10 @@ pub struct Params {
     /// Keys between consecutive batch elements of K and V as the attention kernels read them: S for a
     /// plain call, the capacity of the KV cache for a cached call.
     pub kv_stride: u32,
-    /// Padding to 144 bytes.
-    pub _pad: u32,
+    /// The pass's counter in [`crate::BufferId::TileQueue`], for the kernels that take their tiles
+    /// from a queue ([`crate::Kernel::uses_tile_queue`]); 0 elsewhere. (It also pads the struct to
+    /// 144 bytes.)
+    pub tile_slot: u32,
 }
 
 impl Params {
@@ -146,7 +148,7 @@ impl Params {
         ("t_count", 128),
         ("split_keys", 132),
         ("kv_stride", 136),
-        ("_pad", 140),
+        ("tile_slot", 140),
     ];
 }
 
@@ -164,7 +166,7 @@ mod tests {
         assert_eq!(offset_of!(Params, use_gate), 112);
         assert_eq!(offset_of!(Params, t_count), 128);
         assert_eq!(offset_of!(Params, kv_stride), 136);
-        assert_eq!(offset_of!(Params, _pad), 140);
+        assert_eq!(offset_of!(Params, tile_slot), 140);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

@@ -91,6 +91,10 @@ pub enum BufferId {
     /// [`Kernel::V_FLAG_WORDS`] words from [`Kernel::VFinite`] (0: that share of the projected
     /// values is finite), read by the block attention (block-attention plans only).
     VFlags,
+    /// One counter per pass of a kernel that takes its tiles from a queue
+    /// ([`Kernel::uses_tile_queue`], its word in [`crate::Params::tile_slot`]): the tiles handed
+    /// out so far. The executor zeroes the buffer before the passes run.
+    TileQueue,
 }
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -759,6 +763,26 @@ impl Plan {
         }
 
         buffers.extend(textures);
+        // Each pass that takes its tiles from a queue gets a counter of its own.
+        let mut words = 0u64;
+        for step in &mut steps {
+            if let Step::Dispatch(pass) = step
+                && pass.kernel.uses_tile_queue()
+            {
+                pass.params.tile_slot = words as u32;
+                words += 1;
+            }
+        }
+        if words > 0 {
+            buffers.push(BufferSpec {
+                id: BufferId::TileQueue,
+                elems: words,
+                element_bytes: 4,
+                bytes: 4 * words,
+                role: BufferRole::Scratch,
+                texture: None,
+            });
+        }
         let mut plan =
             Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         // A kernel kept as a texture is a buffer too only where a pass binds it (a call too tall
@@ -999,12 +1023,16 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     } else {
         (input, BufferId::Kernel(d))
     };
+    let mut bindings = vec![a, b, bias, out];
+    if kernel.uses_tile_queue() {
+        bindings.push(BufferId::TileQueue);
+    }
     steps.push(Step::Dispatch(Pass {
         label: c.label,
         kernel,
         workgroups: tiled(kernel, n, rows as u64, 1),
         params,
-        bindings: vec![a, b, bias, out],
+        bindings,
     }));
 }
 
@@ -1541,6 +1569,29 @@ mod tests {
             Kernel::AttentionSubgroup.loop_iterations(&p, [0, 0])
                 >= Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8])
         );
+    }
+
+    #[test]
+    fn queued_matmuls_get_a_counter_each_and_the_tile_queue_is_bound_last() {
+        let mut cfg = GqaConfig::new(8, 4, 2);
+        cfg.use_gate = true;
+        let p = problem(&cfg, 2, 70, 50, &CallOptions::default());
+        for tuning in [Tuning::CPU, Tuning { subgroups: true, ..Tuning::CPU }] {
+            let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+            let queued: Vec<&Pass> = plan.passes().filter(|p| p.kernel.uses_tile_queue()).collect();
+            assert_eq!(queued.len(), 5, "query, key, value, gate and output projections");
+            for (i, pass) in queued.iter().enumerate() {
+                assert_eq!(pass.params.tile_slot, i as u32, "{}", pass.label);
+                assert_eq!(pass.bindings.last(), Some(&BufferId::TileQueue), "{}", pass.label);
+                assert_eq!(pass.bindings.len(), pass.kernel.bindings().len());
+            }
+            assert!(plan.passes().filter(|p| !p.kernel.uses_tile_queue()).all(|p| p.params.tile_slot == 0));
+            let spec = plan.buffer(BufferId::TileQueue).unwrap();
+            assert_eq!((spec.elems, spec.bytes, spec.role), (5, 20, BufferRole::Scratch));
+        }
+        // The GPU tuning's workgroup-tiled matmul takes no queue, and the plan has none.
+        let gpu = Plan::tuned(&p, &Limits::default(), Tuning::GPU).unwrap();
+        assert!(gpu.passes().all(|p| !p.kernel.uses_tile_queue()) && gpu.buffer(BufferId::TileQueue).is_none());
     }
 
     #[test]

@@ -66,17 +66,28 @@ fn pipeline(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePip
     })
 }
 
-/// Submits `repeats` copies of one dispatch in one pass and waits for the device: the wall time.
-fn sample(
-    ctx: &GpuContext,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
+/// A probe kernel ready to dispatch: its pipeline, bind group and grid, and for the FMA probe the
+/// queue its workgroups take their work from.
+struct ProbeKernel {
+    pipeline: wgpu::ComputePipeline,
+    group: wgpu::BindGroup,
     workgroups: u32,
-    repeats: u32,
-) -> Result<Duration, GpuError> {
+    /// The params uniform (whose third word is the sample's units of work) and the queue's
+    /// counter (zeroed before each sample).
+    queue: Option<(wgpu::Buffer, wgpu::Buffer)>,
+}
+
+/// Submits `repeats` copies of one dispatch in one pass and waits for the device: the wall time. A
+/// queued kernel's dispatches share `workgroups * repeats` units of work.
+fn sample(ctx: &GpuContext, k: &ProbeKernel, repeats: u32) -> Result<Duration, GpuError> {
     let device = ctx.device();
+    let (pipeline, group, workgroups) = (&k.pipeline, &k.group, k.workgroups);
     let start = Instant::now();
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa probe") });
+    if let Some((params, counter)) = &k.queue {
+        ctx.queue().write_buffer(params, 8, bytemuck::bytes_of(&(workgroups * repeats)));
+        encoder.clear_buffer(counter, 0, None);
+    }
     {
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gqa probe"), timestamp_writes: None });
@@ -96,16 +107,10 @@ fn sample(
 /// The median wall time of one dispatch over `runs` samples, after a warm-up that also picks how
 /// many dispatches a sample repeats (one where a dispatch alone takes [`TARGET_SAMPLE`], as on
 /// lavapipe; more on a fast GPU, where one dispatch is mostly overhead).
-fn time(
-    ctx: &GpuContext,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
-    workgroups: u32,
-    runs: usize,
-) -> Result<Duration, GpuError> {
+fn time(ctx: &GpuContext, k: &ProbeKernel, runs: usize) -> Result<Duration, GpuError> {
     let mut repeats = 1;
     for _ in 0..4 {
-        let warm = sample(ctx, pipeline, group, workgroups, repeats)?;
+        let warm = sample(ctx, k, repeats)?;
         if warm >= TARGET_SAMPLE || repeats >= MAX_REPEATS {
             break;
         }
@@ -114,7 +119,7 @@ fn time(
     }
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
-        samples.push(sample(ctx, pipeline, group, workgroups, repeats)? / repeats);
+        samples.push(sample(ctx, k, repeats)? / repeats);
     }
     samples.sort();
     Ok(samples[samples.len() / 2])
@@ -124,14 +129,11 @@ fn time(
 /// a profile can run the FMA probe before every step it times without recompiling it.
 pub struct Probes {
     ctx: GpuContext,
-    fma: wgpu::ComputePipeline,
-    fma_group: wgpu::BindGroup,
-    copy: wgpu::ComputePipeline,
-    copy_group: wgpu::BindGroup,
-    copy_workgroups: u32,
+    fma: ProbeKernel,
+    copy: ProbeKernel,
     copy_bytes: u64,
     // Held for the bind groups.
-    _buffers: [wgpu::Buffer; 5],
+    _buffers: [wgpu::Buffer; 4],
 }
 
 impl std::fmt::Debug for Probes {
@@ -161,14 +163,27 @@ impl Probes {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let counter = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probe queue"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let fma_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("probe fma"),
             layout: &fma.get_bind_group_layout(0),
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: fma_params.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: counter.as_entire_binding() },
             ],
         });
+        let fma = ProbeKernel {
+            pipeline: fma,
+            group: fma_group,
+            workgroups: FMA_WORKGROUPS,
+            queue: Some((fma_params, counter)),
+        };
 
         let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
         let limits = ctx.limits();
@@ -204,29 +219,26 @@ impl Probes {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::from_wgpu("roofline", e));
         }
-        Ok(Probes {
-            ctx: ctx.clone(),
-            fma,
-            fma_group,
-            copy,
-            copy_group,
-            copy_workgroups: (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32,
-            copy_bytes: bytes,
-            _buffers: [fma_params, sink, copy_params, src, dst],
-        })
+        let copy = ProbeKernel {
+            pipeline: copy,
+            group: copy_group,
+            workgroups: (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32,
+            queue: None,
+        };
+        Ok(Probes { ctx: ctx.clone(), fma, copy, copy_bytes: bytes, _buffers: [sink, copy_params, src, dst] })
     }
 
     /// The FMA probe's GFLOP/s: the median of `runs` samples after a warm-up.
     pub fn fma_gflops(&self, runs: usize) -> Result<f64, GpuError> {
         let flops = (FMA_WORKGROUPS * 64) as f64 * FMA_ITERATIONS as f64 * FMA_FLOPS_PER_ROUND;
-        let t = self.scoped(|| time(&self.ctx, &self.fma, &self.fma_group, FMA_WORKGROUPS, runs.max(1)))?;
+        let t = self.scoped(|| time(&self.ctx, &self.fma, runs.max(1)))?;
         Ok(flops / t.as_secs_f64() / 1e9)
     }
 
     /// The copy probe's GB/s (bytes read + bytes written): the median of `runs` samples after a
     /// warm-up.
     pub fn copy_gbps(&self, runs: usize) -> Result<f64, GpuError> {
-        let t = self.scoped(|| time(&self.ctx, &self.copy, &self.copy_group, self.copy_workgroups, runs.max(1)))?;
+        let t = self.scoped(|| time(&self.ctx, &self.copy, runs.max(1)))?;
         Ok(2.0 * self.copy_bytes as f64 / t.as_secs_f64() / 1e9)
     }
 
