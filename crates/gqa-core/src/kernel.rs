@@ -225,7 +225,8 @@ impl Kernel {
     /// that an adapter that splits a dispatch's workgroups between its threads in fixed shares
     /// (Mesa's llvmpipe gives each thread a contiguous `1 / threads` of them) still keeps every
     /// thread busy to the end when one runs slower. The generated 16 x 16 and 8 x 16 matmuls (the
-    /// CPU adapters' projections).
+    /// CPU adapters' projections) and [`Kernel::AttentionSubgroup`] (their attention where the
+    /// device has subgroups).
     pub fn uses_tile_queue(self) -> bool {
         matches!(
             self,
@@ -234,6 +235,7 @@ impl Kernel {
                 | Kernel::MatmulBiasTexSubgroup
                 | Kernel::MatmulBiasTexSubgroupRows8
                 | Kernel::MatmulBiasTexRows8
+                | Kernel::AttentionSubgroup
         )
     }
 
@@ -392,10 +394,11 @@ impl Kernel {
             | Kernel::MatmulBiasRows4Tex
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
-            | Kernel::MatmulBiasF16ToF32
-            | Kernel::AttentionSubgroup => 0,
+            | Kernel::MatmulBiasF16ToF32 => 0,
             // The tile taken from the queue (common/tile_queue.wgsl).
-            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexRows8 => 4,
+            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexRows8 | Kernel::AttentionSubgroup => {
+                4
+            }
             // The tile, the flag of subgroups that cannot share their rows and its uniform copy.
             Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 3 * 4,
             // The workgroup's flag.
@@ -605,9 +608,11 @@ impl Kernel {
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output, Kernel::VFinite's words.
-            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup | Kernel::AttentionSubgroup => {
+            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
                 &[Texture, Texture, Texture, Read, Read, ReadWrite, Read]
             }
+            // The same, and the tile queue.
+            Kernel::AttentionSubgroup => &[Texture, Texture, Texture, Read, Read, ReadWrite, Read, ReadWrite],
             // Q, K, V, masks, gate, output, Kernel::VFinite's words.
             Kernel::AttentionBlock => &[Read, Read, Read, Read, Read, ReadWrite, Read],
             // The projected values, the words written.

@@ -150,6 +150,7 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/items.wgsl",
             "common/block_softmax.wgsl",
             "common/v_flags.wgsl",
+            "common/tile_queue.wgsl",
         ],
         Kernel::AttentionFused => &[
             "common/store_f32.wgsl",
