@@ -134,16 +134,7 @@ def plain(rows=ROWS):
     w("    @builtin(local_invocation_index) lid: u32,")
     w("    @builtin(num_workgroups) grid: vec3<u32>,")
     w(") {")
-    w("    let tiles = grid.x * grid.y * grid.z;")
-    w("    loop {")
-    w("        let tile = tile_queue_take(lid);")
-    w("        if tile >= tiles {")
-    w("            break;")
-    w("        }")
-    w("        let wid = tile_queue_id(tile, grid);")
-    w("        block(vec2<u32>(wid.x * 8u + local.x, wid.y * 8u + local.y));")
-    w("    }")
-    w("}")
+    tile_loop(w, ["block(vec2<u32>(wid.x * 8u + local.x, wid.y * 8u + local.y));"])
     w("")
     w(f"// The {rows} x 16 block of C at invocation `gid` of the grid of 8 x 8 workgroups.")
     w("fn block(gid: vec2<u32>) {")
@@ -207,17 +198,10 @@ def subgroup(rows=ROWS):
     w("        unshared_all = atomicLoad(&unshared);")
     w("    }")
     w("    let sharing = workgroupUniformLoad(&unshared_all) == 0u;")
-    w("    let tiles = grid.x * grid.y * grid.z;")
-    w("    loop {")
-    w("        let tile = tile_queue_take(lid);")
-    w("        if tile >= tiles {")
-    w("            break;")
-    w("        }")
-    w("        let wid = tile_queue_id(tile, grid);")
-    w("        // The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.")
-    w("        block(vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u), sharing, sg_lane);")
-    w("    }")
-    w("}")
+    tile_loop(w, [
+        "// The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.",
+        "block(vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u), sharing, sg_lane);",
+    ])
     w("")
     w(f"// The {rows} x 16 block of C at invocation `gid` of the grid; A's rows shared through the subgroup")
     w("// where `sharing` (uniform across the workgroup).")
@@ -238,6 +222,22 @@ def subgroup(rows=ROWS):
     block_store(w, rows)
     w("}")
     return out
+
+
+def tile_loop(w, body):
+    """The end of `main`: tiles taken from the queue until none is left, `body` run for each with
+    `wid` its workgroup id in the dispatch's grid."""
+    w("    let tiles = grid.x * grid.y * grid.z;")
+    w("    loop {")
+    w("        let tile = tile_queue_take(lid);")
+    w("        if tile >= tiles {")
+    w("            break;")
+    w("        }")
+    w("        let wid = tile_queue_id(tile, grid);")
+    for line in body:
+        w("        " + line)
+    w("    }")
+    w("}")
 
 
 def tile_queue_binding(w):
