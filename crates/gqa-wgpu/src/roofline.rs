@@ -3,8 +3,10 @@
 //! kernels they judge.
 //!
 //! The FMA probe keeps 64 independent vec4 `fma` chains per invocation and chains 4 `fma`s per
-//! assignment, which is what a CPU driver needs to reach its FMA units' peak (see
-//! `shaders/probe_fma.wgsl`); the copy probe copies one vec4 per invocation through storage buffers.
+//! assignment, which is what a CPU driver needs to reach its FMA units' peak, and its workgroups take
+//! their work from a queue, so a driver's fixed split of a dispatch between threads does not leave
+//! one idle (see `shaders/probe_fma.wgsl`); the copy probe copies one vec4 per invocation through
+//! storage buffers. [`Probes`] builds both once; [`measure`] builds and runs them.
 
 use std::time::{Duration, Instant};
 
