@@ -1,8 +1,8 @@
 // Fused attention for CPU adapters with subgroups (Kernel::AttentionSubgroup, compiled only where the
 // device has Features::SUBGROUP): attention_block.wgsl's math (the same bindings, semantics and
 // register-held logits, common/block_softmax.wgsl) with each block of 8 items owned by one subgroup
-// from start to end, so that nothing passes through workgroup memory and nothing waits at a barrier
-// but the one per tile that hands out the next tile.
+// from start to end, so that only the tile's index passes through workgroup memory and the only
+// barrier is the one per tile that hands it out (common/tile_queue.wgsl).
 // On CPU drivers (lavapipe) a subgroup is one SIMD group of the CPU: a subgroup operation is a
 // register shuffle, where a workgroup-memory access is a loop over the lanes and a barrier a switch
 // through every SIMD group (attention_block spent ~60% of its time on those, docs/PERFORMANCE.md).
