@@ -45,7 +45,8 @@ fn profile_against_roofline_gives_each_matmul_its_share_of_the_fma_probe() {
         let v = random_tensor(&[c.batch, c.s, c.dv], &mut r);
         let plan = layer.step_timer(&q, &v, None, &c.options).unwrap().plan().clone();
         let plain = layer.profile(&q, &v, None, &c.options, 1).unwrap();
-        let paired = layer.profile_against_roofline(&q, &v, None, &c.options, 2).unwrap();
+        let probes = gqa::gpu::roofline::Probes::new(ctx).unwrap();
+        let paired = layer.profile_against_roofline(&q, &v, None, &c.options, 2, &probes).unwrap();
         assert_eq!(paired.len(), plan.steps.len());
         let mut matmuls = 0;
         for ((step, plain), paired) in plan.steps.iter().zip(&plain).zip(&paired) {

@@ -429,10 +429,9 @@ fn run(args: &Args) -> Result<bool, Failure> {
     }
     if args.profile {
         let runs = args.runs as usize;
-        let steps = if args.roofline {
-            layer.profile_against_roofline(query, value, key.as_ref(), options, runs)?
-        } else {
-            layer.profile(query, value, key.as_ref(), options, runs)?
+        let steps = match &probe_kernels {
+            Some(probes) => layer.profile_against_roofline(query, value, key.as_ref(), options, runs, probes)?,
+            None => layer.profile(query, value, key.as_ref(), options, runs)?,
         };
         let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
         println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);

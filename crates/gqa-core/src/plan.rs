@@ -673,16 +673,12 @@ impl Plan {
                             bindings: vec![vcache, BufferId::VFlags],
                         }));
                     }
-                    let mut bindings = [&qkv[..], &[BufferId::AttnOut, BufferId::VFlags]].concat();
-                    if block_kernel.uses_tile_queue() {
-                        bindings.push(BufferId::TileQueue);
-                    }
                     steps.push(Step::Dispatch(Pass {
                         label: "attention_block",
                         kernel: block_kernel,
                         workgroups: [tiles(t * p.group_size() as u64, block_kernel.tile()[0] as u64), 1, groups],
                         params: chunk,
-                        bindings,
+                        bindings: [&qkv[..], &[BufferId::AttnOut, BufferId::VFlags]].concat(),
                     }))
                 }
                 AttentionMode::Split { split_keys, splits, kernel } => {
@@ -767,13 +763,15 @@ impl Plan {
         }
 
         buffers.extend(textures);
-        // Each pass that takes its tiles from a queue gets a counter of its own.
+        // Each pass that takes its tiles from a queue gets a counter of its own, and binds the
+        // queue last (after the bindings its kernel shares with the forms that take no queue).
         let mut words = 0u64;
         for step in &mut steps {
             if let Step::Dispatch(pass) = step
                 && pass.kernel.uses_tile_queue()
             {
                 pass.params.tile_slot = words as u32;
+                pass.bindings.push(BufferId::TileQueue);
                 words += 1;
             }
         }
@@ -1027,16 +1025,12 @@ fn matmul(c: MatmulCall<'_>, steps: &mut Vec<Step>, packed: &mut Vec<BufferSpec>
     } else {
         (input, BufferId::Kernel(d))
     };
-    let mut bindings = vec![a, b, bias, out];
-    if kernel.uses_tile_queue() {
-        bindings.push(BufferId::TileQueue);
-    }
     steps.push(Step::Dispatch(Pass {
         label: c.label,
         kernel,
         workgroups: tiled(kernel, n, rows as u64, 1),
         params,
-        bindings,
+        bindings: vec![a, b, bias, out],
     }));
 }
 

@@ -179,9 +179,9 @@ impl GqaLayer {
     }
 
     /// [`GqaLayer::profile`], and for each step with a FLOP count (the matmuls) its share of the
-    /// adapter's FMA roofline ([`StepTime::fma_share`]): in every round the FMA probe
-    /// ([`roofline::Probes`]) runs just before the step, and the share reported is the median of
-    /// the rounds' own ratios.
+    /// adapter's FMA roofline ([`StepTime::fma_share`]): in every round the FMA probe of `probes`
+    /// (made on this layer's context) runs just before the step, and the share reported is the
+    /// median of the rounds' own ratios.
     pub fn profile_against_roofline(
         &self,
         query: &HostTensor,
@@ -189,9 +189,9 @@ impl GqaLayer {
         key: Option<&HostTensor>,
         options: &CallOptions,
         runs: usize,
+        probes: &roofline::Probes,
     ) -> Result<Vec<StepTime>, GpuError> {
-        let probes = roofline::Probes::new(&self.ctx)?;
-        profile_steps(&self.step_timer(query, value, key, options)?, runs, Some(&probes))
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, Some(probes))
     }
 }
 
