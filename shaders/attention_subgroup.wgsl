@@ -227,12 +227,13 @@ fn store_col(at: u32, o: vec4<f32>) {
 }
 
 // The workgroups take their tiles (a workgroup's 8 blocks) from the pass's tile queue, not from
-// their workgroup id (common/tile_queue.wgsl): one barrier per tile.
+// their workgroup id (common/tile_queue.wgsl): one barrier per tile, at most params.tile_quota
+// tiles per workgroup.
 @compute @workgroup_size(64, 1, 1)
 fn main(ids: SubgroupIds, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) grid: vec3<u32>) {
     let items = params.t_len * params.group;
     let tiles = grid.x * grid.y * grid.z;
-    loop {
+    for (var taken = 0u; taken < params.tile_quota; taken++) {
         let tile = tile_queue_take(lid);
         if tile >= tiles {
             break;

@@ -19,7 +19,7 @@ fn main(
     @builtin(num_workgroups) grid: vec3<u32>,
 ) {
     let tiles = grid.x * grid.y * grid.z;
-    loop {
+    for (var taken = 0u; taken < params.tile_quota; taken++) {
         let tile = tile_queue_take(lid);
         if tile >= tiles {
             break;

@@ -54,7 +54,7 @@ fn main(
     }
     let sharing = workgroupUniformLoad(&unshared_all) == 0u;
     let tiles = grid.x * grid.y * grid.z;
-    loop {
+    for (var taken = 0u; taken < params.tile_quota; taken++) {
         let tile = tile_queue_take(lid);
         if tile >= tiles {
             break;

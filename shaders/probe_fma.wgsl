@@ -15,14 +15,18 @@
 // dispatch's workgroups between its threads in fixed shares (Mesa's llvmpipe) then keeps every
 // thread busy to the end, as the kernels that take their tiles from a queue do
 // (common/tile_queue.wgsl): the probe measures what a balanced kernel can attain, not the slowest
-// thread's share (a static split read ~6% lower on the shared 2-core test machine).
+// thread's share (a static split read ~6% lower on the shared 2-core test machine). A workgroup
+// takes at most `quota` units, which keeps its loops under llvmpipe's cap of 65,535 iterations per
+// invocation; one workgroup per unit is dispatched, so every unit is taken.
 
 struct Probe {
     iterations: u32,
     elements: u32,
     // Units of work (64 invocations' chains each) in the sample, shared by its dispatches.
     units: u32,
-    _pad1: u32,
+    // The most units one workgroup takes: llvmpipe ends an invocation's loops after 65,535
+    // iterations in all (roofline.rs, FMA_UNITS_PER_WORKGROUP).
+    quota: u32,
 }
 
 @group(0) @binding(0) var<uniform> probe: Probe;
@@ -39,7 +43,7 @@ fn step4(x: vec4<f32>, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32) {
-    loop {
+    for (var taken = 0u; taken < probe.quota; taken++) {
         // Every invocation has read the previous unit before invocation 0 replaces it.
         workgroupBarrier();
         if lid == 0u {

@@ -225,10 +225,10 @@ def subgroup(rows=ROWS):
 
 
 def tile_loop(w, body):
-    """The end of `main`: tiles taken from the queue until none is left, `body` run for each with
-    `wid` its workgroup id in the dispatch's grid."""
+    """The end of `main`: tiles taken from the queue until none is left or the workgroup has taken
+    its quota, `body` run for each with `wid` its workgroup id in the dispatch's grid."""
     w("    let tiles = grid.x * grid.y * grid.z;")
-    w("    loop {")
+    w("    for (var taken = 0u; taken < params.tile_quota; taken++) {")
     w("        let tile = tile_queue_take(lid);")
     w("        if tile >= tiles {")
     w("            break;")

@@ -5,6 +5,12 @@
 // every thread busy to the end even when one runs slower: the first workgroup of each share runs
 // tiles until the queue is empty, and the rest find it empty. On a GPU it costs an atomic per tile.
 //
+// A workgroup takes at most params.tile_quota tiles, then ends: Mesa's llvmpipe silently ends any
+// loop of an invocation after 65,535 iterations in all, so a workgroup that ran every tile of a
+// large grid would leave its last tiles unwritten. The plan sets the quota from the kernel's loop
+// count per tile (Kernel::tile_quota); the dispatch has one workgroup per tile, and every
+// workgroup takes at least one, so the tiles a workgroup leaves are taken by the next ones.
+//
 // The kernel declares `tile_queue` (array<atomic<u32>>); its pass's counter is word
 // params.tile_slot, which the executor zeroes before the passes run.
 

@@ -480,12 +480,47 @@ impl Kernel {
     }
 
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
-    /// every entry of every loop (as Mesa's llvmpipe loop limiter does). Loops with small constant
-    /// trip counts are unrolled by the compilers and not counted. `subgroup_sizes` ([smallest,
-    /// largest], [`crate::Tuning::subgroup_sizes`]) bounds [`Kernel::AttentionSubgroup`]'s, whose
-    /// loops depend on the subgroup size (the worst size from 4 to 64 when unknown); the other
-    /// kernels ignore it.
+    /// every iteration of every loop (as Mesa's llvmpipe loop limiter does: one counter per
+    /// invocation, never reset, decremented at the end of each iteration of any loop). Loops with
+    /// small constant trip counts are unrolled by the compilers and not counted.
+    /// `subgroup_sizes` ([smallest, largest], [`crate::Tuning::subgroup_sizes`]) bounds
+    /// [`Kernel::AttentionSubgroup`]'s, whose loops depend on the subgroup size (the worst size from
+    /// 4 to 64 when unknown); the other kernels ignore it.
+    ///
+    /// For the kernels that take their tiles from a queue ([`Kernel::uses_tile_queue`]) this counts
+    /// the whole invocation: up to `p.tile_quota` tiles of [`Kernel::tile_loop_iterations`] each,
+    /// plus the queue loop's own iterations ([`Kernel::queue_loop_iterations`]).
     pub fn loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
+        let per_tile = self.tile_loop_iterations(p, subgroup_sizes);
+        if self.uses_tile_queue() { Self::queue_loop_iterations(p.tile_quota as u64, per_tile) } else { per_tile }
+    }
+
+    /// The loop iterations of an invocation of a queued kernel ([`Kernel::uses_tile_queue`]) that
+    /// runs `tiles` tiles of `per_tile` iterations each: each tile is one iteration of the queue
+    /// loop, and the last take (which finds the queue empty, or ends at the quota) one more.
+    pub fn queue_loop_iterations(tiles: u64, per_tile: u64) -> u64 {
+        tiles * (per_tile + 1) + 1
+    }
+
+    /// The most tiles a workgroup of a queued pass may take ([`crate::Params::tile_quota`]) so that
+    /// its invocations loop at most `cap` times ([`Kernel::queue_loop_iterations`] of
+    /// [`Kernel::tile_loop_iterations`]), and never more than the dispatch's `tiles`; at least 1
+    /// (a single tile over the cap is the plan's loop-cap error). Without a cap, `tiles`: the
+    /// workgroups take tiles until the queue is empty.
+    pub fn tile_quota(self, p: &crate::Params, subgroup_sizes: [u32; 2], tiles: u64, cap: Option<u64>) -> u32 {
+        let tiles = tiles.clamp(1, u32::MAX as u64);
+        let quota = match cap {
+            Some(cap) => cap.saturating_sub(1) / (self.tile_loop_iterations(p, subgroup_sizes) + 1),
+            None => tiles,
+        };
+        quota.clamp(1, tiles) as u32
+    }
+
+    /// The most loop iterations one invocation runs for one tile of its dispatch's grid: the whole
+    /// invocation for the kernels without a queue (as [`Kernel::loop_iterations`]), one tile taken
+    /// from the queue for those with one ([`Kernel::uses_tile_queue`]), whose invocations run
+    /// [`crate::Params::tile_quota`] of them at most.
+    pub fn tile_loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
         match self {
             // Per block the subgroup takes: per step of 4 keys per lane, the dot products over H / 4

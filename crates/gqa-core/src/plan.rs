@@ -763,14 +763,18 @@ impl Plan {
         }
 
         buffers.extend(textures);
-        // Each pass that takes its tiles from a queue gets a counter of its own, and binds the
-        // queue last (after the bindings its kernel shares with the forms that take no queue).
+        // Each pass that takes its tiles from a queue gets a counter of its own, binds the queue
+        // last (after the bindings its kernel shares with the forms that take no queue), and a
+        // quota of tiles per workgroup that keeps its loops within the tuning's cap.
         let mut words = 0u64;
         for step in &mut steps {
             if let Step::Dispatch(pass) = step
                 && pass.kernel.uses_tile_queue()
             {
+                let tiles = pass.workgroups.iter().map(|&w| w as u64).product();
                 pass.params.tile_slot = words as u32;
+                pass.params.tile_quota =
+                    pass.kernel.tile_quota(&pass.params, tuning.subgroup_sizes, tiles, tuning.loop_iteration_cap);
                 pass.bindings.push(BufferId::TileQueue);
                 words += 1;
             }
@@ -1556,17 +1560,21 @@ mod tests {
             assert_eq!(attention(64, 40, 50, cpu(sizes)), Kernel::AttentionBlockTexSubgroup, "{sizes:?}");
         }
         assert_eq!(attention(64, 40, 50, Tuning::CPU), Kernel::AttentionBlockTex);
-        // Its loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
+        // One tile's loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
         let p = Params { s_len: 8192, head_dim: 128, ..Params::default() };
-        assert!(Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8]) <= 65_535);
+        assert!(Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8]) <= 65_535);
         let far = Params { s_len: 40_000, ..p };
-        assert!(Kernel::AttentionSubgroup.loop_iterations(&far, [8, 8]) > 65_535);
+        assert!(Kernel::AttentionSubgroup.tile_loop_iterations(&far, [8, 8]) > 65_535);
         assert_eq!(cpu([8, 8]).block_texture_kernel(&far), Kernel::AttentionBlockTexSubgroup);
         // The worst size from 4 to 64 when unknown.
         assert!(
-            Kernel::AttentionSubgroup.loop_iterations(&p, [0, 0])
-                >= Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8])
+            Kernel::AttentionSubgroup.tile_loop_iterations(&p, [0, 0])
+                >= Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8])
         );
+        // A workgroup that takes several tiles counts them all, and the queue loop's own.
+        let two = Params { tile_quota: 2, ..p };
+        let one = Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8]);
+        assert_eq!(Kernel::AttentionSubgroup.loop_iterations(&two, [8, 8]), 2 * (one + 1) + 1);
     }
 
     #[test]
@@ -1581,10 +1589,17 @@ mod tests {
             assert_eq!(matmuls, 5, "query, key, value, gate and output projections");
             for (i, pass) in queued.iter().enumerate() {
                 assert_eq!(pass.params.tile_slot, i as u32, "{}", pass.label);
+                // Small products: every workgroup may take every tile within the cap.
+                let tiles: u32 = pass.workgroups.iter().product();
+                assert_eq!(pass.params.tile_quota, tiles, "{}", pass.label);
                 assert_eq!(pass.bindings.last(), Some(&BufferId::TileQueue), "{}", pass.label);
                 assert_eq!(pass.bindings.len(), pass.kernel.bindings().len());
             }
-            assert!(plan.passes().filter(|p| !p.kernel.uses_tile_queue()).all(|p| p.params.tile_slot == 0));
+            assert!(
+                plan.passes()
+                    .filter(|p| !p.kernel.uses_tile_queue())
+                    .all(|p| p.params.tile_slot == 0 && p.params.tile_quota == 0)
+            );
             let spec = plan.buffer(BufferId::TileQueue).unwrap();
             let words = queued.len() as u64;
             assert_eq!((spec.elems, spec.bytes, spec.role), (words, 4 * words, BufferRole::Scratch));

@@ -41,6 +41,12 @@ impl Roofline {
 const FMA_WORKGROUPS: u32 = 2048;
 /// Rounds of the FMA probe's loop per dispatch (each round: 16 chains x 4 vec4 `fma`s).
 const FMA_ITERATIONS: u32 = 64;
+/// The most units of work one FMA probe workgroup takes from its queue: each unit is
+/// [`FMA_ITERATIONS`] + 1 loop iterations, and Mesa's llvmpipe ends an invocation's loops after
+/// 65,535 iterations in all (a workgroup that ran half of a sample's 2,048 units would lose its
+/// last one unfinished). Every workgroup takes at least one unit and a sample dispatches one
+/// workgroup per unit, so the units a workgroup leaves are taken by the next.
+const FMA_UNITS_PER_WORKGROUP: u32 = (65_535 - 1) / (FMA_ITERATIONS + 2);
 /// FLOPs per invocation per round: 16 chains x 4 dependent vec4 `fma`s x 4 lanes x 2.
 const FMA_FLOPS_PER_ROUND: f64 = 16.0 * 4.0 * 4.0 * 2.0;
 /// Bytes of each of the copy probe's two buffers (capped by the adapter's binding limit).
@@ -156,7 +162,7 @@ impl Probes {
             device,
             ctx.queue(),
             "probe params",
-            bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, 0]),
+            bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, FMA_UNITS_PER_WORKGROUP]),
             wgpu::BufferUsages::UNIFORM,
         );
         let sink = device.create_buffer(&wgpu::BufferDescriptor {
