@@ -214,3 +214,18 @@ proptest! {
         }
     }
 }
+
+/// The documented boundary: more than 16 queries over more than 65,519 keys is the loop cap's error
+/// on a CPU adapter (the weighted sum's loop over the keys), 65,519 keys plan; up to 16 queries take
+/// the split decode path at any length.
+#[test]
+fn the_documented_boundary_of_the_cap() {
+    let config = GqaConfig::new(64, 8, 2);
+    let plan = |t: usize, s: usize| {
+        let problem = Problem::new(&config, &[1, t, 64], &[1, s, 64], None, &CallOptions::default()).unwrap();
+        Plan::tuned(&problem, &limit_sets()[1], Tuning::CPU)
+    };
+    check_plan(&plan(17, 65_519).unwrap(), &Tuning::CPU, "S=65,519");
+    assert!(is_loop_cap(&plan(17, 65_520).unwrap_err()));
+    check_plan(&plan(16, 200_000).unwrap(), &Tuning::CPU, "T=16 S=200,000");
+}
