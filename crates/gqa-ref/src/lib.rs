@@ -8,7 +8,8 @@
 //! It takes the same inputs as the GPU layer (`gqa_core`'s [`GqaConfig`](gqa_core::GqaConfig),
 //! [`Weights`](gqa_core::Weights), [`HostTensor`](gqa_core::HostTensor)s and
 //! [`CallOptions`](gqa_core::CallOptions)) and returns the same [`ForwardOutput`], so a GPU result
-//! is checked element by element against [`forward()`] (see `docs/ARCHITECTURE.md`).
+//! is checked element by element against [`forward()`] (see `docs/ARCHITECTURE.md`) by the one
+//! comparison routine of [`check`] (`|got - want| <= atol + rtol * |want|`, NaN must agree).
 //!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
@@ -29,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod attention;
+pub mod check;
 pub mod constrain;
 mod dense;
 pub mod forward;
