@@ -2,19 +2,24 @@
 //! one submission and times it with GPU timestamp queries where the device has
 //! `Features::TIMESTAMP_QUERY` ([`GpuContext::new`](crate::GpuContext::new) requests it when the
 //! adapter offers it), else with the wall clock around the submission and a wait for the device.
-//! [`GqaLayer::profile`] uses it for the per-step medians.
+//! [`GqaLayer::profile`] uses it for the per-step medians. [`StepTimer::read_output`] reads back
+//! what the plan's output steps last wrote, so that a timed run can be checked against the oracle;
+//! [`GqaLayer::profile_with_outputs`] hands over the output of every profiling round.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gqa_core::{CallOptions, HostTensor, Plan, Step};
+use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Step};
 
 use crate::context::GpuContext;
 use crate::encode::{CacheBuffers, Recording};
 use crate::error::GpuError;
 use crate::kv_cache::KvCache;
 use crate::layer::{GpuInputs, GqaLayer, dims3};
+use crate::polling::Drive;
+use crate::readback::stage;
 use crate::roofline;
+use crate::tensor::GpuTensor;
 use crate::upload::upload;
 
 /// How a [`StepTimer`] measures a range of steps.
@@ -71,6 +76,10 @@ pub struct StepTimer {
     ctx: GpuContext,
     rec: Recording,
     timestamps: Option<Timestamps>,
+    /// The plan's output buffer, and its scores buffer when the call returns scores (the timer's
+    /// own, so that [`StepTimer::read_output`] can read them back).
+    output: wgpu::Buffer,
+    scores: Option<wgpu::Buffer>,
 }
 
 impl std::fmt::Debug for StepTimer {
@@ -127,14 +136,31 @@ impl GqaLayer {
         let q = upload(device, queue, "gqa query", bytemuck::cast_slice(query.data()), usage);
         let v = upload(device, queue, "gqa value", bytemuck::cast_slice(value.data()), usage);
         let k = key.map(|k| upload(device, queue, "gqa key", bytemuck::cast_slice(k.data()), usage));
+        // The outputs are the timer's own (made as the recording would make them), to be read back.
+        let output_buffer = |id: BufferId| {
+            plan.buffer(id).map(|spec| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("gqa timer {id}")),
+                    size: crate::pool::pooled_size(spec.bytes),
+                    usage: GpuTensor::USAGE,
+                    mapped_at_creation: false,
+                })
+            })
+        };
+        let output = output_buffer(BufferId::Output).ok_or_else(|| GpuError::Buffer {
+            op: "step_timer".into(),
+            buffer: BufferId::Output.to_string(),
+            problem: "the plan does not list it".into(),
+        })?;
+        let scores = plan.scores_buffer().and_then(output_buffer);
         let inputs = GpuInputs {
             query: &q,
             query_shape: dims3(query.shape()),
             value: &v,
             value_shape: dims3(value.shape()),
             key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
-            output: None,
-            scores: None,
+            output: Some(&output),
+            scores: scores.as_ref(),
         };
         let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, options, plan)?;
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
@@ -161,7 +187,7 @@ impl GqaLayer {
             rec.discard();
             return Err(GpuError::from_wgpu("step_timer", e));
         }
-        Ok(StepTimer { ctx: ctx.clone(), rec, timestamps })
+        Ok(StepTimer { ctx: ctx.clone(), rec, timestamps, output, scores })
     }
 
     /// Times every step of a forward call: one warm-up call, then `runs` rounds in which each step
@@ -175,7 +201,7 @@ impl GqaLayer {
         options: &CallOptions,
         runs: usize,
     ) -> Result<Vec<StepTime>, GpuError> {
-        profile_steps(&self.step_timer(query, value, key, options)?, runs, None)
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, None, None)
     }
 
     /// [`GqaLayer::profile`], and for each step with a FLOP count (the matmuls) its share of the
@@ -191,13 +217,38 @@ impl GqaLayer {
         runs: usize,
         probes: &roofline::Probes,
     ) -> Result<Vec<StepTime>, GpuError> {
-        profile_steps(&self.step_timer(query, value, key, options)?, runs, Some(probes))
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, Some(probes), None)
+    }
+
+    /// [`GqaLayer::profile`] (or, with `probes`, [`GqaLayer::profile_against_roofline`]) that also
+    /// hands the output of every round to `round_output`, with the round's index: a round runs each
+    /// step of the plan once, in order, so it computes the whole call, and its output (and scores,
+    /// when the options ask for them) is read back after its last step, outside the timed steps.
+    /// The caller can then check each round's output against the oracle, so that the per-step
+    /// times come from runs whose results were compared.
+    #[allow(clippy::too_many_arguments, reason = "the profile's arguments and the output callback")]
+    pub fn profile_with_outputs(
+        &self,
+        query: &HostTensor,
+        value: &HostTensor,
+        key: Option<&HostTensor>,
+        options: &CallOptions,
+        runs: usize,
+        probes: Option<&roofline::Probes>,
+        round_output: &mut dyn FnMut(usize, ForwardOutput),
+    ) -> Result<Vec<StepTime>, GpuError> {
+        profile_steps(&self.step_timer(query, value, key, options)?, runs, probes, Some(round_output))
     }
 }
 
 /// The rounds of [`GqaLayer::profile`], with the FMA probe before each counted step where `probes`
-/// is given.
-fn profile_steps(timer: &StepTimer, runs: usize, probes: Option<&roofline::Probes>) -> Result<Vec<StepTime>, GpuError> {
+/// is given, and each round's output read back and handed to `round_output` where it is given.
+fn profile_steps(
+    timer: &StepTimer,
+    runs: usize,
+    probes: Option<&roofline::Probes>,
+    mut round_output: Option<&mut dyn FnMut(usize, ForwardOutput)>,
+) -> Result<Vec<StepTime>, GpuError> {
     let plan_steps = &timer.plan().steps;
     let flops: Vec<Option<u64>> = plan_steps
         .iter()
@@ -209,7 +260,7 @@ fn profile_steps(timer: &StepTimer, runs: usize, probes: Option<&roofline::Probe
     timer.time(0..plan_steps.len())?;
     let mut times = vec![Vec::with_capacity(runs); plan_steps.len()];
     let mut shares = vec![Vec::with_capacity(runs); plan_steps.len()];
-    for _ in 0..runs.max(1) {
+    for round in 0..runs.max(1) {
         for (i, t) in times.iter_mut().enumerate() {
             let probe = match (probes, flops[i]) {
                 (Some(p), Some(_)) => Some(p.fma_gflops(1)?),
@@ -220,6 +271,9 @@ fn profile_steps(timer: &StepTimer, runs: usize, probes: Option<&roofline::Probe
             if let (Some(gflops), Some(f)) = (probe, flops[i]) {
                 shares[i].push(f as f64 / took.as_secs_f64().max(1e-9) / 1e9 / gflops);
             }
+        }
+        if let Some(f) = round_output.as_mut() {
+            f(round, timer.read_output()?);
         }
     }
     let timing = timer.timing();
@@ -245,6 +299,35 @@ impl StepTimer {
     /// The plan whose steps are timed.
     pub fn plan(&self) -> &Plan {
         &self.rec.plan
+    }
+
+    /// Reads back the plan's output (and scores, when the call returns them) as they are now: what
+    /// the steps that write them last wrote. After running every step (`time(0..plan().steps.len())`,
+    /// or a range and then the steps after it) this is the call's result, to compare with the
+    /// oracle. Waits for the device; nothing of it is timed.
+    pub fn read_output(&self) -> Result<ForwardOutput, GpuError> {
+        const OP: &str = "StepTimer::read_output";
+        let plan = &self.rec.plan;
+        let bytes = |id: BufferId| plan.buffer(id).map_or(0, |b| b.bytes);
+        let mut sources = vec![(&self.output, bytes(BufferId::Output))];
+        if let (Some(buf), Some(id)) = (&self.scores, plan.scores_buffer()) {
+            sources.push((buf, bytes(id)));
+        }
+        let (device, queue) = (self.ctx.device(), self.ctx.queue());
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
+        let staging = stage(&self.ctx, &mut encoder, &sources);
+        queue.submit([encoder.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::from_wgpu(OP, e));
+        }
+        let mut read = pollster::block_on(staging.read(&self.ctx, OP, Drive::Block))?.into_iter();
+        let output = HostTensor::new(plan.problem.output_shape(), read.next().unwrap_or_default())?;
+        let scores = match read.next() {
+            Some(data) if plan.problem.return_scores => Some(HostTensor::new(plan.problem.scores_shape(), data)?),
+            _ => None,
+        };
+        Ok(ForwardOutput { output, scores })
     }
 
     /// How [`StepTimer::time`] measures on this device.
