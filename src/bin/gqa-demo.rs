@@ -1,29 +1,28 @@
 //! `gqa-demo`: builds a `GroupQueryAttention` layer with random weights, runs it on the best GPU
-//! adapter wgpu finds, runs the f64 CPU oracle on the same inputs and compares them elementwise.
+//! adapter wgpu finds, runs the f64 CPU oracle on the same inputs and compares every output the GPU
+//! gave (the warm-up's, each timed call's and, with `--profile`, each profiling round's) with the
+//! oracle's, elementwise ([`gqa::reference::check`]). A timing counts only from a checked run: with
+//! `--no-oracle` the figures are printed marked UNCHECKED.
 //!
-//! Exit status: 0 when the GPU output matches the oracle, 1 when it does not, 2 for invalid flags or
-//! an invalid layer/problem (the `GqaError` is printed), 3 when no adapter or device is available or
-//! the GPU fails (the `GpuError` is printed; it names what to install).
+//! Exit status: 0 when every GPU output matches the oracle (or, with `--no-oracle`, when the run
+//! finished: nothing was checked), 1 when one does not, 2 for invalid flags or an invalid
+//! layer/problem (the `GqaError` is printed), 3 when no adapter or device is available or the GPU
+//! fails (the `GpuError` is printed; it names what to install).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use gqa::core::{
-    CallOptions, CausalAlignment, GqaConfig, GqaError, HostTensor, Initializer, LayerDims, Limits, MaskedRows, Plan,
-    Problem, Step, Weights,
+    CallOptions, CausalAlignment, ForwardOutput, GqaConfig, GqaError, HostTensor, Initializer, LayerDims, Limits,
+    MaskedRows, Plan, Problem, Step, Weights,
 };
 use gqa::gpu::{GpuContext, GpuError, GqaLayer};
+use gqa::reference::check::{OutputComparison, Tolerance, compare_outputs};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// The tolerance of the check: `|gpu - ref| <= ATOL + RTOL * |ref|`, elementwise.
-const ATOL: f32 = 1e-5;
-const RTOL: f32 = 1e-4;
-/// The check's tolerance (atol = rtol) when the layer runs in f16 (`--f16`).
-const F16_TOL: f32 = 5e-3;
-/// The relative error is reported over elements with `|ref| >= REL_FLOOR` (near zero it means little;
-/// the absolute part of the tolerance covers those).
-const REL_FLOOR: f32 = 1e-3;
+/// What `--no-oracle` prints before the timing table and as the final line.
+const UNCHECKED: &str = "UNCHECKED: no oracle ran; these timings are from outputs nobody compared";
 
 /// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.
 ///
@@ -31,7 +30,15 @@ const REL_FLOOR: f32 = 1e-3;
 /// so that they matter), inputs are uniform in [-1, 1), all from --seed. WGPU_BACKEND=vulkan|gl|...
 /// (or --backend) narrows the adapter search.
 ///
-/// Exit status: 0 check passed, 1 check failed, 2 invalid flags or problem, 3 no adapter / GPU error.
+/// A timing counts only from a checked run: the oracle runs once, after the warm-up call, and every
+/// output the GPU gives is compared with it elementwise, |gpu - oracle| <= 1e-5 + 1e-4 * |oracle|
+/// (atol = rtol = 5e-3 for a layer in f16; NaN must agree): the warm-up's, each timed call's (and
+/// its scores with --scores) and, with --profile, each profiling round's. Any output out of
+/// tolerance fails the check, and the failing call is named. With --no-oracle nothing is compared:
+/// the table, the roofline lines and the per-step profile are marked UNCHECKED.
+///
+/// Exit status: 0 check passed (with --no-oracle: the run finished, nothing checked), 1 check failed
+/// (any output), 2 invalid flags or problem, 3 no adapter / GPU error.
 #[derive(Debug, Parser)]
 #[command(name = "gqa-demo", version, about, long_about)]
 struct Args {
@@ -99,13 +106,15 @@ struct Args {
     /// overrides WGPU_BACKEND.
     #[arg(long)]
     backend: Option<String>,
-    /// Skip the CPU oracle (and so the check): for shapes too big for it.
+    /// Skip the CPU oracle, and so the check: for shapes too big for it. Every timing is then
+    /// printed marked UNCHECKED, and the final line says that nothing was compared.
     #[arg(long)]
     no_oracle: bool,
     /// List every adapter wgpu finds, best first, and exit.
     #[arg(long)]
     list_adapters: bool,
-    /// Also time each step of the plan on its own (submitted alone, device waited for).
+    /// Also time each step of the plan on its own (submitted alone, device waited for), --runs
+    /// rounds; the output of every round is read back and checked against the oracle.
     #[arg(long)]
     profile: bool,
     /// Run attention as separate logits/softmax/PV passes even where the fused kernel applies.
@@ -170,6 +179,17 @@ enum Rows {
     KerasDefault,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Every output the GPU gave matched the oracle.
+    Pass,
+    /// These calls' outputs did not.
+    Fail(Vec<Call>),
+    /// `--no-oracle` (or `--list-adapters`): nothing was compared.
+    Unchecked,
+}
+
 /// Why the demo stops early, with its exit status.
 enum Failure {
     Invalid(GqaError),
@@ -193,9 +213,9 @@ impl From<GpuError> for Failure {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+    match run(&args, &mut |_, _| {}) {
+        Ok(Verdict::Pass | Verdict::Unchecked) => ExitCode::SUCCESS,
+        Ok(Verdict::Fail(_)) => ExitCode::from(1),
         Err(Failure::Invalid(e)) => {
             eprintln!("gqa-demo: invalid layer or problem: {e}");
             ExitCode::from(2)
@@ -277,7 +297,7 @@ fn backends(args: &Args) -> Result<Option<wgpu::Backends>, GqaError> {
     Ok(Some(backends))
 }
 
-fn list_adapters(backends: wgpu::Backends) -> Result<bool, Failure> {
+fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
     let all = GpuContext::all_adapters(backends);
     if all.is_empty() {
         // The same error (and install hint) as GpuContext::new gives.
@@ -289,10 +309,10 @@ fn list_adapters(backends: wgpu::Backends) -> Result<bool, Failure> {
             Err(e) => println!("{i}: failed to open: {e}"),
         }
     }
-    Ok(true)
+    Ok(Verdict::Unchecked)
 }
 
-fn run(args: &Args) -> Result<bool, Failure> {
+fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     let backends = backends(args)?;
     if args.list_adapters {
         return list_adapters(backends.unwrap_or_else(wgpu::Backends::all));
@@ -362,28 +382,57 @@ fn run(args: &Args) -> Result<bool, Failure> {
     println!();
 
     let started = Instant::now();
-    let got = layer.forward(query, value, key.as_ref(), options)?;
+    let mut got = layer.forward(query, value, key.as_ref(), options)?;
     let warmup_time = started.elapsed();
     let first_output = process.elapsed();
+    tamper(Call::WarmUp, &mut got);
+    // The oracle runs once, after the warm-up (so that the cold-start figures do not count it), and
+    // every output from here on is compared with it.
+    let mut checks = if args.no_oracle {
+        None
+    } else {
+        let started = Instant::now();
+        let want = gqa::reference::forward(config, weights, query, value, key.as_ref(), options)?;
+        Some(Checks::new(want, started.elapsed(), Tolerance::for_precision(layer.precision())))
+    };
+    if let Some(c) = checks.as_mut() {
+        c.check(Call::WarmUp, &got);
+    }
     let mut times = Vec::with_capacity(args.runs as usize);
     // With --roofline: each timed call's probe (measured just before it) and its share of it.
     let mut probes = Vec::with_capacity(args.runs as usize);
     let probe_kernels = if args.roofline { Some(gqa::gpu::roofline::Probes::new(&ctx)?) } else { None };
-    for _ in 0..args.runs {
+    let mut differ = Vec::new();
+    for i in 0..args.runs as usize {
         if let Some(p) = &probe_kernels {
             probes.push(p.measure(1)?);
         }
         let started = Instant::now();
-        let again = layer.forward(query, value, key.as_ref(), options)?;
+        let mut again = layer.forward(query, value, key.as_ref(), options)?;
         times.push(started.elapsed());
+        tamper(Call::Timed(i), &mut again);
+        if let Some(c) = checks.as_mut() {
+            c.check(Call::Timed(i), &again);
+        }
         if again.output.data() != got.output.data() {
-            eprintln!("warning: two GPU runs of the same call gave different outputs");
+            differ.push(i + 1);
         }
     }
     let unsorted = times.clone();
     times.sort();
     let median = times[times.len() / 2];
+    // The verdict on the timed calls, printed in the median's row.
+    let timed_verdict = match &checks {
+        None => "UNCHECKED".to_string(),
+        Some(c) => {
+            let (passed, total) = c.tally(|call| matches!(call, Call::Timed(_)));
+            format!("checked: {passed} of {total} outputs {}", if passed == total { "PASS" } else { "FAIL" })
+        }
+    };
 
+    if checks.is_none() {
+        println!("{UNCHECKED}");
+    }
     println!("{:<36} {:>12} {:>9}", "step", "time (ms)", "GFLOP/s");
     row("setup: random weights, inputs (CPU)", setup_time, None, "");
     row("context: adapter, device", context_time, None, "");
@@ -396,9 +445,17 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let cold = ready + warmup_time;
     row("cold start: context to first output", cold, None, "");
     row("cold start: main to first output", first_output, None, "the setup included");
-    let spread = format!("min {:.3}, max {:.3}", ms(times[0]), ms(times[times.len() - 1]));
+    let spread = format!("min {:.3}, max {:.3}; {timed_verdict}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
+    if let Some(c) = &checks {
+        row("oracle: CPU, f64, one thread", c.oracle_time, Some(flops), "");
+    }
+    if !differ.is_empty() {
+        println!("note: timed run(s) {differ:?} gave an output that differs bitwise from the warm-up's");
+    }
     if args.roofline {
+        // Under --no-oracle every roofline line says that its figures come from unchecked outputs.
+        let tag = if checks.is_none() { "roofline (UNCHECKED)" } else { "roofline" };
         let achieved = flops / median.as_secs_f64() / 1e9;
         // Each call's share of the probe taken just before it, in the calls' order (`times` is sorted).
         let mut shares: Vec<f64> =
@@ -414,7 +471,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
         let nominal =
             if options.use_causal_mask { " (nominal: causal mask, FLOPs counted over all T x S)" } else { "" };
         println!(
-            "roofline: FMA probe {:.1} GFLOP/s (median of {}, {:.1}-{:.1}), copy probe {:.1} GB/s; forward at {:.2} GFLOP/s (median call){nominal}",
+            "{tag}: FMA probe {:.1} GFLOP/s (median of {}, {:.1}-{:.1}), copy probe {:.1} GB/s; forward at {:.2} GFLOP/s (median call){nominal}",
             fma[fma.len() / 2],
             fma.len(),
             fma[0],
@@ -423,18 +480,47 @@ fn run(args: &Args) -> Result<bool, Failure> {
             achieved,
         );
         println!(
-            "roofline: each call's share of the FMA probe run just before it: {each}; median {:.1}% of the FMA peak",
+            "{tag}: each call's share of the FMA probe run just before it: {each}; median {:.1}% of the FMA peak",
             shares[shares.len() / 2]
         );
     }
+    if let Some(c) = &checks {
+        println!("\ncheck: every output against the oracle, {}", c.tolerance);
+        c.print(|_| true);
+    }
+
     if args.profile {
         let runs = args.runs as usize;
-        let steps = match &probe_kernels {
-            Some(probes) => layer.profile_against_roofline(query, value, key.as_ref(), options, runs, probes)?,
-            None => layer.profile(query, value, key.as_ref(), options, runs)?,
+        // The profile runs the same plan, every step submitted alone; each round computes the whole
+        // call, and its output is read back (untimed) and checked like the forward calls'.
+        let mut rounds = Vec::with_capacity(runs);
+        let steps = layer.profile_with_outputs(
+            query,
+            value,
+            key.as_ref(),
+            options,
+            runs,
+            probe_kernels.as_ref(),
+            &mut |round, mut out| {
+                tamper(Call::ProfileRound(round), &mut out);
+                rounds.push((round, out));
+            },
+        )?;
+        let profile_verdict = match checks.as_mut() {
+            None => "UNCHECKED: no oracle ran; nobody compared the outputs of these rounds".to_string(),
+            Some(c) => {
+                for (round, out) in &rounds {
+                    c.check(Call::ProfileRound(*round), out);
+                }
+                let (passed, total) = c.tally(|call| matches!(call, Call::ProfileRound(_)));
+                let verdict = if passed == total { "PASS" } else { "FAIL" };
+                format!("the output of each round checked against the oracle: {passed} of {total} {verdict}")
+            }
         };
+        drop(rounds);
         let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
         println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
+        println!("  {profile_verdict}");
         if args.roofline {
             println!(
                 "  (matmuls: GFLOP/s, and the median of the rounds' shares of the FMA probe run just before the step)"
@@ -454,34 +540,32 @@ fn run(args: &Args) -> Result<bool, Failure> {
             };
             println!("  {:<16} {:>14?} {:>12.3} ms{rate}", step.label, step.workgroups, ms(step.median));
         }
-        println!();
-    }
-
-    if args.no_oracle {
-        println!("\noracle skipped (--no-oracle): no check");
-        return Ok(true);
-    }
-    let started = Instant::now();
-    let want = gqa::reference::forward(config, weights, query, value, key.as_ref(), options)?;
-    let oracle_time = started.elapsed();
-    row("oracle: CPU, f64, one thread", oracle_time, Some(flops), "");
-    println!();
-
-    let (atol, rtol) = match layer.precision() {
-        gqa::core::Precision::F32 => (ATOL, RTOL),
-        gqa::core::Precision::F16 => (F16_TOL, F16_TOL),
-    };
-    let mut ok = compare("output", got.output.shape(), got.output.data(), want.output.data(), atol, rtol);
-    match (&got.scores, &want.scores) {
-        (Some(g), Some(w)) => ok &= compare("scores", g.shape(), g.data(), w.data(), atol, rtol),
-        (None, None) => {}
-        _ => {
-            println!("scores: present on one side only  FAIL");
-            ok = false;
+        if let Some(c) = &checks {
+            c.print(|call| matches!(call, Call::ProfileRound(_)));
         }
     }
-    println!("\ncheck |gpu - oracle| <= {atol:e} + {rtol:e} * |oracle|: {}", if ok { "PASS" } else { "FAIL" });
-    Ok(ok)
+
+    let Some(checks) = checks else {
+        println!(
+            "\nUNCHECKED (--no-oracle): no output was compared with the oracle; the timings above are not results"
+        );
+        return Ok(Verdict::Unchecked);
+    };
+    let failed: Vec<Call> = checks.results.iter().filter(|(_, c)| !c.passed()).map(|(call, _)| *call).collect();
+    let count = checks.results.len();
+    if failed.is_empty() {
+        println!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, checks.what_was_checked());
+        Ok(Verdict::Pass)
+    } else {
+        let names: Vec<String> = failed.iter().map(Call::to_string).collect();
+        println!(
+            "\ncheck {}: FAIL ({} of {count} outputs out of tolerance: {})",
+            checks.tolerance,
+            failed.len(),
+            names.join(", ")
+        );
+        Ok(Verdict::Fail(failed))
+    }
 }
 
 fn describe_problem(args: &Args, config: &GqaConfig, dims: LayerDims, options: &CallOptions) -> String {
@@ -566,40 +650,150 @@ fn row(label: &str, d: Duration, flops: Option<f64>, note: &str) {
     println!("{}", line.trim_end());
 }
 
-/// Prints one line of comparison and says whether every element is within tolerance (NaN must
-/// agree, infinities must be equal).
-fn compare(what: &str, shape: &[usize], gpu: &[f32], oracle: &[f32], atol: f32, rtol: f32) -> bool {
-    if gpu.len() != oracle.len() {
-        println!("{what}: {} elements on the GPU, {} in the oracle  FAIL", gpu.len(), oracle.len());
-        return false;
-    }
-    let (mut max_abs, mut max_rel, mut bad) = (0.0f32, 0.0f32, 0usize);
-    let mut first_bad = None;
-    for (i, (&g, &r)) in gpu.iter().zip(oracle).enumerate() {
-        let ok = if g.is_nan() || r.is_nan() {
-            g.is_nan() && r.is_nan()
-        } else if g.is_infinite() || r.is_infinite() {
-            g == r
-        } else {
-            let diff = (g - r).abs();
-            max_abs = max_abs.max(diff);
-            if r.abs() >= REL_FLOOR {
-                max_rel = max_rel.max(diff / r.abs());
-            }
-            diff <= atol + rtol * r.abs()
-        };
-        if !ok {
-            bad += 1;
-            first_bad.get_or_insert((i, g, r));
+/// Which GPU call an output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// The first call (it compiles the kernels).
+    WarmUp,
+    /// Timed call `i` (from 0).
+    Timed(usize),
+    /// Profiling round `i` (from 0).
+    ProfileRound(usize),
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::WarmUp => write!(f, "warm-up"),
+            Call::Timed(i) => write!(f, "timed run {}", i + 1),
+            Call::ProfileRound(i) => write!(f, "profile round {}", i + 1),
         }
     }
-    let verdict = if bad == 0 { "PASS" } else { "FAIL" };
-    println!(
-        "{what:<7} {shape:?}: max abs err {max_abs:.3e}, max rel err {max_rel:.3e} (|oracle| >= {REL_FLOOR:e}), {bad} of {} out of tolerance  {verdict}",
-        gpu.len()
-    );
-    if let Some((i, g, r)) = first_bad {
-        println!("        first at flat index {i}: gpu {g} vs oracle {r}");
+}
+
+/// A hook on each GPU output before it is checked (the tests perturb one to see the check fail).
+type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
+
+/// The oracle's result and every comparison made with it in this run.
+struct Checks {
+    want: ForwardOutput,
+    oracle_time: Duration,
+    tolerance: Tolerance,
+    /// Each checked output, in the order the calls ran.
+    results: Vec<(Call, OutputComparison)>,
+}
+
+impl Checks {
+    fn new(want: ForwardOutput, oracle_time: Duration, tolerance: Tolerance) -> Self {
+        Self { want, oracle_time, tolerance, results: Vec::new() }
     }
-    bad == 0
+
+    /// Compares `got` with the oracle's result and records it.
+    fn check(&mut self, call: Call, got: &ForwardOutput) {
+        self.results.push((call, compare_outputs(got, &self.want, self.tolerance)));
+    }
+
+    /// (passed, checked) over the calls `which` selects.
+    fn tally(&self, which: impl Fn(Call) -> bool) -> (usize, usize) {
+        let chosen = self.results.iter().filter(|(call, _)| which(*call));
+        chosen.fold((0, 0), |(p, n), (_, c)| (p + usize::from(c.passed()), n + 1))
+    }
+
+    /// One line per checked output of the calls `which` selects.
+    fn print(&self, which: impl Fn(Call) -> bool) {
+        for (call, c) in self.results.iter().filter(|(call, _)| which(*call)) {
+            println!("  {:<16} {:?}: {c}", call.to_string(), self.want.output.shape());
+        }
+    }
+
+    /// `the warm-up, 5 timed runs, 5 profile rounds`.
+    fn what_was_checked(&self) -> String {
+        let timed = self.tally(|c| matches!(c, Call::Timed(_))).1;
+        let rounds = self.tally(|c| matches!(c, Call::ProfileRound(_))).1;
+        let mut s = format!("the warm-up, {timed} timed run(s)");
+        if rounds > 0 {
+            s += &format!(", {rounds} profile round(s)");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The demo end to end on the best adapter at a small shape, with one output perturbed after
+    //! it is read back: the check must name that call and fail.
+
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let small = [
+            "gqa-demo",
+            "--batch",
+            "1",
+            "--target-len",
+            "8",
+            "--source-len",
+            "8",
+            "--query-heads",
+            "4",
+            "--kv-heads",
+            "2",
+            "--head-dim",
+            "8",
+            "--query-dim",
+            "16",
+            "--value-dim",
+            "16",
+            "--runs",
+            "3",
+        ];
+        Args::parse_from(small.iter().chain(extra))
+    }
+
+    /// Adds 1e-2 to one element of the output (or the scores) of the call `which`.
+    fn perturb(which: Call, scores: bool) -> impl FnMut(Call, &mut ForwardOutput) {
+        move |call, out| {
+            if call == which {
+                let t = if scores { out.scores.as_mut().expect("scores") } else { &mut out.output };
+                let mut data = t.data().to_vec();
+                data[3] += 1e-2;
+                *t = HostTensor::new(t.shape().to_vec(), data).unwrap();
+            }
+        }
+    }
+
+    fn verdict(extra: &[&str], tamper: Tamper<'_>) -> Verdict {
+        run(&args(extra), tamper).unwrap_or_else(|e| match e {
+            Failure::Invalid(e) => panic!("invalid: {e}"),
+            Failure::Gpu(e) => panic!("GPU: {e}"),
+        })
+    }
+
+    #[test]
+    fn every_output_passes_unperturbed() {
+        assert_eq!(verdict(&["--scores", "--profile"], &mut |_, _| {}), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_perturbed_timed_run_fails_and_is_named() {
+        assert_eq!(verdict(&[], &mut perturb(Call::Timed(1), false)), Verdict::Fail(vec![Call::Timed(1)]));
+        assert_eq!(verdict(&[], &mut perturb(Call::WarmUp, false)), Verdict::Fail(vec![Call::WarmUp]));
+    }
+
+    #[test]
+    fn perturbed_scores_fail() {
+        assert_eq!(verdict(&["--scores"], &mut perturb(Call::Timed(2), true)), Verdict::Fail(vec![Call::Timed(2)]));
+    }
+
+    #[test]
+    fn a_perturbed_profile_round_fails() {
+        // The last of the three rounds: every round is read back and checked, not only the first.
+        let got = verdict(&["--profile"], &mut perturb(Call::ProfileRound(2), false));
+        assert_eq!(got, Verdict::Fail(vec![Call::ProfileRound(2)]));
+    }
+
+    #[test]
+    fn no_oracle_is_unchecked_not_a_pass() {
+        assert_eq!(verdict(&["--no-oracle"], &mut perturb(Call::Timed(0), false)), Verdict::Unchecked);
+    }
 }
