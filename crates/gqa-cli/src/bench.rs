@@ -2,6 +2,12 @@
 //! ms, GFLOP/s, the share of the adapter's measured FMA roofline (each timed call against the FMA
 //! probe run just before it, the median of those ratios) and the speed-up over the oracle; CSV, an
 //! SVG plot (throughput vs sequence length) and JSON for scripts.
+//!
+//! A timing counts only from a checked run: at each length the oracle's output is kept and every
+//! GPU output (the warm-up's and each timed call's) is compared with it
+//! ([`gqa_ref::check`]). Each row says whether all of them passed (`check`: `pass`, `FAIL`, or
+//! `unchecked` under `--no-oracle`); a row that fails is still printed, and the command then exits
+//! with an error naming its length.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
+use gqa_ref::check::{Comparison, Tolerance, compare_tensors};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
@@ -51,7 +58,8 @@ pub struct BenchArgs {
     /// Causal masking.
     #[arg(long)]
     pub causal: bool,
-    /// Skip the CPU oracle.
+    /// Skip the CPU oracle, and so the check of every output against it: the rows are marked
+    /// `unchecked` and a warning says that their timings come from outputs nobody compared.
     #[arg(long)]
     pub no_oracle: bool,
     /// With --decode: run the split pass with the fused kernel in split mode instead of the decode
@@ -115,6 +123,134 @@ struct Row {
     /// The median over the timed calls of each call's GFLOP/s over the FMA probe run just before
     /// it, in percent.
     roofline_pct: f64,
+    /// How the row's outputs compared with the oracle's.
+    check: RowCheck,
+}
+
+/// The warning `--no-oracle` prints (on stderr, and above the table).
+pub(crate) const UNCHECKED_WARNING: &str =
+    "UNCHECKED: --no-oracle: no output was compared with the oracle; these timings are from outputs nobody compared";
+
+/// Which GPU output of a row is checked: the warm-up call's, a timed call's (from 0), or (with
+/// `--decode`) the attention timer's after its timed runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// The untimed first call.
+    WarmUp,
+    /// Timed call `i`.
+    Timed(usize),
+    /// The decode step's attention timer, after its timed runs (the rest of its plan run after them).
+    AttentionTimer,
+}
+
+impl std::fmt::Display for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Checked::WarmUp => write!(f, "the warm-up call"),
+            Checked::Timed(i) => write!(f, "timed call {}", i + 1),
+            Checked::AttentionTimer => write!(f, "the attention timer's run"),
+        }
+    }
+}
+
+/// A hook on each GPU output (with its length and which call gave it) before it is checked: the
+/// tests perturb one to see the check fail; the command passes one that does nothing.
+pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Checked, &mut HostTensor);
+
+/// The check of one row: every GPU output of the row against the oracle's output at that length.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowCheck {
+    /// Whether the oracle ran (else nothing is compared: `unchecked`).
+    oracle: bool,
+    /// The outputs compared.
+    pub(crate) outputs: usize,
+    /// The outputs out of tolerance.
+    pub(crate) failed: usize,
+    /// The largest finite |gpu - oracle| over every output compared.
+    pub(crate) max_abs: f32,
+    /// The most elements out of tolerance in any one output.
+    pub(crate) out_of_tolerance: usize,
+    /// The first output that failed, and how.
+    pub(crate) first_failure: Option<String>,
+}
+
+impl RowCheck {
+    /// A row checked against the oracle (`oracle` true) or not.
+    pub(crate) fn new(oracle: bool) -> Self {
+        Self { oracle, outputs: 0, failed: 0, max_abs: 0.0, out_of_tolerance: 0, first_failure: None }
+    }
+
+    /// Records one output's comparison.
+    pub(crate) fn record(&mut self, which: Checked, c: &Comparison) {
+        self.outputs += 1;
+        self.max_abs = self.max_abs.max(c.max_abs);
+        self.out_of_tolerance = self.out_of_tolerance.max(c.out_of_tolerance);
+        if !c.passed() {
+            self.failed += 1;
+            self.first_failure.get_or_insert_with(|| format!("{which}: {c}"));
+        }
+    }
+
+    /// True only when the oracle ran and every output compared passed.
+    pub(crate) fn checked(&self) -> bool {
+        self.oracle && self.outputs > 0 && self.failed == 0
+    }
+
+    /// `pass`, `FAIL` or `unchecked`.
+    pub(crate) fn status(&self) -> &'static str {
+        match (self.oracle, self.checked()) {
+            (false, _) => "unchecked",
+            (true, true) => "pass",
+            (true, false) => "FAIL",
+        }
+    }
+
+    /// Whether the row failed its check (not merely unchecked).
+    pub(crate) fn failed(&self) -> bool {
+        self.oracle && !self.checked()
+    }
+
+    /// The max abs error and out-of-tolerance count as table cells (`-` when unchecked).
+    pub(crate) fn cells(&self) -> (String, String) {
+        if self.oracle {
+            (format!("{:.2e}", self.max_abs), self.out_of_tolerance.to_string())
+        } else {
+            ("-".into(), "-".into())
+        }
+    }
+
+    /// The same as CSV cells (empty when unchecked).
+    pub(crate) fn csv(&self) -> String {
+        if self.oracle {
+            format!("{},{},{:e},{}", self.status(), self.checked(), self.max_abs, self.out_of_tolerance)
+        } else {
+            format!("{},false,,", self.status())
+        }
+    }
+
+    /// The row's JSON fields: `check`, `checked`, `checked_outputs`, `max_abs_err`,
+    /// `out_of_tolerance` (null when unchecked).
+    pub(crate) fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("check".into(), json!(self.status()));
+        m.insert("checked".into(), json!(self.checked()));
+        m.insert("checked_outputs".into(), json!(self.outputs));
+        m.insert("max_abs_err".into(), if self.oracle { json!(self.max_abs) } else { json!(null) });
+        m.insert("out_of_tolerance".into(), if self.oracle { json!(self.out_of_tolerance) } else { json!(null) });
+        m
+    }
+}
+
+/// The CSV columns [`RowCheck::csv`] writes.
+pub(crate) const CHECK_CSV_COLUMNS: &str = "check,checked,max_abs_err,out_of_tolerance";
+
+/// The error for the rows whose check failed (`what` names each row: `T=S=128`), or `None`.
+pub(crate) fn check_failures<'a>(rows: impl Iterator<Item = (String, &'a RowCheck)>) -> Option<CliError> {
+    let failed: Vec<String> = rows
+        .filter(|(_, c)| c.failed())
+        .map(|(what, c)| format!("{what} ({})", c.first_failure.as_deref().unwrap_or("no output compared")))
+        .collect();
+    (!failed.is_empty()).then(|| CliError::CheckFailed { rows: failed.join("; ") })
 }
 
 impl Row {
@@ -152,8 +288,16 @@ pub(crate) fn ms(d: Duration) -> f64 {
 
 /// Runs the sweep.
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
+    bench_with(args, &mut |_, _, _| {})
+}
+
+/// [`bench`], with `tamper` applied to each GPU output before it is checked.
+pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
+    if args.no_oracle {
+        eprintln!("warning: {UNCHECKED_WARNING}");
+    }
     if args.decode {
-        return crate::bench_decode::bench_decode(args);
+        return crate::bench_decode::bench_decode(args, tamper);
     }
     let sweep = args.sweep();
     let started = Instant::now();
@@ -178,6 +322,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(|source| CliError::Inputs { inputs: "bench config".into(), source })?;
     let layer = GqaLayer::new(&ctx, &config, &weights).map_err(gpu_err("uploading the weights"))?;
     let options = CallOptions { use_causal_mask: args.causal, ..Default::default() };
+    let tolerance = Tolerance::for_precision(layer.precision());
 
     let bar = progress(sweep.seq.len(), "T=S");
     let mut rows = Vec::with_capacity(sweep.seq.len());
@@ -187,32 +332,44 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         let (q, v) = (data(&shape, 0.0), data(&shape, 1.0));
         let plan = layer.plan(&shape, &shape, None, &options).map_err(gpu_err(&format!("planning T=S={seq}")))?;
         let run_err = gpu_err(&format!("running T=S={seq} on {}", ctx.describe()));
-        layer.forward(&q, &v, None, &options).map_err(&run_err)?;
-        let mut times = Vec::with_capacity(args.runs as usize);
-        let mut shares = Vec::with_capacity(args.runs as usize);
-        for _ in 0..args.runs {
-            let probe = probes.fma_gflops(1).map_err(gpu_err("measuring the roofline"))?;
-            let t = Instant::now();
-            layer.forward(&q, &v, None, &options).map_err(&run_err)?;
-            let took = t.elapsed();
-            times.push(took);
-            shares.push(100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe);
-        }
-        times.sort();
-        shares.sort_by(f64::total_cmp);
+        // The oracle runs first (timed) and its output is kept: every GPU output below is compared
+        // with it, outside the timed calls.
         let oracle = if args.no_oracle {
             None
         } else {
             let t = Instant::now();
-            gqa_ref::forward(&config, &weights, &q, &v, None, &options)
+            let want = gqa_ref::forward(&config, &weights, &q, &v, None, &options)
                 .map_err(|source| CliError::Inputs { inputs: format!("T=S={seq}"), source })?;
-            Some(t.elapsed())
+            Some((t.elapsed(), want.output))
         };
+        let mut check = RowCheck::new(oracle.is_some());
+        let mut verify = |which: Checked, mut got: HostTensor| {
+            tamper(seq, which, &mut got);
+            if let Some((_, want)) = &oracle {
+                check.record(which, &compare_tensors(&got, want, tolerance));
+            }
+        };
+        verify(Checked::WarmUp, layer.forward(&q, &v, None, &options).map_err(&run_err)?.output);
+        let mut times = Vec::with_capacity(args.runs as usize);
+        let mut shares = Vec::with_capacity(args.runs as usize);
+        for i in 0..args.runs as usize {
+            let probe = probes.fma_gflops(1).map_err(gpu_err("measuring the roofline"))?;
+            let t = Instant::now();
+            let out = layer.forward(&q, &v, None, &options).map_err(&run_err)?;
+            let took = t.elapsed();
+            times.push(took);
+            shares.push(100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe);
+            verify(Checked::Timed(i), out.output);
+        }
+        times.sort();
+        shares.sort_by(f64::total_cmp);
         let roofline_pct = shares[shares.len() / 2];
-        rows.push(Row { seq, flops: plan.flops() as f64, gpu: times[times.len() / 2], oracle, roofline_pct });
+        let oracle = oracle.map(|(t, _)| t);
+        rows.push(Row { seq, flops: plan.flops() as f64, gpu: times[times.len() / 2], oracle, roofline_pct, check });
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let failures = check_failures(rows.iter().map(|r| (format!("T=S={}", r.seq), &r.check)));
 
     if let Some(path) = &args.csv {
         BenchArgs::write(path, &to_csv(&rows))?;
@@ -234,15 +391,18 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         let table: Vec<_> = rows
             .iter()
             .map(|r| {
-                json!({
+                let mut row = json!({
                     "seq": r.seq,
                     "gflop": r.flops / 1e9,
+                    "ms": ms(r.gpu),
                     "gpu_ms": ms(r.gpu),
                     "gpu_gflops": r.gflops(r.gpu),
                     "roofline_pct": r.roofline_pct,
                     "oracle_ms": r.oracle.map(ms),
                     "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
-                })
+                });
+                row.as_object_mut().expect("a JSON object").extend(r.check.json());
+                row
             })
             .collect();
         let doc = json!({
@@ -252,10 +412,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
             "shape": { "batch": sweep.batch, "query_heads": sweep.query_heads, "kv_heads": sweep.kv_heads,
                        "head_dim": sweep.head_dim, "query_dim": sweep.query_dim, "causal": args.causal },
+            "checked": rows.iter().all(|r| r.check.checked()),
             "rows": table,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
-        return Ok(());
+        return failures.map_or(Ok(()), Err);
     }
     println!("adapter   {}", ctx.describe());
     println!(
@@ -274,38 +435,55 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         if args.causal { ", causal" } else { "" },
         args.runs
     );
+    print_check_header(args.no_oracle, "each GPU output (the warm-up's and every timed call's)", tolerance);
     println!(
-        "{:>7} {:>9} {:>11} {:>9} {:>10} {:>11} {:>9}",
-        "T=S", "GFLOP", "GPU ms", "GFLOP/s", "% roof", "oracle ms", "speed-up"
+        "{:>7} {:>9} {:>11} {:>9} {:>10} {:>11} {:>9} {:>9} {:>11} {:>10}",
+        "T=S", "GFLOP", "GPU ms", "GFLOP/s", "% roof", "oracle ms", "speed-up", "check", "max abs err", "out of tol"
     );
     for r in &rows {
         let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
+        let (max_abs, bad) = r.check.cells();
         println!(
-            "{:>7} {:>9.3} {:>11.2} {:>9.2} {:>9.1}% {:>11} {:>9}",
+            "{:>7} {:>9.3} {:>11.2} {:>9.2} {:>9.1}% {:>11} {:>9} {:>9} {:>11} {:>10}",
             r.seq,
             r.flops / 1e9,
             ms(r.gpu),
             r.gflops(r.gpu),
             r.roofline_pct,
             oracle,
-            speedup
+            speedup,
+            r.check.status(),
+            max_abs,
+            bad
         );
     }
-    Ok(())
+    failures.map_or(Ok(()), Err)
+}
+
+/// The line above a table that says what its `check` column means, or (`--no-oracle`) the warning.
+pub(crate) fn print_check_header(no_oracle: bool, what: &str, tolerance: Tolerance) {
+    if no_oracle {
+        println!("{UNCHECKED_WARNING}\n");
+    } else {
+        println!(
+            "check     {what} against the oracle's, {tolerance};\n          `out of tol`: the most elements out of tolerance in one output\n"
+        );
+    }
 }
 
 fn to_csv(rows: &[Row]) -> String {
-    let mut s = String::from("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup\n");
+    let mut s = format!("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n");
     for r in rows {
         let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
         let _ = writeln!(
             s,
-            "{},{:.6},{:.4},{:.4},{:.3},{oracle},{speedup}",
+            "{},{:.6},{:.4},{:.4},{:.3},{oracle},{speedup},{}",
             r.seq,
             r.flops / 1e9,
             ms(r.gpu),
             r.gflops(r.gpu),
-            r.roofline_pct
+            r.roofline_pct,
+            r.check.csv()
         );
     }
     s
@@ -320,4 +498,112 @@ pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sweep on the best adapter at tiny shapes, with one GPU output perturbed after it is read
+    //! back: its row must fail, be written as such, and make the command fail naming the length.
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn args(extra: &[&str]) -> BenchArgs {
+        let tiny =
+            ["bench", "--runs", "2", "--query-dim", "16", "--head-dim", "8", "--query-heads", "4", "--kv-heads", "2"];
+        Command::parse_from(tiny.iter().chain(extra)).bench
+    }
+
+    /// Adds 1e-2 to one element of the output of call `which` at length `at`.
+    fn perturb(at: usize, which: Checked) -> impl FnMut(usize, Checked, &mut HostTensor) {
+        move |seq, call, out| {
+            if seq == at && call == which {
+                let mut data = out.data().to_vec();
+                data[1] += 1e-2;
+                *out = HostTensor::new(out.shape().to_vec(), data).unwrap();
+            }
+        }
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("gqa-bench-unit-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn row_check_counts_and_says_pass_fail_unchecked() {
+        let want = [1.0, 2.0, 3.0];
+        let mut c = RowCheck::new(true);
+        c.record(Checked::WarmUp, &gqa_ref::check::compare(&want, &want, Tolerance::F32));
+        assert_eq!((c.status(), c.checked(), c.failed()), ("pass", true, false));
+        c.record(Checked::Timed(0), &gqa_ref::check::compare(&[1.0, 2.5, 3.5], &want, Tolerance::F32));
+        assert_eq!((c.status(), c.checked(), c.failed()), ("FAIL", false, true));
+        assert_eq!((c.outputs, c.failed, c.out_of_tolerance, c.max_abs), (2, 1, 2, 0.5));
+        assert!(c.first_failure.as_deref().unwrap().starts_with("timed call 1: "), "{:?}", c.first_failure);
+        assert_eq!(c.csv(), "FAIL,false,5e-1,2");
+        assert_eq!(c.json()["checked"], false);
+        let none = RowCheck::new(false);
+        assert_eq!(
+            (none.status(), none.checked(), none.failed(), none.csv()),
+            ("unchecked", false, false, "unchecked,false,,".into())
+        );
+        assert!(none.json()["max_abs_err"].is_null());
+        // A row with the oracle but no output compared is not checked.
+        assert!(!RowCheck::new(true).checked());
+    }
+
+    #[test]
+    fn every_output_passes_unperturbed() {
+        bench_with(&args(&["--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+        bench_with(&args(&["--decode", "--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+    }
+
+    #[test]
+    fn a_perturbed_timed_output_fails_its_row() {
+        let csv = scratch("forward").join("b.csv");
+        let err =
+            bench_with(&args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]), &mut perturb(9, Checked::Timed(1)))
+                .unwrap_err();
+        assert!(matches!(err, CliError::CheckFailed { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("T=S=9") && msg.contains("timed call 2") && !msg.contains("T=S=4"), "{msg}");
+        let table = std::fs::read_to_string(&csv).unwrap();
+        let rows: Vec<&str> = table.lines().collect();
+        assert!(rows[0].ends_with(",check,checked,max_abs_err,out_of_tolerance"), "{table}");
+        assert!(rows[1].starts_with("4,") && rows[1].contains(",pass,true,"), "{table}");
+        assert!(rows[2].starts_with("9,") && rows[2].contains(",FAIL,false,") && rows[2].ends_with(",1"), "{table}");
+        // The warm-up's output is checked too.
+        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Checked::WarmUp)).unwrap_err();
+        assert!(err.to_string().contains("the warm-up call"), "{err}");
+    }
+
+    #[test]
+    fn a_perturbed_decode_step_fails_its_row() {
+        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Checked::Timed(1))).unwrap_err();
+        assert!(err.to_string().contains("S=4 (timed call 2"), "{err}");
+        // The attention timer's output: the rest of its plan runs after the timed range and is read back.
+        let err =
+            bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Checked::AttentionTimer)).unwrap_err();
+        assert!(err.to_string().contains("S=9 (the attention timer"), "{err}");
+    }
+
+    #[test]
+    fn no_oracle_checks_nothing() {
+        let csv = scratch("unchecked").join("b.csv");
+        bench_with(
+            &args(&["--seq", "4", "--no-oracle", "--csv", csv.to_str().unwrap()]),
+            &mut perturb(4, Checked::Timed(0)),
+        )
+        .unwrap();
+        let table = std::fs::read_to_string(&csv).unwrap();
+        assert!(table.lines().nth(1).unwrap().ends_with(",unchecked,false,,"), "{table}");
+    }
 }

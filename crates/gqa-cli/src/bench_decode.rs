@@ -7,14 +7,23 @@
 //! reduce: the steps between the input and the output projections) is also timed on its own, with
 //! the layer's step timer (GPU timestamps where the device has them), and judged against the copy
 //! probe: the decode target of docs/PERFORMANCE.md.
+//!
+//! A timing counts only from a checked run: the oracle's cache, loaded with the same tokens, takes
+//! the same step first, and its output is compared with the GPU's of the warm-up step, of every
+//! timed step and of the attention timer (whose timed runs write the attention's result; the rest
+//! of its plan, the output projection, then runs once untimed and the output is read back).
 
 use std::time::{Duration, Instant};
 
-use gqa_core::{CacheContents, GqaConfig, LayerDims};
+use gqa_core::{CacheContents, GqaConfig, HostTensor, LayerDims};
+use gqa_ref::check::{Tolerance, compare_tensors};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
-use crate::bench::{BenchArgs, data, ms, oracle_cells, oracle_csv, progress};
+use crate::bench::{
+    BenchArgs, CHECK_CSV_COLUMNS, Checked, RowCheck, Tamper, check_failures, data, ms, oracle_cells, oracle_csv,
+    print_check_header, progress,
+};
 use crate::error::CliError;
 
 /// One cached length.
@@ -34,6 +43,8 @@ struct Row {
     copy_pct: f64,
     /// The same for the attention over the cache alone.
     attention_copy_pct: f64,
+    /// How the row's outputs compared with the oracle's step.
+    check: RowCheck,
 }
 
 /// A least-squares line `y = a + b x` and its R².
@@ -62,7 +73,7 @@ pub(crate) fn fit(points: &[(f64, f64)]) -> Option<Fit> {
 }
 
 /// Runs the decode sweep.
-pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
+pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
     let sweep = args.sweep();
     if let Some(&s) = sweep.seq.iter().find(|&&s| s < 2) {
         return Err(CliError::Flags(format!(
@@ -101,6 +112,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
     };
     let token_shape = [b, 1, dq];
     let (q, v) = (data(&token_shape, 0.0), data(&token_shape, 1.0));
+    let tolerance = Tolerance::for_precision(layer.precision());
 
     let bar = progress(sweep.seq.len(), "S");
     let mut rows = Vec::with_capacity(sweep.seq.len());
@@ -112,15 +124,35 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         let contents =
             CacheContents { keys: data(&kv_shape, 2.0), values: data(&kv_shape, 3.0), lengths: vec![held; b] };
         let run_err = gpu_err(format!("a decode step at S={seq} on {}", ctx.describe()));
+        // The oracle's cache takes the same step first (timed), and its output is kept: every GPU
+        // output below is compared with it, outside the timed runs.
+        let oracle_step = match oracle.as_mut() {
+            None => None,
+            Some(o) => {
+                o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
+                let t = Instant::now();
+                let want =
+                    o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
+                Some((t.elapsed(), want))
+            }
+        };
+        let mut check = RowCheck::new(oracle_step.is_some());
+        let mut verify = |which: Checked, mut got: HostTensor| {
+            tamper(seq, which, &mut got);
+            if let Some((_, want)) = &oracle_step {
+                check.record(which, &compare_tensors(&got, want, tolerance));
+            }
+        };
         cache.load(&contents).map_err(&run_err)?;
         let plan = layer.plan_cached(&cache, &token_shape, false, &vec![1; b]).map_err(&run_err)?;
-        layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
+        verify(Checked::WarmUp, layer.step(&mut cache, &q, &v, None).map_err(&run_err)?);
         cache.truncate(held);
         let timer = layer.step_timer_cached(&cache, &q, &v, None).map_err(&run_err)?;
         // A cached call never splits the batch, so the plan has one attention core.
-        let steps = timer.plan().attention_steps().unwrap_or(0..timer.plan().steps.len());
+        let all = 0..timer.plan().steps.len();
+        let steps = timer.plan().attention_steps().unwrap_or(all.clone());
         timing = format!("{:?}", timer.timing());
-        timer.time(0..timer.plan().steps.len()).map_err(&run_err)?;
+        timer.time(all.clone()).map_err(&run_err)?;
         let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
         let share = |bytes_per_s: f64, probe_gbps: f64| 100.0 * bytes_per_s / 1e9 / probe_gbps;
         let (mut attention, mut attention_shares) = (Vec::new(), Vec::new());
@@ -130,16 +162,21 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
             attention.push(t);
             attention_shares.push(share(kv_bytes / t.as_secs_f64(), probe));
         }
+        // What the last timed run of the attention wrote, carried through the rest of the plan
+        // (untimed) and read back.
+        timer.time(steps.end..all.end).map_err(&run_err)?;
+        verify(Checked::AttentionTimer, timer.read_output().map_err(&run_err)?.output);
         drop(timer);
         let (mut times, mut shares) = (Vec::new(), Vec::new());
-        for _ in 0..args.runs.max(1) {
+        for i in 0..args.runs.max(1) as usize {
             let probe = probes.copy_gbps(1).map_err(probe_err())?;
             let t = Instant::now();
-            layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
+            let out = layer.step(&mut cache, &q, &v, None).map_err(&run_err)?;
             let took = t.elapsed();
             times.push(took);
             shares.push(share(kv_bytes / took.as_secs_f64(), probe));
             cache.truncate(held);
+            verify(Checked::Timed(i), out);
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -148,40 +185,34 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         let (copy_pct, attention_copy_pct) = (median(&mut shares), median(&mut attention_shares));
         attention.sort();
         times.sort();
-        let oracle = match oracle.as_mut() {
-            None => None,
-            Some(o) => {
-                o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
-                let t = Instant::now();
-                o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
-                Some(t.elapsed())
-            }
-        };
+        let oracle_time = oracle_step.map(|(t, _)| t);
         let attention = attention[attention.len() / 2];
         rows.push(Row {
             seq,
             gpu: times[times.len() / 2],
             attention,
-            oracle,
+            oracle: oracle_time,
             kv_bytes,
             flops: plan.flops() as f64,
             copy_pct,
             attention_copy_pct,
+            check,
         });
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let failures = check_failures(rows.iter().map(|r| (format!("S={}", r.seq), &r.check)));
 
     let gpu_fit = fit(&rows.iter().map(|r| (r.seq as f64, ms(r.gpu))).collect::<Vec<_>>());
     let oracle_fit = fit(&rows.iter().filter_map(|r| r.oracle.map(|o| (r.seq as f64, ms(o)))).collect::<Vec<_>>());
     if let Some(path) = &args.csv {
-        let mut csv = String::from(
-            "seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,attention_ms,attention_gbps,attention_copy_pct,oracle_ms,speedup\n",
+        let mut csv = format!(
+            "seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,attention_ms,attention_gbps,attention_copy_pct,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n",
         );
         for r in &rows {
             let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
             csv.push_str(&format!(
-                "{},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{oracle},{speedup}\n",
+                "{},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{oracle},{speedup},{}\n",
                 r.seq,
                 ms(r.gpu),
                 b as f64 / r.gpu.as_secs_f64(),
@@ -191,6 +222,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                 ms(r.attention),
                 attention_gbps(r),
                 r.attention_copy_pct,
+                r.check.csv(),
             ));
         }
         BenchArgs::write(path, &csv)?;
@@ -214,8 +246,9 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         let table: Vec<_> = rows
             .iter()
             .map(|r| {
-                json!({
+                let mut row = json!({
                     "seq": r.seq,
+                    "ms": ms(r.gpu),
                     "gpu_ms": ms(r.gpu),
                     "tokens_per_s": b as f64 / r.gpu.as_secs_f64(),
                     "kv_gbps": gbps(r),
@@ -225,18 +258,21 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
                     "attention_copy_roofline_pct": r.attention_copy_pct,
                     "oracle_ms": r.oracle.map(ms),
                     "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
-                })
+                });
+                row.as_object_mut().expect("a JSON object").extend(r.check.json());
+                row
             })
             .collect();
         let doc = json!({
             "adapter": ctx.describe(),
             "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
             "shape": { "batch": b, "query_heads": sweep.query_heads, "kv_heads": nkv, "head_dim": h, "query_dim": dq },
+            "checked": rows.iter().all(|r| r.check.checked()),
             "rows": table,
             "fit": { "gpu": fit_json(gpu_fit), "oracle": fit_json(oracle_fit) },
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
-        return Ok(());
+        return failures.map_or(Ok(()), Err);
     }
     println!("adapter   {}", ctx.describe());
     println!("roofline  FMA probe {:.1} GFLOP/s, copy probe {:.2} GB/s", roof.gflops, roof.gbps);
@@ -244,14 +280,32 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
         "shape     B={b} Nq={} Nkv={nkv} H={h} Dq=Dv={dq}; one new token per step over S - 1 cached; median of {} GPU steps\n",
         sweep.query_heads, args.runs
     );
+    print_check_header(
+        args.no_oracle,
+        "each GPU step's output (the warm-up's, every timed step's, the attention timer's)",
+        tolerance,
+    );
     println!(
-        "{:>7} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>11} {:>9}",
-        "S", "GPU ms", "tokens/s", "KV GB/s", "% copy", "attn ms", "attn GB/s", "% copy", "oracle ms", "speed-up"
+        "{:>7} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>11} {:>9} {:>9} {:>11} {:>10}",
+        "S",
+        "GPU ms",
+        "tokens/s",
+        "KV GB/s",
+        "% copy",
+        "attn ms",
+        "attn GB/s",
+        "% copy",
+        "oracle ms",
+        "speed-up",
+        "check",
+        "max abs err",
+        "out of tol"
     );
     for r in &rows {
         let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
+        let (max_abs, bad) = r.check.cells();
         println!(
-            "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>9.2} {:>9.3} {:>7.1}% {:>11} {:>9}",
+            "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>9.2} {:>9.3} {:>7.1}% {:>11} {:>9} {:>9} {:>11} {:>10}",
             r.seq,
             ms(r.gpu),
             b as f64 / r.gpu.as_secs_f64(),
@@ -261,7 +315,10 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
             attention_gbps(r),
             r.attention_copy_pct,
             oracle,
-            speedup
+            speedup,
+            r.check.status(),
+            max_abs,
+            bad
         );
     }
     println!(
@@ -277,7 +334,7 @@ pub(crate) fn bench_decode(args: &BenchArgs) -> Result<(), CliError> {
             );
         }
     }
-    Ok(())
+    failures.map_or(Ok(()), Err)
 }
 
 /// K and V bytes read per second.

@@ -34,6 +34,14 @@ pub enum CliError {
         /// Why it failed.
         message: String,
     },
+    /// A benchmark's GPU output out of tolerance against the oracle: its timings are not results.
+    #[error(
+        "GPU output out of tolerance against the oracle at {rows}: the timings of these rows come from wrong outputs"
+    )]
+    CheckFailed {
+        /// Each failing row (`T=S=128`, `S=2048`) and its first failing output.
+        rows: String,
+    },
     /// Flags that contradict each other or a value out of range that clap cannot check.
     #[error("bad flags: {0}")]
     Flags(String),
