@@ -49,28 +49,43 @@ pub struct RunArgs {
     #[command(flatten)]
     pub layer: LayerArgs,
     /// Safetensors with `query`, `value`, optional `key`, `attention_mask`, `query_mask`,
-    /// `value_mask`, `key_mask` (f32; masks bool/u8/i32/f32, nonzero attends).
+    /// `value_mask`, `key_mask` (f32; masks bool/u8/i32/f32, nonzero attends); the call options in
+    /// its metadata `call` (use_causal_mask, causal_alignment, masked_rows,
+    /// return_attention_scores, training, seed) apply unless a flag overrides them.
     #[arg(long, value_name = "FILE")]
     pub inputs: PathBuf,
-    /// Where to write `output` (and `scores`), f32 safetensors; metadata `call` records the options.
+    /// Where to write `output` (and `scores`), f32 safetensors; metadata `call` records the options
+    /// the call ran with.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Also write the attention scores (B, Nq, T, S).
-    #[arg(long)]
+    /// Also write the attention scores (B, Nq, T, S). Each call option left unset is taken from
+    /// the inputs file's metadata `call` when it records it (else its default); a flag given
+    /// overrides the file, with a note on stderr when they differ.
+    #[arg(long, overrides_with = "no_scores")]
     pub scores: bool,
-    /// Apply a causal mask.
-    #[arg(long)]
+    /// Do not return the scores, whatever the inputs file records.
+    #[arg(long, overrides_with = "scores")]
+    pub no_scores: bool,
+    /// Apply a causal mask [default: the inputs file's use_causal_mask, else no].
+    #[arg(long, overrides_with = "no_causal")]
     pub causal: bool,
-    /// Where the causal diagonal sits when T != S (Keras: top-left).
-    #[arg(long, value_enum, default_value_t = Alignment::TopLeft)]
-    pub causal_alignment: Alignment,
-    /// What a fully masked query row gives: zeros (the output bias), or Keras' plain-call uniform average.
-    #[arg(long, value_enum, default_value_t = MaskedRowsArg::Zeros)]
-    pub masked_rows: MaskedRowsArg,
-    /// Training mode: dropout applies when the layer's rate is > 0.
-    #[arg(long)]
+    /// Apply no causal mask, whatever the inputs file records (the last of --causal/--no-causal wins).
+    #[arg(long, overrides_with = "causal")]
+    pub no_causal: bool,
+    /// Where the causal diagonal sits when T != S [default: the inputs file's, else top-left (Keras)].
+    #[arg(long, value_enum)]
+    pub causal_alignment: Option<Alignment>,
+    /// What a fully masked query row gives: zeros (the output bias), or Keras' plain-call uniform
+    /// average [default: the inputs file's, else zeros].
+    #[arg(long, value_enum)]
+    pub masked_rows: Option<MaskedRowsArg>,
+    /// Training mode: dropout applies when the layer's rate is > 0 [default: the inputs file's, else no].
+    #[arg(long, overrides_with = "no_training")]
     pub training: bool,
-    /// Dropout seed of this call (default: the layer's seed, or 0).
+    /// Inference mode, whatever the inputs file records.
+    #[arg(long, overrides_with = "training")]
+    pub no_training: bool,
+    /// Dropout seed of this call (default: the inputs file's, else the layer's seed, or 0).
     #[arg(long, requires = "training", value_name = "N")]
     pub seed: Option<u64>,
     /// The GPU API to use (auto: the best adapter of all, or of WGPU_BACKEND when set).
@@ -90,6 +105,15 @@ pub struct ExportArgs {
     /// The safetensors file to write.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+/// `Some(true)` for `--x`, `Some(false)` for `--no-x`, `None` when neither was given.
+pub fn either(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
 }
 
 /// `--causal-alignment`.

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use gqa_core::{CallOptions, CausalAlignment, ForwardOutput, MaskedRows};
-use gqa_io::{CallInputs, KerasLayer, LoadOptions};
+use gqa_io::call::{alignment_name, masked_rows_name};
+use gqa_io::{CallInputs, CallRecord, KerasLayer, LoadOptions};
 use gqa_wgpu::{GpuError, GqaLayer};
-use serde_json::json;
 
-use crate::args::{Alignment, LayerArgs, MaskedRowsArg, RunArgs};
+use crate::args::{Alignment, LayerArgs, MaskedRowsArg, RunArgs, either};
 use crate::backend;
 use crate::error::CliError;
 
@@ -18,43 +18,123 @@ pub fn load(args: &LayerArgs) -> Result<KerasLayer, CliError> {
     Ok(gqa_io::load_layer(&args.layer, &options)?)
 }
 
-/// The call's options from the flags and the inputs' masks.
-fn call_options(args: &RunArgs, inputs: &CallInputs) -> CallOptions {
+/// One call option: the flag's value (`None`: not given), the inputs file's (`None`: not recorded)
+/// and the default; the flag wins, then the file. Says where the value came from, and returns the
+/// note to print when the flag overrides a different value the file records.
+fn resolve<T: PartialEq + Copy>(
+    flag: Option<T>,
+    file: Option<T>,
+    default: T,
+    flag_name: impl Fn(T) -> String,
+    file_entry: impl Fn(T) -> String,
+) -> (T, Source, Option<String>) {
+    match (flag, file) {
+        (Some(f), Some(r)) if f != r => {
+            (f, Source::Flag, Some(format!("note: {} overrides the inputs file's {}", flag_name(f), file_entry(r))))
+        }
+        (Some(f), _) => (f, Source::Flag, None),
+        (None, Some(r)) => (r, Source::File, None),
+        (None, None) => (default, Source::Default, None),
+    }
+}
+
+/// Where a call option's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flag,
+    File,
+    Default,
+}
+
+/// The options of the call: each from its flag when given, else from the inputs file's `call`
+/// record, else its default; the masks from the inputs file. Returns them with one line describing
+/// them (where each came from) and the notes for flags that override the file.
+fn call_options(
+    args: &RunArgs,
+    inputs: &CallInputs,
+    record: Option<&CallRecord>,
+) -> (CallOptions, String, Vec<String>) {
+    let file = record.cloned().unwrap_or_default();
+    let on_off = |name: &'static str| move |v: bool| if v { format!("--{name}") } else { format!("--no-{name}") };
+    let entry = |key: &'static str| move |v: bool| format!("{key}: {v}");
+    let mut notes = Vec::new();
+    let mut described = Vec::new();
+    let mut note = |what: String, value: String, source: Source, n: Option<String>| {
+        let from = match source {
+            Source::Flag => " (flag)",
+            Source::File => " (inputs file)",
+            Source::Default => "",
+        };
+        described.push(format!("{what}={value}{from}"));
+        notes.extend(n);
+    };
+    let (causal, src, n) = resolve(
+        either(args.causal, args.no_causal),
+        file.use_causal_mask,
+        false,
+        on_off("causal"),
+        entry("use_causal_mask"),
+    );
+    note("use_causal_mask".into(), causal.to_string(), src, n);
+    let flag_alignment = args.causal_alignment.map(|a| match a {
+        Alignment::TopLeft => CausalAlignment::TopLeft,
+        Alignment::BottomRight => CausalAlignment::BottomRight,
+    });
+    let (alignment, src, n) = resolve(
+        flag_alignment,
+        file.causal_alignment,
+        CausalAlignment::TopLeft,
+        |a| format!("--causal-alignment {}", alignment_name(a)),
+        |a| format!("causal_alignment: {}", alignment_name(a)),
+    );
+    note("causal_alignment".into(), alignment_name(alignment).into(), src, n);
+    let flag_rows = args.masked_rows.map(|m| match m {
+        MaskedRowsArg::Zeros => MaskedRows::Zeros,
+        MaskedRowsArg::KerasDefault => MaskedRows::KerasDefault,
+    });
+    let (masked_rows, src, n) = resolve(
+        flag_rows,
+        file.masked_rows,
+        MaskedRows::Zeros,
+        |m| format!("--masked-rows {}", masked_rows_name(m)),
+        |m| format!("masked_rows: {}", masked_rows_name(m)),
+    );
+    note("masked_rows".into(), masked_rows_name(masked_rows).into(), src, n);
+    let (scores, src, n) = resolve(
+        either(args.scores, args.no_scores),
+        file.return_attention_scores,
+        false,
+        on_off("scores"),
+        entry("return_attention_scores"),
+    );
+    note("return_attention_scores".into(), scores.to_string(), src, n);
+    let (training, src, n) =
+        resolve(either(args.training, args.no_training), file.training, false, on_off("training"), entry("training"));
+    note("training".into(), training.to_string(), src, n);
     let mut o = CallOptions {
-        use_causal_mask: args.causal,
-        causal_alignment: match args.causal_alignment {
-            Alignment::TopLeft => CausalAlignment::TopLeft,
-            Alignment::BottomRight => CausalAlignment::BottomRight,
-        },
-        return_attention_scores: args.scores,
-        training: args.training,
-        masked_rows: match args.masked_rows {
-            MaskedRowsArg::Zeros => MaskedRows::Zeros,
-            MaskedRowsArg::KerasDefault => MaskedRows::KerasDefault,
-        },
-        dropout_seed: args.seed,
+        use_causal_mask: causal,
+        causal_alignment: alignment,
+        return_attention_scores: scores,
+        training,
+        masked_rows,
         ..Default::default()
     };
+    if training {
+        // Without a seed from either, the layer's seed applies (CallOptions::dropout_seed None).
+        let (seed, src, n) = resolve(
+            args.seed.map(Some),
+            file.seed.map(Some),
+            None,
+            |s| format!("--seed {}", s.unwrap_or_default()),
+            |s| format!("seed: {}", s.unwrap_or_default()),
+        );
+        if let Some(s) = seed {
+            note("seed".into(), s.to_string(), src, n);
+        }
+        o.dropout_seed = seed;
+    }
     inputs.apply_masks(&mut o);
-    o
-}
-
-/// The options as recorded in the output's metadata `call` (what `tools/keras_fixtures.py --check` reads).
-fn call_json(args: &RunArgs) -> String {
-    json!({
-        "use_causal_mask": args.causal,
-        "causal_alignment": value_name(args.causal_alignment),
-        "masked_rows": value_name(args.masked_rows),
-        "return_attention_scores": args.scores,
-        "training": args.training,
-        "seed": args.seed,
-    })
-    .to_string()
-}
-
-/// The flag value of an enum (`top-left`, `keras-default` ...).
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+    (o, described.join(", "), notes)
 }
 
 fn ms(d: Duration) -> String {
@@ -66,7 +146,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let inputs_file = args.inputs.display().to_string();
     let t0 = Instant::now();
     let layer = load(&args.layer)?;
-    let inputs = CallInputs::read(&args.inputs)?;
+    let (inputs, record) = CallInputs::read_with_call(&args.inputs)?;
     let c = &layer.config;
     let d = layer.dims;
     println!(
@@ -81,7 +161,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         args.layer.layer.display(),
         ms(t0.elapsed())
     );
-    let options = call_options(args, &inputs);
+    let (options, described, notes) = call_options(args, &inputs, record.as_ref());
+    for note in notes {
+        eprintln!("{note}");
+    }
+    println!("call: {described}");
     let key = inputs.key.as_ref();
     let (device, out) = if args.reference {
         let t = Instant::now();
@@ -94,7 +178,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         gpu(args, &layer, &inputs, &options, &inputs_file)?
     };
     let mut meta = BTreeMap::new();
-    meta.insert("call".to_string(), call_json(args));
+    meta.insert(gqa_io::CALL_KEY.to_string(), CallRecord::of(&options).to_json());
     meta.insert("device".to_string(), device);
     meta.insert("layer".to_string(), c.name.clone());
     gqa_io::write_outputs(&args.output, &out, meta)?;

@@ -147,6 +147,14 @@ pub enum IoError {
         /// What it is.
         hint: String,
     },
+    /// The call options recorded in the file's metadata (`call`) cannot be read or applied.
+    #[error("{file}: metadata \"call\": {message}")]
+    CallMetadata {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A tensor's data does not fit its shape, or shapes disagree.
     #[error("{file}: tensor {tensor}: {source}")]
     Tensor {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use gqa_core::{CallOptions, ForwardOutput, HostTensor, Mask};
 
+use crate::call::CallRecord;
 use crate::error::Result;
 use crate::tensor_file::TensorFile;
 
@@ -33,6 +34,13 @@ impl CallInputs {
     /// Reads the inputs from a safetensors file.
     pub fn read(path: &Path) -> Result<Self> {
         Self::from_tensor_file(&TensorFile::read(path)?)
+    }
+
+    /// Reads the inputs from a safetensors file, with the call options its metadata records
+    /// ([`CallRecord`], `None` when it records none).
+    pub fn read_with_call(path: &Path) -> Result<(Self, Option<CallRecord>)> {
+        let tf = TensorFile::read(path)?;
+        Ok((Self::from_tensor_file(&tf)?, CallRecord::from_tensor_file(&tf)?))
     }
 
     /// The inputs in a tensor file: `query` and `value` (float) are required; masks may be BOOL or any

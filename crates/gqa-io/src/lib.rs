@@ -12,7 +12,7 @@
 //!
 //! Every weight is checked against the config; errors name the file, the tensor and the expected
 //! shape. [`export_safetensors`] writes a layer back, [`CallInputs`] and [`write_outputs`] read and
-//! write a call's tensors.
+//! write a call's tensors, and [`CallRecord`] the call's options recorded in a file's metadata.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod assemble;
+pub mod call;
 pub mod config_json;
 pub mod error;
 pub mod export;
@@ -34,6 +35,7 @@ pub mod layer;
 pub mod safetensors_layer;
 pub mod tensor_file;
 
+pub use call::{CALL_KEY, CallRecord};
 pub use config_json::{LayerEntry, find_layer, parse_layer_json};
 pub use error::{IoError, Result};
 pub use export::{export_safetensors, export_tensor_file};
