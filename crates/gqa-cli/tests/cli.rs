@@ -200,16 +200,213 @@ fn bench_sweeps_and_writes_reports() {
         assert_eq!(rows.len(), 2);
         for row in rows {
             assert!(row["gpu_ms"].as_f64().unwrap() > 0.0 && row["oracle_ms"].as_f64().unwrap() > 0.0, "{row}");
+            assert_eq!(row["ms"], row["gpu_ms"], "{row}");
             assert!(row["roofline_pct"].as_f64().unwrap() > 0.0, "{row}");
+            // Every timed output (and the warm-up's) was compared with the oracle and passed.
+            assert_eq!(
+                (&row["checked"], &row["check"]),
+                (&serde_json::json!(true), &serde_json::json!("pass")),
+                "{row}"
+            );
+            assert_eq!(row["checked_outputs"], 2, "{row}");
+            assert_eq!(row["out_of_tolerance"], 0, "{row}");
+            assert!(row["max_abs_err"].as_f64().unwrap() < 1e-4, "{row}");
         }
+        assert_eq!(doc["checked"], true);
         assert!(doc["roofline"]["fma_gflops"].as_f64().unwrap() > 0.0);
         let table = std::fs::read_to_string(&csv).unwrap();
         assert_eq!(table.lines().count(), 3, "{table}");
-        assert!(table.starts_with("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup"));
+        assert!(table.starts_with(
+            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup,check,checked,max_abs_err,out_of_tolerance\n"
+        ));
+        assert!(table.lines().skip(1).all(|l| l.contains(",pass,true,") && l.ends_with(",0")), "{table}");
         let plot = std::fs::read_to_string(&svg).unwrap();
         assert!(plot.starts_with("<svg") && plot.contains("polyline"), "{plot}");
     }
     let bad = gqa(&["bench", "--query-heads", "6", "--kv-heads", "4", "--seq", "4"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("divisible"));
+}
+
+/// The bench table's `check` column, and `--no-oracle`: rows `unchecked`, a warning on stderr and
+/// above the table, never `pass`.
+#[test]
+fn bench_table_says_whether_each_row_was_checked() {
+    let tiny = ["bench", "--seq", "4", "--runs", "1", "--query-dim", "16", "--head-dim", "8", "--query-heads", "4"];
+    let checked = gqa(&[&tiny[..], &["--kv-heads", "2"]].concat());
+    assert!(checked.status.success());
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    let header = stdout.lines().find(|l| l.trim_start().starts_with("T=S")).expect("a table");
+    assert!(header.contains("check") && header.contains("max abs err") && header.contains("out of tol"), "{header}");
+    assert!(stdout.lines().last().unwrap().contains(" pass "), "{stdout}");
+    assert!(!stdout.contains("UNCHECKED"), "{stdout}");
+
+    let unchecked = gqa(&[&tiny[..], &["--kv-heads", "2", "--no-oracle"]].concat());
+    assert!(unchecked.status.success());
+    let (stdout, stderr) = (String::from_utf8_lossy(&unchecked.stdout), String::from_utf8_lossy(&unchecked.stderr));
+    assert!(stderr.contains("UNCHECKED"), "{stderr}");
+    let warning = stdout.lines().position(|l| l.starts_with("UNCHECKED")).expect("the warning above the table");
+    let table = stdout.lines().position(|l| l.trim_start().starts_with("T=S")).unwrap();
+    assert!(warning < table, "{stdout}");
+    assert!(stdout.lines().last().unwrap().contains(" unchecked "), "{stdout}");
+    assert!(!stdout.contains(" pass "), "{stdout}");
+
+    let json = gqa(&[&tiny[..], &["--kv-heads", "2", "--no-oracle", "--json"]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["checked"], false);
+    let row = &doc["rows"][0];
+    assert_eq!((&row["checked"], &row["check"]), (&serde_json::json!(false), &serde_json::json!("unchecked")), "{row}");
+    assert!(row["max_abs_err"].is_null() && row["out_of_tolerance"].is_null() && row["ms"].as_f64().unwrap() > 0.0);
+    assert!(String::from_utf8_lossy(&json.stderr).contains("UNCHECKED"));
+}
+
+/// `gqa bench --decode` checks every step against the oracle's cache.
+#[test]
+fn bench_decode_rows_are_checked() {
+    let out = gqa(&[
+        "bench",
+        "--decode",
+        "--seq",
+        "4,9",
+        "--runs",
+        "2",
+        "--query-dim",
+        "16",
+        "--head-dim",
+        "8",
+        "--query-heads",
+        "4",
+        "--kv-heads",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in doc["rows"].as_array().unwrap() {
+        assert_eq!(row["check"], "pass", "{row}");
+        // The warm-up step, the attention timer's run and the two timed steps.
+        assert_eq!(row["checked_outputs"], 4, "{row}");
+        assert!(row["ms"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
+
+/// The call options an inputs file records (`call` metadata) apply without flags: a Keras fixture
+/// made with `use_causal_mask=True` reproduces Keras' output on its own, on the GPU and the oracle.
+#[test]
+fn run_applies_the_inputs_files_call_options() {
+    let dir = scratch("call");
+    let f = fixture("causal_t_gt_s.safetensors");
+    let meta = &TensorFile::read(&f).unwrap().metadata;
+    assert_eq!(meta["call"], r#"{"use_causal_mask": true}"#, "the fixture records a causal call");
+    for (label, extra) in [("gpu", &[][..]), ("reference", &["--reference"][..])] {
+        let out = dir.join(format!("{label}.safetensors"));
+        let res = gqa(&[&["run", "--layer", s(&f), "--inputs", s(&f), "--output", s(&out)][..], extra].concat());
+        assert!(res.status.success(), "{label}");
+        assert!(String::from_utf8_lossy(&res.stdout).contains("use_causal_mask=true (inputs file)"), "{label}");
+        assert!(!String::from_utf8_lossy(&res.stderr).contains("note:"), "{label}: no flag, no override");
+        assert_close(label, &tensor(&out, "output"), &tensor(&f, "output"));
+        let call: serde_json::Value = serde_json::from_str(&TensorFile::read(&out).unwrap().metadata["call"]).unwrap();
+        assert_eq!(call["use_causal_mask"], true, "{label}: the output records the call it ran");
+    }
+    // A flag equal to the file's value is no override.
+    let res =
+        gqa(&["run", "--layer", s(&f), "--inputs", s(&f), "--output", s(&dir.join("same.safetensors")), "--causal"]);
+    assert!(res.status.success() && !String::from_utf8_lossy(&res.stderr).contains("note:"));
+}
+
+/// A flag overrides the file's option, says so on stderr, and runs the call the flag asks for.
+#[test]
+fn run_flags_override_the_inputs_files_call_options() {
+    let dir = scratch("override");
+    let f = fixture("causal_t_gt_s.safetensors");
+    let (gpu, oracle) = (dir.join("gpu.safetensors"), dir.join("oracle.safetensors"));
+    let args = ["run", "--layer", s(&f), "--inputs", s(&f), "--no-causal"];
+    let res = gqa(&[&args[..], &["--output", s(&gpu)]].concat());
+    assert!(res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("note: --no-causal overrides the inputs file's use_causal_mask: true"), "{stderr}");
+    let res = gqa(&[&args[..], &["--output", s(&oracle), "--reference"]].concat());
+    assert!(res.status.success());
+    let got = tensor(&gpu, "output");
+    assert_close("--no-causal", &got, &tensor(&oracle, "output"));
+    let keras = tensor(&f, "output");
+    assert!(got.iter().zip(&keras).any(|(g, k)| (g - k).abs() > 1e-3), "--no-causal ran the file's causal call");
+}
+
+/// Every option of the record applies: a file recording bottom-right alignment, Keras' masked-row
+/// policy and scores gives what the same flags give.
+#[test]
+fn run_applies_every_recorded_option() {
+    let dir = scratch("record");
+    let src = fixture("causal_t_lt_s.safetensors");
+    let mut tf = TensorFile::read(&src).unwrap();
+    tf.metadata.insert(
+        "call".into(),
+        r#"{"use_causal_mask": true, "causal_alignment": "bottom-right", "masked_rows": "keras-default", "return_attention_scores": true, "training": false, "seed": null}"#.into(),
+    );
+    let recorded = dir.join("recorded.safetensors");
+    tf.write(&recorded).unwrap();
+    let (from_file, from_flags) = (dir.join("file.safetensors"), dir.join("flags.safetensors"));
+    let res = gqa(&["run", "--layer", s(&src), "--inputs", s(&recorded), "--output", s(&from_file)]);
+    assert!(res.status.success());
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    for word in ["causal_alignment=bottom-right (inputs file)", "masked_rows=keras-default (inputs file)"] {
+        assert!(stdout.contains(word), "{stdout}");
+    }
+    let flags = ["--causal", "--causal-alignment", "bottom-right", "--masked-rows", "keras-default", "--scores"];
+    let res = gqa(&[
+        &["run", "--layer", s(&src), "--inputs", s(&src), "--output", s(&from_flags), "--reference"][..],
+        &flags[..],
+    ]
+    .concat());
+    assert!(res.status.success());
+    assert_close("output", &tensor(&from_file, "output"), &tensor(&from_flags, "output"));
+    assert_close("scores", &tensor(&from_file, "scores"), &tensor(&from_flags, "scores"));
+    // Not the default call: bottom-right alignment changes the output when T < S.
+    let default = dir.join("default.safetensors");
+    assert!(
+        gqa(&["run", "--layer", s(&src), "--inputs", s(&src), "--output", s(&default), "--reference"]).status.success()
+    );
+    let (a, b) = (tensor(&from_file, "output"), tensor(&default, "output"));
+    assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3));
+    // Overriding each: the notes name the flag and the file's value.
+    let res = gqa(&[
+        "run",
+        "--layer",
+        s(&src),
+        "--inputs",
+        s(&recorded),
+        "--output",
+        s(&dir.join("o.safetensors")),
+        "--causal-alignment",
+        "top-left",
+        "--masked-rows",
+        "zeros",
+        "--no-scores",
+    ]);
+    assert!(res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    for note in [
+        "note: --causal-alignment top-left overrides the inputs file's causal_alignment: bottom-right",
+        "note: --masked-rows zeros overrides the inputs file's masked_rows: keras-default",
+        "note: --no-scores overrides the inputs file's return_attention_scores: true",
+    ] {
+        assert!(stderr.contains(note), "{stderr}");
+    }
+    assert!(TensorFile::read(&dir.join("o.safetensors")).unwrap().get("scores").is_none());
+}
+
+/// A `call` record that cannot be applied whole is an error naming the file, not a silent default.
+#[test]
+fn run_rejects_a_call_record_it_cannot_apply() {
+    let dir = scratch("badcall");
+    let src = fixture("mha.safetensors");
+    let mut tf = TensorFile::read(&src).unwrap();
+    tf.metadata.insert("call".into(), r#"{"use_causal_mask": "yes"}"#.into());
+    let bad = dir.join("bad.safetensors");
+    tf.write(&bad).unwrap();
+    let res = gqa(&["run", "--layer", s(&src), "--inputs", s(&bad), "--output", s(&dir.join("o.safetensors"))]);
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("bad.safetensors") && stderr.contains("use_causal_mask"), "{stderr}");
 }
