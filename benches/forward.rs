@@ -7,14 +7,21 @@
 //! Sampling is small (software adapters are slow): `cargo bench --bench forward` takes a minute
 //! or two on lavapipe; pass a filter (`cargo bench --bench forward -- layer/B1_T128`) for one bench.
 //!
+//! A timing counts only from a checked run: before timing each `layer/...` shape, one call's
+//! output is compared with the f64 oracle's at that shape ([`gqa::reference::check`], f32
+//! tolerance: atol 1e-5, rtol 1e-4; computed once per shape), and so is the output of the last
+//! timed call after the timed iterations. A failing check panics with the shape and the comparison:
+//! a benchmark of a wrong kernel gives no figure. (`oracle/...` times the oracle itself.)
+//!
 //! A machine with no adapter fails the GPU benches with the error naming what to install.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use gqa::core::{CallOptions, CausalAlignment, GqaConfig, HostTensor, LayerDims, Weights};
+use gqa::core::{CallOptions, CausalAlignment, ForwardOutput, GqaConfig, HostTensor, LayerDims, Weights};
 use gqa::gpu::{GpuContext, GqaLayer};
+use gqa::reference::check::{Tolerance, compare_outputs};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// One benchmarked problem: a layer and its inputs.
@@ -81,13 +88,45 @@ fn bench_layer(c: &mut Criterion) {
         let options = options();
         let plan = layer.plan(query.shape(), value.shape(), None, &options).expect("plan");
         group.throughput(Throughput::Elements(plan.flops()));
+        let id = format!("layer/{}", shape.name());
+        // The oracle's output and the last timed call's, kept to be checked after the timing.
+        let mut want = None;
+        let mut last = None;
         group.bench_function(shape.name(), |b| {
-            b.iter(|| layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
+            if want.is_none() {
+                // Only when the bench runs (not when a filter leaves it out): the oracle once, and
+                // one call checked against it before anything is timed.
+                let oracle =
+                    gqa::reference::forward(&config, &weights, &query, &value, None, &options).expect("oracle");
+                let first = layer.forward(&query, &value, None, &options).expect("forward");
+                check(&id, "before timing", &first, &oracle);
+                want = Some(oracle);
+            }
+            // Keeping the output drops the previous one, as criterion drops what the routine returns.
+            b.iter(|| {
+                last = Some(layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
+            })
         });
+        if let (Some(want), Some(last)) = (&want, &last) {
+            check(&id, "of the last timed call", last, want);
+        }
     }
     group.finish();
 }
 
+/// Compares a GPU output with the oracle's; panics, naming the bench, the shape and the comparison,
+/// when it is out of tolerance: a benchmark of a wrong kernel must not produce a figure.
+fn check(id: &str, when: &str, got: &ForwardOutput, want: &ForwardOutput) {
+    let c = compare_outputs(got, want, Tolerance::F32);
+    assert!(
+        c.passed(),
+        "{id}: the GPU output {when} is out of tolerance against the oracle at this shape: {c}. A benchmark of a \
+         wrong kernel gives no figure."
+    );
+    eprintln!("[bench] {id}: output {when} checked against the oracle: max abs err {:.2e}", c.max_abs());
+}
+
+/// The oracle itself, timed: it is the reference, so nothing is checked here.
 fn bench_oracle(c: &mut Criterion) {
     let mut group = c.benchmark_group("oracle");
     group.sampling_mode(SamplingMode::Flat);

@@ -18,9 +18,18 @@
 //!
 //! Each iteration is one submission of the timed steps, timed with GPU timestamp queries where the
 //! device has `TIMESTAMP_QUERY`, else with the wall clock around the submission and a wait for the
-//! device ([`gqa::gpu::StepTimer`]). Before timing, the steps up to the timed ones run once so they
-//! read real data. FLOP throughput is reported as elements/s (criterion's `Gelem/s` reads as
-//! GFLOP/s).
+//! device ([`gqa::gpu::StepTimer`]). FLOP throughput is reported as elements/s (criterion's
+//! `Gelem/s` reads as GFLOP/s).
+//!
+//! A timing counts only from a checked run. The f64 oracle runs once per shape (in this process;
+//! its output is shared by every bench at that shape), and each bench checks the timer's output
+//! against it twice ([`gqa::reference::check`], f32 tolerance: atol 1e-5, rtol 1e-4): before
+//! timing, the whole plan runs once (so that the timed steps also read real data) and its output is
+//! read back and compared; after the timed iterations, the steps after the timed range run once,
+//! untimed, carrying what the last timed iteration wrote to the output, which is read back and
+//! compared. A failing check panics with the bench, the shape and the comparison. The masked
+//! softmax works in place (its repeated runs leave probabilities of probabilities, which is not the
+//! call's result), so after its timed iterations the whole plan runs again and is checked instead.
 //!
 //! `GQA_BENCH_SHAPES` picks the shapes: `all` (default: every shape of the issue; about half an hour
 //! on a software adapter) or `small` (the B=4, Nq=8, Nkv=2, H=64, Dq=512, T=S=256 shape and the
@@ -33,8 +42,12 @@ use std::time::Duration;
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
-use gqa::core::{CacheContents, CallOptions, GqaConfig, HostTensor, Kernel, LayerDims, Tuning};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gqa::core::{CacheContents, CallOptions, ForwardOutput, GqaConfig, HostTensor, Kernel, LayerDims, Tuning, Weights};
 use gqa::gpu::{GpuContext, GqaLayer, StepTimer};
+use gqa::reference::check::{Tolerance, compare_outputs};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// A layer and a call: B, T, S, heads, head size, Dq (= Dk = Dv).
@@ -76,12 +89,11 @@ impl Shape {
         format!("B{batch}_T{t}_Nq{nq}_H{h}_Dq{dq}")
     }
 
-    /// A layer of this shape on `ctx` and its inputs (key = value).
-    fn build(&self, ctx: &GpuContext) -> (GqaLayer, HostTensor, HostTensor) {
+    /// The config, weights and inputs (query, value; key = value) of this shape, seeded.
+    fn data(&self) -> (GqaConfig, Weights, HostTensor, HostTensor) {
         let config = GqaConfig::new(self.h, self.nq, self.nkv);
         let dims = LayerDims { query_dim: self.dq, key_dim: self.dq, value_dim: self.dq };
         let weights = gqa::reference::initialize_weights(&config, dims, 7).expect("bench weights");
-        let layer = GqaLayer::new(ctx, &config, &weights).expect("layer");
         let mut rng = StdRng::seed_from_u64(7);
         let mut tensor = |shape: [usize; 3]| {
             let n = shape.iter().product();
@@ -89,7 +101,22 @@ impl Shape {
         };
         let query = tensor([self.batch, self.t, self.dq]);
         let value = tensor([self.batch, self.s, self.dq]);
+        (config, weights, query, value)
+    }
+
+    /// A layer of this shape on `ctx` and its inputs (key = value).
+    fn build(&self, ctx: &GpuContext) -> (GqaLayer, HostTensor, HostTensor) {
+        let (config, weights, query, value) = self.data();
+        let layer = GqaLayer::new(ctx, &config, &weights).expect("layer");
         (layer, query, value)
+    }
+
+    /// The oracle's output of the call at this shape ([`options`]), computed once per process.
+    fn oracle(&self) -> Arc<ForwardOutput> {
+        oracle_once(&format!("forward {}", self.layer_name()), || {
+            let (config, weights, query, value) = self.data();
+            gqa::reference::forward(&config, &weights, &query, &value, None, &options()).expect("oracle")
+        })
     }
 
     /// Multiply-adds x 2 of QK^T and PV.
@@ -153,18 +180,86 @@ fn step_range(timer: &StepTimer, name: &str) -> Range<usize> {
     i..i + 1
 }
 
+/// The oracle's result named `key`, computed by `compute` the first time it is asked for in this
+/// process (the f64 oracle takes seconds to a minute at the large shapes; several benches share a
+/// shape), and only when a bench that needs it runs.
+fn oracle_once(key: &str, compute: impl FnOnce() -> ForwardOutput) -> Arc<ForwardOutput> {
+    static DONE: Mutex<Option<HashMap<String, Arc<ForwardOutput>>>> = Mutex::new(None);
+    if let Some(done) = DONE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().get(key) {
+        return done.clone();
+    }
+    let started = std::time::Instant::now();
+    let out = Arc::new(compute());
+    eprintln!("[bench] oracle ({key}): {:.1} s", started.elapsed().as_secs_f64());
+    DONE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().insert(key.to_string(), out.clone());
+    out
+}
+
+/// Reads back the timer's output and compares it with the oracle's; panics, naming the bench, the
+/// shape and the comparison, when it is out of tolerance: a benchmark of a wrong kernel must not
+/// produce a figure.
+fn check(id: &str, when: &str, timer: &StepTimer, want: &ForwardOutput) {
+    let got = timer.read_output().expect("reading back the output");
+    let c = compare_outputs(&got, want, Tolerance::F32);
+    assert!(
+        c.passed(),
+        "{id}: the GPU output {when} is out of tolerance against the oracle at this shape: {c}. A benchmark of a \
+         wrong kernel gives no figure."
+    );
+    eprintln!("[bench] {id}: output {when} checked against the oracle: max abs err {:.2e}", c.max_abs());
+}
+
+/// What to run after the timed iterations before the output is read back and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// The steps after the timed range, carrying the last timed iteration's results to the output.
+    RestOfPlan,
+    /// The whole plan again: the timed range works in place, so its repeated runs do not leave the
+    /// call's intermediate result (the masked softmax).
+    WholePlan,
+}
+
 /// Benches `range`: each iteration is one submission, timed by the timer. The first time it runs
-/// (not at all when a filter leaves the bench out), the steps up to the end of `range` run once,
-/// untimed, so the timed steps read real data.
-fn bench_range(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, timer: &StepTimer, range: Range<usize>) {
-    let mut warmed = false;
-    group.bench_function(id, |b| {
-        if !warmed {
-            timer.time(0..range.end).expect("warm-up run");
-            warmed = true;
+/// (not at all when a filter leaves the bench out), the whole plan runs once, untimed, so that the
+/// timed steps read real data, and its output is checked against `oracle()`; after the timed
+/// iterations the output is checked again (see [`After`]).
+fn bench_range(
+    (group, group_name): (&mut BenchmarkGroup<'_, WallTime>, &str),
+    name: &str,
+    timer: &StepTimer,
+    range: Range<usize>,
+    after: After,
+    oracle: impl Fn() -> Arc<ForwardOutput>,
+) {
+    let all = 0..timer.plan().steps.len();
+    let id = &format!("{group_name}/{name}");
+    let mut want = None;
+    group.bench_function(name, |b| {
+        if want.is_none() {
+            let oracle = oracle();
+            timer.time(all.clone()).expect("warm-up run");
+            check(id, "before timing (the whole plan run once)", timer, &oracle);
+            want = Some(oracle);
         }
         b.iter_custom(|iters| (0..iters).map(|_| timer.time(range.clone()).expect("timed run")).sum())
     });
+    if let Some(want) = want {
+        match after {
+            After::RestOfPlan => {
+                timer.time(range.end..all.end).expect("the steps after the timed range");
+                check(id, "after the timed iterations (the rest of the plan run once)", timer, &want);
+            }
+            After::WholePlan => {
+                timer.time(all).expect("the whole plan");
+                check(
+                    id,
+                    "after the timed iterations (the whole plan run again: the step works in place)",
+                    timer,
+                    &want,
+                );
+            }
+        }
+    }
 }
 
 fn timer(ctx: &GpuContext, shape: &Shape, tuning: Tuning) -> StepTimer {
@@ -185,12 +280,16 @@ fn bench_projection_and_layer(c: &mut Criterion) {
         let mut g = group(c, "projection");
         let (m, k, n) = (shape.batch * shape.t, shape.dq, shape.nq * shape.h);
         g.throughput(Throughput::Elements(2 * (m * k * n) as u64));
-        bench_range(&mut g, &shape.projection_name(), &timer, step_range(&timer, "project_query"));
+        let range = step_range(&timer, "project_query");
+        bench_range((&mut g, "projection"), &shape.projection_name(), &timer, range, After::RestOfPlan, || {
+            shape.oracle()
+        });
         g.finish();
 
         let mut g = group(c, "layer");
         g.throughput(Throughput::Elements(timer.plan().flops()));
-        bench_range(&mut g, &shape.layer_name(), &timer, 0..timer.plan().steps.len());
+        let range = 0..timer.plan().steps.len();
+        bench_range((&mut g, "layer"), &shape.layer_name(), &timer, range, After::RestOfPlan, || shape.oracle());
         g.finish();
     }
 }
@@ -233,7 +332,8 @@ fn bench_attention(c: &mut Criterion) {
             }
             let mut g = group(c, name);
             g.throughput(Throughput::Elements(shape.attention_flops()));
-            bench_range(&mut g, &shape.attention_name(), &timer, attention_range(&timer));
+            let range = attention_range(&timer);
+            bench_range((&mut g, name), &shape.attention_name(), &timer, range, After::RestOfPlan, || shape.oracle());
             g.finish();
         }
     }
@@ -262,7 +362,10 @@ fn bench_softmax(c: &mut Criterion) {
             let mut g = group(c, kernel.name());
             // One exp and a few comparisons and adds per score: counted as elements (scores) per second.
             g.throughput(Throughput::Elements((shape.batch * shape.nq * shape.t * shape.s) as u64));
-            bench_range(&mut g, &shape.attention_name(), &timer, step_range(&timer, "softmax"));
+            let range = step_range(&timer, "softmax");
+            bench_range((&mut g, kernel.name()), &shape.attention_name(), &timer, range, After::WholePlan, || {
+                shape.oracle()
+            });
             g.finish();
         }
     }
@@ -294,7 +397,18 @@ fn bench_decode(c: &mut Criterion) {
         let mut g = group(c, "decode");
         g.throughput(Throughput::Bytes(2 * (s * shape.nkv * shape.h * 4) as u64));
         let Shape { nq, nkv, h, .. } = shape;
-        bench_range(&mut g, &format!("T1_S{s}_Nq{nq}_Nkv{nkv}_H{h}"), &timer, attention_range(&timer));
+        let name = format!("T1_S{s}_Nq{nq}_Nkv{nkv}_H{h}");
+        // The oracle's own cache, loaded with the same tokens, takes the same step.
+        let oracle = || {
+            oracle_once(&format!("decode {name}"), || {
+                let (config, weights, _, _) = shape.data();
+                let mut cache = gqa::reference::KvCache::new(&config, 1, s).expect("oracle cache");
+                cache.load(&contents).expect("oracle cache load");
+                let output = cache.step(&config, &weights, &token, &token, None).expect("oracle step");
+                ForwardOutput { output, scores: None }
+            })
+        };
+        bench_range((&mut g, "decode"), &name, &timer, attention_range(&timer), After::RestOfPlan, oracle);
         g.finish();
     }
 }
