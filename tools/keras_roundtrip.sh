@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The export round trip against the real Keras layer, for every fixture (needs the Python packages of
 # tools/requirements.txt and a GPU adapter): `gqa export` writes each fixture's layer (and the two
-# Keras-saved files) to safetensors, `gqa run` runs it on the fixture's inputs with both masked-row
-# policies, and `tools/keras_fixtures.py --check` loads the exported file into Keras and compares.
+# Keras-saved files) to safetensors, `gqa run` runs it on the fixture's inputs (with the call options
+# the fixture records) with both masked-row policies, and `tools/keras_fixtures.py --check` loads the
+# exported file into Keras and compares.
 #
 # Usage: tools/keras_roundtrip.sh [python] [extra gqa run flags, e.g. --backend gl]
 set -euo pipefail
@@ -21,14 +22,11 @@ check() { # name layer-args...
     local name=$1
     shift
     local exported="$work/$name.layer.safetensors" inputs="$fixtures/$name.safetensors"
-    local causal
-    causal=$("$python" -c "import json,sys; from safetensors import safe_open; \
-print('--causal' if json.loads(safe_open(sys.argv[1],'numpy').metadata()['call'])['use_causal_mask'] else '')" "$inputs")
     "$gqa" export "$@" --output "$exported" >/dev/null
     for rows in zeros keras-default; do
         local out="$work/$name.$rows.safetensors"
-        # shellcheck disable=SC2086
-        "$gqa" run --layer "$exported" --inputs "$inputs" --output "$out" --scores --masked-rows "$rows" $causal \
+        # The fixture's metadata `call` (use_causal_mask) applies: gqa run reads it from --inputs.
+        "$gqa" run --layer "$exported" --inputs "$inputs" --output "$out" --scores --masked-rows "$rows" \
             "${extra[@]}" >/dev/null
         if "$python" tools/keras_fixtures.py --check "$exported" --inputs "$inputs" --expected "$out" \
             >"$work/log" 2>&1; then
