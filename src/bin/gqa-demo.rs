@@ -493,7 +493,6 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         let runs = args.runs as usize;
         // The profile runs the same plan, every step submitted alone; each round computes the whole
         // call, and its output is read back (untimed) and checked like the forward calls'.
-        let mut rounds = Vec::with_capacity(runs);
         let steps = layer.profile_with_outputs(
             query,
             value,
@@ -503,21 +502,19 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
             probe_kernels.as_ref(),
             &mut |round, mut out| {
                 tamper(Call::ProfileRound(round), &mut out);
-                rounds.push((round, out));
+                if let Some(c) = checks.as_mut() {
+                    c.check(Call::ProfileRound(round), &out);
+                }
             },
         )?;
-        let profile_verdict = match checks.as_mut() {
+        let profile_verdict = match &checks {
             None => "UNCHECKED: no oracle ran; nobody compared the outputs of these rounds".to_string(),
             Some(c) => {
-                for (round, out) in &rounds {
-                    c.check(Call::ProfileRound(*round), out);
-                }
                 let (passed, total) = c.tally(|call| matches!(call, Call::ProfileRound(_)));
                 let verdict = if passed == total { "PASS" } else { "FAIL" };
                 format!("the output of each round checked against the oracle: {passed} of {total} {verdict}")
             }
         };
-        drop(rounds);
         let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
         println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
         println!("  {profile_verdict}");
