@@ -16,7 +16,7 @@ set -euo pipefail
 
 mode=${1:-}
 dir=${2:-gpu-check}
-readonly TESTS=(gpu_forward gpu_fused gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
+readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
 
 pack() {
     local root
