@@ -116,10 +116,16 @@ fn the_loop_cap_is_one_counter_per_invocation_and_the_tuning_knows_it() {
         let [single, ..] = run(ctx, 100_000, 0);
         let [_, first, second, _] = run(ctx, 40_000, 0);
         let [.., nested] = run(ctx, 400, 200);
-        eprintln!("[{name}] one loop {single} of 100000; two loops {first} + {second} of 40000 each; nested {nested} of 80000");
+        eprintln!(
+            "[{name}] one loop {single} of 100000; two loops {first} + {second} of 40000 each; nested {nested} of 80000"
+        );
         match ctx.tuning().loop_iteration_cap {
             None => {
-                assert_eq!((single, first, second, nested), (100_000, 40_000, 40_000, 80_000), "{name}: no cap is declared");
+                assert_eq!(
+                    (single, first, second, nested),
+                    (100_000, 40_000, 40_000, 80_000),
+                    "{name}: no cap is declared"
+                );
             }
             Some(cap) => {
                 if single < 100_000 {
