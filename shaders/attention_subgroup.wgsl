@@ -1,15 +1,13 @@
 // Fused attention for CPU adapters with subgroups (Kernel::AttentionSubgroup, compiled only where the
 // device has Features::SUBGROUP): attention_block.wgsl's math (the same bindings, semantics and
 // register-held logits, common/block_softmax.wgsl) with each block of 8 items owned by one subgroup
-// from start to end, so that only the tile's index passes through workgroup memory and the only
-// barrier is the one per tile that hands it out (common/tile_queue.wgsl).
+// from start to end, so that nothing passes through workgroup memory and nothing waits at a barrier.
 // On CPU drivers (lavapipe) a subgroup is one SIMD group of the CPU: a subgroup operation is a
 // register shuffle, where a workgroup-memory access is a loop over the lanes and a barrier a switch
 // through every SIMD group (attention_block spent ~60% of its time on those, docs/PERFORMANCE.md).
 //
-// A tile (a workgroup of the grid, taken from the pass's tile queue) is 8 blocks of 8 consecutive
-// (query, head-in-group) items t * R + r of kv group g = its z (batch row b local to the chunk), its
-// subgroups one block at a time. Items past
+// A workgroup takes 8 blocks of 8 consecutive (query, head-in-group) items t * R + r of kv group
+// g = workgroup z (batch row b local to the chunk), its subgroups one block at a time. Items past
 // T * R compute a copy of the last item and are never stored. Per step over the keys (4 per lane:
 // 4 * subgroup-size keys), with sz lanes:
 //   1. logits: lane l takes keys 4 l .. 4 l + 3 of the step against the block's 8 queries
@@ -38,8 +36,6 @@
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
 // Binding 7: Kernel::VFinite's words (common/v_flags.wgsl).
-// The pass's tile counter is word params.tile_slot (common/tile_queue.wgsl).
-@group(0) @binding(8) var<storage, read_write> tile_queue: array<atomic<u32>>;
 
 // Blocks of 8 items per workgroup (Kernel::SUBGROUP_BLOCKS), taken by its subgroups in turn.
 const BLOCKS: u32 = 8u;
@@ -226,26 +222,15 @@ fn store_col(at: u32, o: vec4<f32>) {
     }
 }
 
-// The workgroups take their tiles (a workgroup's 8 blocks) from the pass's tile queue, not from
-// their workgroup id (common/tile_queue.wgsl): one barrier per tile, at most params.tile_quota
-// tiles per workgroup.
 @compute @workgroup_size(64, 1, 1)
-fn main(ids: SubgroupIds, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) grid: vec3<u32>) {
+fn main(ids: SubgroupIds, @builtin(workgroup_id) wid: vec3<u32>) {
     let items = params.t_len * params.group;
-    let tiles = grid.x * grid.y * grid.z;
-    for (var taken = 0u; taken < params.tile_quota; taken++) {
-        let tile = tile_queue_take(lid);
-        if tile >= tiles {
+    for (var o = ids.sub; o < BLOCKS; o += ids.subs) {
+        let it0 = (wid.x * BLOCKS + o) * 8u;
+        if it0 >= items {
             break;
         }
-        let wid = tile_queue_id(tile, grid);
-        for (var o = ids.sub; o < BLOCKS; o += ids.subs) {
-            let it0 = (wid.x * BLOCKS + o) * 8u;
-            if it0 >= items {
-                break;
-            }
-            block(ids, wid.z / params.nkv, wid.z % params.nkv, it0);
-        }
+        block(ids, wid.z / params.nkv, wid.z % params.nkv, it0);
     }
 }
 

@@ -6,31 +6,10 @@
 // assignment.
 // A and B come through load_a / load_b from common/operands_storage.wgsl (storage buffers) or
 // common/operands_texture.wgsl (textures, for CPU adapters).
-// The bias, C and `store` come from common/matmul_out.wgsl. The workgroups take their tiles from the
-// pass's tile queue (common/tile_queue.wgsl, Kernel::uses_tile_queue), not from their workgroup id.
-
-// The pass's tile counter is word params.tile_slot (common/tile_queue.wgsl).
-@group(0) @binding(5) var<storage, read_write> tile_queue: array<atomic<u32>>;
+// The bias, C and `store` come from common/matmul_out.wgsl.
 
 @compute @workgroup_size(8, 8, 1)
-fn main(
-    @builtin(local_invocation_id) local: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(num_workgroups) grid: vec3<u32>,
-) {
-    let tiles = grid.x * grid.y * grid.z;
-    for (var taken = 0u; taken < params.tile_quota; taken++) {
-        let tile = tile_queue_take(lid);
-        if tile >= tiles {
-            break;
-        }
-        let wid = tile_queue_id(tile, grid);
-        block(vec2<u32>(wid.x * 8u + local.x, wid.y * 8u + local.y));
-    }
-}
-
-// The 16 x 16 block of C at invocation `gid` of the grid of 8 x 8 workgroups.
-fn block(gid: vec2<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m = params.m;
     let k4 = params.k / 4u;
     let n4 = params.n / 4u;

@@ -15,54 +15,21 @@
 // the workgroup has exactly 8 lanes, all active and all in one row of the grid, checked at run
 // time; otherwise every lane fetches its own rows, as matmul_bias_rb16.wgsl does. The workgroup
 // is one-dimensional (the subgroup builtins require it), its 64 invocations the 8 x 8 grid.
-// The bias, C and `store` come from common/matmul_out.wgsl. The workgroups take their tiles from the
-// pass's tile queue (common/tile_queue.wgsl, Kernel::uses_tile_queue), not from their workgroup id.
+// The bias, C and `store` come from common/matmul_out.wgsl.
 
 // Set by any invocation whose subgroup cannot share its rows; read back uniformly.
 var<workgroup> unshared: atomic<u32>;
 var<workgroup> unshared_all: u32;
 
-// The pass's tile counter is word params.tile_slot (common/tile_queue.wgsl).
-@group(0) @binding(5) var<storage, read_write> tile_queue: array<atomic<u32>>;
-
 @compute @workgroup_size(64, 1, 1)
 fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
-    @builtin(num_workgroups) grid: vec3<u32>,
     @builtin(subgroup_invocation_id) sg_lane: u32,
     @builtin(subgroup_size) sg_size: u32,
 ) {
-    // Whether this subgroup can share its rows: exactly 8 lanes, all active, one row of the 8 x 8
-    // grid (the same for every tile).
-    let grid_row = lid / 8u;
-    let mine = sg_size == 8u && subgroupAdd(1u) == 8u && subgroupAll(grid_row == subgroupBroadcastFirst(grid_row));
-    if lid == 0u {
-        atomicStore(&unshared, 0u);
-    }
-    workgroupBarrier();
-    if !mine {
-        atomicOr(&unshared, 1u);
-    }
-    workgroupBarrier();
-    if lid == 0u {
-        unshared_all = atomicLoad(&unshared);
-    }
-    let sharing = workgroupUniformLoad(&unshared_all) == 0u;
-    let tiles = grid.x * grid.y * grid.z;
-    for (var taken = 0u; taken < params.tile_quota; taken++) {
-        let tile = tile_queue_take(lid);
-        if tile >= tiles {
-            break;
-        }
-        let wid = tile_queue_id(tile, grid);
-        // The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.
-        block(vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u), sharing, sg_lane);
-    }
-}
-
-// The 16 x 16 block of C at invocation `gid` of the grid; A's rows shared through the subgroup
-// where `sharing` (uniform across the workgroup).
-fn block(gid: vec2<u32>, sharing: bool, sg_lane: u32) {
+    // The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.
+    let gid = vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u);
     let m = params.m;
     let k4 = params.k / 4u;
     let n4 = params.n / 4u;
@@ -153,6 +120,20 @@ fn block(gid: vec2<u32>, sharing: bool, sg_lane: u32) {
     var acc15_1 = vec4<f32>(0.0);
     var acc15_2 = vec4<f32>(0.0);
     var acc15_3 = vec4<f32>(0.0);
+    // Whether this subgroup can share its rows: exactly 8 lanes, all active, one grid row.
+    let mine = sg_size == 8u && subgroupAdd(1u) == 8u && subgroupAll(gid.y == subgroupBroadcastFirst(gid.y));
+    if lid == 0u {
+        atomicStore(&unshared, 0u);
+    }
+    workgroupBarrier();
+    if !mine {
+        atomicOr(&unshared, 1u);
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        unshared_all = atomicLoad(&unshared);
+    }
+    let sharing = workgroupUniformLoad(&unshared_all) == 0u;
     // The rows this lane fetches for its subgroup: rows sg_lane and 8 + sg_lane of the block.
     let ra = min(row0 + sg_lane, m - 1u);
     let rb = min(row0 + 8u + sg_lane, m - 1u);

@@ -11,13 +11,11 @@
 // instruction-level parallelism, and `roofline::measure` dispatches enough invocations to fill it.
 //
 // The work comes from a queue: a sample's dispatches share `units` units of work (one workgroup's
-// chains each), and each workgroup takes units until none is left. A driver that splits a
-// dispatch's workgroups between its threads in fixed shares (Mesa's llvmpipe) then keeps every
-// thread busy to the end, as the kernels that take their tiles from a queue do
-// (common/tile_queue.wgsl): the probe measures what a balanced kernel can attain, not the slowest
-// thread's share (a static split read ~6% lower on the shared 2-core test machine). A workgroup
-// takes at most `quota` units, which keeps its loops under llvmpipe's cap of 65,535 iterations per
-// invocation; one workgroup per unit is dispatched, so every unit is taken.
+// chains each), and each workgroup takes units until none is left or it has taken `quota` of them.
+// A driver that splits a dispatch's workgroups between its threads in fixed shares (Mesa's
+// llvmpipe) then keeps every thread busy to the end: the probe measures what a balanced kernel can
+// attain, not the slowest thread's share. The quota keeps a workgroup's loops under llvmpipe's cap
+// of 65,535 iterations per invocation; one workgroup per unit is dispatched, so every unit is taken.
 
 struct Probe {
     iterations: u32,

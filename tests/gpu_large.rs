@@ -1,9 +1,9 @@
 //! The largest shapes on every adapter, against the oracle: the headline layer (B=1, T=S=512, Nq=32,
-//! Nkv=8, H=128, Dq=Dk=Dv=4096, no mask) and a batch of long sequences (B=2, T=S=2048), whose
-//! projections and attention have far more tiles than one workgroup may take under llvmpipe's loop
-//! cap. Their queued kernels hand the tiles out from a queue; a workgroup that took too many ran
-//! past the cap and silently left whole blocks of rows unwritten (or half-summed), while every
-//! smaller shape passed. Each call's output is poisoned first and compared in full.
+//! Nkv=8, H=128, Dq=Dk=Dv=4096, no mask) and a batch of long sequences (B=2, T=S=2048). Grids this
+//! large are where a kernel whose workgroups ran several tiles each passed llvmpipe's loop cap and
+//! silently left whole blocks of rows half-summed, while every smaller shape passed. Each call's
+//! output is poisoned first and compared in full, several calls per adapter (such failures moved
+//! from call to call).
 
 mod common;
 
@@ -46,7 +46,7 @@ impl Large {
     }
 
     /// Runs the call `calls` times on `ctx`, each output poisoned first and compared with the
-    /// oracle's. Returns the plan, for the caller's checks of its queues.
+    /// oracle's. Returns the plan, for the caller's checks of its passes.
     fn check(&self, ctx: &GpuContext, calls: usize) -> Plan {
         let _gl = gl_guard(ctx);
         let mut layer = GqaLayer::new(ctx, &self.config, &self.weights).unwrap();
@@ -67,24 +67,13 @@ impl Large {
     }
 }
 
-/// Whether some pass of the plan takes its tiles from a queue whose tiles outnumber its
-/// workgroups' quota: the case exercises the bound.
-fn a_queue_binds(plan: &Plan) -> bool {
-    plan.passes().any(|p| {
-        p.kernel.uses_tile_queue() && (p.params.tile_quota as u64) < p.workgroups.iter().map(|&w| w as u64).product()
-    })
-}
-
 #[test]
 fn the_headline_shape_matches_the_oracle_on_every_adapter() {
     let dims = LayerDims { query_dim: 4096, key_dim: 4096, value_dim: 4096 };
     let case =
         Large::new("B=1 T=S=512 Nq=32 Nkv=8 H=128 D=4096", GqaConfig::new(128, 32, 8), [1, 512, 512], dims, true);
     for ctx in adapters() {
-        let plan = case.check(ctx, 3);
-        if ctx.tuning().loop_iteration_cap.is_some() {
-            assert!(a_queue_binds(&plan), "{}: no queue is bounded at the headline shape", adapter_name(ctx));
-        }
+        case.check(ctx, 3);
     }
 }
 
@@ -95,10 +84,7 @@ fn long_sequences_in_a_batch_match_the_oracle_on_every_adapter() {
         Large::new("B=2 T=S=2048 Nq=16 Nkv=4 H=128 D=1024", GqaConfig::new(128, 16, 4), [2, 2048, 2048], dims, false);
     for ctx in adapters() {
         let plan = case.check(ctx, 2);
-        if ctx.tuning().loop_iteration_cap.is_some() {
-            assert!(a_queue_binds(&plan), "{}: no queue is bounded at this shape", adapter_name(ctx));
-        }
-        // Where the device has subgroups (lavapipe), the attention takes its tiles from a queue too.
+        // Where the device has subgroups (lavapipe), the attention is the subgroup kernel.
         if ctx.tuning().subgroups {
             let attention = plan.passes().find(|p| p.label == "attention_block").map(|p| p.kernel);
             assert_eq!(attention, Some(gqa::core::Kernel::AttentionSubgroup), "{}", adapter_name(ctx));

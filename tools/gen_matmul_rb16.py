@@ -35,8 +35,7 @@ def header(w, what, rows=ROWS):
     w("// assignment.")
     for line in what:
         w("// " + line if line else "//")
-    w("// The bias, C and `store` come from common/matmul_out.wgsl. The workgroups take their tiles from the")
-    w("// pass's tile queue (common/tile_queue.wgsl, Kernel::uses_tile_queue), not from their workgroup id.")
+    w("// The bias, C and `store` come from common/matmul_out.wgsl.")
 
 
 def block_setup(w, rows=ROWS):
@@ -126,18 +125,8 @@ def plain(rows=ROWS):
         "common/operands_texture.wgsl (textures, for CPU adapters).",
     ], rows)
     w("")
-    tile_queue_binding(w)
-    w("")
     w("@compute @workgroup_size(8, 8, 1)")
-    w("fn main(")
-    w("    @builtin(local_invocation_id) local: vec3<u32>,")
-    w("    @builtin(local_invocation_index) lid: u32,")
-    w("    @builtin(num_workgroups) grid: vec3<u32>,")
-    w(") {")
-    tile_loop(w, ["block(vec2<u32>(wid.x * 8u + local.x, wid.y * 8u + local.y));"])
-    w("")
-    w(f"// The {rows} x 16 block of C at invocation `gid` of the grid of 8 x 8 workgroups.")
-    w("fn block(gid: vec2<u32>) {")
+    w("fn main(@builtin(global_invocation_id) gid: vec3<u32>) {")
     block_setup(w, rows)
     k_loop(w, 4, False, rows)
     block_store(w, rows)
@@ -173,19 +162,18 @@ def subgroup(rows=ROWS):
     w("var<workgroup> unshared: atomic<u32>;")
     w("var<workgroup> unshared_all: u32;")
     w("")
-    tile_queue_binding(w)
-    w("")
     w("@compute @workgroup_size(64, 1, 1)")
     w("fn main(")
+    w("    @builtin(workgroup_id) wid: vec3<u32>,")
     w("    @builtin(local_invocation_index) lid: u32,")
-    w("    @builtin(num_workgroups) grid: vec3<u32>,")
     w("    @builtin(subgroup_invocation_id) sg_lane: u32,")
     w("    @builtin(subgroup_size) sg_size: u32,")
     w(") {")
-    w(f"    // Whether this subgroup can share its rows: exactly {LANES} lanes, all active, one row of the 8 x 8")
-    w("    // grid (the same for every tile).")
-    w("    let grid_row = lid / 8u;")
-    w(f"    let mine = sg_size == {LANES}u && subgroupAdd(1u) == {LANES}u && subgroupAll(grid_row == subgroupBroadcastFirst(grid_row));")
+    w("    // The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.")
+    w("    let gid = vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u);")
+    block_setup(w, rows)
+    w(f"    // Whether this subgroup can share its rows: exactly {LANES} lanes, all active, one grid row.")
+    w(f"    let mine = sg_size == {LANES}u && subgroupAdd(1u) == {LANES}u && subgroupAll(gid.y == subgroupBroadcastFirst(gid.y));")
     w("    if lid == 0u {")
     w("        atomicStore(&unshared, 0u);")
     w("    }")
@@ -198,15 +186,6 @@ def subgroup(rows=ROWS):
     w("        unshared_all = atomicLoad(&unshared);")
     w("    }")
     w("    let sharing = workgroupUniformLoad(&unshared_all) == 0u;")
-    tile_loop(w, [
-        "// The invocation's place in matmul_bias_rb16.wgsl's grid of 8 x 8 workgroups.",
-        "block(vec2<u32>(wid.x * 8u + lid % 8u, wid.y * 8u + lid / 8u), sharing, sg_lane);",
-    ])
-    w("")
-    w(f"// The {rows} x 16 block of C at invocation `gid` of the grid; A's rows shared through the subgroup")
-    w("// where `sharing` (uniform across the workgroup).")
-    w("fn block(gid: vec2<u32>, sharing: bool, sg_lane: u32) {")
-    block_setup(w, rows)
     if rows > LANES:
         w("    // The rows this lane fetches for its subgroup: rows sg_lane and 8 + sg_lane of the block.")
         w("    let ra = min(row0 + sg_lane, m - 1u);")
@@ -222,27 +201,6 @@ def subgroup(rows=ROWS):
     block_store(w, rows)
     w("}")
     return out
-
-
-def tile_loop(w, body):
-    """The end of `main`: tiles taken from the queue until none is left or the workgroup has taken
-    its quota, `body` run for each with `wid` its workgroup id in the dispatch's grid."""
-    w("    let tiles = grid.x * grid.y * grid.z;")
-    w("    for (var taken = 0u; taken < params.tile_quota; taken++) {")
-    w("        let tile = tile_queue_take(lid);")
-    w("        if tile >= tiles {")
-    w("            break;")
-    w("        }")
-    w("        let wid = tile_queue_id(tile, grid);")
-    for line in body:
-        w("        " + line)
-    w("    }")
-    w("}")
-
-
-def tile_queue_binding(w):
-    w("// The pass's tile counter is word params.tile_slot (common/tile_queue.wgsl).")
-    w("@group(0) @binding(5) var<storage, read_write> tile_queue: array<atomic<u32>>;")
 
 
 open("shaders/matmul_bias_rb16.wgsl", "w").write("\n".join(plain()) + "\n")

@@ -35,11 +35,7 @@ struct Params {
     t_count: u32,
     split_keys: u32,
     kv_stride: u32,
-    tile_slot: u32,
-    tile_quota: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

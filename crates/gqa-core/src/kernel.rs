@@ -219,26 +219,6 @@ impl Kernel {
         )
     }
 
-    /// Whether the kernel's workgroups take their tiles from a queue (their pass's counter in
-    /// [`crate::BufferId::TileQueue`], bound last; [`crate::Params::tile_slot`]) instead of from
-    /// their workgroup id: each workgroup runs tiles of the dispatch's grid until none is left, so
-    /// that an adapter that splits a dispatch's workgroups between its threads in fixed shares
-    /// (Mesa's llvmpipe gives each thread a contiguous `1 / threads` of them) still keeps every
-    /// thread busy to the end when one runs slower. The generated 16 x 16 and 8 x 16 matmuls (the
-    /// CPU adapters' projections) and [`Kernel::AttentionSubgroup`] (their attention where the
-    /// device has subgroups).
-    pub fn uses_tile_queue(self) -> bool {
-        matches!(
-            self,
-            Kernel::MatmulBiasRb16
-                | Kernel::MatmulBiasTex
-                | Kernel::MatmulBiasTexSubgroup
-                | Kernel::MatmulBiasTexSubgroupRows8
-                | Kernel::MatmulBiasTexRows8
-                | Kernel::AttentionSubgroup
-        )
-    }
-
     /// Whether the kernel is a matmul (`C = A · B (+ bias)`, sizes in the pass's `m`, `n`, `k`), in any
     /// of its forms: the projections and the f16 variants.
     pub fn is_matmul(self) -> bool {
@@ -390,17 +370,17 @@ impl Kernel {
         match self {
             Kernel::MatmulBias => 2 * 16 * 64 * 4,
             Kernel::MatmulBiasRb
+            | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasRows4Tex
+            | Kernel::MatmulBiasTex
+            | Kernel::MatmulBiasTexRows8
             | Kernel::PackTexture
             | Kernel::MatmulBiasF16
-            | Kernel::MatmulBiasF16ToF32 => 0,
-            // The tile taken from the queue (common/tile_queue.wgsl).
-            Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex | Kernel::MatmulBiasTexRows8 | Kernel::AttentionSubgroup => {
-                4
-            }
-            // The tile, the flag of subgroups that cannot share their rows and its uniform copy.
-            Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 3 * 4,
+            | Kernel::MatmulBiasF16ToF32
+            | Kernel::AttentionSubgroup => 0,
+            // The flag of subgroups that cannot share their rows, and its uniform copy.
+            Kernel::MatmulBiasTexSubgroup | Kernel::MatmulBiasTexSubgroupRows8 => 2 * 4,
             // The workgroup's flag.
             Kernel::VFinite => 4,
             Kernel::SoftmaxMasked => 2 * 64 * 4,
@@ -480,47 +460,15 @@ impl Kernel {
     }
 
     /// The most loop iterations one invocation of the kernel runs for a pass's parameters, counting
-    /// every iteration of every loop (as Mesa's llvmpipe loop limiter does: one counter per
-    /// invocation, never reset, decremented at the end of each iteration of any loop). Loops with
-    /// small constant trip counts are unrolled by the compilers and not counted.
-    /// `subgroup_sizes` ([smallest, largest], [`crate::Tuning::subgroup_sizes`]) bounds
-    /// [`Kernel::AttentionSubgroup`]'s, whose loops depend on the subgroup size (the worst size from
-    /// 4 to 64 when unknown); the other kernels ignore it.
-    ///
-    /// For the kernels that take their tiles from a queue ([`Kernel::uses_tile_queue`]) this counts
-    /// the whole invocation: up to `p.tile_quota` tiles of [`Kernel::tile_loop_iterations`] each,
-    /// plus the queue loop's own iterations ([`Kernel::queue_loop_iterations`]).
+    /// every iteration of every loop, the one that exits included (as Mesa's llvmpipe loop limiter
+    /// does: one counter per invocation, shared by all its loops, never reset; measured by
+    /// `tests/gpu_loop_cap.rs`). A kernel whose workgroups ran several tiles each would have to
+    /// count them all. Loops with small constant trip counts are unrolled by the compilers and not
+    /// counted. `subgroup_sizes` ([smallest,
+    /// largest], [`crate::Tuning::subgroup_sizes`]) bounds [`Kernel::AttentionSubgroup`]'s, whose
+    /// loops depend on the subgroup size (the worst size from 4 to 64 when unknown); the other
+    /// kernels ignore it.
     pub fn loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
-        let per_tile = self.tile_loop_iterations(p, subgroup_sizes);
-        if self.uses_tile_queue() { Self::queue_loop_iterations(p.tile_quota as u64, per_tile) } else { per_tile }
-    }
-
-    /// The loop iterations of an invocation of a queued kernel ([`Kernel::uses_tile_queue`]) that
-    /// runs `tiles` tiles of `per_tile` iterations each: each tile is one iteration of the queue
-    /// loop, and the last take (which finds the queue empty, or ends at the quota) one more.
-    pub fn queue_loop_iterations(tiles: u64, per_tile: u64) -> u64 {
-        tiles * (per_tile + 1) + 1
-    }
-
-    /// The most tiles a workgroup of a queued pass may take ([`crate::Params::tile_quota`]) so that
-    /// its invocations loop at most `cap` times ([`Kernel::queue_loop_iterations`] of
-    /// [`Kernel::tile_loop_iterations`]), and never more than the dispatch's `tiles`; at least 1
-    /// (a single tile over the cap is the plan's loop-cap error). Without a cap, `tiles`: the
-    /// workgroups take tiles until the queue is empty.
-    pub fn tile_quota(self, p: &crate::Params, subgroup_sizes: [u32; 2], tiles: u64, cap: Option<u64>) -> u32 {
-        let tiles = tiles.clamp(1, u32::MAX as u64);
-        let quota = match cap {
-            Some(cap) => cap.saturating_sub(1) / (self.tile_loop_iterations(p, subgroup_sizes) + 1),
-            None => tiles,
-        };
-        quota.clamp(1, tiles) as u32
-    }
-
-    /// The most loop iterations one invocation runs for one tile of its dispatch's grid: the whole
-    /// invocation for the kernels without a queue (as [`Kernel::loop_iterations`]), one tile taken
-    /// from the queue for those with one ([`Kernel::uses_tile_queue`]), whose invocations run
-    /// [`crate::Params::tile_quota`] of them at most.
-    pub fn tile_loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
         match self {
             // Per block the subgroup takes: per step of 4 keys per lane, the dot products over H / 4
@@ -631,29 +579,25 @@ impl Kernel {
     pub fn bindings(self) -> &'static [Access] {
         use Access::*;
         match self {
-            // A, B (textures), bias, C, the tile queue.
+            // A, B (textures), bias, C.
             Kernel::MatmulBiasTex
             | Kernel::MatmulBiasTexSubgroup
             | Kernel::MatmulBiasTexSubgroupRows8
-            | Kernel::MatmulBiasTexRows8 => &[Texture, Texture, Read, ReadWrite, ReadWrite],
-            // A, B (textures), bias, C.
-            Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
-            // A, B, bias, C, the tile queue.
-            Kernel::MatmulBiasRb16 => &[Read, Read, Read, ReadWrite, ReadWrite],
+            | Kernel::MatmulBiasTexRows8
+            | Kernel::MatmulBiasRows4Tex => &[Texture, Texture, Read, ReadWrite],
             // The f32 source, the texture written.
             Kernel::PackTexture => &[Read, TextureWrite],
             // Q, K, V (textures), masks, gate, output, Kernel::VFinite's words.
-            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
+            Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup | Kernel::AttentionSubgroup => {
                 &[Texture, Texture, Texture, Read, Read, ReadWrite, Read]
             }
-            // The same, and the tile queue.
-            Kernel::AttentionSubgroup => &[Texture, Texture, Texture, Read, Read, ReadWrite, Read, ReadWrite],
             // Q, K, V, masks, gate, output, Kernel::VFinite's words.
             Kernel::AttentionBlock => &[Read, Read, Read, Read, Read, ReadWrite, Read],
             // The projected values, the words written.
             Kernel::VFinite => &[Read, ReadWrite],
             Kernel::MatmulBias
             | Kernel::MatmulBiasRb
+            | Kernel::MatmulBiasRb16
             | Kernel::MatmulBiasRows4
             | Kernel::MatmulBiasF16
             | Kernel::MatmulBiasF16ToF32 => &[Read, Read, Read, ReadWrite],

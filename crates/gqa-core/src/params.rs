@@ -29,7 +29,7 @@ pub mod matmul_flags {
 
 /// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
 ///
-/// All fields are 4 bytes; the struct is 160 bytes (a multiple of 16, as uniforms need).
+/// All fields are 4 bytes; the struct is 144 bytes (a multiple of 16, as uniforms need).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
 pub struct Params {
@@ -104,26 +104,13 @@ pub struct Params {
     /// Keys between consecutive batch elements of K and V as the attention kernels read them: S for a
     /// plain call, the capacity of the KV cache for a cached call.
     pub kv_stride: u32,
-    /// The pass's counter in [`crate::BufferId::TileQueue`], for the kernels that take their tiles
-    /// from a queue ([`crate::Kernel::uses_tile_queue`]); 0 elsewhere.
-    pub tile_slot: u32,
-    /// The most tiles one workgroup of a queued pass takes from its queue
-    /// ([`crate::Kernel::uses_tile_queue`]): at least 1, and small enough that the workgroup's loops
-    /// stay within [`crate::Tuning::loop_iteration_cap`] ([`crate::Kernel::tile_quota`]); the
-    /// dispatch has one workgroup per tile, so the tiles a workgroup leaves are taken by the next.
-    /// 0 for the kernels without a queue.
-    pub tile_quota: u32,
-    /// Padding to a multiple of 16 bytes.
-    pub pad0: u32,
-    /// Padding to a multiple of 16 bytes.
-    pub pad1: u32,
-    /// Padding to a multiple of 16 bytes.
-    pub pad2: u32,
+    /// Padding to 144 bytes.
+    pub _pad: u32,
 }
 
 impl Params {
     /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
-    pub const FIELDS: [(&'static str, usize); 40] = [
+    pub const FIELDS: [(&'static str, usize); 36] = [
         ("m", 0),
         ("n", 4),
         ("k", 8),
@@ -159,11 +146,7 @@ impl Params {
         ("t_count", 128),
         ("split_keys", 132),
         ("kv_stride", 136),
-        ("tile_slot", 140),
-        ("tile_quota", 144),
-        ("pad0", 148),
-        ("pad1", 152),
-        ("pad2", 156),
+        ("_pad", 140),
     ];
 }
 
@@ -174,16 +157,14 @@ mod tests {
 
     #[test]
     fn field_table_matches_rust_layout() {
-        assert_eq!(size_of::<Params>(), 160);
+        assert_eq!(size_of::<Params>(), 144);
         assert_eq!(offset_of!(Params, scale), 44);
         assert_eq!(offset_of!(Params, causal_shift), 52);
         assert_eq!(offset_of!(Params, masked_rows), 92);
         assert_eq!(offset_of!(Params, use_gate), 112);
         assert_eq!(offset_of!(Params, t_count), 128);
         assert_eq!(offset_of!(Params, kv_stride), 136);
-        assert_eq!(offset_of!(Params, tile_slot), 140);
-        assert_eq!(offset_of!(Params, tile_quota), 144);
-        assert_eq!(offset_of!(Params, pad2), 156);
+        assert_eq!(offset_of!(Params, _pad), 140);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

@@ -91,10 +91,6 @@ pub enum BufferId {
     /// [`Kernel::V_FLAG_WORDS`] words from [`Kernel::VFinite`] (0: that share of the projected
     /// values is finite), read by the block attention (block-attention plans only).
     VFlags,
-    /// One counter per pass of a kernel that takes its tiles from a queue
-    /// ([`Kernel::uses_tile_queue`], its word in [`crate::Params::tile_slot`]): the tiles handed
-    /// out so far. The executor zeroes the buffer before the passes run.
-    TileQueue,
 }
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -763,32 +759,6 @@ impl Plan {
         }
 
         buffers.extend(textures);
-        // Each pass that takes its tiles from a queue gets a counter of its own, binds the queue
-        // last (after the bindings its kernel shares with the forms that take no queue), and a
-        // quota of tiles per workgroup that keeps its loops within the tuning's cap.
-        let mut words = 0u64;
-        for step in &mut steps {
-            if let Step::Dispatch(pass) = step
-                && pass.kernel.uses_tile_queue()
-            {
-                let tiles = pass.workgroups.iter().map(|&w| w as u64).product();
-                pass.params.tile_slot = words as u32;
-                pass.params.tile_quota =
-                    pass.kernel.tile_quota(&pass.params, tuning.subgroup_sizes, tiles, tuning.loop_iteration_cap);
-                pass.bindings.push(BufferId::TileQueue);
-                words += 1;
-            }
-        }
-        if words > 0 {
-            buffers.push(BufferSpec {
-                id: BufferId::TileQueue,
-                elems: words,
-                element_bytes: 4,
-                bytes: 4 * words,
-                role: BufferRole::Scratch,
-                texture: None,
-            });
-        }
         let mut plan =
             Self { problem: p.clone(), buffers, steps, mask_offsets, chunking, tuning, cache: cache.cloned() };
         // A kernel kept as a texture is a buffer too only where a pass binds it (a call too tall
@@ -1560,53 +1530,17 @@ mod tests {
             assert_eq!(attention(64, 40, 50, cpu(sizes)), Kernel::AttentionBlockTexSubgroup, "{sizes:?}");
         }
         assert_eq!(attention(64, 40, 50, Tuning::CPU), Kernel::AttentionBlockTex);
-        // One tile's loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
+        // Its loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
         let p = Params { s_len: 8192, head_dim: 128, ..Params::default() };
-        assert!(Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8]) <= 65_535);
+        assert!(Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8]) <= 65_535);
         let far = Params { s_len: 40_000, ..p };
-        assert!(Kernel::AttentionSubgroup.tile_loop_iterations(&far, [8, 8]) > 65_535);
+        assert!(Kernel::AttentionSubgroup.loop_iterations(&far, [8, 8]) > 65_535);
         assert_eq!(cpu([8, 8]).block_texture_kernel(&far), Kernel::AttentionBlockTexSubgroup);
         // The worst size from 4 to 64 when unknown.
         assert!(
-            Kernel::AttentionSubgroup.tile_loop_iterations(&p, [0, 0])
-                >= Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8])
+            Kernel::AttentionSubgroup.loop_iterations(&p, [0, 0])
+                >= Kernel::AttentionSubgroup.loop_iterations(&p, [8, 8])
         );
-        // A workgroup that takes several tiles counts them all, and the queue loop's own.
-        let two = Params { tile_quota: 2, ..p };
-        let one = Kernel::AttentionSubgroup.tile_loop_iterations(&p, [8, 8]);
-        assert_eq!(Kernel::AttentionSubgroup.loop_iterations(&two, [8, 8]), 2 * (one + 1) + 1);
-    }
-
-    #[test]
-    fn queued_matmuls_get_a_counter_each_and_the_tile_queue_is_bound_last() {
-        let mut cfg = GqaConfig::new(8, 4, 2);
-        cfg.use_gate = true;
-        let p = problem(&cfg, 2, 70, 50, &CallOptions::default());
-        for tuning in [Tuning::CPU, Tuning { subgroups: true, ..Tuning::CPU }] {
-            let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
-            let queued: Vec<&Pass> = plan.passes().filter(|p| p.kernel.uses_tile_queue()).collect();
-            let matmuls = queued.iter().filter(|p| p.kernel.is_matmul()).count();
-            assert_eq!(matmuls, 5, "query, key, value, gate and output projections");
-            for (i, pass) in queued.iter().enumerate() {
-                assert_eq!(pass.params.tile_slot, i as u32, "{}", pass.label);
-                // Small products: every workgroup may take every tile within the cap.
-                let tiles: u32 = pass.workgroups.iter().product();
-                assert_eq!(pass.params.tile_quota, tiles, "{}", pass.label);
-                assert_eq!(pass.bindings.last(), Some(&BufferId::TileQueue), "{}", pass.label);
-                assert_eq!(pass.bindings.len(), pass.kernel.bindings().len());
-            }
-            assert!(
-                plan.passes()
-                    .filter(|p| !p.kernel.uses_tile_queue())
-                    .all(|p| p.params.tile_slot == 0 && p.params.tile_quota == 0)
-            );
-            let spec = plan.buffer(BufferId::TileQueue).unwrap();
-            let words = queued.len() as u64;
-            assert_eq!((spec.elems, spec.bytes, spec.role), (words, 4 * words, BufferRole::Scratch));
-        }
-        // The GPU tuning's workgroup-tiled matmul takes no queue, and the plan has none.
-        let gpu = Plan::tuned(&p, &Limits::default(), Tuning::GPU).unwrap();
-        assert!(gpu.passes().all(|p| !p.kernel.uses_tile_queue()) && gpu.buffer(BufferId::TileQueue).is_none());
     }
 
     #[test]

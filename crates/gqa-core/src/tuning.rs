@@ -259,13 +259,9 @@ impl Tuning {
     }
 
     /// Whether `kernel` with `params` loops within [`Tuning::loop_iteration_cap`] (always, without
-    /// a cap), by [`Kernel::loop_iterations`] under this tuning's subgroup sizes. A kernel that
-    /// takes its tiles from a queue ([`Kernel::uses_tile_queue`]) fits when one tile does (at
-    /// least, or its [`crate::Params::tile_quota`] where set): plans bound the tiles each of its
-    /// workgroups takes by [`Kernel::tile_quota`].
+    /// a cap), by [`Kernel::loop_iterations`] under this tuning's subgroup sizes.
     pub fn within_loop_cap(&self, kernel: Kernel, params: &crate::Params) -> bool {
-        let params = crate::Params { tile_quota: params.tile_quota.max(1), ..*params };
-        self.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(&params, self.subgroup_sizes) <= cap)
+        self.loop_iteration_cap.is_none_or(|cap| kernel.loop_iterations(params, self.subgroup_sizes) <= cap)
     }
 
     /// The block attention's texture form this tuning picks for a pass with `params` (its head size

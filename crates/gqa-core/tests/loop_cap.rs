@@ -1,13 +1,13 @@
 //! Mesa's llvmpipe (lavapipe, GL llvmpipe) silently ends an invocation's loops after 65,535
-//! iterations in all. Every plan under a tuning with that cap must keep every invocation of every
-//! pass under it, counting each kernel's loops for one tile ([`Kernel::tile_loop_iterations`]) and,
-//! for the kernels that take tiles from a queue, every tile one workgroup may take
-//! ([`Params::tile_quota`]) and the queue loop itself. These tests recount the queue's share here,
-//! from the pass's grid and quota, rather than trusting [`Kernel::loop_iterations`] for it.
+//! iterations in all (`tests/gpu_loop_cap.rs` measures it). Every plan under a tuning with that cap
+//! must keep every invocation of every pass under it ([`gqa_core::Kernel::loop_iterations`]), for any shape
+//! within the documented limits, and plans must never fail for the cap inside them. Each kernel
+//! runs one tile of its dispatch's grid per workgroup (its workgroup id), so an invocation's loops
+//! are one tile's.
 
 use gqa_core::{
-    CacheShape, CacheUpdate, CallOptions, CausalAlignment, GqaConfig, GqaError, Kernel, Limits, MaskedRows, Params,
-    Plan, Problem, Tuning,
+    CacheShape, CacheUpdate, CallOptions, CausalAlignment, GqaConfig, GqaError, Limits, MaskedRows, Plan, Problem,
+    Tuning,
 };
 use proptest::prelude::*;
 
@@ -38,50 +38,19 @@ fn limit_sets() -> [Limits; 2] {
     [Limits::webgpu_default(), big]
 }
 
-/// The most iterations any invocation of the pass runs, by this file's own count of the queue:
-/// a workgroup of a queued pass takes at most `min(quota, tiles)` tiles, each one iteration of the
-/// queue loop plus the tile's own loops, and one more iteration for the take that ends it.
-fn worst_invocation(kernel: Kernel, params: &Params, workgroups: [u32; 3], sizes: [u32; 2]) -> u64 {
-    let per_tile = kernel.tile_loop_iterations(params, sizes);
-    if !kernel.uses_tile_queue() {
-        return per_tile;
-    }
-    let tiles: u64 = workgroups.iter().map(|&w| w as u64).product();
-    let taken = (params.tile_quota as u64).min(tiles);
-    taken * (per_tile + 1) + 1
-}
-
-/// Checks every pass of `plan`: under a cap, each invocation stays within it; every queued pass has
-/// a quota of at least one tile, one workgroup per tile (so the tiles a workgroup leaves are taken
-/// by the next), and without a cap a quota of every tile. Returns the queued passes' (tiles, quota).
-fn check_plan(plan: &Plan, tuning: &Tuning, what: &str) -> Vec<(u64, u32)> {
-    let mut queued = Vec::new();
+/// Checks every pass of `plan`: under a cap, each invocation stays within it.
+fn check_plan(plan: &Plan, tuning: &Tuning, what: &str) {
+    let Some(cap) = tuning.loop_iteration_cap else { return };
     for pass in plan.passes() {
-        let worst = worst_invocation(pass.kernel, &pass.params, pass.workgroups, tuning.subgroup_sizes);
-        if let Some(cap) = tuning.loop_iteration_cap {
-            assert!(
-                worst <= cap,
-                "{what}: pass {} ({}) may loop {worst} times per invocation, over the cap {cap} (workgroups {:?}, quota {})",
-                pass.label,
-                pass.kernel.name(),
-                pass.workgroups,
-                pass.params.tile_quota
-            );
-            assert!(pass.kernel.loop_iterations(&pass.params, tuning.subgroup_sizes) >= worst.min(cap));
-        }
-        if pass.kernel.uses_tile_queue() {
-            let tiles: u64 = pass.workgroups.iter().map(|&w| w as u64).product();
-            assert!(pass.params.tile_quota >= 1, "{what}: {} takes no tile", pass.label);
-            assert!(pass.params.tile_quota as u64 <= tiles, "{what}: {} quota past its tiles", pass.label);
-            if tuning.loop_iteration_cap.is_none() {
-                assert_eq!(pass.params.tile_quota as u64, tiles, "{what}: {}", pass.label);
-            }
-            queued.push((tiles, pass.params.tile_quota));
-        } else {
-            assert_eq!(pass.params.tile_quota, 0, "{what}: {} has no queue", pass.label);
-        }
+        let loops = pass.kernel.loop_iterations(&pass.params, tuning.subgroup_sizes);
+        assert!(
+            loops <= cap,
+            "{what}: pass {} ({}) may loop {loops} times per invocation, over the cap {cap} (workgroups {:?})",
+            pass.label,
+            pass.kernel.name(),
+            pass.workgroups,
+        );
     }
-    queued
 }
 
 /// Whether the error is the loop cap's.
@@ -89,47 +58,30 @@ fn is_loop_cap(err: &GqaError) -> bool {
     err.to_string().contains("loop_iteration_cap")
 }
 
-/// The headline shape (B=1, T=S=512, Nq=32, Nkv=8, H=128, Dq=Dk=Dv=4096): its queued projections
-/// and attention have more tiles than one workgroup may take under llvmpipe's cap (a workgroup that
-/// ran them all, as the first workgroup of each of llvmpipe's thread shares does, looped past it and
-/// left blocks of rows unwritten); their quotas stop each workgroup in time.
+/// The headline shape (B=1, T=S=512, Nq=32, Nkv=8, H=128, Dq=Dk=Dv=4096) under the CPU tunings.
 #[test]
-fn the_headline_shape_bounds_the_tiles_each_workgroup_takes() {
+fn the_headline_shape_stays_within_the_cap() {
     let config = GqaConfig::new(128, 32, 8);
     let problem =
         Problem::new(&config, &[1, 512, 4096], &[1, 512, 4096], Some(&[1, 512, 4096]), &CallOptions::default())
             .unwrap();
-    for tuning in [Tuning::CPU, Tuning { subgroups: true, subgroup_sizes: [8, 8], ..Tuning::CPU }] {
+    for tuning in tunings() {
         for limits in limit_sets() {
-            let plan = Plan::tuned(&problem, &limits, tuning).unwrap();
-            let queued = check_plan(&plan, &tuning, "headline");
-            assert!(!queued.is_empty());
-            assert!(
-                queued.iter().any(|&(tiles, quota)| (quota as u64) < tiles),
-                "the quota binds somewhere at this shape: {queued:?}"
-            );
-            // Unbounded, a workgroup of the output projection would run every tile: over the cap.
-            let out = plan.passes().find(|p| p.label == "project_output").unwrap();
-            assert!(out.kernel.uses_tile_queue());
-            let tiles: u32 = out.workgroups.iter().product();
-            let unbounded = Params { tile_quota: tiles, ..out.params };
-            assert!(worst_invocation(out.kernel, &unbounded, out.workgroups, tuning.subgroup_sizes) > CAP);
+            check_plan(&Plan::tuned(&problem, &limits, tuning).unwrap(), &tuning, "headline");
         }
     }
 }
 
-/// Long queues: T = S = 2048 with a batch of 2, and the attention's own queue (subgroups).
+/// Large grids: T = S = 2048 with a batch of 2, B = 4, T = S = 8192, a 16,384-wide model.
 #[test]
-fn long_queues_stay_within_the_cap() {
+fn large_grids_stay_within_the_cap() {
     let config = GqaConfig::new(128, 32, 8);
     for (b, t, s, d) in [(2, 2048, 2048, 4096), (4, 512, 512, 4096), (1, 8192, 8192, 1024), (1, 2048, 2048, 16_384)] {
         let problem = Problem::new(&config, &[b, t, d], &[b, s, d], None, &CallOptions::default()).unwrap();
         for tuning in tunings() {
             for limits in limit_sets() {
                 match Plan::tuned(&problem, &limits, tuning) {
-                    Ok(plan) => {
-                        check_plan(&plan, &tuning, &format!("B={b} T={t} S={s} D={d} {tuning:?}"));
-                    }
+                    Ok(plan) => check_plan(&plan, &tuning, &format!("B={b} T={t} S={s} D={d} {tuning:?}")),
                     Err(e) => assert!(!is_loop_cap(&e), "B={b} T={t} S={s} D={d}: {e}"),
                 }
             }
@@ -151,7 +103,7 @@ proptest! {
 
     /// Any shape within the documented limits (S up to 65,519 keys; T up to 8,192 queries; H up to
     /// 256; model dims up to 16,384), any options, every tuning, two sets of limits: the plan keeps
-    /// every invocation within the cap, queues included, or fails for a reason other than the cap.
+    /// every invocation within the cap, or fails for a reason other than the cap.
     #[test]
     fn every_plan_keeps_every_invocation_within_the_cap(
         b in 1usize..=3,

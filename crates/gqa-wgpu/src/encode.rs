@@ -293,12 +293,6 @@ impl Recording {
         timestamps: Option<&wgpu::QuerySet>,
     ) {
         let is_dispatch = |i: usize| matches!(self.plan.steps[i], Step::Dispatch(_));
-        // The tile queues start at zero (a pooled buffer holds whatever its last user left).
-        let queued =
-            self.plan.steps[range.clone()].iter().any(|s| matches!(s, Step::Dispatch(p) if p.kernel.uses_tile_queue()));
-        if let Some(queue) = self.buffers.get(&BufferId::TileQueue).filter(|_| queued) {
-            encoder.clear_buffer(queue, 0, None);
-        }
         let first = range.clone().find(|&i| is_dispatch(i));
         let last = range.clone().rev().find(|&i| is_dispatch(i));
         let mut i = range.start;

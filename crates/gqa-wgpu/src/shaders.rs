@@ -12,7 +12,7 @@
 use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
-pub const COMMON: [(&str, &str); 24] = [
+pub const COMMON: [(&str, &str); 23] = [
     ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
     ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
     ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
@@ -36,7 +36,6 @@ pub const COMMON: [(&str, &str); 24] = [
     ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
     ("common/matmul_out.wgsl", include_str!("../../../shaders/common/matmul_out.wgsl")),
     ("common/v_flags.wgsl", include_str!("../../../shaders/common/v_flags.wgsl")),
-    ("common/tile_queue.wgsl", include_str!("../../../shaders/common/tile_queue.wgsl")),
 ];
 
 /// The kernel file's own text.
@@ -75,17 +74,16 @@ pub fn kernel_file(kernel: Kernel) -> &'static str {
 pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
     match kernel {
         Kernel::MatmulBias | Kernel::MatmulBiasRb | Kernel::PackTexture | Kernel::VFinite => &["common/params.wgsl"],
-        Kernel::MatmulBiasRb16 => {
-            &["common/params.wgsl", "common/operands_storage.wgsl", "common/matmul_out.wgsl", "common/tile_queue.wgsl"]
+        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasRows4 => {
+            &["common/params.wgsl", "common/operands_storage.wgsl", "common/matmul_out.wgsl"]
         }
-        Kernel::MatmulBiasRows4 => &["common/params.wgsl", "common/operands_storage.wgsl", "common/matmul_out.wgsl"],
         Kernel::MatmulBiasTex
         | Kernel::MatmulBiasTexSubgroup
         | Kernel::MatmulBiasTexSubgroupRows8
-        | Kernel::MatmulBiasTexRows8 => {
-            &["common/params.wgsl", "common/operands_texture.wgsl", "common/matmul_out.wgsl", "common/tile_queue.wgsl"]
+        | Kernel::MatmulBiasTexRows8
+        | Kernel::MatmulBiasRows4Tex => {
+            &["common/params.wgsl", "common/operands_texture.wgsl", "common/matmul_out.wgsl"]
         }
-        Kernel::MatmulBiasRows4Tex => &["common/params.wgsl", "common/operands_texture.wgsl", "common/matmul_out.wgsl"],
         Kernel::QkGrouped => &["common/store_f32.wgsl", "common/params.wgsl"],
         Kernel::AttentionReduce => &["common/store_f32.wgsl", "common/params.wgsl", "common/nan.wgsl"],
         Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup => &["common/params.wgsl", "common/mask.wgsl"],
@@ -150,7 +148,6 @@ pub fn snippets(kernel: Kernel) -> &'static [&'static str] {
             "common/items.wgsl",
             "common/block_softmax.wgsl",
             "common/v_flags.wgsl",
-            "common/tile_queue.wgsl",
         ],
         Kernel::AttentionFused => &[
             "common/store_f32.wgsl",
