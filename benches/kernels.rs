@@ -34,7 +34,7 @@
 //! `GQA_BENCH_SHAPES` picks the shapes: `all` (default: every shape of the issue; about half an hour
 //! on a software adapter) or `small` (the B=4, Nq=8, Nkv=2, H=64, Dq=512, T=S=256 shape and the
 //! S=1024 decode step: a few minutes). `WGPU_BACKEND=vulkan|gl` picks the adapter. See
-//! docs/PERFORMANCE.md.
+//! docs/PERFORMANCE.md for how figures are taken and recorded.
 
 use std::ops::Range;
 use std::time::Duration;

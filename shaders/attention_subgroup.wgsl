@@ -4,7 +4,7 @@
 // from start to end, so that nothing passes through workgroup memory and nothing waits at a barrier.
 // On CPU drivers (lavapipe) a subgroup is one SIMD group of the CPU: a subgroup operation is a
 // register shuffle, where a workgroup-memory access is a loop over the lanes and a barrier a switch
-// through every SIMD group (attention_block spent ~60% of its time on those, docs/PERFORMANCE.md).
+// through every SIMD group (attention_block spends most of its time on those there).
 //
 // A workgroup takes 8 blocks of 8 consecutive (query, head-in-group) items t * R + r of kv group
 // g = workgroup z (batch row b local to the chunk), its subgroups one block at a time. Items past

@@ -6,7 +6,7 @@
 //! `ms = a + b * S` and gives R². The attention over the cache (the appends, the split pass and its
 //! reduce: the steps between the input and the output projections) is also timed on its own, with
 //! the layer's step timer (GPU timestamps where the device has them), and judged against the copy
-//! probe: the decode target of docs/PERFORMANCE.md.
+//! probe (docs/PERFORMANCE.md, "Decoding with the KV cache").
 //!
 //! A timing counts only from a checked run: the oracle's cache, loaded with the same tokens, takes
 //! the same step first, and its output is compared with the GPU's of the warm-up step, of every

@@ -110,8 +110,7 @@ pub enum Kernel {
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
     /// adapters, where Mesa's llvmpipe turns every storage-buffer load into a loop over the SIMD
-    /// lanes but a texel fetch into one gather (4.3x faster at 1024^3 on lavapipe,
-    /// docs/PERFORMANCE.md). A is the input packed into a texture (by a copy, or by
+    /// lanes but a texel fetch into one gather (several times faster on lavapipe). A is the input packed into a texture (by a copy, or by
     /// [`Kernel::PackTexture`]), B is the weight's texture uploaded once. Needs k and n multiples of 4 and every texture within
     /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
     MatmulBiasTex,

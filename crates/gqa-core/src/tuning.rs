@@ -148,7 +148,7 @@ pub struct Tuning {
     /// softmax over key chunks) for the whole attention of f32 plans without scores or dropout,
     /// where it applies, instead of [`Kernel::AttentionFused`] or the separate passes. Short queries
     /// still take the split path when [`Tuning::split_decode`] picks it. On in [`Tuning::CPU`]
-    /// (1.4x over the separate passes on lavapipe, docs/PERFORMANCE.md), off in [`Tuning::GPU`]
+    /// (faster than the separate passes on lavapipe), off in [`Tuning::GPU`]
     /// (unmeasured there).
     pub block_attention: bool,
     /// The most loop iterations one invocation may run, where the driver stops loops early: Mesa's
@@ -186,7 +186,7 @@ impl Tuning {
     /// texture operands wins there (workgroup-memory tiles cost more than they save: every
     /// workgroup-memory access is a loop over the lanes), and the fused attention kernel (its
     /// per-query arrays live in scratch memory there) was measured slower than the separate passes,
-    /// the block attention kernel faster (docs/PERFORMANCE.md); loops stop at Mesa's cap.
+    /// the block attention kernel faster; loops stop at Mesa's cap.
     pub const CPU: Tuning = Tuning {
         matmul: MatmulVariant::Textured,
         fused_attention: false,

@@ -26,7 +26,7 @@ type Slot = Mutex<Option<Arc<KernelPipeline>>>;
 /// tuning picks, not all of them: on lavapipe, compiling every kernel one after the other takes
 /// over a second), and kept. The drivers compile shaders on the calling thread, so the kernels of
 /// [`Pipelines::prepare`] and [`Pipelines::compile_all`] are spread over threads (lavapipe, 2
-/// cores: two threads take about half the time of one; docs/PERFORMANCE.md, session 9).
+/// cores: two threads take about half the time of one).
 pub(crate) struct Pipelines {
     device: wgpu::Device,
     /// One slot per kernel the device's limits and features allow.
