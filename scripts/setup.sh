@@ -8,8 +8,9 @@
 #     drivers for OpenGL. When neither is found and we are root (or have passwordless sudo) and
 #     apt-get exists, Mesa's software drivers are installed (lavapipe for Vulkan, llvmpipe for GL);
 #     otherwise the exact command is printed and the script exits non-zero.
-#  3. With --tests (scripts/test.sh): the shader validators spirv-val and glslangValidator, installed
-#     like the drivers (Debian's spirv-tools and glslang-tools) or named in the error.
+#  3. With --tests (scripts/test.sh): the shader validators spirv-val and glslangValidator, and
+#     python3 (the generated shaders' drift test), installed like the drivers (Debian's spirv-tools,
+#     glslang-tools and python3) or named in the error.
 #  4. XDG_RUNTIME_DIR: Mesa warns when it is unset or invalid; a private directory is suggested
 #     (scripts/test.sh and scripts/demo.sh set one themselves).
 #
@@ -157,10 +158,12 @@ drivers (as root):
 esac
 
 # --- 3. Shader validators (the tests only: `setup.sh --tests`) -------------------------------------
-# tests/shaders.rs runs spirv-val and glslangValidator on naga's SPIR-V and GLSL translations.
+# tests/shaders.rs runs spirv-val and glslangValidator on naga's SPIR-V and GLSL translations, and
+# tools/gen_matmul_rb16.py (python3) to check the generated shaders against their generator.
 if [[ "${1:-}" == --tests && "$(uname -s)" == Linux && "${GQA_SKIP_EXTERNAL_VALIDATORS:-}" != 1 ]] &&
-    { ! command -v spirv-val >/dev/null 2>&1 || ! command -v glslangValidator >/dev/null 2>&1; }; then
-    validators=(spirv-tools glslang-tools)
+    { ! command -v spirv-val >/dev/null 2>&1 || ! command -v glslangValidator >/dev/null 2>&1 ||
+        ! command -v python3 >/dev/null 2>&1; }; then
+    validators=(spirv-tools glslang-tools python3)
     if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         say "installing the shader validators for the tests: ${validators[*]}"
         export DEBIAN_FRONTEND=noninteractive
@@ -171,7 +174,7 @@ if [[ "${1:-}" == --tests && "$(uname -s)" == Linux && "${GQA_SKIP_EXTERNAL_VALI
         sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${validators[@]}" >/dev/null
     else
-        fail "the shader tests need spirv-val and glslangValidator: apt-get install -y ${validators[*]}
+        fail "the shader tests need spirv-val, glslangValidator and python3: apt-get install -y ${validators[*]}
 (or set GQA_SKIP_EXTERNAL_VALIDATORS=1 to run the tests without them)"
     fi
 fi

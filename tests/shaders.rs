@@ -338,3 +338,51 @@ fn roofline_probes_validate_and_translate() {
             .unwrap_or_else(|e| panic!("{name} -> HLSL: {e}"));
     }
 }
+
+/// The generated matmuls (`tools/gen_matmul_rb16.py`) are what their generator writes: it runs into
+/// a temporary directory and every file must equal the committed one byte for byte (edit the
+/// generator, then run it from the repository root). Needs `python3` (Debian's `python3`); a missing
+/// interpreter fails the test unless `GQA_SKIP_EXTERNAL_VALIDATORS=1` is set.
+#[test]
+fn generated_shaders_match_their_generator() {
+    const GENERATED: [&str; 4] = [
+        "matmul_bias_rb16.wgsl",
+        "matmul_bias_tex_subgroup.wgsl",
+        "matmul_bias_tex_subgroup_r8.wgsl",
+        "matmul_bias_tex_r8.wgsl",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("gqa-generated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = std::process::Command::new("python3").arg(root.join("tools/gen_matmul_rb16.py")).arg(&dir).output();
+    match run {
+        Ok(out) => assert!(
+            out.status.success(),
+            "tools/gen_matmul_rb16.py failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var("GQA_SKIP_EXTERNAL_VALIDATORS").as_deref() == Ok("1") => {
+            eprintln!("GQA_SKIP_EXTERNAL_VALIDATORS=1: not running python3 ({e})");
+            return;
+        }
+        Err(e) => panic!("python3 not runnable ({e}): install Debian's python3, or set GQA_SKIP_EXTERNAL_VALIDATORS=1"),
+    }
+    for name in GENERATED {
+        let fresh = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name} not generated: {e}"));
+        let committed = std::fs::read_to_string(root.join("shaders").join(name)).unwrap();
+        if let Some((line, (f, c))) = fresh.lines().zip(committed.lines()).enumerate().find(|(_, (f, c))| f != c) {
+            panic!(
+                "shaders/{name} differs from what tools/gen_matmul_rb16.py writes, first at line {}:\n  generated: {f}\n  committed: {c}\n(edit the generator and run it from the repository root)",
+                line + 1
+            );
+        }
+        assert!(
+            fresh == committed,
+            "shaders/{name} differs from what tools/gen_matmul_rb16.py writes in length ({} against {} bytes)",
+            fresh.len(),
+            committed.len()
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

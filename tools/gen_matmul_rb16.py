@@ -19,7 +19,10 @@ accumulators written out by name (software drivers keep dynamically indexed arra
 Each accumulator takes its 4 FMAs of a step of k in one chained assignment (llvmpipe blends every
 assignment inside a loop through the loop's execution mask).
 
-Run from the repository root after changing it."""
+Run from the repository root after changing it (or give the output directory as the argument)."""
+
+import os
+import sys
 
 ROWS, COL4 = 16, 4  # 16 rows x 4 vec4 columns = 16 x 16 outputs per invocation
 BARRIER_STEPS = 16  # steps of k (4 values each) between workgroup barriers
@@ -203,7 +206,18 @@ def subgroup(rows=ROWS):
     return out
 
 
-open("shaders/matmul_bias_rb16.wgsl", "w").write("\n".join(plain()) + "\n")
-open("shaders/matmul_bias_tex_subgroup.wgsl", "w").write("\n".join(subgroup()) + "\n")
-open("shaders/matmul_bias_tex_subgroup_r8.wgsl", "w").write("\n".join(subgroup(LANES)) + "\n")
-open("shaders/matmul_bias_tex_r8.wgsl", "w").write("\n".join(plain(LANES)) + "\n")
+# The files written, into the directory given as the only argument (default: shaders/, from the
+# repository root). tests/shaders.rs regenerates them into a temporary directory and fails on any
+# difference from the committed ones.
+GENERATED = {
+    "matmul_bias_rb16.wgsl": lambda: plain(),
+    "matmul_bias_tex_subgroup.wgsl": lambda: subgroup(),
+    "matmul_bias_tex_subgroup_r8.wgsl": lambda: subgroup(LANES),
+    "matmul_bias_tex_r8.wgsl": lambda: plain(LANES),
+}
+
+if __name__ == "__main__":
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else "shaders"
+    for name, lines in GENERATED.items():
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write("\n".join(lines()) + "\n")
