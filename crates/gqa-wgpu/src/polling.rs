@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use futures::channel::oneshot;
+use futures_channel::oneshot;
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
