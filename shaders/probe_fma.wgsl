@@ -23,7 +23,7 @@ struct Probe {
     // Units of work (64 invocations' chains each) in the sample, shared by its dispatches.
     units: u32,
     // The most units one workgroup takes: llvmpipe ends an invocation's loops after 65,535
-    // iterations in all (roofline.rs, FMA_UNITS_PER_WORKGROUP).
+    // iterations in all (roofline.rs, FMA_UNITS_PER_WORKGROUP, from gqa_core::LLVMPIPE_LOOP_CAP).
     quota: u32,
 }
 

@@ -68,5 +68,5 @@ pub use plan::{
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};
-pub use tuning::{MatmulVariant, Precision, Tuning, cache_texture_fits};
+pub use tuning::{LLVMPIPE_LOOP_CAP, MatmulVariant, Precision, Tuning, cache_texture_fits};
 pub use weights::{Dense, DenseWeights, LayerDims, Weights};

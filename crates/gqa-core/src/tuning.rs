@@ -181,6 +181,12 @@ impl Default for Tuning {
     }
 }
 
+/// The most loop iterations one invocation of a shader runs on Mesa's llvmpipe (lavapipe, GL
+/// llvmpipe): it ends an invocation's loops after this many in all, silently (one counter shared by
+/// every loop, measured by `tests/gpu_loop_cap.rs`). [`Tuning::CPU`]'s
+/// [`Tuning::loop_iteration_cap`].
+pub const LLVMPIPE_LOOP_CAP: u64 = 65_535;
+
 impl Tuning {
     /// For adapters that run shaders on the CPU (lavapipe, llvmpipe, WARP): register blocking over
     /// texture operands wins there (workgroup-memory tiles cost more than they save: every
@@ -193,7 +199,7 @@ impl Tuning {
         split_decode: true,
         decode_kernel: true,
         block_attention: true,
-        loop_iteration_cap: Some(65_535),
+        loop_iteration_cap: Some(LLVMPIPE_LOOP_CAP),
         precision: Precision::F32,
         subgroups: false,
         subgroup_sizes: [0, 0],

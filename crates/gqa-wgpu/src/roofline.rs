@@ -42,11 +42,13 @@ const FMA_WORKGROUPS: u32 = 2048;
 /// Rounds of the FMA probe's loop per dispatch (each round: 16 chains x 4 vec4 `fma`s).
 const FMA_ITERATIONS: u32 = 64;
 /// The most units of work one FMA probe workgroup takes from its queue: each unit is
-/// [`FMA_ITERATIONS`] + 1 loop iterations, and Mesa's llvmpipe ends an invocation's loops after
-/// 65,535 iterations in all (a workgroup that ran half of a sample's 2,048 units would lose its
-/// last one unfinished). Every workgroup takes at least one unit and a sample dispatches one
+/// [`FMA_ITERATIONS`] + 1 loop iterations (the exit included) and one of the queue loop, and Mesa's
+/// llvmpipe ends an invocation's loops after [`gqa_core::LLVMPIPE_LOOP_CAP`] iterations in all (a
+/// workgroup that ran half of a sample's 2,048 units would lose its last one unfinished). The bound
+/// holds on every adapter (the driver's property, whatever the context's tuning says); a GPU's
+/// workgroups take far fewer. Every workgroup takes at least one unit and a sample dispatches one
 /// workgroup per unit, so the units a workgroup leaves are taken by the next.
-const FMA_UNITS_PER_WORKGROUP: u32 = (65_535 - 1) / (FMA_ITERATIONS + 2);
+const FMA_UNITS_PER_WORKGROUP: u32 = ((gqa_core::LLVMPIPE_LOOP_CAP - 1) / (FMA_ITERATIONS as u64 + 2)) as u32;
 /// FLOPs per invocation per round: 16 chains x 4 dependent vec4 `fma`s x 4 lanes x 2.
 const FMA_FLOPS_PER_ROUND: f64 = 16.0 * 4.0 * 4.0 * 2.0;
 /// Bytes of each of the copy probe's two buffers (capped by the adapter's binding limit).
