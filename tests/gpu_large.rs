@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::{F32, adapter_name, adapters, assert_close, gl_guard, rng};
+use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, rng};
 use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Plan, Weights};
 use gqa::gpu::{GpuContext, GqaLayer};
-use rand::Rng;
 
 /// One large call: the layer, its weights (Keras' initializers, biases in [-0.1, 0.1]: the demo's),
 /// random inputs in [-1, 1), and the oracle's output.
@@ -30,13 +29,9 @@ impl Large {
         config.bias_initializer = Initializer::RandomUniform { minval: -0.1, maxval: 0.1, seed: None };
         let weights = gqa::reference::initialize_weights(&config, dims, 42).unwrap();
         let mut r = rng(42);
-        let mut tensor = |shape: [usize; 3]| {
-            let n = shape.iter().product();
-            HostTensor::new(shape.to_vec(), (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()).unwrap()
-        };
-        let query = tensor([b, t, dims.query_dim]);
-        let value = tensor([b, s, dims.value_dim]);
-        let key = separate_key.then(|| tensor([b, s, dims.key_dim]));
+        let query = random_tensor(&[b, t, dims.query_dim], &mut r);
+        let value = random_tensor(&[b, s, dims.value_dim], &mut r);
+        let key = separate_key.then(|| random_tensor(&[b, s, dims.key_dim], &mut r));
         let started = std::time::Instant::now();
         let want = gqa::reference::forward(&config, &weights, &query, &value, key.as_ref(), &CallOptions::default())
             .unwrap()
