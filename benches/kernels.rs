@@ -1,4 +1,4 @@
-//! Device-side benches at issue 4's shapes, one criterion group per part of the layer and one bench
+//! Device-side benches at the headline shapes, one criterion group per part of the layer and one bench
 //! per shape, named after it:
 //!
 //! - `projection/B{B}_T{T}_Nq{Nq}_H{H}_Dq{Dq}`: the query projection, a (B·T) x Dq x (Nq·H) matmul
@@ -146,7 +146,7 @@ fn set() -> Set {
 
 /// No mask: every key of every row is computed, so the rates are the work the FLOP counts say (under
 /// a causal mask the block kernel skips the hidden chunks and a rate over all T x S is nominal). A
-/// decode step's query sees every key either way. Until session 6 these benches were causal.
+/// decode step's query sees every key either way.
 fn options() -> CallOptions {
     CallOptions { use_causal_mask: false, ..Default::default() }
 }

@@ -73,7 +73,7 @@ fn gpu_matches_every_keras_fixture_on_every_adapter() {
     }
 }
 
-/// The fixtures cover everything issue 3 asks for; this keeps a regenerated set honest.
+/// The fixtures cover every feature the conformance suite relies on; this keeps a regenerated set honest.
 #[test]
 fn fixtures_cover_the_required_features() {
     let all = Fixture::all();

@@ -110,8 +110,9 @@ pub enum Kernel {
     /// accumulators) reading A and B from rgba32float textures instead of storage buffers (with
     /// `common/operands_texture.wgsl` in place of `common/operands_storage.wgsl`): for CPU
     /// adapters, where Mesa's llvmpipe turns every storage-buffer load into a loop over the SIMD
-    /// lanes but a texel fetch into one gather (several times faster on lavapipe). A is the input packed into a texture (by a copy, or by
-    /// [`Kernel::PackTexture`]), B is the weight's texture uploaded once. Needs k and n multiples of 4 and every texture within
+    /// lanes but a texel fetch into one gather (several times faster on lavapipe). A is the input
+    /// packed into a texture (by a copy, or by [`Kernel::PackTexture`]), B is the weight's texture
+    /// uploaded once. Needs k and n multiples of 4 and every texture within
     /// `max_texture_dimension_2d` ([`crate::MatmulVariant::texture_fits`]).
     MatmulBiasTex,
     /// [`Kernel::MatmulBiasTex`]'s blocks with A's rows shared across a subgroup
@@ -463,10 +464,9 @@ impl Kernel {
     /// does: one counter per invocation, shared by all its loops, never reset; measured by
     /// `tests/gpu_loop_cap.rs`). A kernel whose workgroups ran several tiles each would have to
     /// count them all. Loops with small constant trip counts are unrolled by the compilers and not
-    /// counted. `subgroup_sizes` ([smallest,
-    /// largest], [`crate::Tuning::subgroup_sizes`]) bounds [`Kernel::AttentionSubgroup`]'s, whose
-    /// loops depend on the subgroup size (the worst size from 4 to 64 when unknown); the other
-    /// kernels ignore it.
+    /// counted. `subgroup_sizes` ([smallest, largest], [`crate::Tuning::subgroup_sizes`]) bounds
+    /// [`Kernel::AttentionSubgroup`]'s, whose loops depend on the subgroup size (the worst size from
+    /// 4 to 64 when unknown); the other kernels ignore it.
     pub fn loop_iterations(self, p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         let (s, h, k) = (p.s_len as u64, p.head_dim as u64, p.k as u64);
         match self {
