@@ -36,6 +36,8 @@
 //! S=1024 decode step: a few minutes). `WGPU_BACKEND=vulkan|gl` picks the adapter. See
 //! docs/PERFORMANCE.md for how figures are taken and recorded.
 
+use gqa::core::Lanes;
+use gqa::core::{BlockAttention, BlockLanes, FusedOutput, Operands, Precision};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -305,13 +307,27 @@ fn bench_attention(c: &mut Criterion) {
     };
     for shape in shapes {
         for (name, kernel) in [
-            ("attention_fused", Some(Kernel::AttentionFused)),
-            ("attention_block", Some(Kernel::AttentionBlock)),
+            (
+                "attention_fused",
+                Some(Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention }),
+            ),
+            (
+                "attention_block",
+                Some(Kernel::BlockAttention(BlockAttention {
+                    operands: Operands::Storage,
+                    lanes: BlockLanes::Workgroup,
+                })),
+            ),
             ("attention_unfused", None),
         ] {
             let tuning = Tuning {
-                fused_attention: kernel == Some(Kernel::AttentionFused),
-                block_attention: kernel == Some(Kernel::AttentionBlock),
+                fused_attention: kernel
+                    == Some(Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention }),
+                block_attention: kernel
+                    == Some(Kernel::BlockAttention(BlockAttention {
+                        operands: Operands::Storage,
+                        lanes: BlockLanes::Workgroup,
+                    })),
                 split_decode: false,
                 ..ctx.tuning()
             };
@@ -320,8 +336,20 @@ fn bench_attention(c: &mut Criterion) {
             let planned = timer
                 .plan()
                 .passes()
-                .find(|p| p.kernel == Kernel::AttentionFused || p.kernel.is_block_attention())
-                .map(|p| if p.kernel.is_block_attention() { Kernel::AttentionBlock } else { p.kernel });
+                .find(|p| {
+                    p.kernel == Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention }
+                        || p.kernel.is_block_attention()
+                })
+                .map(|p| {
+                    if p.kernel.is_block_attention() {
+                        Kernel::BlockAttention(BlockAttention {
+                            operands: Operands::Storage,
+                            lanes: BlockLanes::Workgroup,
+                        })
+                    } else {
+                        p.kernel
+                    }
+                });
             if planned != kernel {
                 eprintln!(
                     "[bench] {name}/{}: skipped, this adapter's plans do not take it for this shape (loop cap {:?})",
@@ -358,7 +386,7 @@ fn bench_softmax(c: &mut Criterion) {
                 ..ctx.tuning()
             };
             let timer = timer(&ctx, shape, tuning);
-            let kernel = tuning.softmax_kernel();
+            let kernel = Kernel::Softmax(if subgroups { Lanes::Subgroup } else { Lanes::Workgroup });
             let mut g = group(c, kernel.name());
             // One exp and a few comparisons and adds per score: counted as elements (scores) per second.
             g.throughput(Throughput::Elements((shape.batch * shape.nq * shape.t * shape.s) as u64));

@@ -1,18 +1,19 @@
-//! The block attention kernel (`Kernel::AttentionBlock`: blocks of 16 items, lanes over keys then
+//! The block attention kernel (`attention_block`: blocks of 16 items, lanes over keys then
 //! over H, an online softmax over key chunks) against the oracle on every adapter, forced on by the
 //! tuning: query lengths 1 to 40, sources that are not multiples of the chunk, MQA/GQA/MHA, head
 //! sizes 4 to 128, every mask kind, causal in both alignments, window, gate, both masked-row
 //! policies with fully masked rows, NaN keys, batches, and the plan's choice of the kernel. Each
-//! case runs every form: Q, K and V read from storage buffers (`Kernel::AttentionBlock`) and from
-//! textures (`Kernel::AttentionBlockTex`, what a tuning with textured projections takes), and, where
+//! case runs every form: Q, K and V read from storage buffers (`attention_block`) and from
+//! textures (`attention_block_tex`, what a tuning with textured projections takes), and, where
 //! the device has subgroups, the texture form that shares phase 3's probability loads across a
-//! subgroup (`Kernel::AttentionBlockTexSubgroup`, what such a tuning takes where the subgroup sizes
+//! subgroup (`attention_block_tex_subgroup`, what such a tuning takes where the subgroup sizes
 //! are unknown or do not fit the head) and the kernel with one subgroup per block of 8 items
-//! (`Kernel::AttentionSubgroup`, what it takes where they fit).
+//! (`attention_subgroup`, what it takes where they fit).
 
 mod common;
 
 use common::{Case, adapter_name, adapters, random_mask};
+use gqa::core::{BlockAttention, BlockLanes, Operands, kernels};
 use gqa::core::{BufferId, CallOptions, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, MatmulVariant, Tuning};
 use gqa::gpu::GpuContext;
 
@@ -25,13 +26,13 @@ fn block(ctx: &GpuContext) -> GpuContext {
 /// variants of the texture form.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Form {
-    /// `Kernel::AttentionBlock`.
+    /// `attention_block`.
     Storage,
-    /// `Kernel::AttentionBlockTex`.
+    /// `attention_block_tex`.
     Texture,
-    /// `Kernel::AttentionBlockTexSubgroup`: the subgroup sizes left unknown.
+    /// `attention_block_tex_subgroup`: the subgroup sizes left unknown.
     TextureSubgroup,
-    /// `Kernel::AttentionSubgroup`: the device's subgroup sizes, where they fit the head.
+    /// `attention_subgroup`: the device's subgroup sizes, where they fit the head.
     Subgroup,
 }
 
@@ -51,13 +52,21 @@ fn block_with(ctx: &GpuContext, form: Form) -> GpuContext {
 /// The block kernel a form is expected to take for heads of `head_dim`.
 fn expected(ctx: &GpuContext, form: Form, head_dim: usize) -> Kernel {
     match form {
-        Form::Storage => Kernel::AttentionBlock,
-        Form::Texture => Kernel::AttentionBlockTex,
-        Form::TextureSubgroup => Kernel::AttentionBlockTexSubgroup,
-        Form::Subgroup if Kernel::subgroup_attention_fits(head_dim, ctx.tuning().subgroup_sizes) => {
-            Kernel::AttentionSubgroup
+        Form::Storage => {
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup })
         }
-        Form::Subgroup => Kernel::AttentionBlockTexSubgroup,
+        Form::Texture => {
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Workgroup })
+        }
+        Form::TextureSubgroup => {
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads })
+        }
+        Form::Subgroup if kernels::block::subgroup_fits(head_dim, ctx.tuning().subgroup_sizes) => {
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup })
+        }
+        Form::Subgroup => {
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads })
+        }
     }
 }
 
@@ -69,7 +78,7 @@ fn forms(ctx: &GpuContext) -> Vec<Form> {
         // Never skip the subgroup kernel silently: a device with subgroups reports their sizes
         // (lavapipe: 8), and they fit small heads.
         let sizes = ctx.tuning().subgroup_sizes;
-        assert!(Kernel::subgroup_attention_fits(8, sizes), "{}: subgroup sizes {sizes:?}", adapter_name(ctx));
+        assert!(kernels::block::subgroup_fits(8, sizes), "{}: subgroup sizes {sizes:?}", adapter_name(ctx));
         forms.extend([Form::TextureSubgroup, Form::Subgroup]);
     }
     forms
@@ -238,7 +247,7 @@ fn block_kernel_propagates_nan_keys() {
 
 /// A NaN or an infinity in V past the causal horizon of some rows: the block kernels do not visit
 /// those keys, yet Keras multiplies their zero probabilities by V (0 * NaN, 0 * inf), so every row
-/// comes out NaN. The plan checks the values first (`check_values`, Kernel::VFinite) and the
+/// comes out NaN. The plan checks the values first (`check_values`, `v_finite`) and the
 /// kernels scan the keys they skipped only where that check found a non-finite value: this fails if
 /// the check missed one (or the kernels skipped the scan regardless).
 #[test]
@@ -265,7 +274,7 @@ fn block_kernel_propagates_non_finite_values_past_the_causal_horizon() {
             let want_kernel = expected(ctx, form, cfg.head_dim);
             assert!(plan.passes().any(|p| p.kernel == want_kernel));
             let check = plan.passes().find(|p| p.label == "check_values").expect("the values checked");
-            assert_eq!((check.kernel, check.params.n), (Kernel::VFinite, 0), "a real check, not 'unknown'");
+            assert_eq!((check.kernel, check.params.n), (Kernel::CheckValues, 0), "a real check, not 'unknown'");
             let name = adapter_name(ctx);
             let got = layer.forward(&q, &v, None, &opts).unwrap();
             common::assert_close(

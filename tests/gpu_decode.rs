@@ -8,6 +8,7 @@ mod common;
 
 use common::{Case, adapter_name, adapters, random_mask};
 use gqa::core::{BufferId, CallOptions, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
+use gqa::core::{FusedOutput, MatmulKernel, Operands, Precision, kernels};
 
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -52,7 +53,11 @@ fn split_decode_matches_the_oracle() {
         let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, ..ctx.tuning() });
         for c in cases() {
             let plan = c.plan(&tuned);
-            assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionReduce), "{}: decode path expected", c.name);
+            assert!(
+                plan.passes().any(|p| p.kernel == Kernel::ReduceSplits(Precision::F32)),
+                "{}: decode path expected",
+                c.name
+            );
             assert!(plan.buffer(BufferId::Probs).is_none() && plan.buffer(BufferId::Partials).is_some(), "{}", c.name);
             let diff = c.check(&tuned, 11);
             eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
@@ -63,7 +68,11 @@ fn split_decode_matches_the_oracle() {
 /// The split pass a plan for `c` uses, on `ctx`.
 fn split_kernel(ctx: &gqa::gpu::GpuContext, c: &Case) -> Option<Kernel> {
     let plan = c.plan(ctx);
-    assert!(plan.passes().any(|p| p.kernel == Kernel::AttentionReduce), "{}: decode path expected", c.name);
+    assert!(
+        plan.passes().any(|p| p.kernel == Kernel::ReduceSplits(Precision::F32)),
+        "{}: decode path expected",
+        c.name
+    );
     plan.passes().find(|p| p.label == "attention_split").map(|p| p.kernel)
 }
 
@@ -137,7 +146,11 @@ fn decode_kernel_matches_the_oracle() {
     for ctx in adapters() {
         for c in kernel_cases() {
             let items = c.t * c.config.num_query_heads / c.config.num_key_value_heads;
-            let want = if items <= Kernel::DECODE_MAX_ITEMS { Kernel::AttentionDecode } else { Kernel::AttentionFused };
+            let want = if items <= kernels::decode::MAX_ITEMS {
+                Kernel::DecodeAttention(Operands::Storage)
+            } else {
+                Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials }
+            };
             assert_eq!(split_kernel(ctx, &c), Some(want), "{}: {items} items", c.name);
             let diff = c.check(ctx, 5);
             eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
@@ -152,9 +165,12 @@ fn decode_kernel_flag_selects_the_split_pass() {
     let ctx = &adapters()[0];
     let mut c = Case::new("T=1 R=4", GqaConfig::new(8, 8, 2));
     (c.t, c.s) = (1, 2000);
-    assert_eq!(split_kernel(ctx, &c), Some(Kernel::AttentionDecode));
+    assert_eq!(split_kernel(ctx, &c), Some(Kernel::DecodeAttention(Operands::Storage)));
     let off = ctx.clone().with_tuning(Tuning { decode_kernel: false, ..ctx.tuning() });
-    assert_eq!(split_kernel(&off, &c), Some(Kernel::AttentionFused));
+    assert_eq!(
+        split_kernel(&off, &c),
+        Some(Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials })
+    );
     c.check(&off, 2);
 }
 
@@ -183,7 +199,11 @@ fn decode_kernel_propagates_nan_keys() {
         let ctx = &ctx.clone().with_tuning(Tuning { decode_kernel, ..ctx.tuning() });
         let layer = gqa::gpu::GqaLayer::new(ctx, &cfg, &w).unwrap();
         let plan = layer.plan(&[b, t, dq], &[b, s, dv], Some(&[b, s, dk]), &opts).unwrap();
-        let split = if decode_kernel { Kernel::AttentionDecode } else { Kernel::AttentionFused };
+        let split = if decode_kernel {
+            Kernel::DecodeAttention(Operands::Storage)
+        } else {
+            Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials }
+        };
         assert!(plan.passes().any(|p| p.label == "attention_split" && p.kernel == split));
         let got = layer.forward(&q, &v, Some(&k), &opts).unwrap();
         common::assert_close(
@@ -207,7 +227,7 @@ fn decode_applies_only_to_short_queries_over_long_sources() {
     let uses = |t: usize, s: usize, scores: bool| {
         let opts = gqa::core::CallOptions { return_attention_scores: scores, ..Default::default() };
         let plan = layer.plan(&[2, t, 12], &[2, s, 10], None, &opts).unwrap();
-        plan.passes().any(|p| p.kernel == Kernel::AttentionReduce)
+        plan.passes().any(|p| p.kernel == Kernel::ReduceSplits(Precision::F32))
     };
     assert!(uses(1, 512, false));
     assert!(uses(16, 4096, false));
@@ -221,7 +241,10 @@ fn decode_applies_only_to_short_queries_over_long_sources() {
         gqa::gpu::GqaLayer::new(&fused, &cfg, &common::random_weights(&cfg, Case::new("", cfg.clone()).dims(), 1))
             .unwrap();
     let plan = layer_fused.plan(&[2, 1, 12], &[2, 300, 10], None, &Default::default()).unwrap();
-    assert!(plan.passes().all(|p| p.kernel != Kernel::AttentionReduce), "S < 2 splits, fused kernel on: one pass");
+    assert!(
+        plan.passes().all(|p| p.kernel != Kernel::ReduceSplits(Precision::F32)),
+        "S < 2 splits, fused kernel on: one pass"
+    );
     assert!(!uses(1, 4096, true), "scores requested: the unfused passes");
 }
 
@@ -233,9 +256,9 @@ fn few_row_projections_use_the_rows4_matmul() {
     use gqa::core::MatmulVariant;
     for ctx in adapters() {
         let variants = [
-            (MatmulVariant::Textured, Kernel::MatmulBiasRows4Tex),
-            (MatmulVariant::RegisterBlocked, Kernel::MatmulBiasRows4),
-            (MatmulVariant::Tiled, Kernel::MatmulBiasRows4),
+            (MatmulVariant::Textured, Kernel::Matmul(MatmulKernel::Rows4(Operands::Texture))),
+            (MatmulVariant::RegisterBlocked, Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage))),
+            (MatmulVariant::Tiled, Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage))),
         ];
         for (variant, want) in variants {
             let ctx = ctx.clone().with_tuning(Tuning { matmul: variant, ..ctx.tuning() });

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Case, F16, F32, adapter_name, adapters, random_mask, random_weights};
 use gqa::core::{BufferId, CallOptions, CausalAlignment, Dense, GqaConfig, Kernel, LayerDims, Precision, Tuning};
+use gqa::core::{FusedOutput, Lanes, MatmulKernel, MatmulPrecision};
 use gqa::gpu::{GpuContext, GqaLayer};
 
 /// The adapters with `SHADER_F16`. Fails when there is none (lavapipe has it) unless
@@ -114,8 +115,11 @@ fn f16_decode_split_over_long_sources() {
             GqaLayer::with_precision(&split, &c.config, &random_weights(&c.config, dims, 1), Precision::F16).unwrap();
         let plan = layer.plan(&[1, 2, 8], &[1, 600, 8], None, &c.options).unwrap();
         let kernels: Vec<Kernel> = plan.passes().map(|p| p.kernel).collect();
-        assert!(kernels.contains(&Kernel::AttentionSplitF16), "{kernels:?}");
-        assert!(kernels.contains(&Kernel::AttentionReduceF16), "{kernels:?}");
+        assert!(
+            kernels.contains(&Kernel::FusedAttention { precision: Precision::F16, output: FusedOutput::Partials }),
+            "{kernels:?}"
+        );
+        assert!(kernels.contains(&Kernel::ReduceSplits(Precision::F16)), "{kernels:?}");
         let (diff, _) = c.check_precision(&split, 41, Some(Precision::F16), F16);
         eprintln!("[{}] {} (f16): ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
     }
@@ -136,10 +140,10 @@ fn mixed_float16_policy_plans_f16_kernels_and_half_sized_buffers() {
             assert_eq!(layer.precision(), Precision::F16, "{}", adapter_name(ctx));
             assert_eq!(plan.tuning.precision, Precision::F16);
             assert!(plan.passes().all(|p| p.kernel.needs_shader_f16()
-                || matches!(p.kernel, Kernel::SoftmaxMasked | Kernel::SoftmaxMaskedSubgroup)));
+                || matches!(p.kernel, Kernel::Softmax(Lanes::Workgroup) | Kernel::Softmax(Lanes::Subgroup))));
             // 5 x 4 x 6 = 120 f16 = 240 bytes; the 4 x 6 = 24-element bias: 48 bytes; odd counts round up.
             assert_eq!((spec(BufferId::QueryProj).element_bytes, spec(BufferId::QueryProj).bytes), (2, 240));
-            assert_eq!(spec(BufferId::Kernel(Dense::Query)).bytes, 13 * 24 * 2);
+            assert_eq!(spec(BufferId::Weight(Dense::Query)).bytes, 13 * 24 * 2);
             assert_eq!(spec(BufferId::Bias(Dense::Output)).bytes, 28, "13 f16 = 26 bytes, rounded to 28");
             assert_eq!(spec(BufferId::Output).bytes, 5 * 13 * 4, "the output stays f32");
             assert_eq!(spec(BufferId::Query).bytes, 5 * 13 * 4, "inputs stay f32");
@@ -153,11 +157,11 @@ fn mixed_float16_policy_plans_f16_kernels_and_half_sized_buffers() {
             assert_eq!(
                 kernels,
                 [
-                    Kernel::MatmulBiasF16,
-                    Kernel::MatmulBiasF16,
-                    Kernel::MatmulBiasF16,
-                    Kernel::AttentionFusedF16,
-                    Kernel::MatmulBiasF16ToF32
+                    Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16)),
+                    Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16)),
+                    Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16)),
+                    Kernel::FusedAttention { precision: Precision::F16, output: FusedOutput::Attention },
+                    Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32))
                 ]
             );
             // The f32 weights take twice the bytes on the device.

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Case, adapter_name, adapters, random_mask};
 use gqa::core::{BufferId, CausalAlignment, GqaConfig, Kernel, Mask, MaskedRows, Tuning};
+use gqa::core::{FusedOutput, Precision};
 
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -65,7 +66,13 @@ fn fused_attention_matches_the_oracle_and_the_unfused_path() {
                 let plan = c.plan(&tuned);
                 // The fused kernel holds H as vec4s: other head sizes take the unfused path.
                 let expected = fused && c.config.head_dim % 4 == 0;
-                assert_eq!(plan.passes().any(|p| p.kernel == Kernel::AttentionFused), expected, "{}", c.name);
+                assert_eq!(
+                    plan.passes().any(|p| p.kernel
+                        == Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention }),
+                    expected,
+                    "{}",
+                    c.name
+                );
                 assert_eq!(plan.buffer(BufferId::Probs).is_none(), expected, "{}: no T x S buffer when fused", c.name);
                 let diff = c.check(&tuned, 7);
                 eprintln!("[{}] fused={fused} {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
@@ -110,7 +117,9 @@ fn llvmpipe_loop_cap_regression() {
         if ctx.tuning().loop_iteration_cap.is_some() {
             // Not in one pass over all keys (the split decode path, with short loops, may run).
             assert!(
-                plan.passes().all(|p| p.kernel != Kernel::AttentionFused || p.params.split_keys > 0),
+                plan.passes().all(|p| p.kernel
+                    != Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention }
+                    || p.params.split_keys > 0),
                 "{}: must not run the whole fused pass",
                 c.name
             );

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, random_weights, rng};
+use gqa::core::{BlockAttention, BlockLanes, Operands, Precision, kernels};
 use gqa::core::{BufferId, CallOptions, GqaConfig, GqaError, HostTensor, Kernel, LayerDims, Step, Tuning, Weights};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
 use proptest::prelude::*;
@@ -293,7 +294,12 @@ fn attention_kernel(plan: &gqa::core::Plan) -> Kernel {
         .map(|p| p.kernel)
         .find(|k| {
             k.is_block_attention()
-                || matches!(k, Kernel::AttentionDecode | Kernel::AttentionDecodeTex | Kernel::AttentionFused)
+                || matches!(
+                    k,
+                    Kernel::DecodeAttention(Operands::Storage)
+                        | Kernel::DecodeAttention(Operands::Texture)
+                        | Kernel::FusedAttention { precision: Precision::F32, .. }
+                )
         })
         .expect("an attention pass")
 }
@@ -340,11 +346,11 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
             let plan = s.layer.plan_cached(&cache, &[batch, prompt, 16], false, &[prompt; 2]).unwrap();
             let tuning = ctx.tuning();
             let block = if !tuning.subgroups {
-                Kernel::AttentionBlockTex
-            } else if Kernel::subgroup_attention_fits(s.config.head_dim, tuning.subgroup_sizes) {
-                Kernel::AttentionSubgroup
+                Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Workgroup })
+            } else if kernels::block::subgroup_fits(s.config.head_dim, tuning.subgroup_sizes) {
+                Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup })
             } else {
-                Kernel::AttentionBlockTexSubgroup
+                Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads })
             };
             assert_eq!(attention_kernel(&plan), block, "{}: prefill", s.name);
             assert_eq!(mirror_appends(&plan), batch as u64 * prompt as u64 * token_bytes, "{}", s.name);
@@ -354,7 +360,12 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
             let mut at = prompt;
             for n in [1, 3] {
                 let plan = s.layer.plan_cached(&cache, &[batch, n, 16], false, &[n; 2]).unwrap();
-                assert_eq!(attention_kernel(&plan), Kernel::AttentionDecodeTex, "{}: step of {n}", s.name);
+                assert_eq!(
+                    attention_kernel(&plan),
+                    Kernel::DecodeAttention(Operands::Texture),
+                    "{}: step of {n}",
+                    s.name
+                );
                 assert_eq!(mirror_appends(&plan), (batch * n) as u64 * token_bytes, "{}", s.name);
                 let got = s.step(&mut cache, &all.slice(0..batch, at, at + n));
                 let label = format!("{}: step of {n} at {at}", s.name);

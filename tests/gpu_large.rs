@@ -8,6 +8,7 @@
 mod common;
 
 use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_tensor, rng};
+use gqa::core::{BlockAttention, BlockLanes, Operands};
 use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Plan, Weights};
 use gqa::gpu::{GpuContext, GqaLayer};
 
@@ -82,7 +83,15 @@ fn long_sequences_in_a_batch_match_the_oracle_on_every_adapter() {
         // Where the device has subgroups (lavapipe), the attention is the subgroup kernel.
         if ctx.tuning().subgroups {
             let attention = plan.passes().find(|p| p.label == "attention_block").map(|p| p.kernel);
-            assert_eq!(attention, Some(gqa::core::Kernel::AttentionSubgroup), "{}", adapter_name(ctx));
+            assert_eq!(
+                attention,
+                Some(gqa::core::Kernel::BlockAttention(BlockAttention {
+                    operands: Operands::Texture,
+                    lanes: BlockLanes::Subgroup
+                })),
+                "{}",
+                adapter_name(ctx)
+            );
         }
     }
 }

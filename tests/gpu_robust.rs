@@ -270,7 +270,7 @@ fn soak_many_calls_of_varying_shapes_stay_correct_and_bounded() {
 
 /// Every attention path a call can take, as tunings of the adapter's own: the separate passes, the
 /// fused kernel whole and split, the block kernel (with the adapter's subgroup sizes: on lavapipe
-/// `Kernel::AttentionSubgroup`; and without them: `Kernel::AttentionBlockTexSubgroup` where the
+/// `attention_subgroup`; and without them: `attention_block_tex_subgroup` where the
 /// device has subgroups) and the decode kernel.
 fn attention_paths(base: Tuning) -> [(&'static str, Tuning); 6] {
     let block = Tuning { fused_attention: false, split_decode: false, block_attention: true, ..base };

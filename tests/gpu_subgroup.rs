@@ -10,6 +10,7 @@
 mod common;
 
 use common::{Case, adapter_name, adapters, random_mask, random_tensor, random_weights, rng};
+use gqa::core::Lanes;
 use gqa::core::{CallOptions, GqaConfig, Kernel, LayerDims, Mask, MaskedRows, Plan, Problem, Tuning};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer};
 
@@ -84,7 +85,7 @@ fn subgroup_softmax_matches_the_oracle_on_every_adapter_with_subgroups() {
         let variants: &[bool] = if has { &[true, false] } else { &[false] };
         for &subgroups in variants {
             let tuned = unfused(ctx, subgroups);
-            let want = if subgroups { Kernel::SoftmaxMaskedSubgroup } else { Kernel::SoftmaxMasked };
+            let want = if subgroups { Kernel::Softmax(Lanes::Subgroup) } else { Kernel::Softmax(Lanes::Workgroup) };
             for c in cases() {
                 let kernels = softmax_kernels(&tuned, &c);
                 assert!(!kernels.is_empty() && kernels.iter().all(|k| *k == want), "{}: {kernels:?}", c.name);
@@ -169,7 +170,7 @@ fn devices_without_the_feature_get_the_baseline() {
             assert!(!plain.tuning().subgroups, "{}: no feature, no subgroup variant", adapter_name(ctx));
             let mut c = Case::new("baseline on a device without SUBGROUP", GqaConfig::new(8, 4, 2));
             c.options.return_attention_scores = true;
-            assert_eq!(softmax_kernels(&plain, &c), [Kernel::SoftmaxMasked]);
+            assert_eq!(softmax_kernels(&plain, &c), [Kernel::Softmax(Lanes::Workgroup)]);
             c.check(&plain, 4);
 
             let forced = plain.clone().with_tuning(Tuning { subgroups: true, ..plain.tuning() });

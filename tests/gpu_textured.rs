@@ -1,12 +1,13 @@
 //! The textured projections (`MatmulVariant::Textured`, the CPU adapters' default): each projection's
 //! input packed into a texture once per chunk, the weights kept as textures, every product checked
 //! against the oracle on both adapters, in both forms where the device has subgroups
-//! (`Kernel::MatmulBiasTex` and `Kernel::MatmulBiasTexSubgroup`); and the fallbacks to the buffer
+//! (`matmul_bias_tex` and `matmul_bias_tex_subgroup`); and the fallbacks to the buffer
 //! kernels where a texture would exceed the device's limits.
 
 mod common;
 
 use common::{Case, adapter_name, adapters};
+use gqa::core::{BlockRows, MatmulKernel, MatmulPrecision, Operands};
 use gqa::core::{BufferId, Dense, GqaConfig, Kernel, Limits, MatmulVariant, Plan, Step, TextureShape, Tuning};
 use gqa::gpu::GpuContext;
 
@@ -15,19 +16,49 @@ use gqa::gpu::GpuContext;
 fn textured_forms(ctx: &GpuContext) -> Vec<(GpuContext, Kernel)> {
     let form =
         |subgroups| ctx.clone().with_tuning(Tuning { matmul: MatmulVariant::Textured, subgroups, ..ctx.tuning() });
-    let mut forms = vec![(form(false), Kernel::MatmulBiasTex)];
+    let mut forms = vec![(
+        form(false),
+        Kernel::Matmul(MatmulKernel::Blocked {
+            rows: BlockRows::Sixteen,
+            operands: Operands::Texture,
+            subgroups: false,
+        }),
+    )];
     if ctx.tuning().subgroups {
-        forms.push((form(true), Kernel::MatmulBiasTexSubgroup));
+        forms.push((
+            form(true),
+            Kernel::Matmul(MatmulKernel::Blocked {
+                rows: BlockRows::Sixteen,
+                operands: Operands::Texture,
+                subgroups: true,
+            }),
+        ));
     }
     forms
 }
 
 /// The form a matmul kernel belongs to: the 8-row kernels, which the forms take for 17 to 64 rows,
-/// count as `Kernel::MatmulBiasTexSubgroup` and `Kernel::MatmulBiasTex`.
+/// count as `matmul_bias_tex_subgroup` and `matmul_bias_tex`.
 fn form_of(kernel: Kernel) -> Kernel {
     match kernel {
-        Kernel::MatmulBiasTexSubgroupRows8 => Kernel::MatmulBiasTexSubgroup,
-        Kernel::MatmulBiasTexRows8 => Kernel::MatmulBiasTex,
+        Kernel::Matmul(MatmulKernel::Blocked {
+            rows: BlockRows::Eight,
+            operands: Operands::Texture,
+            subgroups: true,
+        }) => Kernel::Matmul(MatmulKernel::Blocked {
+            rows: BlockRows::Sixteen,
+            operands: Operands::Texture,
+            subgroups: true,
+        }),
+        Kernel::Matmul(MatmulKernel::Blocked {
+            rows: BlockRows::Eight,
+            operands: Operands::Texture,
+            subgroups: false,
+        }) => Kernel::Matmul(MatmulKernel::Blocked {
+            rows: BlockRows::Sixteen,
+            operands: Operands::Texture,
+            subgroups: false,
+        }),
         k => k,
     }
 }
@@ -74,9 +105,9 @@ fn textured_projections_match_the_oracle() {
         // Rows padded to 4 more than a multiple of 8 texels (an odd number of 64-byte lines).
         let shape = |width, row_texels, height| Some(TextureShape { width, height, row_texels });
         assert_eq!(texture(BufferId::QueryTexture), shape(5, 12, 134), "{name}");
-        assert_eq!(texture(BufferId::KernelTexture(Dense::Gate)), shape(18, 20, 20));
-        assert_eq!(texture(BufferId::KernelTexture(Dense::Output)), shape(5, 12, 72));
-        assert!(plan.buffer(BufferId::Kernel(Dense::Query)).is_none(), "{name}: kept as its texture alone");
+        assert_eq!(texture(BufferId::WeightTexture(Dense::Gate)), shape(18, 20, 20));
+        assert_eq!(texture(BufferId::WeightTexture(Dense::Output)), shape(5, 12, 72));
+        assert!(plan.buffer(BufferId::Weight(Dense::Query)).is_none(), "{name}: kept as its texture alone");
         let diff = c.check(&ctx, 11);
 
         // No key: the key and value projections read the one packed value; no bias.
@@ -86,8 +117,20 @@ fn textured_projections_match_the_oracle() {
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 40, 33, 16, 24, None);
         let plan = c.plan(&ctx);
         let rows8 = match tex {
-            Kernel::MatmulBiasTexSubgroup => Kernel::MatmulBiasTexSubgroupRows8,
-            _ => Kernel::MatmulBiasTexRows8,
+            Kernel::Matmul(MatmulKernel::Blocked {
+                rows: BlockRows::Sixteen,
+                operands: Operands::Texture,
+                subgroups: true,
+            }) => Kernel::Matmul(MatmulKernel::Blocked {
+                rows: BlockRows::Eight,
+                operands: Operands::Texture,
+                subgroups: true,
+            }),
+            _ => Kernel::Matmul(MatmulKernel::Blocked {
+                rows: BlockRows::Eight,
+                operands: Operands::Texture,
+                subgroups: false,
+            }),
         };
         for label in ["project_query", "project_key", "project_value", "project_output"] {
             assert_eq!(kernel_of(&plan, label), rows8, "{name}: {label}");
@@ -123,18 +166,25 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         let plan = c.plan(&capped);
         assert_eq!(labels_of(&plan, tex), ["project_key", "project_value"], "{name}");
         assert_eq!(
-            labels_of(&plan, Kernel::MatmulBiasRb16),
+            labels_of(
+                &plan,
+                Kernel::Matmul(MatmulKernel::Blocked {
+                    rows: BlockRows::Sixteen,
+                    operands: Operands::Storage,
+                    subgroups: false
+                })
+            ),
             ["project_query", "project_gate", "project_output"],
             "{name}"
         );
-        assert!(plan.buffer(BufferId::KernelTexture(Dense::Query)).is_none(), "{name}");
-        assert!(plan.buffer(BufferId::KernelTexture(Dense::Value)).is_some(), "{name}");
+        assert!(plan.buffer(BufferId::WeightTexture(Dense::Query)).is_none(), "{name}");
+        assert!(plan.buffer(BufferId::WeightTexture(Dense::Value)).is_some(), "{name}");
         // The output kernel (32 x 80) is kept as a texture, but 80 rows of a call are too tall for
         // the textured matmul: the plan binds its buffer too, which the layer makes from the
         // texture at the call (checked against the oracle below).
-        assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_some(), "{name}");
-        assert!(plan.buffer(BufferId::Kernel(Dense::Output)).is_some(), "{name}");
-        assert!(plan.buffer(BufferId::Kernel(Dense::Value)).is_none(), "{name}");
+        assert!(plan.buffer(BufferId::WeightTexture(Dense::Output)).is_some(), "{name}");
+        assert!(plan.buffer(BufferId::Weight(Dense::Output)).is_some(), "{name}");
+        assert!(plan.buffer(BufferId::Weight(Dense::Value)).is_none(), "{name}");
         assert!(plan.buffer(BufferId::QueryTexture).is_none(), "{name}");
         let diff = c.check(&capped, 13);
 
@@ -144,8 +194,8 @@ fn textures_beyond_the_limits_fall_back_to_buffers() {
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (1, 30, 20, 18, 10, None);
         let plan = c.plan(&ctx);
         assert!(labels_of(&plan, tex).is_empty(), "{name}");
-        assert_eq!(labels_of(&plan, Kernel::MatmulBiasRb).len(), 4, "{name}");
-        assert!(plan.buffer(BufferId::KernelTexture(Dense::Output)).is_none(), "{name}: 18 columns");
+        assert_eq!(labels_of(&plan, Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F32))).len(), 4, "{name}");
+        assert!(plan.buffer(BufferId::WeightTexture(Dense::Output)).is_none(), "{name}: 18 columns");
         c.check(&ctx, 14);
         eprintln!("[{name}] fallbacks: ok, max |diff| {diff:.2e}");
     }
@@ -219,9 +269,9 @@ fn buffers_made_from_padded_textures_match_the_oracle() {
         let mut c = Case::new("buffer from a padded texture", GqaConfig::new(8, 4, 2));
         (c.batch, c.t, c.s, c.dq, c.dv, c.dk) = (2, 40, 30, 96, 24, None);
         let plan = c.plan(&capped);
-        let output = plan.buffer(BufferId::KernelTexture(Dense::Output)).and_then(|b| b.texture);
+        let output = plan.buffer(BufferId::WeightTexture(Dense::Output)).and_then(|b| b.texture);
         assert_eq!(output, Some(TextureShape { width: 24, height: 32, row_texels: 28 }), "{name}");
-        assert!(plan.buffer(BufferId::Kernel(Dense::Output)).is_some(), "{name}: the call binds the buffer");
+        assert!(plan.buffer(BufferId::Weight(Dense::Output)).is_some(), "{name}: the call binds the buffer");
         let diff = c.check(&capped, 24);
         eprintln!("[{name}] buffer from a padded texture: ok, max |diff| {diff:.2e}");
     }

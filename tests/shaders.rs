@@ -10,6 +10,7 @@
 //! `Features::SUBGROUP`) and translate to the targets that can express subgroup operations.
 
 use gqa::core::{Access, Kernel, Params};
+use gqa::core::{BlockAttention, BlockLanes, BlockRows, Lanes, MatmulKernel, Operands, kernels};
 use gqa::gpu::shaders;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
@@ -56,12 +57,27 @@ fn capabilities(kernel: Kernel) -> Capabilities {
 
 fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
     let src = shaders::source(kernel);
-    let module = naga::front::wgsl::parse_str(&src)
-        .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
-    let info = validator(kernel)
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}: {}", kernel.file_name(), e.emit_to_string(&src)));
+    let module =
+        naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&src)));
+    let info =
+        validator(kernel).validate(&module).unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&src)));
     (module, info)
+}
+
+/// Every file a kernel's spec names is in the executor's table of WGSL texts, and every text there
+/// is some kernel's file or snippet.
+#[test]
+fn every_spec_names_files_the_executor_holds() {
+    let mut used = std::collections::BTreeSet::new();
+    for k in Kernel::ALL {
+        let spec = k.spec();
+        for name in spec.snippets.iter().chain([&spec.file]) {
+            assert!(shaders::file(name).is_some(), "{}: {name} not in shaders::FILES", spec.name);
+            used.insert(*name);
+        }
+    }
+    let held: std::collections::BTreeSet<&str> = shaders::FILES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(held, used);
 }
 
 #[test]
@@ -78,8 +94,8 @@ fn f16_kernels_need_the_f16_capability_and_no_other_does() {
         let src = shaders::source(k);
         let m = naga::front::wgsl::parse_str(&src).unwrap();
         let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
-        assert_eq!(plain.is_err(), k.needs_shader_f16(), "{}", k.file_name());
-        assert_eq!(src.contains("enable f16;"), k.needs_shader_f16(), "{}", k.file_name());
+        assert_eq!(plain.is_err(), k.needs_shader_f16(), "{}", k.name());
+        assert_eq!(src.contains("enable f16;"), k.needs_shader_f16(), "{}", k.name());
     }
 }
 
@@ -89,11 +105,11 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     assert_eq!(
         subgroup,
         [
-            Kernel::SoftmaxMaskedSubgroup,
-            Kernel::AttentionBlockTexSubgroup,
-            Kernel::MatmulBiasTexSubgroup,
-            Kernel::AttentionSubgroup,
-            Kernel::MatmulBiasTexSubgroupRows8
+            Kernel::Softmax(Lanes::Subgroup),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Texture, true)),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup }),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, true))
         ]
     );
     for k in subgroup {
@@ -103,7 +119,7 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
         let src = shaders::source(k);
         let m = naga::front::wgsl::parse_str(&src).unwrap();
         let plain = Validator::new(ValidationFlags::all(), Capabilities::default()).validate(&m);
-        assert!(plain.is_err(), "{} validated without the SUBGROUP capability", k.file_name());
+        assert!(plain.is_err(), "{} validated without the SUBGROUP capability", k.name());
     }
 }
 
@@ -113,11 +129,11 @@ fn params_struct_matches_rust_layout() {
         let (m, _) = module(k);
         let (_, ty) = m.types.iter().find(|(_, t)| t.name.as_deref() == Some("Params")).expect("Params declared");
         let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("Params is a struct") };
-        assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{}", k.file_name());
+        assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{}", k.name());
         let wgsl: Vec<(String, usize)> =
             members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize)).collect();
         let rust: Vec<(String, usize)> = Params::FIELDS.iter().map(|(n, o)| (n.to_string(), *o)).collect();
-        assert_eq!(wgsl, rust, "{}", k.file_name());
+        assert_eq!(wgsl, rust, "{}", k.name());
     }
 }
 
@@ -126,7 +142,7 @@ fn workgroup_size_and_bindings_match_the_declarations() {
     for k in Kernel::ALL {
         let (m, _) = module(k);
         let ep = m.entry_points.iter().find(|e| e.name == "main").expect("entry point main");
-        assert_eq!(ep.workgroup_size, k.workgroup_size(), "{}", k.file_name());
+        assert_eq!(ep.workgroup_size, k.workgroup_size(), "{}", k.name());
         let mut bound: Vec<(u32, Access)> = m
             .global_variables
             .iter()
@@ -160,14 +176,14 @@ fn workgroup_size_and_bindings_match_the_declarations() {
             .collect();
         bound.sort_by_key(|s| s.0);
         let declared: Vec<(u32, Access)> = k.bindings().iter().enumerate().map(|(i, a)| (i as u32 + 1, *a)).collect();
-        assert_eq!(bound, declared, "{}", k.file_name());
+        assert_eq!(bound, declared, "{}", k.name());
         let wg_bytes: u32 = m
             .global_variables
             .iter()
             .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
             .map(|(_, g)| m.types[g.ty].inner.size(m.to_ctx()))
             .sum();
-        assert_eq!(wg_bytes, k.workgroup_memory_bytes(), "{}", k.file_name());
+        assert_eq!(wg_bytes, k.workgroup_memory_bytes(), "{}", k.name());
     }
 }
 
@@ -178,10 +194,10 @@ fn wgsl_u32_const(kernel: Kernel, name: &str) -> u32 {
         .constants
         .iter()
         .find(|(_, c)| c.name.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("{}: no const {name}", kernel.file_name()));
+        .unwrap_or_else(|| panic!("{}: no const {name}", kernel.name()));
     match m.global_expressions[c.init] {
         naga::Expression::Literal(naga::Literal::U32(v)) => v,
-        ref e => panic!("{}: const {name} is {e:?}", kernel.file_name()),
+        ref e => panic!("{}: const {name} is {e:?}", kernel.name()),
     }
 }
 
@@ -189,15 +205,18 @@ fn wgsl_u32_const(kernel: Kernel, name: &str) -> u32 {
 /// the ones their WGSL declares.
 #[test]
 fn block_kernels_tiles_match_the_wgsl() {
-    for k in [Kernel::AttentionBlock, Kernel::AttentionBlockTex] {
-        assert_eq!(wgsl_u32_const(k, "BLOCK") as usize, Kernel::BLOCK_ITEMS);
-        assert_eq!(wgsl_u32_const(k, "CHUNK") as usize, Kernel::BLOCK_CHUNK_KEYS);
-        assert_eq!(k.tile()[0] as usize, Kernel::BLOCK_ITEMS);
+    for k in [
+        Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Workgroup }),
+    ] {
+        assert_eq!(wgsl_u32_const(k, "BLOCK") as usize, kernels::block::ITEMS);
+        assert_eq!(wgsl_u32_const(k, "CHUNK") as usize, kernels::block::CHUNK_KEYS);
+        assert_eq!(k.tile()[0] as usize, kernels::block::ITEMS);
     }
-    let sub = Kernel::AttentionSubgroup;
-    assert_eq!(wgsl_u32_const(sub, "BLOCKS") as usize, Kernel::SUBGROUP_BLOCKS);
+    let sub = Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup });
+    assert_eq!(wgsl_u32_const(sub, "BLOCKS") as usize, kernels::block::SUBGROUP_BLOCKS);
     // Blocks of 8 items each.
-    assert_eq!(sub.tile()[0] as usize, 8 * Kernel::SUBGROUP_BLOCKS);
+    assert_eq!(sub.tile()[0] as usize, 8 * kernels::block::SUBGROUP_BLOCKS);
 }
 
 #[test]
@@ -205,7 +224,7 @@ fn translates_to_spirv_msl_hlsl_glsl() {
     use naga::back::{glsl, hlsl, msl, spv};
     for k in Kernel::ALL {
         let (m, info) = module(k);
-        let name = k.file_name();
+        let name = k.name();
         let stage = naga::ShaderStage::Compute;
         let spv_words = spv::write_vec(
             &m,

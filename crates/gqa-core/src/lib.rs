@@ -9,7 +9,9 @@
 //! (see `docs/ARCHITECTURE.md`): [`GqaConfig`] and [`Weights`] describe the layer as Keras does,
 //! [`Problem`] validates one call's shapes and masks once, and [`Plan`] lists every buffer
 //! ([`BufferSpec`], with its [`BufferRole`]) and every step ([`Step`]: a dispatch of a [`Kernel`]
-//! with its [`Params`], or a copy) for a device's [`Limits`] and an adapter's [`Tuning`]. `gqa-wgpu`
+//! with its [`Params`], or a copy) for a device's [`Limits`] and an adapter's [`Tuning`]. The
+//! kernels are catalogued in [`kernels`] (one [`KernelSpec`] each); the planner's stages are in
+//! [`plan`]. `gqa-wgpu`
 //! executes a plan without re-deriving any size; `gqa-ref` computes the same call on the CPU.
 //!
 //! ```
@@ -29,17 +31,15 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod chunking;
 pub mod config;
 pub mod constraint;
 pub mod dropout;
 pub mod error;
 pub mod initializer;
 mod keras_object;
-pub mod kernel;
+pub mod kernels;
 pub mod kv_cache;
 pub mod limits;
-pub mod mask_pack;
 pub mod options;
 pub mod output;
 pub mod params;
@@ -50,23 +50,26 @@ pub mod tensor;
 pub mod tuning;
 pub mod weights;
 
-pub use chunking::AttentionMode;
 pub use config::GqaConfig;
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};
-pub use kernel::{Access, Kernel};
+pub use kernels::texture::{TextureShape, cache_texture_fits, row_texels};
+pub use kernels::{
+    Access, BlockAttention, BlockLanes, BlockRows, Features, FusedOutput, Kernel, KernelSpec, Lanes, MatmulKernel,
+    MatmulPrecision, Operands, Precision,
+};
 pub use kv_cache::{CacheContents, CacheShape, CacheUpdate};
 pub use limits::Limits;
-pub use mask_pack::pack_masks;
 pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;
 pub use params::Params;
 pub use plan::{
-    BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, Step, TextureShape, row_texels,
+    AttentionRoute, BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, ProjectionRoute,
+    Route, Step, ValueCheck,
 };
-pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, Problem};
+pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, MaskValues, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};
-pub use tuning::{LLVMPIPE_LOOP_CAP, MatmulVariant, Precision, Tuning, cache_texture_fits};
+pub use tuning::{LLVMPIPE_LOOP_CAP, MatmulVariant, Tuning};
 pub use weights::{Dense, DenseWeights, LayerDims, Weights};

@@ -61,6 +61,20 @@ pub struct DropoutSpec {
     pub seed: u64,
 }
 
+/// The values of a call's masks (each `None` when not given), kept by the [`Problem`] so that its
+/// plan can pack them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MaskValues {
+    /// The attention mask.
+    pub attention: Option<Mask>,
+    /// The query mask (B, T).
+    pub query: Option<Mask>,
+    /// The value mask (B, S).
+    pub value: Option<Mask>,
+    /// The key mask (B, S).
+    pub key: Option<Mask>,
+}
+
 /// A validated forward call: sizes, masks and flags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
@@ -90,6 +104,8 @@ pub struct Problem {
     pub use_gate: bool,
     /// The mask parts.
     pub mask: MaskSpec,
+    /// The masks' values, as the options gave them (the plan packs them into its mask words).
+    pub mask_values: MaskValues,
     /// Fully masked rows policy.
     pub masked_rows: MaskedRows,
     /// Scores requested.
@@ -184,6 +200,12 @@ impl Problem {
                 causal: options.use_causal_mask.then_some(options.causal_alignment),
                 window: config.sliding_window,
                 query_shift,
+            },
+            mask_values: MaskValues {
+                attention: options.attention_mask.clone(),
+                query: options.query_mask.clone(),
+                value: options.value_mask.clone(),
+                key: options.key_mask.clone(),
             },
             masked_rows: options.masked_rows,
             return_scores: options.return_attention_scores,

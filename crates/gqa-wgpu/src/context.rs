@@ -160,7 +160,7 @@ impl GpuContext {
         };
         // The device's features, not the adapter's: a device opened without SUBGROUP cannot run
         // the subgroup kernels even on an adapter that offers it.
-        let subgroups = pipelines.has(gqa_core::Kernel::SoftmaxMaskedSubgroup);
+        let subgroups = pipelines.has(gqa_core::Kernel::Softmax(gqa_core::Lanes::Subgroup));
         let subgroup_sizes = if subgroups { [info.subgroup_min_size, info.subgroup_max_size] } else { [0, 0] };
         let tuning = gqa_core::Tuning { subgroups, subgroup_sizes, ..base };
         log::info!("gqa: kernel variants {tuning:?}");

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gqa_core::{BufferId, BufferRole, CallOptions, Params, Plan, Step, pack_masks};
+use gqa_core::{BufferId, BufferRole, Params, Plan, Step};
 
 use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
@@ -102,7 +102,6 @@ impl Recording {
         weights: &WeightStore,
         inputs: &GpuInputs<'_>,
         cache: Option<CacheBuffers<'_>>,
-        options: &CallOptions,
         plan: Plan,
     ) -> Result<Self, GpuError> {
         ctx.check_alive(OP)?;
@@ -175,7 +174,7 @@ impl Recording {
                     device,
                     &ctx.queue,
                     wgpu::BufferUsages::STORAGE,
-                    bytemuck::cast_slice(&pack_masks(&plan.problem, options)),
+                    bytemuck::cast_slice(plan.mask_words()),
                     "gqa masks",
                 ),
                 (None, id, BufferRole::Weight) => {
@@ -373,12 +372,11 @@ pub(crate) fn record(
     encoder: &mut wgpu::CommandEncoder,
     inputs: &GpuInputs<'_>,
     cache: Option<CacheBuffers<'_>>,
-    options: &CallOptions,
     plan: Plan,
 ) -> Result<EncodedForward, GpuError> {
     let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let rec = Recording::prepare(ctx, weights, inputs, cache, options, plan);
+    let rec = Recording::prepare(ctx, weights, inputs, cache, plan);
     let oom = pollster::block_on(oom.pop());
     let validation = pollster::block_on(validation.pop());
     let rec = rec?;

@@ -63,7 +63,7 @@ impl GqaLayer {
         drive: Drive,
     ) -> Result<ForwardOutput, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
-        let call = HostCall { query, value, key, options, cache: None };
+        let call = HostCall { query, value, key, cache: None };
         self.run_planned(OP, &call, plan, drive).await
     }
 
@@ -89,7 +89,7 @@ impl GqaLayer {
     /// Uploads the inputs, records the plan and the readback copies, submits: everything that
     /// needs the thread's error scopes, so that none is held across an `await`.
     fn submit_host(&self, op: &str, call: &HostCall<'_>, plan: Plan) -> Result<Staging, GpuError> {
-        let HostCall { query, value, key, options, cache } = *call;
+        let HostCall { query, value, key, cache } = *call;
         let ctx = &self.ctx;
         let device = &ctx.device;
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -128,7 +128,7 @@ impl GqaLayer {
             scores: scores_buf.as_ref(),
         };
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let staging = Recording::prepare(ctx, self.weight_store(), &args, cache, options, plan).map(|rec| {
+        let staging = Recording::prepare(ctx, self.weight_store(), &args, cache, plan).map(|rec| {
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
@@ -156,14 +156,12 @@ impl GqaLayer {
     }
 }
 
-/// One call on host data: the inputs, the options the plan was made with and, for a cached call,
-/// the KV cache's buffers.
+/// One call on host data: the inputs and, for a cached call, the KV cache's buffers.
 #[derive(Clone, Copy)]
 pub(crate) struct HostCall<'a> {
     pub(crate) query: &'a HostTensor,
     pub(crate) value: &'a HostTensor,
     pub(crate) key: Option<&'a HostTensor>,
-    pub(crate) options: &'a CallOptions,
     pub(crate) cache: Option<CacheBuffers<'a>>,
 }
 

@@ -1,9 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{
-    CacheContents, CacheShape, CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Precision, TextureShape, Tuning,
-};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaError, HostTensor, Plan, Precision, TextureShape, Tuning};
 
 use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
@@ -358,9 +356,9 @@ impl GqaLayer {
         let key_shape = inputs.key.as_ref().map(|k| &k.1[..]);
         let t = self.cached_call_len(OP, cache, &inputs.query_shape, &inputs.value_shape, key_shape)?;
         check_prefix(OP, cache)?;
-        let (plan, options, update) = self.cached_plan(cache, t, inputs.key.is_some(), &vec![t; cache.batch()])?;
+        let (plan, update) = self.cached_plan(cache, t, inputs.key.is_some(), &vec![t; cache.batch()])?;
         let buffers = Some(cache.buffers());
-        let encoded = crate::encode::record(&self.ctx, self.weight_store(), encoder, &inputs, buffers, &options, plan)?;
+        let encoded = crate::encode::record(&self.ctx, self.weight_store(), encoder, &inputs, buffers, plan)?;
         cache.lengths = update.lengths_after();
         Ok(encoded)
     }
@@ -378,22 +376,22 @@ impl GqaLayer {
         Ok(self.cached_plan(cache, t, key_given, new)?.0)
     }
 
-    /// The plan of a cached call, the options carrying its masks, and its update of the cache.
+    /// The plan of a cached call (its masks packed in the plan) and its update of the cache.
     pub(crate) fn cached_plan(
         &self,
         cache: &KvCache,
         t: usize,
         key_given: bool,
         new: &[usize],
-    ) -> Result<(Plan, CallOptions, CacheUpdate), GpuError> {
+    ) -> Result<(Plan, CacheUpdate), GpuError> {
         let update = CacheUpdate::new(cache.shape, &cache.lengths, new, t, self.config().sliding_window)?
             .with_texture_mirror(cache.has_texture_mirrors());
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
-        let (problem, options) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
+        let (problem, _) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
         let tuning = Tuning { precision: self.precision(), ..self.ctx.tuning() };
         let plan = Plan::cached(&problem, &update, &self.ctx.limits(), tuning)?;
-        Ok((plan, options, update))
+        Ok((plan, update))
     }
 
     /// Checks the call's shapes against the cache and the layer; returns T.
@@ -447,8 +445,8 @@ impl GqaLayer {
         key: Option<&HostTensor>,
         new: &[usize],
     ) -> Result<HostTensor, GpuError> {
-        let (plan, options, update) = self.cached_plan(cache, query.shape()[1], key.is_some(), new)?;
-        let call = HostCall { query, value, key, options: &options, cache: Some(cache.buffers()) };
+        let (plan, update) = self.cached_plan(cache, query.shape()[1], key.is_some(), new)?;
+        let call = HostCall { query, value, key, cache: Some(cache.buffers()) };
         let out = pollster::block_on(self.run_planned(op, &call, plan, Drive::Block))?;
         cache.lengths = update.lengths_after();
         Ok(out.output)

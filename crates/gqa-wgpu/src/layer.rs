@@ -118,7 +118,7 @@ impl GqaLayer {
             // A kernel kept as a texture is uploaded as the texture alone (plans bind its buffer
             // only for calls too tall for the textures; WeightStore::buffer makes it then).
             if !as_texture {
-                upload(BufferId::Kernel(d), &w.kernel);
+                upload(BufferId::Weight(d), &w.kernel);
             }
             if let Some(b) = &w.bias {
                 upload(BufferId::Bias(d), b);
@@ -240,7 +240,7 @@ impl GqaLayer {
             }
         }
         log_plan("encode_forward", &plan);
-        self.encode_planned(encoder, &inputs, options, plan)
+        self.encode_planned(encoder, &inputs, plan)
     }
 
     /// Runs the layer on GPU tensors and returns GPU tensors: records the call into a new encoder
@@ -270,10 +270,9 @@ impl GqaLayer {
         &self,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
-        options: &CallOptions,
         plan: Plan,
     ) -> Result<EncodedForward, GpuError> {
-        crate::encode::record(&self.ctx, &self.weights, encoder, inputs, None, options, plan)
+        crate::encode::record(&self.ctx, &self.weights, encoder, inputs, None, plan)
     }
 
     /// The weights on the device, by plan resource id.

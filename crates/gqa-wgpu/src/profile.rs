@@ -99,7 +99,7 @@ impl GqaLayer {
         options: &CallOptions,
     ) -> Result<StepTimer, GpuError> {
         let plan = self.plan(query.shape(), value.shape(), key.map(HostTensor::shape), options)?;
-        self.timer_for(plan, query, value, key, options, None)
+        self.timer_for(plan, query, value, key, None)
     }
 
     /// [`GqaLayer::step_timer`] for a decoding step: a cached call appending all `T` rows of
@@ -115,8 +115,8 @@ impl GqaLayer {
     ) -> Result<StepTimer, GpuError> {
         crate::kv_cache::check_prefix("step_timer_cached", cache)?;
         let t = query.shape().get(1).copied().unwrap_or(0);
-        let (plan, options, _) = self.cached_plan(cache, t, key.is_some(), &vec![t; cache.batch()])?;
-        self.timer_for(plan, query, value, key, &options, Some(cache.buffers()))
+        let (plan, _) = self.cached_plan(cache, t, key.is_some(), &vec![t; cache.batch()])?;
+        self.timer_for(plan, query, value, key, Some(cache.buffers()))
     }
 
     /// Uploads the inputs of `plan` and prepares its recording and timestamps.
@@ -126,7 +126,6 @@ impl GqaLayer {
         query: &HostTensor,
         value: &HostTensor,
         key: Option<&HostTensor>,
-        options: &CallOptions,
         cache: Option<CacheBuffers<'_>>,
     ) -> Result<StepTimer, GpuError> {
         let ctx = self.context();
@@ -162,7 +161,7 @@ impl GqaLayer {
             output: Some(&output),
             scores: scores.as_ref(),
         };
-        let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, options, plan)?;
+        let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, plan)?;
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
             let buffer = |label, usage| {
                 device.create_buffer(&wgpu::BufferDescriptor {

@@ -13,11 +13,11 @@ use crate::matrix_texture::MatrixTexture;
 /// The weights of one layer, by plan resource id.
 #[derive(Default)]
 pub(crate) struct WeightStore {
-    /// [`BufferId::Kernel`] and [`BufferId::Bias`] buffers.
+    /// [`BufferId::Weight`] and [`BufferId::Bias`] buffers.
     pub(crate) buffers: HashMap<BufferId, wgpu::Buffer>,
-    /// [`BufferId::KernelTexture`] textures.
+    /// [`BufferId::WeightTexture`] textures.
     pub(crate) textures: HashMap<BufferId, MatrixTexture>,
-    /// [`BufferId::Kernel`] buffers made from their textures, the first time a plan bound one.
+    /// [`BufferId::Weight`] buffers made from their textures, the first time a plan bound one.
     made: Mutex<HashMap<BufferId, wgpu::Buffer>>,
 }
 
@@ -37,8 +37,8 @@ impl WeightStore {
         if let Some(b) = self.buffers.get(&id) {
             return Some(b.clone());
         }
-        let BufferId::Kernel(d) = id else { return None };
-        let texture = self.textures.get(&BufferId::KernelTexture(d))?;
+        let BufferId::Weight(d) = id else { return None };
+        let texture = self.textures.get(&BufferId::WeightTexture(d))?;
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = made.get(&id) {
             return Some(b.clone());
@@ -49,7 +49,7 @@ impl WeightStore {
     }
 
     /// Whether a layer keeps `d`'s kernel as a texture (instead of a buffer): the rule plans apply
-    /// ([`Tuning::keeps_weight_texture`]), so a plan that lists [`BufferId::KernelTexture`] finds it.
+    /// ([`Tuning::keeps_weight_texture`]), so a plan that lists [`BufferId::WeightTexture`] finds it.
     pub(crate) fn wants_texture(
         d: Dense,
         config: &GqaConfig,
@@ -72,7 +72,7 @@ impl WeightStore {
         (k, n): (usize, usize),
         data: &[f32],
     ) {
-        let id = BufferId::KernelTexture(d);
+        let id = BufferId::WeightTexture(d);
         let usage =
             wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC;
         let shape = TextureShape::new((n / 4) as u32, k as u32);

@@ -1,0 +1,239 @@
+//! The kernel catalogue: every compute kernel the plans dispatch, each described by one
+//! [`KernelSpec`] (its WGSL file and the snippets it is composed from, workgroup size, tile,
+//! bindings, workgroup memory, required device features and loop-iteration model).
+//!
+//! A [`Kernel`] names a family and its variant axes as typed fields (operands from storage buffers
+//! or textures, precision, lanes, ...); the family's file here turns those fields into the spec.
+//! [`Kernel::ALL`] enumerates every kernel a plan can choose. Which kernel a plan runs is decided
+//! in one place only, the planner's selection stage (`plan/select.rs`).
+//!
+//! Adding a variant to a family: a value of its axes, its arm in the family's `spec` (name, file,
+//! snippets, ...), its WGSL file under `shaders/`, its entry in [`Kernel::ALL`], and the arm of
+//! the selector that picks it.
+
+pub mod block;
+pub mod check_values;
+pub mod decode;
+pub mod fused;
+pub mod matmul;
+pub mod pack_texture;
+mod precision;
+pub mod separate;
+mod spec;
+pub mod texture;
+
+pub use block::{BlockAttention, BlockLanes};
+pub use fused::FusedOutput;
+pub use matmul::{BlockRows, MatmulKernel, MatmulPrecision};
+pub use precision::Precision;
+pub use separate::Lanes;
+pub use spec::{Access, Features, KernelSpec};
+
+use crate::params::Params;
+
+/// Whether a kernel reads its matrix operands (a matmul's A and B, the attention's Q, K and V) from
+/// storage buffers or from rgba32float storage textures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operands {
+    /// `var<storage, read>` arrays: the portable form.
+    Storage,
+    /// `texture_storage_2d<rgba32float, read>` textures (one texel = 4 adjacent columns): for CPU
+    /// adapters, where Mesa's llvmpipe turns a texel fetch into one gather but a storage-buffer
+    /// load into a loop over the SIMD lanes.
+    Texture,
+}
+
+/// A compute kernel: a family and its variant axes. [`Kernel::spec`] gives everything about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `C = A·B (+ bias) (sigmoid)`, the projections ([`matmul`]).
+    Matmul(MatmulKernel),
+    /// Grouped, scaled logits `L[b,u,t,s] = Σ_h Q[b,t,u,h]·scale·K[b,s,u/R,h]` over Q and K stored
+    /// in the precision ([`separate`]): 64x64 (t, s) tiles. Unmasked: masking happens in the softmax.
+    Logits(Precision),
+    /// The masked softmax over each row of the logits, in place, its row reductions done by the
+    /// workgroup or by subgroup operations ([`separate`]).
+    Softmax(Lanes),
+    /// `O[b,t,u,h] = Σ_s drop(P[b,u,t,s])·V[b,s,u/R,h] (·G)` over V and gate stored in the precision
+    /// ([`separate`]): 64x64 (h, t) tiles.
+    AttendValues(Precision),
+    /// Logits, masks, online softmax and PV in one pass over K/V tiles in workgroup memory
+    /// ([`fused`]): the whole attention of a call, or one split of its keys writing partial states.
+    FusedAttention {
+        /// Storage precision of Q, K, V, gate and attention output.
+        precision: Precision,
+        /// What the kernel writes.
+        output: FusedOutput,
+    },
+    /// Combines the split partial states into the attention output ([`fused`]).
+    ReduceSplits(Precision),
+    /// The split pass of flash-decoding for few items per kv group, f32 ([`decode`]).
+    DecodeAttention(Operands),
+    /// Fused f32 attention over all keys in blocks of items, an online softmax over key chunks
+    /// ([`block`]).
+    BlockAttention(BlockAttention),
+    /// Whether the projected values hold a NaN or an infinity ([`check_values`]).
+    CheckValues,
+    /// Copies a row-major f32 matrix into an rgba32float storage texture ([`pack_texture`]).
+    PackTexture,
+}
+
+impl Kernel {
+    /// Every kernel a plan can choose, each once.
+    pub const ALL: [Kernel; 31] = {
+        use Kernel::*;
+        use MatmulKernel::{Blocked8x8, Rows4, Tiled};
+        use Operands::{Storage, Texture};
+        use Precision::{F16, F32};
+        [
+            Matmul(Tiled),
+            Matmul(Blocked8x8(MatmulPrecision::F32)),
+            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Storage, false)),
+            Matmul(Rows4(Storage)),
+            Logits(F32),
+            Softmax(Lanes::Workgroup),
+            Softmax(Lanes::Subgroup),
+            AttendValues(F32),
+            FusedAttention { precision: F32, output: FusedOutput::Attention },
+            ReduceSplits(F32),
+            Matmul(Blocked8x8(MatmulPrecision::F16)),
+            Matmul(Blocked8x8(MatmulPrecision::F16ToF32)),
+            Logits(F16),
+            AttendValues(F16),
+            FusedAttention { precision: F16, output: FusedOutput::Attention },
+            FusedAttention { precision: F16, output: FusedOutput::Partials },
+            ReduceSplits(F16),
+            DecodeAttention(Storage),
+            BlockAttention(block::BlockAttention { operands: Storage, lanes: BlockLanes::Workgroup }),
+            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Workgroup }),
+            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, false)),
+            PackTexture,
+            Matmul(Rows4(Texture)),
+            DecodeAttention(Texture),
+            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::SharedLoads }),
+            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, true)),
+            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Subgroup }),
+            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, true)),
+            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, false)),
+            CheckValues,
+            FusedAttention { precision: F32, output: FusedOutput::Partials },
+        ]
+    };
+
+    /// Everything about the kernel, from its family's file.
+    pub fn spec(self) -> KernelSpec {
+        match self {
+            Kernel::Matmul(m) => m.spec(),
+            Kernel::Logits(precision) => separate::logits(precision),
+            Kernel::Softmax(lanes) => separate::softmax(lanes),
+            Kernel::AttendValues(precision) => separate::attend_values(precision),
+            Kernel::FusedAttention { precision, output } => fused::fused(precision, output),
+            Kernel::ReduceSplits(precision) => fused::reduce(precision),
+            Kernel::DecodeAttention(operands) => decode::spec(operands),
+            Kernel::BlockAttention(b) => b.spec(),
+            Kernel::CheckValues => check_values::SPEC,
+            Kernel::PackTexture => pack_texture::SPEC,
+        }
+    }
+
+    /// A short name for labels and logs ([`KernelSpec::name`]).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The kernel's WGSL file under `shaders/` ([`KernelSpec::file`]).
+    pub fn file_name(self) -> &'static str {
+        self.spec().file
+    }
+
+    /// `@workgroup_size` declared in the WGSL ([`KernelSpec::workgroup_size`]).
+    pub fn workgroup_size(self) -> [u32; 3] {
+        self.spec().workgroup_size
+    }
+
+    /// Output elements per workgroup along (x, y) ([`KernelSpec::tile`]).
+    pub fn tile(self) -> [u32; 2] {
+        self.spec().tile
+    }
+
+    /// What the kernel binds at bindings 1.. ([`KernelSpec::bindings`]).
+    pub fn bindings(self) -> &'static [Access] {
+        self.spec().bindings
+    }
+
+    /// Bytes of workgroup memory the kernel declares ([`KernelSpec::workgroup_memory_bytes`]).
+    pub fn workgroup_memory_bytes(self) -> u32 {
+        self.spec().workgroup_memory_bytes
+    }
+
+    /// Whether the kernel stores f16 (`enable f16;`): it needs the device feature `SHADER_F16`.
+    pub fn needs_shader_f16(self) -> bool {
+        self.spec().features.shader_f16
+    }
+
+    /// Whether the kernel uses subgroup operations: it needs the device feature `SUBGROUP`.
+    pub fn needs_subgroups(self) -> bool {
+        self.spec().features.subgroups
+    }
+
+    /// The most loop iterations one invocation runs for a pass's parameters
+    /// ([`KernelSpec::loop_iterations`]).
+    pub fn loop_iterations(self, params: &Params, subgroup_sizes: [u32; 2]) -> u64 {
+        (self.spec().loop_iterations)(params, subgroup_sizes)
+    }
+
+    /// How many storage buffers the kernel binds (what `max_storage_buffers_per_shader_stage`
+    /// limits).
+    pub fn storage_buffers(self) -> u32 {
+        self.spec().storage_buffers()
+    }
+
+    /// How many storage textures the kernel binds (what `max_storage_textures_per_shader_stage`
+    /// limits).
+    pub fn storage_textures(self) -> u32 {
+        self.spec().storage_textures()
+    }
+
+    /// Whether the kernel is a matmul (`C = A · B (+ bias)`, sizes in the pass's `m`, `n`, `k`).
+    pub fn is_matmul(self) -> bool {
+        matches!(self, Kernel::Matmul(_))
+    }
+
+    /// Whether the kernel is a matmul reading its operands from textures (A the packed input, B the
+    /// weight's texture).
+    pub fn reads_operand_textures(self) -> bool {
+        matches!(self, Kernel::Matmul(m) if m.operands() == Operands::Texture)
+    }
+
+    /// Whether the kernel is one of the block attention's forms.
+    pub fn is_block_attention(self) -> bool {
+        matches!(self, Kernel::BlockAttention(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_is_listed_once_with_its_own_name() {
+        for (i, a) in Kernel::ALL.iter().enumerate() {
+            for b in &Kernel::ALL[i + 1..] {
+                assert_ne!(a, b);
+                assert_ne!(a.name(), b.name(), "{a:?} and {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_spec_names_its_file_and_params_first() {
+        for k in Kernel::ALL {
+            let spec = k.spec();
+            assert!(spec.file.ends_with(".wgsl") && !spec.file.contains('/'), "{}", spec.name);
+            assert!(spec.snippets.contains(&"common/params.wgsl"), "{}", spec.name);
+            assert!(spec.snippets.iter().all(|s| s.starts_with("common/")), "{}", spec.name);
+            // The f16 kernels start with `enable f16;`.
+            assert_eq!(spec.snippets.first() == Some(&"common/f16.wgsl"), spec.features.shader_f16, "{}", spec.name);
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The planner's unit tests.
+
+use super::emit::tiled;
+use super::*;
+use crate::kernels::texture::TextureShape;
+use crate::kernels::{self, BlockAttention, BlockLanes, BlockRows, Lanes, MatmulKernel, MatmulPrecision, Operands};
+use crate::options::MaskedRows;
+use crate::weights::Dense;
+use crate::{CallOptions, GqaConfig, Mask};
+
+/// A packing copy out of a buffer that cannot be a copy source becomes the pack pass that fills
+/// the same texture; the other packings stay copies.
+#[test]
+fn packing_copies_become_passes_for_one_source() {
+    let cfg = GqaConfig::new(16, 4, 2);
+    let p = Problem::new(&cfg, &[2, 20, 64], &[2, 24, 128], None, &CallOptions::default()).unwrap();
+    let plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+    let kind = |plan: &Plan, label: &str| match plan.steps.iter().find(|s| s.label() == label) {
+        Some(Step::Copy(_)) => "copy",
+        Some(Step::Dispatch(p)) if p.kernel == Kernel::PackTexture => "pass",
+        _ => "none",
+    };
+    assert_eq!((kind(&plan, "pack_query"), kind(&plan, "pack_value")), ("copy", "copy"));
+    let plan = plan.packing_by_passes_from(BufferId::Query);
+    assert_eq!((kind(&plan, "pack_query"), kind(&plan, "pack_value")), ("pass", "copy"));
+    let pass = plan.passes().find(|p| p.label == "pack_query").unwrap();
+    assert_eq!(
+        (pass.params.m, pass.params.k, pass.bindings.clone()),
+        (40, 64, vec![BufferId::Query, BufferId::QueryTexture])
+    );
+    assert_eq!(pass.workgroups, tiled(Kernel::PackTexture, 64, 40, 1));
+}
+
+fn problem(cfg: &GqaConfig, b: usize, t: usize, s: usize, opts: &CallOptions) -> Problem {
+    Problem::new(cfg, &[b, t, 16], &[b, s, 12], None, opts).unwrap()
+}
+
+/// A cached call's plan for `new` tokens per sequence over a cache of `cap` tokens holding
+/// `past` each, with or without texture mirrors.
+fn cached_plan(
+    past: usize,
+    new: usize,
+    cap: usize,
+    mirror: bool,
+    limits: &Limits,
+    tuning: Tuning,
+) -> Result<Plan, GqaError> {
+    let cfg = GqaConfig::new(8, 8, 2);
+    let shape = crate::CacheShape::new(&cfg, 2, cap).unwrap();
+    let update = CacheUpdate::new(shape, &[past; 2], &[new; 2], new, None).unwrap().with_texture_mirror(mirror);
+    let (problem, _) = update.problem(&cfg, 16, 12, None).unwrap();
+    Plan::cached(&problem, &update, limits, tuning)
+}
+
+/// The block attention's value check (`check_values`, `v_finite`): a real check of the
+/// chunk's projected values where keys can be skipped and fully masked rows give zeros,
+/// "unknown" (n = 1, nothing read) for such a cached call, no pass without a mask that skips or
+/// under Keras' policy (the words are not consulted there); its words bound by the attention.
+#[test]
+fn block_plans_check_the_values_only_where_the_attention_may_skip_keys() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let check_of = |plan: &Plan| {
+        let i = plan.passes().position(|p| p.label == "check_values").expect("a check");
+        let passes: Vec<_> = plan.passes().collect();
+        let attention = passes[i + 1];
+        assert!(attention.kernel.is_block_attention() && attention.bindings.last() == Some(&BufferId::VFlags));
+        assert_eq!(passes[i].bindings, [BufferId::ValueProj, BufferId::VFlags]);
+        (passes[i].params.m, passes[i].params.n)
+    };
+    let causal = CallOptions { use_causal_mask: true, ..Default::default() };
+    let plan = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::CPU).unwrap();
+    // B·S·Nkv·H / 4 vec4s: 2 x 50 x 2 x 8 / 4.
+    assert_eq!(check_of(&plan), (400, 0));
+    assert_eq!(plan.buffer(BufferId::VFlags).unwrap().bytes, 4 * kernels::check_values::FLAG_WORDS as u64);
+    let windowed = GqaConfig { sliding_window: Some(8), ..cfg.clone() };
+    let plan =
+        Plan::tuned(&problem(&windowed, 2, 20, 50, &CallOptions::default()), &Limits::default(), Tuning::CPU).unwrap();
+    assert_eq!(check_of(&plan), (400, 0));
+    for opts in [CallOptions::default(), CallOptions { masked_rows: MaskedRows::KerasDefault, ..causal.clone() }] {
+        let plan = Plan::tuned(&problem(&cfg, 2, 20, 50, &opts), &Limits::default(), Tuning::CPU).unwrap();
+        assert!(plan.passes().any(|p| p.kernel.is_block_attention()), "{opts:?}");
+        assert!(plan.passes().all(|p| p.kernel != Kernel::CheckValues), "{opts:?}");
+    }
+    // A uniform cached call is bottom-right causal: its words say "unknown".
+    let plan = cached_plan(30, 20, 64, true, &Limits::default(), Tuning::CPU).unwrap();
+    let i = plan.passes().position(|p| p.label == "check_values").expect("a check");
+    assert_eq!(plan.passes().nth(i).map(|p| (p.params.m, p.params.n)), Some((0, 1)));
+    // No block attention, no check.
+    let gpu = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::GPU).unwrap();
+    assert!(gpu.passes().all(|p| p.kernel != Kernel::CheckValues) && gpu.buffer(BufferId::VFlags).is_none());
+}
+
+#[test]
+fn cached_plans_append_whole_rows_to_the_texture_mirrors_and_read_them() {
+    let limits = Limits::default();
+    let row = 2 * 8 * 4; // Nkv·H f32 per token: one texel row of the mirror
+    for (new, subgroups, want) in [
+        (1, false, Kernel::DecodeAttention(Operands::Texture)),
+        (
+            20,
+            false,
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Workgroup }),
+        ),
+        (
+            20,
+            true,
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
+        ),
+    ] {
+        let tuning = Tuning { subgroups, ..Tuning::CPU };
+        let plan = cached_plan(30, new, 64, true, &limits, tuning).unwrap();
+        for id in [BufferId::KeyCacheTexture, BufferId::ValueCacheTexture] {
+            let spec = plan.buffer(id).unwrap();
+            assert_eq!((spec.texture, spec.role), (Some(TextureShape::new(4, 128)), BufferRole::Cache));
+        }
+        // Each sequence's new rows land at its length, in the buffers and the mirrors alike.
+        let appends: Vec<&CopySpec> = plan
+            .steps
+            .iter()
+            .filter_map(|st| match st {
+                Step::Copy(c) if c.dst == BufferId::KeyCacheTexture => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(appends.len(), 2);
+        for (b, c) in appends.iter().enumerate() {
+            assert_eq!((c.src, c.bytes), (BufferId::KeyProj, (new * row) as u64));
+            assert_eq!(c.dst_offset, ((b * 64 + 30) * row) as u64);
+            assert_eq!(c.src_offset % 16, 0);
+        }
+        let attention = plan.passes().find(|p| p.label.starts_with("attention_")).unwrap();
+        assert_eq!(attention.kernel, want, "{new} new tokens, subgroups {subgroups}");
+        // The attention core, between the input projections and the output projection: the
+        // appends (keys and values of 2 sequences, to the buffers and the mirrors), the packed
+        // queries, the attention passes (the block kernel's after its value check, "unknown"
+        // for a cached call), the packing of the output projection's input.
+        let core: Vec<&str> = plan.steps[plan.attention_steps().unwrap()].iter().map(Step::label).collect();
+        let n = core.len();
+        assert!(core[..8].iter().all(|l| *l == "copy") && core[8] == "pack_query_proj", "{core:?}");
+        let block = want.is_block_attention();
+        assert_eq!(core[9] == "check_values", block, "{core:?}");
+        assert!(core[9 + block as usize..n - 1].iter().all(|l| l.starts_with("attention_")), "{core:?}");
+        assert_eq!(core[n - 1], "pack_attention_output");
+        assert_eq!(
+            attention.bindings[..3],
+            [BufferId::QueryProjTexture, BufferId::KeyCacheTexture, BufferId::ValueCacheTexture]
+        );
+    }
+    // Without mirrors: no texture, the buffers' kernels.
+    let plan = cached_plan(30, 1, 64, false, &limits, Tuning::CPU).unwrap();
+    assert!(plan.buffer(BufferId::KeyCacheTexture).is_none());
+    assert!(plan.passes().any(|p| p.kernel == Kernel::DecodeAttention(Operands::Storage)));
+    // A mirror beyond the texture limit is an error naming it, not a silent fallback.
+    let small = Limits { max_texture_dimension_2d: 100, ..limits };
+    let err = cached_plan(30, 1, 64, true, &small, Tuning::CPU).unwrap_err();
+    assert!(matches!(err, GqaError::LimitExceeded { limit: "max_texture_dimension_2d", .. }), "{err:?}");
+}
+
+#[test]
+fn textured_plans_pack_each_input_once_and_list_every_texture() {
+    let mut cfg = GqaConfig::new(8, 4, 2);
+    cfg.use_gate = true;
+    let tuning = Tuning { matmul: crate::MatmulVariant::Textured, ..Tuning::CPU };
+    let opts = CallOptions::default();
+    // 2 x 40 query rows and 2 x 50 key/value rows: every projection textured, the gate reading
+    // the packed query, the key projection the packed value (no key given).
+    let plan = Plan::tuned(&problem(&cfg, 2, 40, 50, &opts), &Limits::default(), tuning).unwrap();
+    // Packed by copies (None: not a pass).
+    let kernel = |s: &Step| if let Step::Dispatch(p) = s { Some(p.kernel) } else { None };
+    let labels: Vec<_> = plan.steps.iter().map(|s| (s.label(), kernel(s))).collect();
+    // One 128 x 128 tile would hold each product: the 8-row textured kernel.
+    let tex = Some(Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, false)));
+    assert_eq!(
+        labels[..6],
+        [
+            ("pack_query", None),
+            ("project_query", tex),
+            ("pack_value", None),
+            ("project_key", tex),
+            ("project_value", tex),
+            ("project_gate", tex),
+        ]
+    );
+    let shape = |id| plan.buffer(id).and_then(|b| b.texture);
+    assert_eq!(shape(BufferId::QueryTexture), Some(TextureShape::new(4, 80)));
+    assert_eq!(shape(BufferId::ValueTexture), Some(TextureShape::new(3, 100)));
+    assert_eq!(shape(BufferId::WeightTexture(Dense::Key)), Some(TextureShape::new(4, 12)));
+    assert_eq!(shape(BufferId::AttnOutTexture), Some(TextureShape::new(8, 80)));
+    let weight_textures = plan.buffers.iter().filter(|b| b.texture.is_some() && b.role == BufferRole::Weight);
+    assert_eq!(weight_textures.count(), 5, "every kernel, gate included");
+    for d in Dense::ALL {
+        assert!(plan.buffer(BufferId::Weight(d)).is_none(), "{d:?}: kept as its texture alone");
+        assert!(plan.buffer(BufferId::Bias(d)).is_some(), "{d:?}: biases stay buffers");
+    }
+    let pack = plan.steps.iter().find(|s| s.label() == "pack_attention_output");
+    let copy = CopySpec {
+        label: "pack_attention_output",
+        src: BufferId::AttnOut,
+        src_offset: 0,
+        dst: BufferId::AttnOutTexture,
+        dst_offset: 0,
+        bytes: 32 * 80 * 4,
+    };
+    assert_eq!(pack, Some(&Step::Copy(copy)), "32 columns, 80 rows, copied");
+
+    // One query row takes the rows kernel's texture form; its input is packed like the others.
+    let step = Plan::tuned(&problem(&cfg, 1, 1, 50, &opts), &Limits::default(), tuning).unwrap();
+    let q = step.passes().find(|p| p.label == "project_query").unwrap();
+    assert_eq!(q.kernel, Kernel::Matmul(MatmulKernel::Rows4(Operands::Texture)));
+    assert_eq!(q.bindings[..2], [BufferId::QueryTexture, BufferId::WeightTexture(Dense::Query)]);
+    assert_eq!(step.buffer(BufferId::QueryTexture).unwrap().texture, Some(TextureShape::new(4, 1)));
+    assert!(step.buffer(BufferId::WeightTexture(Dense::Query)).is_some());
+
+    // Textures beyond the device's limit: the buffer kernel, and no texture listed for it.
+    let small = Limits { max_texture_dimension_2d: 60, ..Limits::default() };
+    let plan = Plan::tuned(&problem(&cfg, 2, 40, 50, &opts), &small, tuning).unwrap();
+    let kernel_of = |label| plan.passes().find(|p| p.label == label).unwrap().kernel;
+    assert_eq!(
+        kernel_of("project_query"),
+        Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)),
+        "80 rows > 60"
+    );
+    assert_eq!(
+        kernel_of("project_key"),
+        Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)),
+        "100 rows > 60"
+    );
+    assert!(plan.buffer(BufferId::QueryTexture).is_none());
+}
+
+#[test]
+fn buffers_and_passes_follow_the_problem() {
+    let mut cfg = GqaConfig::new(8, 4, 2);
+    cfg.use_gate = true;
+    let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+    let plan = Plan::new(&problem(&cfg, 2, 5, 70, &opts), &Limits::default()).unwrap();
+    let elems = |id| plan.buffer(id).unwrap().elems;
+    assert_eq!(elems(BufferId::Query), 2 * 5 * 16);
+    assert_eq!(elems(BufferId::Weight(Dense::Query)), 16 * 32);
+    assert_eq!(elems(BufferId::Weight(Dense::Key)), 12 * 16);
+    assert_eq!(elems(BufferId::Bias(Dense::Output)), 16);
+    assert_eq!(elems(BufferId::Probs), 2 * 4 * 5 * 70);
+    assert_eq!(elems(BufferId::Masks), 1);
+    assert!(plan.buffer(BufferId::Key).is_none(), "no key given: value is bound instead");
+    assert_eq!(plan.buffer(BufferId::Probs).unwrap().role, BufferRole::Output);
+    let passes: Vec<&Pass> = plan.passes().collect();
+    let labels: Vec<_> = passes.iter().map(|p| p.label).collect();
+    assert_eq!(
+        labels,
+        [
+            "project_query",
+            "project_key",
+            "project_value",
+            "project_gate",
+            "logits",
+            "softmax",
+            "attend_values",
+            "project_output"
+        ]
+    );
+    let logits = passes[4];
+    assert_eq!(logits.workgroups, [2, 1, 8], "S=70 needs two 64-wide tiles, B*Nq = 8");
+    assert_eq!(passes[1].bindings[0], BufferId::Value);
+    assert_eq!(plan.steps.len(), passes.len(), "nothing to split: no copies");
+    let qkv = 2 * (10 * 16 * 32 + 2 * 140 * 12 * 16) + 2 * 10 * 16 * 32 + 2 * 10 * 32 * 16;
+    assert_eq!(plan.flops(), (qkv + 2 * 2 * 2 * 4 * 5 * 70 * 8) as u64);
+    // The five projections count 2 m n k each, and add up to the plan's projection FLOPs; the
+    // attention's passes have no count of their own.
+    let counted: Vec<_> = passes.iter().map(|p| p.flops()).collect();
+    assert_eq!(counted[0], Some(2 * 10 * 16 * 32), "query: m = B T = 10, k = Dq = 16, n = Nq H = 32");
+    assert!(counted[4..7].iter().all(Option::is_none), "{counted:?}");
+    assert_eq!(counted.iter().flatten().sum::<u64>(), qkv as u64);
+}
+
+#[test]
+fn f16_plans_halve_the_weights_and_intermediates_only() {
+    let mut cfg = GqaConfig::new(6, 4, 2);
+    cfg.use_gate = true;
+    let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+    let p = problem(&cfg, 2, 5, 7, &opts);
+    let tuning = Tuning { precision: Precision::F16, ..Tuning::CPU };
+    let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+    // f16 plans take the register-blocked matmuls over buffers: the f32 plan to compare with
+    // does too (the textured one keeps no kernel buffers).
+    let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, ..Tuning::CPU };
+    let f32_plan = Plan::tuned(&p, &Limits::default(), buffers).unwrap();
+    assert_eq!(plan.buffers.len(), f32_plan.buffers.len());
+    assert_eq!(plan.tuning.precision, Precision::F16);
+    for (b, f) in plan.buffers.iter().zip(&f32_plan.buffers) {
+        assert_eq!((b.id, b.elems), (f.id, f.elems));
+        let want = if b.id.follows_precision() { (b.elems * 2).next_multiple_of(4) } else { b.elems * 4 };
+        assert_eq!(b.bytes, want, "{}", b.id);
+        assert_eq!(b.element_bytes, if b.id.follows_precision() { 2 } else { 4 }, "{}", b.id);
+    }
+    assert_eq!(plan.buffer(BufferId::QueryProj).unwrap().bytes, 2 * 5 * 24 * 2);
+    let kernels: Vec<Kernel> = plan.passes().map(|p| p.kernel).collect();
+    let f16 = Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16));
+    assert_eq!(
+        kernels,
+        [
+            f16,
+            f16,
+            f16,
+            f16,
+            Kernel::Logits(Precision::F16),
+            Kernel::Softmax(Lanes::Workgroup),
+            Kernel::AttendValues(Precision::F16),
+            Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32))
+        ]
+    );
+    assert!(f32_plan.passes().all(|p| !p.kernel.needs_shader_f16()));
+}
+
+#[test]
+fn masks_are_packed_at_their_offsets() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let opts = CallOptions {
+        attention_mask: Some(Mask::filled(vec![3, 4], true)),
+        query_mask: Some(Mask::filled(vec![2, 3], false)),
+        key_mask: Some(Mask::filled(vec![2, 4], true)),
+        ..Default::default()
+    };
+    let p = problem(&cfg, 2, 3, 4, &opts);
+    let off = MaskOffsets::of(&p);
+    assert_eq!(off, MaskOffsets { attention: 0, query: 12, value: 18, key: 18, bits: 26 });
+    let plan = Plan::new(&p, &Limits::default()).unwrap();
+    let words = plan.mask_words();
+    assert_eq!(words, [((1 << 12) - 1) | (0xff << 18)], "attention ones, query zeros, key ones");
+    let params = &plan.passes().next().unwrap().params;
+    assert_eq!((params.qm_offset, params.km_offset), (12, 18));
+    assert_eq!(
+        params.mask_flags,
+        crate::params::mask_flags::ATTENTION | crate::params::mask_flags::QUERY | crate::params::mask_flags::KEY
+    );
+}
+
+#[test]
+fn limits_are_named_when_exceeded() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let p = problem(&cfg, 1, 100, 100, &CallOptions::default());
+    let tiny = Limits { max_storage_buffer_binding_size: 1024, ..Limits::default() };
+    let err = Plan::new(&p, &tiny).unwrap_err();
+    assert!(matches!(err, GqaError::LimitExceeded { limit: "max_storage_buffer_binding_size", .. }), "{err}");
+    let one = Limits { max_compute_workgroups_per_dimension: 1, ..Limits::default() };
+    let err = Plan::new(&p, &one).unwrap_err();
+    assert!(err.to_string().contains("max_compute_workgroups_per_dimension is 1"), "{err}");
+    let small_wg = Limits { max_compute_workgroup_storage_size: 4096, ..Limits::default() };
+    let err = Plan::new(&p, &small_wg).unwrap_err();
+    assert!(err.to_string().contains("max_compute_workgroup_storage_size"), "{err}");
+    let few_inv = Limits { max_compute_invocations_per_workgroup: 128, ..Limits::default() };
+    assert!(Plan::new(&p, &few_inv).is_err());
+}
+
+#[test]
+fn small_limits_split_the_batch_and_the_attention() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+    let p = problem(&cfg, 3, 100, 100, &opts);
+    // One batch element's projected queries (100 x 32 floats) fit, two do not.
+    let limits = Limits { max_storage_buffer_binding_size: 100 * 32 * 4 + 4, ..Limits::default() };
+    let plan = Plan::new(&p, &limits).unwrap();
+    assert_eq!(plan.chunking, Chunking { batch_per_chunk: 1, rows_per_chunk: 1, queries_per_chunk: 32 });
+    assert_eq!(plan.scores_buffer(), Some(BufferId::Scores));
+    assert_eq!(plan.buffer(BufferId::Scores).unwrap().elems, 3 * 4 * 100 * 100);
+    // Every score row is copied out exactly once, and every output batch element.
+    let copies: Vec<CopySpec> =
+        plan.steps.iter().filter_map(|s| if let Step::Copy(c) = s { Some(*c) } else { None }).collect();
+    let scores: u64 = copies.iter().filter(|c| c.dst == BufferId::Scores).map(|c| c.bytes).sum();
+    assert_eq!(scores, 3 * 4 * 100 * 100 * 4);
+    let outputs: u64 = copies.iter().filter(|c| c.dst == BufferId::Output).map(|c| c.bytes).sum();
+    assert_eq!(outputs, 3 * 100 * 16 * 4);
+    let softmax_rows: u32 = plan
+        .passes()
+        .filter(|p| p.kernel == Kernel::Softmax(Lanes::Workgroup))
+        .map(|p| p.workgroups[0] * p.workgroups[1])
+        .sum();
+    assert_eq!(softmax_rows, 3 * 4 * 100);
+    // Each batch chunk repeats the projections: no single attention core.
+    assert_eq!(plan.attention_steps(), None);
+    // Grids over the limit split the query rows too.
+    let grid = Limits { max_compute_workgroups_per_dimension: 50, ..Limits::default() };
+    let plan = Plan::new(&p, &grid).unwrap();
+    assert!(plan.passes().all(|p| p.workgroups.iter().all(|w| *w <= 50)));
+    assert_eq!(plan.chunking.queries_per_chunk, 50);
+}
+
+#[test]
+fn the_subgroup_softmax_only_when_the_tuning_allows() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let opts = CallOptions { return_attention_scores: true, ..Default::default() };
+    let p = problem(&cfg, 2, 5, 70, &opts);
+    let softmax = |tuning: Tuning| -> Vec<Kernel> {
+        let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+        plan.passes().filter(|p| p.label == "softmax").map(|p| p.kernel).collect()
+    };
+    for base in [Tuning::CPU, Tuning::GPU] {
+        assert!(!base.subgroups, "the baselines are the default");
+        assert_eq!(softmax(base), [Kernel::Softmax(Lanes::Workgroup)]);
+        assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::Softmax(Lanes::Subgroup)]);
+    }
+    assert!(Kernel::Softmax(Lanes::Subgroup).needs_subgroups());
+    assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 5);
+}
+
+#[test]
+fn the_subgroup_attention_where_the_subgroup_sizes_fit_the_head() {
+    let texture = |lanes| Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes });
+    let whole = texture(BlockLanes::Subgroup);
+    let attention = |h: usize, t: usize, s: usize, tuning: Tuning| -> Kernel {
+        let cfg = GqaConfig::new(h, 8, 2);
+        let p = problem(&cfg, 1, t, s, &CallOptions::default());
+        let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+        plan.passes().find(|p| p.label == "attention_block").unwrap().kernel
+    };
+    let cpu = |sizes: [u32; 2]| Tuning { subgroups: true, subgroup_sizes: sizes, ..Tuning::CPU };
+    // lavapipe: 8 lanes, 4 columns each: heads up to 128.
+    assert_eq!(attention(128, 40, 50, cpu([8, 8])), whole);
+    assert_eq!(attention(132, 40, 50, cpu([8, 8])), texture(BlockLanes::SharedLoads));
+    assert_eq!(attention(256, 40, 50, cpu([16, 16])), whole);
+    assert_eq!(attention(128, 40, 50, cpu([4, 32])), texture(BlockLanes::SharedLoads));
+    // Unknown sizes, sizes that are not powers of two or exceed the workgroup: the other form.
+    for sizes in [[0, 0], [8, 128], [12, 12], [16, 8]] {
+        assert_eq!(attention(64, 40, 50, cpu(sizes)), texture(BlockLanes::SharedLoads), "{sizes:?}");
+    }
+    assert_eq!(attention(64, 40, 50, Tuning::CPU), texture(BlockLanes::Workgroup));
+    // Its loops within llvmpipe's cap at T = S = 8192 with 8 lanes, and past the cap beyond.
+    let p = Params { s_len: 8192, head_dim: 128, ..Params::default() };
+    assert!(whole.loop_iterations(&p, [8, 8]) <= 65_535);
+    let far = Params { s_len: 40_000, ..p };
+    assert!(whole.loop_iterations(&far, [8, 8]) > 65_535);
+    assert_eq!(select::block_texture_lanes(cpu([8, 8]), &far), BlockLanes::SharedLoads);
+    // The worst size from 4 to 64 when unknown.
+    assert!(whole.loop_iterations(&p, [0, 0]) >= whole.loop_iterations(&p, [8, 8]));
+}
+
+#[test]
+fn the_subgroup_matmul_only_in_place_of_the_textured_one() {
+    use BlockRows::{Eight, Sixteen};
+    use Operands::{Storage, Texture};
+    let blocked = |rows, operands, subgroups| Kernel::Matmul(MatmulKernel::blocked(rows, operands, subgroups));
+    let rows4 = Kernel::Matmul(MatmulKernel::Rows4(Texture));
+    // The matmul a tuning picks for an m x k by k x n product.
+    let matmul_kernel = |tuning: &Tuning, m, k, n, limits: &Limits| {
+        Kernel::Matmul(ProjectionRoute::new(tuning, limits).kernel(Dense::Query, m, k, n))
+    };
+    let cfg = GqaConfig::new(8, 4, 2);
+    let p = problem(&cfg, 2, 70, 50, &CallOptions::default());
+    let kernel = |tuning: Tuning| -> Kernel {
+        let plan = Plan::tuned(&p, &Limits::default(), tuning).unwrap();
+        plan.passes().find(|p| p.label == "project_query").unwrap().kernel
+    };
+    assert_eq!(kernel(Tuning::CPU), blocked(Sixteen, Texture, false));
+    assert_eq!(kernel(Tuning { subgroups: true, ..Tuning::CPU }), blocked(Sixteen, Texture, true));
+    assert_eq!(kernel(Tuning { subgroups: true, ..Tuning::GPU }), Kernel::Matmul(MatmulKernel::Tiled));
+    let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, subgroups: true, ..Tuning::CPU };
+    assert_eq!(kernel(buffers), blocked(Sixteen, Storage, false));
+    assert!(
+        blocked(Sixteen, Texture, true).needs_subgroups() && blocked(Sixteen, Texture, true).reads_operand_textures()
+    );
+    // By rows (B = 1, T rows; Nq·H = 256 output columns, two 128-column tiles): the rows-of-4
+    // kernel up to 16, the 8-row kernel up to 64 (one 64-row tile), the 16-row one beyond; in
+    // the subgroup form with subgroups, the texture form without.
+    let cfg = GqaConfig::new(64, 4, 2);
+    let subgroups = Tuning { subgroups: true, ..Tuning::CPU };
+    for (t, with, without) in [
+        (16, rows4, rows4),
+        (17, blocked(Eight, Texture, true), blocked(Eight, Texture, false)),
+        (64, blocked(Eight, Texture, true), blocked(Eight, Texture, false)),
+        (65, blocked(Sixteen, Texture, true), blocked(Sixteen, Texture, false)),
+    ] {
+        let p = problem(&cfg, 1, t, 50, &CallOptions::default());
+        let plan = Plan::tuned(&p, &Limits::default(), subgroups).unwrap();
+        let pass = plan.passes().find(|p| p.label == "project_query").unwrap();
+        assert_eq!(pass.kernel, with, "T = {t}");
+        assert_eq!(pass.workgroups[1], t.div_ceil(pass.kernel.tile()[1] as usize) as u32, "T = {t}");
+        let plan = Plan::tuned(&p, &Limits::default(), Tuning::CPU).unwrap();
+        assert_eq!(plan.passes().find(|p| p.label == "project_query").unwrap().kernel, without, "T = {t}");
+    }
+    let rows8 = blocked(Eight, Texture, true);
+    assert!(rows8.needs_subgroups() && rows8.reads_operand_textures() && rows8.tile() == [128, 64]);
+    // Where one 128 x 128 tile would hold the product, the 8-row kernel's two tiles.
+    let limits = Limits::default();
+    assert_eq!(matmul_kernel(&subgroups, 128, 512, 128, &limits), rows8);
+    assert_eq!(matmul_kernel(&subgroups, 128, 512, 256, &limits), blocked(Sixteen, Texture, true));
+    assert_eq!(matmul_kernel(&subgroups, 129, 512, 128, &limits), blocked(Sixteen, Texture, true));
+    let (plain, rows8) = (Tuning::CPU, blocked(Eight, Texture, false));
+    assert!(!rows8.needs_subgroups() && rows8.reads_operand_textures() && rows8.tile() == [128, 64]);
+    assert_eq!(matmul_kernel(&plain, 64, 512, 4096, &limits), rows8);
+    assert_eq!(matmul_kernel(&plain, 128, 512, 128, &limits), rows8);
+    assert_eq!(matmul_kernel(&plain, 128, 512, 256, &limits), blocked(Sixteen, Texture, false));
+    // Over storage buffers (textures not chosen), neither 8-row kernel.
+    let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, ..Tuning::CPU };
+    assert_eq!(matmul_kernel(&buffers, 64, 512, 4096, &limits), blocked(Sixteen, Storage, false));
+}
