@@ -9,7 +9,7 @@
 // scratch memory):
 //   1. lanes over (group of 4 keys, group of 8 items) pairs: each lane reads its four K rows and
 //      eight query rows as vec4s (32 named accumulators, common/dots8x4.wgsl; the 8 lanes of a SIMD
-//      group share the queries; in Kernel::AttentionBlockTexSubgroup each lane fetches one of the
+//      group share the queries; in kernel attention_block_tex_subgroup each lane fetches one of the
 //      8 query rows and the subgroup broadcasts them, common/block_lanes_subgroup.wgsl's logits8x4),
 //      and keeps the 32 scaled logits in registers, the sentinel MASKED in place of masked keys
 //      (the masks are evaluated here, in one loop with one call site of `visible`, which keeps
@@ -29,20 +29,20 @@
 //      loops like storage loads: with one column per lane they took over half the kernel's time).
 //      Under Keras' default-call policy the lane also sums V (for fully masked rows).
 // Q, K and V are read through load_q / load_k / load_v (storage buffers, or textures in
-// Kernel::AttentionBlockTex, where a texel fetch is one gather on CPU drivers); phase 3's
+// kernel attention_block_tex, where a texel fetch is one gather on CPU drivers); phase 3's
 // probabilities through load_p4 (common/block_lanes.wgsl, or common/block_lanes_subgroup.wgsl in
-// Kernel::AttentionBlockTexSubgroup: subgroup broadcasts in place of three of every four loads).
+// kernel attention_block_tex_subgroup: subgroup broadcasts in place of three of every four loads).
 // At the end the key groups' accumulators are combined through `sc`, 4 items and both columns of the
 // pairs at a time (finish8), and the output is normalised (zeros or the plain average of V for
 // fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
 
 // Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): storage buffers
-// (common/qkv_storage.wgsl, Kernel::AttentionBlock) or rgba32float textures
-// (common/qkv_texture.wgsl, Kernel::AttentionBlockTex), read through load_q, load_k, load_v.
+// (common/qkv_storage.wgsl, kernel attention_block) or rgba32float textures
+// (common/qkv_texture.wgsl, kernel attention_block_tex), read through load_q, load_k, load_v.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
-// Binding 7: Kernel::VFinite's words (common/v_flags.wgsl).
+// Binding 7: the words of Kernel::CheckValues (common/v_flags.wgsl).
 
 const WG: u32 = 64u;
 const BLOCK: u32 = 16u;
@@ -485,7 +485,7 @@ fn main(ids: LaneIds, @builtin(workgroup_id) wid: vec3<u32>) {
     // The keys the chunk loop skipped: their V's non-finite components and, under Keras' policy,
     // their V sums (block_keys).
     workgroupBarrier();
-    // Not at all where Kernel::VFinite found every value finite and the policy gives zeros
+    // Not at all where Kernel::CheckValues found every value finite and the policy gives zeros
     // (common/v_flags.wgsl): the scan would find nothing and sum nothing used.
     if busy && (keys.x > 0u || keys.y < s_len) && (keras_rows || !values_all_finite()) {
         let kv_row = b * params.kv_stride;

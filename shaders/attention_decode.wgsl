@@ -21,8 +21,8 @@
 //      workgroup load gives the 4 items' p for both columns (on CPU drivers each workgroup load is
 //      a per-lane loop, like a storage load).
 // Q, K and V are read through load_q / load_k / load_v: storage buffers (common/qkv_storage.wgsl,
-// Kernel::AttentionDecode) or rgba32float textures (common/qkv_texture.wgsl,
-// Kernel::AttentionDecodeTex: the KV cache's texture mirrors, where a texel fetch is one gather on CPU
+// kernel attention_decode) or rgba32float textures (common/qkv_texture.wgsl,
+// kernel attention_decode_tex: the KV cache's texture mirrors, where a texel fetch is one gather on CPU
 // drivers). The query rows are small and cache-resident: the 16 KiB of workgroup memory that WebGPU
 // guarantees goes to the scores.
 // Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax

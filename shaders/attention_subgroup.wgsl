@@ -1,4 +1,4 @@
-// Fused attention for CPU adapters with subgroups (Kernel::AttentionSubgroup, compiled only where the
+// Fused attention for CPU adapters with subgroups (kernel attention_subgroup, compiled only where the
 // device has Features::SUBGROUP): attention_block.wgsl's math (the same bindings, semantics and
 // register-held logits, common/block_softmax.wgsl) with each block of 8 items owned by one subgroup
 // from start to end, so that nothing passes through workgroup memory and nothing waits at a barrier.
@@ -35,7 +35,7 @@
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>; // (B, T, Nq, H)
-// Binding 7: Kernel::VFinite's words (common/v_flags.wgsl).
+// Binding 7: the words of Kernel::CheckValues (common/v_flags.wgsl).
 
 // Blocks of 8 items per workgroup (Kernel::SUBGROUP_BLOCKS), taken by its subgroups in turn.
 const BLOCKS: u32 = 8u;
@@ -336,7 +336,7 @@ fn block(ids: SubgroupIds, b: u32, g: u32, it0: u32) {
     }
 
     // The keys the step loop skipped (keys_seen): scanned for non-finite values of V and, under
-    // Keras' policy, their sums; not at all where Kernel::VFinite found every value finite and the
+    // Keras' policy, their sums; not at all where Kernel::CheckValues found every value finite and the
     // policy gives zeros (common/v_flags.wgsl).
     var sk = Skipped(vec4<u32>(0u), a.s0, a.s1, a.s2, a.s3);
     if sums || !values_all_finite() {

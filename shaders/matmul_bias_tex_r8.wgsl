@@ -4,7 +4,7 @@
 // C in 32 named vec4 accumulators; per 4 steps of k it loads 16 vec4 of B, then one row of A at a
 // time (a vec4 live instead of 8: 20-25% faster on lavapipe) for 128 vec4 FMAs, chained 4 to an
 // assignment.
-// The 8-row form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexRows8): 8 rows x 16
+// The 8-row form of matmul_bias_rb16.wgsl's texture form (kernel matmul_bias_tex_r8): 8 rows x 16
 // columns per invocation, tiles of 64 x 128, taken where the tuning has no subgroups for products of
 // 17 to 64 rows and those one 128 x 128 tile holds (GL llvmpipe: 0.57-0.61 of matmul_bias_rb16's
 // time at 64 rows). A and B from common/operands_texture.wgsl.

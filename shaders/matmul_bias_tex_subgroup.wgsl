@@ -4,7 +4,7 @@
 // C in 64 named vec4 accumulators; per 4 steps of k it loads 16 vec4 of B, then one row of A at a
 // time (a vec4 live instead of 16: 20-25% faster on lavapipe) for 256 vec4 FMAs, chained 4 to an
 // assignment.
-// The subgroup form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexSubgroup, compiled
+// The subgroup form of matmul_bias_rb16.wgsl's texture form (kernel matmul_bias_tex_subgroup, compiled
 // only where the device has Features::SUBGROUP; A and B from common/operands_texture.wgsl). The 8
 // lanes of a row of the workgroup's 8 x 8 grid share their 16 rows of A: on CPU drivers a fetch
 // of one texel by all 8 lanes costs a whole gather, so there each lane fetches two of the rows

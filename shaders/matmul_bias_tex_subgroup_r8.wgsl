@@ -4,12 +4,12 @@
 // C in 32 named vec4 accumulators; per 4 steps of k it loads 16 vec4 of B, then one row of A at a
 // time (a vec4 live instead of 8: 20-25% faster on lavapipe) for 128 vec4 FMAs, chained 4 to an
 // assignment.
-// The 8-row form of matmul_bias_tex_subgroup.wgsl (Kernel::MatmulBiasTexSubgroupRows8): 8 rows x 16
+// The 8-row form of matmul_bias_tex_subgroup.wgsl (kernel matmul_bias_tex_subgroup_r8): 8 rows x 16
 // columns per invocation, tiles of 64 x 128, one gather of A per step (each lane fetches row
 // sg_lane). For products of 17 to 64 rows, which a 128-row tile would fill only half of: at 64 x
 // 512 x 512 on lavapipe 0.62-0.66 of matmul_bias_tex_subgroup's time (1.06x at 128 rows).
 //
-// The subgroup form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexSubgroup, compiled
+// The subgroup form of matmul_bias_rb16.wgsl's texture form (kernel matmul_bias_tex_subgroup, compiled
 // only where the device has Features::SUBGROUP; A and B from common/operands_texture.wgsl). The 8
 // lanes of a row of the workgroup's 8 x 8 grid share their 16 rows of A: on CPU drivers a fetch
 // of one texel by all 8 lanes costs a whole gather, so there each lane fetches two of the rows

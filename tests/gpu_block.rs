@@ -274,7 +274,11 @@ fn block_kernel_propagates_non_finite_values_past_the_causal_horizon() {
             let want_kernel = expected(ctx, form, cfg.head_dim);
             assert!(plan.passes().any(|p| p.kernel == want_kernel));
             let check = plan.passes().find(|p| p.label == "check_values").expect("the values checked");
-            assert_eq!((check.kernel, check.params.n), (Kernel::CheckValues, 0), "a real check, not 'unknown'");
+            assert_eq!(
+                (check.kernel, check.params.values_unknown),
+                (Kernel::CheckValues, 0),
+                "a real check, not 'unknown'"
+            );
             let name = adapter_name(ctx);
             let got = layer.forward(&q, &v, None, &opts).unwrap();
             common::assert_close(

@@ -3,17 +3,17 @@
 accumulators written out by name (software drivers keep dynamically indexed arrays in scratch memory):
 
 - shaders/matmul_bias_rb16.wgsl: operands through `load_a` / `load_b`, declared by a snippet:
-  common/operands_storage.wgsl (Kernel::MatmulBiasRb16) or common/operands_texture.wgsl
-  (Kernel::MatmulBiasTex: on Mesa's llvmpipe an image load is a gather, a storage-buffer load a loop
+  common/operands_storage.wgsl (kernel matmul_bias_rb16) or common/operands_texture.wgsl
+  (kernel matmul_bias_tex: on Mesa's llvmpipe an image load is a gather, a storage-buffer load a loop
   over the SIMD lanes, 4x faster there).
-- shaders/matmul_bias_tex_subgroup.wgsl (Kernel::MatmulBiasTexSubgroup, with
+- shaders/matmul_bias_tex_subgroup.wgsl (kernel matmul_bias_tex_subgroup, with
   common/operands_texture.wgsl): the same blocks, where the 8 lanes of a subgroup that share their 16
   rows of A fetch them as 2 gathers (one row per lane) and hand them round with subgroupBroadcast,
   instead of 16 fetches of one texel each.
-- shaders/matmul_bias_tex_subgroup_r8.wgsl (Kernel::MatmulBiasTexSubgroupRows8): the subgroup form
+- shaders/matmul_bias_tex_subgroup_r8.wgsl (kernel matmul_bias_tex_subgroup_r8): the subgroup form
   with 8 rows x 16 columns per invocation (64-row tiles, one gather of A per step), for products of
   17 to 64 rows, which fill only half of a 128-row tile.
-- shaders/matmul_bias_tex_r8.wgsl (Kernel::MatmulBiasTexRows8): the texture form with 8 rows per
+- shaders/matmul_bias_tex_r8.wgsl (kernel matmul_bias_tex_r8): the texture form with 8 rows per
   invocation, its counterpart without subgroups.
 
 Each accumulator takes its 4 FMAs of a step of k in one chained assignment (llvmpipe blends every
@@ -118,7 +118,7 @@ def plain(rows=ROWS):
     out = []
     w = out.append
     eight = [
-        "The 8-row form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexRows8): 8 rows x 16",
+        "The 8-row form of matmul_bias_rb16.wgsl's texture form (kernel matmul_bias_tex_r8): 8 rows x 16",
         "columns per invocation, tiles of 64 x 128, taken where the tuning has no subgroups for products of",
         "17 to 64 rows and those one 128 x 128 tile holds (GL llvmpipe: 0.57-0.61 of matmul_bias_rb16's",
         "time at 64 rows). A and B from common/operands_texture.wgsl.",
@@ -141,14 +141,14 @@ def subgroup(rows=ROWS):
     out = []
     w = out.append
     eight = [
-        "The 8-row form of matmul_bias_tex_subgroup.wgsl (Kernel::MatmulBiasTexSubgroupRows8): 8 rows x 16",
+        "The 8-row form of matmul_bias_tex_subgroup.wgsl (kernel matmul_bias_tex_subgroup_r8): 8 rows x 16",
         "columns per invocation, tiles of 64 x 128, one gather of A per step (each lane fetches row",
         "sg_lane). For products of 17 to 64 rows, which a 128-row tile would fill only half of: at 64 x",
         "512 x 512 on lavapipe 0.62-0.66 of matmul_bias_tex_subgroup's time (1.06x at 128 rows).",
         "",
     ]
     header(w, (eight if rows == LANES else []) + [
-        "The subgroup form of matmul_bias_rb16.wgsl's texture form (Kernel::MatmulBiasTexSubgroup, compiled",
+        "The subgroup form of matmul_bias_rb16.wgsl's texture form (kernel matmul_bias_tex_subgroup, compiled",
         "only where the device has Features::SUBGROUP; A and B from common/operands_texture.wgsl). The 8",
         "lanes of a row of the workgroup's 8 x 8 grid share their 16 rows of A: on CPU drivers a fetch",
         "of one texel by all 8 lanes costs a whole gather, so there each lane fetches two of the rows",

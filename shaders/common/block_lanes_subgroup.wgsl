@@ -1,5 +1,5 @@
 // attention_block's lane ids and phase 3's probability loads with subgroup operations
-// (Kernel::AttentionBlockTexSubgroup, compiled only where the device has Features::SUBGROUP): the
+// (kernel attention_block_tex_subgroup, compiled only where the device has Features::SUBGROUP): the
 // same items as common/block_lanes.wgsl. In phase 3 the lanes of one key group read the same four
 // vec4s of `sc` for each key; on CPU drivers every workgroup load is a loop over the SIMD lanes, so
 // where a subgroup's lanes all share a key group, each lane loads one of the four and takes the

@@ -35,6 +35,10 @@ struct Params {
     t_count: u32,
     split_keys: u32,
     kv_stride: u32,
+    check_vec4s: u32,
+    values_unknown: u32,
+    pack_rows: u32,
+    pack_cols: u32,
     _pad: u32,
 }
 

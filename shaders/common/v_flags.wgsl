@@ -1,4 +1,4 @@
-// The words Kernel::VFinite wrote for the block attention (binding 7): all 0 when no projected
+// The words Kernel::CheckValues wrote for the block attention (binding 7): all 0 when no projected
 // value is NaN or infinite, so that the scan of the keys outside keys_seen, which only looks for
 // those, may be skipped (where fully masked rows give zeros). The plan writes them only where they
 // matter (a causal or window skip under the zeros policy); elsewhere the scan's ranges are empty or

@@ -1,5 +1,6 @@
 //! `Params`: the one uniform struct every kernel reads, mirrored field for field in
-//! `shaders/common/params.wgsl` (a test compares naga's reflected layout with this one).
+//! `shaders/common/params.wgsl` (a test compares naga's reflected layout with this one). Each field
+//! means one thing in every kernel that reads it; a kernel ignores the fields it does not read.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -29,11 +30,11 @@ pub mod matmul_flags {
 
 /// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
 ///
-/// All fields are 4 bytes; the struct is 144 bytes (a multiple of 16, as uniforms need).
+/// All fields are 4 bytes; the struct is 160 bytes (a multiple of 16, as uniforms need).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
 pub struct Params {
-    /// Matmul: rows of A and C.
+    /// Matmul: rows of A and C (its sizes are `m`, `n`, `k` only in the matmuls).
     pub m: u32,
     /// Matmul: columns of B and C.
     pub n: u32,
@@ -104,13 +105,22 @@ pub struct Params {
     /// Keys between consecutive batch elements of K and V as the attention kernels read them: S for a
     /// plain call, the capacity of the KV cache for a cached call.
     pub kv_stride: u32,
-    /// Padding to 144 bytes.
+    /// [`crate::Kernel::CheckValues`]: vec4s of the projected values to check.
+    pub check_vec4s: u32,
+    /// [`crate::Kernel::CheckValues`]: 1 to write "unknown" (1) without reading the values (a cached
+    /// call, whose values are in the cache).
+    pub values_unknown: u32,
+    /// [`crate::Kernel::PackTexture`]: rows of the matrix packed.
+    pub pack_rows: u32,
+    /// [`crate::Kernel::PackTexture`]: columns of the matrix packed (a multiple of 4).
+    pub pack_cols: u32,
+    /// Padding to 160 bytes.
     pub _pad: u32,
 }
 
 impl Params {
     /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
-    pub const FIELDS: [(&'static str, usize); 36] = [
+    pub const FIELDS: [(&'static str, usize); 40] = [
         ("m", 0),
         ("n", 4),
         ("k", 8),
@@ -146,7 +156,11 @@ impl Params {
         ("t_count", 128),
         ("split_keys", 132),
         ("kv_stride", 136),
-        ("_pad", 140),
+        ("check_vec4s", 140),
+        ("values_unknown", 144),
+        ("pack_rows", 148),
+        ("pack_cols", 152),
+        ("_pad", 156),
     ];
 }
 
@@ -157,14 +171,16 @@ mod tests {
 
     #[test]
     fn field_table_matches_rust_layout() {
-        assert_eq!(size_of::<Params>(), 144);
+        assert_eq!(size_of::<Params>(), 160);
         assert_eq!(offset_of!(Params, scale), 44);
         assert_eq!(offset_of!(Params, causal_shift), 52);
         assert_eq!(offset_of!(Params, masked_rows), 92);
         assert_eq!(offset_of!(Params, use_gate), 112);
         assert_eq!(offset_of!(Params, t_count), 128);
         assert_eq!(offset_of!(Params, kv_stride), 136);
-        assert_eq!(offset_of!(Params, _pad), 140);
+        assert_eq!(offset_of!(Params, check_vec4s), 140);
+        assert_eq!(offset_of!(Params, pack_cols), 152);
+        assert_eq!(offset_of!(Params, _pad), 156);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

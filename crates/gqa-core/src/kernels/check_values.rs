@@ -22,5 +22,5 @@ pub const SPEC: KernelSpec = KernelSpec {
     // The workgroup's flag.
     workgroup_memory_bytes: 4,
     features: Features::NONE,
-    loop_iterations: |p, _| (p.m as u64).div_ceil(256 * FLAG_WORDS as u64),
+    loop_iterations: |p, _| (p.check_vec4s as u64).div_ceil(256 * FLAG_WORDS as u64),
 };

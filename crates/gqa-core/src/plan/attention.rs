@@ -151,7 +151,7 @@ fn block(
             label: "check_values",
             kernel: Kernel::CheckValues,
             workgroups: [check_values::FLAG_WORDS, 1, 1],
-            params: Params { m: vec4s, n: (check == ValueCheck::Unknown) as u32, ..call.params },
+            params: Params { check_vec4s: vec4s, values_unknown: (check == ValueCheck::Unknown) as u32, ..call.params },
             bindings: vec![call.kv[1], BufferId::VFlags],
         }));
     }

@@ -98,7 +98,7 @@ impl Plan {
                 label: c.label,
                 kernel,
                 workgroups: emit::tiled(kernel, cols, rows, 1),
-                params: Params { m: rows as u32, k: cols as u32, ..Params::default() },
+                params: Params { pack_rows: rows as u32, pack_cols: cols as u32, ..Params::default() },
                 bindings: vec![c.src, c.dst],
             });
         }

@@ -25,7 +25,7 @@ fn packing_copies_become_passes_for_one_source() {
     assert_eq!((kind(&plan, "pack_query"), kind(&plan, "pack_value")), ("pass", "copy"));
     let pass = plan.passes().find(|p| p.label == "pack_query").unwrap();
     assert_eq!(
-        (pass.params.m, pass.params.k, pass.bindings.clone()),
+        (pass.params.pack_rows, pass.params.pack_cols, pass.bindings.clone()),
         (40, 64, vec![BufferId::Query, BufferId::QueryTexture])
     );
     assert_eq!(pass.workgroups, tiled(Kernel::PackTexture, 64, 40, 1));
@@ -52,9 +52,9 @@ fn cached_plan(
     Plan::cached(&problem, &update, limits, tuning)
 }
 
-/// The block attention's value check (`check_values`, `v_finite`): a real check of the
+/// The block attention's value check (`check_values`, Kernel::CheckValues): a real check of the
 /// chunk's projected values where keys can be skipped and fully masked rows give zeros,
-/// "unknown" (n = 1, nothing read) for such a cached call, no pass without a mask that skips or
+/// "unknown" (values_unknown = 1, nothing read) for such a cached call, no pass without a mask that skips or
 /// under Keras' policy (the words are not consulted there); its words bound by the attention.
 #[test]
 fn block_plans_check_the_values_only_where_the_attention_may_skip_keys() {
@@ -65,7 +65,7 @@ fn block_plans_check_the_values_only_where_the_attention_may_skip_keys() {
         let attention = passes[i + 1];
         assert!(attention.kernel.is_block_attention() && attention.bindings.last() == Some(&BufferId::VFlags));
         assert_eq!(passes[i].bindings, [BufferId::ValueProj, BufferId::VFlags]);
-        (passes[i].params.m, passes[i].params.n)
+        (passes[i].params.check_vec4s, passes[i].params.values_unknown)
     };
     let causal = CallOptions { use_causal_mask: true, ..Default::default() };
     let plan = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::CPU).unwrap();
@@ -84,7 +84,7 @@ fn block_plans_check_the_values_only_where_the_attention_may_skip_keys() {
     // A uniform cached call is bottom-right causal: its words say "unknown".
     let plan = cached_plan(30, 20, 64, true, &Limits::default(), Tuning::CPU).unwrap();
     let i = plan.passes().position(|p| p.label == "check_values").expect("a check");
-    assert_eq!(plan.passes().nth(i).map(|p| (p.params.m, p.params.n)), Some((0, 1)));
+    assert_eq!(plan.passes().nth(i).map(|p| (p.params.check_vec4s, p.params.values_unknown)), Some((0, 1)));
     // No block attention, no check.
     let gpu = Plan::tuned(&problem(&cfg, 2, 20, 50, &causal), &Limits::default(), Tuning::GPU).unwrap();
     assert!(gpu.passes().all(|p| p.kernel != Kernel::CheckValues) && gpu.buffer(BufferId::VFlags).is_none());
