@@ -7,9 +7,10 @@
 //! [`Kernel::ALL`] enumerates every kernel a plan can choose. Which kernel a plan runs is decided
 //! in one place only, the planner's selection stage (`plan/select.rs`).
 //!
-//! Adding a variant to a family: a value of its axes, its arm in the family's `spec` (name, file,
-//! snippets, ...), its WGSL file under `shaders/`, its entry in [`Kernel::ALL`], and the arm of
-//! the selector that picks it.
+//! Adding a variant to a family: a value of its axes and its arm in the family's `spec` (name,
+//! file, snippets, ...), its entry in [`Kernel::ALL`], its WGSL file under `shaders/` (with its line
+//! in gqa-wgpu's table of WGSL texts, `shaders::FILES`, if the file is new), and the arm of the
+//! selector that picks it.
 
 pub mod block;
 pub mod check_values;
