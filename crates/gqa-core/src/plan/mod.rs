@@ -3,16 +3,16 @@
 //!
 //! [`Plan::tuned`] and [`Plan::cached`] run the planner's stages in order, each in its own file:
 //!
-//! 1. [`chunk`]: how many batch elements, (b, u) rows and queries go in one chunk.
-//! 2. [`select`]: which kernels run the projections and the attention, as a typed [`Route`]
+//! 1. [`chunk`] (`chunk.rs`): how many batch elements, (b, u) rows and queries go in one chunk.
+//! 2. [`select`] (`select.rs`): which kernels run the projections and the attention, as a typed [`Route`]
 //!    (the only code that names kernel variants).
-//! 3. [`buffers`]: every buffer and texture, sized from the problem, the chunking and the route.
-//! 4. [`emit`]: the steps of every batch chunk (the attention's in [`attention`], one function per
-//!    route), with the params of `params`.
-//! 5. [`check`]: the plan against the device's limits and the tuning's loop cap.
+//! 3. `buffers.rs`: every buffer and texture, sized from the problem, the chunking and the route.
+//! 4. `emit.rs`: the steps of every batch chunk (the attention's in `attention.rs`, one function
+//!    per route), each pass's params from `params.rs`.
+//! 5. `check.rs`: the plan against the device's limits and the tuning's loop cap.
 //!
 //! The packed mask words ([`Plan::mask_words`]) are computed with the plan from the problem's
-//! masks ([`masks`]).
+//! masks ([`masks`], `masks.rs`).
 
 mod attention;
 mod buffers;

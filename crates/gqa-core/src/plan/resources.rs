@@ -14,7 +14,7 @@ pub enum BufferId {
     Key,
     /// Input value (B, S, Dv).
     Value,
-    /// Every mask part packed as bits in u32 words (see [`MaskOffsets`]); at least one word.
+    /// Every mask part packed as bits in u32 words (see [`crate::MaskOffsets`]); at least one word.
     Masks,
     /// A dense sub-layer's weight matrix (Keras' `kernel`), flattened to `[in, out]`.
     Weight(Dense),
@@ -111,7 +111,7 @@ pub enum BufferRole {
 }
 
 impl BufferId {
-    /// Whether the buffer is stored in the plan's [`Precision`] (the weights and the intermediates
+    /// Whether the buffer is stored in the plan's [`crate::Precision`] (the weights and the intermediates
     /// between the projections and the output projection); every other buffer (inputs, masks,
     /// probabilities and scores, partial states, outputs) is always 4-byte f32 or u32.
     pub fn follows_precision(self) -> bool {

@@ -22,7 +22,7 @@ pub struct Pass {
 impl Pass {
     /// The pass's floating-point operations (multiply-add = 2) where they follow from its params
     /// alone: `2 m n k` for a matmul ([`Kernel::is_matmul`]); `None` for other kernels, whose work
-    /// depends on the masks and the chunking (the plan's total is [`Plan::flops`]).
+    /// depends on the masks and the chunking (the plan's total is [`crate::Plan::flops`]).
     pub fn flops(&self) -> Option<u64> {
         let p = &self.params;
         self.kernel.is_matmul().then(|| 2 * p.m as u64 * p.n as u64 * p.k as u64)

@@ -3,7 +3,9 @@
 use super::emit::tiled;
 use super::*;
 use crate::kernels::texture::TextureShape;
-use crate::kernels::{self, BlockAttention, BlockLanes, BlockRows, Lanes, MatmulKernel, MatmulPrecision, Operands};
+use crate::kernels::{
+    self, BlockAttention, BlockLanes, BlockRows, FusedOutput, Lanes, MatmulKernel, MatmulPrecision, Operands,
+};
 use crate::options::MaskedRows;
 use crate::weights::Dense;
 use crate::{CallOptions, GqaConfig, Mask};
@@ -491,4 +493,83 @@ fn the_subgroup_matmul_only_in_place_of_the_textured_one() {
     // Over storage buffers (textures not chosen), neither 8-row kernel.
     let buffers = Tuning { matmul: crate::MatmulVariant::RegisterBlocked, ..Tuning::CPU };
     assert_eq!(matmul_kernel(&buffers, 64, 512, 4096, &limits), blocked(Sixteen, Storage, false));
+}
+
+/// The route a plan records names the kernels its attention passes dispatch, and what it needs:
+/// probabilities only for the separate passes, partial states only for flash-decoding, the value
+/// check's words only for the block attention, textures where it reads them.
+#[test]
+fn the_route_names_the_attention_the_passes_run() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    let attention_kernels = |plan: &Plan| -> Vec<Kernel> {
+        plan.passes().filter(|p| !p.kernel.is_matmul() && p.label != "check_values").map(|p| p.kernel).collect()
+    };
+    let plain = problem(&cfg, 2, 20, 50, &CallOptions::default());
+    let fused = Plan::tuned(&plain, &Limits::default(), Tuning::GPU).unwrap();
+    let kernel = Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention };
+    assert_eq!(fused.route.attention, AttentionRoute::Fused { kernel });
+    assert_eq!(attention_kernels(&fused), [kernel]);
+    assert!(!fused.route.attention.uses_probs() && fused.buffer(BufferId::Probs).is_none());
+
+    let scores = CallOptions { return_attention_scores: true, ..Default::default() };
+    let unfused = Plan::tuned(&problem(&cfg, 2, 20, 50, &scores), &Limits::default(), Tuning::GPU).unwrap();
+    let AttentionRoute::Unfused { logits, softmax, attend_values } = unfused.route.attention else {
+        panic!("{:?}", unfused.route.attention)
+    };
+    assert_eq!(attention_kernels(&unfused), [logits, softmax, attend_values]);
+    assert!(unfused.route.attention.uses_probs() && unfused.buffer(BufferId::Probs).is_some());
+
+    // Flash-decoding without the decode kernel: the fused file writing f32 partial states.
+    let step = problem(&cfg, 2, 1, 600, &CallOptions::default());
+    let no_decode = Tuning { decode_kernel: false, ..Tuning::GPU };
+    let split = Plan::tuned(&step, &Limits::default(), no_decode).unwrap();
+    let partials = Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials };
+    let reduce = Kernel::ReduceSplits(Precision::F32);
+    assert_eq!(
+        split.route.attention,
+        AttentionRoute::Split { split_keys: kernels::fused::SPLIT_KEYS, splits: 3, kernel: partials, reduce }
+    );
+    assert_eq!(attention_kernels(&split), [partials, reduce]);
+    assert_eq!(split.route.attention.splits(), Some(3));
+    assert!(split.buffer(BufferId::Partials).is_some());
+
+    // The CPU tuning: the block attention over the packed projections.
+    let block = Plan::tuned(&plain, &Limits::default(), Tuning::CPU).unwrap();
+    assert!(block.route.attention.is_block() && block.buffer(BufferId::VFlags).is_some());
+    assert_eq!(block.route.attention.kv_textures(), Some([BufferId::KeyProjTexture, BufferId::ValueProjTexture]));
+    assert_eq!(block.route.attention.splits(), None);
+
+    // A cached step: the decode kernel over the cache's texture mirrors.
+    let cached = cached_plan(30, 1, 64, true, &Limits::default(), Tuning::CPU).unwrap();
+    let AttentionRoute::Decode { kernel, kv_textures, .. } = cached.route.attention else {
+        panic!("{:?}", cached.route.attention)
+    };
+    assert_eq!(kernel, Kernel::DecodeAttention(Operands::Texture));
+    assert_eq!(kv_textures, Some([BufferId::KeyCacheTexture, BufferId::ValueCacheTexture]));
+    assert_eq!(attention_kernels(&cached)[0], kernel);
+}
+
+/// A cached call's plan carries the mask words of its problem: a ragged cache's per-sequence
+/// attention mask, packed as the options that describe it would be.
+#[test]
+fn cached_plans_carry_their_mask_words() {
+    let cfg = GqaConfig::new(8, 8, 2);
+    let shape = crate::CacheShape::new(&cfg, 2, 64).unwrap();
+    let update = CacheUpdate::new(shape, &[30, 10], &[2, 1], 2, None).unwrap();
+    let (problem, options) = update.problem(&cfg, 16, 12, None).unwrap();
+    let plan = Plan::cached(&problem, &update, &Limits::default(), Tuning::CPU).unwrap();
+    let mask = options.attention_mask.expect("a ragged cache's mask");
+    let words = plan.mask_words();
+    assert_eq!(words.len(), MaskOffsets::of(&problem).words());
+    for (i, &visible) in mask.data().iter().enumerate() {
+        assert_eq!(words[i / 32] >> (i % 32) & 1 == 1, visible, "bit {i}");
+    }
+    assert!(mask.data().iter().any(|v| !v) && mask.data().iter().any(|v| *v));
+    // Without masks: one word of zeros, to bind.
+    let plain = Plan::new(
+        &crate::Problem::new(&cfg, &[1, 3, 16], &[1, 4, 12], None, &CallOptions::default()).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(plain.mask_words(), [0]);
 }
