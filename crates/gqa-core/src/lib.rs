@@ -54,7 +54,7 @@ pub use config::GqaConfig;
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};
-pub use kernels::texture::{TextureShape, cache_texture_fits, row_texels};
+pub use kernels::texture::{TextureShape, row_texels};
 pub use kernels::{
     Access, BlockAttention, BlockLanes, BlockRows, Features, FusedOutput, Kernel, KernelSpec, Lanes, MatmulKernel,
     MatmulPrecision, Operands, Precision,
@@ -71,5 +71,5 @@ pub use plan::{
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, MaskValues, Problem};
 pub use regularizer::Regularizer;
 pub use tensor::{HostTensor, Mask};
-pub use tuning::{LLVMPIPE_LOOP_CAP, MatmulVariant, Tuning};
+pub use tuning::{LLVMPIPE_LOOP_CAP, MatmulVariant, Tuning, cache_texture_fits};
 pub use weights::{Dense, DenseWeights, LayerDims, Weights};

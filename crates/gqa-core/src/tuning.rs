@@ -4,7 +4,7 @@
 
 use crate::kernels::Kernel;
 use crate::kernels::Precision;
-use crate::kernels::texture::{cache_texture_fits, product_texture_fits, weight_texture_fits};
+use crate::kernels::texture::{matrix_texture_fits, product_texture_fits, weight_texture_fits};
 use crate::kv_cache::CacheShape;
 use crate::limits::Limits;
 use crate::params::Params;
@@ -42,7 +42,14 @@ impl MatmulVariant {
     }
 }
 
-/// The variants a plan uses.
+/// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`
+/// x `B·capacity` texels: `H` a multiple of 4 and both sides within `max_texture_dimension_2d`.
+pub fn cache_texture_fits(shape: &CacheShape, limits: &Limits) -> bool {
+    shape.head_dim.is_multiple_of(4)
+        && matrix_texture_fits((shape.batch * shape.capacity) as u64, shape.token_elems(), limits)
+}
+
+/// What an adapter is good at, as the planner reads it (`plan/select.rs` turns it into kernels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// The projection matmul.

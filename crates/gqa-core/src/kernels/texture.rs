@@ -3,7 +3,6 @@
 //! fits a device.
 
 use super::Kernel;
-use crate::kv_cache::CacheShape;
 use crate::limits::Limits;
 
 /// The shape of a plan resource that is a 2D rgba32float texture (4 f32 per texel) rather than a
@@ -82,13 +81,6 @@ pub fn weight_texture_fits(k: u64, n: u64, limits: &Limits) -> bool {
 /// `max_texture_dimension_2d`, and a storage texture allowed per stage (for packing A).
 pub fn product_texture_fits(m: u64, k: u64, n: u64, limits: &Limits) -> bool {
     weight_texture_fits(k, n, limits) && matrix_texture_fits(m, k, limits)
-}
-
-/// Whether the keys (or values) of a KV cache of `shape` fit one rgba32float texture of `Nkv·H / 4`
-/// x `B·capacity` texels: `H` a multiple of 4 and both sides within `max_texture_dimension_2d`.
-pub fn cache_texture_fits(shape: &CacheShape, limits: &Limits) -> bool {
-    shape.head_dim.is_multiple_of(4)
-        && matrix_texture_fits((shape.batch * shape.capacity) as u64, shape.token_elems(), limits)
 }
 
 #[cfg(test)]

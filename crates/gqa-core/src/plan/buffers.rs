@@ -8,11 +8,11 @@ use super::resources::{BufferId, BufferRole, BufferSpec};
 use super::select::Route;
 use crate::error::GqaError;
 use crate::kernels::check_values;
-use crate::kernels::texture::{TextureShape, cache_texture_fits};
+use crate::kernels::texture::TextureShape;
 use crate::kv_cache::CacheUpdate;
 use crate::limits::Limits;
 use crate::problem::Problem;
-use crate::tuning::Tuning;
+use crate::tuning::{Tuning, cache_texture_fits};
 use crate::weights::Dense;
 
 /// The buffers, and the textures the layer or the cache holds (weights kept as textures, a KV
