@@ -8,6 +8,7 @@ use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Problem};
 use crate::args::{GpuInputs, dims3};
 use crate::encode::{CacheBuffers, Recording, SCRATCH_USAGE};
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped_or_discard};
 use crate::layer::{GqaLayer, log_plan};
 use crate::polling::Drive;
 use crate::pool::{Class, Leases};
@@ -92,43 +93,43 @@ impl GqaLayer {
         let HostCall { query, value, key, options, cache } = *call;
         let ctx = &self.ctx;
         let device = &ctx.device;
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        // Inputs are written by the queue: they go back to the pool only after the submit.
-        let mut inputs = Leases::new(ctx.pool.clone(), Class::Host);
-        let mut outputs = Leases::new(ctx.pool.clone(), Class::Gpu);
-        let mut input = |name: &str, t: &HostTensor| {
-            let buf = inputs.take(device, SCRATCH_USAGE, t.len() as u64 * 4, name);
-            if !t.is_empty() {
-                ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(t.data()));
-            }
-            buf
-        };
-        let q = input("gqa query", query);
-        let v = input("gqa value", value);
-        let k = key.map(|k| input("gqa key", k));
-        let output = |id: BufferId, leases: &mut Leases| {
-            let spec = plan.buffer(id)?;
-            Some(if self.poison_outputs {
-                let nan = vec![f32::NAN; spec.elems as usize];
-                upload(device, &ctx.queue, "gqa poisoned output", bytemuck::cast_slice(&nan), SCRATCH_USAGE)
-            } else {
-                leases.take(device, SCRATCH_USAGE, spec.bytes, "gqa output")
-            })
-        };
-        let out_buf = output(BufferId::Output, &mut outputs);
-        let scores_buf = plan.scores_buffer().and_then(|id| output(id, &mut outputs));
-        let args = GpuInputs {
-            query: &q,
-            query_shape: dims3(query.shape()),
-            value: &v,
-            value_shape: dims3(value.shape()),
-            key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
-            output: out_buf.as_ref(),
-            scores: scores_buf.as_ref(),
-        };
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let staging = Recording::prepare(ctx, self.weight_store(), &args, cache, options, plan).map(|rec| {
+        let work = || {
+            // Inputs are written by the queue: they go back to the pool only after the submit.
+            let mut inputs = Leases::new(ctx.pool.clone(), Class::Host);
+            let mut outputs = Leases::new(ctx.pool.clone(), Class::Gpu);
+            let mut input = |name: &str, t: &HostTensor| {
+                let buf = inputs.take(device, SCRATCH_USAGE, t.len() as u64 * 4, name);
+                if !t.is_empty() {
+                    ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(t.data()));
+                }
+                buf
+            };
+            let q = input("gqa query", query);
+            let v = input("gqa value", value);
+            let k = key.map(|k| input("gqa key", k));
+            let output = |id: BufferId, leases: &mut Leases| {
+                let spec = plan.buffer(id)?;
+                Some(if self.poison_outputs {
+                    let nan = vec![f32::NAN; spec.elems as usize];
+                    upload(device, &ctx.queue, "gqa poisoned output", bytemuck::cast_slice(&nan), SCRATCH_USAGE)
+                } else {
+                    leases.take(device, SCRATCH_USAGE, spec.bytes, "gqa output")
+                })
+            };
+            let out_buf = output(BufferId::Output, &mut outputs);
+            let scores_buf = plan.scores_buffer().and_then(|id| output(id, &mut outputs));
+            let args = GpuInputs {
+                query: &q,
+                query_shape: dims3(query.shape()),
+                value: &v,
+                value_shape: dims3(value.shape()),
+                key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
+                output: out_buf.as_ref(),
+                scores: scores_buf.as_ref(),
+            };
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
+            let rec = Recording::prepare(ctx, self.weight_store(), &args, cache, options, plan)?;
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
@@ -137,22 +138,18 @@ impl GqaLayer {
             }
             let sources: Vec<(&wgpu::Buffer, u64)> =
                 sources.into_iter().filter_map(|(b, n)| b.as_ref().map(|b| (b, n))).collect();
-            stage(ctx, &mut encoder, &sources)
-        });
-        if staging.is_ok() {
+            let staging = stage(ctx, &mut encoder, &sources);
             ctx.queue.submit([encoder.finish()]);
-        }
-        let oom = pollster::block_on(oom.pop());
-        let validation = pollster::block_on(validation.pop());
-        let staging = staging?;
-        match oom.or(validation) {
-            Some(e) => {
-                inputs.discard();
-                outputs.discard();
-                Err(GpuError::from_wgpu(op, e))
-            }
-            None => Ok(staging),
-        }
+            Ok((staging, inputs, outputs))
+        };
+        let discard = |(_, inputs, outputs): (Staging, Leases, Leases)| {
+            inputs.discard();
+            outputs.discard();
+        };
+        // The inputs go back to the pool after the submit, when the leases are dropped here.
+        let (staging, _inputs, _outputs) =
+            scoped_or_discard(device, op, Catch::ValidationAndOutOfMemory, work, discard)?;
+        Ok(staging)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::forward::HostCall;
 use crate::layer::GqaLayer;
 use crate::matrix_texture::MatrixTexture;
@@ -86,7 +87,6 @@ impl KvCache {
             }
         }
         let dims = vec![shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim];
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let make = |label| {
             let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -96,16 +96,16 @@ impl KvCache {
             });
             GpuTensor::wrap(ctx, buffer, dims.clone())
         };
-        let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
-        let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
-            let texels = TextureShape::new((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
-            let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
-            let make = |label| MatrixTexture::create(&ctx.device, label, texels, usage);
-            [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu(OP, e));
-        }
+        let (keys, values, textures) = scoped(&ctx.device, OP, Catch::OutOfMemory, || {
+            let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
+            let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
+                let texels = TextureShape::new((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
+                let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
+                let make = |label| MatrixTexture::create(&ctx.device, label, texels, usage);
+                [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
+            });
+            Ok((keys, values, textures))
+        })?;
         Ok(Self { ctx: ctx.clone(), shape, keys, values, textures, lengths })
     }
 

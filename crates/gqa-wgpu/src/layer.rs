@@ -1,15 +1,14 @@
 //! `GqaLayer`: a configured layer whose weights live on the GPU, runnable any number of times.
 
 use gqa_core::{
-    BufferId, BufferRole, CallOptions, Dense, GqaConfig, GqaError, HostTensor, LayerDims, Plan, Precision, Problem,
-    Tuning, Weights,
+    BufferId, BufferRole, CallOptions, GqaConfig, GqaError, LayerDims, Plan, Precision, Problem, Tuning, Weights,
 };
 
 use crate::args::{EncodedForward, ForwardArgs, TensorArgs};
 pub(crate) use crate::args::{GpuInputs, dims3};
 use crate::context::GpuContext;
 use crate::error::GpuError;
-use crate::upload::upload;
+use crate::error_scope::{Catch, scoped};
 use crate::weight_store::WeightStore;
 
 /// A `GroupQueryAttention` layer on the GPU: its config, the input dims it was built for and its
@@ -84,57 +83,14 @@ impl GqaLayer {
         config.validate()?;
         let dims = weights.dims();
         weights.validate(config, dims)?;
-        let device = &ctx.device;
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut store = WeightStore::default();
-        let buffers = &mut store.buffers;
-        let limits = ctx.limits();
-        let mut textured = Vec::new();
-        for d in Dense::ALL {
-            let Some(w) = weights.dense(d) else { continue };
-            let as_texture = WeightStore::wants_texture(d, config, dims, ctx.tuning(), precision, &limits);
-            if as_texture {
-                textured.push((d, d.kernel_fans(config, dims), w.kernel.data()));
-            }
-            let mut upload = |id: BufferId, t: &HostTensor| {
-                let f16_bytes;
-                let bytes: &[u8] = match precision {
-                    Precision::F32 => bytemuck::cast_slice(t.data()),
-                    Precision::F16 => {
-                        f16_bytes = f16_le_bytes(t.data());
-                        &f16_bytes
-                    }
-                };
-                let buf = upload(
-                    device,
-                    &ctx.queue,
-                    &format!("gqa weight {id}"),
-                    bytes,
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                );
-                buffers.insert(id, buf);
-            };
-            // A kernel kept as a texture is uploaded as the texture alone (plans bind its buffer
-            // only for calls too tall for the textures; WeightStore::buffer makes it then).
-            if !as_texture {
-                upload(BufferId::Kernel(d), &w.kernel);
-            }
-            if let Some(b) = &w.bias {
-                upload(BufferId::Bias(d), b);
-            }
-        }
-        for (d, shape, data) in textured {
-            store.upload_texture(device, &ctx.queue, d, shape, data);
-        }
-        // Start the staged writes now (an empty submission carries them), so the copy into the
+        // Start the staged writes at once (an empty submission carries them), so the copy into the
         // weights' buffers and textures (on lavapipe 170-180 ms for 168 MiB, mostly page faults of
         // the new memory) runs while the caller goes on, instead of at the first call's submission.
-        ctx.queue.submit([]);
-        let oom = pollster::block_on(oom.pop());
-        if let Some(e) = oom.or(pollster::block_on(validation.pop())) {
-            return Err(GpuError::from_wgpu("upload weights", e));
-        }
+        let store = scoped(&ctx.device, "upload weights", Catch::ValidationAndOutOfMemory, || {
+            let store = WeightStore::upload(ctx, config, weights, precision);
+            ctx.queue.submit([]);
+            Ok(store)
+        })?;
         let layer =
             Self { ctx: ctx.clone(), config: config.clone(), dims, weights: store, precision, poison_outputs: false };
         log::debug!(
@@ -250,20 +206,13 @@ impl GqaLayer {
         const OP: &str = "forward_tensors";
         self.ctx.check_alive(OP)?;
         let device = &self.ctx.device;
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-        let encoded = self.encode_forward(&mut encoder, args, options);
-        if encoded.is_ok() {
+        scoped(device, OP, Catch::ValidationAndOutOfMemory, || {
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
+            let encoded = self.encode_forward(&mut encoder, args, options)?;
             self.ctx.queue.submit([encoder.finish()]);
-        }
-        let oom = pollster::block_on(oom.pop());
-        let validation = pollster::block_on(validation.pop());
-        let encoded = encoded?;
-        match oom.or(validation) {
-            Some(e) => Err(GpuError::from_wgpu(OP, e)),
-            None => Ok(encoded),
-        }
+            Ok(encoded)
+        })
     }
 
     pub(crate) fn encode_planned(
@@ -291,14 +240,6 @@ impl GqaLayer {
     pub fn call_bytes(plan: &Plan) -> u64 {
         plan.buffers.iter().filter(|b| b.role != BufferRole::Weight).map(|b| b.bytes).sum()
     }
-}
-
-/// `data` rounded to f16 (to nearest even), as little-endian bytes padded to a multiple of 4 (the
-/// queue writes whole 4-byte words).
-fn f16_le_bytes(data: &[f32]) -> Vec<u8> {
-    let mut bytes: Vec<u8> = data.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
-    bytes.resize(bytes.len().next_multiple_of(4), 0);
-    bytes
 }
 
 /// Logs a plan's summary at debug level.

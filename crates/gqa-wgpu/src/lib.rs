@@ -64,6 +64,7 @@ mod context;
 mod describe;
 mod encode;
 mod error;
+mod error_scope;
 mod forward;
 mod kv_cache;
 mod layer;

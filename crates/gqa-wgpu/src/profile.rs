@@ -14,10 +14,11 @@ use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Step};
 use crate::context::GpuContext;
 use crate::encode::{CacheBuffers, Recording};
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped, scoped_or_discard};
 use crate::kv_cache::KvCache;
 use crate::layer::{GpuInputs, GqaLayer, dims3};
 use crate::polling::Drive;
-use crate::readback::stage;
+use crate::readback::submit_staged;
 use crate::roofline;
 use crate::tensor::GpuTensor;
 use crate::upload::upload;
@@ -131,63 +132,64 @@ impl GqaLayer {
     ) -> Result<StepTimer, GpuError> {
         let ctx = self.context();
         let (device, queue) = (ctx.device(), ctx.queue());
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let q = upload(device, queue, "gqa query", bytemuck::cast_slice(query.data()), usage);
-        let v = upload(device, queue, "gqa value", bytemuck::cast_slice(value.data()), usage);
-        let k = key.map(|k| upload(device, queue, "gqa key", bytemuck::cast_slice(k.data()), usage));
-        // The outputs are the timer's own (made as the recording would make them), to be read back.
-        let output_buffer = |id: BufferId| {
-            plan.buffer(id).map(|spec| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&format!("gqa timer {id}")),
-                    size: crate::pool::pooled_size(spec.bytes),
-                    usage: GpuTensor::USAGE,
-                    mapped_at_creation: false,
-                })
-            })
-        };
-        let output = output_buffer(BufferId::Output).ok_or_else(|| GpuError::Buffer {
-            op: "step_timer".into(),
-            buffer: BufferId::Output.to_string(),
-            problem: "the plan does not list it".into(),
-        })?;
-        let scores = plan.scores_buffer().and_then(output_buffer);
-        let inputs = GpuInputs {
-            query: &q,
-            query_shape: dims3(query.shape()),
-            value: &v,
-            value_shape: dims3(value.shape()),
-            key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
-            output: Some(&output),
-            scores: scores.as_ref(),
-        };
-        let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, options, plan)?;
-        let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
-            let buffer = |label, usage| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: 16,
-                    usage,
-                    mapped_at_creation: false,
+        let work = || {
+            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+            let q = upload(device, queue, "gqa query", bytemuck::cast_slice(query.data()), usage);
+            let v = upload(device, queue, "gqa value", bytemuck::cast_slice(value.data()), usage);
+            let k = key.map(|k| upload(device, queue, "gqa key", bytemuck::cast_slice(k.data()), usage));
+            // The outputs are the timer's own (made as the recording would make them), to be read back.
+            let output_buffer = |id: BufferId| {
+                plan.buffer(id).map(|spec| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(&format!("gqa timer {id}")),
+                        size: crate::pool::pooled_size(spec.bytes),
+                        usage: GpuTensor::USAGE,
+                        mapped_at_creation: false,
+                    })
                 })
             };
-            Timestamps {
-                set: device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("gqa timer"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2,
-                }),
-                resolve: buffer("gqa timer resolve", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
-                readback: buffer("gqa timer readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
-                period: queue.get_timestamp_period() as f64,
-            }
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            rec.discard();
-            return Err(GpuError::from_wgpu("step_timer", e));
-        }
-        Ok(StepTimer { ctx: ctx.clone(), rec, timestamps, output, scores })
+            let output = output_buffer(BufferId::Output).ok_or_else(|| GpuError::Buffer {
+                op: "step_timer".into(),
+                buffer: BufferId::Output.to_string(),
+                problem: "the plan does not list it".into(),
+            })?;
+            let scores = plan.scores_buffer().and_then(output_buffer);
+            let inputs = GpuInputs {
+                query: &q,
+                query_shape: dims3(query.shape()),
+                value: &v,
+                value_shape: dims3(value.shape()),
+                key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
+                output: Some(&output),
+                scores: scores.as_ref(),
+            };
+            let rec = Recording::prepare(ctx, self.weight_store(), &inputs, cache, options, plan)?;
+            let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
+                let buffer = |label, usage| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: 16,
+                        usage,
+                        mapped_at_creation: false,
+                    })
+                };
+                Timestamps {
+                    set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("gqa timer"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count: 2,
+                    }),
+                    resolve: buffer(
+                        "gqa timer resolve",
+                        wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    ),
+                    readback: buffer("gqa timer readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+                    period: queue.get_timestamp_period() as f64,
+                }
+            });
+            Ok(StepTimer { ctx: ctx.clone(), rec, timestamps, output, scores })
+        };
+        scoped_or_discard(device, "step_timer", Catch::Validation, work, |timer| timer.rec.discard())
     }
 
     /// Times every step of a forward call: one warm-up call, then `runs` rounds in which each step
@@ -313,14 +315,7 @@ impl StepTimer {
         if let (Some(buf), Some(id)) = (&self.scores, plan.scores_buffer()) {
             sources.push((buf, bytes(id)));
         }
-        let (device, queue) = (self.ctx.device(), self.ctx.queue());
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
-        let staging = stage(&self.ctx, &mut encoder, &sources);
-        queue.submit([encoder.finish()]);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu(OP, e));
-        }
+        let staging = submit_staged(&self.ctx, OP, OP, &sources)?;
         let mut read = pollster::block_on(staging.read(&self.ctx, OP, Drive::Block))?.into_iter();
         let output = HostTensor::new(plan.problem.output_shape(), read.next().unwrap_or_default())?;
         let scores = match read.next() {
@@ -349,53 +344,52 @@ impl StepTimer {
             });
         }
         let (device, queue) = (self.ctx.device(), self.ctx.queue());
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let start = Instant::now();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa timer") });
-        let has_dispatch = self.rec.plan.steps[range.clone()].iter().any(|s| matches!(s, Step::Dispatch(_)));
-        // Timestamps are written by the compute passes that do the work (an empty marker pass
-        // around them was not ordered after the work on lavapipe); a range of copies alone is timed
-        // by the wall clock.
-        let timestamps = self.timestamps.as_ref().filter(|_| has_dispatch);
-        self.rec.encode_timed(&mut encoder, range, timestamps.map(|ts| &ts.set));
-        if let Some(ts) = timestamps {
-            encoder.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
-            encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.readback, 0, 16);
-        }
-        queue.submit([encoder.finish()]);
-        let wait = || {
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::Device { op: "StepTimer::time".into(), message: e.to_string() })
-        };
-        wait()?;
-        let wall = start.elapsed();
-        let mut elapsed = wall;
-        if let Some(ts) = timestamps {
-            let slice = ts.readback.slice(..);
-            let (tx, rx) = std::sync::mpsc::channel();
-            slice.map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-            wait()?;
-            rx.recv()
-                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?
-                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
-            let ticks: &[u64] = bytemuck::cast_slice(&view);
-            let (t0, t1) = (ticks[0], ticks[1]);
-            drop(view);
-            ts.readback.unmap();
-            let gpu = Duration::from_nanos((t1.saturating_sub(t0) as f64 * ts.period).round() as u64);
-            if t1 > t0 && gpu * 2 >= wall {
-                elapsed = gpu;
+        scoped(device, "StepTimer::time", Catch::Validation, || {
+            let start = Instant::now();
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa timer") });
+            let has_dispatch = self.rec.plan.steps[range.clone()].iter().any(|s| matches!(s, Step::Dispatch(_)));
+            // Timestamps are written by the compute passes that do the work (an empty marker pass
+            // around them was not ordered after the work on lavapipe); a range of copies alone is timed
+            // by the wall clock.
+            let timestamps = self.timestamps.as_ref().filter(|_| has_dispatch);
+            self.rec.encode_timed(&mut encoder, range, timestamps.map(|ts| &ts.set));
+            if let Some(ts) = timestamps {
+                encoder.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
+                encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.readback, 0, 16);
             }
-        }
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu("StepTimer::time", e));
-        }
-        Ok(elapsed)
+            queue.submit([encoder.finish()]);
+            let wait = || {
+                device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| GpuError::Device { op: "StepTimer::time".into(), message: e.to_string() })
+            };
+            wait()?;
+            let wall = start.elapsed();
+            let mut elapsed = wall;
+            if let Some(ts) = timestamps {
+                let slice = ts.readback.slice(..);
+                let (tx, rx) = std::sync::mpsc::channel();
+                slice.map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
+                wait()?;
+                rx.recv()
+                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?
+                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
+                let view = slice
+                    .get_mapped_range()
+                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
+                let ticks: &[u64] = bytemuck::cast_slice(&view);
+                let (t0, t1) = (ticks[0], ticks[1]);
+                drop(view);
+                ts.readback.unmap();
+                let gpu = Duration::from_nanos((t1.saturating_sub(t0) as f64 * ts.period).round() as u64);
+                if t1 > t0 && gpu * 2 >= wall {
+                    elapsed = gpu;
+                }
+            }
+            Ok(elapsed)
+        })
     }
 }

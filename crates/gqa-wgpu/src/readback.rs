@@ -3,6 +3,7 @@
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::polling::{Drive, mapped};
 use crate::pool::Class;
 
@@ -27,6 +28,22 @@ pub(crate) fn stage(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, source
         at += bytes;
     }
     Staging { buffer, parts: sources.iter().map(|(_, n)| *n).collect() }
+}
+
+/// [`stage`] into an encoder of its own (labelled `label`), submitted under a validation scope:
+/// the staging to [`Staging::read`].
+pub(crate) fn submit_staged(
+    ctx: &GpuContext,
+    op: &str,
+    label: &str,
+    sources: &[(&wgpu::Buffer, u64)],
+) -> Result<Staging, GpuError> {
+    scoped(&ctx.device, op, Catch::Validation, || {
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        let staging = stage(ctx, &mut encoder, sources);
+        ctx.queue.submit([encoder.finish()]);
+        Ok(staging)
+    })
 }
 
 impl Staging {
