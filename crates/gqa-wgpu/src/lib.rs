@@ -65,17 +65,16 @@ mod describe;
 mod encode;
 mod error;
 mod error_scope;
-mod forward;
 mod kv_cache;
 mod layer;
 mod matrix_texture;
 mod pipelines;
 mod polling;
 mod pool;
-mod profile;
 mod readback;
 pub mod roofline;
 pub mod shaders;
+mod step_timer;
 mod tensor;
 mod upload;
 mod weight_store;
@@ -88,7 +87,7 @@ pub use kv_cache::KvCache;
 pub use layer::GqaLayer;
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
-pub use profile::{StepTime, StepTimer, Timing};
+pub use step_timer::{StepTime, StepTimer, Timing};
 pub use tensor::{DType, GpuTensor};
 
 /// Compile-time proof that the handles can be shared between threads.

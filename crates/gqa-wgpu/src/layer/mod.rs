@@ -1,11 +1,21 @@
 //! `GqaLayer`: a configured layer whose weights live on the GPU, runnable any number of times.
+//!
+//! This module holds the type and its construction (the weights' upload); each kind of call lives
+//! in a file of its own: [`plan`] (planning a call), [`forward`] (on host data), [`gpu_call`] (on
+//! GPU buffers), [`cached`] (decoding with a [`KvCache`](crate::KvCache)), [`profile`] (timing
+//! the steps), [`describe`] (memory and kernel variants before running), with [`host_call`] the
+//! upload of host inputs that host calls and timers share.
 
-use gqa_core::{
-    BufferId, BufferRole, CallOptions, GqaConfig, GqaError, LayerDims, Plan, Precision, Problem, Tuning, Weights,
-};
+mod cached;
+mod describe;
+mod forward;
+mod gpu_call;
+mod host_call;
+mod plan;
+mod profile;
 
-use crate::args::{EncodedForward, ForwardArgs, TensorArgs};
-pub(crate) use crate::args::{GpuInputs, dims3};
+use gqa_core::{GqaConfig, LayerDims, Precision, Weights};
+
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::error_scope::{Catch, scoped};
@@ -133,98 +143,6 @@ impl GqaLayer {
         self.poison_outputs = on;
     }
 
-    /// The plan a call with these shapes and options would run (buffers, sizes, dispatches), checked
-    /// against this device's limits. Nothing is allocated.
-    pub fn plan(
-        &self,
-        query_shape: &[usize],
-        value_shape: &[usize],
-        key_shape: Option<&[usize]>,
-        options: &CallOptions,
-    ) -> Result<Plan, GpuError> {
-        let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?;
-        self.check_dims(&problem)?;
-        let tuning = Tuning { precision: self.precision, ..self.ctx.tuning() };
-        Ok(Plan::tuned(&problem, &self.ctx.limits(), tuning)?)
-    }
-
-    fn check_dims(&self, p: &Problem) -> Result<(), GqaError> {
-        let d = self.dims;
-        let mismatch = |what: &str, got: usize, want: usize| GqaError::ShapeMismatch {
-            op: "GqaLayer.forward",
-            detail: format!("{what} has last dim {got}, the layer's weights were built for {want}"),
-        };
-        if p.query_dim != d.query_dim {
-            return Err(mismatch("query", p.query_dim, d.query_dim));
-        }
-        if p.value_dim != d.value_dim {
-            return Err(mismatch("value", p.value_dim, d.value_dim));
-        }
-        if p.key_dim != d.key_dim {
-            let what = if p.key_given { "key" } else { "value (used as key: no key given)" };
-            return Err(mismatch(what, p.key_dim, d.key_dim));
-        }
-        Ok(())
-    }
-
-    /// Records the forward pass into the caller's encoder over the caller's GPU buffers
-    /// ([`TensorArgs`] of [`GpuTensor`](crate::GpuTensor)s, or raw [`GpuInputs`]); nothing is read back and nothing is
-    /// submitted. Several calls, of this layer or others, can be recorded into one encoder and
-    /// submitted at once; a result tensor can be the input of a later call in the same encoder.
-    ///
-    /// The outputs are written into the tensors given (`output`, `scores`) or into new buffers.
-    /// Scratch buffers come from the context's pool and go back to it when this returns (safe: the
-    /// queue runs submissions in order and every call writes its scratch before reading it); params
-    /// and masks are immutable pooled constants. With the outputs given, repeated calls of the same
-    /// shapes create no buffer. Bad shapes, buffers that are too small, lack a usage the plan needs
-    /// or (tensors) were made with another context are errors here; errors in the recorded commands surface at the
-    /// caller's submit (catch them with an error scope around it).
-    pub fn encode_forward<A: ForwardArgs + ?Sized>(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        inputs: &A,
-        options: &CallOptions,
-    ) -> Result<EncodedForward, GpuError> {
-        let inputs = inputs.gpu_inputs(&self.ctx)?;
-        let mut plan =
-            self.plan(&inputs.query_shape, &inputs.value_shape, inputs.key.as_ref().map(|k| &k.1[..]), options)?;
-        // A caller's input made without COPY_SRC is packed into its texture by a pass, not a copy.
-        let key = inputs.key.as_ref().map(|(buffer, _)| (BufferId::Key, *buffer));
-        for (id, buffer) in [(BufferId::Query, inputs.query), (BufferId::Value, inputs.value)].into_iter().chain(key) {
-            if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
-                plan = plan.packing_by_passes_from(id);
-            }
-        }
-        log_plan("encode_forward", &plan);
-        self.encode_planned(encoder, &inputs, options, plan)
-    }
-
-    /// Runs the layer on GPU tensors and returns GPU tensors: records the call into a new encoder
-    /// and submits it. Nothing is read back and nothing waits; read the results with
-    /// [`GpuTensor::to_host`](crate::GpuTensor::to_host), or use them in later calls (the queue orders the work).
-    pub fn forward_tensors(&self, args: &TensorArgs<'_>, options: &CallOptions) -> Result<EncodedForward, GpuError> {
-        const OP: &str = "forward_tensors";
-        self.ctx.check_alive(OP)?;
-        let device = &self.ctx.device;
-        scoped(device, OP, Catch::ValidationAndOutOfMemory, || {
-            let mut encoder =
-                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-            let encoded = self.encode_forward(&mut encoder, args, options)?;
-            self.ctx.queue.submit([encoder.finish()]);
-            Ok(encoded)
-        })
-    }
-
-    pub(crate) fn encode_planned(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        inputs: &GpuInputs<'_>,
-        options: &CallOptions,
-        plan: Plan,
-    ) -> Result<EncodedForward, GpuError> {
-        crate::encode::record(&self.ctx, &self.weights, encoder, inputs, None, options, plan)
-    }
-
     /// The weights on the device, by plan resource id.
     pub(crate) fn weight_store(&self) -> &WeightStore {
         &self.weights
@@ -234,17 +152,5 @@ impl GqaLayer {
     /// textured matmul has no buffer until a call too tall for the textures needs one).
     pub fn weight_bytes(&self) -> u64 {
         self.weights.bytes()
-    }
-
-    /// Bytes a call with this plan allocates besides the weights.
-    pub fn call_bytes(plan: &Plan) -> u64 {
-        plan.buffers.iter().filter(|b| b.role != BufferRole::Weight).map(|b| b.bytes).sum()
-    }
-}
-
-/// Logs a plan's summary at debug level.
-pub(crate) fn log_plan(op: &str, plan: &Plan) {
-    if log::log_enabled!(log::Level::Debug) {
-        log::debug!("gqa {op}: {}", crate::describe::plan_summary(plan));
     }
 }

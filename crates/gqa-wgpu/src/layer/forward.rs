@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Problem};
 
-use crate::args::{GpuInputs, dims3};
-use crate::encode::{CacheBuffers, Recording, SCRATCH_USAGE};
+use super::GqaLayer;
+use super::host_call::HostCall;
+use super::plan::log_plan;
+use crate::encode::{Recording, SCRATCH_USAGE};
 use crate::error::GpuError;
 use crate::error_scope::{Catch, scoped_or_discard};
-use crate::layer::{GqaLayer, log_plan};
 use crate::polling::Drive;
 use crate::pool::{Class, Leases};
 use crate::readback::{Staging, stage};
@@ -90,23 +91,14 @@ impl GqaLayer {
     /// Uploads the inputs, records the plan and the readback copies, submits: everything that
     /// needs the thread's error scopes, so that none is held across an `await`.
     fn submit_host(&self, op: &str, call: &HostCall<'_>, plan: Plan) -> Result<Staging, GpuError> {
-        let HostCall { query, value, key, options, cache } = *call;
         let ctx = &self.ctx;
         let device = &ctx.device;
         let work = || {
             // Inputs are written by the queue: they go back to the pool only after the submit.
             let mut inputs = Leases::new(ctx.pool.clone(), Class::Host);
             let mut outputs = Leases::new(ctx.pool.clone(), Class::Gpu);
-            let mut input = |name: &str, t: &HostTensor| {
-                let buf = inputs.take(device, SCRATCH_USAGE, t.len() as u64 * 4, name);
-                if !t.is_empty() {
-                    ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(t.data()));
-                }
-                buf
-            };
-            let q = input("gqa query", query);
-            let v = input("gqa value", value);
-            let k = key.map(|k| input("gqa key", k));
+            let uploaded =
+                call.upload_inputs(&ctx.queue, |label, bytes| inputs.take(device, SCRATCH_USAGE, bytes, label));
             let output = |id: BufferId, leases: &mut Leases| {
                 let spec = plan.buffer(id)?;
                 Some(if self.poison_outputs {
@@ -118,18 +110,10 @@ impl GqaLayer {
             };
             let out_buf = output(BufferId::Output, &mut outputs);
             let scores_buf = plan.scores_buffer().and_then(|id| output(id, &mut outputs));
-            let args = GpuInputs {
-                query: &q,
-                query_shape: dims3(query.shape()),
-                value: &v,
-                value_shape: dims3(value.shape()),
-                key: k.as_ref().zip(key.map(|t| dims3(t.shape()))),
-                output: out_buf.as_ref(),
-                scores: scores_buf.as_ref(),
-            };
+            let args = call.gpu_inputs(&uploaded, out_buf.as_ref(), scores_buf.as_ref());
             let mut encoder =
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
-            let rec = Recording::prepare(ctx, self.weight_store(), &args, cache, options, plan)?;
+            let rec = Recording::prepare(ctx, self.weight_store(), &args, call.cache, call.options, plan)?;
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
             let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
             let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
@@ -151,17 +135,6 @@ impl GqaLayer {
             scoped_or_discard(device, op, Catch::ValidationAndOutOfMemory, work, discard)?;
         Ok(staging)
     }
-}
-
-/// One call on host data: the inputs, the options the plan was made with and, for a cached call,
-/// the KV cache's buffers.
-#[derive(Clone, Copy)]
-pub(crate) struct HostCall<'a> {
-    pub(crate) query: &'a HostTensor,
-    pub(crate) value: &'a HostTensor,
-    pub(crate) key: Option<&'a HostTensor>,
-    pub(crate) options: &'a CallOptions,
-    pub(crate) cache: Option<CacheBuffers<'a>>,
 }
 
 /// The call's results as host tensors.
