@@ -260,6 +260,7 @@ impl KvCache {
         Ok(())
     }
 
+    /// The keys, values and texture mirrors, as cached calls bind them.
     pub(crate) fn buffers(&self) -> CacheBuffers<'_> {
         CacheBuffers {
             keys: self.keys.buffer(),

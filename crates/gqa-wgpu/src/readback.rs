@@ -1,5 +1,7 @@
 //! Reading GPU buffers back to the host: copies into one pooled staging buffer, recorded into the
-//! caller's encoder, then a map (see [`crate::polling`]).
+//! caller's encoder, then a map (see [`crate::polling`]); and a call's results as host tensors.
+
+use gqa_core::{BufferId, ForwardOutput, HostTensor, Plan, Problem};
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
@@ -66,4 +68,28 @@ impl Staging {
         ctx.pool.give(Class::Gpu, self.buffer);
         Ok(out)
     }
+}
+
+/// A call's results to read back: its output buffer and, when the plan returns scores, its scores
+/// buffer (those given), each with the bytes the plan writes.
+pub(crate) fn result_sources<'a>(
+    plan: &Plan,
+    output: Option<&'a wgpu::Buffer>,
+    scores: Option<&'a wgpu::Buffer>,
+) -> Vec<(&'a wgpu::Buffer, u64)> {
+    let bytes = |id| plan.buffer(id).map_or(0, |b| b.bytes);
+    let scores = plan.scores_buffer().zip(scores).map(|(id, buffer)| (buffer, bytes(id)));
+    output.map(|buffer| (buffer, bytes(BufferId::Output))).into_iter().chain(scores).collect()
+}
+
+/// The results read back from [`result_sources`] as host tensors: the output, and the scores when
+/// the problem returns them.
+pub(crate) fn forward_output(problem: &Problem, read: Vec<Vec<f32>>) -> Result<ForwardOutput, GpuError> {
+    let mut read = read.into_iter();
+    let output = HostTensor::new(problem.output_shape(), read.next().unwrap_or_default())?;
+    let scores = match (problem.return_scores, read.next()) {
+        (true, Some(data)) => Some(HostTensor::new(problem.scores_shape(), data)?),
+        _ => None,
+    };
+    Ok(ForwardOutput { output, scores })
 }

@@ -11,14 +11,14 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gqa_core::{BufferId, ForwardOutput, HostTensor, Plan, Step};
+use gqa_core::{ForwardOutput, Plan, Step};
 
 use crate::context::GpuContext;
 use crate::encode::Recording;
 use crate::error::GpuError;
 use crate::error_scope::{Catch, scoped};
 use crate::polling::Drive;
-use crate::readback::submit_staged;
+use crate::readback::{forward_output, result_sources, submit_staged};
 
 /// How a [`StepTimer`] measures a range of steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,19 +132,9 @@ impl StepTimer {
     pub fn read_output(&self) -> Result<ForwardOutput, GpuError> {
         const OP: &str = "StepTimer::read_output";
         let plan = &self.rec.plan;
-        let bytes = |id: BufferId| plan.buffer(id).map_or(0, |b| b.bytes);
-        let mut sources = vec![(&self.output, bytes(BufferId::Output))];
-        if let (Some(buf), Some(id)) = (&self.scores, plan.scores_buffer()) {
-            sources.push((buf, bytes(id)));
-        }
+        let sources = result_sources(plan, Some(&self.output), self.scores.as_ref());
         let staging = submit_staged(&self.ctx, OP, OP, &sources)?;
-        let mut read = pollster::block_on(staging.read(&self.ctx, OP, Drive::Block))?.into_iter();
-        let output = HostTensor::new(plan.problem.output_shape(), read.next().unwrap_or_default())?;
-        let scores = match read.next() {
-            Some(data) if plan.problem.return_scores => Some(HostTensor::new(plan.problem.scores_shape(), data)?),
-            _ => None,
-        };
-        Ok(ForwardOutput { output, scores })
+        forward_output(&plan.problem, pollster::block_on(staging.read(&self.ctx, OP, Drive::Block))?)
     }
 
     /// How [`StepTimer::time`] measures on this device.
@@ -158,15 +148,16 @@ impl StepTimer {
     /// interval under half the wall time (lavapipe wrote both timestamps of a pass before its
     /// dispatches had run in plans that bind textures: 0.1 ms for a 190 ms dispatch).
     pub fn time(&self, range: Range<usize>) -> Result<Duration, GpuError> {
+        const OP: &str = "StepTimer::time";
         let steps = self.rec.plan.steps.len();
         if range.start > range.end || range.end > steps {
             return Err(GpuError::Unsupported {
-                op: "StepTimer::time".into(),
+                op: OP.into(),
                 what: format!("step range {range:?} of a plan with {steps} steps"),
             });
         }
         let (device, queue) = (self.ctx.device(), self.ctx.queue());
-        scoped(device, "StepTimer::time", Catch::Validation, || {
+        scoped(device, OP, Catch::Validation, || {
             let start = Instant::now();
             let mut encoder =
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa timer") });
@@ -184,7 +175,7 @@ impl StepTimer {
             let wait = || {
                 device
                     .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| GpuError::Device { op: "StepTimer::time".into(), message: e.to_string() })
+                    .map_err(|e| GpuError::Device { op: OP.into(), message: e.to_string() })
             };
             wait()?;
             let wall = start.elapsed();
@@ -197,11 +188,10 @@ impl StepTimer {
                 });
                 wait()?;
                 rx.recv()
-                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?
-                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
-                let view = slice
-                    .get_mapped_range()
-                    .map_err(|e| GpuError::Map { op: "StepTimer::time".into(), message: e.to_string() })?;
+                    .map_err(|e| GpuError::Map { op: OP.into(), message: e.to_string() })?
+                    .map_err(|e| GpuError::Map { op: OP.into(), message: e.to_string() })?;
+                let view =
+                    slice.get_mapped_range().map_err(|e| GpuError::Map { op: OP.into(), message: e.to_string() })?;
                 let ticks: &[u64] = bytemuck::cast_slice(&view);
                 let (t0, t1) = (ticks[0], ticks[1]);
                 drop(view);

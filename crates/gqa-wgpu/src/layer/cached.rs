@@ -2,7 +2,7 @@
 //! ([`GqaLayer::prefill`], [`GqaLayer::step`]) or recorded over GPU tensors
 //! ([`GqaLayer::encode_step`]); [`GqaLayer::plan_cached`] shows the plan of such a call.
 
-use gqa_core::{CacheUpdate, CallOptions, GqaError, HostTensor, Plan, Tuning};
+use gqa_core::{CacheUpdate, CallOptions, GqaError, HostTensor, Plan};
 
 use super::GqaLayer;
 use super::host_call::HostCall;
@@ -120,8 +120,7 @@ impl GqaLayer {
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, options) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
-        let tuning = Tuning { precision: self.precision(), ..self.ctx.tuning() };
-        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), tuning)?;
+        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), self.tuning())?;
         Ok((plan, options, update))
     }
 

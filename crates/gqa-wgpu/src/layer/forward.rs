@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan, Problem};
+use gqa_core::{BufferId, CallOptions, ForwardOutput, HostTensor, Plan};
 
 use super::GqaLayer;
 use super::host_call::HostCall;
@@ -13,7 +13,7 @@ use crate::error::GpuError;
 use crate::error_scope::{Catch, scoped_or_discard};
 use crate::polling::Drive;
 use crate::pool::{Class, Leases};
-use crate::readback::{Staging, stage};
+use crate::readback::{Staging, forward_output, result_sources, stage};
 use crate::upload::upload;
 
 const OP: &str = "forward";
@@ -83,9 +83,9 @@ impl GqaLayer {
         let problem = plan.problem.clone();
         let staging = self.submit_host(op, call, plan)?;
         let submitted = start.elapsed();
-        let mut read = staging.read(&self.ctx, op, drive).await?.into_iter();
+        let read = staging.read(&self.ctx, op, drive).await?;
         log::debug!("gqa {op}: recorded and submitted in {submitted:?}, results read back after {:?}", start.elapsed());
-        output(&problem, read.next(), read.next())
+        forward_output(&problem, read)
     }
 
     /// Uploads the inputs, records the plan and the readback copies, submits: everything that
@@ -115,13 +115,7 @@ impl GqaLayer {
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa forward") });
             let rec = Recording::prepare(ctx, self.weight_store(), &args, call.cache, call.options, plan)?;
             rec.encode(&mut encoder, 0..rec.plan.steps.len());
-            let bytes = |id| rec.plan.buffer(id).map_or(0, |b| b.bytes);
-            let mut sources = vec![(&out_buf, bytes(BufferId::Output))];
-            if let Some(id) = rec.plan.scores_buffer() {
-                sources.push((&scores_buf, bytes(id)));
-            }
-            let sources: Vec<(&wgpu::Buffer, u64)> =
-                sources.into_iter().filter_map(|(b, n)| b.as_ref().map(|b| (b, n))).collect();
+            let sources = result_sources(&rec.plan, out_buf.as_ref(), scores_buf.as_ref());
             let staging = stage(ctx, &mut encoder, &sources);
             ctx.queue.submit([encoder.finish()]);
             Ok((staging, inputs, outputs))
@@ -135,14 +129,4 @@ impl GqaLayer {
             scoped_or_discard(device, op, Catch::ValidationAndOutOfMemory, work, discard)?;
         Ok(staging)
     }
-}
-
-/// The call's results as host tensors.
-fn output(problem: &Problem, output: Option<Vec<f32>>, scores: Option<Vec<f32>>) -> Result<ForwardOutput, GpuError> {
-    let output = HostTensor::new(problem.output_shape(), output.unwrap_or_default())?;
-    let scores = match (problem.return_scores, scores) {
-        (true, Some(data)) => Some(HostTensor::new(problem.scores_shape(), data)?),
-        _ => None,
-    };
-    Ok(ForwardOutput { output, scores })
 }

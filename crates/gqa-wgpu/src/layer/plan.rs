@@ -18,8 +18,13 @@ impl GqaLayer {
     ) -> Result<Plan, GpuError> {
         let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?;
         self.check_dims(&problem)?;
-        let tuning = Tuning { precision: self.precision, ..self.ctx.tuning() };
-        Ok(Plan::tuned(&problem, &self.ctx.limits(), tuning)?)
+        Ok(Plan::tuned(&problem, &self.ctx.limits(), self.tuning())?)
+    }
+
+    /// The context's kernel variants at the layer's precision: what the layer's plans are tuned
+    /// with.
+    pub(super) fn tuning(&self) -> Tuning {
+        Tuning { precision: self.precision, ..self.ctx.tuning() }
     }
 
     fn check_dims(&self, p: &Problem) -> Result<(), GqaError> {
