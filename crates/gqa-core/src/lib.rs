@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attention_layer;
 pub mod chunking;
 pub mod config;
 pub mod constraint;
@@ -46,12 +47,14 @@ pub mod params;
 pub mod plan;
 pub mod problem;
 pub mod regularizer;
+pub mod sampling;
 pub mod tensor;
 pub mod tuning;
 pub mod weights;
 
+pub use attention_layer::{AttentionCache, AttentionLayer};
 pub use chunking::AttentionMode;
-pub use config::GqaConfig;
+pub use config::{GqaConfig, UnknownKeys};
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};

@@ -1,4 +1,7 @@
 use super::*;
+use gqa_core::{Distribution, FanMode, HostTensor, Initializer};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
