@@ -173,3 +173,11 @@ fn bad_config_or_dims_are_errors() {
     let zero = LayerDims { key_dim: 0, ..dims() };
     assert!(matches!(initialize_weights(&cfg, zero, 0), Err(GqaError::ZeroSize { .. })));
 }
+
+#[test]
+fn initialize_weights_is_weights_random() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    for seed in [0, 1, 99] {
+        assert_eq!(initialize_weights(&cfg, dims(), seed).unwrap(), Weights::random(&cfg, dims(), seed).unwrap());
+    }
+}
