@@ -1,12 +1,12 @@
 //! The GPU layer behind the common call shape ([`gqa_core::AttentionLayer`]), and, with the `io`
 //! feature, loading a layer from the files Keras writes ([`GqaLayer::from_keras_file`]).
 
-use gqa_core::LayerDims;
-use gqa_core::{AttentionCache, AttentionLayer, CacheContents, CallOptions, ForwardOutput, GqaConfig, HostTensor};
+use gqa_core::{
+    AttentionCache, AttentionLayer, CacheContents, CallOptions, ForwardOutput, GqaConfig, HostTensor, LayerDims,
+};
 
-use crate::error::GpuError;
-use crate::kv_cache::KvCache;
-use crate::layer::GqaLayer;
+// Through the crate's re-exports, which stay where they are whichever module defines them.
+use crate::{GpuError, GqaLayer, KvCache};
 
 /// Each method is the inherent method of the same name ([`GqaLayer::forward`],
 /// [`GqaLayer::new_cache`], [`GqaLayer::prefill`], [`GqaLayer::step`], [`KvCache::read`],
