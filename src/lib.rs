@@ -7,5 +7,8 @@
 #![deny(missing_docs)]
 
 pub use gqa_core as core;
+/// Reading and writing layers in Keras' files (feature `io`): [`gqa_io`].
+#[cfg(feature = "io")]
+pub use gqa_io as io;
 pub use gqa_ref as reference;
 pub use gqa_wgpu as gpu;

@@ -11,12 +11,15 @@
 //! ([`BufferSpec`], with its [`BufferRole`]) and every step ([`Step`]: a dispatch of a [`Kernel`]
 //! with its [`Params`], or a copy) for a device's [`Limits`] and an adapter's [`Tuning`]. `gqa-wgpu`
 //! executes a plan without re-deriving any size; `gqa-ref` computes the same call on the CPU.
+//! [`AttentionLayer`] is the call shape both implement (forward, and decoding through a KV cache),
+//! so that an application is written once for either; [`Weights::random`] draws a layer's weights
+//! from its config's Keras initializers.
 //!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, Limits, Plan, Problem};
 //!
 //! let config = GqaConfig::new(64, 8, 2); // head_dim, Nq, Nkv
-//! let options = CallOptions { use_causal_mask: true, ..Default::default() };
+//! let options = CallOptions::default().with_causal_mask(true);
 //! let problem = Problem::new(&config, &[1, 128, 512], &[1, 128, 512], None, &options)?;
 //! let plan = Plan::new(&problem, &Limits::webgpu_default())?;
 //! for pass in plan.passes() {
@@ -29,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attention_layer;
 pub mod chunking;
 pub mod config;
 pub mod constraint;
@@ -46,12 +50,14 @@ pub mod params;
 pub mod plan;
 pub mod problem;
 pub mod regularizer;
+pub mod sampling;
 pub mod tensor;
 pub mod tuning;
 pub mod weights;
 
+pub use attention_layer::{AttentionCache, AttentionLayer};
 pub use chunking::AttentionMode;
-pub use config::GqaConfig;
+pub use config::{GqaConfig, UnknownKeys};
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};

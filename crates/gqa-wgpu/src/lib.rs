@@ -13,6 +13,10 @@
 //!   ([`GqaLayer::forward`], [`GqaLayer::forward_async`]), on [`GpuTensor`]s
 //!   ([`GqaLayer::forward_tensors`]), or recorded into your own command encoder, several calls and
 //!   layers per submission ([`GqaLayer::encode_forward`]).
+//! - [`gqa_core::AttentionLayer`], the call shape `GqaLayer` shares with the oracle
+//!   (`gqa_ref::ReferenceLayer`): forward, KV-cache new/prefill/step, written once, run on either.
+//!   With the feature `io`, `GqaLayer::from_keras_file` loads a `.keras`, `.weights.h5` (with its
+//!   config) or safetensors layer.
 //! - Introspection before running: [`GqaLayer::plan`] (every buffer and dispatch),
 //!   [`GqaLayer::memory`] ([`MemoryReport`]), [`GqaLayer::describe_call`] ([`CallDescription`]:
 //!   adapter, backend, kernel variants).
@@ -60,6 +64,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod attention_layer;
 mod context;
 mod describe;
 mod encode;
@@ -80,6 +85,8 @@ mod upload;
 mod weight_store;
 
 pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
+#[cfg(feature = "io")]
+pub use attention_layer::LoadError;
 pub use context::{GpuContext, core_limits};
 pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
