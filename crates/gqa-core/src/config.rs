@@ -19,12 +19,14 @@ pub const KERAS_CLASS_NAMES: [&str; 2] = ["GroupQueryAttention", "GroupedQueryAt
 /// added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UnknownKeys {
-    /// An error naming the key ([`GqaConfig::from_keras_json`] and
-    /// [`GqaConfig::from_keras_value`]).
+    /// Ignored, each with a warning through the `log` crate (target `gqa_core::config`) naming it:
+    /// what [`GqaConfig::from_keras_json`] and [`GqaConfig::from_keras_value`] do, so that a config
+    /// written by a newer Keras still loads.
     #[default]
-    Reject,
-    /// Ignored, each with a warning through the `log` crate (target `gqa_core::config`) naming it.
     Warn,
+    /// An error naming the key, for callers that want to know the config holds nothing this crate
+    /// ignores.
+    Reject,
 }
 
 /// The layer's configuration. Field names and JSON keys are those of Keras `get_config()`.
@@ -199,10 +201,11 @@ impl GqaConfig {
 
     /// Parses Keras `get_config()` JSON (objects or string identifiers) and validates it. The JSON is
     /// the bare config or a serialized layer (`{"class_name": "GroupQueryAttention", "config":
-    /// {...}, ...}`, whose other keys are ignored); unknown keys of the config are errors (see
-    /// [`GqaConfig::from_keras_json_with`]).
+    /// {...}, ...}`, whose other keys are ignored); unknown keys of the config are ignored with a
+    /// warning through `log` ([`UnknownKeys::Warn`]; [`GqaConfig::from_keras_json_with`] can reject
+    /// them instead).
     pub fn from_keras_json(json: &str) -> Result<Self, GqaError> {
-        Self::from_keras_json_with(json, UnknownKeys::Reject)
+        Self::from_keras_json_with(json, UnknownKeys::Warn)
     }
 
     /// [`GqaConfig::from_keras_json`] with a policy for unknown keys.
@@ -211,8 +214,8 @@ impl GqaConfig {
     /// use gqa_core::{GqaConfig, config::UnknownKeys};
     /// let json = r#"{"class_name": "GroupQueryAttention", "module": "keras.layers",
     ///     "config": {"head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2, "new_option": 1}}"#;
-    /// assert!(GqaConfig::from_keras_json(json).is_err());
-    /// let cfg = GqaConfig::from_keras_json_with(json, UnknownKeys::Warn)?; // logs `new_option`
+    /// assert!(GqaConfig::from_keras_json_with(json, UnknownKeys::Reject).is_err());
+    /// let cfg = GqaConfig::from_keras_json(json)?; // logs `new_option`
     /// assert_eq!(cfg, GqaConfig::new(8, 4, 2));
     /// # Ok::<(), gqa_core::GqaError>(())
     /// ```
@@ -230,7 +233,7 @@ impl GqaConfig {
     /// Parses an already decoded JSON value (e.g. the `config` of a `.keras` layer entry, or the
     /// whole entry), as [`GqaConfig::from_keras_json`].
     pub fn from_keras_value(value: &Value) -> Result<Self, GqaError> {
-        Self::from_keras_value_with(value, UnknownKeys::Reject)
+        Self::from_keras_value_with(value, UnknownKeys::Warn)
     }
 
     /// [`GqaConfig::from_keras_value`] with a policy for unknown keys.
@@ -452,8 +455,9 @@ mod tests {
         assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
         bad.dropout = f64::NAN;
         assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
-        let err = GqaConfig::from_keras_json(
+        let err = GqaConfig::from_keras_json_with(
             r#"{"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1, "bogus": 1}"#,
+            UnknownKeys::Reject,
         )
         .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");

@@ -1,5 +1,5 @@
 //! Keras config JSON: the bare `get_config()` dict or the serialized layer's envelope, and unknown
-//! keys rejected or (on request) logged as warnings.
+//! keys logged as warnings (or, on request, rejected).
 
 use std::sync::Mutex;
 
@@ -85,17 +85,21 @@ fn unknown_keys_are_rejected_or_logged() {
     let with_new_keys = r#"{"name": "attn", "head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2,
         "use_gate": true, "flash_attention": null, "some_new_option": 3}"#;
     for text in [with_new_keys.to_string(), envelope("GroupQueryAttention", with_new_keys)] {
-        // Rejected by default, naming the key.
-        let err = GqaConfig::from_keras_json(&text).unwrap_err();
+        // Rejected on request, naming the key.
+        let err = GqaConfig::from_keras_json_with(&text, UnknownKeys::Reject).unwrap_err();
         assert!(err.to_string().contains("flash_attention"), "{err}");
-        let (parsed, warnings) = warnings_of(|| GqaConfig::from_keras_json_with(&text, UnknownKeys::Warn));
+        let err =
+            GqaConfig::from_keras_value_with(&serde_json::from_str(&text).unwrap(), UnknownKeys::Reject).unwrap_err();
+        assert!(err.to_string().contains("flash_attention"), "{err}");
+        // Logged by default.
+        let (parsed, warnings) = warnings_of(|| GqaConfig::from_keras_json(&text));
         assert_eq!(parsed.unwrap(), expected());
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         for key in ["flash_attention", "some_new_option"] {
             assert!(warnings.iter().any(|w| w.contains(&format!("`{key}`")) && w.contains("\"attn\"")), "{warnings:?}");
         }
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let (parsed, warnings) = warnings_of(|| GqaConfig::from_keras_value_with(&value, UnknownKeys::Warn));
+        let (parsed, warnings) = warnings_of(|| GqaConfig::from_keras_value(&value));
         assert_eq!((parsed.unwrap(), warnings.len()), (expected(), 2));
     }
     // Known keys give no warning; bad values stay errors when warning.
@@ -103,5 +107,5 @@ fn unknown_keys_are_rejected_or_logged() {
     assert_eq!((parsed.unwrap(), warnings), (expected(), Vec::<String>::new()));
     let bad = r#"{"head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2, "use_gate": 3, "x": 1}"#;
     assert!(matches!(GqaConfig::from_keras_json_with(bad, UnknownKeys::Warn), Err(GqaError::Json(_))));
-    assert_eq!(UnknownKeys::default(), UnknownKeys::Reject);
+    assert_eq!(UnknownKeys::default(), UnknownKeys::Warn);
 }
