@@ -6,6 +6,7 @@ use thiserror::Error;
 ///
 /// Every message names the argument or op and the shapes involved, so a caller can tell what to fix.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum GqaError {
     /// A size that must be positive is zero.
     #[error("{what} must be > 0, got 0")]

@@ -17,8 +17,8 @@ use crate::upload::upload;
 
 /// The probe kernels' WGSL, by file name.
 pub const PROBES: [(&str, &str); 2] = [
-    ("probe_fma.wgsl", include_str!("../../../shaders/probe_fma.wgsl")),
-    ("probe_copy.wgsl", include_str!("../../../shaders/probe_copy.wgsl")),
+    ("probe_fma.wgsl", include_str!("../shaders/probe_fma.wgsl")),
+    ("probe_copy.wgsl", include_str!("../shaders/probe_copy.wgsl")),
 ];
 
 /// What the probe measured.

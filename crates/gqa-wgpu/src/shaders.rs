@@ -13,60 +13,60 @@ use gqa_core::Kernel;
 
 /// The shared snippet files, by name, in the order they are prepended.
 pub const COMMON: [(&str, &str); 23] = [
-    ("common/f16.wgsl", include_str!("../../../shaders/common/f16.wgsl")),
-    ("common/store_f32.wgsl", include_str!("../../../shaders/common/store_f32.wgsl")),
-    ("common/params.wgsl", include_str!("../../../shaders/common/params.wgsl")),
-    ("common/mask.wgsl", include_str!("../../../shaders/common/mask.wgsl")),
-    ("common/dropout.wgsl", include_str!("../../../shaders/common/dropout.wgsl")),
-    ("common/matmul_rb_f16.wgsl", include_str!("../../../shaders/common/matmul_rb_f16.wgsl")),
-    ("common/out_storage.wgsl", include_str!("../../../shaders/common/out_storage.wgsl")),
-    ("common/out_partials.wgsl", include_str!("../../../shaders/common/out_partials.wgsl")),
-    ("common/qkv_storage.wgsl", include_str!("../../../shaders/common/qkv_storage.wgsl")),
-    ("common/qkv_texture.wgsl", include_str!("../../../shaders/common/qkv_texture.wgsl")),
-    ("common/dots4x4.wgsl", include_str!("../../../shaders/common/dots4x4.wgsl")),
-    ("common/dots8x4.wgsl", include_str!("../../../shaders/common/dots8x4.wgsl")),
-    ("common/dots8x4_shared.wgsl", include_str!("../../../shaders/common/dots8x4_shared.wgsl")),
-    ("common/items.wgsl", include_str!("../../../shaders/common/items.wgsl")),
-    ("common/block_softmax.wgsl", include_str!("../../../shaders/common/block_softmax.wgsl")),
-    ("common/block_lanes.wgsl", include_str!("../../../shaders/common/block_lanes.wgsl")),
-    ("common/block_lanes_subgroup.wgsl", include_str!("../../../shaders/common/block_lanes_subgroup.wgsl")),
-    ("common/key_groups.wgsl", include_str!("../../../shaders/common/key_groups.wgsl")),
-    ("common/nan.wgsl", include_str!("../../../shaders/common/nan.wgsl")),
-    ("common/operands_storage.wgsl", include_str!("../../../shaders/common/operands_storage.wgsl")),
-    ("common/operands_texture.wgsl", include_str!("../../../shaders/common/operands_texture.wgsl")),
-    ("common/matmul_out.wgsl", include_str!("../../../shaders/common/matmul_out.wgsl")),
-    ("common/v_flags.wgsl", include_str!("../../../shaders/common/v_flags.wgsl")),
+    ("common/f16.wgsl", include_str!("../shaders/common/f16.wgsl")),
+    ("common/store_f32.wgsl", include_str!("../shaders/common/store_f32.wgsl")),
+    ("common/params.wgsl", include_str!("../shaders/common/params.wgsl")),
+    ("common/mask.wgsl", include_str!("../shaders/common/mask.wgsl")),
+    ("common/dropout.wgsl", include_str!("../shaders/common/dropout.wgsl")),
+    ("common/matmul_rb_f16.wgsl", include_str!("../shaders/common/matmul_rb_f16.wgsl")),
+    ("common/out_storage.wgsl", include_str!("../shaders/common/out_storage.wgsl")),
+    ("common/out_partials.wgsl", include_str!("../shaders/common/out_partials.wgsl")),
+    ("common/qkv_storage.wgsl", include_str!("../shaders/common/qkv_storage.wgsl")),
+    ("common/qkv_texture.wgsl", include_str!("../shaders/common/qkv_texture.wgsl")),
+    ("common/dots4x4.wgsl", include_str!("../shaders/common/dots4x4.wgsl")),
+    ("common/dots8x4.wgsl", include_str!("../shaders/common/dots8x4.wgsl")),
+    ("common/dots8x4_shared.wgsl", include_str!("../shaders/common/dots8x4_shared.wgsl")),
+    ("common/items.wgsl", include_str!("../shaders/common/items.wgsl")),
+    ("common/block_softmax.wgsl", include_str!("../shaders/common/block_softmax.wgsl")),
+    ("common/block_lanes.wgsl", include_str!("../shaders/common/block_lanes.wgsl")),
+    ("common/block_lanes_subgroup.wgsl", include_str!("../shaders/common/block_lanes_subgroup.wgsl")),
+    ("common/key_groups.wgsl", include_str!("../shaders/common/key_groups.wgsl")),
+    ("common/nan.wgsl", include_str!("../shaders/common/nan.wgsl")),
+    ("common/operands_storage.wgsl", include_str!("../shaders/common/operands_storage.wgsl")),
+    ("common/operands_texture.wgsl", include_str!("../shaders/common/operands_texture.wgsl")),
+    ("common/matmul_out.wgsl", include_str!("../shaders/common/matmul_out.wgsl")),
+    ("common/v_flags.wgsl", include_str!("../shaders/common/v_flags.wgsl")),
 ];
 
 /// The kernel file's own text.
 pub fn kernel_file(kernel: Kernel) -> &'static str {
     match kernel {
-        Kernel::MatmulBias => include_str!("../../../shaders/matmul_bias.wgsl"),
-        Kernel::MatmulBiasRb => include_str!("../../../shaders/matmul_bias_rb.wgsl"),
-        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => include_str!("../../../shaders/matmul_bias_rb16.wgsl"),
-        Kernel::MatmulBiasTexSubgroup => include_str!("../../../shaders/matmul_bias_tex_subgroup.wgsl"),
-        Kernel::MatmulBiasTexSubgroupRows8 => include_str!("../../../shaders/matmul_bias_tex_subgroup_r8.wgsl"),
-        Kernel::MatmulBiasTexRows8 => include_str!("../../../shaders/matmul_bias_tex_r8.wgsl"),
-        Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../../../shaders/matmul_bias_rows4.wgsl"),
-        Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../../../shaders/qk_grouped.wgsl"),
-        Kernel::SoftmaxMasked => include_str!("../../../shaders/softmax_masked.wgsl"),
-        Kernel::SoftmaxMaskedSubgroup => include_str!("../../../shaders/softmax_masked_subgroup.wgsl"),
-        Kernel::PvGrouped | Kernel::PvGroupedF16 => include_str!("../../../shaders/pv_grouped.wgsl"),
+        Kernel::MatmulBias => include_str!("../shaders/matmul_bias.wgsl"),
+        Kernel::MatmulBiasRb => include_str!("../shaders/matmul_bias_rb.wgsl"),
+        Kernel::MatmulBiasRb16 | Kernel::MatmulBiasTex => include_str!("../shaders/matmul_bias_rb16.wgsl"),
+        Kernel::MatmulBiasTexSubgroup => include_str!("../shaders/matmul_bias_tex_subgroup.wgsl"),
+        Kernel::MatmulBiasTexSubgroupRows8 => include_str!("../shaders/matmul_bias_tex_subgroup_r8.wgsl"),
+        Kernel::MatmulBiasTexRows8 => include_str!("../shaders/matmul_bias_tex_r8.wgsl"),
+        Kernel::MatmulBiasRows4 | Kernel::MatmulBiasRows4Tex => include_str!("../shaders/matmul_bias_rows4.wgsl"),
+        Kernel::QkGrouped | Kernel::QkGroupedF16 => include_str!("../shaders/qk_grouped.wgsl"),
+        Kernel::SoftmaxMasked => include_str!("../shaders/softmax_masked.wgsl"),
+        Kernel::SoftmaxMaskedSubgroup => include_str!("../shaders/softmax_masked_subgroup.wgsl"),
+        Kernel::PvGrouped | Kernel::PvGroupedF16 => include_str!("../shaders/pv_grouped.wgsl"),
         Kernel::AttentionFused | Kernel::AttentionFusedF16 | Kernel::AttentionSplitF16 => {
-            include_str!("../../../shaders/attention_fused.wgsl")
+            include_str!("../shaders/attention_fused.wgsl")
         }
         Kernel::AttentionReduce | Kernel::AttentionReduceF16 => {
-            include_str!("../../../shaders/attention_reduce.wgsl")
+            include_str!("../shaders/attention_reduce.wgsl")
         }
-        Kernel::MatmulBiasF16 => include_str!("../../../shaders/matmul_bias_f16.wgsl"),
-        Kernel::MatmulBiasF16ToF32 => include_str!("../../../shaders/matmul_bias_f16_to_f32.wgsl"),
-        Kernel::AttentionDecode | Kernel::AttentionDecodeTex => include_str!("../../../shaders/attention_decode.wgsl"),
+        Kernel::MatmulBiasF16 => include_str!("../shaders/matmul_bias_f16.wgsl"),
+        Kernel::MatmulBiasF16ToF32 => include_str!("../shaders/matmul_bias_f16_to_f32.wgsl"),
+        Kernel::AttentionDecode | Kernel::AttentionDecodeTex => include_str!("../shaders/attention_decode.wgsl"),
         Kernel::AttentionBlock | Kernel::AttentionBlockTex | Kernel::AttentionBlockTexSubgroup => {
-            include_str!("../../../shaders/attention_block.wgsl")
+            include_str!("../shaders/attention_block.wgsl")
         }
-        Kernel::AttentionSubgroup => include_str!("../../../shaders/attention_subgroup.wgsl"),
-        Kernel::PackTexture => include_str!("../../../shaders/pack_texture.wgsl"),
-        Kernel::VFinite => include_str!("../../../shaders/v_finite.wgsl"),
+        Kernel::AttentionSubgroup => include_str!("../shaders/attention_subgroup.wgsl"),
+        Kernel::PackTexture => include_str!("../shaders/pack_texture.wgsl"),
+        Kernel::VFinite => include_str!("../shaders/v_finite.wgsl"),
     }
 }
 
