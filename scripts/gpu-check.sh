@@ -2,9 +2,10 @@
 # The real-GPU check: the GPU test suite and a benchmark sweep on a Linux machine with a GPU and its
 # driver, but possibly no Rust, no Vulkan loader and no network. Two steps:
 #
-#   scripts/gpu-check.sh pack [DIR]   here (any Linux build machine): builds the release test and demo
-#                                     binaries, strips them and copies them, with this machine's Vulkan
-#                                     loader (libvulkan.so.1), into DIR (default gpu-check/).
+#   scripts/gpu-check.sh pack [DIR]   here (any Linux build machine): builds the release test binaries
+#                                     and `gqa` (for `gqa demo`), strips them and copies them, with
+#                                     this machine's Vulkan loader (libvulkan.so.1), into DIR (default
+#                                     gpu-check/).
 #   scripts/gpu-check.sh run [DIR]    there: runs every packed test binary and the demo at a few shapes
 #                                     within 8 minutes, writing $OUT/report.txt (DIR/report.txt when
 #                                     $OUT is unset). Exit status 0 when everything passed.
@@ -23,7 +24,7 @@ pack() {
     root=$(cd "$(dirname "$0")/.." && pwd)
     mkdir -p "$dir/bin" "$dir/lib"
     cd "$root"
-    echo "gpu-check: building release test binaries and the demo" >&2
+    echo "gpu-check: building release test binaries and gqa (gqa demo)" >&2
     local json
     json=$(cargo test --release --no-run --message-format=json 2>/dev/null)
     for t in "${TESTS[@]}"; do
@@ -42,8 +43,8 @@ for line in sys.stdin:
         [[ -n "$exe" ]] || { echo "gpu-check: no test binary for $t" >&2; exit 1; }
         cp "$exe" "$dir/bin/$t"
     done
-    cargo build --release --bin gqa-demo 2>/dev/null
-    cp target/release/gqa-demo "$dir/bin/"
+    cargo build --release -p gqa-cli --bin gqa 2>/dev/null
+    cp target/release/gqa "$dir/bin/"
     strip "$dir"/bin/* 2>/dev/null || true
     # Compressed, the binaries fit a 64 MiB carry; `run` unpacks them.
     tar -C "$dir" -cJf "$dir/bin.tar.xz" bin && rm -rf "$dir/bin"
@@ -100,7 +101,7 @@ run() {
     export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
     chmod 700 "$XDG_RUNTIME_DIR"
     log "## adapters"
-    "$bin/gqa-demo" --list-adapters 2>&1 | tee -a "$report" || status=1
+    "$bin/gqa" demo --list-adapters 2>&1 | tee -a "$report" || status=1
     log "## tests"
     for t in "${TESTS[@]}"; do
         local left=$((budget - (SECONDS - start)))
@@ -119,7 +120,7 @@ run() {
         fi
         printf '%s\n' "$out" | grep -E '^\[' | head -n 20 >>"$report" || true
     done
-    log "## bench (gqa-demo, median of 5 runs, every output checked against the oracle)"
+    log "## bench (gqa demo, median of 5 runs, every output checked against the oracle)"
     local shapes=(
         "--batch 4 --query-heads 8 --kv-heads 2 --head-dim 64 --query-dim 512 --value-dim 512 --target-len 256 --source-len 256"
         "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 512 --source-len 512 --no-causal"
@@ -132,7 +133,7 @@ run() {
             continue
         fi
         # shellcheck disable=SC2086 # the shape is a list of flags
-        timeout "$((left - 10))" "$bin/gqa-demo" $shape 2>&1 | tee -a "$report" || status=1
+        timeout "$((left - 10))" "$bin/gqa" demo $shape 2>&1 | tee -a "$report" || status=1
     done
     log "## done in $((SECONDS - start)) s, status $status"
     return "$status"

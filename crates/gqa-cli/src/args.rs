@@ -1,8 +1,9 @@
-//! The command line: `gqa run`, `gqa info`, `gqa export`.
+//! The command line: `gqa run`, `gqa info`, `gqa export`, `gqa bench`, `gqa demo`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use gqa_core::{CausalAlignment, MaskedRows};
 
 /// Runs a Keras GroupQueryAttention layer on any GPU (wgpu), or on the CPU oracle.
 ///
@@ -27,6 +28,22 @@ pub enum Command {
     /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV/SVG/JSON;
     /// every timed output is checked against the oracle (a row out of tolerance fails the command).
     Bench(crate::bench::BenchArgs),
+    /// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.
+    ///
+    /// Weights come from the layer's initializers (glorot_uniform kernels; biases uniform in [-0.1, 0.1]
+    /// so that they matter), inputs are uniform in [-1, 1), all from --seed. WGPU_BACKEND=vulkan|gl|...
+    /// (or --backend) narrows the adapter search.
+    ///
+    /// A timing counts only from a checked run: the oracle runs once, after the warm-up call, and every
+    /// output the GPU gives is compared with it elementwise, |gpu - oracle| <= 1e-5 + 1e-4 * |oracle|
+    /// (atol = rtol = 5e-3 for a layer in f16; NaN must agree): the warm-up's, each timed call's (and
+    /// its scores with --scores) and, with --profile, each profiling round's. Any output out of
+    /// tolerance fails the check, and the failing call is named. With --no-oracle nothing is compared:
+    /// the table, the roofline lines and the per-step profile are marked UNCHECKED.
+    ///
+    /// Exit status: 0 check passed (with --no-oracle: the run finished, nothing checked), 1 check failed
+    /// (any output), 2 invalid flags or problem, 3 no adapter / GPU error.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Where the layer comes from.
@@ -126,6 +143,15 @@ pub enum Alignment {
     BottomRight,
 }
 
+impl From<Alignment> for CausalAlignment {
+    fn from(a: Alignment) -> Self {
+        match a {
+            Alignment::TopLeft => CausalAlignment::TopLeft,
+            Alignment::BottomRight => CausalAlignment::BottomRight,
+        }
+    }
+}
+
 /// `--masked-rows`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MaskedRowsArg {
@@ -133,6 +159,15 @@ pub enum MaskedRowsArg {
     Zeros,
     /// Uniform over all keys, as Keras' plain call does.
     KerasDefault,
+}
+
+impl From<MaskedRowsArg> for MaskedRows {
+    fn from(m: MaskedRowsArg) -> Self {
+        match m {
+            MaskedRowsArg::Zeros => MaskedRows::Zeros,
+            MaskedRowsArg::KerasDefault => MaskedRows::KerasDefault,
+        }
+    }
 }
 
 /// `--backend`.

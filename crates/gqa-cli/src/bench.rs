@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
-use gqa_ref::check::{Comparison, Tolerance, compare_tensors};
+use gqa_ref::check::{Comparison, Tolerance};
 use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
 use crate::args::Backend;
 use crate::error::CliError;
+pub(crate) use crate::timed::ms;
+use crate::timed::{Call, Calls, timed_calls};
 
 /// `gqa bench`.
 #[derive(Debug, Args)]
@@ -131,31 +133,9 @@ struct Row {
 pub(crate) const UNCHECKED_WARNING: &str =
     "UNCHECKED: --no-oracle: no output was compared with the oracle; these timings are from outputs nobody compared";
 
-/// Which GPU output of a row is checked: the warm-up call's, a timed call's (from 0), or (with
-/// `--decode`) the attention timer's after its timed runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Checked {
-    /// The untimed first call.
-    WarmUp,
-    /// Timed call `i`.
-    Timed(usize),
-    /// The decode step's attention timer, after its timed runs (the rest of its plan run after them).
-    AttentionTimer,
-}
-
-impl std::fmt::Display for Checked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Checked::WarmUp => write!(f, "the warm-up call"),
-            Checked::Timed(i) => write!(f, "timed call {}", i + 1),
-            Checked::AttentionTimer => write!(f, "the attention timer's run"),
-        }
-    }
-}
-
 /// A hook on each GPU output (with its length and which call gave it) before it is checked: the
 /// tests perturb one to see the check fail; the command passes one that does nothing.
-pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Checked, &mut HostTensor);
+pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Call, &mut HostTensor);
 
 /// The check of one row: every GPU output of the row against the oracle's output at that length.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,7 +161,7 @@ impl RowCheck {
     }
 
     /// Records one output's comparison.
-    pub(crate) fn record(&mut self, which: Checked, c: &Comparison) {
+    pub(crate) fn record(&mut self, which: Call, c: &Comparison) {
         self.outputs += 1;
         self.max_abs = self.max_abs.max(c.max_abs);
         self.out_of_tolerance = self.out_of_tolerance.max(c.out_of_tolerance);
@@ -282,10 +262,6 @@ pub(crate) fn oracle_csv(oracle: Option<Duration>, gpu: Duration) -> (String, St
     }
 }
 
-pub(crate) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// Runs the sweep.
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     bench_with(args, &mut |_, _, _| {})
@@ -332,40 +308,34 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
         let (q, v) = (data(&shape, 0.0), data(&shape, 1.0));
         let plan = layer.plan(&shape, &shape, None, &options).map_err(gpu_err(&format!("planning T=S={seq}")))?;
         let run_err = gpu_err(&format!("running T=S={seq} on {}", ctx.describe()));
-        // The oracle runs first (timed) and its output is kept: every GPU output below is compared
-        // with it, outside the timed calls.
-        let oracle = if args.no_oracle {
-            None
-        } else {
-            let t = Instant::now();
-            let want = gqa_ref::forward(&config, &weights, &q, &v, None, &options)
-                .map_err(|source| CliError::Inputs { inputs: format!("T=S={seq}"), source })?;
-            Some((t.elapsed(), want.output))
+        // The oracle runs once, after the warm-up; every GPU output is compared with its output,
+        // outside the timed calls, and the FMA probe runs just before each timed call.
+        let mut oracle = || {
+            gqa_ref::forward(&config, &weights, &q, &v, None, &options)
+                .map(|want| want.output)
+                .map_err(|source| CliError::Inputs { inputs: format!("T=S={seq}"), source })
         };
-        let mut check = RowCheck::new(oracle.is_some());
-        let mut verify = |which: Checked, mut got: HostTensor| {
-            tamper(seq, which, &mut got);
-            if let Some((_, want)) = &oracle {
-                check.record(which, &compare_tensors(&got, want, tolerance));
-            }
+        let calls = Calls {
+            call: &mut || layer.forward(&q, &v, None, &options).map(|out| out.output).map_err(&run_err),
+            oracle: if args.no_oracle { None } else { Some(&mut oracle) },
+            before: &mut || probes.fma_gflops(1).map_err(gpu_err("measuring the roofline")),
+            tamper: &mut |which, got| tamper(seq, which, got),
         };
-        verify(Checked::WarmUp, layer.forward(&q, &v, None, &options).map_err(&run_err)?.output);
-        let mut times = Vec::with_capacity(args.runs as usize);
-        let mut shares = Vec::with_capacity(args.runs as usize);
-        for i in 0..args.runs as usize {
-            let probe = probes.fma_gflops(1).map_err(gpu_err("measuring the roofline"))?;
-            let t = Instant::now();
-            let out = layer.forward(&q, &v, None, &options).map_err(&run_err)?;
-            let took = t.elapsed();
-            times.push(took);
-            shares.push(100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe);
-            verify(Checked::Timed(i), out.output);
+        let timed = timed_calls(args.runs as usize, tolerance, calls)?;
+        let mut check = RowCheck::new(timed.checks.is_some());
+        for (which, c) in timed.checks.iter().flat_map(|c| &c.results) {
+            check.record(*which, c);
         }
-        times.sort();
+        let mut shares: Vec<f64> = timed
+            .times
+            .iter()
+            .zip(&timed.before)
+            .map(|(took, probe)| 100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe)
+            .collect();
         shares.sort_by(f64::total_cmp);
         let roofline_pct = shares[shares.len() / 2];
-        let oracle = oracle.map(|(t, _)| t);
-        rows.push(Row { seq, flops: plan.flops() as f64, gpu: times[times.len() / 2], oracle, roofline_pct, check });
+        let oracle = timed.checks.as_ref().map(|c| c.oracle_time);
+        rows.push(Row { seq, flops: plan.flops() as f64, gpu: timed.median(), oracle, roofline_pct, check });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -522,7 +492,7 @@ mod tests {
     }
 
     /// Adds 1e-2 to one element of the output of call `which` at length `at`.
-    fn perturb(at: usize, which: Checked) -> impl FnMut(usize, Checked, &mut HostTensor) {
+    fn perturb(at: usize, which: Call) -> impl FnMut(usize, Call, &mut HostTensor) {
         move |seq, call, out| {
             if seq == at && call == which {
                 let mut data = out.data().to_vec();
@@ -542,9 +512,9 @@ mod tests {
     fn row_check_counts_and_says_pass_fail_unchecked() {
         let want = [1.0, 2.0, 3.0];
         let mut c = RowCheck::new(true);
-        c.record(Checked::WarmUp, &gqa_ref::check::compare(&want, &want, Tolerance::F32));
+        c.record(Call::WarmUp, &gqa_ref::check::compare(&want, &want, Tolerance::F32));
         assert_eq!((c.status(), c.checked(), c.failed()), ("pass", true, false));
-        c.record(Checked::Timed(0), &gqa_ref::check::compare(&[1.0, 2.5, 3.5], &want, Tolerance::F32));
+        c.record(Call::Timed(0), &gqa_ref::check::compare(&[1.0, 2.5, 3.5], &want, Tolerance::F32));
         assert_eq!((c.status(), c.checked(), c.failed()), ("FAIL", false, true));
         assert_eq!((c.outputs, c.failed, c.out_of_tolerance, c.max_abs), (2, 1, 2, 0.5));
         assert!(c.first_failure.as_deref().unwrap().starts_with("timed call 1: "), "{:?}", c.first_failure);
@@ -569,9 +539,8 @@ mod tests {
     #[test]
     fn a_perturbed_timed_output_fails_its_row() {
         let csv = scratch("forward").join("b.csv");
-        let err =
-            bench_with(&args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]), &mut perturb(9, Checked::Timed(1)))
-                .unwrap_err();
+        let err = bench_with(&args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]), &mut perturb(9, Call::Timed(1)))
+            .unwrap_err();
         assert!(matches!(err, CliError::CheckFailed { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("T=S=9") && msg.contains("timed call 2") && !msg.contains("T=S=4"), "{msg}");
@@ -581,17 +550,16 @@ mod tests {
         assert!(rows[1].starts_with("4,") && rows[1].contains(",pass,true,"), "{table}");
         assert!(rows[2].starts_with("9,") && rows[2].contains(",FAIL,false,") && rows[2].ends_with(",1"), "{table}");
         // The warm-up's output is checked too.
-        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Checked::WarmUp)).unwrap_err();
+        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Call::WarmUp)).unwrap_err();
         assert!(err.to_string().contains("the warm-up call"), "{err}");
     }
 
     #[test]
     fn a_perturbed_decode_step_fails_its_row() {
-        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Checked::Timed(1))).unwrap_err();
+        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Call::Timed(1))).unwrap_err();
         assert!(err.to_string().contains("S=4 (timed call 2"), "{err}");
         // The attention timer's output: the rest of its plan runs after the timed range and is read back.
-        let err =
-            bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Checked::AttentionTimer)).unwrap_err();
+        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Call::AttentionTimer)).unwrap_err();
         assert!(err.to_string().contains("S=9 (the attention timer"), "{err}");
     }
 
@@ -600,7 +568,7 @@ mod tests {
         let csv = scratch("unchecked").join("b.csv");
         bench_with(
             &args(&["--seq", "4", "--no-oracle", "--csv", csv.to_str().unwrap()]),
-            &mut perturb(4, Checked::Timed(0)),
+            &mut perturb(4, Call::Timed(0)),
         )
         .unwrap();
         let table = std::fs::read_to_string(&csv).unwrap();

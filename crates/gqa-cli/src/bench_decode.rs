@@ -21,10 +21,11 @@ use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
 use crate::bench::{
-    BenchArgs, CHECK_CSV_COLUMNS, Checked, RowCheck, Tamper, check_failures, data, ms, oracle_cells, oracle_csv,
+    BenchArgs, CHECK_CSV_COLUMNS, RowCheck, Tamper, check_failures, data, ms, oracle_cells, oracle_csv,
     print_check_header, progress,
 };
 use crate::error::CliError;
+use crate::timed::Call;
 
 /// One cached length.
 #[derive(Debug, Clone)]
@@ -137,7 +138,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
             }
         };
         let mut check = RowCheck::new(oracle_step.is_some());
-        let mut verify = |which: Checked, mut got: HostTensor| {
+        let mut verify = |which: Call, mut got: HostTensor| {
             tamper(seq, which, &mut got);
             if let Some((_, want)) = &oracle_step {
                 check.record(which, &compare_tensors(&got, want, tolerance));
@@ -145,7 +146,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         };
         cache.load(&contents).map_err(&run_err)?;
         let plan = layer.plan_cached(&cache, &token_shape, false, &vec![1; b]).map_err(&run_err)?;
-        verify(Checked::WarmUp, layer.step(&mut cache, &q, &v, None).map_err(&run_err)?);
+        verify(Call::WarmUp, layer.step(&mut cache, &q, &v, None).map_err(&run_err)?);
         cache.truncate(held);
         let timer = layer.step_timer_cached(&cache, &q, &v, None).map_err(&run_err)?;
         // A cached call never splits the batch, so the plan has one attention core.
@@ -165,7 +166,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         // What the last timed run of the attention wrote, carried through the rest of the plan
         // (untimed) and read back.
         timer.time(steps.end..all.end).map_err(&run_err)?;
-        verify(Checked::AttentionTimer, timer.read_output().map_err(&run_err)?.output);
+        verify(Call::AttentionTimer, timer.read_output().map_err(&run_err)?.output);
         drop(timer);
         let (mut times, mut shares) = (Vec::new(), Vec::new());
         for i in 0..args.runs.max(1) as usize {
@@ -176,7 +177,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
             times.push(took);
             shares.push(share(kv_bytes / took.as_secs_f64(), probe));
             cache.truncate(held);
-            verify(Checked::Timed(i), out);
+            verify(Call::Timed(i), out);
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);

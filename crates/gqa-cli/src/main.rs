@@ -1,17 +1,22 @@
 //! `gqa`: run a Keras `GroupQueryAttention` layer saved by Keras (`.keras`, `.weights.h5` + config
 //! JSON, or safetensors by Keras paths) on any GPU wgpu reaches, or on the CPU oracle; list the
-//! adapters; export a layer to safetensors. See `docs/KERAS.md`.
+//! adapters; export a layer to safetensors (see `docs/KERAS.md`); time a sweep (`gqa bench`) or one
+//! random layer (`gqa demo`, what `scripts/demo.sh` runs), every output checked against the oracle.
 //!
-//! Exit status: 0 success, 1 an error (printed to stderr), 2 bad flags.
+//! Exit status: 0 success, 1 an error (printed to stderr), 2 bad flags. `gqa demo` has its own:
+//! 0 pass, 1 an output out of tolerance, 2 bad flags or an invalid layer, 3 no adapter or a GPU error.
 
 mod args;
 mod backend;
 mod bench;
 mod bench_decode;
+mod demo;
+mod demo_report;
 mod error;
 mod info;
 mod plot;
 mod run;
+mod timed;
 
 use std::process::ExitCode;
 
@@ -23,7 +28,7 @@ use crate::error::CliError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(&cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = std::error::Error::source(&e);
@@ -39,11 +44,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: &Command) -> Result<(), CliError> {
+/// Runs the command: the exit status, or the error to print.
+fn dispatch(command: &Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::Run(args) => run::run(args),
-        Command::Info => info::info(),
-        Command::Bench(args) => bench::bench(args),
+        Command::Run(args) => run::run(args)?,
+        Command::Info => info::info()?,
+        Command::Bench(args) => bench::bench(args)?,
+        // The demo prints its own errors and has its own exit statuses.
+        Command::Demo(args) => return Ok(demo::demo(args)),
         Command::Export(args) => {
             let layer = run::load(&args.layer)?;
             gqa_io::export_safetensors(&layer, &args.output)?;
@@ -53,7 +61,7 @@ fn dispatch(command: &Command) -> Result<(), CliError> {
                 layer.config.name,
                 layer.weights.named().len()
             );
-            Ok(())
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use gqa_io::call::{alignment_name, masked_rows_name};
 use gqa_io::{CallInputs, CallRecord, KerasLayer, LoadOptions};
 use gqa_wgpu::{GpuError, GqaLayer};
 
-use crate::args::{Alignment, LayerArgs, MaskedRowsArg, RunArgs, either};
+use crate::args::{LayerArgs, RunArgs, either};
 use crate::backend;
 use crate::error::CliError;
 
@@ -76,10 +76,7 @@ fn call_options(
         entry("use_causal_mask"),
     );
     note("use_causal_mask".into(), causal.to_string(), src, n);
-    let flag_alignment = args.causal_alignment.map(|a| match a {
-        Alignment::TopLeft => CausalAlignment::TopLeft,
-        Alignment::BottomRight => CausalAlignment::BottomRight,
-    });
+    let flag_alignment = args.causal_alignment.map(CausalAlignment::from);
     let (alignment, src, n) = resolve(
         flag_alignment,
         file.causal_alignment,
@@ -88,10 +85,7 @@ fn call_options(
         |a| format!("causal_alignment: {}", alignment_name(a)),
     );
     note("causal_alignment".into(), alignment_name(alignment).into(), src, n);
-    let flag_rows = args.masked_rows.map(|m| match m {
-        MaskedRowsArg::Zeros => MaskedRows::Zeros,
-        MaskedRowsArg::KerasDefault => MaskedRows::KerasDefault,
-    });
+    let flag_rows = args.masked_rows.map(MaskedRows::from);
     let (masked_rows, src, n) = resolve(
         flag_rows,
         file.masked_rows,

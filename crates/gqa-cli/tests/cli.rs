@@ -410,3 +410,61 @@ fn run_rejects_a_call_record_it_cannot_apply() {
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(stderr.contains("bad.safetensors") && stderr.contains("use_causal_mask"), "{stderr}");
 }
+
+/// `gqa demo` (what `scripts/demo.sh` runs) at a small shape: each exit status and the lines that
+/// say whether the outputs were checked.
+#[test]
+fn demo_checks_every_output_and_exits_with_its_status() {
+    let small = [
+        "demo",
+        "--batch",
+        "1",
+        "--target-len",
+        "8",
+        "--source-len",
+        "8",
+        "--query-heads",
+        "4",
+        "--kv-heads",
+        "2",
+        "--head-dim",
+        "8",
+        "--query-dim",
+        "16",
+        "--value-dim",
+        "16",
+        "--runs",
+        "2",
+    ];
+    let with = |extra: &[&str]| gqa(&[&small[..], extra].concat());
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let out = with(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("checked: 2 of 2 outputs PASS"), "{stdout}");
+    assert!(stdout.contains(": PASS (all 3 outputs: the warm-up, 2 timed run(s))"), "{stdout}");
+
+    let out = with(&["--no-oracle"]);
+    assert_eq!(out.status.code(), Some(0), "unchecked: the run finished");
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("adapter") && stdout.contains("UNCHECKED: no oracle ran"), "{stdout}");
+    assert!(!stdout.contains("PASS"), "{stdout}");
+
+    // Nq = 4 is not a multiple of Nkv = 3: an invalid layer.
+    let out = gqa(&[&small[..10], &["3"], &small[11..]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("gqa demo: invalid layer or problem"), "{}", text(&out.stderr));
+    assert_eq!(with(&["--runs", "0"]).status.code(), Some(2), "a flag out of range");
+    assert_eq!(with(&["--backend", "nonsense"]).status.code(), Some(2), "no known backend");
+
+    let listed = with(&["--list-adapters"]);
+    assert_eq!(listed.status.code(), Some(0));
+    assert!(text(&listed.stdout).starts_with("0: "), "{}", text(&listed.stdout));
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    {
+        let out = with(&["--backend", "metal"]);
+        assert_eq!(out.status.code(), Some(3), "no Metal adapter here");
+        assert!(text(&out.stderr).contains("gqa demo: GPU error"), "{}", text(&out.stderr));
+    }
+}

@@ -1,5 +1,6 @@
 //! `GqaConfig`: every constructor argument of `keras.layers.GroupQueryAttention`, with the same JSON
-//! as Keras' `get_config()`.
+//! as Keras' `get_config()` (read bare or inside a serialized layer's
+//! `{"class_name": "GroupQueryAttention", "config": {...}}`), and `with_*` builders.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
@@ -10,10 +11,28 @@ use crate::initializer::Initializer;
 use crate::keras_object::envelope;
 use crate::regularizer::Regularizer;
 
+/// The class names a GroupQueryAttention layer is serialized under (Keras 3 writes the first; the
+/// second is the layer's alias).
+pub const KERAS_CLASS_NAMES: [&str; 2] = ["GroupQueryAttention", "GroupedQueryAttention"];
+
+/// What reading a config JSON does with keys `GqaConfig` does not know (e.g. arguments a newer Keras
+/// added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownKeys {
+    /// Ignored, each with a warning through the `log` crate (target `gqa_core::config`) naming it:
+    /// what [`GqaConfig::from_keras_json`] and [`GqaConfig::from_keras_value`] do, so that a config
+    /// written by a newer Keras still loads.
+    #[default]
+    Warn,
+    /// An error naming the key, for callers that want to know the config holds nothing this crate
+    /// ignores.
+    Reject,
+}
+
 /// The layer's configuration. Field names and JSON keys are those of Keras `get_config()`.
 ///
 /// ```
-/// let cfg = gqa_core::GqaConfig::new(16, 8, 2);
+/// let cfg = gqa_core::GqaConfig::new(16, 8, 2).with_gate(true).with_sliding_window(64);
 /// let json = cfg.to_keras_json();
 /// assert_eq!(gqa_core::GqaConfig::from_keras_json(&json).unwrap(), cfg);
 /// ```
@@ -180,16 +199,66 @@ impl GqaConfig {
         query_head / self.group_size()
     }
 
-    /// Parses Keras `get_config()` JSON (objects or string identifiers) and validates it.
+    /// Parses Keras `get_config()` JSON (objects or string identifiers) and validates it. The JSON is
+    /// the bare config or a serialized layer (`{"class_name": "GroupQueryAttention", "config":
+    /// {...}, ...}`, whose other keys are ignored); unknown keys of the config are ignored with a
+    /// warning through `log` ([`UnknownKeys::Warn`]; [`GqaConfig::from_keras_json_with`] can reject
+    /// them instead).
     pub fn from_keras_json(json: &str) -> Result<Self, GqaError> {
-        let cfg: Self = serde_json::from_str(json).map_err(|e| GqaError::Json(e.to_string()))?;
-        cfg.validate()?;
-        Ok(cfg)
+        Self::from_keras_json_with(json, UnknownKeys::Warn)
     }
 
-    /// Parses an already decoded JSON value (e.g. the `config` of a `.keras` layer entry).
+    /// [`GqaConfig::from_keras_json`] with a policy for unknown keys.
+    ///
+    /// ```
+    /// use gqa_core::{GqaConfig, config::UnknownKeys};
+    /// let json = r#"{"class_name": "GroupQueryAttention", "module": "keras.layers",
+    ///     "config": {"head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2, "new_option": 1}}"#;
+    /// assert!(GqaConfig::from_keras_json_with(json, UnknownKeys::Reject).is_err());
+    /// let cfg = GqaConfig::from_keras_json(json)?; // logs `new_option`
+    /// assert_eq!(cfg, GqaConfig::new(8, 4, 2));
+    /// # Ok::<(), gqa_core::GqaError>(())
+    /// ```
+    pub fn from_keras_json_with(json: &str, unknown: UnknownKeys) -> Result<Self, GqaError> {
+        let value: Value = serde_json::from_str(json).map_err(|e| GqaError::Json(e.to_string()))?;
+        if unknown == UnknownKeys::Reject && !is_serialized_layer(&value) {
+            // Straight from the text, so that serde's errors say where (line and column).
+            let cfg: Self = serde_json::from_str(json).map_err(|e| GqaError::Json(e.to_string()))?;
+            cfg.validate()?;
+            return Ok(cfg);
+        }
+        Self::from_keras_value_with(&value, unknown)
+    }
+
+    /// Parses an already decoded JSON value (e.g. the `config` of a `.keras` layer entry, or the
+    /// whole entry), as [`GqaConfig::from_keras_json`].
     pub fn from_keras_value(value: &Value) -> Result<Self, GqaError> {
-        let cfg = Self::deserialize(value).map_err(|e| GqaError::Json(e.to_string()))?;
+        Self::from_keras_value_with(value, UnknownKeys::Warn)
+    }
+
+    /// [`GqaConfig::from_keras_value`] with a policy for unknown keys.
+    pub fn from_keras_value_with(value: &Value, unknown: UnknownKeys) -> Result<Self, GqaError> {
+        let config = layer_config(value)?;
+        let parsed = match (unknown, config.as_object()) {
+            (UnknownKeys::Warn, Some(map)) => {
+                let known = known_keys();
+                let mut kept = map.clone();
+                kept.retain(|key, _| {
+                    let is_known = known.iter().any(|k| k == key);
+                    if !is_known {
+                        let name = map.get("name").and_then(Value::as_str).unwrap_or("?");
+                        log::warn!(
+                            target: "gqa_core::config",
+                            "GroupQueryAttention config of layer {name:?}: ignoring unknown key `{key}`"
+                        );
+                    }
+                    is_known
+                });
+                Self::deserialize(&Value::Object(kept))
+            }
+            _ => Self::deserialize(config),
+        };
+        let cfg = parsed.map_err(|e| GqaError::Json(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -198,6 +267,142 @@ impl GqaConfig {
     pub fn to_keras_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a GqaConfig always serialises")
     }
+}
+
+/// Builders: each `with_*` sets one argument and returns the config, so that a config reads as one
+/// expression and new arguments (which start at Keras' defaults) break no caller. Nothing is
+/// checked until [`GqaConfig::validate`] (which every consumer calls).
+///
+/// ```
+/// use gqa_core::{GqaConfig, Initializer};
+/// let config = GqaConfig::new(64, 8, 2)
+///     .with_name("attn")
+///     .with_gate(true)
+///     .with_bias(false)
+///     .with_sliding_window(128)
+///     .with_kernel_initializer(Initializer::HeNormal { seed: Some(1) });
+/// config.validate()?;
+/// assert_eq!(config.sliding_window, Some(128));
+/// # Ok::<(), gqa_core::GqaError>(())
+/// ```
+impl GqaConfig {
+    /// Sets `name`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets `trainable`.
+    pub fn with_trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    /// Sets the dtype policy name (`float32`, `mixed_float16`, ...).
+    pub fn with_dtype(mut self, dtype: impl Into<String>) -> Self {
+        self.dtype = dtype.into();
+        self
+    }
+
+    /// Sets `use_bias`.
+    pub fn with_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// Sets `use_gate`.
+    pub fn with_gate(mut self, use_gate: bool) -> Self {
+        self.use_gate = use_gate;
+        self
+    }
+
+    /// Sets `sliding_window` (a size, or `None` for no window).
+    pub fn with_sliding_window(mut self, window: impl Into<Option<usize>>) -> Self {
+        self.sliding_window = window.into();
+        self
+    }
+
+    /// Sets the `dropout` rate.
+    pub fn with_dropout(mut self, rate: f64) -> Self {
+        self.dropout = rate;
+        self
+    }
+
+    /// Sets `kernel_initializer`.
+    pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// Sets `bias_initializer`.
+    pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+
+    /// Sets `kernel_regularizer` (a regularizer, or `None`).
+    pub fn with_kernel_regularizer(mut self, regularizer: impl Into<Option<Regularizer>>) -> Self {
+        self.kernel_regularizer = regularizer.into();
+        self
+    }
+
+    /// Sets `bias_regularizer` (a regularizer, or `None`).
+    pub fn with_bias_regularizer(mut self, regularizer: impl Into<Option<Regularizer>>) -> Self {
+        self.bias_regularizer = regularizer.into();
+        self
+    }
+
+    /// Sets `activity_regularizer` (a regularizer, or `None`).
+    pub fn with_activity_regularizer(mut self, regularizer: impl Into<Option<Regularizer>>) -> Self {
+        self.activity_regularizer = regularizer.into();
+        self
+    }
+
+    /// Sets `kernel_constraint` (a constraint, or `None`).
+    pub fn with_kernel_constraint(mut self, constraint: impl Into<Option<Constraint>>) -> Self {
+        self.kernel_constraint = constraint.into();
+        self
+    }
+
+    /// Sets `bias_constraint` (a constraint, or `None`).
+    pub fn with_bias_constraint(mut self, constraint: impl Into<Option<Constraint>>) -> Self {
+        self.bias_constraint = constraint.into();
+        self
+    }
+
+    /// Sets the dropout generator's `seed` (a seed, or `None`).
+    pub fn with_seed(mut self, seed: impl Into<Option<u64>>) -> Self {
+        self.seed = seed.into();
+        self
+    }
+}
+
+/// Whether `value` is a serialized layer (`{"class_name": ..., "config": ...}`), not a bare config.
+fn is_serialized_layer(value: &Value) -> bool {
+    value.get("class_name").is_some()
+}
+
+/// The config object of `value`: `value` itself, or the `config` of a serialized GroupQueryAttention.
+fn layer_config(value: &Value) -> Result<&Value, GqaError> {
+    let Some(class) = value.get("class_name") else { return Ok(value) };
+    match class.as_str() {
+        Some(c) if KERAS_CLASS_NAMES.contains(&c) => {
+            value.get("config").ok_or_else(|| GqaError::Json(format!("the serialized {c} has no `config`")))
+        }
+        _ => Err(GqaError::Json(format!(
+            "expected a GroupQueryAttention config or serialized layer, got class_name {class}"
+        ))),
+    }
+}
+
+/// The JSON keys of a config, as `get_config()` writes them (every field serializes).
+fn known_keys() -> &'static [String] {
+    static KEYS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| match serde_json::to_value(GqaConfig::new(1, 1, 1)) {
+            Ok(Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        });
+    &KEYS
 }
 
 #[cfg(test)]
@@ -250,8 +455,9 @@ mod tests {
         assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
         bad.dropout = f64::NAN;
         assert!(matches!(bad.validate(), Err(GqaError::DropoutOutOfRange(_))));
-        let err = GqaConfig::from_keras_json(
+        let err = GqaConfig::from_keras_json_with(
             r#"{"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1, "bogus": 1}"#,
+            UnknownKeys::Reject,
         )
         .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");

@@ -6,6 +6,7 @@ use thiserror::Error;
 ///
 /// Every message names the argument or op and the shapes involved, so a caller can tell what to fix.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum GqaError {
     /// A size that must be positive is zero.
     #[error("{what} must be > 0, got 0")]
@@ -162,6 +163,21 @@ pub enum GqaError {
         length: usize,
         /// The length asked for.
         requested: usize,
+    },
+    /// A slice of a tensor or mask outside its shape (an axis past its rank, or a range past the
+    /// axis' length or reversed).
+    #[error("{op}: cannot take {start}..{end} of axis {axis} of shape {shape:?}")]
+    Slice {
+        /// The operation (`HostTensor::rows`, `Mask::slice_axis`, ...).
+        op: &'static str,
+        /// The shape sliced.
+        shape: Vec<usize>,
+        /// The axis.
+        axis: usize,
+        /// The range's first index.
+        start: usize,
+        /// The range's end (exclusive).
+        end: usize,
     },
 }
 

@@ -13,12 +13,15 @@
 //! kernels are catalogued in [`kernels`] (one [`KernelSpec`] each); the planner's stages are in
 //! [`plan`]. `gqa-wgpu`
 //! executes a plan without re-deriving any size; `gqa-ref` computes the same call on the CPU.
+//! [`AttentionLayer`] is the call shape both implement (forward, and decoding through a KV cache),
+//! so that an application is written once for either; [`Weights::random`] draws a layer's weights
+//! from its config's Keras initializers.
 //!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, Limits, Plan, Problem};
 //!
 //! let config = GqaConfig::new(64, 8, 2); // head_dim, Nq, Nkv
-//! let options = CallOptions { use_causal_mask: true, ..Default::default() };
+//! let options = CallOptions::default().with_causal_mask(true);
 //! let problem = Problem::new(&config, &[1, 128, 512], &[1, 128, 512], None, &options)?;
 //! let plan = Plan::new(&problem, &Limits::webgpu_default())?;
 //! for pass in plan.passes() {
@@ -31,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attention_layer;
 pub mod config;
 pub mod constraint;
 pub mod dropout;
@@ -46,11 +50,13 @@ pub mod params;
 pub mod plan;
 pub mod problem;
 pub mod regularizer;
+pub mod sampling;
 pub mod tensor;
 pub mod tuning;
 pub mod weights;
 
-pub use config::GqaConfig;
+pub use attention_layer::{AttentionCache, AttentionLayer};
+pub use config::{GqaConfig, UnknownKeys};
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
 pub use initializer::{Distribution, FanMode, Initializer};

@@ -49,3 +49,77 @@ pub struct CallOptions {
     /// Dropout seed for this call; `None` uses the config's `seed` (or 0 when that is unset too).
     pub dropout_seed: Option<u64>,
 }
+
+/// Builders: each `with_*` sets one field and returns the options, so a call's options read as one
+/// expression and new fields (which start at their defaults) break no caller.
+///
+/// ```
+/// use gqa_core::{CallOptions, CausalAlignment, Mask};
+/// let options = CallOptions::default()
+///     .with_causal_mask(true)
+///     .with_causal_alignment(CausalAlignment::BottomRight)
+///     .with_query_mask(Mask::filled([2, 5], true))
+///     .with_attention_scores(true);
+/// assert!(options.use_causal_mask && options.return_attention_scores);
+/// ```
+impl CallOptions {
+    /// Sets `attention_mask`: (T, S), (B|1, T|1, S|1) or (B|1, Nq|1, T|1, S|1).
+    pub fn with_attention_mask(mut self, mask: Mask) -> Self {
+        self.attention_mask = Some(mask);
+        self
+    }
+
+    /// Sets `query_mask` (B, T).
+    pub fn with_query_mask(mut self, mask: Mask) -> Self {
+        self.query_mask = Some(mask);
+        self
+    }
+
+    /// Sets `value_mask` (B, S).
+    pub fn with_value_mask(mut self, mask: Mask) -> Self {
+        self.value_mask = Some(mask);
+        self
+    }
+
+    /// Sets `key_mask` (B, S).
+    pub fn with_key_mask(mut self, mask: Mask) -> Self {
+        self.key_mask = Some(mask);
+        self
+    }
+
+    /// Sets `use_causal_mask`.
+    pub fn with_causal_mask(mut self, on: bool) -> Self {
+        self.use_causal_mask = on;
+        self
+    }
+
+    /// Sets `causal_alignment`.
+    pub fn with_causal_alignment(mut self, alignment: CausalAlignment) -> Self {
+        self.causal_alignment = alignment;
+        self
+    }
+
+    /// Sets `return_attention_scores`.
+    pub fn with_attention_scores(mut self, on: bool) -> Self {
+        self.return_attention_scores = on;
+        self
+    }
+
+    /// Sets `training` (dropout applies when the config's rate is > 0).
+    pub fn with_training(mut self, on: bool) -> Self {
+        self.training = on;
+        self
+    }
+
+    /// Sets `masked_rows`.
+    pub fn with_masked_rows(mut self, policy: MaskedRows) -> Self {
+        self.masked_rows = policy;
+        self
+    }
+
+    /// Sets `dropout_seed`.
+    pub fn with_dropout_seed(mut self, seed: u64) -> Self {
+        self.dropout_seed = Some(seed);
+        self
+    }
+}

@@ -107,6 +107,29 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// Every weight of the layer drawn from the config's Keras initializers, reproducibly for a
+    /// `seed`: kernels from `config.kernel_initializer`, biases (only with `use_bias`) from
+    /// `config.bias_initializer`, the gate only with `use_gate`, in Keras' layout.
+    ///
+    /// Kernel fans are [`Dense::kernel_fans`] (query/key/value/gate: fan_in = D, fan_out = N*H;
+    /// output: fan_in = Nq*H, fan_out = Dq); bias fans are
+    /// [`keras_fans`](crate::sampling::keras_fans) of the bias shape. Each weight draws from its own
+    /// generator (the seed, the weight's slot and the initializer's own seed), so the gate's
+    /// presence does not change the other weights. Errors on an invalid config or a zero dim.
+    ///
+    /// ```
+    /// use gqa_core::{GqaConfig, LayerDims, Weights};
+    /// let config = GqaConfig::new(4, 4, 2).with_gate(true);
+    /// let dims = LayerDims { query_dim: 8, key_dim: 6, value_dim: 6 };
+    /// let weights = Weights::random(&config, dims, 42)?;
+    /// weights.validate(&config, dims)?;
+    /// assert_eq!(weights, Weights::random(&config, dims, 42)?);
+    /// # Ok::<(), gqa_core::GqaError>(())
+    /// ```
+    pub fn random(config: &GqaConfig, dims: LayerDims, seed: u64) -> Result<Self, GqaError> {
+        crate::sampling::random_weights(config, dims, seed)
+    }
+
     /// The weights of one sub-layer, if present.
     pub fn dense(&self, which: Dense) -> Option<&DenseWeights> {
         match which {

@@ -1,14 +1,15 @@
 //! Finding a GroupQueryAttention layer's config in Keras JSON: a bare `get_config()`, one serialized
 //! layer (`{"class_name", "config", "build_config"}`) or a whole model (`config.json` of a `.keras`,
 //! `model.to_json()`), where the layer may sit at any depth.
+//!
+//! Keys of the layer's config this version does not know (arguments of a newer Keras) are ignored
+//! with a warning through the `log` crate ([`UnknownKeys::Warn`]), so that such files still load.
 
-use gqa_core::{GqaConfig, LayerDims};
+use gqa_core::config::KERAS_CLASS_NAMES as CLASS_NAMES;
+use gqa_core::{GqaConfig, LayerDims, UnknownKeys};
 use serde_json::Value;
 
 use crate::error::{IoError, Result};
-
-/// The class names a GroupQueryAttention layer is serialized under.
-const CLASS_NAMES: [&str; 2] = ["GroupQueryAttention", "GroupedQueryAttention"];
 
 /// A GroupQueryAttention layer found in Keras JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +39,7 @@ pub fn find_layer(file: &str, json: &Value, wanted: Option<&str>) -> Result<Laye
     };
     let Some(class) = obj.get("class_name") else {
         // A bare get_config() dict.
-        let config = GqaConfig::from_keras_value(json)
+        let config = GqaConfig::from_keras_value_with(json, UnknownKeys::Warn)
             .map_err(|e| IoError::Config { file: file.into(), source: Box::new(e) })?;
         return Ok(LayerEntry { config, dims: None });
     };
@@ -110,8 +111,8 @@ fn entry(file: &str, v: &Value) -> Result<LayerEntry> {
         file: file.into(),
         hint: "the GroupQueryAttention entry has no `config`".into(),
     })?;
-    let config =
-        GqaConfig::from_keras_value(cfg).map_err(|e| IoError::Config { file: file.into(), source: Box::new(e) })?;
+    let config = GqaConfig::from_keras_value_with(cfg, UnknownKeys::Warn)
+        .map_err(|e| IoError::Config { file: file.into(), source: Box::new(e) })?;
     let dims = v.get("build_config").map(|b| dims_from_build_config(file, b)).transpose()?;
     Ok(LayerEntry { config, dims })
 }

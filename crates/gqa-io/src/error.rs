@@ -6,6 +6,7 @@ use thiserror::Error;
 
 /// What can go wrong reading or writing a Keras layer, its inputs or its outputs.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum IoError {
     /// The file could not be read or written.
     #[error("{file}: {source}")]

@@ -1,7 +1,7 @@
 //! The check every reported result goes through: a result compared element by element with the
 //! oracle's at the same shape, `|got - want| <= atol + rtol * |want|`.
 //!
-//! A timing counts only from a checked run: `gqa-demo`, `gqa bench` and the criterion benches
+//! A timing counts only from a checked run: `gqa demo`, `gqa bench` and the criterion benches
 //! compare each timed output with [`forward`](crate::forward())'s through [`compare_outputs`]
 //! (or [`compare`] / [`compare_tensors`] for one tensor), so that they all apply the same rule:
 //!

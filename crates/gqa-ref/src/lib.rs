@@ -10,6 +10,8 @@
 //! [`CallOptions`](gqa_core::CallOptions)) and returns the same [`ForwardOutput`], so a GPU result
 //! is checked element by element against [`forward()`] (see `docs/ARCHITECTURE.md`) by the one
 //! comparison routine of [`check`] (`|got - want| <= atol + rtol * |want|`, NaN must agree).
+//! [`ReferenceLayer`] is the oracle as a layer value implementing [`gqa_core::AttentionLayer`], the
+//! call shape the GPU layer implements too, so generic code runs on either.
 //!
 //! ```
 //! use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
@@ -36,6 +38,7 @@ mod dense;
 pub mod forward;
 pub mod init;
 pub mod kv_cache;
+pub mod layer;
 pub mod mask;
 pub mod regularize;
 
@@ -44,5 +47,6 @@ pub use forward::forward;
 pub use gqa_core::ForwardOutput;
 pub use init::{initialize_weights, keras_fans, sample};
 pub use kv_cache::KvCache;
+pub use layer::ReferenceLayer;
 pub use mask::visibility;
 pub use regularize::{activity_penalty, call_activity_penalty, penalty, weights_penalty};

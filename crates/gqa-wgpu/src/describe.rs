@@ -2,10 +2,9 @@
 
 use std::fmt;
 
-use gqa_core::{BufferId, BufferRole, CallOptions, Chunking, Plan, Step, Tuning};
+use gqa_core::{BufferId, BufferRole, Chunking, Plan, Tuning};
 
 use crate::encode::params_stride;
-use crate::error::GpuError;
 use crate::layer::GqaLayer;
 
 /// The GPU memory of one call, in bytes, by role, from its plan.
@@ -152,45 +151,6 @@ impl fmt::Display for CallDescription {
             self.chunking
         )?;
         write!(f, "memory    {}", self.memory)
-    }
-}
-
-impl GqaLayer {
-    /// The memory a call with these shapes and options would use, from its plan; nothing is
-    /// allocated. Errors as [`GqaLayer::plan`] does.
-    pub fn memory(
-        &self,
-        query_shape: &[usize],
-        value_shape: &[usize],
-        key_shape: Option<&[usize]>,
-        options: &CallOptions,
-    ) -> Result<MemoryReport, GpuError> {
-        let plan = self.plan(query_shape, value_shape, key_shape, options)?;
-        Ok(MemoryReport::of(&plan, self.ctx.device.limits().min_uniform_buffer_offset_alignment))
-    }
-
-    /// The adapter, kernel variants, dispatches and memory of a call with these shapes and
-    /// options; nothing is allocated or run.
-    pub fn describe_call(
-        &self,
-        query_shape: &[usize],
-        value_shape: &[usize],
-        key_shape: Option<&[usize]>,
-        options: &CallOptions,
-    ) -> Result<CallDescription, GpuError> {
-        let plan = self.plan(query_shape, value_shape, key_shape, options)?;
-        let info = self.ctx.adapter_info();
-        Ok(CallDescription {
-            adapter: self.ctx.describe(),
-            backend: info.backend,
-            device_type: info.device_type,
-            tuning: plan.tuning,
-            chunking: plan.chunking,
-            dispatches: plan.passes().map(|p| (p.label, p.kernel.name())).collect(),
-            copies: plan.steps.iter().filter(|s| matches!(s, Step::Copy(_))).count(),
-            flops: plan.flops(),
-            memory: MemoryReport::of(&plan, self.ctx.device.limits().min_uniform_buffer_offset_alignment),
-        })
     }
 }
 

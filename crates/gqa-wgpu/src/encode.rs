@@ -8,6 +8,7 @@ use gqa_core::{BufferId, BufferRole, Params, Plan, Step};
 use crate::args::{EncodedForward, GpuInputs};
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped_or_discard};
 use crate::matrix_texture::MatrixTexture;
 use crate::pool::{Class, Leases};
 use crate::tensor::GpuTensor;
@@ -374,16 +375,8 @@ pub(crate) fn record(
     cache: Option<CacheBuffers<'_>>,
     plan: Plan,
 ) -> Result<EncodedForward, GpuError> {
-    let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let rec = Recording::prepare(ctx, weights, inputs, cache, plan);
-    let oom = pollster::block_on(oom.pop());
-    let validation = pollster::block_on(validation.pop());
-    let rec = rec?;
-    if let Some(e) = oom.or(validation) {
-        rec.discard();
-        return Err(GpuError::from_wgpu(OP, e));
-    }
+    let prepare = || Recording::prepare(ctx, weights, inputs, cache, plan);
+    let rec = scoped_or_discard(&ctx.device, OP, Catch::ValidationAndOutOfMemory, prepare, Recording::discard)?;
     rec.encode(encoder, 0..rec.plan.steps.len());
     rec.into_encoded(ctx)
 }

@@ -7,6 +7,7 @@ use thiserror::Error;
 /// [`GpuError::Invalid`] is bad input (fix the call); the others are about the device or the adapter
 /// (fall back, or rebuild the context).
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum GpuError {
     /// The config, shapes, masks, weights or plan are invalid (see [`gqa_core::GqaError`]).
     #[error(transparent)]

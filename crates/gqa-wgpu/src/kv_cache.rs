@@ -1,16 +1,14 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaError, HostTensor, Plan, Precision, TextureShape, Tuning};
+use gqa_core::{CacheContents, CacheShape, GqaError, HostTensor, Precision, TextureShape};
 
-use crate::args::{EncodedForward, ForwardArgs};
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
 use crate::error::GpuError;
-use crate::forward::HostCall;
+use crate::error_scope::{Catch, scoped};
 use crate::layer::GqaLayer;
 use crate::matrix_texture::MatrixTexture;
-use crate::polling::Drive;
 use crate::tensor::GpuTensor;
 
 /// A KV cache on the GPU for one [`GqaLayer`]: projected keys and values, each (B, capacity, Nkv,
@@ -84,7 +82,6 @@ impl KvCache {
             }
         }
         let dims = vec![shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim];
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let make = |label| {
             let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -94,16 +91,16 @@ impl KvCache {
             });
             GpuTensor::wrap(ctx, buffer, dims.clone())
         };
-        let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
-        let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
-            let texels = TextureShape::new((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
-            let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
-            let make = |label| MatrixTexture::create(&ctx.device, label, texels, usage);
-            [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu(OP, e));
-        }
+        let (keys, values, textures) = scoped(&ctx.device, OP, Catch::OutOfMemory, || {
+            let (keys, values) = (make("gqa kv cache keys"), make("gqa kv cache values"));
+            let textures = ctx.tuning().keeps_cache_texture(&shape, &limits).then(|| {
+                let texels = TextureShape::new((shape.token_elems() / 4) as u32, (shape.batch * shape.capacity) as u32);
+                let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
+                let make = |label| MatrixTexture::create(&ctx.device, label, texels, usage);
+                [make("gqa kv cache keys (texture)"), make("gqa kv cache values (texture)")]
+            });
+            Ok((keys, values, textures))
+        })?;
         Ok(Self { ctx: ctx.clone(), shape, keys, values, textures, lengths })
     }
 
@@ -263,6 +260,7 @@ impl KvCache {
         Ok(())
     }
 
+    /// The keys, values and texture mirrors, as cached calls bind them.
     pub(crate) fn buffers(&self) -> CacheBuffers<'_> {
         CacheBuffers {
             keys: self.keys.buffer(),
@@ -270,185 +268,22 @@ impl KvCache {
             textures: self.textures.as_ref().map(|[k, v]| [k, v]),
         }
     }
-}
 
-/// A step attends over a cached prefix: every sequence must hold one.
-pub(crate) fn check_prefix(op: &'static str, cache: &KvCache) -> Result<(), GpuError> {
-    match cache.lengths.iter().position(|&l| l == 0) {
-        Some(b) => Err(GqaError::CacheEmpty { op, sequence: b }.into()),
-        None => Ok(()),
-    }
-}
-
-impl GqaLayer {
-    /// An empty [`KvCache`] for this layer: `batch` sequences of up to `capacity` tokens.
-    pub fn new_cache(&self, batch: usize, capacity: usize) -> Result<KvCache, GpuError> {
-        KvCache::new(self, batch, capacity)
-    }
-
-    /// Runs the layer over a prompt and appends its keys and values to `cache`: query (B, P, Dq),
-    /// value (B, P, Dv), key (B, P, Dk) or `None` (value used as key). Causal: prompt token `i` sees
-    /// the cached prefix and prompt tokens `<= i` (on an empty cache, exactly a causal call of the
-    /// layer). `lengths` gives each sequence's prompt length when the prompts are right-padded to P
-    /// (ragged); only those tokens are appended (the padded rows' outputs are computed but
-    /// meaningless). `None`: all P. Returns the output (B, P, Dq).
-    ///
-    /// On a cache that already holds tokens this appends a chunk (chunked prefill).
-    pub fn prefill(
-        &self,
-        cache: &mut KvCache,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
-        lengths: Option<&[usize]>,
-    ) -> Result<HostTensor, GpuError> {
-        const OP: &str = "GqaLayer::prefill";
-        let t = self.cached_call_len(OP, cache, query.shape(), value.shape(), key.map(HostTensor::shape))?;
-        let new = match lengths {
-            Some(l) if l.len() != cache.batch() => {
-                return Err(
-                    GqaError::CacheMismatch { op: OP, what: "batch", cache: cache.batch(), call: l.len() }.into()
-                );
-            }
-            Some(l) => l.to_vec(),
-            None => vec![t; cache.batch()],
-        };
-        self.run_cached(OP, cache, query, value, key, &new)
-    }
-
-    /// One decoding step: `T >= 1` new tokens per sequence (query (B, T, Dq), value (B, T, Dv), key
-    /// (B, T, Dk) or `None`). Projects only the new tokens' keys and values, appends them, and
-    /// attends with bottom-right causal alignment over each sequence's cached prefix plus the new
-    /// tokens (and the layer's sliding window, when set). Returns the output (B, T, Dq): row `i` of
-    /// sequence `b` equals the row `lengths()[b] + i` of one causal call over the whole sequence.
-    ///
-    /// Every sequence must already hold a prefix ([`GqaError::CacheEmpty`] otherwise: run
-    /// [`GqaLayer::prefill`] first).
-    pub fn step(
-        &self,
-        cache: &mut KvCache,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
-    ) -> Result<HostTensor, GpuError> {
-        const OP: &str = "GqaLayer::step";
-        let t = self.cached_call_len(OP, cache, query.shape(), value.shape(), key.map(HostTensor::shape))?;
-        check_prefix(OP, cache)?;
-        self.run_cached(OP, cache, query, value, key, &vec![t; cache.batch()])
-    }
-
-    /// [`GqaLayer::step`] recorded into the caller's encoder over GPU tensors ([`TensorArgs`](crate::TensorArgs) or raw
-    /// [`GpuInputs`](crate::GpuInputs): query (B, T, Dq), value (B, T, Dv), optional key; the output
-    /// goes into `output` when given, else a new tensor). Nothing is submitted or read back, so a
-    /// decoding loop can keep its data on the GPU and batch steps with its own passes.
-    ///
-    /// The cache's lengths advance when the step is recorded, so several steps (whose inputs are
-    /// already on the GPU) can be recorded into one encoder: the queue runs them in order. If the
-    /// encoder is dropped unsubmitted, roll the cache back with [`KvCache::truncate_each`].
-    pub fn encode_step<A: ForwardArgs + ?Sized>(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        cache: &mut KvCache,
-        args: &A,
-    ) -> Result<EncodedForward, GpuError> {
-        const OP: &str = "GqaLayer::encode_step";
-        let inputs = args.gpu_inputs(&self.ctx)?;
-        let key_shape = inputs.key.as_ref().map(|k| &k.1[..]);
-        let t = self.cached_call_len(OP, cache, &inputs.query_shape, &inputs.value_shape, key_shape)?;
-        check_prefix(OP, cache)?;
-        let (plan, update) = self.cached_plan(cache, t, inputs.key.is_some(), &vec![t; cache.batch()])?;
-        let buffers = Some(cache.buffers());
-        let encoded = crate::encode::record(&self.ctx, self.weight_store(), encoder, &inputs, buffers, plan)?;
-        cache.lengths = update.lengths_after();
-        Ok(encoded)
-    }
-
-    /// The plan of a cached call appending `new[b]` of the `T` rows of `query_shape` (B, T, Dq) to
-    /// each sequence of `cache` (nothing is run).
-    pub fn plan_cached(
-        &self,
-        cache: &KvCache,
-        query_shape: &[usize],
-        key_given: bool,
-        new: &[usize],
-    ) -> Result<Plan, GpuError> {
-        let t = query_shape.get(1).copied().unwrap_or(0);
-        Ok(self.cached_plan(cache, t, key_given, new)?.0)
-    }
-
-    /// The plan of a cached call (its masks packed in the plan) and its update of the cache.
-    pub(crate) fn cached_plan(
-        &self,
-        cache: &KvCache,
-        t: usize,
-        key_given: bool,
-        new: &[usize],
-    ) -> Result<(Plan, CacheUpdate), GpuError> {
-        let update = CacheUpdate::new(cache.shape, &cache.lengths, new, t, self.config().sliding_window)?
-            .with_texture_mirror(cache.has_texture_mirrors());
-        let dims = self.dims();
-        let key_dim = key_given.then_some(dims.key_dim);
-        let (problem, _) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
-        let tuning = Tuning { precision: self.precision(), ..self.ctx.tuning() };
-        let plan = Plan::cached(&problem, &update, &self.ctx.limits(), tuning)?;
-        Ok((plan, update))
-    }
-
-    /// Checks the call's shapes against the cache and the layer; returns T.
-    fn cached_call_len(
-        &self,
-        op: &'static str,
-        cache: &KvCache,
-        query: &[usize],
-        value: &[usize],
-        key: Option<&[usize]>,
-    ) -> Result<usize, GpuError> {
-        if !cache.ctx.same_as(&self.ctx) {
-            return Err(GpuError::Buffer {
-                op: op.into(),
-                buffer: "KV cache".into(),
-                problem: "was made with another context than the layer's".into(),
-            });
+    /// A step attends over a cached prefix: every sequence must hold one.
+    pub(crate) fn check_prefix(&self, op: &'static str) -> Result<(), GpuError> {
+        match self.lengths.iter().position(|&l| l == 0) {
+            Some(b) => Err(GqaError::CacheEmpty { op, sequence: b }.into()),
+            None => Ok(()),
         }
-        cache.shape.check_heads(op, self.config().num_key_value_heads, self.config().head_dim)?;
-        let dims = self.dims();
-        let mut expected = vec![("query", query, dims.query_dim), ("value", value, dims.value_dim)];
-        if let Some(k) = key {
-            expected.push(("key", k, dims.key_dim));
-        }
-        let t = query.get(1).copied().unwrap_or(0);
-        for (name, shape, feature) in expected {
-            let want = [cache.batch(), t, feature];
-            if shape.len() == 3 && shape[0] != cache.batch() {
-                return Err(GqaError::CacheMismatch { op, what: "batch", cache: cache.batch(), call: shape[0] }.into());
-            }
-            if shape != want {
-                return Err(GqaError::ShapeMismatch {
-                    op,
-                    detail: format!("{name} has shape {shape:?}, the call needs {want:?} (B, T new tokens, features)"),
-                }
-                .into());
-            }
-        }
-        if t == 0 {
-            return Err(GqaError::ZeroSize { what: format!("{op}: new tokens") }.into());
-        }
-        Ok(t)
     }
 
-    fn run_cached(
-        &self,
-        op: &'static str,
-        cache: &mut KvCache,
-        query: &HostTensor,
-        value: &HostTensor,
-        key: Option<&HostTensor>,
-        new: &[usize],
-    ) -> Result<HostTensor, GpuError> {
-        let (plan, update) = self.cached_plan(cache, query.shape()[1], key.is_some(), new)?;
-        let call = HostCall { query, value, key, cache: Some(cache.buffers()) };
-        let out = pollster::block_on(self.run_planned(op, &call, plan, Drive::Block))?;
-        cache.lengths = update.lengths_after();
-        Ok(out.output)
+    /// Whether the cache was made on `ctx`'s device.
+    pub(crate) fn belongs_to(&self, ctx: &GpuContext) -> bool {
+        self.ctx.same_as(ctx)
+    }
+
+    /// Sets the lengths after a cached call appended its tokens.
+    pub(crate) fn set_lengths(&mut self, lengths: Vec<usize>) {
+        self.lengths = lengths;
     }
 }

@@ -13,6 +13,10 @@
 //!   ([`GqaLayer::forward`], [`GqaLayer::forward_async`]), on [`GpuTensor`]s
 //!   ([`GqaLayer::forward_tensors`]), or recorded into your own command encoder, several calls and
 //!   layers per submission ([`GqaLayer::encode_forward`]).
+//! - [`gqa_core::AttentionLayer`], the call shape `GqaLayer` shares with the oracle
+//!   (`gqa_ref::ReferenceLayer`): forward, KV-cache new/prefill/step, written once, run on either.
+//!   With the feature `io`, `GqaLayer::from_keras_file` loads a `.keras`, `.weights.h5` (with its
+//!   config) or safetensors layer.
 //! - Introspection before running: [`GqaLayer::plan`] (every buffer and dispatch),
 //!   [`GqaLayer::memory`] ([`MemoryReport`]), [`GqaLayer::describe_call`] ([`CallDescription`]:
 //!   adapter, backend, kernel variants).
@@ -60,26 +64,29 @@
 #![deny(missing_docs)]
 
 mod args;
+mod attention_layer;
 mod context;
 mod describe;
 mod encode;
 mod error;
-mod forward;
+mod error_scope;
 mod kv_cache;
 mod layer;
 mod matrix_texture;
 mod pipelines;
 mod polling;
 mod pool;
-mod profile;
 mod readback;
 pub mod roofline;
 pub mod shaders;
+mod step_timer;
 mod tensor;
 mod upload;
 mod weight_store;
 
 pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
+#[cfg(feature = "io")]
+pub use attention_layer::LoadError;
 pub use context::{GpuContext, core_limits};
 pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
@@ -87,7 +94,7 @@ pub use kv_cache::KvCache;
 pub use layer::GqaLayer;
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
-pub use profile::{StepTime, StepTimer, Timing};
+pub use step_timer::{StepTime, StepTimer, Timing};
 pub use tensor::{DType, GpuTensor};
 
 /// Compile-time proof that the handles can be shared between threads.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use gqa_core::{Access, Kernel, Params};
 
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::matrix_texture::TEXTURE_FORMAT;
 use crate::shaders;
 
@@ -96,11 +97,8 @@ impl Pipelines {
         }
         let start = std::time::Instant::now();
         // Error scopes are per thread in wgpu: this one sees only this thread's compile.
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let kp = Arc::new(build(&self.device, kernel));
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu(&format!("compile kernel {}", kernel.name()), e));
-        }
+        let op = format!("compile kernel {}", kernel.name());
+        let kp = scoped(&self.device, &op, Catch::Validation, || Ok(Arc::new(build(&self.device, kernel))))?;
         log::debug!("gqa: kernel {} compiled in {:?}", kernel.name(), start.elapsed());
         *compiled = Some(kp.clone());
         Ok(kp)

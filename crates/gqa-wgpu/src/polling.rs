@@ -10,6 +10,7 @@ use futures_channel::oneshot;
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 
 /// How the `async` functions ([`crate::GqaLayer::forward_async`],
 /// [`crate::GpuTensor::to_host_async`]) get wgpu to complete their buffer map. On native
@@ -101,15 +102,13 @@ fn request_map(
     let (tx, rx) = oneshot::channel();
     let slot: Slot = Arc::new(Mutex::new(Some(tx)));
     let callback_slot = slot.clone();
-    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-        let result = r.map_err(|e| format!("mapping the results failed ({e}): the device was lost or destroyed"));
-        send(&callback_slot, result);
-    });
-    match pollster::block_on(scope.pop()) {
-        Some(e) => Err(GpuError::from_wgpu(op, e)),
-        None => Ok((slot, rx)),
-    }
+    scoped(&ctx.device, op, Catch::Validation, || {
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let result = r.map_err(|e| format!("mapping the results failed ({e}): the device was lost or destroyed"));
+            send(&callback_slot, result);
+        });
+        Ok((slot, rx))
+    })
 }
 
 /// Polls the device from this task until the callback has fired: blocking (`Wait`) or not

@@ -1,8 +1,11 @@
 //! Reading GPU buffers back to the host: copies into one pooled staging buffer, recorded into the
-//! caller's encoder, then a map (see [`crate::polling`]).
+//! caller's encoder, then a map (see [`crate::polling`]); and a call's results as host tensors.
+
+use gqa_core::{BufferId, ForwardOutput, HostTensor, Plan, Problem};
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::polling::{Drive, mapped};
 use crate::pool::Class;
 
@@ -29,6 +32,22 @@ pub(crate) fn stage(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, source
     Staging { buffer, parts: sources.iter().map(|(_, n)| *n).collect() }
 }
 
+/// [`stage`] into an encoder of its own (labelled `label`), submitted under a validation scope:
+/// the staging to [`Staging::read`].
+pub(crate) fn submit_staged(
+    ctx: &GpuContext,
+    op: &str,
+    label: &str,
+    sources: &[(&wgpu::Buffer, u64)],
+) -> Result<Staging, GpuError> {
+    scoped(&ctx.device, op, Catch::Validation, || {
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        let staging = stage(ctx, &mut encoder, sources);
+        ctx.queue.submit([encoder.finish()]);
+        Ok(staging)
+    })
+}
+
 impl Staging {
     /// After the encoder holding the copies was submitted: maps the staging buffer, waits as
     /// `drive` says, returns each source as f32 and gives the staging buffer back to the pool.
@@ -49,4 +68,28 @@ impl Staging {
         ctx.pool.give(Class::Gpu, self.buffer);
         Ok(out)
     }
+}
+
+/// A call's results to read back: its output buffer and, when the plan returns scores, its scores
+/// buffer (those given), each with the bytes the plan writes.
+pub(crate) fn result_sources<'a>(
+    plan: &Plan,
+    output: Option<&'a wgpu::Buffer>,
+    scores: Option<&'a wgpu::Buffer>,
+) -> Vec<(&'a wgpu::Buffer, u64)> {
+    let bytes = |id| plan.buffer(id).map_or(0, |b| b.bytes);
+    let scores = plan.scores_buffer().zip(scores).map(|(id, buffer)| (buffer, bytes(id)));
+    output.map(|buffer| (buffer, bytes(BufferId::Output))).into_iter().chain(scores).collect()
+}
+
+/// The results read back from [`result_sources`] as host tensors: the output, and the scores when
+/// the problem returns them.
+pub(crate) fn forward_output(problem: &Problem, read: Vec<Vec<f32>>) -> Result<ForwardOutput, GpuError> {
+    let mut read = read.into_iter();
+    let output = HostTensor::new(problem.output_shape(), read.next().unwrap_or_default())?;
+    let scores = match (problem.return_scores, read.next()) {
+        (true, Some(data)) => Some(HostTensor::new(problem.scores_shape(), data)?),
+        _ => None,
+    };
+    Ok(ForwardOutput { output, scores })
 }

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::upload::upload;
 
 /// The probe kernels' WGSL, by file name.
 pub const PROBES: [(&str, &str); 2] = [
-    ("probe_fma.wgsl", include_str!("../../../shaders/probe_fma.wgsl")),
-    ("probe_copy.wgsl", include_str!("../../../shaders/probe_copy.wgsl")),
+    ("probe_fma.wgsl", include_str!("../shaders/probe_fma.wgsl")),
+    ("probe_copy.wgsl", include_str!("../shaders/probe_copy.wgsl")),
 ];
 
 /// What the probe measured.
@@ -157,109 +158,103 @@ impl Probes {
     /// adapter's binding limit).
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         let device = ctx.device();
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let fma = pipeline(device, PROBES[0].0, PROBES[0].1);
-        let invocations = FMA_WORKGROUPS * 64;
-        let fma_params = upload(
-            device,
-            ctx.queue(),
-            "probe params",
-            bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, FMA_UNITS_PER_WORKGROUP]),
-            wgpu::BufferUsages::UNIFORM,
-        );
-        let sink = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("probe sink"),
-            size: invocations as u64 * 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
-        let counter = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("probe queue"),
-            size: 4,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let fma_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("probe fma"),
-            layout: &fma.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: fma_params.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: counter.as_entire_binding() },
-            ],
-        });
-        let fma = ProbeKernel {
-            pipeline: fma,
-            group: fma_group,
-            workgroups: FMA_WORKGROUPS,
-            queue: Some((fma_params, counter)),
-        };
-
-        let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
-        let limits = ctx.limits();
-        let bytes = COPY_BYTES
-            .min(limits.max_storage_buffer_binding_size / 16 * 16)
-            .min(limits.max_compute_workgroups_per_dimension as u64 * COPY_WORKGROUP * 16);
-        let elements = (bytes / 16) as u32;
-        let copy_params = upload(
-            device,
-            ctx.queue(),
-            "probe params",
-            bytemuck::cast_slice(&[0, elements, 0, 0]),
-            wgpu::BufferUsages::UNIFORM,
-        );
-        let buffer = |label| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
+        scoped(device, "roofline", Catch::Validation, || {
+            let fma = pipeline(device, PROBES[0].0, PROBES[0].1);
+            let invocations = FMA_WORKGROUPS * 64;
+            let fma_params = upload(
+                device,
+                ctx.queue(),
+                "probe params",
+                bytemuck::cast_slice(&[FMA_ITERATIONS, 0, 0, FMA_UNITS_PER_WORKGROUP]),
+                wgpu::BufferUsages::UNIFORM,
+            );
+            let sink = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("probe sink"),
+                size: invocations as u64 * 16,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
-            })
-        };
-        let (src, dst) = (buffer("probe src"), buffer("probe dst"));
-        let copy_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("probe copy"),
-            layout: &copy.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: copy_params.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: src.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
-            ],
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu("roofline", e));
-        }
-        let copy = ProbeKernel {
-            pipeline: copy,
-            group: copy_group,
-            workgroups: (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32,
-            queue: None,
-        };
-        Ok(Probes { ctx: ctx.clone(), fma, copy, copy_bytes: bytes, _buffers: [sink, copy_params, src, dst] })
+            });
+            let counter = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("probe queue"),
+                size: 4,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let fma_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("probe fma"),
+                layout: &fma.get_bind_group_layout(0),
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: fma_params.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: sink.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: counter.as_entire_binding() },
+                ],
+            });
+            let fma = ProbeKernel {
+                pipeline: fma,
+                group: fma_group,
+                workgroups: FMA_WORKGROUPS,
+                queue: Some((fma_params, counter)),
+            };
+
+            let copy = pipeline(device, PROBES[1].0, PROBES[1].1);
+            let limits = ctx.limits();
+            let bytes = COPY_BYTES
+                .min(limits.max_storage_buffer_binding_size / 16 * 16)
+                .min(limits.max_compute_workgroups_per_dimension as u64 * COPY_WORKGROUP * 16);
+            let elements = (bytes / 16) as u32;
+            let copy_params = upload(
+                device,
+                ctx.queue(),
+                "probe params",
+                bytemuck::cast_slice(&[0, elements, 0, 0]),
+                wgpu::BufferUsages::UNIFORM,
+            );
+            let buffer = |label| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let (src, dst) = (buffer("probe src"), buffer("probe dst"));
+            let copy_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("probe copy"),
+                layout: &copy.get_bind_group_layout(0),
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: copy_params.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: src.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: dst.as_entire_binding() },
+                ],
+            });
+            let copy = ProbeKernel {
+                pipeline: copy,
+                group: copy_group,
+                workgroups: (elements as u64).div_ceil(COPY_WORKGROUP).max(1) as u32,
+                queue: None,
+            };
+            Ok(Probes { ctx: ctx.clone(), fma, copy, copy_bytes: bytes, _buffers: [sink, copy_params, src, dst] })
+        })
     }
 
     /// The FMA probe's GFLOP/s: the median of `runs` samples after a warm-up.
     pub fn fma_gflops(&self, runs: usize) -> Result<f64, GpuError> {
         let flops = (FMA_WORKGROUPS * 64) as f64 * FMA_ITERATIONS as f64 * FMA_FLOPS_PER_ROUND;
-        let t = self.scoped(|| time(&self.ctx, &self.fma, runs.max(1)))?;
+        let t = self.timed(&self.fma, runs)?;
         Ok(flops / t.as_secs_f64() / 1e9)
     }
 
     /// The copy probe's GB/s (bytes read + bytes written): the median of `runs` samples after a
     /// warm-up.
     pub fn copy_gbps(&self, runs: usize) -> Result<f64, GpuError> {
-        let t = self.scoped(|| time(&self.ctx, &self.copy, runs.max(1)))?;
+        let t = self.timed(&self.copy, runs)?;
         Ok(2.0 * self.copy_bytes as f64 / t.as_secs_f64() / 1e9)
     }
 
-    /// Runs `f` inside a validation error scope, so that a device error comes back as a value.
-    fn scoped(&self, f: impl FnOnce() -> Result<Duration, GpuError>) -> Result<Duration, GpuError> {
-        let scope = self.ctx.device().push_error_scope(wgpu::ErrorFilter::Validation);
-        let t = f();
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::from_wgpu("roofline", e));
-        }
-        t
+    /// Times `kernel` (see [`time`]) inside a validation error scope, so that a device error comes
+    /// back as a value; the scope's error comes before the timing's own.
+    fn timed(&self, kernel: &ProbeKernel, runs: usize) -> Result<Duration, GpuError> {
+        scoped(self.ctx.device(), "roofline", Catch::Validation, || Ok(time(&self.ctx, kernel, runs.max(1))))?
     }
 
     /// Both probes, the FMA probe first.

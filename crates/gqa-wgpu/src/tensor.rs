@@ -4,8 +4,9 @@ use gqa_core::{GqaError, HostTensor};
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::error_scope::{Catch, scoped};
 use crate::polling::Drive;
-use crate::readback::stage;
+use crate::readback::submit_staged;
 use crate::upload::upload;
 
 /// The element type of a [`GpuTensor`]. The layer computes in f32 only.
@@ -77,17 +78,11 @@ fn elems(shape: &[usize]) -> Result<u64, GpuError> {
     )
 }
 
-/// Runs `make` under validation and out-of-memory scopes: errors come back as values.
-fn scoped(ctx: &GpuContext, op: &str, make: impl FnOnce() -> wgpu::Buffer) -> Result<wgpu::Buffer, GpuError> {
+/// Makes a tensor's buffer on a live device, under validation and out-of-memory scopes: errors
+/// come back as values.
+fn create_buffer(ctx: &GpuContext, op: &str, make: impl FnOnce() -> wgpu::Buffer) -> Result<wgpu::Buffer, GpuError> {
     ctx.check_alive(op)?;
-    let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let buffer = make();
-    let oom = pollster::block_on(oom.pop());
-    match oom.or(pollster::block_on(validation.pop())) {
-        Some(e) => Err(GpuError::from_wgpu(op, e)),
-        None => Ok(buffer),
-    }
+    scoped(&ctx.device, op, Catch::ValidationAndOutOfMemory, || Ok(make()))
 }
 
 impl GpuTensor {
@@ -119,7 +114,7 @@ impl GpuTensor {
             }
             .into());
         }
-        let buffer = scoped(ctx, "GpuTensor::from_slice", || {
+        let buffer = create_buffer(ctx, "GpuTensor::from_slice", || {
             upload(&ctx.device, &ctx.queue, "gqa tensor", bytemuck::cast_slice(data), Self::USAGE)
         })?;
         Ok(Self { ctx: ctx.clone(), buffer, shape, dtype: DType::F32 })
@@ -129,7 +124,7 @@ impl GpuTensor {
     pub fn zeros(ctx: &GpuContext, shape: impl Into<Vec<usize>>) -> Result<Self, GpuError> {
         let shape = shape.into();
         let bytes = elems(&shape)? * DType::F32.size();
-        let buffer = scoped(ctx, "GpuTensor::zeros", || {
+        let buffer = create_buffer(ctx, "GpuTensor::zeros", || {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("gqa tensor"),
                 size: crate::pool::pooled_size(bytes),
@@ -232,17 +227,7 @@ impl GpuTensor {
                 problem: format!("needs usage COPY_SRC to be read back, has {:?}", self.buffer.usage()),
             });
         }
-        let staging = {
-            let scope = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let mut encoder =
-                self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gqa to_host") });
-            let staging = stage(&self.ctx, &mut encoder, &[(&self.buffer, self.bytes())]);
-            self.ctx.queue.submit([encoder.finish()]);
-            if let Some(e) = pollster::block_on(scope.pop()) {
-                return Err(GpuError::from_wgpu(OP, e));
-            }
-            staging
-        };
+        let staging = submit_staged(&self.ctx, OP, "gqa to_host", &[(&self.buffer, self.bytes())])?;
         let data = staging.read(&self.ctx, OP, drive).await?.into_iter().next().unwrap_or_default();
         Ok(HostTensor::new(self.shape.clone(), data)?)
     }

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use gqa_core::{BufferId, Dense, GqaConfig, LayerDims, Limits, Precision, TextureShape, Tuning};
+use gqa_core::{BufferId, Dense, GqaConfig, HostTensor, LayerDims, Limits, Precision, TextureShape, Tuning, Weights};
 
+use crate::context::GpuContext;
 use crate::matrix_texture::MatrixTexture;
+use crate::upload::upload;
 
 /// The weights of one layer, by plan resource id.
 #[derive(Default)]
@@ -22,6 +24,48 @@ pub(crate) struct WeightStore {
 }
 
 impl WeightStore {
+    /// Uploads `weights` (validated for `config`) in `precision`: each kernel as a buffer or, where
+    /// [`WeightStore::wants_texture`], as a texture alone (plans bind its buffer only for calls too
+    /// tall for the textures; [`WeightStore::buffer`] makes it then), and each bias as a buffer.
+    /// In f16 the values are rounded once, here. Errors surface in the caller's error scopes.
+    pub(crate) fn upload(ctx: &GpuContext, config: &GqaConfig, weights: &Weights, precision: Precision) -> Self {
+        let (device, queue) = (&ctx.device, &ctx.queue);
+        let dims = weights.dims();
+        let limits = ctx.limits();
+        let mut store = Self::default();
+        let buffers = &mut store.buffers;
+        let mut textured = Vec::new();
+        for d in Dense::ALL {
+            let Some(w) = weights.dense(d) else { continue };
+            let as_texture = Self::wants_texture(d, config, dims, ctx.tuning(), precision, &limits);
+            if as_texture {
+                textured.push((d, d.kernel_fans(config, dims), w.kernel.data()));
+            }
+            let mut upload = |id: BufferId, t: &HostTensor| {
+                let f16_bytes;
+                let bytes: &[u8] = match precision {
+                    Precision::F32 => bytemuck::cast_slice(t.data()),
+                    Precision::F16 => {
+                        f16_bytes = f16_le_bytes(t.data());
+                        &f16_bytes
+                    }
+                };
+                let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+                buffers.insert(id, upload(device, queue, &format!("gqa weight {id}"), bytes, usage));
+            };
+            if !as_texture {
+                upload(BufferId::Weight(d), &w.kernel);
+            }
+            if let Some(b) = &w.bias {
+                upload(BufferId::Bias(d), b);
+            }
+        }
+        for (d, shape, data) in textured {
+            store.upload_texture(device, queue, d, shape, data);
+        }
+        store
+    }
+
     /// Bytes of device memory the weights take.
     pub(crate) fn bytes(&self) -> u64 {
         let buffers: u64 = self.buffers.values().map(wgpu::Buffer::size).sum();
@@ -50,7 +94,7 @@ impl WeightStore {
 
     /// Whether a layer keeps `d`'s kernel as a texture (instead of a buffer): the rule plans apply
     /// ([`Tuning::keeps_weight_texture`]), so a plan that lists [`BufferId::WeightTexture`] finds it.
-    pub(crate) fn wants_texture(
+    fn wants_texture(
         d: Dense,
         config: &GqaConfig,
         dims: LayerDims,
@@ -64,7 +108,7 @@ impl WeightStore {
 
     /// Uploads a `k` x `n` f32 kernel (row-major) as a texture of `n / 4` x `k` texels (rows padded as
     /// [`gqa_core::row_texels`] says).
-    pub(crate) fn upload_texture(
+    fn upload_texture(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -80,4 +124,12 @@ impl WeightStore {
         texture.write_rows(queue, 0, data);
         self.textures.insert(id, texture);
     }
+}
+
+/// `data` rounded to f16 (to nearest even), as little-endian bytes padded to a multiple of 4 (the
+/// queue writes whole 4-byte words).
+fn f16_le_bytes(data: &[f32]) -> Vec<u8> {
+    let mut bytes: Vec<u8> = data.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    bytes
 }

@@ -1,4 +1,7 @@
 use super::*;
+use gqa_core::{Distribution, FanMode, HostTensor, Initializer};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
@@ -169,4 +172,12 @@ fn bad_config_or_dims_are_errors() {
     let cfg = GqaConfig::new(8, 4, 2);
     let zero = LayerDims { key_dim: 0, ..dims() };
     assert!(matches!(initialize_weights(&cfg, zero, 0), Err(GqaError::ZeroSize { .. })));
+}
+
+#[test]
+fn initialize_weights_is_weights_random() {
+    let cfg = GqaConfig::new(8, 4, 2);
+    for seed in [0, 1, 99] {
+        assert_eq!(initialize_weights(&cfg, dims(), seed).unwrap(), Weights::random(&cfg, dims(), seed).unwrap());
+    }
 }

@@ -1,8 +1,9 @@
-//! `gqa-demo`: builds a `GroupQueryAttention` layer with random weights, runs it on the best GPU
+//! `gqa demo`: builds a `GroupQueryAttention` layer with random weights, runs it on the best GPU
 //! adapter wgpu finds, runs the f64 CPU oracle on the same inputs and compares every output the GPU
 //! gave (the warm-up's, each timed call's and, with `--profile`, each profiling round's) with the
-//! oracle's, elementwise ([`gqa::reference::check`]). A timing counts only from a checked run: with
-//! `--no-oracle` the figures are printed marked UNCHECKED.
+//! oracle's, elementwise ([`gqa_ref::check`], through the core it shares with `gqa bench`,
+//! [`crate::timed`]). A timing counts only from a checked run: with `--no-oracle` the figures are
+//! printed marked UNCHECKED.
 //!
 //! Exit status: 0 when every GPU output matches the oracle (or, with `--no-oracle`, when the run
 //! finished: nothing was checked), 1 when one does not, 2 for invalid flags or an invalid
@@ -10,151 +11,141 @@
 //! fails (the `GpuError` is printed; it names what to install).
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
-use gqa::core::{
-    CallOptions, CausalAlignment, ForwardOutput, GqaConfig, GqaError, HostTensor, Initializer, LayerDims, Limits,
-    MaskedRows, Plan, Problem, Step, Weights,
+use clap::{Args, ValueEnum};
+use gqa_core::{
+    CallOptions, ForwardOutput, GqaConfig, GqaError, HostTensor, Initializer, LayerDims, MatmulVariant, Precision,
+    Problem, Weights,
 };
-use gqa::gpu::{GpuContext, GpuError, GqaLayer};
-use gqa::reference::check::{OutputComparison, Tolerance, compare_outputs};
+use gqa_ref::check::Tolerance;
+use gqa_wgpu::{GpuContext, GpuError, GqaLayer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::args::{Alignment, MaskedRowsArg};
+use crate::demo_report::{describe_problem, print_checks, print_plan, print_profile, row, what_was_checked};
+use crate::timed::{Call, Calls, ms, timed_calls};
 
 /// What `--no-oracle` prints before the timing table and as the final line.
 const UNCHECKED: &str = "UNCHECKED: no oracle ran; these timings are from outputs nobody compared";
 
-/// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.
-///
-/// Weights come from the layer's initializers (glorot_uniform kernels; biases uniform in [-0.1, 0.1]
-/// so that they matter), inputs are uniform in [-1, 1), all from --seed. WGPU_BACKEND=vulkan|gl|...
-/// (or --backend) narrows the adapter search.
-///
-/// A timing counts only from a checked run: the oracle runs once, after the warm-up call, and every
-/// output the GPU gives is compared with it elementwise, |gpu - oracle| <= 1e-5 + 1e-4 * |oracle|
-/// (atol = rtol = 5e-3 for a layer in f16; NaN must agree): the warm-up's, each timed call's (and
-/// its scores with --scores) and, with --profile, each profiling round's. Any output out of
-/// tolerance fails the check, and the failing call is named. With --no-oracle nothing is compared:
-/// the table, the roofline lines and the per-step profile are marked UNCHECKED.
-///
-/// Exit status: 0 check passed (with --no-oracle: the run finished, nothing checked), 1 check failed
-/// (any output), 2 invalid flags or problem, 3 no adapter / GPU error.
-#[derive(Debug, Parser)]
-#[command(name = "gqa-demo", version, about, long_about)]
-struct Args {
+/// `gqa demo`: the layer's shape and options, and what to time.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
     /// B, the batch size.
     #[arg(long, default_value_t = 2)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// T, the query (target) length.
     #[arg(long, default_value_t = 128)]
-    target_len: usize,
+    pub(crate) target_len: usize,
     /// S, the key/value (source) length.
     #[arg(long, default_value_t = 128)]
-    source_len: usize,
+    pub(crate) source_len: usize,
     /// Nq, the number of query heads.
     #[arg(long, default_value_t = 8)]
-    query_heads: usize,
+    pub(crate) query_heads: usize,
     /// Nkv, the number of key/value heads (must divide Nq).
     #[arg(long, default_value_t = 2)]
-    kv_heads: usize,
+    pub(crate) kv_heads: usize,
     /// H, the size of each head.
     #[arg(long, default_value_t = 64)]
-    head_dim: usize,
+    pub(crate) head_dim: usize,
     /// Dq, the query's last dim (also the output's).
     #[arg(long, default_value_t = 256)]
-    query_dim: usize,
+    pub(crate) query_dim: usize,
     /// Dv, the value's last dim.
     #[arg(long, default_value_t = 256)]
-    value_dim: usize,
+    pub(crate) value_dim: usize,
     /// Dk, the key's last dim; when given, a separate key tensor is passed (otherwise key = value).
     #[arg(long)]
-    key_dim: Option<usize>,
+    pub(crate) key_dim: Option<usize>,
     /// Apply a causal mask (the default).
     #[arg(long, overrides_with = "no_causal")]
-    causal: bool,
+    pub(crate) causal: bool,
     /// Do not apply a causal mask (the last of --causal/--no-causal wins).
     #[arg(long, overrides_with = "causal")]
-    no_causal: bool,
+    pub(crate) no_causal: bool,
     /// Where the causal diagonal (and the sliding window) sits when T != S.
     #[arg(long, value_enum, default_value_t = Alignment::TopLeft)]
-    alignment: Alignment,
+    pub(crate) alignment: Alignment,
     /// What a fully masked query row produces.
-    #[arg(long, value_enum, default_value_t = Rows::Zeros)]
-    masked_rows: Rows,
+    #[arg(long, value_enum, default_value_t = MaskedRowsArg::Zeros)]
+    pub(crate) masked_rows: MaskedRowsArg,
     /// Sliding window: keys with |i - j| >= W are masked.
     #[arg(long)]
-    window: Option<usize>,
+    pub(crate) window: Option<usize>,
     /// Build the layer without biases (use_bias=False).
     #[arg(long)]
-    no_bias: bool,
+    pub(crate) no_bias: bool,
     /// Build the layer with the sigmoid gate (use_gate=True).
     #[arg(long)]
-    gate: bool,
+    pub(crate) gate: bool,
     /// Attention dropout rate; when > 0 the call runs in training mode (dropout seeded by --seed).
     #[arg(long, default_value_t = 0.0)]
-    dropout: f64,
+    pub(crate) dropout: f64,
     /// Also return and check the attention scores (B, Nq, T, S).
     #[arg(long)]
-    scores: bool,
+    pub(crate) scores: bool,
     /// Number of timed GPU runs (after one warm-up run).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    runs: u32,
+    pub(crate) runs: u32,
     /// Seed of the weights, the inputs and dropout.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Restrict the adapter search to these backends (comma list: vulkan, gl, metal, dx12);
     /// overrides WGPU_BACKEND.
     #[arg(long)]
-    backend: Option<String>,
+    pub(crate) backend: Option<String>,
     /// Skip the CPU oracle, and so the check: for shapes too big for it. Every timing is then
     /// printed marked UNCHECKED, and the final line says that nothing was compared.
     #[arg(long)]
-    no_oracle: bool,
+    pub(crate) no_oracle: bool,
     /// List every adapter wgpu finds, best first, and exit.
     #[arg(long)]
-    list_adapters: bool,
+    pub(crate) list_adapters: bool,
     /// Also time each step of the plan on its own (submitted alone, device waited for), --runs
     /// rounds; the output of every round is read back and checked against the oracle.
     #[arg(long)]
-    profile: bool,
+    pub(crate) profile: bool,
     /// Run attention as separate logits/softmax/PV passes even where the fused kernel applies.
     #[arg(long)]
-    no_fused: bool,
+    pub(crate) no_fused: bool,
     /// Do not use the split (flash-decoding) path for short queries over long sources.
     #[arg(long)]
-    no_decode: bool,
+    pub(crate) no_decode: bool,
     /// In the split path, use the fused kernel in split mode instead of the decode kernel
     /// (attention_decode.wgsl), to compare.
     #[arg(long)]
-    no_decode_kernel: bool,
+    pub(crate) no_decode_kernel: bool,
     /// Do not use the block attention kernel (attention_block.wgsl, the CPU adapters' default for
     /// calls without scores or dropout), to compare with the separate passes.
     #[arg(long)]
-    no_block: bool,
+    pub(crate) no_block: bool,
     /// Compile every kernel variant the device runs right after opening the context (on one thread
     /// per core, timed on its own line), so that the cold start counts the pipelines of every
     /// variant, not only those of the call's plan.
     #[arg(long)]
-    compile_all: bool,
+    pub(crate) compile_all: bool,
     /// Compute in f16 (f16 storage, f32 accumulation: Keras' mixed_float16) where the adapter has
     /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
     #[arg(long)]
     f16: bool,
     /// Use the workgroup-memory baselines even where the device has subgroups.
     #[arg(long)]
-    no_subgroups: bool,
+    pub(crate) no_subgroups: bool,
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
-    matmul: Option<MatmulFlag>,
+    pub(crate) matmul: Option<MatmulFlag>,
     /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
     /// share of it: the probes run just before each timed call, and the share is the median of the
     /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
     #[arg(long)]
-    roofline: bool,
+    pub(crate) roofline: bool,
 }
 
+/// `--matmul`: a projection matmul variant.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum MatmulFlag {
+pub(crate) enum MatmulFlag {
     /// Workgroup-memory tiles (the GPU variant).
     Tiled,
     /// Register blocking over storage buffers.
@@ -163,25 +154,9 @@ enum MatmulFlag {
     Textured,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Alignment {
-    /// Keras and PyTorch: query i sees keys j <= i.
-    TopLeft,
-    /// FlashAttention and KV caches: query i sees keys j <= i + S - T.
-    BottomRight,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Rows {
-    /// All-zero probabilities: the output row is the output bias.
-    Zeros,
-    /// Uniform over all S keys, as Keras' plain call does.
-    KerasDefault,
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Every output the GPU gave matched the oracle.
     Pass,
     /// These calls' outputs did not.
@@ -191,8 +166,10 @@ enum Verdict {
 }
 
 /// Why the demo stops early, with its exit status.
-enum Failure {
+pub(crate) enum Failure {
+    /// An invalid layer or problem (exit status 2).
     Invalid(GqaError),
+    /// No adapter, no device or a GPU failure (exit status 3).
     Gpu(GpuError),
 }
 
@@ -211,17 +188,18 @@ impl From<GpuError> for Failure {
     }
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args, &mut |_, _| {}) {
+/// Runs the demo and maps its end to the exit status: 0 pass (or unchecked), 1 a check failed,
+/// 2 an invalid layer or problem, 3 no adapter or a GPU error.
+pub fn demo(args: &DemoArgs) -> ExitCode {
+    match run(args, &mut |_, _| {}) {
         Ok(Verdict::Pass | Verdict::Unchecked) => ExitCode::SUCCESS,
         Ok(Verdict::Fail(_)) => ExitCode::from(1),
         Err(Failure::Invalid(e)) => {
-            eprintln!("gqa-demo: invalid layer or problem: {e}");
+            eprintln!("gqa demo: invalid layer or problem: {e}");
             ExitCode::from(2)
         }
         Err(Failure::Gpu(e)) => {
-            eprintln!("gqa-demo: GPU error: {e}");
+            eprintln!("gqa demo: GPU error: {e}");
             ExitCode::from(3)
         }
     }
@@ -229,16 +207,24 @@ fn main() -> ExitCode {
 
 /// Everything the run needs, built and validated from the flags before any GPU work.
 struct Setup {
+    /// The layer's config.
     config: GqaConfig,
+    /// Dq, Dk, Dv.
     dims: LayerDims,
+    /// The call's options.
     options: CallOptions,
+    /// (B, T, Dq).
     query: HostTensor,
+    /// (B, S, Dv).
     value: HostTensor,
+    /// (B, S, Dk), when --key-dim is given.
     key: Option<HostTensor>,
+    /// From the layer's initializers.
     weights: Weights,
 }
 
-fn setup(args: &Args) -> Result<Setup, GqaError> {
+/// The layer, its weights and the inputs of the flags, validated.
+fn setup(args: &DemoArgs) -> Result<Setup, GqaError> {
     let mut config = GqaConfig::new(args.head_dim, args.query_heads, args.kv_heads);
     config.use_bias = !args.no_bias;
     config.use_gate = args.gate;
@@ -250,14 +236,8 @@ fn setup(args: &Args) -> Result<Setup, GqaError> {
     let options = CallOptions {
         // The two flags override each other, so at most one is set; neither means causal.
         use_causal_mask: args.causal || !args.no_causal,
-        causal_alignment: match args.alignment {
-            Alignment::TopLeft => CausalAlignment::TopLeft,
-            Alignment::BottomRight => CausalAlignment::BottomRight,
-        },
-        masked_rows: match args.masked_rows {
-            Rows::Zeros => MaskedRows::Zeros,
-            Rows::KerasDefault => MaskedRows::KerasDefault,
-        },
+        causal_alignment: args.alignment.into(),
+        masked_rows: args.masked_rows.into(),
         return_attention_scores: args.scores,
         training: args.dropout > 0.0,
         ..Default::default()
@@ -273,7 +253,7 @@ fn setup(args: &Args) -> Result<Setup, GqaError> {
         key_dim: args.key_dim.unwrap_or(args.value_dim),
         value_dim: args.value_dim,
     };
-    let weights = gqa::reference::initialize_weights(&config, dims, args.seed)?;
+    let weights = gqa_ref::initialize_weights(&config, dims, args.seed)?;
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed_da7a);
     let query = random_tensor(&query_shape, &mut rng)?;
     let value = random_tensor(&value_shape, &mut rng)?;
@@ -281,12 +261,14 @@ fn setup(args: &Args) -> Result<Setup, GqaError> {
     Ok(Setup { config, dims, options, query, value, key, weights })
 }
 
+/// A tensor of `shape`, uniform in [-1, 1).
 fn random_tensor(shape: &[usize], rng: &mut StdRng) -> Result<HostTensor, GqaError> {
     let n = shape.iter().product();
     HostTensor::new(shape.to_vec(), (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect())
 }
 
-fn backends(args: &Args) -> Result<Option<wgpu::Backends>, GqaError> {
+/// `--backend`'s list, or `None` (all, or WGPU_BACKEND).
+fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, GqaError> {
     let Some(list) = &args.backend else { return Ok(None) };
     let backends = wgpu::Backends::from_comma_list(list);
     if backends.is_empty() {
@@ -297,6 +279,7 @@ fn backends(args: &Args) -> Result<Option<wgpu::Backends>, GqaError> {
     Ok(Some(backends))
 }
 
+/// `--list-adapters`: every adapter, best first.
 fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
     let all = GpuContext::all_adapters(backends);
     if all.is_empty() {
@@ -312,7 +295,12 @@ fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
     Ok(Verdict::Unchecked)
 }
 
-fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
+/// A hook on each GPU output before it is checked (the tests perturb one to see the check fail).
+type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
+
+/// The demo: open the adapter, build the layer, print the plan, then the warm-up, the oracle and
+/// the timed calls ([`timed_calls`]), the table, the roofline and the profile, and every check.
+fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     let backends = backends(args)?;
     if args.list_adapters {
         return list_adapters(backends.unwrap_or_else(wgpu::Backends::all));
@@ -327,31 +315,7 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         Some(b) => GpuContext::with_backends(b)?,
         None => GpuContext::new()?,
     };
-    let mut tuning = ctx.tuning();
-    if args.no_fused {
-        tuning.fused_attention = false;
-    }
-    if args.no_decode {
-        tuning.split_decode = false;
-    }
-    if args.no_decode_kernel {
-        tuning.decode_kernel = false;
-    }
-    if args.no_subgroups {
-        tuning.subgroups = false;
-    }
-    if args.no_block {
-        tuning.block_attention = false;
-    }
-    match args.matmul {
-        Some(MatmulFlag::Tiled) => tuning.matmul = gqa::core::MatmulVariant::Tiled,
-        Some(MatmulFlag::RegisterBlocked) => tuning.matmul = gqa::core::MatmulVariant::RegisterBlocked,
-        Some(MatmulFlag::Textured) => tuning.matmul = gqa::core::MatmulVariant::Textured,
-        None => {}
-    }
-    if args.f16 {
-        tuning.precision = gqa::core::Precision::F16;
-    }
+    let tuning = tuning(args, ctx.tuning());
     let ctx = ctx.with_tuning(tuning);
     let context_time = started.elapsed();
     // With --compile-all, every variant compiles on a thread of its own (which uses one thread per
@@ -381,46 +345,47 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     print_plan(&plan, &layer);
     println!();
 
-    let started = Instant::now();
-    let mut got = layer.forward(query, value, key.as_ref(), options)?;
-    let warmup_time = started.elapsed();
-    let first_output = process.elapsed();
-    tamper(Call::WarmUp, &mut got);
-    // The oracle runs once, after the warm-up (so that the cold-start figures do not count it), and
-    // every output from here on is compared with it.
-    let mut checks = if args.no_oracle {
-        None
-    } else {
-        let started = Instant::now();
-        let want = gqa::reference::forward(config, weights, query, value, key.as_ref(), options)?;
-        Some(Checks::new(want, started.elapsed(), Tolerance::for_precision(layer.precision())))
-    };
-    if let Some(c) = checks.as_mut() {
-        c.check(Call::WarmUp, &got);
-    }
-    let mut times = Vec::with_capacity(args.runs as usize);
-    // With --roofline: each timed call's probe (measured just before it) and its share of it.
-    let mut probes = Vec::with_capacity(args.runs as usize);
-    let probe_kernels = if args.roofline { Some(gqa::gpu::roofline::Probes::new(&ctx)?) } else { None };
+    // The warm-up, the oracle (once, after the warm-up, so that the cold-start figures do not
+    // count it) and the timed calls; with --roofline the probes are built after the oracle and
+    // run just before each timed call.
+    let mut probe_kernels: Option<gqa_wgpu::roofline::Probes> = None;
+    let mut warmup_output: Option<Vec<f32>> = None;
     let mut differ = Vec::new();
-    for i in 0..args.runs as usize {
-        if let Some(p) = &probe_kernels {
-            probes.push(p.measure(1)?);
-        }
-        let started = Instant::now();
-        let mut again = layer.forward(query, value, key.as_ref(), options)?;
-        times.push(started.elapsed());
-        tamper(Call::Timed(i), &mut again);
-        if let Some(c) = checks.as_mut() {
-            c.check(Call::Timed(i), &again);
-        }
-        if again.output.data() != got.output.data() {
-            differ.push(i + 1);
-        }
-    }
-    let unsorted = times.clone();
+    let mut oracle = || Ok(gqa_ref::forward(config, weights, query, value, key.as_ref(), options)?);
+    let timed = timed_calls(
+        args.runs as usize,
+        Tolerance::for_precision(layer.precision()),
+        Calls {
+            call: &mut || Ok(layer.forward(query, value, key.as_ref(), options)?),
+            oracle: if args.no_oracle { None } else { Some(&mut oracle) },
+            before: &mut || -> Result<_, Failure> {
+                if !args.roofline {
+                    return Ok(None);
+                }
+                let probes = match probe_kernels.take() {
+                    Some(p) => p,
+                    None => gqa_wgpu::roofline::Probes::new(&ctx)?,
+                };
+                let roof = probes.measure(1);
+                probe_kernels = Some(probes);
+                Ok(Some(roof?))
+            },
+            tamper: &mut |call, out| {
+                tamper(call, out);
+                match call {
+                    Call::WarmUp => warmup_output = Some(out.output.data().to_vec()),
+                    Call::Timed(i) if warmup_output.as_deref() != Some(out.output.data()) => differ.push(i + 1),
+                    _ => {}
+                }
+            },
+        },
+    )?;
+    let first_output = timed.warmed_up.duration_since(process);
+    let probes: Vec<_> = timed.before.iter().flatten().collect();
+    let median = timed.median();
+    let mut checks = timed.checks;
+    let mut times = timed.times.clone();
     times.sort();
-    let median = times[times.len() / 2];
     // The verdict on the timed calls, printed in the median's row.
     let timed_verdict = match &checks {
         None => "UNCHECKED".to_string(),
@@ -441,8 +406,8 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         row("context: every kernel variant", t, None, "on a thread, beside the upload");
     }
     let compiles = if args.compile_all { "" } else { " (compiles)" };
-    row(&format!("forward: first call{compiles}"), warmup_time, Some(flops), "");
-    let cold = ready + warmup_time;
+    row(&format!("forward: first call{compiles}"), timed.warmup, Some(flops), "");
+    let cold = ready + timed.warmup;
     row("cold start: context to first output", cold, None, "");
     row("cold start: main to first output", first_output, None, "the setup included");
     let spread = format!("min {:.3}, max {:.3}; {timed_verdict}", ms(times[0]), ms(times[times.len() - 1]));
@@ -457,9 +422,12 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         // Under --no-oracle every roofline line says that its figures come from unchecked outputs.
         let tag = if checks.is_none() { "roofline (UNCHECKED)" } else { "roofline" };
         let achieved = flops / median.as_secs_f64() / 1e9;
-        // Each call's share of the probe taken just before it, in the calls' order (`times` is sorted).
-        let mut shares: Vec<f64> =
-            probes.iter().zip(&unsorted).map(|(roof, t)| 100.0 * flops / t.as_secs_f64() / 1e9 / roof.gflops).collect();
+        // Each call's share of the probe taken just before it, in the calls' order.
+        let mut shares: Vec<f64> = probes
+            .iter()
+            .zip(&timed.times)
+            .map(|(roof, t)| 100.0 * flops / t.as_secs_f64() / 1e9 / roof.gflops)
+            .collect();
         let each = shares.iter().map(|r| format!("{r:.1}%")).collect::<Vec<_>>().join(", ");
         shares.sort_by(f64::total_cmp);
         let mut fma: Vec<f64> = probes.iter().map(|r| r.gflops).collect();
@@ -486,7 +454,7 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     }
     if let Some(c) = &checks {
         println!("\ncheck: every output against the oracle, {}", c.tolerance);
-        c.print(|_| true);
+        print_checks(c, |_| true);
     }
 
     if args.profile {
@@ -515,30 +483,9 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
                 format!("the output of each round checked against the oracle: {passed} of {total} {verdict}")
             }
         };
-        let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
-        println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
-        println!("  {profile_verdict}");
-        if args.roofline {
-            println!(
-                "  (matmuls: GFLOP/s, and the median of the rounds' shares of the FMA probe run just before the step)"
-            );
-        }
-        for step in steps {
-            let rate = match (step.flops, step.fma_share) {
-                (Some(f), Some(share)) => {
-                    format!(
-                        "  {:>7.1} GFLOP/s  {:>5.1}% of the FMA probe",
-                        f as f64 / step.median.as_secs_f64() / 1e9,
-                        100.0 * share
-                    )
-                }
-                (Some(f), None) => format!("  {:>7.1} GFLOP/s", f as f64 / step.median.as_secs_f64() / 1e9),
-                _ => String::new(),
-            };
-            println!("  {:<16} {:>14?} {:>12.3} ms{rate}", step.label, step.workgroups, ms(step.median));
-        }
+        print_profile(args, &steps, &profile_verdict);
         if let Some(c) = &checks {
-            c.print(|call| matches!(call, Call::ProfileRound(_)));
+            print_checks(c, |call| matches!(call, Call::ProfileRound(_)));
         }
     }
 
@@ -548,10 +495,10 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         );
         return Ok(Verdict::Unchecked);
     };
-    let failed: Vec<Call> = checks.results.iter().filter(|(_, c)| !c.passed()).map(|(call, _)| *call).collect();
+    let failed = checks.failed();
     let count = checks.results.len();
     if failed.is_empty() {
-        println!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, checks.what_was_checked());
+        println!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, what_was_checked(&checks));
         Ok(Verdict::Pass)
     } else {
         let names: Vec<String> = failed.iter().map(Call::to_string).collect();
@@ -565,166 +512,53 @@ fn run(args: &Args, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     }
 }
 
-fn describe_problem(args: &Args, config: &GqaConfig, dims: LayerDims, options: &CallOptions) -> String {
-    let mut s = format!(
-        "B={} T={} S={} Nq={} Nkv={} (R={}) H={} Dq={} Dk={} Dv={}",
-        args.batch,
-        args.target_len,
-        args.source_len,
-        config.num_query_heads,
-        config.num_key_value_heads,
-        config.num_query_heads / config.num_key_value_heads,
-        config.head_dim,
-        dims.query_dim,
-        dims.key_dim,
-        dims.value_dim,
-    );
-    if options.use_causal_mask {
-        s += &format!(", causal {:?}", options.causal_alignment);
+/// The adapter's tuning with the flags that override it (`--no-fused`, `--matmul`, `--f16` ...).
+fn tuning(args: &DemoArgs, mut tuning: gqa_core::Tuning) -> gqa_core::Tuning {
+    if args.no_fused {
+        tuning.fused_attention = false;
     }
-    if let Some(w) = config.sliding_window {
-        s += &format!(", window {w}");
+    if args.no_decode {
+        tuning.split_decode = false;
     }
-    s += if config.use_bias { ", bias" } else { ", no bias" };
-    if config.use_gate {
-        s += ", gate";
+    if args.no_decode_kernel {
+        tuning.decode_kernel = false;
     }
-    if options.training {
-        s += &format!(", dropout {}", config.dropout);
+    if args.no_subgroups {
+        tuning.subgroups = false;
     }
-    s += &format!(", masked rows {:?}", options.masked_rows);
-    if options.return_attention_scores {
-        s += ", scores";
+    if args.no_block {
+        tuning.block_attention = false;
     }
-    s
-}
-
-fn print_plan(plan: &Plan, layer: &GqaLayer) {
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!(
-        "plan      {} dispatches, {:.1} MFLOP, weights {:.2} MiB, per call {:.2} MiB",
-        plan.passes().count(),
-        plan.flops() as f64 / 1e6,
-        mib(layer.weight_bytes()),
-        mib(GqaLayer::call_bytes(plan)),
-    );
-    let c = plan.chunking;
-    if c.splits_batch(&plan.problem) || c.splits_attention(&plan.problem) {
-        println!(
-            "          split to fit the device: {} batch element(s), {} (b, u) row(s), {} quer(ies) per chunk",
-            c.batch_per_chunk, c.rows_per_chunk, c.queries_per_chunk
-        );
+    match args.matmul {
+        Some(MatmulFlag::Tiled) => tuning.matmul = MatmulVariant::Tiled,
+        Some(MatmulFlag::RegisterBlocked) => tuning.matmul = MatmulVariant::RegisterBlocked,
+        Some(MatmulFlag::Textured) => tuning.matmul = MatmulVariant::Textured,
+        None => {}
     }
-    const SHOWN: usize = 24;
-    for step in plan.steps.iter().take(SHOWN) {
-        match step {
-            Step::Dispatch(pass) => {
-                println!("          {:<16} {:<16} workgroups {:?}", pass.label, pass.kernel.name(), pass.workgroups)
-            }
-            Step::Copy(copy) => {
-                println!("          {:<16} copy {} bytes {} -> {}", copy.label, copy.bytes, copy.src, copy.dst)
-            }
-        }
+    if args.f16 {
+        tuning.precision = Precision::F16;
     }
-    if plan.steps.len() > SHOWN {
-        println!("          ... {} more steps", plan.steps.len() - SHOWN);
-    }
-    // The same problem against WebGPU's default limits, so users know whether it would run in a browser.
-    if let Err(e) = Plan::new(&plan.problem, &Limits::webgpu_default()) {
-        println!("          note: over WebGPU's default limits: {e}");
-    }
-}
-
-/// Milliseconds.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// One row of the timing table: label, milliseconds, GFLOP/s when the step runs the layer, a note.
-fn row(label: &str, d: Duration, flops: Option<f64>, note: &str) {
-    let rate = flops.map(|f| format!("{:.2}", f / d.as_secs_f64() / 1e9)).unwrap_or_default();
-    let line = format!("{label:<36} {:>12.3} {rate:>9}  {note}", ms(d));
-    println!("{}", line.trim_end());
-}
-
-/// Which GPU call an output came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Call {
-    /// The first call (it compiles the kernels).
-    WarmUp,
-    /// Timed call `i` (from 0).
-    Timed(usize),
-    /// Profiling round `i` (from 0).
-    ProfileRound(usize),
-}
-
-impl std::fmt::Display for Call {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Call::WarmUp => write!(f, "warm-up"),
-            Call::Timed(i) => write!(f, "timed run {}", i + 1),
-            Call::ProfileRound(i) => write!(f, "profile round {}", i + 1),
-        }
-    }
-}
-
-/// A hook on each GPU output before it is checked (the tests perturb one to see the check fail).
-type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
-
-/// The oracle's result and every comparison made with it in this run.
-struct Checks {
-    want: ForwardOutput,
-    oracle_time: Duration,
-    tolerance: Tolerance,
-    /// Each checked output, in the order the calls ran.
-    results: Vec<(Call, OutputComparison)>,
-}
-
-impl Checks {
-    fn new(want: ForwardOutput, oracle_time: Duration, tolerance: Tolerance) -> Self {
-        Self { want, oracle_time, tolerance, results: Vec::new() }
-    }
-
-    /// Compares `got` with the oracle's result and records it.
-    fn check(&mut self, call: Call, got: &ForwardOutput) {
-        self.results.push((call, compare_outputs(got, &self.want, self.tolerance)));
-    }
-
-    /// (passed, checked) over the calls `which` selects.
-    fn tally(&self, which: impl Fn(Call) -> bool) -> (usize, usize) {
-        let chosen = self.results.iter().filter(|(call, _)| which(*call));
-        chosen.fold((0, 0), |(p, n), (_, c)| (p + usize::from(c.passed()), n + 1))
-    }
-
-    /// One line per checked output of the calls `which` selects.
-    fn print(&self, which: impl Fn(Call) -> bool) {
-        for (call, c) in self.results.iter().filter(|(call, _)| which(*call)) {
-            println!("  {:<16} {:?}: {c}", call.to_string(), self.want.output.shape());
-        }
-    }
-
-    /// `the warm-up, 5 timed runs, 5 profile rounds`.
-    fn what_was_checked(&self) -> String {
-        let timed = self.tally(|c| matches!(c, Call::Timed(_))).1;
-        let rounds = self.tally(|c| matches!(c, Call::ProfileRound(_))).1;
-        let mut s = format!("the warm-up, {timed} timed run(s)");
-        if rounds > 0 {
-            s += &format!(", {rounds} profile round(s)");
-        }
-        s
-    }
+    tuning
 }
 
 #[cfg(test)]
 mod tests {
-    //! The demo end to end on the best adapter at a small shape, with one output perturbed after
+    //! `gqa demo` end to end on the best adapter at a small shape, with one output perturbed after
     //! it is read back: the check must name that call and fail.
+
+    use clap::Parser;
 
     use super::*;
 
-    fn args(extra: &[&str]) -> Args {
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        demo: DemoArgs,
+    }
+
+    fn args(extra: &[&str]) -> DemoArgs {
         let small = [
-            "gqa-demo",
+            "demo",
             "--batch",
             "1",
             "--target-len",
@@ -744,7 +578,7 @@ mod tests {
             "--runs",
             "3",
         ];
-        Args::parse_from(small.iter().chain(extra))
+        Command::parse_from(small.iter().chain(extra)).demo
     }
 
     /// Adds 1e-2 to one element of the output (or the scores) of the call `which`.
