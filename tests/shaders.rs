@@ -65,7 +65,7 @@ fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
 }
 
 /// Every file a kernel's spec names is in the executor's table of WGSL texts, and every text there
-/// is some kernel's file or snippet.
+/// is some kernel's file or snippet or one of the roofline probes (whose texts are the table's).
 #[test]
 fn every_spec_names_files_the_executor_holds() {
     let mut used = std::collections::BTreeSet::new();
@@ -75,6 +75,10 @@ fn every_spec_names_files_the_executor_holds() {
             assert!(shaders::file(name).is_some(), "{}: {name} not in shaders::FILES", spec.name);
             used.insert(*name);
         }
+    }
+    for (name, text) in gqa::gpu::roofline::PROBES {
+        assert_eq!(shaders::file(name), Some(text), "{name}");
+        used.insert(name);
     }
     let held: std::collections::BTreeSet<&str> = shaders::FILES.iter().map(|(name, _)| *name).collect();
     assert_eq!(held, used);
