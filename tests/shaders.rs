@@ -109,11 +109,15 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     assert_eq!(
         subgroup,
         [
-            Kernel::Softmax(Lanes::Subgroup),
-            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, true)),
             Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Texture, true)),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Storage, true)),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, true)),
+            Kernel::Softmax(Lanes::Subgroup),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::SharedLoads }),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Subgroup }),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
             Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup }),
-            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, true))
         ]
     );
     for k in subgroup {

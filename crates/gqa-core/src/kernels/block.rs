@@ -8,7 +8,7 @@
 //! [`Kernel::CheckValues`](super::Kernel::CheckValues) to skip its scan of the keys it does not
 //! visit where the values are finite.
 
-use super::{Access, Features, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands};
 
 /// (query, head-in-group) items per workgroup of the workgroup-lane forms.
 pub const ITEMS: usize = 16;
@@ -63,6 +63,20 @@ const STORAGE: &[Access] =
     &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
 const TEXTURES: &[Access] =
     &[Access::Texture, Access::Texture, Access::Texture, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
+
+/// Every block attention kernel, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = {
+    use BlockLanes::{SharedLoads, Subgroup, Workgroup};
+    use Operands::{Storage, Texture};
+    &[
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: Workgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: SharedLoads }),
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: Subgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: Workgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: SharedLoads }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: Subgroup }),
+    ]
+};
 
 impl BlockAttention {
     /// The kernel's spec. Bindings: Q, K, V, masks, gate, output, the value check's words.

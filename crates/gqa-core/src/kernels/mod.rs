@@ -4,13 +4,14 @@
 //!
 //! A [`Kernel`] names a family and its variant axes as typed fields (operands from storage buffers
 //! or textures, precision, lanes, ...); the family's file here turns those fields into the spec.
-//! [`Kernel::ALL`] enumerates every kernel a plan can choose. Which kernel a plan runs is decided
-//! in one place only, the planner's selection stage (`plan/select.rs`).
+//! Each family's file also lists its kernels (`KERNELS`, every value its axes can take), and
+//! [`Kernel::ALL`] is those lists one after the other. Which kernel a plan runs is decided in one
+//! place only, the planner's selection stage (`plan/select.rs`).
 //!
-//! Adding a variant to a family: a value of its axes and its arm in the family's `spec` (name,
-//! file, snippets, ...), its entry in [`Kernel::ALL`], its WGSL file under `shaders/` (with its line
-//! in gqa-wgpu's table of WGSL texts, `shaders::FILES`, if the file is new), and the arm of the
-//! selector that picks it.
+//! Adding a variant to a family: a value of its axes, its arm in the family's `spec` (name, file,
+//! snippets, ...) and its entry in the family's `KERNELS`, all in the family's file; its WGSL file
+//! under `shaders/` (gqa-wgpu's build script puts every file there in its table of WGSL texts); and
+//! the arm of the selector that picks it.
 
 pub mod block;
 pub mod check_values;
@@ -79,46 +80,47 @@ pub enum Kernel {
     PackTexture,
 }
 
+/// Each family's list of its kernels, kept in the family's file next to its spec.
+const FAMILIES: [&[Kernel]; 7] = [
+    matmul::KERNELS,
+    separate::KERNELS,
+    fused::KERNELS,
+    decode::KERNELS,
+    block::KERNELS,
+    check_values::KERNELS,
+    pack_texture::KERNELS,
+];
+
+/// How many kernels the families list together (the length of [`Kernel::ALL`]).
+const KERNEL_COUNT: usize = {
+    let mut n = 0;
+    let mut f = 0;
+    while f < FAMILIES.len() {
+        n += FAMILIES[f].len();
+        f += 1;
+    }
+    n
+};
+
 impl Kernel {
-    /// Every kernel a plan can choose, each once.
-    pub const ALL: [Kernel; 31] = {
-        use Kernel::*;
-        use MatmulKernel::{Blocked8x8, Rows4, Tiled};
-        use Operands::{Storage, Texture};
-        use Precision::{F16, F32};
-        [
-            Matmul(Tiled),
-            Matmul(Blocked8x8(MatmulPrecision::F32)),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Storage, false)),
-            Matmul(Rows4(Storage)),
-            Logits(F32),
-            Softmax(Lanes::Workgroup),
-            Softmax(Lanes::Subgroup),
-            AttendValues(F32),
-            FusedAttention { precision: F32, output: FusedOutput::Attention },
-            ReduceSplits(F32),
-            Matmul(Blocked8x8(MatmulPrecision::F16)),
-            Matmul(Blocked8x8(MatmulPrecision::F16ToF32)),
-            Logits(F16),
-            AttendValues(F16),
-            FusedAttention { precision: F16, output: FusedOutput::Attention },
-            FusedAttention { precision: F16, output: FusedOutput::Partials },
-            ReduceSplits(F16),
-            DecodeAttention(Storage),
-            BlockAttention(block::BlockAttention { operands: Storage, lanes: BlockLanes::Workgroup }),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Workgroup }),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, false)),
-            PackTexture,
-            Matmul(Rows4(Texture)),
-            DecodeAttention(Texture),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::SharedLoads }),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, true)),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Subgroup }),
-            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, true)),
-            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, false)),
-            CheckValues,
-            FusedAttention { precision: F32, output: FusedOutput::Partials },
-        ]
+    /// Every kernel the type can name, each once: the families' lists ([`matmul::KERNELS`],
+    /// [`separate::KERNELS`], ...) one after the other. The executor can compile each of them
+    /// (`compile_all_kernels`) and the shader tests compile every one; a plan picks among them in
+    /// its selection stage.
+    pub const ALL: [Kernel; KERNEL_COUNT] = {
+        let mut all = [Kernel::CheckValues; KERNEL_COUNT];
+        let mut n = 0;
+        let mut f = 0;
+        while f < FAMILIES.len() {
+            let mut i = 0;
+            while i < FAMILIES[f].len() {
+                all[n] = FAMILIES[f][i];
+                n += 1;
+                i += 1;
+            }
+            f += 1;
+        }
+        all
     };
 
     /// Everything about the kernel, from its family's file.
