@@ -232,3 +232,18 @@ fn subgroup_lanes_loops(p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::axes::{block_lanes, operands};
+    use super::*;
+
+    /// Every block attention the type can name: each combination of its fields' values (a field
+    /// added fails to compile here until it is set).
+    pub(in crate::kernels) fn every_nameable() -> Vec<BlockAttention> {
+        operands()
+            .into_iter()
+            .flat_map(|operands| block_lanes().map(|lanes| BlockAttention { operands, lanes }))
+            .collect()
+    }
+}

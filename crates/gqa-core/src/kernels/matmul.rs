@@ -203,3 +203,31 @@ fn operand_bindings(operands: Operands) -> &'static [Access] {
         Operands::Texture => TEXTURES,
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::axes::{block_rows, matmul_precisions, operands};
+    use super::*;
+
+    /// Every matmul kernel the type can name. The match names every variant without a wildcard, so
+    /// a variant added fails to compile here until it is listed (with every value of its axes).
+    pub(in crate::kernels) fn every_nameable() -> Vec<MatmulKernel> {
+        let mut all = vec![MatmulKernel::Tiled];
+        all.extend(matmul_precisions().map(MatmulKernel::Blocked8x8));
+        for rows in block_rows() {
+            for o in operands() {
+                all.extend([false, true].map(|subgroups| MatmulKernel::blocked(rows, o, subgroups)));
+            }
+        }
+        all.extend(operands().map(MatmulKernel::Rows4));
+        for m in &all {
+            match m {
+                MatmulKernel::Tiled
+                | MatmulKernel::Blocked8x8(_)
+                | MatmulKernel::Blocked { .. }
+                | MatmulKernel::Rows4(_) => {}
+            }
+        }
+        all
+    }
+}

@@ -9,9 +9,10 @@
 //! place only, the planner's selection stage (`plan/select.rs`).
 //!
 //! Adding a variant to a family: a value of its axes, its arm in the family's `spec` (name, file,
-//! snippets, ...) and its entry in the family's `KERNELS`, all in the family's file; its WGSL file
-//! under `shaders/` (gqa-wgpu's build script puts every file there in its table of WGSL texts); and
-//! the arm of the selector that picks it.
+//! snippets, ...) and its entry in the family's `KERNELS`, all in the family's file (a test there
+//! or here builds every value the axes can take, its exhaustive matches ask for a new one, and
+//! checks that the lists hold them all); its WGSL file under `shaders/` (gqa-wgpu's build script
+//! puts every file there in its table of WGSL texts); and the arm of the selector that picks it.
 
 pub mod block;
 pub mod check_values;
@@ -214,9 +215,108 @@ impl Kernel {
     }
 }
 
+/// Every value of each axis shared by several families, for the tests that check that the families
+/// list every kernel the type can name. The matches name every value without a wildcard, so a value
+/// added to an axis fails to compile here until it is listed.
+#[cfg(test)]
+pub(crate) mod axes {
+    use super::*;
+
+    pub(crate) fn operands() -> [Operands; 2] {
+        match Operands::Storage {
+            Operands::Storage | Operands::Texture => [Operands::Storage, Operands::Texture],
+        }
+    }
+
+    pub(crate) fn precisions() -> [Precision; 2] {
+        match Precision::F32 {
+            Precision::F32 | Precision::F16 => [Precision::F32, Precision::F16],
+        }
+    }
+
+    pub(crate) fn matmul_precisions() -> [MatmulPrecision; 3] {
+        use MatmulPrecision::{F16, F16ToF32, F32};
+        match F32 {
+            F32 | F16 | F16ToF32 => [F32, F16, F16ToF32],
+        }
+    }
+
+    pub(crate) fn block_rows() -> [BlockRows; 2] {
+        match BlockRows::Sixteen {
+            BlockRows::Sixteen | BlockRows::Eight => [BlockRows::Sixteen, BlockRows::Eight],
+        }
+    }
+
+    pub(crate) fn lanes() -> [Lanes; 2] {
+        match Lanes::Workgroup {
+            Lanes::Workgroup | Lanes::Subgroup => [Lanes::Workgroup, Lanes::Subgroup],
+        }
+    }
+
+    pub(crate) fn fused_outputs() -> [FusedOutput; 2] {
+        match FusedOutput::Attention {
+            FusedOutput::Attention | FusedOutput::Partials => [FusedOutput::Attention, FusedOutput::Partials],
+        }
+    }
+
+    pub(crate) fn block_lanes() -> [BlockLanes; 3] {
+        use BlockLanes::{SharedLoads, Subgroup, Workgroup};
+        match Workgroup {
+            Workgroup | SharedLoads | Subgroup => [Workgroup, SharedLoads, Subgroup],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::axes::*;
     use super::*;
+
+    /// Every kernel the type can name: each family with every combination of its axes' values (the
+    /// matmuls' and the block attentions' from their own files). The match names every family
+    /// without a wildcard, so a family added fails to compile here until it is listed.
+    fn every_nameable_kernel() -> Vec<Kernel> {
+        use Kernel::*;
+        let mut all = vec![CheckValues, PackTexture];
+        all.extend(matmul::tests::every_nameable().into_iter().map(Matmul));
+        all.extend(block::tests::every_nameable().into_iter().map(BlockAttention));
+        all.extend(operands().map(DecodeAttention));
+        all.extend(lanes().map(Softmax));
+        for p in precisions() {
+            all.extend([Logits(p), AttendValues(p), ReduceSplits(p)]);
+            all.extend(fused_outputs().map(|output| FusedAttention { precision: p, output }));
+        }
+        for k in &all {
+            match k {
+                Matmul(_)
+                | Logits(_)
+                | Softmax(_)
+                | AttendValues(_)
+                | FusedAttention { .. }
+                | ReduceSplits(_)
+                | DecodeAttention(_)
+                | BlockAttention(_)
+                | CheckValues
+                | PackTexture => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_families_list_every_kernel_the_type_can_name() {
+        let nameable = every_nameable_kernel();
+        for k in &nameable {
+            assert!(Kernel::ALL.contains(k), "{k:?} is in no family's KERNELS");
+        }
+        assert_eq!(Kernel::ALL.len(), nameable.len());
+    }
+
+    #[test]
+    fn all_is_the_family_lists_in_order() {
+        let listed: Vec<Kernel> = FAMILIES.iter().flat_map(|f| f.iter().copied()).collect();
+        assert_eq!(listed, Kernel::ALL);
+    }
 
     #[test]
     fn every_kernel_is_listed_once_with_its_own_name() {
