@@ -5,7 +5,7 @@
 //! memory), a workgroup softmax per item, then lanes over H columns (and key groups) whose item
 //! accumulators persist across chunks. Writes the attention output like the fused kernel (same
 //! bindings and semantics), H a multiple of 4 up to 256. Reads the words of
-//! [`Kernel::CheckValues`](super::Kernel::CheckValues) to skip its scan of the keys it does not
+//! [`Kernel::CheckValues`] to skip its scan of the keys it does not
 //! visit where the values are finite.
 
 use super::{Access, Features, Kernel, KernelSpec, Operands};

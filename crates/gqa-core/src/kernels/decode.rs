@@ -3,7 +3,7 @@
 //! all items (each K row read once per 4 items) into workgroup memory, a workgroup softmax per
 //! item, then lanes over H columns accumulate p·V (each V row read once per 4 items). Writes the
 //! partial states of the fused kernel in split mode, combined by
-//! [`Kernel::ReduceSplits`](super::Kernel::ReduceSplits). f32, H a multiple of 4, at most 256. Q, K
+//! [`Kernel::ReduceSplits`]. f32, H a multiple of 4, at most 256. Q, K
 //! and V come through `load_q` / `load_k` / `load_v` from `common/qkv_storage.wgsl` or, for CPU
 //! adapters, `common/qkv_texture.wgsl` (a cached call's split pass over the KV cache's texture
 //! mirrors and the projected queries packed into a texture by a copy).

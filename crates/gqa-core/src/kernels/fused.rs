@@ -20,7 +20,7 @@ pub enum FusedOutput {
     /// The attention output (times the gate when used), over all S keys.
     Attention,
     /// In split mode (`split_keys` > 0), the f32 partial states of its split of the keys, for
-    /// [`Kernel::ReduceSplits`](super::Kernel::ReduceSplits).
+    /// [`Kernel::ReduceSplits`].
     Partials,
 }
 
