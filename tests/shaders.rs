@@ -65,7 +65,7 @@ fn module(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
 }
 
 /// Every file a kernel's spec names is in the executor's table of WGSL texts, and every text there
-/// is some kernel's file or snippet.
+/// is some kernel's file or snippet or one of the roofline probes (whose texts are the table's).
 #[test]
 fn every_spec_names_files_the_executor_holds() {
     let mut used = std::collections::BTreeSet::new();
@@ -75,6 +75,10 @@ fn every_spec_names_files_the_executor_holds() {
             assert!(shaders::file(name).is_some(), "{}: {name} not in shaders::FILES", spec.name);
             used.insert(*name);
         }
+    }
+    for (name, text) in gqa::gpu::roofline::PROBES {
+        assert_eq!(shaders::file(name), Some(text), "{name}");
+        used.insert(name);
     }
     let held: std::collections::BTreeSet<&str> = shaders::FILES.iter().map(|(name, _)| *name).collect();
     assert_eq!(held, used);
@@ -105,11 +109,15 @@ fn subgroup_kernels_need_the_subgroup_capability_and_nothing_more() {
     assert_eq!(
         subgroup,
         [
-            Kernel::Softmax(Lanes::Subgroup),
-            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, true)),
             Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Texture, true)),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Storage, true)),
+            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, true)),
+            Kernel::Softmax(Lanes::Subgroup),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::SharedLoads }),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Subgroup }),
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::SharedLoads }),
             Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes: BlockLanes::Subgroup }),
-            Kernel::Matmul(MatmulKernel::blocked(BlockRows::Eight, Operands::Texture, true))
         ]
     );
     for k in subgroup {

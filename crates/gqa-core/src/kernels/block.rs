@@ -5,10 +5,10 @@
 //! memory), a workgroup softmax per item, then lanes over H columns (and key groups) whose item
 //! accumulators persist across chunks. Writes the attention output like the fused kernel (same
 //! bindings and semantics), H a multiple of 4 up to 256. Reads the words of
-//! [`Kernel::CheckValues`](super::Kernel::CheckValues) to skip its scan of the keys it does not
+//! [`Kernel::CheckValues`] to skip its scan of the keys it does not
 //! visit where the values are finite.
 
-use super::{Access, Features, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands};
 
 /// (query, head-in-group) items per workgroup of the workgroup-lane forms.
 pub const ITEMS: usize = 16;
@@ -63,6 +63,20 @@ const STORAGE: &[Access] =
     &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
 const TEXTURES: &[Access] =
     &[Access::Texture, Access::Texture, Access::Texture, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
+
+/// Every block attention kernel, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = {
+    use BlockLanes::{SharedLoads, Subgroup, Workgroup};
+    use Operands::{Storage, Texture};
+    &[
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: Workgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: SharedLoads }),
+        Kernel::BlockAttention(BlockAttention { operands: Storage, lanes: Subgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: Workgroup }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: SharedLoads }),
+        Kernel::BlockAttention(BlockAttention { operands: Texture, lanes: Subgroup }),
+    ]
+};
 
 impl BlockAttention {
     /// The kernel's spec. Bindings: Q, K, V, masks, gate, output, the value check's words.
@@ -217,4 +231,19 @@ fn subgroup_lanes_loops(p: &crate::Params, subgroup_sizes: [u32; 2]) -> u64 {
         })
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::axes::{block_lanes, operands};
+    use super::*;
+
+    /// Every block attention the type can name: each combination of its fields' values (a field
+    /// added fails to compile here until it is set).
+    pub(in crate::kernels) fn every_nameable() -> Vec<BlockAttention> {
+        operands()
+            .into_iter()
+            .flat_map(|operands| block_lanes().map(|lanes| BlockAttention { operands, lanes }))
+            .collect()
+    }
 }

@@ -5,10 +5,13 @@
 //! looks for non-finite values there (lavapipe, T=S=2048, causal: 0.91x of the attention's time
 //! without it). A cached call, whose values are in the cache, writes "unknown" (1) without reading.
 
-use super::{Access, Features, KernelSpec};
+use super::{Access, Features, Kernel, KernelSpec};
 
 /// Workgroups of the kernel, and words it writes (one each).
 pub const FLAG_WORDS: u32 = 16;
+
+/// The value check (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = &[Kernel::CheckValues];
 
 /// The kernel's spec. Bindings: the projected values, the words written.
 pub const SPEC: KernelSpec = KernelSpec {

@@ -3,12 +3,12 @@
 //! all items (each K row read once per 4 items) into workgroup memory, a workgroup softmax per
 //! item, then lanes over H columns accumulate p·V (each V row read once per 4 items). Writes the
 //! partial states of the fused kernel in split mode, combined by
-//! [`Kernel::ReduceSplits`](super::Kernel::ReduceSplits). f32, H a multiple of 4, at most 256. Q, K
+//! [`Kernel::ReduceSplits`]. f32, H a multiple of 4, at most 256. Q, K
 //! and V come through `load_q` / `load_k` / `load_v` from `common/qkv_storage.wgsl` or, for CPU
 //! adapters, `common/qkv_texture.wgsl` (a cached call's split pass over the KV cache's texture
 //! mirrors and the projected queries packed into a texture by a copy).
 
-use super::{Access, Features, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands};
 
 /// The most (query, head-in-group) items per kv group (T·R) the kernel takes; more items go to
 /// the fused kernel in split mode, whose 64 lanes are then better filled.
@@ -24,6 +24,10 @@ pub const SCORE_FLOATS: usize = 2048;
 pub fn split_keys(items: usize) -> usize {
     (SCORE_FLOATS / items.max(1).next_power_of_two()).min(512)
 }
+
+/// Every decode attention kernel, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] =
+    &[Kernel::DecodeAttention(Operands::Storage), Kernel::DecodeAttention(Operands::Texture)];
 
 /// The kernel's spec over Q, K and V from `operands`.
 pub fn spec(operands: Operands) -> KernelSpec {

@@ -6,7 +6,7 @@
 //! `common/f16.wgsl`), the fused kernel's output type `Out` comes from `common/out_storage.wgsl`
 //! (the attention output, `Elem`) or `common/out_partials.wgsl` (partial states, f32).
 
-use super::{Access, Features, KernelSpec, Precision};
+use super::{Access, Features, Kernel, KernelSpec, Precision};
 
 /// The largest head_dim the fused attention kernel holds in its private arrays.
 pub const MAX_HEAD_DIM: usize = 256;
@@ -20,9 +20,19 @@ pub enum FusedOutput {
     /// The attention output (times the gate when used), over all S keys.
     Attention,
     /// In split mode (`split_keys` > 0), the f32 partial states of its split of the keys, for
-    /// [`Kernel::ReduceSplits`](super::Kernel::ReduceSplits).
+    /// [`Kernel::ReduceSplits`].
     Partials,
 }
+
+/// Every kernel of the fused attention, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = &[
+    Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Attention },
+    Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials },
+    Kernel::FusedAttention { precision: Precision::F16, output: FusedOutput::Attention },
+    Kernel::FusedAttention { precision: Precision::F16, output: FusedOutput::Partials },
+    Kernel::ReduceSplits(Precision::F32),
+    Kernel::ReduceSplits(Precision::F16),
+];
 
 /// The fused kernel's spec: H <= [`MAX_HEAD_DIM`], 64 (query, head-in-group) items per workgroup.
 pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {

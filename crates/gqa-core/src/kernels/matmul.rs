@@ -1,6 +1,6 @@
 //! The projections' matmuls, `C = A·B (+ bias) (sigmoid)` with sizes in the params' `m`, `n`, `k`.
 
-use super::{Access, Features, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands};
 
 /// A matmul kernel: how it blocks the product, and its operands' storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +55,29 @@ pub enum BlockRows {
 
 const STORAGE: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 const TEXTURES: &[Access] = &[Access::Texture, Access::Texture, Access::Read, Access::ReadWrite];
+
+/// Every matmul kernel, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = {
+    use BlockRows::{Eight, Sixteen};
+    use MatmulKernel::{Blocked8x8, Rows4, Tiled};
+    use Operands::{Storage, Texture};
+    &[
+        Kernel::Matmul(Tiled),
+        Kernel::Matmul(Blocked8x8(MatmulPrecision::F32)),
+        Kernel::Matmul(Blocked8x8(MatmulPrecision::F16)),
+        Kernel::Matmul(Blocked8x8(MatmulPrecision::F16ToF32)),
+        Kernel::Matmul(MatmulKernel::blocked(Sixteen, Storage, false)),
+        Kernel::Matmul(MatmulKernel::blocked(Sixteen, Storage, true)),
+        Kernel::Matmul(MatmulKernel::blocked(Sixteen, Texture, false)),
+        Kernel::Matmul(MatmulKernel::blocked(Sixteen, Texture, true)),
+        Kernel::Matmul(MatmulKernel::blocked(Eight, Storage, false)),
+        Kernel::Matmul(MatmulKernel::blocked(Eight, Storage, true)),
+        Kernel::Matmul(MatmulKernel::blocked(Eight, Texture, false)),
+        Kernel::Matmul(MatmulKernel::blocked(Eight, Texture, true)),
+        Kernel::Matmul(Rows4(Storage)),
+        Kernel::Matmul(Rows4(Texture)),
+    ]
+};
 
 impl MatmulKernel {
     /// [`MatmulKernel::Blocked`] with these axes.
@@ -178,5 +201,33 @@ fn operand_bindings(operands: Operands) -> &'static [Access] {
     match operands {
         Operands::Storage => STORAGE,
         Operands::Texture => TEXTURES,
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::axes::{block_rows, matmul_precisions, operands};
+    use super::*;
+
+    /// Every matmul kernel the type can name. The match names every variant without a wildcard, so
+    /// a variant added fails to compile here until it is listed (with every value of its axes).
+    pub(in crate::kernels) fn every_nameable() -> Vec<MatmulKernel> {
+        let mut all = vec![MatmulKernel::Tiled];
+        all.extend(matmul_precisions().map(MatmulKernel::Blocked8x8));
+        for rows in block_rows() {
+            for o in operands() {
+                all.extend([false, true].map(|subgroups| MatmulKernel::blocked(rows, o, subgroups)));
+            }
+        }
+        all.extend(operands().map(MatmulKernel::Rows4));
+        for m in &all {
+            match m {
+                MatmulKernel::Tiled
+                | MatmulKernel::Blocked8x8(_)
+                | MatmulKernel::Blocked { .. }
+                | MatmulKernel::Rows4(_) => {}
+            }
+        }
+        all
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! A [`Kernel`] names a family and its variant axes as typed fields (operands from storage buffers
 //! or textures, precision, lanes, ...); the family's file here turns those fields into the spec.
-//! [`Kernel::ALL`] enumerates every kernel a plan can choose. Which kernel a plan runs is decided
-//! in one place only, the planner's selection stage (`plan/select.rs`).
+//! Each family's file also lists its kernels (`KERNELS`, every value its axes can take), and
+//! [`Kernel::ALL`] is those lists one after the other. Which kernel a plan runs is decided in one
+//! place only, the planner's selection stage (`plan/select.rs`).
 //!
-//! Adding a variant to a family: a value of its axes and its arm in the family's `spec` (name,
-//! file, snippets, ...), its entry in [`Kernel::ALL`], its WGSL file under `shaders/` (with its line
-//! in gqa-wgpu's table of WGSL texts, `shaders::FILES`, if the file is new), and the arm of the
-//! selector that picks it.
+//! Adding a variant to a family: a value of its axes, its arm in the family's `spec` (name, file,
+//! snippets, ...) and its entry in the family's `KERNELS`, all in the family's file (a test there
+//! or here builds every value the axes can take, its exhaustive matches ask for a new one, and
+//! checks that the lists hold them all); its WGSL file under `shaders/` (gqa-wgpu's build script
+//! puts every file there in its table of WGSL texts); and the arm of the selector that picks it.
 
 pub mod block;
 pub mod check_values;
@@ -79,46 +81,47 @@ pub enum Kernel {
     PackTexture,
 }
 
+/// Each family's list of its kernels, kept in the family's file next to its spec.
+const FAMILIES: [&[Kernel]; 7] = [
+    matmul::KERNELS,
+    separate::KERNELS,
+    fused::KERNELS,
+    decode::KERNELS,
+    block::KERNELS,
+    check_values::KERNELS,
+    pack_texture::KERNELS,
+];
+
+/// How many kernels the families list together (the length of [`Kernel::ALL`]).
+const KERNEL_COUNT: usize = {
+    let mut n = 0;
+    let mut f = 0;
+    while f < FAMILIES.len() {
+        n += FAMILIES[f].len();
+        f += 1;
+    }
+    n
+};
+
 impl Kernel {
-    /// Every kernel a plan can choose, each once.
-    pub const ALL: [Kernel; 31] = {
-        use Kernel::*;
-        use MatmulKernel::{Blocked8x8, Rows4, Tiled};
-        use Operands::{Storage, Texture};
-        use Precision::{F16, F32};
-        [
-            Matmul(Tiled),
-            Matmul(Blocked8x8(MatmulPrecision::F32)),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Storage, false)),
-            Matmul(Rows4(Storage)),
-            Logits(F32),
-            Softmax(Lanes::Workgroup),
-            Softmax(Lanes::Subgroup),
-            AttendValues(F32),
-            FusedAttention { precision: F32, output: FusedOutput::Attention },
-            ReduceSplits(F32),
-            Matmul(Blocked8x8(MatmulPrecision::F16)),
-            Matmul(Blocked8x8(MatmulPrecision::F16ToF32)),
-            Logits(F16),
-            AttendValues(F16),
-            FusedAttention { precision: F16, output: FusedOutput::Attention },
-            FusedAttention { precision: F16, output: FusedOutput::Partials },
-            ReduceSplits(F16),
-            DecodeAttention(Storage),
-            BlockAttention(block::BlockAttention { operands: Storage, lanes: BlockLanes::Workgroup }),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Workgroup }),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, false)),
-            PackTexture,
-            Matmul(Rows4(Texture)),
-            DecodeAttention(Texture),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::SharedLoads }),
-            Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Texture, true)),
-            BlockAttention(block::BlockAttention { operands: Texture, lanes: BlockLanes::Subgroup }),
-            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, true)),
-            Matmul(MatmulKernel::blocked(BlockRows::Eight, Texture, false)),
-            CheckValues,
-            FusedAttention { precision: F32, output: FusedOutput::Partials },
-        ]
+    /// Every kernel the type can name, each once: the families' lists ([`matmul::KERNELS`],
+    /// [`separate::KERNELS`], ...) one after the other. The executor can compile each of them
+    /// (`compile_all_kernels`) and the shader tests compile every one; a plan picks among them in
+    /// its selection stage.
+    pub const ALL: [Kernel; KERNEL_COUNT] = {
+        let mut all = [Kernel::CheckValues; KERNEL_COUNT];
+        let mut n = 0;
+        let mut f = 0;
+        while f < FAMILIES.len() {
+            let mut i = 0;
+            while i < FAMILIES[f].len() {
+                all[n] = FAMILIES[f][i];
+                n += 1;
+                i += 1;
+            }
+            f += 1;
+        }
+        all
     };
 
     /// Everything about the kernel, from its family's file.
@@ -212,9 +215,108 @@ impl Kernel {
     }
 }
 
+/// Every value of each axis shared by several families, for the tests that check that the families
+/// list every kernel the type can name. The matches name every value without a wildcard, so a value
+/// added to an axis fails to compile here until it is listed.
+#[cfg(test)]
+pub(crate) mod axes {
+    use super::*;
+
+    pub(crate) fn operands() -> [Operands; 2] {
+        match Operands::Storage {
+            Operands::Storage | Operands::Texture => [Operands::Storage, Operands::Texture],
+        }
+    }
+
+    pub(crate) fn precisions() -> [Precision; 2] {
+        match Precision::F32 {
+            Precision::F32 | Precision::F16 => [Precision::F32, Precision::F16],
+        }
+    }
+
+    pub(crate) fn matmul_precisions() -> [MatmulPrecision; 3] {
+        use MatmulPrecision::{F16, F16ToF32, F32};
+        match F32 {
+            F32 | F16 | F16ToF32 => [F32, F16, F16ToF32],
+        }
+    }
+
+    pub(crate) fn block_rows() -> [BlockRows; 2] {
+        match BlockRows::Sixteen {
+            BlockRows::Sixteen | BlockRows::Eight => [BlockRows::Sixteen, BlockRows::Eight],
+        }
+    }
+
+    pub(crate) fn lanes() -> [Lanes; 2] {
+        match Lanes::Workgroup {
+            Lanes::Workgroup | Lanes::Subgroup => [Lanes::Workgroup, Lanes::Subgroup],
+        }
+    }
+
+    pub(crate) fn fused_outputs() -> [FusedOutput; 2] {
+        match FusedOutput::Attention {
+            FusedOutput::Attention | FusedOutput::Partials => [FusedOutput::Attention, FusedOutput::Partials],
+        }
+    }
+
+    pub(crate) fn block_lanes() -> [BlockLanes; 3] {
+        use BlockLanes::{SharedLoads, Subgroup, Workgroup};
+        match Workgroup {
+            Workgroup | SharedLoads | Subgroup => [Workgroup, SharedLoads, Subgroup],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::axes::*;
     use super::*;
+
+    /// Every kernel the type can name: each family with every combination of its axes' values (the
+    /// matmuls' and the block attentions' from their own files). The match names every family
+    /// without a wildcard, so a family added fails to compile here until it is listed.
+    fn every_nameable_kernel() -> Vec<Kernel> {
+        use Kernel::*;
+        let mut all = vec![CheckValues, PackTexture];
+        all.extend(matmul::tests::every_nameable().into_iter().map(Matmul));
+        all.extend(block::tests::every_nameable().into_iter().map(BlockAttention));
+        all.extend(operands().map(DecodeAttention));
+        all.extend(lanes().map(Softmax));
+        for p in precisions() {
+            all.extend([Logits(p), AttendValues(p), ReduceSplits(p)]);
+            all.extend(fused_outputs().map(|output| FusedAttention { precision: p, output }));
+        }
+        for k in &all {
+            match k {
+                Matmul(_)
+                | Logits(_)
+                | Softmax(_)
+                | AttendValues(_)
+                | FusedAttention { .. }
+                | ReduceSplits(_)
+                | DecodeAttention(_)
+                | BlockAttention(_)
+                | CheckValues
+                | PackTexture => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_families_list_every_kernel_the_type_can_name() {
+        let nameable = every_nameable_kernel();
+        for k in &nameable {
+            assert!(Kernel::ALL.contains(k), "{k:?} is in no family's KERNELS");
+        }
+        assert_eq!(Kernel::ALL.len(), nameable.len());
+    }
+
+    #[test]
+    fn all_is_the_family_lists_in_order() {
+        let listed: Vec<Kernel> = FAMILIES.iter().flat_map(|f| f.iter().copied()).collect();
+        assert_eq!(listed, Kernel::ALL);
+    }
 
     #[test]
     fn every_kernel_is_listed_once_with_its_own_name() {

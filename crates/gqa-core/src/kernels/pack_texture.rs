@@ -3,7 +3,10 @@
 //! operand of a textured matmul where the input cannot be a copy source (a caller's buffer made
 //! without `COPY_SRC`, `Plan::packing_by_passes_from`); plans pack with copies.
 
-use super::{Access, Features, KernelSpec};
+use super::{Access, Features, Kernel, KernelSpec};
+
+/// The texture packing (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = &[Kernel::PackTexture];
 
 /// The kernel's spec. Bindings: the f32 source, the texture written.
 pub const SPEC: KernelSpec = KernelSpec {

@@ -7,7 +7,7 @@
 //! [`Kernel::Softmax`]: super::Kernel::Softmax
 //! [`Kernel::AttendValues`]: super::Kernel::AttendValues
 
-use super::{Access, Features, KernelSpec, Precision};
+use super::{Access, Features, Kernel, KernelSpec, Precision};
 
 /// Who takes the masked softmax's row reductions (max, any visible, sum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +20,16 @@ pub enum Lanes {
     /// layout; needs the device's `SUBGROUP` feature.
     Subgroup,
 }
+
+/// Every kernel of the separate passes, each once (this family's part of [`Kernel::ALL`]).
+pub const KERNELS: &[Kernel] = &[
+    Kernel::Logits(Precision::F32),
+    Kernel::Logits(Precision::F16),
+    Kernel::Softmax(Lanes::Workgroup),
+    Kernel::Softmax(Lanes::Subgroup),
+    Kernel::AttendValues(Precision::F32),
+    Kernel::AttendValues(Precision::F16),
+];
 
 /// The logits kernel (`qk_grouped.wgsl`): 64x64 (t, s) tiles, 4x4 per invocation, f32 logits.
 pub fn logits(precision: Precision) -> KernelSpec {

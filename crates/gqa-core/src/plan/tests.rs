@@ -401,7 +401,7 @@ fn the_subgroup_softmax_only_when_the_tuning_allows() {
         assert_eq!(softmax(Tuning { subgroups: true, ..base }), [Kernel::Softmax(Lanes::Subgroup)]);
     }
     assert!(Kernel::Softmax(Lanes::Subgroup).needs_subgroups());
-    assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 5);
+    assert_eq!(Kernel::ALL.iter().filter(|k| k.needs_subgroups()).count(), 9);
 }
 
 #[test]
