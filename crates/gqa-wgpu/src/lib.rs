@@ -64,7 +64,6 @@
 #![deny(missing_docs)]
 
 mod args;
-mod attention_layer;
 mod context;
 mod describe;
 mod encode;
@@ -85,13 +84,13 @@ mod upload;
 mod weight_store;
 
 pub use args::{EncodedForward, ForwardArgs, GpuInputs, TensorArgs};
-#[cfg(feature = "io")]
-pub use attention_layer::LoadError;
 pub use context::{GpuContext, core_limits};
 pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
 pub use kv_cache::KvCache;
 pub use layer::GqaLayer;
+#[cfg(feature = "io")]
+pub use layer::LoadError;
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
 pub use step_timer::{StepTime, StepTimer, Timing};

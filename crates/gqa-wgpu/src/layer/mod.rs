@@ -3,16 +3,24 @@
 //! This module holds the type and its construction (the weights' upload); each kind of call lives
 //! in a file of its own: [`plan`] (planning a call), [`forward`] (on host data), [`gpu_call`] (on
 //! GPU buffers), [`cached`] (decoding with a [`KvCache`](crate::KvCache)), [`profile`] (timing
-//! the steps), [`describe`] (memory and kernel variants before running), with [`host_call`] the
-//! upload of host inputs that host calls and timers share.
+//! the steps), [`describe`] (memory and kernel variants before running), `attention_layer` (the
+//! common call shape, [`gqa_core::AttentionLayer`]) and, with the feature `io`, `keras_file`
+//! ([`GqaLayer::from_keras_file`]), with [`host_call`] the upload of host inputs that host calls and
+//! timers share.
 
+mod attention_layer;
 mod cached;
 mod describe;
 mod forward;
 mod gpu_call;
 mod host_call;
+#[cfg(feature = "io")]
+mod keras_file;
 mod plan;
 mod profile;
+
+#[cfg(feature = "io")]
+pub use keras_file::LoadError;
 
 use gqa_core::{GqaConfig, LayerDims, Precision, Weights};
 
