@@ -205,11 +205,10 @@ fn matmul(call: &ChunkCall<'_>, route: &Route, pr: Projection, steps: &mut Vec<S
 
 /// Pushes the copy that packs `src`, a row-major `rows` x `cols` f32 matrix, into `texture` (one copy
 /// command where the rows are a multiple of WebGPU's 256-byte copy row alignment, else one per row,
-/// as the executor splits it); returns the texture's spec. A copy is the driver's own row copy: on
-/// lavapipe 512 x 4096 f32 in 2.0 ms (one command) where a [`Kernel::PackTexture`] pass took 22 ms,
-/// 512 rows of 4080 in 3-4 ms with one command per row (encoding included), 16,384 rows of 1000 in
-/// 74 ms against the pass's 159 ms; GL llvmpipe likewise. The pass remains for a caller's buffer
-/// that cannot be a copy source ([`super::Plan::packing_by_passes_from`]).
+/// as the executor splits it); returns the texture's spec. A copy is the driver's own row copy, on
+/// the CPU adapters several times faster than a [`Kernel::PackTexture`] pass even at one command per
+/// row. The pass remains for a caller's buffer that cannot be a copy source
+/// ([`super::Plan::packing_by_passes_from`]).
 pub(crate) fn pack(
     steps: &mut Vec<Step>,
     label: &'static str,

@@ -66,8 +66,7 @@ impl ProjectionRoute {
     /// subgroups where the tuning has them, and 8 rows per invocation for at most
     /// [`ROWS8_MAX_ROWS`] rows (which fill at most half of a 128-row tile) and where the 16-row
     /// form's grid would be one workgroup (at most 128 x 128 outputs): its two tiles then let a
-    /// second core work (lavapipe, 128 x 128 x 512: 0.63 of the time; at 128 x 256, 4 tiles
-    /// against 2, 1.03, so no further).
+    /// second core work (with two 16-row tiles or more, the 8-row form gains nothing).
     pub fn kernel(&self, dense: Dense, m: u64, k: u64, n: u64) -> MatmulKernel {
         match (self.precision, dense) {
             (Precision::F16, Dense::Output) => return MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32),
