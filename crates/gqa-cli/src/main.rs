@@ -26,6 +26,8 @@ use crate::args::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
+    // Before any thread: keeps Mesa's Vulkan layer quiet when XDG_RUNTIME_DIR is unset.
+    gqa_wgpu::quiet_mesa_runtime_dir();
     let cli = Cli::parse();
     match dispatch(&cli.command) {
         Ok(status) => status,

@@ -11,8 +11,9 @@ use crate::pool::{BufferPool, DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, Poo
 ///
 /// Cloning is cheap (shared handles). Each kernel's pipeline is compiled the first time a call uses
 /// it, once per context (the clones share them): opening a context compiles nothing, and the first
-/// call pays for the few kernels it runs ([`GpuContext::compile_all_kernels`] compiles them all up
-/// front). The clones share
+/// call pays for the few kernels it runs ([`GqaLayer::warm_up`](crate::GqaLayer::warm_up) compiles
+/// those a layer's calls will run, [`GpuContext::compile_all_kernels`] every kernel, up front). The
+/// clones share
 /// one buffer pool (see [`GpuContext::pool_stats`]). `GpuContext` is `Send + Sync`: layers made on it
 /// may be called from several threads at once.
 #[derive(Clone)]
@@ -240,6 +241,14 @@ impl GpuContext {
     pub fn compile_all_kernels(&self) -> Result<(), GpuError> {
         self.check_alive("compile_all_kernels")?;
         self.pipelines.compile_all()
+    }
+
+    /// How many kernels' pipelines this context (and its clones) has compiled so far: each is
+    /// compiled once, at its first use, by [`GpuContext::compile_all_kernels`] or by
+    /// [`GqaLayer::warm_up`](crate::GqaLayer::warm_up). A count that does not grow over a call
+    /// means the call compiled nothing.
+    pub fn compiled_kernel_count(&self) -> usize {
+        self.pipelines.compiled_count()
     }
 
     /// Whether the device has `SHADER_F16`, so that f16 layers run in f16.

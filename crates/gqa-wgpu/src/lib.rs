@@ -20,6 +20,11 @@
 //! - Introspection before running: [`GqaLayer::plan`] (every buffer and dispatch),
 //!   [`GqaLayer::memory`] ([`MemoryReport`]), [`GqaLayer::describe_call`] ([`CallDescription`]:
 //!   adapter, backend, kernel variants).
+//! - Start-up: [`GqaLayer::warm_up`] (or [`GqaLayer::warm_up_in_background`]) compiles the
+//!   kernels of the calls an application will make, right after building the layer, so that the
+//!   first request does not wait for the driver's compiler; [`quiet_mesa_runtime_dir`], called
+//!   first thing in `main`, keeps Mesa's Vulkan layer from printing `XDG_RUNTIME_DIR is invalid or
+//!   not set` when that variable is unset (the crate changes no environment variable unless asked).
 //! - Logging through the [`log`](https://docs.rs/log) crate: the adapter and variants at `info`,
 //!   each call's plan and timings at `debug`. The crate never prints.
 //!
@@ -77,6 +82,7 @@ mod polling;
 mod pool;
 mod readback;
 pub mod roofline;
+mod runtime_dir;
 pub mod shaders;
 mod step_timer;
 mod tensor;
@@ -88,11 +94,12 @@ pub use context::{GpuContext, core_limits};
 pub use describe::{CallDescription, MemoryReport};
 pub use error::GpuError;
 pub use kv_cache::KvCache;
-pub use layer::GqaLayer;
 #[cfg(feature = "io")]
 pub use layer::LoadError;
+pub use layer::{GqaLayer, WarmCall, WarmUpHandle};
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
+pub use runtime_dir::{RuntimeDir, quiet_mesa_runtime_dir};
 pub use step_timer::{StepTime, StepTimer, Timing};
 pub use tensor::{DType, GpuTensor};
 

@@ -109,6 +109,11 @@ impl Pipelines {
         self.slots.contains_key(&kernel)
     }
 
+    /// How many kernels are compiled (each at most once per device).
+    pub(crate) fn compiled_count(&self) -> usize {
+        self.slots.values().filter(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()).count()
+    }
+
     /// Compiles every kernel the device can run that is not compiled yet.
     pub(crate) fn compile_all(&self) -> Result<(), GpuError> {
         self.prepare(Kernel::ALL.iter().copied().filter(|k| self.has(*k)))

@@ -115,8 +115,21 @@ impl GqaLayer {
         key_given: bool,
         new: &[usize],
     ) -> Result<(Plan, CacheUpdate), GpuError> {
-        let update = CacheUpdate::new(cache.shape(), cache.lengths(), new, t, self.config().sliding_window)?
-            .with_texture_mirror(cache.has_texture_mirrors());
+        self.plan_cache_update(cache.shape(), cache.has_texture_mirrors(), cache.lengths(), t, key_given, new)
+    }
+
+    /// The plan of a cached call on a cache of `shape` (with texture mirrors when `mirror`) whose
+    /// sequences hold `past` tokens, and its update of the cache.
+    pub(crate) fn plan_cache_update(
+        &self,
+        shape: gqa_core::CacheShape,
+        mirror: bool,
+        past: &[usize],
+        t: usize,
+        key_given: bool,
+        new: &[usize],
+    ) -> Result<(Plan, CacheUpdate), GpuError> {
+        let update = CacheUpdate::new(shape, past, new, t, self.config().sliding_window)?.with_texture_mirror(mirror);
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, _) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;

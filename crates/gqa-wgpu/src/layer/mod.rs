@@ -3,7 +3,8 @@
 //! This module holds the type and its construction (the weights' upload); each kind of call lives
 //! in a file of its own: [`plan`] (planning a call), [`forward`] (on host data), [`gpu_call`] (on
 //! GPU buffers), [`cached`] (decoding with a [`KvCache`](crate::KvCache)), [`profile`] (timing
-//! the steps), [`describe`] (memory and kernel variants before running), `attention_layer` (the
+//! the steps), [`describe`] (memory and kernel variants before running), [`warm_up`] (compiling a
+//! layer's kernels before its first call), `attention_layer` (the
 //! common call shape, [`gqa_core::AttentionLayer`]) and, with the feature `io`, `keras_file`
 //! ([`GqaLayer::from_keras_file`]), with [`host_call`] the upload of host inputs that host calls and
 //! timers share.
@@ -18,9 +19,11 @@ mod host_call;
 mod keras_file;
 mod plan;
 mod profile;
+mod warm_up;
 
 #[cfg(feature = "io")]
 pub use keras_file::LoadError;
+pub use warm_up::{WarmCall, WarmUpHandle};
 
 use gqa_core::{GqaConfig, LayerDims, Precision, Weights};
 
