@@ -22,8 +22,9 @@ use gqa_ref::check::Tolerance;
 use gqa_wgpu::{GpuContext, GpuError, GqaLayer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use crate::args::{Alignment, MaskedRowsArg};
+use crate::args::{Alignment, Backend, MaskedRowsArg};
 use crate::demo_report::{describe_problem, print_checks, print_plan, print_profile, row, what_was_checked};
+use crate::error::CliError;
 use crate::timed::{Call, Calls, ms, timed_calls};
 
 /// What `--no-oracle` prints before the timing table and as the final line.
@@ -66,7 +67,7 @@ pub struct DemoArgs {
     #[arg(long, overrides_with = "causal")]
     pub(crate) no_causal: bool,
     /// Where the causal diagonal (and the sliding window) sits when T != S.
-    #[arg(long, value_enum, default_value_t = Alignment::TopLeft)]
+    #[arg(long = "causal-alignment", alias = "alignment", value_enum, default_value_t = Alignment::TopLeft)]
     pub(crate) alignment: Alignment,
     /// What a fully masked query row produces.
     #[arg(long, value_enum, default_value_t = MaskedRowsArg::Zeros)]
@@ -171,6 +172,8 @@ pub(crate) enum Failure {
     Invalid(GqaError),
     /// No adapter, no device or a GPU failure (exit status 3).
     Gpu(GpuError),
+    /// Any other error of the command (its own exit status).
+    Cli(CliError),
 }
 
 impl From<GqaError> for Failure {
@@ -188,20 +191,18 @@ impl From<GpuError> for Failure {
     }
 }
 
-/// Runs the demo and maps its end to the exit status: 0 pass (or unchecked), 1 a check failed,
-/// 2 an invalid layer or problem, 3 no adapter or a GPU error.
-pub fn demo(args: &DemoArgs) -> ExitCode {
+/// Runs the demo and maps its end to the exit status: 0 pass (or unchecked), else the error (see
+/// [`crate::error::EXIT_STATUS_HELP`]: 1 a check failed, 2 an invalid layer or problem, 3 no adapter
+/// or a GPU error).
+pub fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
     match run(args, &mut |_, _| {}) {
-        Ok(Verdict::Pass | Verdict::Unchecked) => ExitCode::SUCCESS,
-        Ok(Verdict::Fail(_)) => ExitCode::from(1),
-        Err(Failure::Invalid(e)) => {
-            eprintln!("gqa demo: invalid layer or problem: {e}");
-            ExitCode::from(2)
+        Ok(Verdict::Pass | Verdict::Unchecked) => Ok(ExitCode::SUCCESS),
+        Ok(Verdict::Fail(calls)) => {
+            Err(CliError::CheckFailed { rows: calls.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") })
         }
-        Err(Failure::Gpu(e)) => {
-            eprintln!("gqa demo: GPU error: {e}");
-            ExitCode::from(3)
-        }
+        Err(Failure::Invalid(e)) => Err(CliError::Invalid(e)),
+        Err(Failure::Gpu(source)) => Err(CliError::Gpu { context: "running the demo on the GPU".into(), source }),
+        Err(Failure::Cli(e)) => Err(e),
     }
 }
 
@@ -268,13 +269,19 @@ fn random_tensor(shape: &[usize], rng: &mut StdRng) -> Result<HostTensor, GqaErr
 }
 
 /// `--backend`'s list, or `None` (all, or WGPU_BACKEND).
-fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, GqaError> {
+fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, Failure> {
     let Some(list) = &args.backend else { return Ok(None) };
+    for name in list.split(',').map(str::trim) {
+        if let Ok(backend) = <Backend as ValueEnum>::from_str(name, true) {
+            crate::backend::check_offered(backend).map_err(Failure::Cli)?;
+        }
+    }
     let backends = wgpu::Backends::from_comma_list(list);
     if backends.is_empty() {
-        return Err(GqaError::IncompatibleOptions(format!(
-            "--backend {list:?}: no known backend (use vulkan, gl, metal, dx12)"
-        )));
+        return Err(Failure::Cli(CliError::Flags(format!(
+            "--backend {list:?}: no known backend (use {})",
+            crate::backend::offered()
+        ))));
     }
     Ok(Some(backends))
 }
@@ -597,6 +604,7 @@ mod tests {
         run(&args(extra), tamper).unwrap_or_else(|e| match e {
             Failure::Invalid(e) => panic!("invalid: {e}"),
             Failure::Gpu(e) => panic!("GPU: {e}"),
+            Failure::Cli(e) => panic!("{e}"),
         })
     }
 
