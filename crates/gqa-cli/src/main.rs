@@ -7,6 +7,18 @@
 //! 0 success, 1 a checked output out of tolerance, 2 bad flags or an invalid layer, problem or
 //! inputs, 3 no adapter or a GPU error, 4 a file could not be read or written.
 
+/// Prints a line of the human-readable report: on stdout, or on stderr when the command prints
+/// JSON on stdout (`gqa demo --json`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if crate::demo::TEXT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*)
+        } else {
+            println!($($arg)*)
+        }
+    };
+}
+
 mod args;
 mod backend;
 mod bench;
