@@ -1,4 +1,4 @@
-//! The command line: `gqa run`, `gqa info`, `gqa export`, `gqa bench`, `gqa demo`.
+//! The command line: `gqa run`, `gqa info`, `gqa kernels`, `gqa export`, `gqa bench`, `gqa demo`.
 
 use std::path::PathBuf;
 
@@ -6,10 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gqa_core::{CausalAlignment, MaskedRows};
 
 /// Runs a Keras GroupQueryAttention layer on any GPU (wgpu), or on the CPU oracle.
-///
-/// Exit status: 0 success, 1 an error (bad file, bad inputs, no adapter, GPU failure), 2 bad flags.
 #[derive(Debug, Parser)]
-#[command(name = "gqa", version, about, long_about)]
+#[command(name = "gqa", version, about, long_about, after_help = crate::error::EXIT_STATUS_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -22,7 +20,10 @@ pub enum Command {
     /// Run a layer on inputs from a safetensors file and write the output (and scores).
     Run(RunArgs),
     /// List every adapter wgpu can see: backend, features, limits.
-    Info,
+    Info(InfoArgs),
+    /// List the kernel catalogue: each WGSL kernel's file, workgroup size, tile, features, and
+    /// whether the adapter can run it.
+    Kernels(crate::kernels::KernelsArgs),
     /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
     Export(ExportArgs),
     /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV/SVG/JSON;
@@ -41,8 +42,9 @@ pub enum Command {
     /// tolerance fails the check, and the failing call is named. With --no-oracle nothing is compared:
     /// the table, the roofline lines and the per-step profile are marked UNCHECKED.
     ///
-    /// Exit status: 0 check passed (with --no-oracle: the run finished, nothing checked), 1 check failed
-    /// (any output), 2 invalid flags or problem, 3 no adapter / GPU error.
+    /// Exit status: see `gqa --help` (0 check passed, or with --no-oracle the run finished and
+    /// nothing was checked; 1 an output out of tolerance; 2 invalid flags or problem; 3 no adapter
+    /// or a GPU error).
     Demo(crate::demo::DemoArgs),
 }
 
@@ -112,6 +114,17 @@ pub struct RunArgs {
     /// Compute with the CPU oracle (f64) instead of the GPU.
     #[arg(long, conflicts_with = "backend")]
     pub reference: bool,
+    /// Print the summary (layer, call options, adapter, times, what was written) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gqa info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Print the adapters as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gqa export`.
@@ -183,4 +196,18 @@ pub enum Backend {
     Dx12,
     /// The best adapter of any backend (or of WGPU_BACKEND).
     Auto,
+}
+
+impl Command {
+    /// The subcommand's name, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Info(_) => "info",
+            Command::Kernels(_) => "kernels",
+            Command::Export(_) => "export",
+            Command::Bench(_) => "bench",
+            Command::Demo(_) => "demo",
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Opening a GPU context for `--backend`.
+//! Opening a GPU context for `--backend`, and which backends this build offers on this OS.
 
 use gqa_wgpu::GpuContext;
 
@@ -16,13 +16,58 @@ impl Backend {
             Backend::Auto => None,
         }
     }
+
+    /// The flag's spelling (`vulkan`, `gl`, ...).
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Vulkan => "vulkan",
+            Backend::Gl => "gl",
+            Backend::Metal => "metal",
+            Backend::Dx12 => "dx12",
+            Backend::Auto => "auto",
+        }
+    }
+
+    /// Whether this build, on this operating system, can open an adapter of this backend.
+    pub fn offered(self) -> bool {
+        let apple = cfg!(any(target_os = "macos", target_os = "ios"));
+        match self {
+            Backend::Vulkan => cfg!(feature = "vulkan") && !cfg!(target_os = "ios"),
+            Backend::Gl => cfg!(feature = "gles"),
+            Backend::Metal => cfg!(feature = "metal") && apple,
+            Backend::Dx12 => cfg!(feature = "dx12") && cfg!(windows),
+            Backend::Auto => true,
+        }
+    }
+}
+
+/// The backends this build offers on this OS, comma separated (`vulkan, gl` on Linux).
+pub fn offered() -> String {
+    [Backend::Vulkan, Backend::Gl, Backend::Metal, Backend::Dx12]
+        .into_iter()
+        .filter(|b| b.offered())
+        .map(Backend::flag)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An error when `backend` is one this build or OS does not offer.
+pub fn check_offered(backend: Backend) -> Result<(), CliError> {
+    if backend.offered() {
+        return Ok(());
+    }
+    Err(CliError::UnsupportedBackend { backend: backend.flag().into(), os: std::env::consts::OS, offered: offered() })
 }
 
 /// Opens the best adapter of the chosen backend.
 pub fn open(backend: Backend) -> Result<GpuContext, CliError> {
+    check_offered(backend)?;
     let result = match backend.wgpu() {
         Some(b) => GpuContext::with_backends(b),
         None => GpuContext::new(),
     };
-    result.map_err(|source| CliError::Gpu { context: format!("opening a GPU adapter (--backend {backend:?})"), source })
+    result.map_err(|source| CliError::Gpu {
+        context: format!("opening a GPU adapter (--backend {})", backend.flag()),
+        source,
+    })
 }

@@ -58,8 +58,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Causal masking.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_causal")]
     pub causal: bool,
+    /// No causal masking (the default; the last of --causal/--no-causal wins).
+    #[arg(long, overrides_with = "causal")]
+    pub no_causal: bool,
     /// Skip the CPU oracle, and so the check of every output against it: the rows are marked
     /// `unchecked` and a warning says that their timings come from outputs nobody compared.
     #[arg(long)]
@@ -106,6 +109,24 @@ impl BenchArgs {
             head_dim: self.head_dim.unwrap_or(h),
             query_dim: self.query_dim.unwrap_or(dq),
         }
+    }
+
+    /// The report's `shape` and `options` (JSON and CSV).
+    pub(crate) fn described(&self, sweep: &Sweep) -> (serde_json::Value, serde_json::Value) {
+        let shape = json!({
+            "batch": sweep.batch, "query_heads": sweep.query_heads, "kv_heads": sweep.kv_heads,
+            "head_dim": sweep.head_dim, "query_dim": sweep.query_dim, "seq": sweep.seq,
+            "causal": self.causal,
+        });
+        let options = json!({
+            "mode": if self.decode { "decode" } else { "forward" },
+            "backend": self.backend.flag(),
+            "runs": self.runs,
+            "causal": self.causal,
+            "no_oracle": self.no_oracle,
+            "no_decode_kernel": self.no_decode_kernel,
+        });
+        (shape, options)
     }
 
     /// Writes `text` to `path`.
@@ -341,8 +362,10 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
     bar.finish_and_clear();
     let failures = check_failures(rows.iter().map(|r| (format!("T=S={}", r.seq), &r.check)));
 
+    let (shape, options) = args.described(&sweep);
+    let meta = crate::meta::report(&ctx, shape, options, rows.iter().all(|r| r.check.checked()));
     if let Some(path) = &args.csv {
-        BenchArgs::write(path, &to_csv(&rows))?;
+        BenchArgs::write(path, &(crate::meta::csv_comments(&meta) + &to_csv(&rows)))?;
     }
     if let Some(path) = &args.svg {
         let plot = crate::plot::Plot {
@@ -375,16 +398,13 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
                 row
             })
             .collect();
-        let doc = json!({
-            "adapter": ctx.describe(),
+        let mut doc = json!({
             "context_ms": ms(context_time),
             "pipelines_ms": ms(pipelines_time),
             "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
-            "shape": { "batch": sweep.batch, "query_heads": sweep.query_heads, "kv_heads": sweep.kv_heads,
-                       "head_dim": sweep.head_dim, "query_dim": sweep.query_dim, "causal": args.causal },
-            "checked": rows.iter().all(|r| r.check.checked()),
             "rows": table,
         });
+        doc.as_object_mut().expect("a JSON object").extend(meta);
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
         return failures.map_or(Ok(()), Err);
     }
@@ -545,7 +565,8 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("T=S=9") && msg.contains("timed call 2") && !msg.contains("T=S=4"), "{msg}");
         let table = std::fs::read_to_string(&csv).unwrap();
-        let rows: Vec<&str> = table.lines().collect();
+        assert!(table.contains("\n# date: ") && table.contains("\n# checked: false\n"), "{table}");
+        let rows: Vec<&str> = table.lines().filter(|l| !l.starts_with('#')).collect();
         assert!(rows[0].ends_with(",check,checked,max_abs_err,out_of_tolerance"), "{table}");
         assert!(rows[1].starts_with("4,") && rows[1].contains(",pass,true,"), "{table}");
         assert!(rows[2].starts_with("9,") && rows[2].contains(",FAIL,false,") && rows[2].ends_with(",1"), "{table}");
@@ -572,6 +593,10 @@ mod tests {
         )
         .unwrap();
         let table = std::fs::read_to_string(&csv).unwrap();
-        assert!(table.lines().nth(1).unwrap().ends_with(",unchecked,false,,"), "{table}");
+        assert!(table.contains("\n# checked: false\n"), "{table}");
+        assert!(
+            table.lines().filter(|l| !l.starts_with('#')).nth(1).unwrap().ends_with(",unchecked,false,,"),
+            "{table}"
+        );
     }
 }

@@ -206,9 +206,12 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
 
     let gpu_fit = fit(&rows.iter().map(|r| (r.seq as f64, ms(r.gpu))).collect::<Vec<_>>());
     let oracle_fit = fit(&rows.iter().filter_map(|r| r.oracle.map(|o| (r.seq as f64, ms(o)))).collect::<Vec<_>>());
+    let (shape, options) = args.described(&sweep);
+    let meta = crate::meta::report(&ctx, shape, options, rows.iter().all(|r| r.check.checked()));
     if let Some(path) = &args.csv {
-        let mut csv = format!(
-            "seq,gpu_ms,tokens_per_s,kv_gbps,copy_pct,gflops,attention_ms,attention_gbps,attention_copy_pct,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n",
+        let mut csv = crate::meta::csv_comments(&meta);
+        csv += &format!(
+            "seq,gpu_ms,tokens_per_s,kv_gbps,copy_roofline_pct,gpu_gflops,attention_ms,attention_kv_gbps,attention_copy_roofline_pct,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n",
         );
         for r in &rows {
             let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
@@ -254,6 +257,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
                     "tokens_per_s": b as f64 / r.gpu.as_secs_f64(),
                     "kv_gbps": gbps(r),
                     "copy_roofline_pct": r.copy_pct,
+                    "gpu_gflops": r.flops / r.gpu.as_secs_f64() / 1e9,
                     "attention_ms": ms(r.attention),
                     "attention_kv_gbps": attention_gbps(r),
                     "attention_copy_roofline_pct": r.attention_copy_pct,
@@ -264,14 +268,12 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
                 row
             })
             .collect();
-        let doc = json!({
-            "adapter": ctx.describe(),
+        let mut doc = json!({
             "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
-            "shape": { "batch": b, "query_heads": sweep.query_heads, "kv_heads": nkv, "head_dim": h, "query_dim": dq },
-            "checked": rows.iter().all(|r| r.check.checked()),
             "rows": table,
             "fit": { "gpu": fit_json(gpu_fit), "oracle": fit_json(oracle_fit) },
         });
+        doc.as_object_mut().expect("a JSON object").extend(meta);
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
         return failures.map_or(Ok(()), Err);
     }

@@ -21,10 +21,18 @@ use gqa_core::{
 use gqa_ref::check::Tolerance;
 use gqa_wgpu::{GpuContext, GpuError, GqaLayer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::json;
 
-use crate::args::{Alignment, MaskedRowsArg};
+use crate::args::{Alignment, Backend, MaskedRowsArg};
 use crate::demo_report::{describe_problem, print_checks, print_plan, print_profile, row, what_was_checked};
+use crate::error::CliError;
 use crate::timed::{Call, Calls, ms, timed_calls};
+
+/// Whether the human-readable report goes to stderr (`--json`: stdout holds the JSON report).
+pub(crate) static TEXT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The JSON report `--json` prints, filled as the run goes.
+type Report = serde_json::Map<String, serde_json::Value>;
 
 /// What `--no-oracle` prints before the timing table and as the final line.
 const UNCHECKED: &str = "UNCHECKED: no oracle ran; these timings are from outputs nobody compared";
@@ -66,7 +74,7 @@ pub struct DemoArgs {
     #[arg(long, overrides_with = "causal")]
     pub(crate) no_causal: bool,
     /// Where the causal diagonal (and the sliding window) sits when T != S.
-    #[arg(long, value_enum, default_value_t = Alignment::TopLeft)]
+    #[arg(long = "causal-alignment", alias = "alignment", value_enum, default_value_t = Alignment::TopLeft)]
     pub(crate) alignment: Alignment,
     /// What a fully masked query row produces.
     #[arg(long, value_enum, default_value_t = MaskedRowsArg::Zeros)]
@@ -136,6 +144,10 @@ pub struct DemoArgs {
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
     pub(crate) matmul: Option<MatmulFlag>,
+    /// Print a JSON report on stdout (adapter, shape, options, times, the check); the text report
+    /// then goes to stderr.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
     /// share of it: the probes run just before each timed call, and the share is the median of the
     /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
@@ -171,6 +183,8 @@ pub(crate) enum Failure {
     Invalid(GqaError),
     /// No adapter, no device or a GPU failure (exit status 3).
     Gpu(GpuError),
+    /// Any other error of the command (its own exit status).
+    Cli(CliError),
 }
 
 impl From<GqaError> for Failure {
@@ -188,20 +202,49 @@ impl From<GpuError> for Failure {
     }
 }
 
-/// Runs the demo and maps its end to the exit status: 0 pass (or unchecked), 1 a check failed,
-/// 2 an invalid layer or problem, 3 no adapter or a GPU error.
-pub fn demo(args: &DemoArgs) -> ExitCode {
-    match run(args, &mut |_, _| {}) {
-        Ok(Verdict::Pass | Verdict::Unchecked) => ExitCode::SUCCESS,
-        Ok(Verdict::Fail(_)) => ExitCode::from(1),
-        Err(Failure::Invalid(e)) => {
-            eprintln!("gqa demo: invalid layer or problem: {e}");
-            ExitCode::from(2)
+/// Runs the demo and maps its end to the exit status: 0 pass (or unchecked), else the error (see
+/// [`crate::error::EXIT_STATUS_HELP`]: 1 a check failed, 2 an invalid layer or problem, 3 no adapter
+/// or a GPU error).
+pub fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
+    TEXT_TO_STDERR.store(args.json, std::sync::atomic::Ordering::Relaxed);
+    let mut report = Report::new();
+    report.insert("date".into(), json!(crate::meta::now_utc()));
+    report.insert(
+        "shape".into(),
+        json!({
+            "batch": args.batch, "target_len": args.target_len, "source_len": args.source_len,
+            "query_heads": args.query_heads, "kv_heads": args.kv_heads, "head_dim": args.head_dim,
+            "query_dim": args.query_dim, "value_dim": args.value_dim, "key_dim": args.key_dim,
+        }),
+    );
+    report.insert(
+        "options".into(),
+        json!({
+            "causal": !args.no_causal, "causal_alignment": format!("{:?}", args.alignment),
+            "masked_rows": format!("{:?}", args.masked_rows), "window": args.window, "gate": args.gate,
+            "bias": !args.no_bias, "dropout": args.dropout, "scores": args.scores, "runs": args.runs,
+            "seed": args.seed, "f16": args.f16, "no_oracle": args.no_oracle,
+        }),
+    );
+    let result = run(args, &mut |_, _| {}, &mut report);
+    if args.json {
+        let (check, checked) = match &result {
+            Ok(Verdict::Pass) => ("pass", true),
+            Ok(Verdict::Unchecked) => ("unchecked", false),
+            _ => ("FAIL", false),
+        };
+        report.insert("check".into(), json!(check));
+        report.insert("checked".into(), json!(checked));
+        println!("{}", serde_json::to_string_pretty(&report).expect("JSON values serialize"));
+    }
+    match result {
+        Ok(Verdict::Pass | Verdict::Unchecked) => Ok(ExitCode::SUCCESS),
+        Ok(Verdict::Fail(calls)) => {
+            Err(CliError::CheckFailed { rows: calls.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") })
         }
-        Err(Failure::Gpu(e)) => {
-            eprintln!("gqa demo: GPU error: {e}");
-            ExitCode::from(3)
-        }
+        Err(Failure::Invalid(e)) => Err(CliError::Invalid(e)),
+        Err(Failure::Gpu(source)) => Err(CliError::Gpu { context: "running the demo on the GPU".into(), source }),
+        Err(Failure::Cli(e)) => Err(e),
     }
 }
 
@@ -268,13 +311,19 @@ fn random_tensor(shape: &[usize], rng: &mut StdRng) -> Result<HostTensor, GqaErr
 }
 
 /// `--backend`'s list, or `None` (all, or WGPU_BACKEND).
-fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, GqaError> {
+fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, Failure> {
     let Some(list) = &args.backend else { return Ok(None) };
+    for name in list.split(',').map(str::trim) {
+        if let Ok(backend) = <Backend as ValueEnum>::from_str(name, true) {
+            crate::backend::check_offered(backend).map_err(Failure::Cli)?;
+        }
+    }
     let backends = wgpu::Backends::from_comma_list(list);
     if backends.is_empty() {
-        return Err(GqaError::IncompatibleOptions(format!(
-            "--backend {list:?}: no known backend (use vulkan, gl, metal, dx12)"
-        )));
+        return Err(Failure::Cli(CliError::Flags(format!(
+            "--backend {list:?}: no known backend (use {})",
+            crate::backend::offered()
+        ))));
     }
     Ok(Some(backends))
 }
@@ -288,8 +337,8 @@ fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
     }
     for (i, ctx) in all.into_iter().enumerate() {
         match ctx {
-            Ok(ctx) => println!("{i}: {}", ctx.describe()),
-            Err(e) => println!("{i}: failed to open: {e}"),
+            Ok(ctx) => say!("{i}: {}", ctx.describe()),
+            Err(e) => say!("{i}: failed to open: {e}"),
         }
     }
     Ok(Verdict::Unchecked)
@@ -300,7 +349,7 @@ type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
 
 /// The demo: open the adapter, build the layer, print the plan, then the warm-up, the oracle and
 /// the timed calls ([`timed_calls`]), the table, the roofline and the profile, and every check.
-fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
+fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdict, Failure> {
     let backends = backends(args)?;
     if args.list_adapters {
         return list_adapters(backends.unwrap_or_else(wgpu::Backends::all));
@@ -317,6 +366,8 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     };
     let tuning = tuning(args, ctx.tuning());
     let ctx = ctx.with_tuning(tuning);
+    report.insert("adapter".into(), json!(ctx.describe()));
+    report.insert("adapter_info".into(), crate::meta::adapter(ctx.adapter_info()));
     let context_time = started.elapsed();
     // With --compile-all, every variant compiles on a thread of its own (which uses one thread per
     // core) while the weights upload, as an application would do it: the upload is one core's
@@ -339,11 +390,11 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     let plan = layer.plan(query.shape(), value.shape(), key.as_ref().map(HostTensor::shape), options)?;
     let flops = plan.flops() as f64;
 
-    println!("adapter   {}", ctx.describe());
-    println!("precision {:?}", layer.precision());
-    println!("problem   {}", describe_problem(args, config, *dims, options));
+    say!("adapter   {}", ctx.describe());
+    say!("precision {:?}", layer.precision());
+    say!("problem   {}", describe_problem(args, config, *dims, options));
     print_plan(&plan, &layer);
-    println!();
+    say!();
 
     // The warm-up, the oracle (once, after the warm-up, so that the cold-start figures do not
     // count it) and the timed calls; with --roofline the probes are built after the oracle and
@@ -383,6 +434,10 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     let first_output = timed.warmed_up.duration_since(process);
     let probes: Vec<_> = timed.before.iter().flatten().collect();
     let median = timed.median();
+    report.insert("context_ms".into(), json!(context_time.as_secs_f64() * 1e3));
+    report.insert("warmup_ms".into(), json!(timed.warmup.as_secs_f64() * 1e3));
+    report.insert("gpu_ms".into(), json!(median.as_secs_f64() * 1e3));
+    report.insert("oracle_ms".into(), json!(timed.checks.as_ref().map(|c| c.oracle_time.as_secs_f64() * 1e3)));
     let mut checks = timed.checks;
     let mut times = timed.times.clone();
     times.sort();
@@ -396,9 +451,9 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     };
 
     if checks.is_none() {
-        println!("{UNCHECKED}");
+        say!("{UNCHECKED}");
     }
-    println!("{:<36} {:>12} {:>9}", "step", "time (ms)", "GFLOP/s");
+    say!("{:<36} {:>12} {:>9}", "step", "time (ms)", "GFLOP/s");
     row("setup: random weights, inputs (CPU)", setup_time, None, "");
     row("context: adapter, device", context_time, None, "");
     row("layer: weights upload", layer_time, None, "");
@@ -412,11 +467,12 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     row("cold start: main to first output", first_output, None, "the setup included");
     let spread = format!("min {:.3}, max {:.3}; {timed_verdict}", ms(times[0]), ms(times[times.len() - 1]));
     row(&format!("forward: median of {}", args.runs), median, Some(flops), &spread);
+    report.insert("gpu_gflops".into(), json!(flops / median.as_secs_f64() / 1e9));
     if let Some(c) = &checks {
         row("oracle: CPU, f64, one thread", c.oracle_time, Some(flops), "");
     }
     if !differ.is_empty() {
-        println!("note: timed run(s) {differ:?} gave an output that differs bitwise from the warm-up's");
+        say!("note: timed run(s) {differ:?} gave an output that differs bitwise from the warm-up's");
     }
     if args.roofline {
         // Under --no-oracle every roofline line says that its figures come from unchecked outputs.
@@ -438,7 +494,7 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
         // kernel skips the hidden key chunks, so the rate is nominal there.
         let nominal =
             if options.use_causal_mask { " (nominal: causal mask, FLOPs counted over all T x S)" } else { "" };
-        println!(
+        say!(
             "{tag}: FMA probe {:.1} GFLOP/s (median of {}, {:.1}-{:.1}), copy probe {:.1} GB/s; forward at {:.2} GFLOP/s (median call){nominal}",
             fma[fma.len() / 2],
             fma.len(),
@@ -447,13 +503,13 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
             copy[copy.len() / 2],
             achieved,
         );
-        println!(
+        say!(
             "{tag}: each call's share of the FMA probe run just before it: {each}; median {:.1}% of the FMA peak",
             shares[shares.len() / 2]
         );
     }
     if let Some(c) = &checks {
-        println!("\ncheck: every output against the oracle, {}", c.tolerance);
+        say!("\ncheck: every output against the oracle, {}", c.tolerance);
         print_checks(c, |_| true);
     }
 
@@ -490,19 +546,17 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>) -> Result<Verdict, Failure> {
     }
 
     let Some(checks) = checks else {
-        println!(
-            "\nUNCHECKED (--no-oracle): no output was compared with the oracle; the timings above are not results"
-        );
+        say!("\nUNCHECKED (--no-oracle): no output was compared with the oracle; the timings above are not results");
         return Ok(Verdict::Unchecked);
     };
     let failed = checks.failed();
     let count = checks.results.len();
     if failed.is_empty() {
-        println!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, what_was_checked(&checks));
+        say!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, what_was_checked(&checks));
         Ok(Verdict::Pass)
     } else {
         let names: Vec<String> = failed.iter().map(Call::to_string).collect();
-        println!(
+        say!(
             "\ncheck {}: FAIL ({} of {count} outputs out of tolerance: {})",
             checks.tolerance,
             failed.len(),
@@ -594,9 +648,10 @@ mod tests {
     }
 
     fn verdict(extra: &[&str], tamper: Tamper<'_>) -> Verdict {
-        run(&args(extra), tamper).unwrap_or_else(|e| match e {
+        run(&args(extra), tamper, &mut Report::new()).unwrap_or_else(|e| match e {
             Failure::Invalid(e) => panic!("invalid: {e}"),
             Failure::Gpu(e) => panic!("GPU: {e}"),
+            Failure::Cli(e) => panic!("{e}"),
         })
     }
 

@@ -48,7 +48,7 @@ pub(crate) fn describe_problem(args: &DemoArgs, config: &GqaConfig, dims: LayerD
 /// fits WebGPU's default limits.
 pub(crate) fn print_plan(plan: &Plan, layer: &GqaLayer) {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!(
+    say!(
         "plan      {} dispatches, {:.1} MFLOP, weights {:.2} MiB, per call {:.2} MiB",
         plan.passes().count(),
         plan.flops() as f64 / 1e6,
@@ -57,28 +57,30 @@ pub(crate) fn print_plan(plan: &Plan, layer: &GqaLayer) {
     );
     let c = plan.chunking;
     if c.splits_batch(&plan.problem) || c.splits_attention(&plan.problem) {
-        println!(
+        say!(
             "          split to fit the device: {} batch element(s), {} (b, u) row(s), {} quer(ies) per chunk",
-            c.batch_per_chunk, c.rows_per_chunk, c.queries_per_chunk
+            c.batch_per_chunk,
+            c.rows_per_chunk,
+            c.queries_per_chunk
         );
     }
     const SHOWN: usize = 24;
     for step in plan.steps.iter().take(SHOWN) {
         match step {
             Step::Dispatch(pass) => {
-                println!("          {:<16} {:<16} workgroups {:?}", pass.label, pass.kernel.name(), pass.workgroups)
+                say!("          {:<16} {:<16} workgroups {:?}", pass.label, pass.kernel.name(), pass.workgroups)
             }
             Step::Copy(copy) => {
-                println!("          {:<16} copy {} bytes {} -> {}", copy.label, copy.bytes, copy.src, copy.dst)
+                say!("          {:<16} copy {} bytes {} -> {}", copy.label, copy.bytes, copy.src, copy.dst)
             }
         }
     }
     if plan.steps.len() > SHOWN {
-        println!("          ... {} more steps", plan.steps.len() - SHOWN);
+        say!("          ... {} more steps", plan.steps.len() - SHOWN);
     }
     // The same problem against WebGPU's default limits, so users know whether it would run in a browser.
     if let Err(e) = Plan::new(&plan.problem, &Limits::webgpu_default()) {
-        println!("          note: over WebGPU's default limits: {e}");
+        say!("          note: over WebGPU's default limits: {e}");
     }
 }
 
@@ -86,14 +88,14 @@ pub(crate) fn print_plan(plan: &Plan, layer: &GqaLayer) {
 pub(crate) fn row(label: &str, d: Duration, flops: Option<f64>, note: &str) {
     let rate = flops.map(|f| format!("{:.2}", f / d.as_secs_f64() / 1e9)).unwrap_or_default();
     let line = format!("{label:<36} {:>12.3} {rate:>9}  {note}", ms(d));
-    println!("{}", line.trim_end());
+    say!("{}", line.trim_end());
 }
 
 /// One line per checked output of the calls `which` selects: the call, the output's shape and the
 /// comparison (max absolute and relative errors).
 pub(crate) fn print_checks(checks: &Checks<ForwardOutput>, which: impl Fn(Call) -> bool) {
     for (call, c) in checks.results.iter().filter(|(call, _)| which(*call)) {
-        println!("  {:<16} {:?}: {c}", call.to_string(), checks.want.output.shape());
+        say!("  {:<16} {:?}: {c}", call.to_string(), checks.want.output.shape());
     }
 }
 
@@ -112,12 +114,10 @@ pub(crate) fn what_was_checked(checks: &Checks<ForwardOutput>) -> String {
 /// share of the FMA probe.
 pub(crate) fn print_profile(args: &DemoArgs, steps: &[StepTime], verdict: &str) {
     let timing = steps.first().map(|s| format!("{:?}", s.timing)).unwrap_or_default();
-    println!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
-    println!("  {verdict}");
+    say!("\nper step (each submitted alone, timed by {timing}; median of {}):", args.runs);
+    say!("  {verdict}");
     if args.roofline {
-        println!(
-            "  (matmuls: GFLOP/s, and the median of the rounds' shares of the FMA probe run just before the step)"
-        );
+        say!("  (matmuls: GFLOP/s, and the median of the rounds' shares of the FMA probe run just before the step)");
     }
     for step in steps {
         let rate = match (step.flops, step.fma_share) {
@@ -131,6 +131,6 @@ pub(crate) fn print_profile(args: &DemoArgs, steps: &[StepTime], verdict: &str) 
             (Some(f), None) => format!("  {:>7.1} GFLOP/s", f as f64 / step.median.as_secs_f64() / 1e9),
             _ => String::new(),
         };
-        println!("  {:<16} {:>14?} {:>12.3} ms{rate}", step.label, step.workgroups, ms(step.median));
+        say!("  {:<16} {:>14?} {:>12.3} ms{rate}", step.label, step.workgroups, ms(step.median));
     }
 }

@@ -1,15 +1,27 @@
-//! Errors of the `gqa` command: each says what failed and on which file.
+//! Errors of the `gqa` command and the exit status of each: every message says the operation, then
+//! the problem, and [`CliError::hint`] says what to do.
 
 use thiserror::Error;
+
+/// The exit statuses of every subcommand, as `gqa --help` prints them.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status (every subcommand):
+  0  success (with --no-oracle: the run finished, nothing was checked)
+  1  a checked GPU output out of tolerance against the CPU oracle
+  2  bad flags, or an invalid layer, problem or inputs
+  3  no adapter (or a backend this build or OS does not offer), or a GPU error
+  4  a file could not be read or written (a file read but not a valid layer or inputs: 2)
+
+Errors go to stderr as `error: gqa <command>: <operation>: <problem>`, then `  help: <what to do>`.";
 
 /// What can make a `gqa` command fail.
 #[derive(Debug, Error)]
 pub enum CliError {
     /// Reading or writing a layer, inputs or outputs.
-    #[error(transparent)]
+    #[error("reading or writing a file: {0}")]
     Io(#[from] gqa_io::IoError),
     /// The inputs do not fit the layer (shapes, masks), checked by the oracle or the plan.
-    #[error("{inputs}: {source}")]
+    #[error("checking the inputs {inputs}: {source}")]
     Inputs {
         /// The inputs file.
         inputs: String,
@@ -17,6 +29,9 @@ pub enum CliError {
         #[source]
         source: gqa_core::GqaError,
     },
+    /// An invalid layer or problem built from the flags.
+    #[error("building the layer and problem: {0}")]
+    Invalid(#[source] gqa_core::GqaError),
     /// The GPU path failed (no adapter, device, limits, or the inputs do not fit the layer).
     #[error("{context}: {source}")]
     Gpu {
@@ -34,21 +49,76 @@ pub enum CliError {
         /// Why it failed.
         message: String,
     },
-    /// A benchmark's GPU output out of tolerance against the oracle: its timings are not results.
+    /// A GPU output out of tolerance against the oracle: its timings are not results.
     #[error(
-        "GPU output out of tolerance against the oracle at {rows}: the timings of these rows come from wrong outputs"
+        "checking against the oracle: GPU output out of tolerance at {rows}: the timings of these rows come from wrong outputs"
     )]
     CheckFailed {
-        /// Each failing row (`T=S=128`, `S=2048`) and its first failing output.
+        /// Each failing row (`T=S=128`, `S=2048`) or call, and its first failing output.
         rows: String,
     },
     /// Flags that contradict each other or a value out of range that clap cannot check.
-    #[error("bad flags: {0}")]
+    #[error("reading the flags: {0}")]
     Flags(String),
-    /// No adapter at all (for `gqa info`).
-    #[error("no GPU adapter found: {hint}")]
+    /// No adapter at all.
+    #[error("finding a GPU adapter: none found")]
     NoAdapter {
         /// What to install.
         hint: &'static str,
     },
+    /// `--backend` names a backend this build or operating system does not offer.
+    #[error("opening a {backend} adapter: this build on {os} does not offer {backend} (it offers: {offered})")]
+    UnsupportedBackend {
+        /// The backend asked for.
+        backend: String,
+        /// The operating system.
+        os: &'static str,
+        /// The backends this build offers here, comma separated.
+        offered: String,
+    },
+}
+
+impl CliError {
+    /// The exit status of this error (see [`EXIT_STATUS_HELP`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::CheckFailed { .. } => 1,
+            CliError::Inputs { .. } | CliError::Invalid(_) | CliError::Flags(_) => 2,
+            CliError::Gpu { source: gqa_wgpu::GpuError::Invalid(_), .. } => 2,
+            CliError::Gpu { .. } | CliError::NoAdapter { .. } | CliError::UnsupportedBackend { .. } => 3,
+            CliError::Io(gqa_io::IoError::Io { .. }) | CliError::Output { .. } => 4,
+            // The file was read, but it does not hold a valid layer or inputs.
+            CliError::Io(_) => 2,
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self, command: &str) -> String {
+        match self {
+            CliError::CheckFailed { .. } => {
+                "the GPU gives wrong outputs on this adapter: try another --backend (see `gqa info`), and report it with this output".into()
+            }
+            CliError::Inputs { .. } | CliError::Invalid(_) | CliError::Flags(_) => {
+                format!("fix the flags or files named above; see `gqa {command} --help`")
+            }
+            CliError::Gpu { source: gqa_wgpu::GpuError::Invalid(_), .. } => {
+                format!("fix the layer or inputs named above; see `gqa {command} --help`")
+            }
+            CliError::Gpu { .. } => "see `gqa info` for the adapters here, and try another --backend".into(),
+            CliError::NoAdapter { hint } => (*hint).into(),
+            CliError::UnsupportedBackend { offered, .. } => {
+                format!("pass one of: --backend {offered} (or auto), see `gqa info`")
+            }
+            CliError::Io(gqa_io::IoError::Io { .. }) | CliError::Output { .. } => {
+                "check the path and its permissions".into()
+            }
+            CliError::Io(_) => format!("check the file named above; see docs/KERAS.md and `gqa {command} --help`"),
+        }
+    }
+}
+
+impl From<gqa_core::GqaError> for CliError {
+    fn from(e: gqa_core::GqaError) -> Self {
+        CliError::Invalid(e)
+    }
 }

@@ -3,8 +3,21 @@
 //! adapters; export a layer to safetensors (see `docs/KERAS.md`); time a sweep (`gqa bench`) or one
 //! random layer (`gqa demo`, what `scripts/demo.sh` runs), every output checked against the oracle.
 //!
-//! Exit status: 0 success, 1 an error (printed to stderr), 2 bad flags. `gqa demo` has its own:
-//! 0 pass, 1 an output out of tolerance, 2 bad flags or an invalid layer, 3 no adapter or a GPU error.
+//! Exit status, the same for every subcommand ([`error::EXIT_STATUS_HELP`], printed by `gqa --help`):
+//! 0 success, 1 a checked output out of tolerance, 2 bad flags or an invalid layer, problem or
+//! inputs, 3 no adapter or a GPU error, 4 a file could not be read or written.
+
+/// Prints a line of the human-readable report: on stdout, or on stderr when the command prints
+/// JSON on stdout (`gqa demo --json`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if crate::demo::TEXT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*)
+        } else {
+            println!($($arg)*)
+        }
+    };
+}
 
 mod args;
 mod backend;
@@ -14,6 +27,8 @@ mod demo;
 mod demo_report;
 mod error;
 mod info;
+mod kernels;
+mod meta;
 mod plot;
 mod run;
 mod timed;
@@ -32,7 +47,8 @@ fn main() -> ExitCode {
     match dispatch(&cli.command) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {e}");
+            let name = cli.command.name();
+            eprintln!("error: gqa {name}: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 // Transparent and `{source}` messages already include their cause; print only new text.
@@ -41,7 +57,8 @@ fn main() -> ExitCode {
                 }
                 source = s.source();
             }
-            ExitCode::FAILURE
+            eprintln!("  help: {}", e.hint(name));
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -50,10 +67,10 @@ fn main() -> ExitCode {
 fn dispatch(command: &Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Run(args) => run::run(args)?,
-        Command::Info => info::info()?,
+        Command::Info(args) => info::info(args)?,
+        Command::Kernels(args) => kernels::kernels(args)?,
         Command::Bench(args) => bench::bench(args)?,
-        // The demo prints its own errors and has its own exit statuses.
-        Command::Demo(args) => return Ok(demo::demo(args)),
+        Command::Demo(args) => return demo::demo(args),
         Command::Export(args) => {
             let layer = run::load(&args.layer)?;
             gqa_io::export_safetensors(&layer, &args.output)?;

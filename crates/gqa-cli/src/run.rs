@@ -1,5 +1,6 @@
 //! `gqa run`: load a layer and inputs, run on the GPU (or the oracle), write the results.
 
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -135,15 +136,40 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-/// Runs the command; prints what was loaded, the device and the times.
+/// What `gqa run` reports: lines of text, or (with `--json`) one JSON object at the end.
+struct Summary {
+    /// Print JSON instead of the lines.
+    json: bool,
+    /// The JSON report.
+    doc: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Summary {
+    /// Prints `text` unless the report is JSON.
+    fn line(&self, text: String) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+
+    /// Records `key` in the JSON report.
+    fn set(&mut self, key: &str, value: serde_json::Value) {
+        self.doc.insert(key.into(), value);
+    }
+}
+
+/// Runs the command; prints what was loaded, the device and the times (as JSON with `--json`).
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let mut summary = Summary { json: args.json, doc: serde_json::Map::new() };
+    summary.set("date", json!(crate::meta::now_utc()));
     let inputs_file = args.inputs.display().to_string();
     let t0 = Instant::now();
     let layer = load(&args.layer)?;
     let (inputs, record) = CallInputs::read_with_call(&args.inputs)?;
     let c = &layer.config;
     let d = layer.dims;
-    println!(
+    let load_time = t0.elapsed();
+    summary.line(format!(
         "layer: {} (Nq={}, Nkv={}, head_dim={}, Dq={}, Dk={}, Dv={}) from {} ({})",
         c.name,
         c.num_query_heads,
@@ -153,46 +179,71 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         d.key_dim,
         d.value_dim,
         args.layer.layer.display(),
-        ms(t0.elapsed())
+        ms(load_time)
+    ));
+    summary.set(
+        "layer",
+        json!({
+            "name": c.name, "file": args.layer.layer.display().to_string(),
+            "query_heads": c.num_query_heads, "kv_heads": c.num_key_value_heads, "head_dim": c.head_dim,
+            "query_dim": d.query_dim, "key_dim": d.key_dim, "value_dim": d.value_dim,
+        }),
     );
+    summary.set("shape", json!({ "query": inputs.query.shape(), "value": inputs.value.shape() }));
+    summary.set("load_ms", json!(load_time.as_secs_f64() * 1e3));
     let (options, described, notes) = call_options(args, &inputs, record.as_ref());
     for note in notes {
         eprintln!("{note}");
     }
-    println!("call: {described}");
+    summary.line(format!("call: {described}"));
+    let call_json = CallRecord::of(&options).to_json();
+    summary.set("options", serde_json::from_str(&call_json).unwrap_or(json!(call_json)));
     let key = inputs.key.as_ref();
     let (device, out) = if args.reference {
         let t = Instant::now();
         let out = gqa_ref::forward(c, &layer.weights, &inputs.query, &inputs.value, key, &options)
             .map_err(|source| CliError::Inputs { inputs: inputs_file.clone(), source })?;
-        println!("device: CPU reference (gqa-ref, f64)");
-        println!("time: forward {}", ms(t.elapsed()));
+        summary.line("device: CPU reference (gqa-ref, f64)".into());
+        summary.line(format!("time: forward {}", ms(t.elapsed())));
+        summary.set("adapter", json!("cpu-reference"));
+        summary.set("forward_ms", json!(t.elapsed().as_secs_f64() * 1e3));
         ("cpu-reference".to_string(), out)
     } else {
-        gpu(args, &layer, &inputs, &options, &inputs_file)?
+        gpu(args, &layer, &inputs, &options, &inputs_file, &mut summary)?
     };
     let mut meta = BTreeMap::new();
-    meta.insert(gqa_io::CALL_KEY.to_string(), CallRecord::of(&options).to_json());
+    meta.insert(gqa_io::CALL_KEY.to_string(), call_json);
     meta.insert("device".to_string(), device);
     meta.insert("layer".to_string(), c.name.clone());
     gqa_io::write_outputs(&args.output, &out, meta)?;
     let scores = out.scores.as_ref().map(|s| format!(", scores {:?}", s.shape())).unwrap_or_default();
-    println!("wrote {}: output {:?}{scores}", args.output.display(), out.output.shape());
+    summary.line(format!("wrote {}: output {:?}{scores}", args.output.display(), out.output.shape()));
+    summary.set("output", json!(args.output.display().to_string()));
+    summary.set("output_shape", json!(out.output.shape()));
+    summary.set("scores_shape", json!(out.scores.as_ref().map(|s| s.shape().to_vec())));
+    // `gqa run` computes; it does not compare with the oracle (`gqa demo` and `gqa bench` do).
+    summary.set("checked", json!(false));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary.doc).expect("JSON values serialize"));
+    }
     Ok(())
 }
 
-/// The GPU path: open the adapter, upload the weights, run; prints the adapter and the times.
+/// The GPU path: open the adapter, upload the weights, run; reports the adapter and the times.
 fn gpu(
     args: &RunArgs,
     layer: &KerasLayer,
     inputs: &CallInputs,
     options: &CallOptions,
     inputs_file: &str,
+    summary: &mut Summary,
 ) -> Result<(String, ForwardOutput), CliError> {
     let t = Instant::now();
     let ctx = backend::open(args.backend)?;
     let open = t.elapsed();
-    println!("adapter: {}", ctx.describe());
+    summary.line(format!("adapter: {}", ctx.describe()));
+    summary.set("adapter", json!(ctx.describe()));
+    summary.set("adapter_info", crate::meta::adapter(ctx.adapter_info()));
     let t = Instant::now();
     let gpu = GqaLayer::new(&ctx, &layer.config, &layer.weights)
         .map_err(|source| CliError::Gpu { context: format!("uploading the layer to {}", ctx.describe()), source })?;
@@ -202,11 +253,15 @@ fn gpu(
         GpuError::Invalid(source) => CliError::Inputs { inputs: inputs_file.into(), source },
         source => CliError::Gpu { context: format!("running on {}", ctx.describe()), source },
     })?;
-    println!(
+    let forward = t.elapsed();
+    summary.line(format!(
         "time: forward {} (first call: includes input upload and readback; adapter open {}, weights upload {})",
-        ms(t.elapsed()),
+        ms(forward),
         ms(open),
         ms(upload)
-    );
+    ));
+    summary.set("forward_ms", json!(forward.as_secs_f64() * 1e3));
+    summary.set("context_ms", json!(open.as_secs_f64() * 1e3));
+    summary.set("upload_ms", json!(upload.as_secs_f64() * 1e3));
     Ok((ctx.describe(), out))
 }
