@@ -52,3 +52,14 @@ fn register(path: PathBuf) -> Option<PathBuf> {
     plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).ok()?;
     Some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_unparsable_file_is_not_registered() {
+        assert_eq!(register(PathBuf::from("/nonexistent/font.ttf")), None);
+        assert_eq!(register(PathBuf::from(env!("CARGO_MANIFEST_PATH"))), None);
+    }
+}
