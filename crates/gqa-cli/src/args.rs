@@ -26,7 +26,7 @@ pub enum Command {
     Kernels(crate::kernels::KernelsArgs),
     /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
     Export(ExportArgs),
-    /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV/SVG/JSON;
+    /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV, an SVG/PNG plot, JSON;
     /// every timed output is checked against the oracle (a row out of tolerance fails the command).
     Bench(crate::bench::BenchArgs),
     /// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.

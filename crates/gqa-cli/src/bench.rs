@@ -74,9 +74,17 @@ pub struct BenchArgs {
     /// Write the table as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
-    /// Write an SVG plot of GFLOP/s against the sequence length, GPU and CPU.
+    /// Write the plot (the sweep: GFLOP/s against the sequence length, GPU, CPU oracle and the FMA
+    /// probe; --decode: ms per step against the cached keys, GPU, CPU oracle and the copy probe's
+    /// floor) as STEM.svg and STEM.png (the PNG where a TrueType font is found, see GQA_PLOT_FONT).
+    #[arg(long, value_name = "STEM")]
+    pub plot: Option<PathBuf>,
+    /// Write the plot as SVG to FILE.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Write the plot as PNG to FILE (fails where no TrueType font is found).
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
     /// Print the table as JSON on stdout (the progress bar stays on stderr).
     #[arg(long)]
     pub json: bool,
@@ -130,6 +138,11 @@ impl BenchArgs {
     }
 
     /// Writes `text` to `path`.
+    /// The plot files that --plot, --svg and --png name.
+    pub(crate) fn plot_files(&self) -> crate::plot::PlotFiles {
+        crate::plot::PlotFiles::new(self.plot.as_deref(), self.svg.as_deref(), self.png.as_deref())
+    }
+
     pub(crate) fn write(path: &std::path::Path, text: &str) -> Result<(), CliError> {
         std::fs::write(path, text)
             .map_err(|e| CliError::Output { path: path.display().to_string(), message: e.to_string() })
@@ -367,18 +380,35 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
     if let Some(path) = &args.csv {
         BenchArgs::write(path, &(crate::meta::csv_comments(&meta) + &to_csv(&rows)))?;
     }
-    if let Some(path) = &args.svg {
-        let plot = crate::plot::Plot {
-            title: "gqa forward: GFLOP/s vs sequence length (T = S)".into(),
+    let plot_files = args.plot_files();
+    if !plot_files.is_empty() {
+        use crate::plot::{Plot, Scale, Series, SeriesKind};
+        let plot = Plot {
+            title: "gqa forward: throughput vs sequence length (T = S)".into(),
             subtitle: ctx.describe(),
-            log_x: true,
+            x_title: "sequence length T = S (tokens, log scale)".into(),
+            y_title: "throughput (GFLOP/s)".into(),
+            y_scale: Scale::Linear,
             x: rows.iter().map(|r| r.seq).collect(),
             series: vec![
-                ("GPU".into(), rows.iter().map(|r| Some(r.gflops(r.gpu))).collect()),
-                ("CPU oracle (f64)".into(), rows.iter().map(|r| r.oracle.map(|o| r.gflops(o))).collect()),
+                Series {
+                    name: "GPU".into(),
+                    kind: SeriesKind::Measured,
+                    y: rows.iter().map(|r| Some(r.gflops(r.gpu))).collect(),
+                },
+                Series {
+                    name: "CPU oracle (f64)".into(),
+                    kind: SeriesKind::Measured,
+                    y: rows.iter().map(|r| r.oracle.map(|o| r.gflops(o))).collect(),
+                },
+                Series {
+                    name: format!("FMA probe roofline ({:.0} GFLOP/s)", roof.gflops),
+                    kind: SeriesKind::Bound,
+                    y: rows.iter().map(|_| Some(roof.gflops)).collect(),
+                },
             ],
         };
-        BenchArgs::write(path, &plot.to_svg())?;
+        plot_files.write(&plot)?;
     }
     if args.json {
         let table: Vec<_> = rows

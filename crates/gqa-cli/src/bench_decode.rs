@@ -231,18 +231,35 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         }
         BenchArgs::write(path, &csv)?;
     }
-    if let Some(path) = &args.svg {
-        let plot = crate::plot::Plot {
-            title: "gqa decode: ms per step vs cached length S".into(),
+    let plot_files = args.plot_files();
+    if !plot_files.is_empty() {
+        use crate::plot::{Plot, Scale, Series, SeriesKind};
+        let plot = Plot {
+            title: "gqa decode: time per step vs cached keys".into(),
             subtitle: ctx.describe(),
-            log_x: false,
+            x_title: "keys attended S (log scale)".into(),
+            y_title: "time per step (ms, log scale)".into(),
+            y_scale: Scale::Log,
             x: rows.iter().map(|r| r.seq).collect(),
             series: vec![
-                ("GPU".into(), rows.iter().map(|r| Some(ms(r.gpu))).collect()),
-                ("CPU oracle (f64)".into(), rows.iter().map(|r| r.oracle.map(ms)).collect()),
+                Series {
+                    name: "GPU step".into(),
+                    kind: SeriesKind::Measured,
+                    y: rows.iter().map(|r| Some(ms(r.gpu))).collect(),
+                },
+                Series {
+                    name: "CPU oracle (f64)".into(),
+                    kind: SeriesKind::Measured,
+                    y: rows.iter().map(|r| r.oracle.map(ms)).collect(),
+                },
+                Series {
+                    name: format!("K and V read at the copy probe's {:.1} GB/s", roof.gbps),
+                    kind: SeriesKind::Bound,
+                    y: rows.iter().map(|r| Some(r.kv_bytes / (roof.gbps * 1e9) * 1e3)).collect(),
+                },
             ],
         };
-        BenchArgs::write(path, &plot.to_svg())?;
+        plot_files.write(&plot)?;
     }
     let fit_json =
         |f: Option<Fit>| f.map(|f| json!({ "ms_at_zero": f.intercept, "ms_per_1k_keys": f.slope * 1e3, "r2": f.r2 }));
