@@ -105,7 +105,7 @@ impl ForwardArgs for GpuInputs<'_> {
 
 impl ForwardArgs for TensorArgs<'_> {
     fn gpu_inputs(&self, ctx: &GpuContext) -> Result<GpuInputs<'_>, GpuError> {
-        const OP: &str = "GqaLayer.encode_forward";
+        const OP: &str = "GqaLayer::encode_forward";
         let tensors = [
             ("query", Some(self.query)),
             ("value", Some(self.value)),

@@ -30,7 +30,7 @@ impl GqaLayer {
     fn check_dims(&self, p: &Problem) -> Result<(), GqaError> {
         let d = self.dims;
         let mismatch = |what: &str, got: usize, want: usize| GqaError::ShapeMismatch {
-            op: "GqaLayer.forward",
+            op: "GqaLayer::forward",
             detail: format!("{what} has last dim {got}, the layer's weights were built for {want}"),
         };
         if p.query_dim != d.query_dim {
