@@ -1,6 +1,8 @@
 //! The fused attention (`attention_fused.wgsl`): logits, masks, online softmax and PV in one pass
-//! over K/V tiles in workgroup memory, the query heads of a kv group together, the scores never
-//! stored; and the reduce (`attention_reduce.wgsl`) that combines its split partial states
+//! over tiles of 64 keys, the scores never stored, shaped for GPUs: a workgroup takes up to 8
+//! (query, head-in-group) items of one kv group ([`items_per_workgroup`]), whose query heads share
+//! every K and V row it reads, and H is spread over its lanes, so that what one invocation keeps
+//! does not grow with H; and the reduce (`attention_reduce.wgsl`) that combines its split partial states
 //! (flash-decoding: short queries over long sources, the keys split across workgroups). Both files
 //! serve both precisions: their storage type is `Elem` (`common/store_f32.wgsl` or
 //! `common/f16.wgsl`), the fused kernel's output type `Out` comes from `common/out_storage.wgsl`
@@ -8,8 +10,19 @@
 
 use super::{Access, Features, Kernel, KernelSpec, Precision};
 
-/// The largest head_dim the fused attention kernel holds in its private arrays.
+/// The largest head_dim the fused attention kernel takes (its queries' tile holds 1,024 floats).
 pub const MAX_HEAD_DIM: usize = 256;
+
+/// Keys per tile of the fused kernel (one per lane in its logits step).
+pub const TILE_KEYS: u64 = 64;
+
+/// The (query, head-in-group) items one workgroup of the fused kernel takes for head size
+/// `head_dim` (<= [`MAX_HEAD_DIM`]): 8 up to H = 128, 4 above, so that the queries' tile (items x H
+/// floats) stays within 1,024 floats and each lane of the PV step holds at most 4 items of one
+/// vec4 column.
+pub fn items_per_workgroup(head_dim: usize) -> usize {
+    (4 * (256 / head_dim.clamp(1, MAX_HEAD_DIM))).min(8)
+}
 
 /// Keys per split of the fused kernel in split mode.
 pub const SPLIT_KEYS: usize = 256;
@@ -34,7 +47,8 @@ pub const KERNELS: &[Kernel] = &[
     Kernel::ReduceSplits(Precision::F16),
 ];
 
-/// The fused kernel's spec: H <= [`MAX_HEAD_DIM`], 64 (query, head-in-group) items per workgroup.
+/// The fused kernel's spec: H <= [`MAX_HEAD_DIM`], [`items_per_workgroup`] (query, head-in-group)
+/// items per workgroup (its `tile` says the most, 8).
 pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
     use FusedOutput::{Attention, Partials};
     let (name, snippets, features): (_, &'static [&'static str], _) = match (precision, output) {
@@ -88,19 +102,21 @@ pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
         file: "attention_fused.wgsl",
         snippets,
         workgroup_size: [64, 1, 1],
-        tile: [64, 1],
+        tile: [8, 1],
         bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-        // The K/V tiles, staged as f32 in both precisions.
-        workgroup_memory_bytes: 2048 * 4,
+        // The queries' tile (256 vec4s), the tile's logits (8 items x 64 keys), two 64-slot
+        // reduction arrays and four 8-slot row states: 6,784 bytes, so that 8 workgroups of one
+        // wave fit 64 KiB.
+        workgroup_memory_bytes: 256 * 16 + 512 * 4 + 2 * 64 * 4 + 4 * 8 * 4,
         features,
-        // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under Keras'
-        // default-call policy), the tile loops, the staging loops; plus the start and the end over
-        // H. In split mode only `split_keys` keys.
+        // The queries' staging; per tile of 64 keys: the logits' walk over H / 4 vec4s, the PV walk
+        // over the tile's keys, and the loops of at most 8 iterations (counted, in case a driver
+        // does not unroll them); the end. In split mode only `split_keys` keys.
         loop_iterations: |p, _| {
             let (s, h) = (p.s_len as u64, p.head_dim as u64);
             let keys = if p.split_keys > 0 { (p.split_keys as u64).min(s) } else { s };
-            let vsum = if p.masked_rows == 1 { keys * h.div_ceil(4) } else { 0 };
-            2 * keys * h.div_ceil(4) + vsum + 4 * keys + 4 * h + 64
+            let h4 = h.div_ceil(4);
+            keys.div_ceil(TILE_KEYS) * (h4 + TILE_KEYS + 2 + 8 * 9) + h4.div_ceil(8) + 2 * 9 + 8
         },
     }
 }

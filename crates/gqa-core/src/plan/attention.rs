@@ -5,7 +5,7 @@ use super::emit::{ChunkCall, copy, pack, tiled, tiles};
 use super::resources::{BufferId, BufferSpec};
 use super::select::{AttentionRoute, ValueCheck};
 use super::steps::{Pass, Step};
-use crate::kernels::{Kernel, check_values};
+use crate::kernels::{Kernel, check_values, fused};
 use crate::params::Params;
 
 /// Pushes the attention's steps of the chunk along `route`; returns the textures it packs the
@@ -63,12 +63,17 @@ fn items(call: &ChunkCall<'_>) -> u64 {
     (call.p.target_len * call.p.group_size()) as u64
 }
 
+/// Workgroups along x of the fused kernel: its items per workgroup depend on H.
+fn fused_tiles(call: &ChunkCall<'_>) -> u32 {
+    tiles(items(call), fused::items_per_workgroup(call.p.head_dim) as u64)
+}
+
 /// The fused kernel over all S keys.
 fn fused(call: &ChunkCall<'_>, kernel: Kernel, steps: &mut Vec<Step>) {
     steps.push(Step::Dispatch(Pass {
         label: "attention_fused",
         kernel,
-        workgroups: [tiles(items(call), kernel.tile()[0] as u64), 1, call.groups()],
+        workgroups: [fused_tiles(call), 1, call.groups()],
         params: call.params,
         bindings: [&call.qkv()[..], &[BufferId::AttnOut]].concat(),
     }));
@@ -97,7 +102,7 @@ fn split(
     steps.push(Step::Dispatch(Pass {
         label: "attention_split",
         kernel,
-        workgroups: [tiles(items(call), kernel.tile()[0] as u64), splits as u32, call.groups()],
+        workgroups: [fused_tiles(call), splits as u32, call.groups()],
         params,
         bindings: [&call.qkv()[..], &[BufferId::Partials]].concat(),
     }));

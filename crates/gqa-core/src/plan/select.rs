@@ -222,7 +222,7 @@ fn attention(
         attend_values: Kernel::AttendValues(precision),
     };
     let max_wg = limits.max_compute_workgroups_per_dimension as u64;
-    let items = (p.target_len * p.group_size()).div_ceil(64) as u64;
+    let items = (p.target_len * p.group_size()).div_ceil(fused::items_per_workgroup(p.head_dim)) as u64;
     let fits = |k: Kernel| {
         k.storage_buffers() <= limits.max_storage_buffers_per_shader_stage
             && k.workgroup_memory_bytes() <= limits.max_compute_workgroup_storage_size
