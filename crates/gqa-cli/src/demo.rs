@@ -144,6 +144,12 @@ pub struct DemoArgs {
     /// Force a projection matmul variant instead of the adapter's choice.
     #[arg(long, value_enum)]
     pub(crate) matmul: Option<MatmulFlag>,
+    /// The kernel set to start from: the adapter's (auto), the one for GPUs (gpu: tiled matmuls,
+    /// the fused attention, its split decode) or for CPU adapters (cpu); the other flags apply on
+    /// top. The adapter's loop cap and subgroups are kept: `--tuning gpu` on lavapipe checks the
+    /// GPU kernels at this shape.
+    #[arg(long, value_enum, default_value_t = TuningFlag::Auto)]
+    pub(crate) tuning: TuningFlag,
     /// Print a JSON report on stdout (adapter, shape, options, times, the check); the text report
     /// then goes to stderr.
     #[arg(long)]
@@ -153,6 +159,17 @@ pub struct DemoArgs {
     /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
     #[arg(long)]
     pub(crate) roofline: bool,
+}
+
+/// `--tuning`: the kernel set a run starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TuningFlag {
+    /// The adapter's own.
+    Auto,
+    /// [`gqa_core::Tuning::GPU`].
+    Gpu,
+    /// [`gqa_core::Tuning::CPU`].
+    Cpu,
 }
 
 /// `--matmul`: a projection matmul variant.
@@ -567,7 +584,19 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdi
 }
 
 /// The adapter's tuning with the flags that override it (`--no-fused`, `--matmul`, `--f16` ...).
-fn tuning(args: &DemoArgs, mut tuning: gqa_core::Tuning) -> gqa_core::Tuning {
+fn tuning(args: &DemoArgs, adapter: gqa_core::Tuning) -> gqa_core::Tuning {
+    let base = match args.tuning {
+        TuningFlag::Auto => adapter,
+        TuningFlag::Gpu => gqa_core::Tuning::GPU,
+        TuningFlag::Cpu => gqa_core::Tuning::CPU,
+    };
+    // What the device imposes or offers stays the adapter's.
+    let mut tuning = gqa_core::Tuning {
+        loop_iteration_cap: adapter.loop_iteration_cap,
+        subgroups: adapter.subgroups,
+        subgroup_sizes: adapter.subgroup_sizes,
+        ..base
+    };
     if args.no_fused {
         tuning.fused_attention = false;
     }
