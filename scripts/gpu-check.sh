@@ -120,11 +120,12 @@ run() {
         fi
         printf '%s\n' "$out" | grep -E '^\[' | head -n 20 >>"$report" || true
     done
-    log "## bench (gqa demo, median of 5 runs, every output checked against the oracle)"
+    log "## bench (gqa demo, median of 5 runs and a per-kernel profile, every output checked against the oracle)"
     local shapes=(
         "--batch 4 --query-heads 8 --kv-heads 2 --head-dim 64 --query-dim 512 --value-dim 512 --target-len 256 --source-len 256"
         "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 512 --source-len 512 --no-causal"
         "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 2048 --source-len 2048"
+        "--batch 1 --query-heads 32 --kv-heads 8 --head-dim 128 --query-dim 4096 --value-dim 4096 --target-len 1 --source-len 4096 --no-causal"
     )
     for shape in "${shapes[@]}"; do
         local left=$((budget - (SECONDS - start)))
@@ -133,7 +134,7 @@ run() {
             continue
         fi
         # shellcheck disable=SC2086 # the shape is a list of flags
-        timeout "$((left - 10))" "$bin/gqa" demo $shape 2>&1 | tee -a "$report" || status=1
+        timeout "$((left - 10))" "$bin/gqa" demo $shape --profile --roofline 2>&1 | tee -a "$report" || status=1
     done
     log "## done in $((SECONDS - start)) s, status $status"
     return "$status"
