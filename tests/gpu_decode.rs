@@ -50,7 +50,9 @@ fn cases() -> Vec<Case> {
 #[test]
 fn split_decode_matches_the_oracle() {
     for ctx in adapters() {
-        let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, ..ctx.tuning() });
+        // The block attention off: with it, calls of more items than the decode kernel takes run
+        // there instead of in the fused kernel's split mode.
+        let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, block_attention: false, ..ctx.tuning() });
         for c in cases() {
             let plan = c.plan(&tuned);
             assert!(
@@ -144,6 +146,8 @@ fn kernel_cases() -> Vec<Case> {
 #[test]
 fn decode_kernel_matches_the_oracle() {
     for ctx in adapters() {
+        // The block attention off: the calls of more than 16 items test the fused kernel's split mode.
+        let ctx = &ctx.clone().with_tuning(Tuning { block_attention: false, ..ctx.tuning() });
         for c in kernel_cases() {
             let items = c.t * c.config.num_query_heads / c.config.num_key_value_heads;
             let want = if items <= kernels::decode::MAX_ITEMS {
@@ -219,7 +223,12 @@ fn decode_kernel_propagates_nan_keys() {
 fn decode_applies_only_to_short_queries_over_long_sources() {
     let ctx = &adapters()[0];
     let _gl = common::gl_guard(ctx);
-    let tuned = ctx.clone().with_tuning(Tuning { split_decode: true, fused_attention: false, ..ctx.tuning() });
+    let tuned = ctx.clone().with_tuning(Tuning {
+        split_decode: true,
+        fused_attention: false,
+        block_attention: false,
+        ..ctx.tuning()
+    });
     let cfg = GqaConfig::new(8, 4, 2);
     let layer =
         gqa::gpu::GqaLayer::new(&tuned, &cfg, &common::random_weights(&cfg, Case::new("", cfg.clone()).dims(), 1))

@@ -64,7 +64,9 @@ pub struct Tuning {
     pub split_decode: bool,
     /// In the split path, use [`Kernel::DecodeAttention`] (lanes over keys, then over H) for at most
     /// [`crate::kernels::decode::MAX_ITEMS`] (query, head-in-group) items per kv group, instead of the fused
-    /// kernel in split mode. f32 plans only. On in [`Tuning::CPU`], off in [`Tuning::GPU`].
+    /// kernel in split mode. f32 plans only. Calls with more items take the block attention where
+    /// [`Tuning::block_attention`] is on, else the fused kernel's split mode. On in
+    /// [`Tuning::CPU`], off in [`Tuning::GPU`].
     pub decode_kernel: bool,
     /// Use [`Kernel::BlockAttention`] (blocks of 16 items, lanes over keys then over H, an online
     /// softmax over key chunks) for the whole attention of f32 plans without scores or dropout,

@@ -265,8 +265,20 @@ fn attention(
     };
     let splits = p.source_len.div_ceil(split_keys);
     let reduce = Kernel::ReduceSplits(precision);
+    let block_kernel =
+        Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup });
+    let block = tuning.block_attention
+        && precision == Precision::F32
+        && fits(block_kernel)
+        && ((p.target_len * p.group_size()).div_ceil(block::ITEMS) as u64) <= max_wg
+        && tuning.within_loop_cap(block_kernel, &probe(0));
     if tuning.split_decode
         && p.target_len <= SPLIT_MAX_QUERIES
+        // Where the decode kernel is wanted but the call has too many items for it, the block
+        // attention where the tuning has it rather than the fused kernel's split mode: CPU
+        // adapters run such calls many times faster there (lavapipe, T = 16, R = 4, H = 128,
+        // S = 4,096: 80 ms against 1.4 s or more).
+        && (decode || !(block && tuning.decode_kernel))
         // Long sources; or any source where the fused kernel is not the choice: the separate passes'
         // 64-query tiles would compute mostly clamped rows for so few queries.
         && (p.source_len >= 2 * fused::SPLIT_KEYS || !tuning.fused_attention)
@@ -288,14 +300,7 @@ fn attention(
             kv_textures,
         };
     }
-    let block_kernel =
-        Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup });
-    if tuning.block_attention
-        && precision == Precision::F32
-        && fits(block_kernel)
-        && ((p.target_len * p.group_size()).div_ceil(block::ITEMS) as u64) <= max_wg
-        && tuning.within_loop_cap(block_kernel, &probe(0))
-    {
+    if block {
         // Over textures: a cached call's mirrors, or an uncached call's projections packed after
         // they are computed.
         let kv_textures = match cache {

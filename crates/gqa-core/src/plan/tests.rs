@@ -573,3 +573,32 @@ fn cached_plans_carry_their_mask_words() {
     .unwrap();
     assert_eq!(plain.mask_words(), [0]);
 }
+
+/// Short queries over long sources: the GPU tuning splits them with the fused kernel whatever the
+/// items; the CPU tuning takes the decode kernel for at most 16 items per kv group and the block
+/// attention beyond (not the fused kernel's split mode), or the split mode where the tuning asks
+/// for no decode kernel or has no block attention.
+#[test]
+fn short_queries_split_on_gpus_and_take_the_block_attention_beyond_the_decode_kernel_on_cpus() {
+    let cfg = GqaConfig::new(128, 32, 8);
+    let opts = CallOptions::default();
+    let partials = Kernel::FusedAttention { precision: Precision::F32, output: FusedOutput::Partials };
+    let split_kernel =
+        |tuning: Tuning, t: usize| match Plan::tuned(&problem(&cfg, 1, t, 4096, &opts), &Limits::default(), tuning)
+            .unwrap()
+            .route
+            .attention
+        {
+            AttentionRoute::Split { kernel, .. } | AttentionRoute::Decode { kernel, .. } => Some(kernel),
+            AttentionRoute::Block { .. } => None,
+            other => panic!("T={t}: {other:?}"),
+        };
+    for t in [1, 4, 16] {
+        assert_eq!(split_kernel(Tuning::GPU, t), Some(partials), "GPU, T={t}");
+    }
+    assert!(matches!(split_kernel(Tuning::CPU, 1), Some(Kernel::DecodeAttention(_))), "CPU, 4 items");
+    assert!(matches!(split_kernel(Tuning::CPU, 4), Some(Kernel::DecodeAttention(_))), "CPU, 16 items");
+    assert_eq!(split_kernel(Tuning::CPU, 16), None, "CPU, 64 items: the block attention");
+    assert_eq!(split_kernel(Tuning { decode_kernel: false, ..Tuning::CPU }, 16), Some(partials));
+    assert_eq!(split_kernel(Tuning { block_attention: false, ..Tuning::CPU }, 16), Some(partials));
+}
