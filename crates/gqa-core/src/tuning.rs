@@ -130,8 +130,8 @@ impl Tuning {
     };
     /// For GPUs: workgroup-memory tiles, and the fused attention for every attention without
     /// scores or dropout, short queries over long sources included (in split mode): its 14 KiB of
-    /// workgroup memory would let the decode kernel run half as many waves per SIMD as the fused
-    /// kernel on RDNA (4 against 10 on navi21, by the compiler report).
+    /// workgroup memory would let the decode kernel run fewer waves per SIMD than the fused
+    /// kernel on RDNA (6 against 10 on navi21, by the compiler report).
     pub const GPU: Tuning = Tuning {
         matmul: MatmulVariant::Tiled,
         fused_attention: true,
