@@ -56,8 +56,15 @@ impl RadvDevice {
         let app = vk::ApplicationInfo::default().application_name(c"gqa-isa").api_version(vk::API_VERSION_1_3);
         // SAFETY: a valid create info without layers or extensions.
         let instance =
-            unsafe { entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None) }
-                .map_err(vulkan("vkCreateInstance"))?;
+            unsafe { entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None) }.map_err(
+                |result| match result {
+                    // The loader found no driver at all.
+                    vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
+                        IsaError::NoRadvDevice { family: std::env::var(FAMILY_VAR).ok(), devices: Vec::new() }
+                    }
+                    result => vulkan("vkCreateInstance")(result),
+                },
+            )?;
         match open_device(&instance) {
             Ok(opened) => Ok(Self {
                 statistics: khr::pipeline_executable_properties::Device::new(&instance, &opened.device),

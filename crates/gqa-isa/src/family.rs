@@ -131,8 +131,12 @@ pub fn report_families(worker: &Worker, families: &[String]) -> Result<Vec<Famil
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let message = stderr.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
-            let message =
-                if message.is_empty() { format!("the worker exited with {}", output.status) } else { message };
+            // Mesa aborts on a family it does not know, after naming it on stderr.
+            let message = match (message.is_empty(), output.status.code()) {
+                (true, _) => format!("the worker failed ({})", output.status),
+                (false, Some(_)) => message,
+                (false, None) => format!("{message} (the worker was stopped: {})", output.status),
+            };
             return Err(IsaError::Worker { family: family.clone(), message });
         }
         let report: FamilyReport = serde_json::from_slice(&output.stdout)
@@ -146,4 +150,97 @@ pub fn report_families(worker: &Worker, families: &[String]) -> Result<Vec<Famil
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// The two shader architectures of AMD's families that the floors of waves per SIMD tell apart
+/// ([`gqa_core::WavesFloor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// RDNA (gfx10 and later: navi1x, navi2x, gfx11xx, the APUs vangogh, rembrandt, ...): 128 KiB
+    /// of workgroup memory per WGP.
+    Rdna,
+    /// GCN (gfx6 to gfx9: tahiti ... polaris, vega, raven, renoir): 64 KiB per CU.
+    Gcn,
+}
+
+/// RADV's family names of RDNA chips that name neither `navi` nor `gfx1`.
+const RDNA_APUS: [&str; 4] = ["vangogh", "rembrandt", "raphael_mendocino", "mendocino"];
+
+impl Architecture {
+    /// The architecture of a RADV family name: `navi*`, `gfx1*` and the RDNA APUs are RDNA,
+    /// every other family GCN.
+    pub fn of(family: &str) -> Self {
+        if family.starts_with("navi") || family.starts_with("gfx1") || RDNA_APUS.contains(&family) {
+            Architecture::Rdna
+        } else {
+            Architecture::Gcn
+        }
+    }
+
+    /// The floor that applies to this architecture.
+    pub fn floor(self, floor: gqa_core::WavesFloor) -> u32 {
+        match self {
+            Architecture::Rdna => floor.rdna,
+            Architecture::Gcn => floor.gcn,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_names_are_checked() {
+        for ok in DEFAULT_FAMILIES.into_iter().chain(["gfx1103_r2", "polaris10"]) {
+            check_family(ok).unwrap();
+        }
+        for bad in ["", "Navi21", "navi 21", "navi21;x", "../x"] {
+            assert!(matches!(check_family(bad), Err(IsaError::BadFamily(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn architectures_of_the_families() {
+        for rdna in ["navi10", "navi21", "gfx1100", "gfx1103_r2", "vangogh", "rembrandt"] {
+            assert_eq!(Architecture::of(rdna), Architecture::Rdna, "{rdna}");
+        }
+        for gcn in ["vega10", "polaris10", "tahiti", "raven", "renoir", "gfx940"] {
+            assert_eq!(Architecture::of(gcn), Architecture::Gcn, "{gcn}");
+        }
+        let floor = gqa_core::WavesFloor { rdna: 8, gcn: 2 };
+        assert_eq!((Architecture::Rdna.floor(floor), Architecture::Gcn.floor(floor)), (8, 2));
+    }
+
+    #[test]
+    fn radv_manifests_are_recognised_by_name() {
+        assert!(is_radv_manifest(Path::new("/usr/share/vulkan/icd.d/radeon_icd.x86_64.json")));
+        assert!(!is_radv_manifest(Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")));
+        assert!(!is_radv_manifest(Path::new("/usr/share/vulkan/icd.d/radeon_icd.x86_64.txt")));
+    }
+
+    /// A worker that fails, or prints no report, is an error naming its family.
+    #[test]
+    fn failing_workers_are_errors() {
+        let families = ["navi21".to_string()];
+        let shell = |script: &str| Worker { program: "/bin/sh".into(), args: vec!["-c".into(), script.into()] };
+        match report_families(&shell("echo 'radv: Unknown family' >&2; exit 1"), &families) {
+            Err(IsaError::Worker { family, message }) => {
+                assert_eq!((family.as_str(), message.as_str()), ("navi21", "radv: Unknown family"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match report_families(&shell("echo '{}'"), &families) {
+            Err(IsaError::WorkerOutput { family, .. }) => assert_eq!(family, "navi21"),
+            other => panic!("{other:?}"),
+        }
+        let wrong = r#"echo '{"family":"vega10","device":"x","kernels":[]}'"#;
+        assert!(matches!(report_families(&shell(wrong), &families), Err(IsaError::WorkerOutput { .. })));
+        let echo_family =
+            r#"echo "{\"family\":\"$RADV_FORCE_FAMILY\",\"device\":\"$VK_ICD_FILENAMES\",\"kernels\":[]}""#;
+        let reports = report_families(&shell(echo_family), &families).unwrap();
+        assert_eq!(reports[0].family, "navi21");
+        assert!(is_radv_manifest(Path::new(&reports[0].device)), "the worker loads RADV: {}", reports[0].device);
+    }
 }

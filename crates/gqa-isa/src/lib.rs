@@ -33,6 +33,8 @@ mod stats;
 
 pub use device::{FAMILY_VAR, RadvDevice};
 pub use error::IsaError;
-pub use family::{DEFAULT_FAMILIES, ICD_VAR, Worker, compile_all, radv_icd, report_families, write_family_report};
+pub use family::{
+    Architecture, DEFAULT_FAMILIES, ICD_VAR, Worker, compile_all, radv_icd, report_families, write_family_report,
+};
 pub use spirv::SpirvTarget;
 pub use stats::{FamilyReport, KernelStats};

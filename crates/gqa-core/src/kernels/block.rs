@@ -158,7 +158,7 @@ impl BlockAttention {
                     items_keys * 4 + items_keys / 4 * 4 + 4 * 16 * 4 + 64 * 4
                 },
                 features: if self.lanes == SharedLoads { Features::SUBGROUPS } else { Features::NONE },
-                waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+                waves_floor: WavesFloor { rdna: 4, gcn: 1 },
                 loop_iterations: workgroup_lanes_loops,
             },
             Subgroup => KernelSpec {
@@ -191,7 +191,7 @@ impl BlockAttention {
                 bindings,
                 workgroup_memory_bytes: 0,
                 features: Features::SUBGROUPS,
-                waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+                waves_floor: WavesFloor { rdna: 4, gcn: 1 },
                 loop_iterations: subgroup_lanes_loops,
             },
         }

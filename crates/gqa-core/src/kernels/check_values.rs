@@ -24,6 +24,6 @@ pub const SPEC: KernelSpec = KernelSpec {
     // The workgroup's flag.
     workgroup_memory_bytes: 4,
     features: Features::NONE,
-    waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+    waves_floor: WavesFloor { rdna: 32, gcn: 10 },
     loop_iterations: |p, _| (p.check_vec4s as u64).div_ceil(256 * FLAG_WORDS as u64),
 };

@@ -71,7 +71,7 @@ pub fn spec(operands: Operands) -> KernelSpec {
         // three 64-slot reduction arrays: 14,080 bytes, within WebGPU's default 16 KiB.
         workgroup_memory_bytes: SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
         features: Features::NONE,
-        waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+        waves_floor: WavesFloor { rdna: 6, gcn: 2 },
         // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two
         // walks over the item's keys split between at least 4 lanes and two over at most 64 slots;
         // phase 3: per block of 4 items the lane's keys and two combines over the key groups (at

@@ -93,7 +93,7 @@ pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
         // The K/V tiles, staged as f32 in both precisions.
         workgroup_memory_bytes: 2048 * 4,
         features,
-        waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+        waves_floor: WavesFloor { rdna: 8, gcn: 2 },
         // Per key: the dot product and the PV update over H / 4 vec4s (and the V sum under Keras'
         // default-call policy), the tile loops, the staging loops; plus the start and the end over
         // H. In split mode only `split_keys` keys.
@@ -128,7 +128,7 @@ pub fn reduce(precision: Precision) -> KernelSpec {
         bindings: &[Access::Read, Access::Read, Access::ReadWrite],
         workgroup_memory_bytes: 0,
         features,
-        waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+        waves_floor: WavesFloor { rdna: 32, gcn: 10 },
         loop_iterations: |p, _| {
             let splits = (p.s_len as u64).div_ceil((p.split_keys as u64).max(1));
             (splits + 1) * (p.head_dim as u64 + 2) + 64

@@ -19,6 +19,6 @@ pub const SPEC: KernelSpec = KernelSpec {
     bindings: &[Access::Read, Access::TextureWrite],
     workgroup_memory_bytes: 0,
     features: Features::NONE,
-    waves_floor: WavesFloor { rdna: 1, gcn: 1 },
+    waves_floor: WavesFloor { rdna: 32, gcn: 10 },
     loop_iterations: |_, _| 128,
 };
