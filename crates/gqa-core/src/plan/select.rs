@@ -380,7 +380,7 @@ pub fn block_texture_lanes(tuning: Tuning, params: &Params) -> BlockLanes {
 ///   storage-buffer `Blocked` or [`MatmulKernel::Blocked8x8`] (what `Textured` falls back to when
 ///   the textures do not fit); the textured `Blocked` in both row counts, with the tuning's
 ///   subgroups.
-/// - Attention ([`attention`]): the separate passes always (scores, dropout, H > 256 or not a
+/// - Attention (the route above): the separate passes always (scores, dropout, H > 256 or not a
 ///   multiple of 4); the fused kernel with [`Tuning::fused_attention`]; with
 ///   [`Tuning::split_decode`] the fused kernel in split mode (more items than the decode kernel
 ///   takes, or no decode kernel) and the reduce, and the decode kernel with
