@@ -17,12 +17,12 @@ pub const FAMILY_VAR: &str = "RADV_FORCE_FAMILY";
 
 /// An open RADV device, with what the compiler needs of it.
 pub struct RadvDevice {
-    // Field order is drop order: the device before the instance before the loader.
+    // `Drop` destroys the device, then the instance; the loader (`_entry`) is unloaded after.
     pub(crate) statistics: khr::pipeline_executable_properties::Device,
     pub(crate) device: ash::Device,
     instance: ash::Instance,
     _entry: ash::Entry,
-    /// The device's name, as the driver gives it (e.g. `AMD RADV NAVI21`).
+    /// The device's name, as the driver gives it (e.g. `Null hardware (RADV NAVI21)`).
     pub name: String,
     /// The SPIR-V options wgpu would write for it.
     pub target: SpirvTarget,

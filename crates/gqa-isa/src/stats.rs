@@ -37,7 +37,7 @@ pub struct KernelStats {
 pub struct FamilyReport {
     /// The family (`RADV_FORCE_FAMILY`, e.g. `navi21`).
     pub family: String,
-    /// The device's name as the driver gives it (e.g. `AMD RADV NAVI21`).
+    /// The device's name as the driver gives it (e.g. `Null hardware (RADV NAVI21)`).
     pub device: String,
     /// The kernels, in the order of [`gqa_core::Kernel::ALL`].
     pub kernels: Vec<KernelStats>,
