@@ -10,7 +10,9 @@
 #     otherwise the exact command is printed and the script exits non-zero.
 #  3. With --tests (scripts/test.sh): the shader validators spirv-val and glslangValidator, and
 #     python3 (the generated shaders' drift test), installed like the drivers (Debian's spirv-tools,
-#     glslang-tools and python3) or named in the error.
+#     glslang-tools and python3) or named in the error; and Mesa's RADV Vulkan driver (its null
+#     device compiles the kernels for the compiler report's test, no GPU needed: Debian's
+#     mesa-vulkan-drivers, the package that also holds lavapipe).
 #  4. XDG_RUNTIME_DIR: Mesa warns when it is unset or invalid; a private directory is suggested
 #     (scripts/test.sh and scripts/demo.sh set one themselves).
 #
@@ -177,6 +179,32 @@ if [[ "${1:-}" == --tests && "$(uname -s)" == Linux && "${GQA_SKIP_EXTERNAL_VALI
         fail "the shader tests need spirv-val, glslangValidator and python3: apt-get install -y ${validators[*]}
 (or set GQA_SKIP_EXTERNAL_VALIDATORS=1 to run the tests without them)"
     fi
+fi
+
+# Mesa's RADV driver and the Vulkan loader: crates/gqa-cli/tests/isa.rs compiles every kernel with
+# AMD's compiler on RADV's null device (`gqa kernels --isa`, no GPU needed).
+radv_manifest() {
+    have_lib libvulkan.so.1 || return 1
+    compgen -G '/usr/share/vulkan/icd.d/radeon_icd*.json' >/dev/null ||
+        compgen -G '/usr/local/share/vulkan/icd.d/radeon_icd*.json' >/dev/null ||
+        compgen -G '/etc/vulkan/icd.d/radeon_icd*.json' >/dev/null
+}
+if [[ "${1:-}" == --tests && "$(uname -s)" == Linux ]] && ! radv_manifest; then
+    radv=(mesa-vulkan-drivers libvulkan1)
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Mesa's RADV driver for the compiler report's test: ${radv[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${radv[@]}" >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
+        say "installing Mesa's RADV driver for the compiler report's test: ${radv[*]}"
+        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${radv[@]}" >/dev/null
+    else
+        fail "the compiler report's test (gqa kernels --isa) needs Mesa's RADV Vulkan driver and the Vulkan loader:
+apt-get install -y ${radv[*]}"
+    fi
+    radv_manifest || fail "installed ${radv[*]} but no radeon_icd*.json is found"
 fi
 
 # --- 4. XDG_RUNTIME_DIR ---------------------------------------------------------------------------

@@ -22,8 +22,13 @@ pub enum Command {
     /// List every adapter wgpu can see: backend, features, limits.
     Info(InfoArgs),
     /// List the kernel catalogue: each WGSL kernel's file, workgroup size, tile, features, and
-    /// whether the adapter can run it.
+    /// whether the adapter can run it; with --isa, AMD's compiler statistics of each (Mesa RADV,
+    /// no GPU needed).
     Kernels(crate::kernels::KernelsArgs),
+    /// `gqa kernels --isa`'s worker: compiles every kernel for the RADV family of its environment
+    /// (RADV_FORCE_FAMILY) and prints the statistics as JSON on stdout.
+    #[command(hide = true)]
+    IsaWorker,
     /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
     Export(ExportArgs),
     /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV, an SVG/PNG plot, JSON;
@@ -205,6 +210,7 @@ impl Command {
             Command::Run(_) => "run",
             Command::Info(_) => "info",
             Command::Kernels(_) => "kernels",
+            Command::IsaWorker => "isa-worker",
             Command::Export(_) => "export",
             Command::Bench(_) => "bench",
             Command::Demo(_) => "demo",

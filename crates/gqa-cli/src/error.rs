@@ -10,9 +10,14 @@ Exit status (every subcommand):
   1  a checked GPU output out of tolerance against the CPU oracle
   2  bad flags, or an invalid layer, problem or inputs
   3  no adapter (or a backend this build or OS does not offer), or a GPU error
+     (kernels --isa: no Vulkan loader or Mesa RADV driver)
   4  a file could not be read or written (a file read but not a valid layer or inputs: 2)
 
 Errors go to stderr as `error: gqa <command>: <operation>: <problem>`, then `  help: <what to do>`.";
+
+/// What to do when `gqa kernels --isa` fails.
+const ISA_HINT: &str = "install Mesa's RADV Vulkan driver and the Vulkan loader (Debian, Ubuntu: apt-get install \
+mesa-vulkan-drivers libvulkan1; no AMD GPU is needed), and name families this Mesa knows (e.g. navi21, gfx1100, vega10)";
 
 /// What can make a `gqa` command fail.
 #[derive(Debug, Error)]
@@ -60,6 +65,9 @@ pub enum CliError {
     /// Flags that contradict each other or a value out of range that clap cannot check.
     #[error("reading the flags: {0}")]
     Flags(String),
+    /// Compiling the kernels on Mesa RADV's null device (`gqa kernels --isa`).
+    #[error("compiling the kernels on Mesa RADV's null device: {0}")]
+    Isa(#[from] gqa_isa::IsaError),
     /// No adapter at all.
     #[error("finding a GPU adapter: none found")]
     NoAdapter {
@@ -84,6 +92,9 @@ impl CliError {
         match self {
             CliError::CheckFailed { .. } => 1,
             CliError::Inputs { .. } | CliError::Invalid(_) | CliError::Flags(_) => 2,
+            CliError::Isa(gqa_isa::IsaError::BadFamily(_)) => 2,
+            CliError::Isa(gqa_isa::IsaError::Write(_)) => 4,
+            CliError::Isa(_) => 3,
             CliError::Gpu { source: gqa_wgpu::GpuError::Invalid(_), .. } => 2,
             CliError::Gpu { .. } | CliError::NoAdapter { .. } | CliError::UnsupportedBackend { .. } => 3,
             CliError::Io(gqa_io::IoError::Io { .. }) | CliError::Output { .. } => 4,
@@ -106,6 +117,11 @@ impl CliError {
             }
             CliError::Gpu { .. } => "see `gqa info` for the adapters here, and try another --backend".into(),
             CliError::NoAdapter { hint } => (*hint).into(),
+            CliError::Isa(gqa_isa::IsaError::BadFamily(_)) => {
+                format!("pass RADV family names, e.g. --family navi21,gfx1100,vega10; see `gqa {command} --help`")
+            }
+            CliError::Isa(gqa_isa::IsaError::Write(_)) => "check where stdout goes".into(),
+            CliError::Isa(_) => ISA_HINT.into(),
             CliError::UnsupportedBackend { offered, .. } => {
                 format!("pass one of: --backend {offered} (or auto), see `gqa info`")
             }

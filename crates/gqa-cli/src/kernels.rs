@@ -1,4 +1,5 @@
-//! `gqa kernels`: the kernel catalogue ([`gqa_core::Kernel::ALL`]) and whether the adapter runs each.
+//! `gqa kernels`: the kernel catalogue ([`gqa_core::Kernel::ALL`]) and whether the adapter runs each;
+//! with `--isa`, what AMD's compiler makes of each instead ([`crate::kernels_isa`]).
 
 use clap::Args;
 use gqa_core::{Kernel, KernelSpec};
@@ -16,6 +17,16 @@ pub struct KernelsArgs {
     /// Print the catalogue as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Compile every kernel with AMD's shader compiler on Mesa RADV's null device (no GPU, no
+    /// wgpu adapter needed) and list per kernel and family its registers, spills, scratch and
+    /// workgroup memory, waves per SIMD and instructions, whether a GPU tuning can select it, and
+    /// its declared floor of waves.
+    #[arg(long, conflicts_with = "backend")]
+    pub isa: bool,
+    /// With --isa: the RADV families (RADV_FORCE_FAMILY names), comma separated [default:
+    /// navi21,gfx1100,vega10].
+    #[arg(long, value_delimiter = ',', requires = "isa", value_name = "FAMILY,...")]
+    pub family: Vec<String>,
 }
 
 /// Why `device` cannot run `spec`, or `None` when it can.
@@ -53,6 +64,9 @@ fn features(spec: &KernelSpec) -> Vec<&'static str> {
 
 /// Prints the catalogue, each kernel with whether the adapter runs it.
 pub fn kernels(args: &KernelsArgs) -> Result<(), CliError> {
+    if args.isa {
+        return crate::kernels_isa::report(&args.family, args.json);
+    }
     let ctx = crate::backend::open(args.backend)?;
     let device_features = ctx.device().features();
     let limits = ctx.device().limits();

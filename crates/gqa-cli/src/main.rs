@@ -28,6 +28,7 @@ mod demo_report;
 mod error;
 mod info;
 mod kernels;
+mod kernels_isa;
 mod meta;
 mod plot;
 mod run;
@@ -44,6 +45,16 @@ fn main() -> ExitCode {
     // Before any thread: keeps Mesa's Vulkan layer quiet when XDG_RUNTIME_DIR is unset.
     gqa_wgpu::quiet_mesa_runtime_dir();
     let cli = Cli::parse();
+    if let Command::IsaWorker = cli.command {
+        // `gqa kernels --isa` reads the error from stderr and reports it itself.
+        return match kernels_isa::worker() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match dispatch(&cli.command) {
         Ok(status) => status,
         Err(e) => {
@@ -69,6 +80,7 @@ fn dispatch(command: &Command) -> Result<ExitCode, CliError> {
         Command::Run(args) => run::run(args)?,
         Command::Info(args) => info::info(args)?,
         Command::Kernels(args) => kernels::kernels(args)?,
+        Command::IsaWorker => kernels_isa::worker()?,
         Command::Bench(args) => bench::bench(args)?,
         Command::Demo(args) => return demo::demo(args),
         Command::Export(args) => {

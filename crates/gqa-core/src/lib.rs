@@ -63,7 +63,7 @@ pub use initializer::{Distribution, FanMode, Initializer};
 pub use kernels::texture::{TextureShape, row_texels};
 pub use kernels::{
     Access, BlockAttention, BlockLanes, BlockRows, Features, FusedOutput, Kernel, KernelSpec, Lanes, MatmulKernel,
-    MatmulPrecision, Operands, Precision,
+    MatmulPrecision, Operands, Precision, WavesFloor,
 };
 pub use kv_cache::{CacheContents, CacheShape, CacheUpdate};
 pub use limits::Limits;

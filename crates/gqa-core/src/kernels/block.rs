@@ -8,7 +8,7 @@
 //! [`Kernel::CheckValues`] to skip its scan of the keys it does not
 //! visit where the values are finite.
 
-use super::{Access, Features, Kernel, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands, WavesFloor};
 
 /// (query, head-in-group) items per workgroup of the workgroup-lane forms.
 pub const ITEMS: usize = 16;
@@ -158,6 +158,7 @@ impl BlockAttention {
                     items_keys * 4 + items_keys / 4 * 4 + 4 * 16 * 4 + 64 * 4
                 },
                 features: if self.lanes == SharedLoads { Features::SUBGROUPS } else { Features::NONE },
+                waves_floor: WavesFloor { rdna: 4, gcn: 1 },
                 loop_iterations: workgroup_lanes_loops,
             },
             Subgroup => KernelSpec {
@@ -190,6 +191,7 @@ impl BlockAttention {
                 bindings,
                 workgroup_memory_bytes: 0,
                 features: Features::SUBGROUPS,
+                waves_floor: WavesFloor { rdna: 4, gcn: 1 },
                 loop_iterations: subgroup_lanes_loops,
             },
         }

@@ -4,7 +4,7 @@
 //! zeros, skips its scan of the keys outside `keys_seen` (causal and window skip), which only
 //! looks for non-finite values there. A cached call, whose values are in the cache, writes "unknown" (1) without reading.
 
-use super::{Access, Features, Kernel, KernelSpec};
+use super::{Access, Features, Kernel, KernelSpec, WavesFloor};
 
 /// Workgroups of the kernel, and words it writes (one each).
 pub const FLAG_WORDS: u32 = 16;
@@ -24,5 +24,6 @@ pub const SPEC: KernelSpec = KernelSpec {
     // The workgroup's flag.
     workgroup_memory_bytes: 4,
     features: Features::NONE,
+    waves_floor: WavesFloor { rdna: 32, gcn: 10 },
     loop_iterations: |p, _| (p.check_vec4s as u64).div_ceil(256 * FLAG_WORDS as u64),
 };

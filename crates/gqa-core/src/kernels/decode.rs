@@ -8,7 +8,7 @@
 //! adapters, `common/qkv_texture.wgsl` (a cached call's split pass over the KV cache's texture
 //! mirrors and the projected queries packed into a texture by a copy).
 
-use super::{Access, Features, Kernel, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands, WavesFloor};
 
 /// The most (query, head-in-group) items per kv group (T·R) the kernel takes; more items go to
 /// the fused kernel in split mode, whose 64 lanes are then better filled.
@@ -71,6 +71,7 @@ pub fn spec(operands: Operands) -> KernelSpec {
         // three 64-slot reduction arrays: 14,080 bytes, within WebGPU's default 16 KiB.
         workgroup_memory_bytes: SCORE_FLOATS as u32 * 4 + 320 * 16 + 3 * 64 * 4,
         features: Features::NONE,
+        waves_floor: WavesFloor { rdna: 6, gcn: 2 },
         // Phase 1: per group of 4 keys of the lane, per block of 4 items, H / 4 vec4s; phase 2: two
         // walks over the item's keys split between at least 4 lanes and two over at most 64 slots;
         // phase 3: per block of 4 items the lane's keys and two combines over the key groups (at

@@ -8,7 +8,7 @@
 //! `common/f16.wgsl`), the fused kernel's output type `Out` comes from `common/out_storage.wgsl`
 //! (the attention output, `Elem`) or `common/out_partials.wgsl` (partial states, f32).
 
-use super::{Access, Features, Kernel, KernelSpec, Precision};
+use super::{Access, Features, Kernel, KernelSpec, Precision, WavesFloor};
 
 /// The largest head_dim the fused attention kernel takes (its queries' tile holds 1,024 floats).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -109,6 +109,7 @@ pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
         // wave fit 64 KiB.
         workgroup_memory_bytes: 256 * 16 + 512 * 4 + 2 * 64 * 4 + 4 * 8 * 4,
         features,
+        waves_floor: WavesFloor { rdna: 10, gcn: 3 },
         // The queries' staging; per tile of 64 keys: the logits' walk over H / 4 vec4s, the PV walk
         // over the tile's keys, and the loops of at most 8 iterations (counted, in case a driver
         // does not unroll them); the end. In split mode only `split_keys` keys.
@@ -143,6 +144,7 @@ pub fn reduce(precision: Precision) -> KernelSpec {
         bindings: &[Access::Read, Access::Read, Access::ReadWrite],
         workgroup_memory_bytes: 0,
         features,
+        waves_floor: WavesFloor { rdna: 32, gcn: 10 },
         loop_iterations: |p, _| {
             let splits = (p.s_len as u64).div_ceil((p.split_keys as u64).max(1));
             (splits + 1) * (p.head_dim as u64 + 2) + 64

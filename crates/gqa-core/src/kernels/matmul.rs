@@ -1,6 +1,6 @@
 //! The projections' matmuls, `C = A·B (+ bias) (sigmoid)` with sizes in the params' `m`, `n`, `k`.
 
-use super::{Access, Features, Kernel, KernelSpec, Operands};
+use super::{Access, Features, Kernel, KernelSpec, Operands, WavesFloor};
 
 /// A matmul kernel: how it blocks the product, and its operands' storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +105,7 @@ impl MatmulKernel {
                 bindings: STORAGE,
                 workgroup_memory_bytes: 2 * 16 * 64 * 4,
                 features: Features::NONE,
+                waves_floor: WavesFloor { rdna: 32, gcn: 8 },
                 loop_iterations: |p, _| (p.k as u64).div_ceil(16) + 16,
             },
             MatmulKernel::Blocked8x8(precision) => {
@@ -128,6 +129,7 @@ impl MatmulKernel {
                     bindings: STORAGE,
                     workgroup_memory_bytes: 0,
                     features,
+                    waves_floor: WavesFloor { rdna: 8, gcn: 2 },
                     loop_iterations: |p, _| p.k as u64 + 8,
                 }
             }
@@ -165,6 +167,7 @@ impl MatmulKernel {
                     // The flag of subgroups that cannot share their rows, and its uniform copy.
                     workgroup_memory_bytes: if subgroups { 2 * 4 } else { 0 },
                     features: if subgroups { Features::SUBGROUPS } else { Features::NONE },
+                    waves_floor: WavesFloor { rdna: 4, gcn: 1 },
                     loop_iterations: |p, _| (p.k as u64).div_ceil(4) + 64,
                 }
             }
@@ -181,6 +184,10 @@ impl MatmulKernel {
                 bindings: operand_bindings(operands),
                 workgroup_memory_bytes: 0,
                 features: Features::NONE,
+                waves_floor: match operands {
+                    Operands::Storage => WavesFloor { rdna: 24, gcn: 7 },
+                    Operands::Texture => WavesFloor { rdna: 20, gcn: 5 },
+                },
                 loop_iterations: |p, _| (p.k as u64).div_ceil(4) + 4,
             },
         }

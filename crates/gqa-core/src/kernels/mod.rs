@@ -30,7 +30,7 @@ pub use fused::FusedOutput;
 pub use matmul::{BlockRows, MatmulKernel, MatmulPrecision};
 pub use precision::Precision;
 pub use separate::Lanes;
-pub use spec::{Access, Features, KernelSpec};
+pub use spec::{Access, Features, KernelSpec, WavesFloor};
 
 use crate::params::Params;
 

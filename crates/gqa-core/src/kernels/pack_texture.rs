@@ -3,7 +3,7 @@
 //! operand of a textured matmul where the input cannot be a copy source (a caller's buffer made
 //! without `COPY_SRC`, `Plan::packing_by_passes_from`); plans pack with copies.
 
-use super::{Access, Features, Kernel, KernelSpec};
+use super::{Access, Features, Kernel, KernelSpec, WavesFloor};
 
 /// The texture packing (this family's part of [`Kernel::ALL`]).
 pub const KERNELS: &[Kernel] = &[Kernel::PackTexture];
@@ -19,5 +19,6 @@ pub const SPEC: KernelSpec = KernelSpec {
     bindings: &[Access::Read, Access::TextureWrite],
     workgroup_memory_bytes: 0,
     features: Features::NONE,
+    waves_floor: WavesFloor { rdna: 32, gcn: 10 },
     loop_iterations: |_, _| 128,
 };

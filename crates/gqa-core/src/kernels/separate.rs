@@ -7,7 +7,7 @@
 //! [`Kernel::Softmax`]: super::Kernel::Softmax
 //! [`Kernel::AttendValues`]: super::Kernel::AttendValues
 
-use super::{Access, Features, Kernel, KernelSpec, Precision};
+use super::{Access, Features, Kernel, KernelSpec, Precision, WavesFloor};
 
 /// Who takes the masked softmax's row reductions (max, any visible, sum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +46,7 @@ pub fn logits(precision: Precision) -> KernelSpec {
         bindings: &[Access::Read, Access::Read, Access::ReadWrite],
         workgroup_memory_bytes: 0,
         features,
+        waves_floor: WavesFloor { rdna: 24, gcn: 6 },
         loop_iterations: |p, _| p.head_dim as u64 + 16,
     }
 }
@@ -65,6 +66,7 @@ pub fn softmax(lanes: Lanes) -> KernelSpec {
             bindings,
             workgroup_memory_bytes: 2 * 64 * 4,
             features: Features::NONE,
+            waves_floor: WavesFloor { rdna: 32, gcn: 10 },
             loop_iterations: |p, _| 3 * (p.s_len as u64).div_ceil(64) + 12,
         },
         Lanes::Subgroup => KernelSpec {
@@ -77,6 +79,7 @@ pub fn softmax(lanes: Lanes) -> KernelSpec {
             // Max, any-visible and sum slots for up to 64 subgroups.
             workgroup_memory_bytes: 3 * 64 * 4,
             features: Features::SUBGROUPS,
+            waves_floor: WavesFloor { rdna: 32, gcn: 10 },
             // The three strided passes, and two walks over at most 64 subgroup slots.
             loop_iterations: |p, _| 3 * (p.s_len as u64).div_ceil(64) + 2 * 64,
         },
@@ -103,6 +106,7 @@ pub fn attend_values(precision: Precision) -> KernelSpec {
         bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
         workgroup_memory_bytes: 0,
         features,
+        waves_floor: WavesFloor { rdna: 20, gcn: 5 },
         loop_iterations: |p, _| p.s_len as u64 + 16,
     }
 }

@@ -21,6 +21,10 @@ pub struct KernelSpec {
     pub workgroup_memory_bytes: u32,
     /// The device features it needs.
     pub features: Features,
+    /// The fewest waves per SIMD the kernel must keep on AMD GPUs: the occupancy its registers and
+    /// workgroup memory are held to (measured on Mesa RADV's compiler by gqa-isa, checked by
+    /// `crates/gqa-cli/tests/isa.rs` for the kernels a GPU tuning selects).
+    pub waves_floor: WavesFloor,
     /// The most loop iterations one invocation runs for a pass's parameters, counting every
     /// iteration of every loop, the one that exits included (as Mesa's llvmpipe loop limiter does:
     /// one counter per invocation, shared by all its loops, never reset; measured by
@@ -40,6 +44,17 @@ impl KernelSpec {
     pub fn storage_textures(&self) -> u32 {
         self.bindings.iter().filter(|a| a.is_storage_texture()).count() as u32
     }
+}
+
+/// A floor of waves per SIMD, per AMD architecture (what Mesa RADV's compiler reports as
+/// "Subgroups per SIMD"): RDNA (navi21, gfx1100; 128 KiB of workgroup memory per WGP) and GCN
+/// (vega10; 64 KiB per CU) differ in register files and workgroup memory, so each has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavesFloor {
+    /// The floor on RDNA (RDNA2 navi21, RDNA3 gfx1100).
+    pub rdna: u32,
+    /// The floor on GCN (vega10).
+    pub gcn: u32,
 }
 
 /// The optional device features a kernel needs.

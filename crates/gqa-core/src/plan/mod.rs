@@ -23,6 +23,8 @@ pub mod masks;
 mod params;
 pub mod resources;
 pub mod select;
+#[cfg(test)]
+mod select_tests;
 pub mod steps;
 #[cfg(test)]
 mod tests;

@@ -374,3 +374,107 @@ pub fn block_texture_lanes(tuning: Tuning, params: &Params) -> BlockLanes {
         BlockLanes::SharedLoads
     }
 }
+
+/// Every kernel a plan under `tuning` can dispatch, each once, in the order of [`Kernel::ALL`]:
+/// the selection above read for the values its conditions can take over all problems, device
+/// limits and calls (cached or not), from the tuning's fields.
+///
+/// - Projections ([`ProjectionRoute::kernel`]): in f16 the f16 matmuls (the output projection's
+///   to f32); in f32 [`MatmulKernel::Rows4`] over buffers for few rows (over textures too where
+///   the tuning reads textures), and beyond the variant's: [`MatmulKernel::Tiled`]; the
+///   storage-buffer `Blocked` or [`MatmulKernel::Blocked8x8`] (what `Textured` falls back to when
+///   the textures do not fit); the textured `Blocked` in both row counts, with the tuning's
+///   subgroups.
+/// - Attention (the route above): the separate passes always (scores, dropout, H > 256 or not a
+///   multiple of 4); the fused kernel with [`Tuning::fused_attention`]; with
+///   [`Tuning::split_decode`] the fused kernel in split mode (more items than the decode kernel
+///   takes, or no decode kernel) and the reduce, and the decode kernel with
+///   [`Tuning::decode_kernel`] in f32; the block attention with [`Tuning::block_attention`] in f32,
+///   with the value check.
+/// - Textures: the decode and block attentions over textures, and [`Kernel::PackTexture`]
+///   (the packing passes of [`super::Plan::packing_by_passes_from`]), only where the tuning reads
+///   textures ([`Tuning::reads_textures`]): a KV cache keeps texture mirrors only then
+///   ([`Tuning::keeps_cache_texture`]).
+pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
+    let precision = tuning.precision;
+    let f32 = precision == Precision::F32;
+    let textures = tuning.reads_textures();
+    let mut kernels = Vec::new();
+    // Projections.
+    match precision {
+        Precision::F16 => kernels.extend([
+            Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16)),
+            Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32)),
+        ]),
+        Precision::F32 => {
+            kernels.push(Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage)));
+            match tuning.matmul {
+                MatmulVariant::Tiled => kernels.push(Kernel::Matmul(MatmulKernel::Tiled)),
+                MatmulVariant::RegisterBlocked | MatmulVariant::Textured => kernels.extend([
+                    Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)),
+                    Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F32)),
+                ]),
+            }
+            if tuning.matmul == MatmulVariant::Textured {
+                kernels.push(Kernel::Matmul(MatmulKernel::Rows4(Operands::Texture)));
+                for rows in [BlockRows::Sixteen, BlockRows::Eight] {
+                    kernels.push(Kernel::Matmul(MatmulKernel::blocked(rows, Operands::Texture, tuning.subgroups)));
+                }
+            }
+        }
+    }
+    // The separate passes.
+    kernels.extend([
+        Kernel::Logits(precision),
+        Kernel::Softmax(if tuning.subgroups { Lanes::Subgroup } else { Lanes::Workgroup }),
+        Kernel::AttendValues(precision),
+    ]);
+    if tuning.fused_attention {
+        kernels.push(Kernel::FusedAttention { precision, output: FusedOutput::Attention });
+    }
+    if tuning.split_decode {
+        kernels.extend([
+            Kernel::FusedAttention { precision, output: FusedOutput::Partials },
+            Kernel::ReduceSplits(precision),
+        ]);
+        if tuning.decode_kernel && f32 {
+            kernels.push(Kernel::DecodeAttention(Operands::Storage));
+            if textures {
+                kernels.push(Kernel::DecodeAttention(Operands::Texture));
+            }
+        }
+    }
+    if tuning.block_attention && f32 {
+        kernels.extend([
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup }),
+            Kernel::CheckValues,
+        ]);
+        if textures {
+            let lanes: &[BlockLanes] = if tuning.subgroups {
+                &[BlockLanes::Subgroup, BlockLanes::SharedLoads]
+            } else {
+                &[BlockLanes::Workgroup]
+            };
+            for &lanes in lanes {
+                kernels.push(Kernel::BlockAttention(BlockAttention { operands: Operands::Texture, lanes }));
+            }
+        }
+    }
+    if textures {
+        kernels.push(Kernel::PackTexture);
+    }
+    Kernel::ALL.into_iter().filter(|k| kernels.contains(k)).collect()
+}
+
+/// The tunings of GPUs: [`Tuning::GPU`] in f32 and in f16, with subgroups off and on (gqa-wgpu sets
+/// the precision from the layer and the device's `SHADER_F16`, the subgroups from its `SUBGROUP`).
+pub fn gpu_tunings() -> [Tuning; 4] {
+    let gpu = |precision, subgroups| Tuning { precision, subgroups, ..Tuning::GPU };
+    [gpu(Precision::F32, false), gpu(Precision::F32, true), gpu(Precision::F16, false), gpu(Precision::F16, true)]
+}
+
+/// The kernels some GPU tuning ([`gpu_tunings`]) can select, in the order of [`Kernel::ALL`].
+pub fn gpu_selectable() -> Vec<Kernel> {
+    let all: Vec<Kernel> = gpu_tunings().iter().flat_map(selectable).collect();
+    Kernel::ALL.into_iter().filter(|k| all.contains(k)).collect()
+}
