@@ -605,3 +605,44 @@ fn largest_shapes_under_gpu_tuning_match_the_oracle() {
         }
     }
 }
+
+/// A tuning forced with `with_tuning` keeps the driver's loop cap (Mesa's on CPU adapters, none on
+/// GPUs): `Tuning::GPU`, which has none, plans within it, so the fused kernel gives way where its
+/// loops would pass the cap (T = 20 over S = 2,100 with H = 64), and the call gives the oracle's
+/// result; a tighter cap is kept, a looser one is not; `with_loop_iteration_cap` declares the
+/// driver's cap, lifting it too.
+#[test]
+fn forcing_gpu_tuning_keeps_the_drivers_loop_cap() {
+    let c = case("fused kernel past the cap: H=64 T=20 S=2100", GqaConfig::new(64, 4, 2), [1, 20, 2100, 8, 8]);
+    let inputs = c.inputs(3);
+    let want = c.oracle(&inputs);
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let driver = match ctx.adapter_info().device_type {
+            wgpu::DeviceType::Cpu => Some(gqa::core::LLVMPIPE_LOOP_CAP),
+            _ => None,
+        };
+        assert_eq!((ctx.loop_iteration_cap(), ctx.tuning().loop_iteration_cap), (driver, driver), "{name}");
+        let forced = ctx.clone().with_tuning(Tuning::GPU);
+        assert_eq!(forced.tuning(), Tuning { loop_iteration_cap: driver, ..Tuning::GPU }, "{name}");
+        let tighter = ctx.clone().with_tuning(Tuning { loop_iteration_cap: Some(1000), ..Tuning::GPU });
+        assert_eq!(tighter.tuning().loop_iteration_cap, Some(1000), "{name}");
+        let looser = ctx.clone().with_tuning(Tuning { loop_iteration_cap: Some(1 << 40), ..Tuning::GPU });
+        assert_eq!(looser.tuning().loop_iteration_cap, Some(driver.unwrap_or(1 << 40)), "{name}");
+        let lifted = forced.clone().with_loop_iteration_cap(None);
+        assert_eq!((lifted.loop_iteration_cap(), lifted.tuning().loop_iteration_cap), (None, None), "{name}");
+        assert_eq!(lifted.clone().with_tuning(Tuning::GPU).tuning(), Tuning::GPU, "{name}");
+        let declared = lifted.with_loop_iteration_cap(Some(5000)).with_tuning(Tuning::GPU);
+        assert_eq!((declared.loop_iteration_cap(), declared.tuning().loop_iteration_cap), (Some(5000), Some(5000)));
+
+        // Without a cap the fused kernel runs whole; under one it gives way to the separate passes.
+        assert!(matches!(
+            c.plan(&forced.clone().with_loop_iteration_cap(None)).route.attention,
+            AttentionRoute::Fused { .. }
+        ));
+        let path = if driver.is_some() { Path::Unfused } else { Path::Fused };
+        check_plan(&format!("{} on {name}", c.name), &c.plan(&forced), path);
+        let (diff, _) = c.check_against(&forced, &inputs, &want, None, F32);
+        eprintln!("[{name}] {} under Tuning::GPU: {path:?}, ok, max |diff| {diff:.2e}", c.name);
+    }
+}
