@@ -17,7 +17,9 @@ use std::collections::HashSet;
 use common::{Case, F16, F32, Tolerance, adapter_name, adapters, assert_close, f16_adapters, gl_guard, random_mask};
 use gqa::core::plan::select::{FEW_ROWS, SPLIT_MAX_QUERIES};
 use gqa::core::{AttentionRoute, CacheContents, CausalAlignment, GqaConfig, HostTensor, Kernel, LayerDims, Mask};
-use gqa::core::{MaskedRows, MatmulKernel, MatmulPrecision, Operands, Plan, Precision, Tuning, Weights};
+use gqa::core::{
+    BlockRows, MaskedRows, MatmulKernel, MatmulPrecision, Operands, Params, Plan, Precision, Tuning, Weights,
+};
 use gqa::gpu::{GpuContext, GqaLayer};
 
 /// The attention path a case is meant to take under the GPU tuning.
@@ -60,17 +62,22 @@ fn contexts(ctx: &GpuContext, precision: Precision, path: Path) -> Vec<(String, 
     out
 }
 
-/// The matmul `Tuning::GPU` runs for projection `label` of `m` x `k` by `k` x `n`: in f16 the
-/// register-blocked f16 matmuls (f32 out of the output projection); in f32 the rows-of-4 kernel
-/// for at most [`FEW_ROWS`] rows with `k` and `n` multiples of 4, the workgroup-memory tiles beyond.
-fn gpu_matmul(precision: Precision, label: &str, m: u32, k: u32, n: u32) -> Kernel {
+/// The matmul `Tuning::GPU` (with loop cap `cap`) runs for projection `label` of `m` x `k` by
+/// `k` x `n`: in f16 the register-blocked f16 matmuls (f32 out of the output projection); in f32
+/// the rows-of-4 kernel for at most [`FEW_ROWS`] rows with `k` and `n` multiples of 4, the
+/// workgroup-memory tiles beyond, and where their loops over `k` would pass the cap the
+/// storage-buffer register-blocked kernel (`k` and `n` multiples of 4) or the 8x8 one.
+fn gpu_matmul(precision: Precision, cap: Option<u64>, label: &str, m: u32, k: u32, n: u32) -> Kernel {
+    let vec4 = k.is_multiple_of(4) && n.is_multiple_of(4);
+    let params = Params { m, k, n, ..Params::default() };
+    let tiled_fits = cap.is_none_or(|cap| Kernel::Matmul(MatmulKernel::Tiled).loop_iterations(&params, [0, 0]) <= cap);
     Kernel::Matmul(match precision {
         Precision::F16 if label == "project_output" => MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32),
         Precision::F16 => MatmulKernel::Blocked8x8(MatmulPrecision::F16),
-        Precision::F32 if m as u64 <= FEW_ROWS && k.is_multiple_of(4) && n.is_multiple_of(4) => {
-            MatmulKernel::Rows4(Operands::Storage)
-        }
-        Precision::F32 => MatmulKernel::Tiled,
+        Precision::F32 if m as u64 <= FEW_ROWS && vec4 => MatmulKernel::Rows4(Operands::Storage),
+        Precision::F32 if tiled_fits => MatmulKernel::Tiled,
+        Precision::F32 if vec4 => MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false),
+        Precision::F32 => MatmulKernel::Blocked8x8(MatmulPrecision::F32),
     })
 }
 
@@ -97,7 +104,7 @@ fn check_plan(what: &str, plan: &Plan, path: Path) -> Vec<Kernel> {
     for p in plan.passes() {
         let (m, k, n) = (p.params.m, p.params.k, p.params.n);
         if p.kernel.is_matmul() {
-            let want = gpu_matmul(plan.tuning.precision, p.label, m, k, n);
+            let want = gpu_matmul(plan.tuning.precision, plan.tuning.loop_iteration_cap, p.label, m, k, n);
             assert_eq!(p.kernel, want, "{what}: {} of {m} x {k} x {n}", p.label);
         } else {
             assert!(
@@ -644,5 +651,37 @@ fn forcing_gpu_tuning_keeps_the_drivers_loop_cap() {
         check_plan(&format!("{} on {name}", c.name), &c.plan(&forced), path);
         let (diff, _) = c.check_against(&forced, &inputs, &want, None, F32);
         eprintln!("[{name}] {} under Tuning::GPU: {path:?}, ok, max |diff| {diff:.2e}", c.name);
+    }
+}
+
+/// A projection contracting over 60,000 features (T = 17 rows: not the rows-of-4 kernel) under the
+/// GPU tuning: on Mesa's Vulkan lavapipe the tiled matmul's loops run 18 iterations per 16 features
+/// (its inner loop over the staged slice is kept), past the cap from about 58,250 features, where
+/// its results came back wrong (max |diff| 0.43 at 59,000); the plan gives way to the
+/// register-blocked kernel there. Query and query kernel are quantized (entries in {-1, 0, 1}, and
+/// multiples of 1/1024 up to 16/1024) so that every partial sum of the long contraction is exact in
+/// f32 and the project's tolerance holds.
+#[test]
+fn long_contractions_stay_within_the_loop_cap_under_gpu_tuning() {
+    let mut ran = Ran::default();
+    let mut c = case("Dq=60000, T=17", GqaConfig::new(4, 4, 1), [1, 17, 5, 8, 8]);
+    c.dq = 60_000;
+    let mut inputs = c.inputs(3);
+    for x in inputs.query.data_mut() {
+        *x = (*x * 1.5).round();
+    }
+    for w in inputs.weights.query.kernel.data_mut() {
+        *w = (*w * 1024.0).round().clamp(-16.0, 16.0) / 1024.0;
+    }
+    let want = c.oracle(&inputs);
+    for ctx in adapters() {
+        let (name, tuned) = contexts(ctx, Precision::F32, Path::Fused).remove(0);
+        let plan = c.plan(&tuned);
+        ran.kernels.extend(check_plan(&format!("{} on {name}", c.name), &plan, Path::Fused));
+        let (diff, _) = c.check_against(&tuned, &inputs, &want, None, F32);
+        eprintln!("[{name}] {}: ok, max |diff| {diff:.2e}", c.name);
+    }
+    if adapters().iter().any(|c| c.tuning().loop_iteration_cap.is_some()) {
+        ran.assert_has(Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)));
     }
 }

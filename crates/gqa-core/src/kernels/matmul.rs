@@ -105,7 +105,10 @@ impl MatmulKernel {
                 bindings: STORAGE,
                 workgroup_memory_bytes: 2 * 16 * 64 * 4,
                 features: Features::NONE,
-                loop_iterations: |p, _| (p.k as u64).div_ceil(16) + 16,
+                // Per 16 steps of k: the staging step, the 16 steps of the inner loop over the
+                // staged slice and its exit (Mesa's Vulkan lavapipe keeps that loop: 18 per slice,
+                // measured); the outer loop's exit, and the 4 stores' loops of 4 and their exits.
+                loop_iterations: |p, _| (p.k as u64).div_ceil(16) * 18 + 1 + 4 * 5,
             },
             MatmulKernel::Blocked8x8(precision) => {
                 let (name, file, snippets, features): (_, _, &'static [&'static str], _) = match precision {
