@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use common::{Case, F16, F32, Tolerance, adapter_name, adapters, assert_close, f16_adapters, gl_guard, random_mask};
 use gqa::core::plan::select::{FEW_ROWS, SPLIT_MAX_QUERIES};
@@ -120,11 +120,12 @@ fn check_plan(what: &str, plan: &Plan, path: Path) -> Vec<Kernel> {
     kernels
 }
 
-/// What a matrix test ran: the kernels, per adapter and in all.
+/// What a matrix test ran: the kernels, the calls, and the seconds of the GPU calls per adapter.
 #[derive(Default)]
 struct Ran {
     kernels: HashSet<Kernel>,
     calls: usize,
+    seconds: BTreeMap<String, f64>,
 }
 
 impl Ran {
@@ -155,7 +156,9 @@ fn run(case: &Case, path: Path, precision: Precision, ran: &mut Ran) {
             let what = format!("{} on {name}", case.name);
             let plan = case.plan(&tuned);
             ran.kernels.extend(check_plan(&what, &plan, path));
+            let started = std::time::Instant::now();
             let (diff, ran_in) = case.check_against(&tuned, &inputs, &want, None, tol);
+            *ran.seconds.entry(adapter_name(ctx)).or_default() += started.elapsed().as_secs_f64();
             assert_eq!(ran_in, precision, "{what}");
             ran.calls += 1;
             eprintln!("[{name}] {} ({path:?}, {precision:?}): ok, max |diff| {diff:.2e}", case.name);
@@ -285,7 +288,7 @@ fn fused_path_under_gpu_tuning_matches_the_oracle() {
     }
     ran.assert_has(Kernel::Matmul(MatmulKernel::Tiled));
     ran.assert_has(Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage)));
-    eprintln!("fused path: {} calls, kernels {:?}", ran.calls, ran.kernels);
+    eprintln!("fused path: {} calls, kernels {:?}, seconds per adapter {:?}", ran.calls, ran.kernels, ran.seconds);
 }
 
 /// The split path: T <= 16 over S >= 512; MQA, MHA and groups of up to 8 (items per kv group from 1
@@ -358,7 +361,7 @@ fn split_path_under_gpu_tuning_matches_the_oracle() {
     ran.assert_has(Kernel::ReduceSplits(Precision::F32));
     ran.assert_has(Kernel::Matmul(MatmulKernel::Tiled));
     ran.assert_has(Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage)));
-    eprintln!("split path: {} calls, kernels {:?}", ran.calls, ran.kernels);
+    eprintln!("split path: {} calls, kernels {:?}, seconds per adapter {:?}", ran.calls, ran.kernels, ran.seconds);
 }
 
 /// The separate passes: scores requested, dropout in training, H not a multiple of 4 or above 256;
@@ -417,7 +420,7 @@ fn unfused_path_under_gpu_tuning_matches_the_oracle() {
     ran.assert_has(Kernel::AttendValues(Precision::F32));
     ran.assert_has(Kernel::Matmul(MatmulKernel::Tiled));
     ran.assert_has(Kernel::Matmul(MatmulKernel::Rows4(Operands::Storage)));
-    eprintln!("unfused path: {} calls, kernels {:?}", ran.calls, ran.kernels);
+    eprintln!("unfused path: {} calls, kernels {:?}, seconds per adapter {:?}", ran.calls, ran.kernels, ran.seconds);
 }
 
 /// f16 storage under the GPU tuning (its f16 register-blocked matmuls, the fused kernel whole and
@@ -455,7 +458,7 @@ fn f16_under_gpu_tuning_matches_the_oracle() {
         ran.assert_has(Kernel::ReduceSplits(Precision::F16));
         ran.assert_has(Kernel::AttendValues(Precision::F16));
     }
-    eprintln!("f16: {} calls, kernels {:?}", ran.calls, ran.kernels);
+    eprintln!("f16: {} calls, kernels {:?}, seconds per adapter {:?}", ran.calls, ran.kernels, ran.seconds);
 }
 
 /// A GPU layer and its cache beside the oracle's cache, called in lockstep.
