@@ -688,3 +688,58 @@ fn long_contractions_stay_within_the_loop_cap_under_gpu_tuning() {
         ran.assert_has(Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)));
     }
 }
+
+/// Plans split into chunks under the GPU tuning (small plan limits on small data): batch chunks,
+/// and the separate passes' query chunks, on each path: the fused kernel, the split path, the
+/// separate passes with scores and dropout; masks, window, gate, a key given.
+#[test]
+fn chunked_plans_under_gpu_tuning_match_the_oracle() {
+    let mut ran = Ran::default();
+    let config = GqaConfig { use_gate: true, sliding_window: Some(30), ..GqaConfig::new(8, 4, 2) };
+    let masked = |name: &str, config: GqaConfig, t: usize, s: usize| {
+        let mut c = case(name, config, [3, t, s, 12, 10]);
+        c.dk = Some(9);
+        c.options.value_mask = Some(Mask::new(vec![3, s], (0..3 * s).map(|i| i % 7 != 3).collect()).unwrap());
+        c.options.attention_mask =
+            Some(Mask::new(vec![3, t, s], (0..3 * t * s).map(|i| i % 11 != 0).collect()).unwrap());
+        causal(c, CausalAlignment::BottomRight)
+    };
+    let mut unfused = with_scores(masked("scores and dropout", GqaConfig { dropout: 0.2, ..config.clone() }, 70, 90));
+    unfused.options.training = true;
+    // (binding bytes, workgroups per dimension): one batch element's projected queries (or, for the
+    // split case, keys) fit a binding, two do not; or at most 3 workgroups per dimension (too few
+    // for the fused kernel's grid over two batch elements of two kv heads).
+    let small = [(9024, 65_535), (17_920, 65_535), (128 << 20, 3)];
+    let cases = [
+        (masked("fused", config.clone(), 70, 90), Path::Fused, &small[..2]),
+        (masked("split", config.clone(), 2, 700), Path::Split, &[(50_000, 65_535)][..]),
+        (unfused, Path::Unfused, &small[..]),
+    ];
+    for (c, path, settings) in &cases {
+        for &(binding, workgroups) in settings.iter() {
+            let limits = gqa::core::Limits {
+                max_storage_buffer_binding_size: binding,
+                max_compute_workgroups_per_dimension: workgroups,
+                ..gqa::core::Limits::default()
+            };
+            let mut c = c.clone();
+            c.name = format!("{}, binding {binding}, {workgroups} workgroups", c.name);
+            let inputs = c.inputs(13);
+            let want = c.oracle(&inputs);
+            for ctx in adapters() {
+                for (name, tuned) in contexts(ctx, Precision::F32, *path) {
+                    let tuned = tuned.with_plan_limits(limits);
+                    let what = format!("{} on {name}", c.name);
+                    let plan = c.plan(&tuned);
+                    let chunks = plan.chunking;
+                    assert!(chunks.batch_per_chunk < c.batch || chunks.queries_per_chunk < c.t, "{what}: {chunks:?}");
+                    ran.kernels.extend(check_plan(&what, &plan, *path));
+                    let (diff, _) = c.check_against(&tuned, &inputs, &want, None, F32);
+                    ran.calls += 1;
+                    eprintln!("[{name}] {}: {chunks:?}, ok, max |diff| {diff:.2e}", c.name);
+                }
+            }
+        }
+    }
+    ran.assert_has(Kernel::Matmul(MatmulKernel::Tiled));
+}
