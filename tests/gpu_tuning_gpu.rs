@@ -790,3 +790,52 @@ fn fused_kernel_at_the_edge_of_the_loop_cap_matches_the_oracle() {
         }
     }
 }
+
+/// The split path's reduce at the most splits its loop count lets it take under the adapter's loop
+/// cap (the longest source whose plan still splits), under the GPU tuning with the fused kernel's
+/// partials (256 keys per split): both masked-row policies, batch 1 fully masked (under Keras'
+/// default-call policy its rows then average V over the splits, a second loop over them per head
+/// element).
+#[test]
+#[ignore = "ReduceSplits::loop_iterations (kernels/fused.rs) leaves out the loop over the splits that \
+            averages V for fully masked rows under MaskedRows::KerasDefault: with H = 128 the reduce \
+            runs correctly up to 252 splits where the plans allow 502 (the adapters' own tuning too: \
+            T=1 Nq=32 Nkv=1 H=128 S=80000 gives 8 of 16 outputs wrong); under MaskedRows::Zeros it is \
+            correct up to 501 splits, one fewer than allowed"]
+fn reduce_at_the_edge_of_the_loop_cap_matches_the_oracle() {
+    for ctx in adapters() {
+        let tuning = Tuning { decode_kernel: false, ..gpu_tuning(ctx, Precision::F32) };
+        if tuning.loop_iteration_cap.is_none() {
+            continue;
+        }
+        for policy in [MaskedRows::Zeros, MaskedRows::KerasDefault] {
+            let c = case("", GqaConfig::new(128, 32, 1), [2, 1, 512, 8, 8]);
+            let masked = |mut c: Case, s: usize| {
+                c.s = s;
+                c.options.masked_rows = policy;
+                let mut vm = vec![true; 2 * s];
+                vm[s..].fill(false);
+                c.options.value_mask = Some(Mask::new(vec![2, s], vm).unwrap());
+                c
+            };
+            let splits = |s: usize| {
+                let c = masked(c.clone(), s);
+                let p = gqa::core::Problem::new(&c.config, &[2, 1, 8], &[2, s, 8], None, &c.options).unwrap();
+                Plan::tuned(&p, &ctx.limits(), tuning).ok().and_then(|p| p.route.attention.splits())
+            };
+            let (mut lo, mut hi) = (512, 1 << 20);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if splits(mid).is_some() { lo = mid } else { hi = mid }
+            }
+            let mut c = masked(c.clone(), lo);
+            c.name = format!("T=1 Nq=32 Nkv=1 H=128 S={lo} ({:?} splits) {policy:?}, batch 1 fully masked", splits(lo));
+            let inputs = c.inputs(5);
+            let want = c.oracle(&inputs);
+            let tuned = ctx.clone().with_tuning(tuning);
+            check_plan(&format!("{} on {}", c.name, adapter_name(ctx)), &c.plan(&tuned), Path::Split);
+            let (diff, _) = c.check_against(&tuned, &inputs, &want, None, F32);
+            eprintln!("[{}] {}: ok, max |diff| {diff:.2e}", adapter_name(ctx), c.name);
+        }
+    }
+}
