@@ -657,35 +657,73 @@ fn forcing_gpu_tuning_keeps_the_drivers_loop_cap() {
     }
 }
 
-/// A projection contracting over 60,000 features (T = 17 rows: not the rows-of-4 kernel) under the
-/// GPU tuning: on Mesa's Vulkan lavapipe the tiled matmul's loops run 18 iterations per 16 features
-/// (its inner loop over the staged slice is kept), past the cap from about 58,250 features, where
-/// its results came back wrong (max |diff| 0.43 at 59,000); the plan gives way to the
-/// register-blocked kernel there. Query and query kernel are quantized (entries in {-1, 0, 1}, and
-/// multiples of 1/1024 up to 16/1024) so that every partial sum of the long contraction is exact in
-/// f32 and the project's tolerance holds.
+/// Projections contracting over many features (T = 17 rows: not the rows-of-4 kernel) under the
+/// GPU tuning. 60,000 features: on Mesa's Vulkan lavapipe the tiled matmul's loops run 18
+/// iterations per 16 features (its inner loop over the staged slice is kept), past the cap from
+/// about 58,250 features, where its results came back wrong (max |diff| 0.43 at 59,000): the plan
+/// gives way to the register-blocked kernel. Then the most features any plan allows under the cap,
+/// found from the plans so that it follows the kernels' `loop_iterations`: with sizes multiples of
+/// 4 (the register-blocked kernel, in f32), odd (its 8x8 form), and in f16 (the f16 matmuls). Query
+/// and query kernel are quantized (entries in {-1, 0, 1}, and multiples of 1/1024 up to 16/1024)
+/// so that every partial sum of the long contraction is exact in f32 and the project's tolerance
+/// holds.
 #[test]
 fn long_contractions_stay_within_the_loop_cap_under_gpu_tuning() {
     let mut ran = Ran::default();
-    let mut c = case("Dq=60000, T=17", GqaConfig::new(4, 4, 1), [1, 17, 5, 8, 8]);
-    c.dq = 60_000;
-    let mut inputs = c.inputs(3);
-    for x in inputs.query.data_mut() {
-        *x = (*x * 1.5).round();
-    }
-    for w in inputs.weights.query.kernel.data_mut() {
-        *w = (*w * 1024.0).round().clamp(-16.0, 16.0) / 1024.0;
-    }
-    let want = c.oracle(&inputs);
+    let wide = |k: usize| {
+        let mut c = case(&format!("Dq={k}, T=17"), GqaConfig::new(4, 4, 1), [1, 17, 5, 8, 8]);
+        c.dq = k;
+        c
+    };
     for ctx in adapters() {
-        let (name, tuned) = contexts(ctx, Precision::F32, Path::Fused).remove(0);
-        let plan = c.plan(&tuned);
-        ran.kernels.extend(check_plan(&format!("{} on {name}", c.name), &plan, Path::Fused));
-        let (diff, _) = c.check_against(&tuned, &inputs, &want, None, F32);
-        eprintln!("[{name}] {}: ok, max |diff| {diff:.2e}", c.name);
+        for precision in [Precision::F32, Precision::F16] {
+            if precision == Precision::F16 && !ctx.supports_f16() {
+                continue;
+            }
+            let (name, tuned) = contexts(ctx, precision, Path::Fused).remove(0);
+            let plans = |k: usize| {
+                let p = gqa::core::Problem::new(&wide(k).config, &[1, 17, k], &[1, 5, 8], None, &Default::default());
+                Plan::tuned(&p.unwrap(), &tuned.limits(), tuned.tuning()).is_ok()
+            };
+            // The most features a plan allows, over the multiples of `step` plus `offset`.
+            let edge = |step: usize, offset: usize| {
+                let (mut lo, mut hi) = (1, 1 << 20);
+                while hi - lo > 1 {
+                    let mid = (lo + hi) / 2;
+                    if plans(mid * step + offset) { lo = mid } else { hi = mid }
+                }
+                lo * step + offset
+            };
+            let mut sizes = vec![edge(2, 1)];
+            if precision == Precision::F32 {
+                sizes.extend([60_000, edge(4, 0)]);
+            }
+            if tuned.tuning().loop_iteration_cap.is_none() {
+                sizes = vec![60_000];
+            }
+            for k in sizes {
+                let c = wide(k);
+                let mut inputs = c.inputs(3);
+                for x in inputs.query.data_mut() {
+                    *x = (*x * 1.5).round();
+                }
+                for w in inputs.weights.query.kernel.data_mut() {
+                    *w = (*w * 1024.0).round().clamp(-16.0, 16.0) / 1024.0;
+                }
+                let want = c.oracle(&inputs);
+                let what = format!("{} {precision:?} on {name}", c.name);
+                let plan = c.plan(&tuned);
+                ran.kernels.extend(check_plan(&what, &plan, Path::Fused));
+                let tol = if precision == Precision::F16 { F16 } else { F32 };
+                let (diff, _) = c.check_against(&tuned, &inputs, &want, None, tol);
+                let query = plan.passes().find(|p| p.label == "project_query").unwrap().kernel.name();
+                eprintln!("[{name}] {} {precision:?}: {query}, ok, max |diff| {diff:.2e}", c.name);
+            }
+        }
     }
     if adapters().iter().any(|c| c.tuning().loop_iteration_cap.is_some()) {
         ran.assert_has(Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)));
+        ran.assert_has(Kernel::Matmul(MatmulKernel::Blocked8x8(MatmulPrecision::F32)));
     }
 }
 

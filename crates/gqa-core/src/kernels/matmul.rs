@@ -131,7 +131,9 @@ impl MatmulKernel {
                     bindings: STORAGE,
                     workgroup_memory_bytes: 0,
                     features,
-                    loop_iterations: |p, _| p.k as u64 + 8,
+                    // The loop over k and its exit, the loop over the block's 8 rows and its exit
+                    // (measured on lavapipe: right up to k = 65,525, wrong from 65,527).
+                    loop_iterations: |p, _| p.k as u64 + 10,
                 }
             }
             MatmulKernel::Blocked { rows, operands, subgroups } => {
