@@ -877,3 +877,40 @@ fn reduce_at_the_edge_of_the_loop_cap_matches_the_oracle() {
         }
     }
 }
+
+/// The separate passes (scores requested) at the largest head size and the longest source the
+/// plans allow under the adapter's loop cap (found from the plans, so that they follow the kernels'
+/// `loop_iterations`): the logits' loop over H, the weighted values' loop over S.
+#[test]
+fn separate_passes_at_the_edge_of_the_loop_cap_match_the_oracle() {
+    let mut ran = Ran::default();
+    for ctx in adapters() {
+        let (name, tuned) = contexts(ctx, Precision::F32, Path::Unfused).remove(0);
+        if tuned.tuning().loop_iteration_cap.is_none() {
+            continue;
+        }
+        let sized =
+            |h: usize, s: usize| with_scores(case(&format!("H={h} S={s}"), GqaConfig::new(h, 1, 1), [1, 17, s, 8, 8]));
+        let plans = |c: &Case| {
+            let p = gqa::core::Problem::new(&c.config, &[1, 17, 8], &[1, c.s, 8], None, &c.options).unwrap();
+            Plan::tuned(&p, &tuned.limits(), tuned.tuning()).is_ok()
+        };
+        // The largest x for which `at(x)` plans.
+        let edge = |at: &dyn Fn(usize) -> Case| {
+            let (mut lo, mut hi) = (1, 1 << 20);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if plans(&at(mid)) { lo = mid } else { hi = mid }
+            }
+            at(lo)
+        };
+        for c in [edge(&|h| sized(h, 20)), edge(&|s| sized(8, s))] {
+            let inputs = c.inputs(3);
+            let want = c.oracle(&inputs);
+            let what = format!("{} on {name}", c.name);
+            ran.kernels.extend(check_plan(&what, &c.plan(&tuned), Path::Unfused));
+            let (diff, _) = c.check_against(&tuned, &inputs, &want, None, F32);
+            eprintln!("[{name}] {}: ok, max |diff| {diff:.2e}", c.name);
+        }
+    }
+}
