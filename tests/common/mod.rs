@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod gpu_tuning;
+
 use std::sync::OnceLock;
 
 use gqa::core::{CallOptions, ForwardOutput, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Precision, Weights};
