@@ -13,12 +13,24 @@ use gqa::core::{BlockRows, MatmulKernel, MatmulPrecision, Operands, Plan, Precis
 
 /// A tuning forced with `with_tuning` keeps the driver's loop cap (Mesa's on CPU adapters, none on
 /// GPUs): `Tuning::GPU`, which has none, plans within it, so the fused kernel gives way where its
-/// loops would pass the cap (T = 20 over S = 2,100 with H = 64), and the call gives the oracle's
-/// result; a tighter cap is kept, a looser one is not; `with_loop_iteration_cap` declares the
-/// driver's cap, lifting it too.
+/// loops would pass the cap (T = 20 with H = 64 over the shortest of S = 2,100, 4,200, ... where
+/// its `loop_iterations` pass it), and the call gives the oracle's result; a tighter cap is kept, a
+/// looser one is not; `with_loop_iteration_cap` declares the driver's cap, lifting it too.
 #[test]
 fn forcing_gpu_tuning_keeps_the_drivers_loop_cap() {
-    let c = case("fused kernel past the cap: H=64 T=20 S=2100", GqaConfig::new(64, 4, 2), [1, 20, 2100, 8, 8]);
+    let sized = |s: usize| case(&format!("H=64 T=20 S={s}"), GqaConfig::new(64, 4, 2), [1, 20, s, 8, 8]);
+    // The fused kernel's loops over S at this shape, as its plan counts them.
+    let fused_loops = |c: &Case| {
+        let p = gqa::core::Problem::new(&c.config, &[1, 20, 8], &[1, c.s, 8], None, &c.options).unwrap();
+        let plan = Plan::tuned(&p, &gqa::core::Limits::default(), Tuning::GPU).unwrap();
+        let pass = plan.passes().find(|p| matches!(p.kernel, Kernel::FusedAttention { .. })).expect("the fused kernel");
+        pass.kernel.loop_iterations(&pass.params, [0, 0])
+    };
+    let c = [2100, 4200, 8400, 16_800, 33_600]
+        .into_iter()
+        .map(sized)
+        .find(|c| fused_loops(c) > gqa::core::LLVMPIPE_LOOP_CAP)
+        .expect("a source past the cap for the fused kernel");
     let inputs = c.inputs(3);
     let want = c.oracle(&inputs);
     for ctx in adapters() {
