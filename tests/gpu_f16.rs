@@ -4,25 +4,10 @@
 
 mod common;
 
-use common::{Case, F16, F32, adapter_name, adapters, random_mask, random_weights};
+use common::{Case, F16, F32, adapter_name, adapters, f16_adapters, random_mask, random_weights};
 use gqa::core::{BufferId, CallOptions, CausalAlignment, Dense, GqaConfig, Kernel, LayerDims, Precision, Tuning};
 use gqa::core::{FusedOutput, Lanes, MatmulKernel, MatmulPrecision};
 use gqa::gpu::{GpuContext, GqaLayer};
-
-/// The adapters with `SHADER_F16`. Fails when there is none (lavapipe has it) unless
-/// `GQA_ALLOW_NO_F16=1`, so the f16 tests never pass by skipping unnoticed.
-fn f16_adapters() -> Vec<&'static GpuContext> {
-    let found: Vec<&GpuContext> = adapters().iter().filter(|c| c.supports_f16()).collect();
-    if found.is_empty() {
-        assert_eq!(
-            std::env::var("GQA_ALLOW_NO_F16").as_deref(),
-            Ok("1"),
-            "no adapter with SHADER_F16 (Vulkan lavapipe has it: apt-get install -y mesa-vulkan-drivers libvulkan1); \
-             set GQA_ALLOW_NO_F16=1 to accept"
-        );
-    }
-    found
-}
 
 /// The contexts to run an f16 case on: each f16 adapter with its own tuning (separate attention
 /// passes on CPU adapters) and with the fused attention kernel forced on.

@@ -86,7 +86,8 @@ fn long_sequences_plan_no_scores_buffer() {
     // T = S = 8192 with 32 query heads: the fused plan never allocates a T x S buffer.
     let ctx = &adapters()[0];
     let _gl = common::gl_guard(ctx);
-    let tuned = ctx.clone().with_tuning(Tuning::GPU);
+    // A GPU's plan: no loop cap (the plan is only inspected, never run here).
+    let tuned = ctx.clone().with_tuning(Tuning::GPU).with_loop_iteration_cap(None);
     let cfg = GqaConfig::new(128, 32, 8);
     let dims = gqa::core::LayerDims { query_dim: 64, key_dim: 64, value_dim: 64 };
     let layer = gqa::gpu::GqaLayer::new(&tuned, &cfg, &common::random_weights(&cfg, dims, 1)).unwrap();

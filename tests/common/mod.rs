@@ -3,9 +3,11 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod gpu_tuning;
+
 use std::sync::OnceLock;
 
-use gqa::core::{CallOptions, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Precision, Weights};
+use gqa::core::{CallOptions, ForwardOutput, GqaConfig, HostTensor, Initializer, LayerDims, Mask, Precision, Weights};
 use gqa::gpu::GpuContext;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -36,6 +38,21 @@ pub fn adapters() -> &'static [GpuContext] {
         }
         found
     })
+}
+
+/// The adapters with `SHADER_F16`. Fails when there is none (lavapipe has it) unless
+/// `GQA_ALLOW_NO_F16=1`, so the f16 tests never pass by skipping unnoticed.
+pub fn f16_adapters() -> Vec<&'static GpuContext> {
+    let found: Vec<&GpuContext> = adapters().iter().filter(|c| c.supports_f16()).collect();
+    if found.is_empty() {
+        assert_eq!(
+            std::env::var("GQA_ALLOW_NO_F16").as_deref(),
+            Ok("1"),
+            "no adapter with SHADER_F16 (Vulkan lavapipe has it: apt-get install -y mesa-vulkan-drivers libvulkan1); \
+             set GQA_ALLOW_NO_F16=1 to accept"
+        );
+    }
+    found
 }
 
 /// Serialises GL work across the test threads of a binary. wgpu's GL backend holds one context
@@ -153,6 +170,9 @@ pub struct Case {
     pub dk: Option<usize>,
     /// The call's options.
     pub options: CallOptions,
+    /// Elements of the value input set after the random draw, as (flat index into its (B, S, Dv)
+    /// data, value): NaN and infinities, for both the layer and the oracle.
+    pub value_overrides: Vec<(usize, f32)>,
 }
 
 impl Case {
@@ -168,6 +188,7 @@ impl Case {
             dv: 10,
             dk: None,
             options: CallOptions::default(),
+            value_overrides: Vec::new(),
         }
     }
 
@@ -220,20 +241,63 @@ impl Case {
 
     /// The comparison of [`Case::check_precision`], without taking the GL guard.
     fn compare(&self, ctx: &GpuContext, seed: u64, precision: Option<Precision>, tol: Tolerance) -> (f32, Precision) {
+        let inputs = self.inputs(seed);
+        let want = self.oracle(&inputs);
+        self.compare_with(ctx, &inputs, &want, precision, tol)
+    }
+
+    /// The case's weights and inputs for `seed`, with [`Case::value_overrides`] applied.
+    pub fn inputs(&self, seed: u64) -> Inputs {
         let mut r = rng(seed);
         let weights = random_weights(&self.config, self.dims(), seed);
         let query = random_tensor(&[self.batch, self.t, self.dq], &mut r);
-        let value = random_tensor(&[self.batch, self.s, self.dv], &mut r);
+        let mut value = random_tensor(&[self.batch, self.s, self.dv], &mut r);
         let key = self.dk.map(|dk| random_tensor(&[self.batch, self.s, dk], &mut r));
-        let want = gqa::reference::forward(&self.config, &weights, &query, &value, key.as_ref(), &self.options)
-            .unwrap_or_else(|e| panic!("{}: oracle failed: {e}", self.name));
+        for &(i, x) in &self.value_overrides {
+            value.data_mut()[i] = x;
+        }
+        Inputs { weights, query, value, key }
+    }
+
+    /// The oracle's output (and scores when requested) for `inputs`.
+    pub fn oracle(&self, inputs: &Inputs) -> ForwardOutput {
+        let Inputs { weights, query, value, key } = inputs;
+        gqa::reference::forward(&self.config, weights, query, value, key.as_ref(), &self.options)
+            .unwrap_or_else(|e| panic!("{}: oracle failed: {e}", self.name))
+    }
+
+    /// Runs the case's call with `inputs` on `ctx` (taking [`gl_guard`]) and compares it with the
+    /// oracle's `want` at `tol`, the output poisoned first; the layer made as in
+    /// [`Case::check_precision`]. Returns the maximum absolute difference of the output and the
+    /// precision the layer ran in.
+    pub fn check_against(
+        &self,
+        ctx: &GpuContext,
+        inputs: &Inputs,
+        want: &ForwardOutput,
+        precision: Option<Precision>,
+        tol: Tolerance,
+    ) -> (f32, Precision) {
+        let _gl = gl_guard(ctx);
+        self.compare_with(ctx, inputs, want, precision, tol)
+    }
+
+    fn compare_with(
+        &self,
+        ctx: &GpuContext,
+        inputs: &Inputs,
+        want: &ForwardOutput,
+        precision: Option<Precision>,
+        tol: Tolerance,
+    ) -> (f32, Precision) {
+        let Inputs { weights, query, value, key } = inputs;
         let mut layer = match precision {
-            None => gqa::gpu::GqaLayer::new(ctx, &self.config, &weights).unwrap(),
-            Some(p) => gqa::gpu::GqaLayer::with_precision(ctx, &self.config, &weights, p).unwrap(),
+            None => gqa::gpu::GqaLayer::new(ctx, &self.config, weights).unwrap(),
+            Some(p) => gqa::gpu::GqaLayer::with_precision(ctx, &self.config, weights, p).unwrap(),
         };
         layer.set_poison_outputs(true);
         let got = layer
-            .forward(&query, &value, key.as_ref(), &self.options)
+            .forward(query, value, key.as_ref(), &self.options)
             .unwrap_or_else(|e| panic!("{} on {}: {e}", self.name, adapter_name(ctx)));
         let label = format!("{} on {}", self.name, adapter_name(ctx));
         assert_eq!(got.output.shape(), want.output.shape(), "{label}");
@@ -249,4 +313,17 @@ impl Case {
         let diff = got.output.data().iter().zip(want.output.data()).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
         (diff, layer.precision())
     }
+}
+
+/// A case's weights and inputs ([`Case::inputs`]).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The layer's weights.
+    pub weights: Weights,
+    /// Query (B, T, Dq).
+    pub query: HostTensor,
+    /// Value (B, S, Dv).
+    pub value: HostTensor,
+    /// Key (B, S, Dk), when given.
+    pub key: Option<HostTensor>,
 }

@@ -29,6 +29,8 @@ pub struct GpuContext {
     async_polling: AsyncPolling,
     plan_limits: Option<gqa_core::Limits>,
     tuning: gqa_core::Tuning,
+    /// The driver's loop cap ([`GpuContext::loop_iteration_cap`]): the tuning's cap is never looser.
+    loop_iteration_cap: Option<u64>,
     lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -175,6 +177,7 @@ impl GpuContext {
             async_polling: AsyncPolling::default(),
             plan_limits: None,
             tuning,
+            loop_iteration_cap: base.loop_iteration_cap,
             lost: Default::default(),
         })
     }
@@ -271,9 +274,36 @@ impl GpuContext {
 
     /// The same context with other kernel variants (for tests and experiments). Every variant runs
     /// on every adapter except the subgroup ones (`subgroups: true`), which need a device with
-    /// `Features::SUBGROUP`: elsewhere calls fail with [`GpuError::Unsupported`].
+    /// `Features::SUBGROUP`: elsewhere calls fail with [`GpuError::Unsupported`]. The tuning's
+    /// `loop_iteration_cap` is never looser than the driver's ([`GpuContext::loop_iteration_cap`]):
+    /// a tuning without one, or with a larger one, keeps the driver's, so that forcing
+    /// [`gqa_core::Tuning::GPU`] on Mesa's llvmpipe gives plans that stay within its cap (loops past it
+    /// stop silently there) instead of wrong results. A smaller cap is kept as given.
     pub fn with_tuning(mut self, tuning: gqa_core::Tuning) -> Self {
-        self.tuning = tuning;
+        let loop_iteration_cap = match (tuning.loop_iteration_cap, self.loop_iteration_cap) {
+            (Some(given), Some(driver)) => Some(given.min(driver)),
+            (given, driver) => given.or(driver),
+        };
+        self.tuning = gqa_core::Tuning { loop_iteration_cap, ..tuning };
+        self
+    }
+
+    /// The most loop iterations the driver runs per invocation before it stops a shader's loops
+    /// early, as this context assumes: [`gqa_core::LLVMPIPE_LOOP_CAP`] on CPU adapters (Mesa's
+    /// lavapipe and llvmpipe), `None` on GPUs, unless set with
+    /// [`GpuContext::with_loop_iteration_cap`]. [`GpuContext::tuning`]'s cap is never looser.
+    pub fn loop_iteration_cap(&self) -> Option<u64> {
+        self.loop_iteration_cap
+    }
+
+    /// The same context, assuming the driver stops loops after `cap` iterations per invocation
+    /// (`None`: never), for both the driver's cap ([`GpuContext::loop_iteration_cap`]) and the
+    /// tuning's: for a CPU adapter known not to stop loops (the default assumes Mesa's cap on every
+    /// CPU adapter), a GPU driver known to stop them, or planning for such a device. Plans on a
+    /// driver that does stop loops, made with a looser cap than its own, give wrong results.
+    pub fn with_loop_iteration_cap(mut self, cap: Option<u64>) -> Self {
+        self.loop_iteration_cap = cap;
+        self.tuning.loop_iteration_cap = cap;
         self
     }
 

@@ -106,7 +106,10 @@ impl MatmulKernel {
                 workgroup_memory_bytes: 2 * 16 * 64 * 4,
                 features: Features::NONE,
                 waves_floor: WavesFloor { rdna: 32, gcn: 8 },
-                loop_iterations: |p, _| (p.k as u64).div_ceil(16) + 16,
+                // Per 16 steps of k: the staging step, the 16 steps of the inner loop over the
+                // staged slice and its exit (Mesa's Vulkan lavapipe keeps that loop: 18 per slice,
+                // measured); the outer loop's exit, and the 4 stores' loops of 4 and their exits.
+                loop_iterations: |p, _| (p.k as u64).div_ceil(16) * 18 + 1 + 4 * 5,
             },
             MatmulKernel::Blocked8x8(precision) => {
                 let (name, file, snippets, features): (_, _, &'static [&'static str], _) = match precision {
@@ -130,7 +133,9 @@ impl MatmulKernel {
                     workgroup_memory_bytes: 0,
                     features,
                     waves_floor: WavesFloor { rdna: 8, gcn: 2 },
-                    loop_iterations: |p, _| p.k as u64 + 8,
+                    // The loop over k and its exit, the loop over the block's 8 rows and its exit
+                    // (measured on lavapipe: right up to k = 65,525, wrong from 65,527).
+                    loop_iterations: |p, _| p.k as u64 + 10,
                 }
             }
             MatmulKernel::Blocked { rows, operands, subgroups } => {

@@ -49,12 +49,19 @@ pub struct ProjectionRoute {
     variant: MatmulVariant,
     subgroups: bool,
     limits: Limits,
+    loop_iteration_cap: Option<u64>,
 }
 
 impl ProjectionRoute {
     /// The projections' choice under `tuning` on a device with `limits`.
     pub fn new(tuning: &Tuning, limits: &Limits) -> Self {
-        Self { precision: tuning.precision, variant: tuning.matmul, subgroups: tuning.subgroups, limits: *limits }
+        Self {
+            precision: tuning.precision,
+            variant: tuning.matmul,
+            subgroups: tuning.subgroups,
+            limits: *limits,
+            loop_iteration_cap: tuning.loop_iteration_cap,
+        }
     }
 
     /// The matmul of projection `dense` for an `m` x `k` by `k` x `n` product. f16 plans take the
@@ -66,8 +73,33 @@ impl ProjectionRoute {
     /// subgroups where the tuning has them, and 8 rows per invocation for at most
     /// [`ROWS8_MAX_ROWS`] rows (which fill at most half of a 128-row tile) and where the 16-row
     /// form's grid would be one workgroup (at most 128 x 128 outputs): its two tiles then let a
-    /// second core work (with two 16-row tiles or more, the 8-row form gains nothing).
+    /// second core work (with two 16-row tiles or more, the 8-row form gains nothing). An f32
+    /// kernel whose loops would pass the tuning's loop cap over `k` gives way to the storage-buffer
+    /// `Blocked` (sizes multiples of 4) or `Blocked8x8`, the first within it (the plan's check
+    /// names the cap where none is).
     pub fn kernel(&self, dense: Dense, m: u64, k: u64, n: u64) -> MatmulKernel {
+        let preferred = self.preferred(dense, m, k, n);
+        if self.precision == Precision::F16 || self.within_loop_cap(preferred, m, k, n) {
+            return preferred;
+        }
+        let vec4 = k.is_multiple_of(4) && n.is_multiple_of(4);
+        let blocked = vec4.then_some(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false));
+        blocked
+            .into_iter()
+            .chain([MatmulKernel::Blocked8x8(MatmulPrecision::F32)])
+            .find(|&kernel| self.within_loop_cap(kernel, m, k, n))
+            .unwrap_or(preferred)
+    }
+
+    /// Whether `kernel`'s loops over an `m` x `k` by `k` x `n` product stay within the tuning's cap.
+    fn within_loop_cap(&self, kernel: MatmulKernel, m: u64, k: u64, n: u64) -> bool {
+        let [m, k, n] = [m, k, n].map(|x| u32::try_from(x).unwrap_or(u32::MAX));
+        let params = Params { m, k, n, ..Params::default() };
+        self.loop_iteration_cap.is_none_or(|cap| Kernel::Matmul(kernel).loop_iterations(&params, [0, 0]) <= cap)
+    }
+
+    /// The kernel [`ProjectionRoute::kernel`] picks before the loop cap is considered.
+    fn preferred(&self, dense: Dense, m: u64, k: u64, n: u64) -> MatmulKernel {
         match (self.precision, dense) {
             (Precision::F16, Dense::Output) => return MatmulKernel::Blocked8x8(MatmulPrecision::F16ToF32),
             (Precision::F16, _) => return MatmulKernel::Blocked8x8(MatmulPrecision::F16),

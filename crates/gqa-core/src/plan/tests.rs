@@ -602,3 +602,32 @@ fn short_queries_split_on_gpus_and_take_the_block_attention_beyond_the_decode_ke
     assert_eq!(split_kernel(Tuning { decode_kernel: false, ..Tuning::CPU }, 16), Some(partials));
     assert_eq!(split_kernel(Tuning { block_attention: false, ..Tuning::CPU }, 16), Some(partials));
 }
+
+/// Under a loop cap, a projection whose tiled matmul would loop past it (18 iterations per 16 of
+/// k, measured on lavapipe) takes the storage-buffer register-blocked kernel (sizes multiples of
+/// 4) or the 8x8 one; without a cap, the tiled one at any k; past every kernel's loops, the plan
+/// is an error naming the cap.
+#[test]
+fn projections_past_the_loop_cap_give_way_to_register_blocking() {
+    let capped = Tuning { loop_iteration_cap: Some(crate::LLVMPIPE_LOOP_CAP), ..Tuning::GPU };
+    let limits = Limits::default();
+    let kernel = |tuning: &Tuning, k| ProjectionRoute::new(tuning, &limits).kernel(Dense::Query, 17, k, 16);
+    // 3,638 slices: 65,505 iterations; 3,640: 65,541.
+    assert_eq!(kernel(&capped, 58_208), MatmulKernel::Tiled);
+    assert_eq!(kernel(&capped, 58_240), MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false));
+    assert_eq!(kernel(&capped, 58_241), MatmulKernel::Blocked8x8(crate::MatmulPrecision::F32));
+    assert_eq!(kernel(&Tuning::GPU, 1 << 20), MatmulKernel::Tiled);
+    let f16 = Tuning { precision: Precision::F16, ..capped };
+    assert_eq!(kernel(&f16, 60_000), MatmulKernel::Blocked8x8(crate::MatmulPrecision::F16));
+    // A whole plan: every pass within the cap.
+    let cfg = GqaConfig::new(4, 4, 1);
+    let wide = |d: usize| Problem::new(&cfg, &[1, 17, d], &[1, 5, 8], None, &CallOptions::default()).unwrap();
+    let plan = Plan::tuned(&wide(60_000), &limits, capped).unwrap();
+    for pass in plan.passes() {
+        assert!(pass.kernel.loop_iterations(&pass.params, [0, 0]) <= crate::LLVMPIPE_LOOP_CAP, "{}", pass.label);
+    }
+    let query = plan.passes().find(|p| p.label == "project_query").unwrap();
+    assert_eq!(query.kernel, Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)));
+    let err = Plan::tuned(&wide(300_000), &limits, capped).unwrap_err();
+    assert!(err.to_string().contains("loop_iteration_cap"), "{err}");
+}
