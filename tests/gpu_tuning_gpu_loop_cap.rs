@@ -139,9 +139,6 @@ fn long_contractions_stay_within_the_loop_cap_under_gpu_tuning() {
 /// the separate passes: the count must not undercount what the driver runs (a kernel whose loops
 /// were stopped early would give wrong rows here). H = 64 under both masked-row policies, H = 256.
 #[test]
-#[ignore = "FusedAttention::loop_iterations (kernels/fused.rs) leaves out the per-tile staging and \
-            rescale loops: at the last S it allows (H = 64: S = 1811) every row is wrong on lavapipe \
-            and llvmpipe; the kernels are correct up to S = 1753 there"]
 fn fused_kernel_at_the_edge_of_the_loop_cap_matches_the_oracle() {
     let mut ran = Ran::default();
     for ctx in adapters() {
@@ -187,11 +184,6 @@ fn fused_kernel_at_the_edge_of_the_loop_cap_matches_the_oracle() {
 /// default-call policy its rows then average V over the splits, a second loop over them per head
 /// element).
 #[test]
-#[ignore = "ReduceSplits::loop_iterations (kernels/fused.rs) leaves out the loop over the splits that \
-            averages V for fully masked rows under MaskedRows::KerasDefault: with H = 128 the reduce \
-            runs correctly up to 252 splits where the plans allow 502 (the adapters' own tuning too: \
-            T=1 Nq=32 Nkv=1 H=128 S=80000 gives 8 of 16 outputs wrong); under MaskedRows::Zeros it is \
-            correct up to 501 splits, one fewer than allowed"]
 fn reduce_at_the_edge_of_the_loop_cap_matches_the_oracle() {
     for ctx in adapters() {
         let tuning = Tuning { decode_kernel: false, ..gpu_tuning(ctx, Precision::F32) };

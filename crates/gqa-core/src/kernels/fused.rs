@@ -145,9 +145,13 @@ pub fn reduce(precision: Precision) -> KernelSpec {
         workgroup_memory_bytes: 0,
         features,
         waves_floor: WavesFloor { rdna: 32, gcn: 10 },
+        // Two walks over the splits (maxima, sums); per element of H one more, and under Keras'
+        // default-call policy a second for a fully masked row's average of V; the loops' exits
+        // (measured on lavapipe: right up to one split fewer than this allows).
         loop_iterations: |p, _| {
             let splits = (p.s_len as u64).div_ceil((p.split_keys as u64).max(1));
-            (splits + 1) * (p.head_dim as u64 + 2) + 64
+            let per_h = if p.masked_rows == 1 { 2 * (splits + 2) } else { splits + 2 };
+            2 * (splits + 2) + p.head_dim as u64 * (per_h + 1) + 64
         },
     }
 }
