@@ -217,3 +217,33 @@ impl Command {
         }
     }
 }
+
+/// `--tuning` (`gqa demo`, `gqa bench`): the kernel set a run starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TuningFlag {
+    /// The adapter's own.
+    Auto,
+    /// [`gqa_core::Tuning::GPU`]: tiled matmuls, the fused attention and its split decode.
+    Gpu,
+    /// [`gqa_core::Tuning::CPU`]: textured register-blocked matmuls, the block and decode attention.
+    Cpu,
+}
+
+impl TuningFlag {
+    /// The tuning to run with on an adapter whose own is `adapter`: what the device imposes or offers
+    /// (the loop cap, subgroups and their sizes) stays the adapter's.
+    pub fn apply(self, adapter: gqa_core::Tuning) -> gqa_core::Tuning {
+        let base = match self {
+            TuningFlag::Auto => adapter,
+            TuningFlag::Gpu => gqa_core::Tuning::GPU,
+            TuningFlag::Cpu => gqa_core::Tuning::CPU,
+        };
+        gqa_core::Tuning {
+            loop_iteration_cap: adapter.loop_iteration_cap,
+            subgroups: adapter.subgroups,
+            subgroup_sizes: adapter.subgroup_sizes,
+            precision: adapter.precision,
+            ..base
+        }
+    }
+}

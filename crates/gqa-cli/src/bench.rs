@@ -71,6 +71,10 @@ pub struct BenchArgs {
     /// kernel (attention_decode.wgsl), to compare.
     #[arg(long)]
     pub no_decode_kernel: bool,
+    /// The kernel set to start from: the adapter's (auto), the one for GPUs (gpu) or for CPU
+    /// adapters (cpu), keeping the adapter's loop cap and subgroups.
+    #[arg(long, value_enum, default_value_t = crate::args::TuningFlag::Auto)]
+    pub tuning: crate::args::TuningFlag,
     /// Write the table as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
@@ -133,6 +137,7 @@ impl BenchArgs {
             "causal": self.causal,
             "no_oracle": self.no_oracle,
             "no_decode_kernel": self.no_decode_kernel,
+            "tuning": format!("{:?}", self.tuning).to_lowercase(),
         });
         (shape, options)
     }
@@ -312,6 +317,7 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
     let sweep = args.sweep();
     let started = Instant::now();
     let ctx = crate::backend::open(args.backend)?;
+    let ctx = ctx.clone().with_tuning(args.tuning.apply(ctx.tuning()));
     let context_time = started.elapsed();
     let gpu_err = |context: &str| {
         let context = context.to_string();

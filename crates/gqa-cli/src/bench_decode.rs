@@ -83,12 +83,11 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
     }
     let gpu_err = |context: String| move |source| CliError::Gpu { context: context.clone(), source };
     let ctx = crate::backend::open(args.backend)?;
-    let ctx = if args.no_decode_kernel {
-        let tuning = gqa_core::Tuning { decode_kernel: false, ..ctx.tuning() };
-        ctx.with_tuning(tuning)
-    } else {
-        ctx
-    };
+    let mut tuning = args.tuning.apply(ctx.tuning());
+    if args.no_decode_kernel {
+        tuning.decode_kernel = false;
+    }
+    let ctx = ctx.with_tuning(tuning);
     // The probes are built once; the copy probe runs again before every timed step, and each share
     // of it is the median of the steps' own ratios (the header's figures are the first measurement).
     let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes".into()))?;

@@ -148,8 +148,8 @@ pub struct DemoArgs {
     /// the fused attention, its split decode) or for CPU adapters (cpu); the other flags apply on
     /// top. The adapter's loop cap and subgroups are kept: `--tuning gpu` on lavapipe checks the
     /// GPU kernels at this shape.
-    #[arg(long, value_enum, default_value_t = TuningFlag::Auto)]
-    pub(crate) tuning: TuningFlag,
+    #[arg(long, value_enum, default_value_t = crate::args::TuningFlag::Auto)]
+    pub(crate) tuning: crate::args::TuningFlag,
     /// Print a JSON report on stdout (adapter, shape, options, times, the check); the text report
     /// then goes to stderr.
     #[arg(long)]
@@ -159,17 +159,6 @@ pub struct DemoArgs {
     /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
     #[arg(long)]
     pub(crate) roofline: bool,
-}
-
-/// `--tuning`: the kernel set a run starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum TuningFlag {
-    /// The adapter's own.
-    Auto,
-    /// [`gqa_core::Tuning::GPU`].
-    Gpu,
-    /// [`gqa_core::Tuning::CPU`].
-    Cpu,
 }
 
 /// `--matmul`: a projection matmul variant.
@@ -585,18 +574,7 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdi
 
 /// The adapter's tuning with the flags that override it (`--no-fused`, `--matmul`, `--f16` ...).
 fn tuning(args: &DemoArgs, adapter: gqa_core::Tuning) -> gqa_core::Tuning {
-    let base = match args.tuning {
-        TuningFlag::Auto => adapter,
-        TuningFlag::Gpu => gqa_core::Tuning::GPU,
-        TuningFlag::Cpu => gqa_core::Tuning::CPU,
-    };
-    // What the device imposes or offers stays the adapter's.
-    let mut tuning = gqa_core::Tuning {
-        loop_iteration_cap: adapter.loop_iteration_cap,
-        subgroups: adapter.subgroups,
-        subgroup_sizes: adapter.subgroup_sizes,
-        ..base
-    };
+    let mut tuning = args.tuning.apply(adapter);
     if args.no_fused {
         tuning.fused_attention = false;
     }

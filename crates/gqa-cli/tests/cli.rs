@@ -481,3 +481,43 @@ fn demo_checks_every_output_and_exits_with_its_status() {
         assert!(text(&out.stderr).starts_with("error: gqa demo: opening a metal adapter: "), "{}", text(&out.stderr));
     }
 }
+
+/// `--tuning gpu` runs the GPU kernel set on whatever adapter there is (the software ones here,
+/// keeping their loop cap) and checks it like any run; `--tuning cpu` the CPU adapters' set.
+#[test]
+fn demo_and_bench_start_from_the_kernel_set_asked() {
+    let shape = [
+        "--target-len",
+        "12",
+        "--source-len",
+        "70",
+        "--query-heads",
+        "4",
+        "--kv-heads",
+        "2",
+        "--head-dim",
+        "8",
+        "--query-dim",
+        "16",
+        "--value-dim",
+        "16",
+        "--runs",
+        "1",
+        "--no-causal",
+    ];
+    for backend in backends() {
+        for (tuning, attention, matmul) in
+            [("gpu", "attention_fused", "matmul_bias "), ("cpu", "attention_block", "matmul_bias_tex")]
+        {
+            let out = gqa(&[&["demo", "--backend", backend, "--tuning", tuning][..], &shape].concat());
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{backend} {tuning}: {stdout}");
+            assert!(stdout.contains(attention) && stdout.contains(matmul), "{backend} {tuning}: {stdout}");
+            assert!(stdout.contains(": PASS (all 2 outputs"), "{backend} {tuning}: {stdout}");
+        }
+    }
+    let out = gqa(&["bench", "--tuning", "gpu", "--seq", "16", "--runs", "1", "--json", "--head-dim", "8"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"tuning\": \"gpu\""), "{stdout}");
+}
