@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use crate::exp::exp;
 use crate::mask::Visibility;
 use crate::matmul::{Rows, Threads, product};
+use crate::softmax;
 
 /// Query rows (times the group's heads) per tile: M = max(1, TILE_QUERIES / R) rows x R heads.
 const TILE_QUERIES: usize = 64;
@@ -104,8 +105,6 @@ struct RowState {
     t: usize,
     u: usize,
     range: (usize, usize),
-    max: f32,
-    sum: f32,
     seen: bool,
 }
 
@@ -150,7 +149,7 @@ impl Walk<'_> {
                 for (d, x) in qs[m * nh..][..nh].iter_mut().zip(src) {
                     *d = x * scale;
                 }
-                rows.push(RowState { t, u, range, max: f32::NEG_INFINITY, sum: 0.0, seen: false });
+                rows.push(RowState { t, u, range, seen: false });
             }
         }
 
@@ -160,6 +159,8 @@ impl Walk<'_> {
         let (lo, hi) = if self.finite_outside(b, g, lo, hi) { (lo, hi) } else { (0, ns) };
 
         let mut acc = vec![0.0f32; m_rows * nh];
+        let (mut max, mut sum, mut alpha) =
+            (vec![f32::NEG_INFINITY; m_rows], vec![0.0f32; m_rows], vec![1.0f32; m_rows]);
         let mut logits = vec![0.0f32; m_rows * KEY_BLOCK.min(ns.max(1))];
         let dropout = p.dropout.map(|d| (d, (1.0 / (1.0 - f64::from(d.rate))) as f32));
         let mut s0 = lo;
@@ -168,32 +169,20 @@ impl Walk<'_> {
             let n = s1 - s0;
             let l = &mut logits[..m_rows * n];
             product(l, Rows::dense(&qs, m_rows, nh), self.block(self.k, b, g, s0, s1), true, false, Threads::One);
-            for (m, (row, x)) in rows.iter_mut().zip(l.chunks_exact_mut(n)).enumerate() {
-                let seen = self.vis.apply(b, row.u, row.t, s0, row.range, x);
-                row.seen |= seen > 0;
-                let block_max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let new_max = row.max.max(block_max);
-                let alpha = if new_max == f32::NEG_INFINITY {
-                    x.fill(0.0);
-                    1.0
-                } else {
-                    for e in x.iter_mut() {
-                        *e = exp(*e - new_max);
-                    }
-                    exp(row.max - new_max)
-                };
-                row.sum = row.sum * alpha + x.iter().sum::<f32>();
-                row.max = new_max;
+            for (row, x) in rows.iter_mut().zip(l.chunks_exact_mut(n)) {
+                row.seen |= self.vis.apply(b, row.u, row.t, s0, row.range, x) > 0;
+            }
+            softmax::update(l, n, &mut max, &mut sum, &mut alpha);
+            for (m, (row, x)) in rows.iter().zip(l.chunks_exact_mut(n)).enumerate() {
                 if let Some((spec, keep_scale)) = dropout {
                     for (j, e) in x.iter_mut().enumerate() {
-                        let kept =
-                            dropout::keep(spec.seed, spec.rate, b as u32, row.u as u32, row.t as u32, (s0 + j) as u32);
-                        *e = if kept { *e * keep_scale } else { 0.0 };
+                        let (u, t, s) = (row.u as u32, row.t as u32, (s0 + j) as u32);
+                        *e = if dropout::keep(spec.seed, spec.rate, b as u32, u, t, s) { *e * keep_scale } else { 0.0 };
                     }
                 }
-                if alpha != 1.0 {
+                if alpha[m] != 1.0 {
                     for a in &mut acc[m * nh..][..nh] {
-                        *a *= alpha;
+                        *a *= alpha[m];
                     }
                 }
             }
@@ -205,14 +194,14 @@ impl Walk<'_> {
             let o = &mut acc[m * nh..][..nh];
             if row.seen {
                 for x in o.iter_mut() {
-                    *x /= row.sum;
+                    *x /= sum[m];
                 }
             } else if p.masked_rows == MaskedRows::KerasDefault {
                 self.uniform_row(b, g, row, o);
             }
             // Else the zeros policy: acc holds the zero probabilities times V (0, or NaN from V).
         }
-        let scores = p.return_scores.then(|| self.scores(tile, &qs, &rows));
+        let scores = p.return_scores.then(|| self.scores(tile, &qs, &rows, &max, &sum));
         TileOut { o: acc, scores }
     }
 
@@ -239,7 +228,7 @@ impl Walk<'_> {
     }
 
     /// The tile's probabilities (M x S), before dropout, from the rows' final maximum and sum.
-    fn scores(&self, tile: Tile, qs: &[f32], rows: &[RowState]) -> Vec<f32> {
+    fn scores(&self, tile: Tile, qs: &[f32], rows: &[RowState], max: &[f32], sum: &[f32]) -> Vec<f32> {
         let p = self.p;
         let (nh, ns) = (p.head_dim, p.source_len);
         let m_rows = rows.len();
@@ -267,7 +256,7 @@ impl Walk<'_> {
                 }
                 self.vis.apply(tile.b, row.u, row.t, s0, row.range, x);
                 for (d, e) in dst.iter_mut().zip(x.iter()) {
-                    *d = if *e == f32::NEG_INFINITY { 0.0 } else { exp(*e - row.max) / row.sum };
+                    *d = if *e == f32::NEG_INFINITY { 0.0 } else { exp(*e - max[m]) / sum[m] };
                 }
             }
             s0 = s1;

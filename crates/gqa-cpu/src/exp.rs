@@ -1,6 +1,9 @@
 //! `e^x` for f32, written so that a loop over a slice compiles to SIMD (no call to libm per
 //! element): the softmax takes one per logit, so this is on the attention's hot path.
 //!
+//! Plain multiplies and adds (no `mul_add`, no `round`): without FMA in the compile target those are
+//! calls into libm, one per element.
+//!
 //! The classic reduction: `x = n·ln 2 + r` with `|r| <= ln 2 / 2` (ln 2 split in two parts so that
 //! `r` is exact), a degree-6 polynomial for `e^r`, and `2^n` built from the exponent bits (in two
 //! halves, so that `n = 128` does not overflow the bits). Relative error within a few ulp over the
@@ -15,6 +18,8 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 const MIN_ARG: f32 = -87.336_55;
 /// Above this, e^x overflows f32: +inf.
 const MAX_ARG: f32 = 88.722_84;
+/// 1.5·2^23: adding and subtracting it rounds an f32 of magnitude below 2^22 to an integer.
+const ROUNDER: f32 = 12_582_912.0;
 /// Taylor-like minimax coefficients of (e^r - 1 - r) / r² on |r| <= ln 2 / 2, highest first.
 const POLY: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
 
@@ -22,13 +27,14 @@ const POLY: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let xc = x.clamp(MIN_ARG, MAX_ARG);
-    let n = (xc * LOG2_E).round();
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, xc));
+    // Round to nearest by adding and subtracting 1.5·2^23 (exact for |x·log2 e| < 2^22): no call.
+    let n = (xc * LOG2_E + ROUNDER) - ROUNDER;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
     let mut p = POLY[0];
     for c in &POLY[1..] {
-        p = p.mul_add(r, *c);
+        p = p * r + c;
     }
-    let e_r = (p * r).mul_add(r, r) + 1.0;
+    let e_r = (p * r * r + r) + 1.0;
     // 2^n as 2^(n/2) · 2^(n - n/2): each half is a normal number for n in [-126, 128].
     let n = n as i32;
     let half = n >> 1;

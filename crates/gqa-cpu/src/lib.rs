@@ -15,6 +15,8 @@
 //! - [`KvCache`]: prefill, chunks, steps, ragged sequences and windows, read and loaded in the
 //!   format every implementation shares.
 //!
+//! [`attention`] runs the attention alone on Q, K and V an application projected itself.
+//!
 //! [`CpuLayer`] implements [`gqa_core::AttentionLayer`], the call shape of the GPU layer and the
 //! oracle, so the same code runs on either.
 //!
@@ -40,6 +42,9 @@ pub mod kv_cache;
 mod layer;
 mod mask;
 mod matmul;
+mod projected;
+mod softmax;
 
 pub use kv_cache::KvCache;
 pub use layer::CpuLayer;
+pub use projected::{AttentionOutput, attention};
