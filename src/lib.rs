@@ -10,6 +10,9 @@
 //! - [`core`](mod@core) (`gqa-core`): config, shapes, the plan; no GPU code.
 //! - [`reference`](mod@reference) (`gqa-ref`): the f64 CPU oracle, Keras' initializers and
 //!   [`reference::check`], the one comparison every GPU result is tested against.
+//! - [`cpu`](mod@cpu) (`gqa-cpu`, feature `cpu`): [`cpu::CpuLayer`], the layer in f32 on every core
+//!   (GEMMs and a grouped flash attention), the fallback where no hardware adapter exists and the
+//!   CPU baseline the GPU is compared with.
 //! - [`gpu`](mod@gpu) (`gqa-wgpu`): [`gpu::GpuContext`] (adapter, device, compiled kernels),
 //!   [`gpu::GqaLayer`] (weights on the GPU) and [`gpu::KvCache`] for decoding.
 //! - [`wgpu`]: the wgpu crate the GPU types come from, so that an application that owns its device
@@ -77,6 +80,9 @@
 #![deny(missing_docs)]
 
 pub use gqa_core as core;
+/// The layer on the CPU in f32, multithreaded (feature `cpu`, on by default): [`gqa_cpu`].
+#[cfg(feature = "cpu")]
+pub use gqa_cpu as cpu;
 /// Reading and writing layers in Keras' files (feature `io`): [`gqa_io`].
 #[cfg(feature = "io")]
 pub use gqa_io as io;

@@ -7,6 +7,8 @@ mod common;
 mod basic;
 #[path = "../examples/embed.rs"]
 mod embed;
+#[path = "../examples/fallback.rs"]
+mod fallback;
 #[path = "../examples/generate.rs"]
 mod generate;
 #[path = "../examples/keras_layer.rs"]
@@ -55,5 +57,25 @@ fn generate_example_matches_the_oracles_cache() {
         let r = generate::run(ctx, 9, 12).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.tokens.shape(), [1, 12, 256], "{name}");
         assert_close(&format!("{name}: examples/generate.rs"), r.tokens.data(), r.oracle.data(), F32);
+    }
+}
+
+#[test]
+fn fallback_example_runs_the_same_calls_on_the_cpu_layer_and_every_adapter() {
+    let r = fallback::run(None).unwrap_or_else(|e| panic!("CPU layer: {e}"));
+    assert_eq!(r.tokens.shape(), [2, 80, 256]);
+    assert_close("examples/fallback.rs on the CPU layer", r.tokens.data(), r.oracle.data(), F32);
+    for ctx in adapters() {
+        let _gl = gl_guard(ctx);
+        let name = adapter_name(ctx);
+        let r = fallback::run(Some(ctx)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_close(&format!("{name}: examples/fallback.rs"), r.tokens.data(), r.oracle.data(), F32);
+    }
+    // On this machine's software adapters the example picks the CPU layer, and says why.
+    let (picked, why) = fallback::pick();
+    if let Some(ctx) = picked {
+        assert_ne!(ctx.adapter_info().device_type, gqa::wgpu::DeviceType::Cpu, "{why}");
+    } else {
+        assert!(why.contains("CPU layer"), "{why}");
     }
 }
