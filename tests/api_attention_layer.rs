@@ -1,5 +1,6 @@
 //! One call shape for every implementation of the layer: the same generic code, written against
-//! `gqa_core::AttentionLayer`, runs the f64 oracle (`gqa_ref::ReferenceLayer`) and the GPU layer
+//! `gqa_core::AttentionLayer`, runs the f64 oracle (`gqa_ref::ReferenceLayer`), the CPU layer
+//! (`gqa_cpu::CpuLayer`) and the GPU layer
 //! (`gqa_wgpu::GqaLayer`, on every adapter) and gets the same results; and `GqaLayer::from_keras_file`
 //! loads the files Keras writes.
 
@@ -11,6 +12,7 @@ use gqa::core::{
     AttentionCache, AttentionLayer, CacheContents, CallOptions, ForwardOutput, GqaConfig, HostTensor, LayerDims,
     MaskedRows,
 };
+use gqa::cpu::CpuLayer;
 use gqa::gpu::{GqaLayer, LoadError};
 use gqa::reference::ReferenceLayer;
 use gqa_io::{IoError, LoadOptions};
@@ -85,12 +87,16 @@ fn one_generic_driver_gives_the_same_results_on_the_oracle_and_every_adapter() {
     let joined = HostTensor::concat(&want.decoded, 1).unwrap();
     assert_close("oracle: decoded vs one causal call", joined.data(), causal.output.data(), F32);
 
+    let cpu = CpuLayer::new(config.clone(), weights.clone()).unwrap();
+    let on_cpu = drive(&cpu, &query, &value, Some(&key), &options, 4, &steps).unwrap();
+    let mut runs = vec![("CPU layer".to_string(), on_cpu)];
     for ctx in adapters() {
-        let name = adapter_name(ctx);
         let _gl = gl_guard(ctx);
         let gpu = GqaLayer::new(ctx, &config, &weights).unwrap();
         assert_eq!((AttentionLayer::config(&gpu), AttentionLayer::dims(&gpu)), (oracle.config(), oracle.dims()));
-        let got = drive(&gpu, &query, &value, Some(&key), &options, 4, &steps).unwrap();
+        runs.push((adapter_name(ctx), drive(&gpu, &query, &value, Some(&key), &options, 4, &steps).unwrap()));
+    }
+    for (name, got) in runs {
         assert_close(&format!("{name}: forward output"), got.forward.output.data(), want.forward.output.data(), F32);
         let (got_scores, want_scores) = (got.forward.scores.unwrap(), want.forward.scores.as_ref().unwrap().clone());
         assert_eq!(got_scores.shape(), want_scores.shape());
@@ -139,6 +145,9 @@ fn a_cache_moves_between_implementations() {
     oracle.prefill(&mut cache, &q, &v, None, None).unwrap();
     let filled = oracle.read_cache(&cache).unwrap();
     let want = continue_from(&oracle, &filled, t, &query, &value).unwrap();
+    let cpu = CpuLayer::new(config.clone(), weights.clone()).unwrap();
+    let got = continue_from(&cpu, &filled, t, &query, &value).unwrap();
+    assert_close("CPU layer: step after a loaded cache", got.data(), want.data(), F32);
     for ctx in adapters() {
         let _gl = gl_guard(ctx);
         let gpu = GqaLayer::new(ctx, &config, &weights).unwrap();
