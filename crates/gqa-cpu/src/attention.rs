@@ -69,7 +69,10 @@ pub(crate) fn attend(p: &Problem, q: &[f32], k: KvView<'_>, v: KvView<'_>) -> At
         .flat_map(|b| (0..nkv).flat_map(move |g| (0..tiles_per_kv).map(move |i| (b, g, i))))
         .map(|(b, g, i)| Tile { b, g, t0: i * rows_per_tile, t1: ((i + 1) * rows_per_tile).min(nt) })
         .collect();
-    let walk = Walk { p, vis: Visibility::new(p), q, k, v };
+    // Tiles keep every thread busy where there are enough; else each tile's keys are split too.
+    let threads = rayon::current_num_threads();
+    let key_splits = if tiles.len() >= threads { 1 } else { (2 * threads).div_ceil(tiles.len()) };
+    let walk = Walk { p, vis: Visibility::new(p), q, k, v, key_splits };
     let outs: Vec<TileOut> = tiles.par_iter().map(|&tile| walk.tile(tile)).collect();
 
     let mut o = vec![0.0f32; nb * nt * nu * nh];
@@ -97,6 +100,44 @@ struct Walk<'a> {
     q: &'a [f32],
     k: KvView<'a>,
     v: KvView<'a>,
+    /// Parts each tile's keys are split into (at most one per block of keys).
+    key_splits: usize,
+}
+
+/// The online softmax's state of a tile's rows after some of the keys: the outputs not yet
+/// divided by the sums (M x H), each row's maximum and sum, and whether it saw a key.
+struct Partial {
+    acc: Vec<f32>,
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    seen: Vec<bool>,
+}
+
+impl Partial {
+    /// The state after all the parts' keys: each part rescaled to the rows' overall maximum
+    /// (a part whose row saw nothing weighs 0, times its `acc`: 0, or NaN from V, as in one walk).
+    fn merge(parts: Vec<Partial>) -> Partial {
+        let mut parts = parts.into_iter();
+        let mut total = parts.next().expect("at least one part");
+        let nh = total.acc.len() / total.max.len().max(1);
+        for part in parts {
+            for m in 0..total.max.len() {
+                let new_max = total.max[m].max(part.max[m]);
+                let (mine, theirs) = if new_max == f32::NEG_INFINITY {
+                    (1.0, 1.0)
+                } else {
+                    (exp(total.max[m] - new_max), exp(part.max[m] - new_max))
+                };
+                for (a, x) in total.acc[m * nh..][..nh].iter_mut().zip(&part.acc[m * nh..][..nh]) {
+                    *a = *a * mine + x * theirs;
+                }
+                total.sum[m] = total.sum[m] * mine + part.sum[m] * theirs;
+                total.max[m] = new_max;
+                total.seen[m] |= part.seen[m];
+            }
+        }
+        total
+    }
 }
 
 /// The running state of one query row of a tile.
@@ -158,36 +199,23 @@ impl Walk<'_> {
         let hi = rows.iter().map(|x| x.range.1).max().unwrap_or(0).max(lo);
         let (lo, hi) = if self.finite_outside(b, g, lo, hi) { (lo, hi) } else { (0, ns) };
 
-        let mut acc = vec![0.0f32; m_rows * nh];
-        let (mut max, mut sum, mut alpha) =
-            (vec![f32::NEG_INFINITY; m_rows], vec![0.0f32; m_rows], vec![1.0f32; m_rows]);
-        let mut logits = vec![0.0f32; m_rows * KEY_BLOCK.min(ns.max(1))];
-        let dropout = p.dropout.map(|d| (d, (1.0 / (1.0 - f64::from(d.rate))) as f32));
-        let mut s0 = lo;
-        while s0 < hi {
-            let s1 = (s0 + KEY_BLOCK).min(hi);
-            let n = s1 - s0;
-            let l = &mut logits[..m_rows * n];
-            product(l, Rows::dense(&qs, m_rows, nh), self.block(self.k, b, g, s0, s1), true, false, Threads::One);
-            for (row, x) in rows.iter_mut().zip(l.chunks_exact_mut(n)) {
-                row.seen |= self.vis.apply(b, row.u, row.t, s0, row.range, x) > 0;
-            }
-            softmax::update(l, n, &mut max, &mut sum, &mut alpha);
-            for (m, (row, x)) in rows.iter().zip(l.chunks_exact_mut(n)).enumerate() {
-                if let Some((spec, keep_scale)) = dropout {
-                    for (j, e) in x.iter_mut().enumerate() {
-                        let (u, t, s) = (row.u as u32, row.t as u32, (s0 + j) as u32);
-                        *e = if dropout::keep(spec.seed, spec.rate, b as u32, u, t, s) { *e * keep_scale } else { 0.0 };
-                    }
-                }
-                if alpha[m] != 1.0 {
-                    for a in &mut acc[m * nh..][..nh] {
-                        *a *= alpha[m];
-                    }
-                }
-            }
-            product(&mut acc, Rows::dense(l, m_rows, n), self.block(self.v, b, g, s0, s1), false, true, Threads::One);
-            s0 = s1;
+        // Split the keys over several tasks where the tiles alone leave threads idle (a decode
+        // step of few sequences and kv heads), then merge the parts' running states.
+        let blocks = (hi - lo).div_ceil(KEY_BLOCK);
+        let parts = self.key_splits.min(blocks).max(1);
+        let per_part = blocks.div_ceil(parts) * KEY_BLOCK;
+        let walk = |i: usize| {
+            let from = (lo + i * per_part).min(hi);
+            self.walk(b, g, &qs, &rows, from, (from + per_part).min(hi))
+        };
+        let Partial { mut acc, max, sum, seen } = if parts == 1 {
+            walk(0)
+        } else {
+            let partials: Vec<Partial> = (0..parts).into_par_iter().map(walk).collect();
+            Partial::merge(partials)
+        };
+        for (row, seen) in rows.iter_mut().zip(seen) {
+            row.seen = seen;
         }
 
         for (m, row) in rows.iter().enumerate() {
@@ -203,6 +231,56 @@ impl Walk<'_> {
         }
         let scores = p.return_scores.then(|| self.scores(tile, &qs, &rows, &max, &sum));
         TileOut { o: acc, scores }
+    }
+
+    /// The online softmax over keys `from..to` for the tile's rows: their unnormalized outputs,
+    /// maxima, sums, and whether each saw a key.
+    fn walk(&self, b: usize, g: usize, qs: &[f32], rows: &[RowState], from: usize, to: usize) -> Partial {
+        let p = self.p;
+        let (nh, m_rows) = (p.head_dim, rows.len());
+        let mut part = Partial {
+            acc: vec![0.0f32; m_rows * nh],
+            max: vec![f32::NEG_INFINITY; m_rows],
+            sum: vec![0.0f32; m_rows],
+            seen: vec![false; m_rows],
+        };
+        let mut alpha = vec![1.0f32; m_rows];
+        let mut logits = vec![0.0f32; m_rows * KEY_BLOCK.min((to - from).max(1))];
+        let dropout = p.dropout.map(|d| (d, (1.0 / (1.0 - f64::from(d.rate))) as f32));
+        let mut s0 = from;
+        while s0 < to {
+            let s1 = (s0 + KEY_BLOCK).min(to);
+            let n = s1 - s0;
+            let l = &mut logits[..m_rows * n];
+            product(l, Rows::dense(qs, m_rows, nh), self.block(self.k, b, g, s0, s1), true, false, Threads::One);
+            for ((row, x), seen) in rows.iter().zip(l.chunks_exact_mut(n)).zip(&mut part.seen) {
+                *seen |= self.vis.apply(b, row.u, row.t, s0, row.range, x) > 0;
+            }
+            softmax::update(l, n, &mut part.max, &mut part.sum, &mut alpha);
+            for (m, (row, x)) in rows.iter().zip(l.chunks_exact_mut(n)).enumerate() {
+                if let Some((spec, keep_scale)) = dropout {
+                    for (j, e) in x.iter_mut().enumerate() {
+                        let (u, t, s) = (row.u as u32, row.t as u32, (s0 + j) as u32);
+                        *e = if dropout::keep(spec.seed, spec.rate, b as u32, u, t, s) { *e * keep_scale } else { 0.0 };
+                    }
+                }
+                if alpha[m] != 1.0 {
+                    for a in &mut part.acc[m * nh..][..nh] {
+                        *a *= alpha[m];
+                    }
+                }
+            }
+            product(
+                &mut part.acc,
+                Rows::dense(l, m_rows, n),
+                self.block(self.v, b, g, s0, s1),
+                false,
+                true,
+                Threads::One,
+            );
+            s0 = s1;
+        }
+        part
     }
 
     /// Keras' plain call on a row that sees no key: probabilities 1/S on every key (then dropout).

@@ -190,3 +190,32 @@ fn long_sources() {
         check_forward(&l, &q, &v, None, &options, &format!("B={b} T={t} S={s}"));
     }
 }
+
+/// Few tiles on many threads: each tile's keys are split over several tasks and merged. Run in a
+/// pool of 8 threads, so that the split happens whatever the machine: decode-shaped calls with every
+/// semantic that crosses the parts (masks, rows that see no key, dropout, scores, NaN in V).
+#[test]
+fn key_ranges_split_over_threads_and_merge() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    for policy in POLICIES {
+        let config = GqaConfig { dropout: 0.2, ..GqaConfig::new(16, 4, 1) };
+        let l = layer(config, dims(32, 32, 32), 3);
+        let (t, s) = (2, 3000);
+        let q = tensor([1, t, 32], &mut rng);
+        let mut v = tensor([1, s, 32], &mut rng);
+        let options = CallOptions::default()
+            .with_causal_mask(true)
+            .with_causal_alignment(CausalAlignment::BottomRight)
+            .with_value_mask(mask(&[1, s], 0.3, &mut rng))
+            .with_query_mask(gqa_core::Mask::new([1, t], vec![true, false]).unwrap())
+            .with_masked_rows(policy);
+        pool.install(|| {
+            check_forward(&l, &q, &v, None, &options, &format!("split keys {policy:?}"));
+            let scored = options.clone().with_attention_scores(true).with_training(true);
+            check_forward(&l, &q, &v, None, &scored, &format!("split keys, scores, dropout {policy:?}"));
+        });
+        v.data_mut()[1234 * 32 + 7] = f32::NAN;
+        pool.install(|| check_forward(&l, &q, &v, None, &options, &format!("split keys, NaN in V {policy:?}")));
+    }
+}
