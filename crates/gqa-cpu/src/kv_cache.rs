@@ -33,9 +33,24 @@ impl KvCache {
         self.shape
     }
 
+    /// Sequences.
+    pub fn batch(&self) -> usize {
+        self.shape.batch
+    }
+
+    /// Tokens each sequence can hold.
+    pub fn capacity(&self) -> usize {
+        self.shape.capacity
+    }
+
     /// Tokens each sequence holds.
     pub fn lengths(&self) -> &[usize] {
         &self.lengths
+    }
+
+    /// Whether no sequence holds a token.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.iter().all(|&l| l == 0)
     }
 
     /// Bytes the cache holds (keys and values, all of the capacity).
@@ -53,6 +68,36 @@ impl KvCache {
         for l in &mut self.lengths {
             *l = (*l).min(len);
         }
+    }
+
+    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length.
+    pub fn truncate_each(&mut self, lengths: &[usize]) -> Result<(), GqaError> {
+        const OP: &str = "gqa_cpu::KvCache::truncate_each";
+        if lengths.len() != self.batch() {
+            return Err(GqaError::CacheMismatch { op: OP, what: "batch", cache: self.batch(), call: lengths.len() });
+        }
+        for (b, (&want, &have)) in lengths.iter().zip(&self.lengths).enumerate() {
+            if want > have {
+                return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: want });
+            }
+        }
+        self.lengths.copy_from_slice(lengths);
+        Ok(())
+    }
+
+    /// Makes the cache hold up to `capacity` tokens per sequence, keeping the held tokens.
+    /// Shrinking below a held length is an error.
+    pub fn grow(&mut self, capacity: usize) -> Result<(), GqaError> {
+        const OP: &str = "gqa_cpu::KvCache::grow";
+        if let Some((b, &have)) = self.lengths.iter().enumerate().find(|(_, l)| **l > capacity) {
+            return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: capacity });
+        }
+        let contents = self.read()?;
+        let shape = CacheShape { capacity, ..self.shape };
+        let n =
+            usize::try_from(shape.elems()).map_err(|_| GqaError::ZeroSize { what: "KV cache (too large)".into() })?;
+        *self = Self { shape, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; shape.batch] };
+        self.load(&contents)
     }
 
     /// The held tokens, keys and values (B, L, Nkv, H) with L the longest sequence (zeros past each

@@ -76,10 +76,25 @@ fn ragged_prompts_and_steps() {
         let want = oracle.step(&mut o, &token, &token, Some(&key)).unwrap();
         check_tensor(&got, &want, &format!("ragged step {i}"));
     }
+    // Grown, then rolled back per sequence: the same contents, then the same next step.
+    c.grow(40).unwrap();
+    assert_eq!((c.capacity(), c.batch(), c.is_empty()), (40, 3, false));
+    assert!(c.grow(16).is_err() && c.truncate_each(&[1, 2]).is_err() && c.truncate_each(&[18, 1, 1]).is_err());
     let (a, b) = (cpu.read_cache(&c).unwrap(), oracle.read_cache(&o).unwrap());
     check_tensor(&a.keys, &b.keys, "keys read");
     check_tensor(&a.values, &b.values, "values read");
     assert_eq!(a.lengths, [17, 10, 14]);
+    c.truncate_each(&[17, 9, 14]).unwrap();
+    let mut o2 = oracle.new_cache(3, 40).unwrap();
+    let mut rolled = b.clone();
+    rolled.lengths = vec![17, 9, 14];
+    oracle.load_cache(&mut o2, &rolled).unwrap();
+    let token = tensor([3, 1, 16], &mut rng);
+    let got = cpu.step(&mut c, &token, &token, None).unwrap();
+    let want = oracle.step(&mut o2, &token, &token, None).unwrap();
+    check_tensor(&got, &want, "a step after grow and truncate_each");
+    c.reset();
+    assert!(c.is_empty());
 }
 
 #[test]
