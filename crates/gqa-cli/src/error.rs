@@ -123,7 +123,7 @@ impl CliError {
             CliError::Isa(gqa_isa::IsaError::Write(_)) => "check where stdout goes".into(),
             CliError::Isa(_) => ISA_HINT.into(),
             CliError::UnsupportedBackend { offered, .. } => {
-                format!("pass one of: --backend {offered} (or auto), see `gqa info`")
+                format!("pass one of: --backend {offered} (or auto; or cpu for the CPU layer), see `gqa info`")
             }
             CliError::Io(gqa_io::IoError::Io { .. }) | CliError::Output { .. } => {
                 "check the path and its permissions".into()
