@@ -73,7 +73,8 @@ pub fn check_offered(backend: Backend) -> Result<(), CliError> {
 pub fn open(backend: Backend) -> Result<GpuContext, CliError> {
     if backend.is_cpu() {
         return Err(CliError::Flags(
-            "--backend cpu runs the CPU layer, and this command needs a GPU adapter: pass a GPU backend (or auto)".into(),
+            "--backend cpu runs the CPU layer, and this command needs a GPU adapter: pass a GPU backend (or auto)"
+                .into(),
         ));
     }
     check_offered(backend)?;

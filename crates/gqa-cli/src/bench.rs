@@ -303,13 +303,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
 /// layer's under `--backend cpu`) before it is checked.
 pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
     if args.backend.is_cpu() {
-        let gpu_only: Vec<&str> = [
-            (args.tuning != crate::args::TuningFlag::Auto, "--tuning"),
-            (args.no_decode_kernel, "--no-decode-kernel"),
-        ]
-        .into_iter()
-        .filter_map(|(given, flag)| given.then_some(flag))
-        .collect();
+        let gpu_only: Vec<&str> =
+            [(args.tuning != crate::args::TuningFlag::Auto, "--tuning"), (args.no_decode_kernel, "--no-decode-kernel")]
+                .into_iter()
+                .filter_map(|(given, flag)| given.then_some(flag))
+                .collect();
         if !gpu_only.is_empty() {
             return Err(CliError::Flags(format!(
                 "{}: GPU only, not with --backend cpu (the CPU layer)",
@@ -440,6 +438,20 @@ mod tests {
         // The attention timer's output: the rest of its plan runs after the timed range and is read back.
         let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Call::AttentionTimer)).unwrap_err();
         assert!(err.to_string().contains("S=9 (the attention timer"), "{err}");
+    }
+
+    #[test]
+    fn a_perturbed_cpu_layer_output_fails_its_row() {
+        let cpu = |extra: &[&str]| args(&[&["--backend", "cpu"][..], extra].concat());
+        bench_with(&cpu(&["--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+        bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+        let err = bench_with(&cpu(&["--seq", "4,9"]), &mut perturb(9, Call::Timed(1))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("T=S=9 (timed call 2") && !msg.contains("T=S=4"), "{msg}");
+        let err = bench_with(&cpu(&["--seq", "4"]), &mut perturb(4, Call::WarmUp)).unwrap_err();
+        assert!(err.to_string().contains("the warm-up call"), "{err}");
+        let err = bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut perturb(4, Call::Timed(0))).unwrap_err();
+        assert!(err.to_string().contains("S=4 (timed call 1"), "{err}");
     }
 
     #[test]

@@ -87,7 +87,12 @@ fn gpu_err(context: String) -> impl Fn(gqa_wgpu::GpuError) -> CliError {
 }
 
 impl Gpu {
-    fn open(args: &BenchArgs, config: &GqaConfig, weights: &gqa_core::Weights, capacity: usize) -> Result<Self, CliError> {
+    fn open(
+        args: &BenchArgs,
+        config: &GqaConfig,
+        weights: &gqa_core::Weights,
+        capacity: usize,
+    ) -> Result<Self, CliError> {
         let ctx = crate::backend::open(args.backend)?;
         let mut tuning = args.tuning.apply(ctx.tuning());
         if args.no_decode_kernel {
@@ -101,8 +106,7 @@ impl Gpu {
         let roof = probes.measure(3).map_err(gpu_err("measuring the roofline".into()))?;
         let layer = GqaLayer::new(&ctx, config, weights).map_err(gpu_err("uploading the weights".into()))?;
         let batch = args.batch;
-        let cache =
-            layer.new_cache(batch, capacity).map_err(gpu_err(format!("a KV cache of {capacity} tokens")))?;
+        let cache = layer.new_cache(batch, capacity).map_err(gpu_err(format!("a KV cache of {capacity} tokens")))?;
         Ok(Self { ctx, probes, roof, layer, cache })
     }
 
@@ -299,9 +303,8 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
             None => None,
         };
         let label = if on_cpu { "" } else { "CPU layer, " };
-        let cpu_time = cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| {
-            verify(label, on_cpu, w, got)
-        })?;
+        let cpu_time =
+            cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| verify(label, on_cpu, w, got))?;
         let problem = Problem::new(&config, &token_shape, &[b, seq, dq], None, &CallOptions::default())
             .map_err(inputs_err(&format!("S={seq}")))?;
         rows.push(Row {

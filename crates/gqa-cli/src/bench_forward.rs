@@ -173,15 +173,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
             check.record_labelled(label, *which, c);
         }
         let oracle_time = want.map(|(_, t)| t).or(timed.checks.as_ref().map(|c| c.oracle_time));
-        rows.push(Row {
-            seq,
-            flops,
-            gpu: gpu_time,
-            roofline_pct,
-            cpu: timed.median(),
-            oracle: oracle_time,
-            check,
-        });
+        rows.push(Row { seq, flops, gpu: gpu_time, roofline_pct, cpu: timed.median(), oracle: oracle_time, check });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -267,7 +259,11 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
             crate::cpu_layer::threads()
         );
         shape_line("CPU layer");
-        print_check_header(args.no_oracle, "each CPU layer output (the warm-up's and every timed call's)", Tolerance::F32);
+        print_check_header(
+            args.no_oracle,
+            "each CPU layer output (the warm-up's and every timed call's)",
+            Tolerance::F32,
+        );
         println!(
             "{:>7} {:>9} {:>11} {:>9} {:>11} {:>11} {:>9} {:>11} {:>10}",
             "T=S", "GFLOP", "CPU ms", "GFLOP/s", "% FMA peak", "oracle ms", "check", "max abs err", "out of tol"
@@ -385,7 +381,9 @@ fn plot(rows: &[Row], described: &str, gpu: Option<&Gpu>, fma_peak: Option<f64>)
 fn to_csv(rows: &[Row], fma_peak: Option<f64>) -> String {
     let gpu = rows.first().is_some_and(|r| r.gpu.is_some());
     let mut s = if gpu {
-        format!("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n")
+        format!(
+            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n"
+        )
     } else {
         format!("seq,gflop,cpu_ms,cpu_gflops,peak_share,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n")
     };

@@ -733,6 +733,18 @@ mod tests {
     }
 
     #[test]
+    fn the_cpu_layers_outputs_are_checked_too() {
+        let cpu = ["--backend", "cpu", "--scores"];
+        assert_eq!(verdict(&cpu, &mut |_, _| {}), Verdict::Pass);
+        assert_eq!(verdict(&cpu, &mut perturb(Call::Timed(1), false)), Verdict::Fail(vec![Call::Timed(1)]));
+        assert_eq!(verdict(&cpu, &mut perturb(Call::WarmUp, true)), Verdict::Fail(vec![Call::WarmUp]));
+        assert_eq!(
+            verdict(&["--backend", "cpu", "--no-oracle"], &mut perturb(Call::Timed(0), false)),
+            Verdict::Unchecked
+        );
+    }
+
+    #[test]
     fn no_oracle_is_unchecked_not_a_pass() {
         assert_eq!(verdict(&["--no-oracle"], &mut perturb(Call::Timed(0), false)), Verdict::Unchecked);
     }
