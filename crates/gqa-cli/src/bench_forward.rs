@@ -293,6 +293,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
         ms(g.pipelines_time)
     );
     println!("roofline  FMA probe {:.1} GFLOP/s, copy probe {:.2} GB/s", g.roof.gflops, g.roof.gbps);
+    println!("vs CPU    the CPU layer's median over the GPU's; oracle ms: the f64 reference, one call, one thread");
     shape_line("GPU and CPU layer");
     print_check_header(
         args.no_oracle,
@@ -333,7 +334,6 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
             bad
         );
     }
-    println!("\n(vs CPU: the CPU layer's median over the GPU's; oracle: the f64 reference, one call, one thread)");
     failures.map_or(Ok(()), Err)
 }
 
