@@ -39,6 +39,9 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.
     ///
+    /// With --backend cpu the same layer runs on the CPU layer (gqa-cpu, f32, every thread of
+    /// rayon's pool) instead, timed and checked the same way; the GPU-only flags are then an error.
+    ///
     /// Weights come from the layer's initializers (glorot_uniform kernels; biases uniform in [-0.1, 0.1]
     /// so that they matter), inputs are uniform in [-1, 1), all from --seed. WGPU_BACKEND=vulkan|gl|...
     /// (or --backend) narrows the adapter search.

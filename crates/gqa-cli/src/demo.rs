@@ -5,6 +5,8 @@
 //! [`crate::timed`]). A timing counts only from a checked run: with `--no-oracle` the figures are
 //! printed marked UNCHECKED.
 //!
+//! `--backend cpu` runs the layer on the CPU layer instead ([`crate::demo_cpu`]).
+//!
 //! Exit status: 0 when every GPU output matches the oracle (or, with `--no-oracle`, when the run
 //! finished: nothing was checked), 1 when one does not, 2 for invalid flags or an invalid
 //! layer/problem (the `GqaError` is printed), 3 when no adapter or device is available or the GPU
