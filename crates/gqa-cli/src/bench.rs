@@ -163,9 +163,18 @@ impl BenchArgs {
 pub(crate) const UNCHECKED_WARNING: &str =
     "UNCHECKED: --no-oracle: no output was compared with the oracle; these timings are from outputs nobody compared";
 
-/// A hook on each GPU output (with its length and which call gave it) before it is checked: the
-/// tests perturb one to see the check fail; the command passes one that does nothing.
-pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Call, &mut HostTensor);
+/// A hook on each output (with its length, the layer and the call that gave it) before it is
+/// checked: the tests perturb one to see the check fail; the command passes one that does nothing.
+pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Side, Call, &mut HostTensor);
+
+/// Which layer gave an output: the GPU's or the CPU layer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The GPU layer (`gqa_wgpu`).
+    Gpu,
+    /// The CPU layer (`gqa_cpu`).
+    Cpu,
+}
 
 /// The check of one row: every GPU output of the row against the oracle's output at that length.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,11 +305,11 @@ pub(crate) fn oracle_csv(oracle: Option<Duration>, gpu: Duration) -> (String, St
 
 /// Runs the sweep.
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
-    bench_with(args, &mut |_, _, _| {})
+    bench_with(args, &mut |_, _, _, _| {})
 }
 
-/// [`bench`], with `tamper` applied to each output of the main backend (the GPU's, or the CPU
-/// layer's under `--backend cpu`) before it is checked.
+/// [`bench`], with `tamper` applied to each output (the GPU's and the CPU layer's) before it is
+/// checked.
 pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
     if args.backend.is_cpu() {
         let gpu_only: Vec<&str> =
@@ -348,8 +357,9 @@ pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    //! The sweep on the best adapter at tiny shapes, with one GPU output perturbed after it is read
-    //! back: its row must fail, be written as such, and make the command fail naming the length.
+    //! The sweep on the best adapter and the CPU layer at tiny shapes, with one output (the GPU's
+    //! or the CPU layer's) perturbed after it is computed: its row must fail, be written as such,
+    //! and make the command fail naming the length.
 
     use clap::Parser;
 
@@ -368,9 +378,9 @@ mod tests {
     }
 
     /// Adds 1e-2 to one element of the output of call `which` at length `at`.
-    fn perturb(at: usize, which: Call) -> impl FnMut(usize, Call, &mut HostTensor) {
-        move |seq, call, out| {
-            if seq == at && call == which {
+    fn perturb(at: usize, side: Side, which: Call) -> impl FnMut(usize, Side, Call, &mut HostTensor) {
+        move |seq, got, call, out| {
+            if seq == at && got == side && call == which {
                 let mut data = out.data().to_vec();
                 data[1] += 1e-2;
                 *out = HostTensor::new(out.shape().to_vec(), data).unwrap();
@@ -408,15 +418,18 @@ mod tests {
 
     #[test]
     fn every_output_passes_unperturbed() {
-        bench_with(&args(&["--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
-        bench_with(&args(&["--decode", "--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+        bench_with(&args(&["--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        bench_with(&args(&["--decode", "--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
     }
 
     #[test]
     fn a_perturbed_timed_output_fails_its_row() {
         let csv = scratch("forward").join("b.csv");
-        let err = bench_with(&args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]), &mut perturb(9, Call::Timed(1)))
-            .unwrap_err();
+        let err = bench_with(
+            &args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]),
+            &mut perturb(9, Side::Gpu, Call::Timed(1)),
+        )
+        .unwrap_err();
         assert!(matches!(err, CliError::CheckFailed { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("T=S=9") && msg.contains("timed call 2") && !msg.contains("T=S=4"), "{msg}");
@@ -427,31 +440,39 @@ mod tests {
         assert!(rows[1].starts_with("4,") && rows[1].contains(",pass,true,"), "{table}");
         assert!(rows[2].starts_with("9,") && rows[2].contains(",FAIL,false,") && rows[2].ends_with(",1"), "{table}");
         // The warm-up's output is checked too.
-        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Call::WarmUp)).unwrap_err();
+        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Side::Gpu, Call::WarmUp)).unwrap_err();
         assert!(err.to_string().contains("the warm-up call"), "{err}");
     }
 
     #[test]
     fn a_perturbed_decode_step_fails_its_row() {
-        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Call::Timed(1))).unwrap_err();
+        let err =
+            bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Side::Gpu, Call::Timed(1))).unwrap_err();
         assert!(err.to_string().contains("S=4 (timed call 2"), "{err}");
         // The attention timer's output: the rest of its plan runs after the timed range and is read back.
-        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Call::AttentionTimer)).unwrap_err();
+        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Side::Gpu, Call::AttentionTimer))
+            .unwrap_err();
         assert!(err.to_string().contains("S=9 (the attention timer"), "{err}");
     }
 
     #[test]
     fn a_perturbed_cpu_layer_output_fails_its_row() {
         let cpu = |extra: &[&str]| args(&[&["--backend", "cpu"][..], extra].concat());
-        bench_with(&cpu(&["--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
-        bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
-        let err = bench_with(&cpu(&["--seq", "4,9"]), &mut perturb(9, Call::Timed(1))).unwrap_err();
+        bench_with(&cpu(&["--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        let err = bench_with(&cpu(&["--seq", "4,9"]), &mut perturb(9, Side::Cpu, Call::Timed(1))).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("T=S=9 (timed call 2") && !msg.contains("T=S=4"), "{msg}");
-        let err = bench_with(&cpu(&["--seq", "4"]), &mut perturb(4, Call::WarmUp)).unwrap_err();
+        let err = bench_with(&cpu(&["--seq", "4"]), &mut perturb(4, Side::Cpu, Call::WarmUp)).unwrap_err();
         assert!(err.to_string().contains("the warm-up call"), "{err}");
-        let err = bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut perturb(4, Call::Timed(0))).unwrap_err();
+        let err =
+            bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut perturb(4, Side::Cpu, Call::Timed(0))).unwrap_err();
         assert!(err.to_string().contains("S=4 (timed call 1"), "{err}");
+        // Beside a GPU, the CPU layer's outputs are checked too, and named as its own.
+        let err = bench_with(&args(&["--seq", "4,9"]), &mut perturb(9, Side::Cpu, Call::Timed(0))).unwrap_err();
+        assert!(err.to_string().contains("T=S=9 (CPU layer, timed call 1"), "{err}");
+        let err = bench_with(&args(&["--decode", "--seq", "4"]), &mut perturb(4, Side::Cpu, Call::WarmUp)).unwrap_err();
+        assert!(err.to_string().contains("S=4 (CPU layer, the warm-up call"), "{err}");
     }
 
     #[test]
@@ -459,7 +480,7 @@ mod tests {
         let csv = scratch("unchecked").join("b.csv");
         bench_with(
             &args(&["--seq", "4", "--no-oracle", "--csv", csv.to_str().unwrap()]),
-            &mut perturb(4, Call::Timed(0)),
+            &mut perturb(4, Side::Gpu, Call::Timed(0)),
         )
         .unwrap();
         let table = std::fs::read_to_string(&csv).unwrap();

@@ -24,7 +24,7 @@ use gqa_wgpu::{GpuContext, GqaLayer};
 use serde_json::json;
 
 use crate::bench::{
-    BenchArgs, CHECK_CSV_COLUMNS, RowCheck, Tamper, check_failures, data, ms, oracle_cell, oracle_csv,
+    BenchArgs, CHECK_CSV_COLUMNS, RowCheck, Side, Tamper, check_failures, data, ms, oracle_cell, oracle_csv,
     print_check_header, progress, ratio_cell,
 };
 use crate::error::CliError;
@@ -283,28 +283,29 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         };
         let mut check = RowCheck::new(oracle_step.is_some());
         let on_cpu = gpu.is_none();
-        // Checks one output (`main`: of the main backend, which the tamper hook sees).
-        let mut verify = |label: &str, main: bool, which: Call, mut got: HostTensor| {
-            if main {
-                tamper(seq, which, &mut got);
-            }
+        // Checks one output of `side`'s layer (the CPU layer's named as such beside a GPU).
+        let mut verify = |side: Side, which: Call, mut got: HostTensor| {
+            tamper(seq, side, which, &mut got);
             if let Some((_, want)) = &oracle_step {
-                let tolerance = if label.is_empty() { tolerance } else { Tolerance::F32 };
+                let (label, tolerance) = match side {
+                    Side::Gpu => ("", tolerance),
+                    Side::Cpu if on_cpu => ("", Tolerance::F32),
+                    Side::Cpu => ("CPU layer, ", Tolerance::F32),
+                };
                 check.record_labelled(label, which, &compare_tensors(&got, want, tolerance));
             }
         };
         let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
         let gpu_step = match gpu.as_mut() {
             Some(g) => {
-                let (step, t) = g.row(runs, &contents, (&q, &v), kv_bytes, &mut |w, got| verify("", true, w, got))?;
+                let (step, t) = g.row(runs, &contents, (&q, &v), kv_bytes, &mut |w, got| verify(Side::Gpu, w, got))?;
                 timing = t;
                 Some(step)
             }
             None => None,
         };
-        let label = if on_cpu { "" } else { "CPU layer, " };
         let cpu_time =
-            cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| verify(label, on_cpu, w, got))?;
+            cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| verify(Side::Cpu, w, got))?;
         let problem = Problem::new(&config, &token_shape, &[b, seq, dq], None, &CallOptions::default())
             .map_err(inputs_err(&format!("S={seq}")))?;
         rows.push(Row {

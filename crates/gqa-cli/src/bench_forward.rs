@@ -14,7 +14,7 @@ use gqa_wgpu::{GpuContext, GqaLayer};
 use serde_json::json;
 
 use crate::bench::{
-    BenchArgs, CHECK_CSV_COLUMNS, RowCheck, Tamper, check_failures, data, ms, oracle_cell, oracle_csv,
+    BenchArgs, CHECK_CSV_COLUMNS, RowCheck, Side, Tamper, check_failures, data, ms, oracle_cell, oracle_csv,
     print_check_header, progress, ratio_cell,
 };
 use crate::error::CliError;
@@ -129,7 +129,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
                 call: &mut || layer.forward(&q, &v, None, &options).map(|out| out.output).map_err(&run_err),
                 oracle: if args.no_oracle { None } else { Some(&mut oracle) },
                 before: &mut || g.probes.fma_gflops(1).map_err(gpu_err("measuring the roofline")),
-                tamper: &mut |which, got| tamper(seq, which, got),
+                tamper: &mut |which, got| tamper(seq, Side::Gpu, which, got),
             };
             let timed = timed_calls(args.runs as usize, gpu_tolerance, calls)?;
             for (which, c) in timed.checks.iter().flat_map(|c| &c.results) {
@@ -147,7 +147,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
             want = timed.checks.map(|c| (c.want, c.oracle_time));
         }
         // The CPU layer: the same calls, checked against the same oracle output (computed here
-        // under --backend cpu); its outputs go through the tamper hook when it is the main backend.
+        // under --backend cpu).
         let on_cpu = gpu.is_none();
         let label = if on_cpu { "" } else { "CPU layer, " };
         let mut cached = want.as_ref().map(|(w, _)| move || Ok::<_, CliError>(w.clone()));
@@ -162,11 +162,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
             call: &mut || cpu.forward(&q, &v, None, &options).map(|out| out.output).map_err(run_err),
             oracle: cpu_oracle,
             before: &mut || Ok(()),
-            tamper: &mut |which, got| {
-                if on_cpu {
-                    tamper(seq, which, got);
-                }
-            },
+            tamper: &mut |which, got| tamper(seq, Side::Cpu, which, got),
         };
         let timed = timed_calls(args.runs as usize, Tolerance::F32, calls)?;
         for (which, c) in timed.checks.iter().flat_map(|c| &c.results) {
