@@ -23,6 +23,7 @@ mod args;
 mod backend;
 mod bench;
 mod bench_decode;
+mod bench_decode_report;
 mod bench_forward;
 mod cpu_layer;
 mod cpu_probe;
