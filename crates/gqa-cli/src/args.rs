@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gqa_core::{CausalAlignment, MaskedRows};
 
-/// Runs a Keras GroupQueryAttention layer on any GPU (wgpu), or on the CPU oracle.
+/// Runs a Keras GroupQueryAttention layer on any GPU (wgpu), on the CPU (f32, every core), or on the
+/// CPU oracle (f64).
 #[derive(Debug, Parser)]
 #[command(name = "gqa", version, about, long_about, after_help = crate::error::EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -31,10 +32,15 @@ pub enum Command {
     IsaWorker,
     /// Write a layer (from .keras, .weights.h5 + config, or safetensors) as safetensors by Keras paths.
     Export(ExportArgs),
-    /// Sweep sequence lengths on one adapter and the CPU oracle: ms, GFLOP/s, % of roofline, CSV, an SVG/PNG plot, JSON;
-    /// every timed output is checked against the oracle (a row out of tolerance fails the command).
+    /// Sweep sequence lengths on one adapter, the CPU layer and the CPU oracle (or, with --backend cpu,
+    /// the CPU layer alone): ms, GFLOP/s, % of roofline, the speed-up over the CPU layer, CSV, an
+    /// SVG/PNG plot, JSON; every timed output is checked against the oracle (a row out of tolerance
+    /// fails the command).
     Bench(crate::bench::BenchArgs),
     /// Runs Keras' GroupQueryAttention on the GPU (wgpu + WGSL) and checks it against the CPU oracle.
+    ///
+    /// With --backend cpu the same layer runs on the CPU layer (gqa-cpu, f32, every thread of
+    /// rayon's pool) instead, timed and checked the same way; the GPU-only flags are then an error.
     ///
     /// Weights come from the layer's initializers (glorot_uniform kernels; biases uniform in [-0.1, 0.1]
     /// so that they matter), inputs are uniform in [-1, 1), all from --seed. WGPU_BACKEND=vulkan|gl|...
@@ -113,10 +119,11 @@ pub struct RunArgs {
     /// Dropout seed of this call (default: the inputs file's, else the layer's seed, or 0).
     #[arg(long, requires = "training", value_name = "N")]
     pub seed: Option<u64>,
-    /// The GPU API to use (auto: the best adapter of all, or of WGPU_BACKEND when set).
+    /// The GPU API to use (auto: the best adapter of all, or of WGPU_BACKEND when set), or cpu: the
+    /// CPU layer (gqa-cpu, f32, every thread of rayon's pool), no GPU.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
-    /// Compute with the CPU oracle (f64) instead of the GPU.
+    /// Compute with the CPU oracle (f64, one thread) instead of the GPU.
     #[arg(long, conflicts_with = "backend")]
     pub reference: bool,
     /// Print the summary (layer, call options, adapter, times, what was written) as JSON on stdout.
@@ -201,6 +208,9 @@ pub enum Backend {
     Dx12,
     /// The best adapter of any backend (or of WGPU_BACKEND).
     Auto,
+    /// No GPU: the CPU layer (gqa-cpu, f32, on every thread of rayon's pool; RAYON_NUM_THREADS
+    /// sets how many).
+    Cpu,
 }
 
 impl Command {

@@ -1,4 +1,5 @@
-//! Opening a GPU context for `--backend`, and which backends this build offers on this OS.
+//! Opening a GPU context for `--backend`, and which backends this build offers on this OS
+//! (`--backend cpu`, the CPU layer, opens no GPU: the commands that offer it branch before [`open`]).
 
 use gqa_wgpu::GpuContext;
 
@@ -6,9 +7,11 @@ use crate::args::Backend;
 use crate::error::CliError;
 
 impl Backend {
-    /// The wgpu backends this choice searches (`None` for auto: all, or WGPU_BACKEND).
+    /// The wgpu backends this choice searches (`None` for auto: all, or WGPU_BACKEND; and for cpu,
+    /// which opens no adapter).
     pub fn wgpu(self) -> Option<wgpu::Backends> {
         match self {
+            Backend::Cpu => None,
             Backend::Vulkan => Some(wgpu::Backends::VULKAN),
             Backend::Gl => Some(wgpu::Backends::GL),
             Backend::Metal => Some(wgpu::Backends::METAL),
@@ -25,6 +28,7 @@ impl Backend {
             Backend::Metal => "metal",
             Backend::Dx12 => "dx12",
             Backend::Auto => "auto",
+            Backend::Cpu => crate::cpu_layer::FLAG,
         }
     }
 
@@ -36,8 +40,13 @@ impl Backend {
             Backend::Gl => cfg!(feature = "gles"),
             Backend::Metal => cfg!(feature = "metal") && apple,
             Backend::Dx12 => cfg!(feature = "dx12") && cfg!(windows),
-            Backend::Auto => true,
+            Backend::Auto | Backend::Cpu => true,
         }
+    }
+
+    /// Whether this is the CPU layer (`--backend cpu`) rather than a GPU API.
+    pub fn is_cpu(self) -> bool {
+        self == Backend::Cpu
     }
 }
 
@@ -59,8 +68,15 @@ pub fn check_offered(backend: Backend) -> Result<(), CliError> {
     Err(CliError::UnsupportedBackend { backend: backend.flag().into(), os: std::env::consts::OS, offered: offered() })
 }
 
-/// Opens the best adapter of the chosen backend.
+/// Opens the best adapter of the chosen backend; `--backend cpu` is an error here (a command that
+/// runs the CPU layer branches before).
 pub fn open(backend: Backend) -> Result<GpuContext, CliError> {
+    if backend.is_cpu() {
+        return Err(CliError::Flags(
+            "--backend cpu runs the CPU layer, and this command needs a GPU adapter: pass a GPU backend (or auto)"
+                .into(),
+        ));
+    }
     check_offered(backend)?;
     let result = match backend.wgpu() {
         Some(b) => GpuContext::with_backends(b),

@@ -1,38 +1,41 @@
-//! `gqa bench`: a sweep over sequence lengths (T = S) on one adapter and on the CPU oracle: a table of
-//! ms, GFLOP/s, the share of the adapter's measured FMA roofline (each timed call against the FMA
-//! probe run just before it, the median of those ratios) and the speed-up over the oracle; CSV, an
-//! SVG plot (throughput vs sequence length) and JSON for scripts.
+//! `gqa bench`: a sweep over sequence lengths on one adapter, the CPU layer (`gqa_cpu`, f32, every
+//! thread) and the CPU oracle (f64): tables of ms and GFLOP/s, the share of the adapter's measured
+//! FMA roofline (each timed call against the FMA probe run just before it, the median of those
+//! ratios), the GPU's speed-up over the CPU layer, the oracle's time apart; `--backend cpu` sweeps
+//! the CPU layer alone, with its share of the CPU's FMA peak. CSV, an SVG plot and JSON for scripts.
+//! The whole-call sweep is [`crate::bench_forward`], the decode steps [`crate::bench_decode`].
 //!
 //! A timing counts only from a checked run: at each length the oracle's output is kept and every
-//! GPU output (the warm-up's and each timed call's) is compared with it
+//! output of the GPU and of the CPU layer (the warm-up's and each timed call's) is compared with it
 //! ([`gqa_ref::check`]). Each row says whether all of them passed (`check`: `pass`, `FAIL`, or
 //! `unchecked` under `--no-oracle`); a row that fails is still printed, and the command then exits
 //! with an error naming its length.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use gqa_core::{CallOptions, GqaConfig, HostTensor, LayerDims};
+use gqa_core::HostTensor;
 use gqa_ref::check::{Comparison, Tolerance};
-use gqa_wgpu::GqaLayer;
 use serde_json::json;
 
 use crate::args::Backend;
 use crate::error::CliError;
+use crate::timed::Call;
 pub(crate) use crate::timed::ms;
-use crate::timed::{Call, Calls, timed_calls};
 
 /// `gqa bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The GPU API to use (auto: the best adapter).
+    /// The GPU API to use (auto: the best adapter); the CPU layer is timed beside it. cpu: the CPU
+    /// layer alone (gqa-cpu, f32, every thread of rayon's pool), with its share of the CPU's
+    /// measured FMA peak.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Time KV-cache decoding steps instead of whole calls: one new token per step over a cache
     /// holding `--seq` tokens (default shape Nq=32, Nkv=8, H=128, Dq=4096; lengths 512, 2048, 8192,
-    /// 32768), GPU and the oracle's own cache; reports ms per step and its linear fit in S.
+    /// 32768), GPU, the CPU layer's and the oracle's own cache; reports ms per step and its linear
+    /// fit in S.
     #[arg(long)]
     pub decode: bool,
     /// Sequence lengths to sweep (T = S; with --decode, cached lengths S), comma separated
@@ -54,7 +57,7 @@ pub struct BenchArgs {
     /// Dq = Dv [default: 512; with --decode 4096].
     #[arg(long)]
     pub query_dim: Option<usize>,
-    /// Timed GPU calls per length (the median is reported).
+    /// Timed calls per length, on the GPU and on the CPU layer each (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Causal masking.
@@ -68,19 +71,21 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_oracle: bool,
     /// With --decode: run the split pass with the fused kernel in split mode instead of the decode
-    /// kernel (attention_decode.wgsl), to compare.
+    /// kernel (attention_decode.wgsl), to compare. GPU only (an error with --backend cpu).
     #[arg(long)]
     pub no_decode_kernel: bool,
     /// The kernel set to start from: the adapter's (auto), the one for GPUs (gpu) or for CPU
-    /// adapters (cpu), keeping the adapter's loop cap and subgroups.
+    /// adapters (cpu), keeping the adapter's loop cap and subgroups. GPU only (an error with
+    /// --backend cpu).
     #[arg(long, value_enum, default_value_t = crate::args::TuningFlag::Auto)]
     pub tuning: crate::args::TuningFlag,
     /// Write the table as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
-    /// Write the plot (the sweep: GFLOP/s against the sequence length, GPU, CPU oracle and the FMA
-    /// probe; --decode: ms per step against the cached keys, GPU, CPU oracle and the copy probe's
-    /// floor) as STEM.svg and STEM.png (the PNG where a TrueType font is found, see GQA_PLOT_FONT).
+    /// Write the plot (the sweep: GFLOP/s against the sequence length, GPU, CPU layer, CPU oracle
+    /// and the FMA probe; --decode: ms per step against the cached keys, GPU, CPU layer, CPU oracle
+    /// and the copy probe's floor) as STEM.svg and STEM.png (the PNG where a TrueType font is found,
+    /// see GQA_PLOT_FONT).
     #[arg(long, value_name = "STEM")]
     pub plot: Option<PathBuf>,
     /// Write the plot as SVG to FILE.
@@ -154,27 +159,22 @@ impl BenchArgs {
     }
 }
 
-/// One row of the sweep.
-#[derive(Debug, Clone)]
-struct Row {
-    seq: usize,
-    flops: f64,
-    gpu: Duration,
-    oracle: Option<Duration>,
-    /// The median over the timed calls of each call's GFLOP/s over the FMA probe run just before
-    /// it, in percent.
-    roofline_pct: f64,
-    /// How the row's outputs compared with the oracle's.
-    check: RowCheck,
-}
-
 /// The warning `--no-oracle` prints (on stderr, and above the table).
 pub(crate) const UNCHECKED_WARNING: &str =
     "UNCHECKED: --no-oracle: no output was compared with the oracle; these timings are from outputs nobody compared";
 
-/// A hook on each GPU output (with its length and which call gave it) before it is checked: the
-/// tests perturb one to see the check fail; the command passes one that does nothing.
-pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Call, &mut HostTensor);
+/// A hook on each output (with its length, the layer and the call that gave it) before it is
+/// checked: the tests perturb one to see the check fail; the command passes one that does nothing.
+pub(crate) type Tamper<'a> = &'a mut dyn FnMut(usize, Side, Call, &mut HostTensor);
+
+/// Which layer gave an output: the GPU's or the CPU layer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The GPU layer (`gqa_wgpu`).
+    Gpu,
+    /// The CPU layer (`gqa_cpu`).
+    Cpu,
+}
 
 /// The check of one row: every GPU output of the row against the oracle's output at that length.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,12 +201,18 @@ impl RowCheck {
 
     /// Records one output's comparison.
     pub(crate) fn record(&mut self, which: Call, c: &Comparison) {
+        self.record_labelled("", which, c);
+    }
+
+    /// Records one output's comparison, its failure (if any) named `{label}{which}` (`CPU layer, `
+    /// for the CPU layer's outputs beside a GPU's).
+    pub(crate) fn record_labelled(&mut self, label: &str, which: Call, c: &Comparison) {
         self.outputs += 1;
         self.max_abs = self.max_abs.max(c.max_abs);
         self.out_of_tolerance = self.out_of_tolerance.max(c.out_of_tolerance);
         if !c.passed() {
             self.failed += 1;
-            self.first_failure.get_or_insert_with(|| format!("{which}: {c}"));
+            self.first_failure.get_or_insert_with(|| format!("{label}{which}: {c}"));
         }
     }
 
@@ -272,12 +278,6 @@ pub(crate) fn check_failures<'a>(rows: impl Iterator<Item = (String, &'a RowChec
     (!failed.is_empty()).then(|| CliError::CheckFailed { rows: failed.join("; ") })
 }
 
-impl Row {
-    fn gflops(&self, d: Duration) -> f64 {
-        self.flops / d.as_secs_f64() / 1e9
-    }
-}
-
 /// Deterministic, non-zero test data (benchmarks need no randomness).
 pub(crate) fn data(shape: &[usize], phase: f32) -> HostTensor {
     let n: usize = shape.iter().product();
@@ -285,12 +285,14 @@ pub(crate) fn data(shape: &[usize], phase: f32) -> HostTensor {
         .expect("length matches shape")
 }
 
-/// The oracle's ms and the GPU's speed-up over it as table cells (`-` when the oracle was skipped).
-pub(crate) fn oracle_cells(oracle: Option<Duration>, gpu: Duration) -> (String, String) {
-    match oracle {
-        Some(o) => (format!("{:.2}", ms(o)), format!("{:.2}x", o.as_secs_f64() / gpu.as_secs_f64())),
-        None => ("-".into(), "-".into()),
-    }
+/// The oracle's ms as a table cell (`-` when the oracle was skipped).
+pub(crate) fn oracle_cell(oracle: Option<Duration>) -> String {
+    oracle.map_or_else(|| "-".into(), |o| format!("{:.2}", ms(o)))
+}
+
+/// A speed-up as a table cell (`2.50x`, `-` when there is none).
+pub(crate) fn ratio_cell(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
 }
 
 /// The same as CSV cells (empty when the oracle was skipped).
@@ -303,187 +305,32 @@ pub(crate) fn oracle_csv(oracle: Option<Duration>, gpu: Duration) -> (String, St
 
 /// Runs the sweep.
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
-    bench_with(args, &mut |_, _, _| {})
+    bench_with(args, &mut |_, _, _, _| {})
 }
 
-/// [`bench`], with `tamper` applied to each GPU output before it is checked.
+/// [`bench`], with `tamper` applied to each output (the GPU's and the CPU layer's) before it is
+/// checked.
 pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
+    if args.backend.is_cpu() {
+        let gpu_only: Vec<&str> =
+            [(args.tuning != crate::args::TuningFlag::Auto, "--tuning"), (args.no_decode_kernel, "--no-decode-kernel")]
+                .into_iter()
+                .filter_map(|(given, flag)| given.then_some(flag))
+                .collect();
+        if !gpu_only.is_empty() {
+            return Err(CliError::Flags(format!(
+                "{}: GPU only, not with --backend cpu (the CPU layer)",
+                gpu_only.join(", ")
+            )));
+        }
+    }
     if args.no_oracle {
         eprintln!("warning: {UNCHECKED_WARNING}");
     }
     if args.decode {
         return crate::bench_decode::bench_decode(args, tamper);
     }
-    let sweep = args.sweep();
-    let started = Instant::now();
-    let ctx = crate::backend::open(args.backend)?;
-    let ctx = ctx.clone().with_tuning(args.tuning.apply(ctx.tuning()));
-    let context_time = started.elapsed();
-    let gpu_err = |context: &str| {
-        let context = context.to_string();
-        move |source| CliError::Gpu { context: context.clone(), source }
-    };
-    // Kernels compile at their first use; the bench compiles every variant up front and reports it.
-    let started = Instant::now();
-    ctx.compile_all_kernels().map_err(gpu_err("compiling the kernels"))?;
-    let pipelines_time = started.elapsed();
-    // The probes are built once; the FMA probe runs again before every timed call, and each row's
-    // share of the roofline is the median of its calls' own ratios (a shared machine's speed moves
-    // between a probe and a call taken apart). The header's figures are the first measurement's.
-    let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes"))?;
-    let roof = probes.measure(3).map_err(gpu_err("measuring the roofline"))?;
-    let config = GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads);
-    let dims = LayerDims { query_dim: sweep.query_dim, key_dim: sweep.query_dim, value_dim: sweep.query_dim };
-    let weights = gqa_ref::initialize_weights(&config, dims, 7)
-        .map_err(|source| CliError::Inputs { inputs: "bench config".into(), source })?;
-    let layer = GqaLayer::new(&ctx, &config, &weights).map_err(gpu_err("uploading the weights"))?;
-    let options = CallOptions { use_causal_mask: args.causal, ..Default::default() };
-    let tolerance = Tolerance::for_precision(layer.precision());
-
-    let bar = progress(sweep.seq.len(), "T=S");
-    let mut rows = Vec::with_capacity(sweep.seq.len());
-    for &seq in &sweep.seq {
-        bar.set_message(seq.to_string());
-        let shape = [sweep.batch, seq, sweep.query_dim];
-        let (q, v) = (data(&shape, 0.0), data(&shape, 1.0));
-        let plan = layer.plan(&shape, &shape, None, &options).map_err(gpu_err(&format!("planning T=S={seq}")))?;
-        let run_err = gpu_err(&format!("running T=S={seq} on {}", ctx.describe()));
-        // The oracle runs once, after the warm-up; every GPU output is compared with its output,
-        // outside the timed calls, and the FMA probe runs just before each timed call.
-        let mut oracle = || {
-            gqa_ref::forward(&config, &weights, &q, &v, None, &options)
-                .map(|want| want.output)
-                .map_err(|source| CliError::Inputs { inputs: format!("T=S={seq}"), source })
-        };
-        let calls = Calls {
-            call: &mut || layer.forward(&q, &v, None, &options).map(|out| out.output).map_err(&run_err),
-            oracle: if args.no_oracle { None } else { Some(&mut oracle) },
-            before: &mut || probes.fma_gflops(1).map_err(gpu_err("measuring the roofline")),
-            tamper: &mut |which, got| tamper(seq, which, got),
-        };
-        let timed = timed_calls(args.runs as usize, tolerance, calls)?;
-        let mut check = RowCheck::new(timed.checks.is_some());
-        for (which, c) in timed.checks.iter().flat_map(|c| &c.results) {
-            check.record(*which, c);
-        }
-        let mut shares: Vec<f64> = timed
-            .times
-            .iter()
-            .zip(&timed.before)
-            .map(|(took, probe)| 100.0 * plan.flops() as f64 / took.as_secs_f64() / 1e9 / probe)
-            .collect();
-        shares.sort_by(f64::total_cmp);
-        let roofline_pct = shares[shares.len() / 2];
-        let oracle = timed.checks.as_ref().map(|c| c.oracle_time);
-        rows.push(Row { seq, flops: plan.flops() as f64, gpu: timed.median(), oracle, roofline_pct, check });
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let failures = check_failures(rows.iter().map(|r| (format!("T=S={}", r.seq), &r.check)));
-
-    let (shape, options) = args.described(&sweep);
-    let meta = crate::meta::report(&ctx, shape, options, rows.iter().all(|r| r.check.checked()));
-    if let Some(path) = &args.csv {
-        BenchArgs::write(path, &(crate::meta::csv_comments(&meta) + &to_csv(&rows)))?;
-    }
-    let plot_files = args.plot_files();
-    if !plot_files.is_empty() {
-        use crate::plot::{Plot, Scale, Series, SeriesKind};
-        let plot = Plot {
-            title: "gqa forward: throughput vs sequence length (T = S)".into(),
-            subtitle: ctx.describe(),
-            x_title: "sequence length T = S (tokens, log scale)".into(),
-            y_title: "throughput (GFLOP/s)".into(),
-            y_scale: Scale::Linear,
-            x: rows.iter().map(|r| r.seq).collect(),
-            series: vec![
-                Series {
-                    name: "GPU".into(),
-                    kind: SeriesKind::Measured,
-                    y: rows.iter().map(|r| Some(r.gflops(r.gpu))).collect(),
-                },
-                Series {
-                    name: "CPU oracle (f64)".into(),
-                    kind: SeriesKind::Measured,
-                    y: rows.iter().map(|r| r.oracle.map(|o| r.gflops(o))).collect(),
-                },
-                Series {
-                    name: format!("FMA probe roofline ({:.0} GFLOP/s)", roof.gflops),
-                    kind: SeriesKind::Bound,
-                    y: rows.iter().map(|_| Some(roof.gflops)).collect(),
-                },
-            ],
-        };
-        plot_files.write(&plot)?;
-    }
-    if args.json {
-        let table: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let mut row = json!({
-                    "seq": r.seq,
-                    "gflop": r.flops / 1e9,
-                    "ms": ms(r.gpu),
-                    "gpu_ms": ms(r.gpu),
-                    "gpu_gflops": r.gflops(r.gpu),
-                    "roofline_pct": r.roofline_pct,
-                    "oracle_ms": r.oracle.map(ms),
-                    "speedup": r.oracle.map(|o| o.as_secs_f64() / r.gpu.as_secs_f64()),
-                });
-                row.as_object_mut().expect("a JSON object").extend(r.check.json());
-                row
-            })
-            .collect();
-        let mut doc = json!({
-            "context_ms": ms(context_time),
-            "pipelines_ms": ms(pipelines_time),
-            "roofline": { "fma_gflops": roof.gflops, "copy_gbps": roof.gbps },
-            "rows": table,
-        });
-        doc.as_object_mut().expect("a JSON object").extend(meta);
-        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
-        return failures.map_or(Ok(()), Err);
-    }
-    println!("adapter   {}", ctx.describe());
-    println!(
-        "context   {:.1} ms (adapter, device); pipelines {:.1} ms (every kernel variant the device runs)",
-        ms(context_time),
-        ms(pipelines_time)
-    );
-    println!("roofline  FMA probe {:.1} GFLOP/s, copy probe {:.2} GB/s", roof.gflops, roof.gbps);
-    println!(
-        "shape     B={} Nq={} Nkv={} H={} Dq=Dv={}{}, T=S swept, median of {} GPU runs\n",
-        sweep.batch,
-        sweep.query_heads,
-        sweep.kv_heads,
-        sweep.head_dim,
-        sweep.query_dim,
-        if args.causal { ", causal" } else { "" },
-        args.runs
-    );
-    print_check_header(args.no_oracle, "each GPU output (the warm-up's and every timed call's)", tolerance);
-    println!(
-        "{:>7} {:>9} {:>11} {:>9} {:>10} {:>11} {:>9} {:>9} {:>11} {:>10}",
-        "T=S", "GFLOP", "GPU ms", "GFLOP/s", "% roof", "oracle ms", "speed-up", "check", "max abs err", "out of tol"
-    );
-    for r in &rows {
-        let (oracle, speedup) = oracle_cells(r.oracle, r.gpu);
-        let (max_abs, bad) = r.check.cells();
-        println!(
-            "{:>7} {:>9.3} {:>11.2} {:>9.2} {:>9.1}% {:>11} {:>9} {:>9} {:>11} {:>10}",
-            r.seq,
-            r.flops / 1e9,
-            ms(r.gpu),
-            r.gflops(r.gpu),
-            r.roofline_pct,
-            oracle,
-            speedup,
-            r.check.status(),
-            max_abs,
-            bad
-        );
-    }
-    failures.map_or(Ok(()), Err)
+    crate::bench_forward::bench_forward(args, tamper)
 }
 
 /// The line above a table that says what its `check` column means, or (`--no-oracle`) the warning.
@@ -495,24 +342,6 @@ pub(crate) fn print_check_header(no_oracle: bool, what: &str, tolerance: Toleran
             "check     {what} against the oracle's, {tolerance};\n          `out of tol`: the most elements out of tolerance in one output\n"
         );
     }
-}
-
-fn to_csv(rows: &[Row]) -> String {
-    let mut s = format!("seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n");
-    for r in rows {
-        let (oracle, speedup) = oracle_csv(r.oracle, r.gpu);
-        let _ = writeln!(
-            s,
-            "{},{:.6},{:.4},{:.4},{:.3},{oracle},{speedup},{}",
-            r.seq,
-            r.flops / 1e9,
-            ms(r.gpu),
-            r.gflops(r.gpu),
-            r.roofline_pct,
-            r.check.csv()
-        );
-    }
-    s
 }
 
 /// A progress bar on stderr over `len` items, labelled `what` (`T=S`, `S`).
@@ -528,8 +357,9 @@ pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    //! The sweep on the best adapter at tiny shapes, with one GPU output perturbed after it is read
-    //! back: its row must fail, be written as such, and make the command fail naming the length.
+    //! The sweep on the best adapter and the CPU layer at tiny shapes, with one output (the GPU's
+    //! or the CPU layer's) perturbed after it is computed: its row must fail, be written as such,
+    //! and make the command fail naming the length.
 
     use clap::Parser;
 
@@ -548,9 +378,9 @@ mod tests {
     }
 
     /// Adds 1e-2 to one element of the output of call `which` at length `at`.
-    fn perturb(at: usize, which: Call) -> impl FnMut(usize, Call, &mut HostTensor) {
-        move |seq, call, out| {
-            if seq == at && call == which {
+    fn perturb(at: usize, side: Side, which: Call) -> impl FnMut(usize, Side, Call, &mut HostTensor) {
+        move |seq, got, call, out| {
+            if seq == at && got == side && call == which {
                 let mut data = out.data().to_vec();
                 data[1] += 1e-2;
                 *out = HostTensor::new(out.shape().to_vec(), data).unwrap();
@@ -588,15 +418,18 @@ mod tests {
 
     #[test]
     fn every_output_passes_unperturbed() {
-        bench_with(&args(&["--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
-        bench_with(&args(&["--decode", "--seq", "4,9"]), &mut |_, _, _| {}).unwrap();
+        bench_with(&args(&["--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        bench_with(&args(&["--decode", "--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
     }
 
     #[test]
     fn a_perturbed_timed_output_fails_its_row() {
         let csv = scratch("forward").join("b.csv");
-        let err = bench_with(&args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]), &mut perturb(9, Call::Timed(1)))
-            .unwrap_err();
+        let err = bench_with(
+            &args(&["--seq", "4,9", "--csv", csv.to_str().unwrap()]),
+            &mut perturb(9, Side::Gpu, Call::Timed(1)),
+        )
+        .unwrap_err();
         assert!(matches!(err, CliError::CheckFailed { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("T=S=9") && msg.contains("timed call 2") && !msg.contains("T=S=4"), "{msg}");
@@ -607,17 +440,39 @@ mod tests {
         assert!(rows[1].starts_with("4,") && rows[1].contains(",pass,true,"), "{table}");
         assert!(rows[2].starts_with("9,") && rows[2].contains(",FAIL,false,") && rows[2].ends_with(",1"), "{table}");
         // The warm-up's output is checked too.
-        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Call::WarmUp)).unwrap_err();
+        let err = bench_with(&args(&["--seq", "4"]), &mut perturb(4, Side::Gpu, Call::WarmUp)).unwrap_err();
         assert!(err.to_string().contains("the warm-up call"), "{err}");
     }
 
     #[test]
     fn a_perturbed_decode_step_fails_its_row() {
-        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Call::Timed(1))).unwrap_err();
+        let err =
+            bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(4, Side::Gpu, Call::Timed(1))).unwrap_err();
         assert!(err.to_string().contains("S=4 (timed call 2"), "{err}");
         // The attention timer's output: the rest of its plan runs after the timed range and is read back.
-        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Call::AttentionTimer)).unwrap_err();
+        let err = bench_with(&args(&["--decode", "--seq", "4,9"]), &mut perturb(9, Side::Gpu, Call::AttentionTimer))
+            .unwrap_err();
         assert!(err.to_string().contains("S=9 (the attention timer"), "{err}");
+    }
+
+    #[test]
+    fn a_perturbed_cpu_layer_output_fails_its_row() {
+        let cpu = |extra: &[&str]| args(&[&["--backend", "cpu"][..], extra].concat());
+        bench_with(&cpu(&["--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut |_, _, _, _| {}).unwrap();
+        let err = bench_with(&cpu(&["--seq", "4,9"]), &mut perturb(9, Side::Cpu, Call::Timed(1))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("T=S=9 (timed call 2") && !msg.contains("T=S=4"), "{msg}");
+        let err = bench_with(&cpu(&["--seq", "4"]), &mut perturb(4, Side::Cpu, Call::WarmUp)).unwrap_err();
+        assert!(err.to_string().contains("the warm-up call"), "{err}");
+        let err =
+            bench_with(&cpu(&["--decode", "--seq", "4,9"]), &mut perturb(4, Side::Cpu, Call::Timed(0))).unwrap_err();
+        assert!(err.to_string().contains("S=4 (timed call 1"), "{err}");
+        // Beside a GPU, the CPU layer's outputs are checked too, and named as its own.
+        let err = bench_with(&args(&["--seq", "4,9"]), &mut perturb(9, Side::Cpu, Call::Timed(0))).unwrap_err();
+        assert!(err.to_string().contains("T=S=9 (CPU layer, timed call 1"), "{err}");
+        let err = bench_with(&args(&["--decode", "--seq", "4"]), &mut perturb(4, Side::Cpu, Call::WarmUp)).unwrap_err();
+        assert!(err.to_string().contains("S=4 (CPU layer, the warm-up call"), "{err}");
     }
 
     #[test]
@@ -625,7 +480,7 @@ mod tests {
         let csv = scratch("unchecked").join("b.csv");
         bench_with(
             &args(&["--seq", "4", "--no-oracle", "--csv", csv.to_str().unwrap()]),
-            &mut perturb(4, Call::Timed(0)),
+            &mut perturb(4, Side::Gpu, Call::Timed(0)),
         )
         .unwrap();
         let table = std::fs::read_to_string(&csv).unwrap();

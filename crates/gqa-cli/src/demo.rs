@@ -5,6 +5,8 @@
 //! [`crate::timed`]). A timing counts only from a checked run: with `--no-oracle` the figures are
 //! printed marked UNCHECKED.
 //!
+//! `--backend cpu` runs the layer on the CPU layer instead ([`crate::demo_cpu`]).
+//!
 //! Exit status: 0 when every GPU output matches the oracle (or, with `--no-oracle`, when the run
 //! finished: nothing was checked), 1 when one does not, 2 for invalid flags or an invalid
 //! layer/problem (the `GqaError` is printed), 3 when no adapter or device is available or the GPU
@@ -26,16 +28,16 @@ use serde_json::json;
 use crate::args::{Alignment, Backend, MaskedRowsArg};
 use crate::demo_report::{describe_problem, print_checks, print_plan, print_profile, row, what_was_checked};
 use crate::error::CliError;
-use crate::timed::{Call, Calls, ms, timed_calls};
+use crate::timed::{Call, Calls, Checks, ms, timed_calls};
 
 /// Whether the human-readable report goes to stderr (`--json`: stdout holds the JSON report).
 pub(crate) static TEXT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The JSON report `--json` prints, filled as the run goes.
-type Report = serde_json::Map<String, serde_json::Value>;
+pub(crate) type Report = serde_json::Map<String, serde_json::Value>;
 
 /// What `--no-oracle` prints before the timing table and as the final line.
-const UNCHECKED: &str = "UNCHECKED: no oracle ran; these timings are from outputs nobody compared";
+pub(crate) const UNCHECKED: &str = "UNCHECKED: no oracle ran; these timings are from outputs nobody compared";
 
 /// `gqa demo`: the layer's shape and options, and what to time.
 #[derive(Debug, Args)]
@@ -101,18 +103,21 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// Restrict the adapter search to these backends (comma list: vulkan, gl, metal, dx12);
-    /// overrides WGPU_BACKEND.
+    /// overrides WGPU_BACKEND. `cpu` (alone) runs the layer on the CPU layer instead (gqa-cpu, f32,
+    /// every thread of rayon's pool), checked against the oracle the same way; the GPU-only flags
+    /// (--list-adapters, --profile, --roofline, --compile-all, --f16, --tuning, --matmul, --no-fused,
+    /// --no-decode, --no-decode-kernel, --no-block, --no-subgroups) are then an error.
     #[arg(long)]
     pub(crate) backend: Option<String>,
     /// Skip the CPU oracle, and so the check: for shapes too big for it. Every timing is then
     /// printed marked UNCHECKED, and the final line says that nothing was compared.
     #[arg(long)]
     pub(crate) no_oracle: bool,
-    /// List every adapter wgpu finds, best first, and exit.
+    /// List every adapter wgpu finds, best first, and exit. GPU only.
     #[arg(long)]
     pub(crate) list_adapters: bool,
     /// Also time each step of the plan on its own (submitted alone, device waited for), --runs
-    /// rounds; the output of every round is read back and checked against the oracle.
+    /// rounds; the output of every round is read back and checked against the oracle. GPU only.
     #[arg(long)]
     pub(crate) profile: bool,
     /// Run attention as separate logits/softmax/PV passes even where the fused kernel applies.
@@ -131,13 +136,13 @@ pub struct DemoArgs {
     pub(crate) no_block: bool,
     /// Compile every kernel variant the device runs right after opening the context (on one thread
     /// per core, timed on its own line), so that the cold start counts the pipelines of every
-    /// variant, not only those of the call's plan.
+    /// variant, not only those of the call's plan. GPU only.
     #[arg(long)]
     pub(crate) compile_all: bool,
     /// Compute in f16 (f16 storage, f32 accumulation: Keras' mixed_float16) where the adapter has
-    /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3.
+    /// SHADER_F16; in f32 elsewhere. The check then uses atol = rtol = 5e-3. GPU only.
     #[arg(long)]
-    f16: bool,
+    pub(crate) f16: bool,
     /// Use the workgroup-memory baselines even where the device has subgroups.
     #[arg(long)]
     pub(crate) no_subgroups: bool,
@@ -147,7 +152,7 @@ pub struct DemoArgs {
     /// The kernel set to start from: the adapter's (auto), the one for GPUs (gpu: tiled matmuls,
     /// the fused attention, its split decode) or for CPU adapters (cpu); the other flags apply on
     /// top. The adapter's loop cap and subgroups are kept: `--tuning gpu` on lavapipe checks the
-    /// GPU kernels at this shape.
+    /// GPU kernels at this shape. GPU only.
     #[arg(long, value_enum, default_value_t = crate::args::TuningFlag::Auto)]
     pub(crate) tuning: crate::args::TuningFlag,
     /// Print a JSON report on stdout (adapter, shape, options, times, the check); the text report
@@ -157,6 +162,7 @@ pub struct DemoArgs {
     /// Also measure the adapter's roofline (WGSL FMA and copy probes) and report the forward pass's
     /// share of it: the probes run just before each timed call, and the share is the median of the
     /// calls' own ratios (a shared machine's speed moves between a probe and a call taken apart).
+    /// GPU only (`gqa bench --backend cpu` gives the CPU layer's share of the CPU's FMA peak).
     #[arg(long)]
     pub(crate) roofline: bool,
 }
@@ -255,25 +261,25 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Everything the run needs, built and validated from the flags before any GPU work.
-struct Setup {
+pub(crate) struct Setup {
     /// The layer's config.
-    config: GqaConfig,
+    pub(crate) config: GqaConfig,
     /// Dq, Dk, Dv.
-    dims: LayerDims,
+    pub(crate) dims: LayerDims,
     /// The call's options.
-    options: CallOptions,
+    pub(crate) options: CallOptions,
     /// (B, T, Dq).
-    query: HostTensor,
+    pub(crate) query: HostTensor,
     /// (B, S, Dv).
-    value: HostTensor,
+    pub(crate) value: HostTensor,
     /// (B, S, Dk), when --key-dim is given.
-    key: Option<HostTensor>,
+    pub(crate) key: Option<HostTensor>,
     /// From the layer's initializers.
-    weights: Weights,
+    pub(crate) weights: Weights,
 }
 
 /// The layer, its weights and the inputs of the flags, validated.
-fn setup(args: &DemoArgs) -> Result<Setup, GqaError> {
+pub(crate) fn setup(args: &DemoArgs) -> Result<Setup, GqaError> {
     let mut config = GqaConfig::new(args.head_dim, args.query_heads, args.kv_heads);
     config.use_bias = !args.no_bias;
     config.use_gate = args.gate;
@@ -334,6 +340,41 @@ fn backends(args: &DemoArgs) -> Result<Option<wgpu::Backends>, Failure> {
     Ok(Some(backends))
 }
 
+/// Whether `--backend` names the CPU layer (`cpu`, alone); an error when it is named with GPU
+/// backends or with a GPU-only flag.
+fn on_cpu(args: &DemoArgs) -> Result<bool, Failure> {
+    let Some(list) = &args.backend else { return Ok(false) };
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if !names.iter().any(|n| n.eq_ignore_ascii_case(crate::cpu_layer::FLAG)) {
+        return Ok(false);
+    }
+    let flag = |e: String| Err(Failure::Cli(CliError::Flags(e)));
+    if names.len() > 1 {
+        return flag(format!("--backend {list:?}: cpu (the CPU layer) cannot be combined with GPU backends"));
+    }
+    let gpu_only: Vec<&str> = [
+        (args.list_adapters, "--list-adapters"),
+        (args.profile, "--profile"),
+        (args.roofline, "--roofline"),
+        (args.compile_all, "--compile-all"),
+        (args.f16, "--f16"),
+        (args.tuning != crate::args::TuningFlag::Auto, "--tuning"),
+        (args.matmul.is_some(), "--matmul"),
+        (args.no_fused, "--no-fused"),
+        (args.no_decode, "--no-decode"),
+        (args.no_decode_kernel, "--no-decode-kernel"),
+        (args.no_block, "--no-block"),
+        (args.no_subgroups, "--no-subgroups"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if !gpu_only.is_empty() {
+        return flag(format!("{}: GPU only, not with --backend cpu (the CPU layer)", gpu_only.join(", ")));
+    }
+    Ok(true)
+}
+
 /// `--list-adapters`: every adapter, best first.
 fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
     let all = GpuContext::all_adapters(backends);
@@ -351,11 +392,14 @@ fn list_adapters(backends: wgpu::Backends) -> Result<Verdict, Failure> {
 }
 
 /// A hook on each GPU output before it is checked (the tests perturb one to see the check fail).
-type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
+pub(crate) type Tamper<'a> = &'a mut dyn FnMut(Call, &mut ForwardOutput);
 
 /// The demo: open the adapter, build the layer, print the plan, then the warm-up, the oracle and
 /// the timed calls ([`timed_calls`]), the table, the roofline and the profile, and every check.
 fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdict, Failure> {
+    if on_cpu(args)? {
+        return crate::demo_cpu::run(args, tamper, report);
+    }
     let backends = backends(args)?;
     if args.list_adapters {
         return list_adapters(backends.unwrap_or_else(wgpu::Backends::all));
@@ -551,15 +595,20 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdi
         }
     }
 
+    Ok(verdict(checks))
+}
+
+/// The last line (PASS, FAIL and the failed calls, or UNCHECKED) and the verdict.
+pub(crate) fn verdict(checks: Option<Checks<ForwardOutput>>) -> Verdict {
     let Some(checks) = checks else {
         say!("\nUNCHECKED (--no-oracle): no output was compared with the oracle; the timings above are not results");
-        return Ok(Verdict::Unchecked);
+        return Verdict::Unchecked;
     };
     let failed = checks.failed();
     let count = checks.results.len();
     if failed.is_empty() {
         say!("\ncheck {}: PASS (all {count} outputs: {})", checks.tolerance, what_was_checked(&checks));
-        Ok(Verdict::Pass)
+        Verdict::Pass
     } else {
         let names: Vec<String> = failed.iter().map(Call::to_string).collect();
         say!(
@@ -568,7 +617,7 @@ fn run(args: &DemoArgs, tamper: Tamper<'_>, report: &mut Report) -> Result<Verdi
             failed.len(),
             names.join(", ")
         );
-        Ok(Verdict::Fail(failed))
+        Verdict::Fail(failed)
     }
 }
 
@@ -683,6 +732,18 @@ mod tests {
         // The last of the three rounds: every round is read back and checked, not only the first.
         let got = verdict(&["--profile"], &mut perturb(Call::ProfileRound(2), false));
         assert_eq!(got, Verdict::Fail(vec![Call::ProfileRound(2)]));
+    }
+
+    #[test]
+    fn the_cpu_layers_outputs_are_checked_too() {
+        let cpu = ["--backend", "cpu", "--scores"];
+        assert_eq!(verdict(&cpu, &mut |_, _| {}), Verdict::Pass);
+        assert_eq!(verdict(&cpu, &mut perturb(Call::Timed(1), false)), Verdict::Fail(vec![Call::Timed(1)]));
+        assert_eq!(verdict(&cpu, &mut perturb(Call::WarmUp, true)), Verdict::Fail(vec![Call::WarmUp]));
+        assert_eq!(
+            verdict(&["--backend", "cpu", "--no-oracle"], &mut perturb(Call::Timed(0), false)),
+            Verdict::Unchecked
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use thiserror::Error;
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status (every subcommand):
   0  success (with --no-oracle: the run finished, nothing was checked)
-  1  a checked GPU output out of tolerance against the CPU oracle
+  1  a checked output (GPU or CPU layer) out of tolerance against the CPU oracle
   2  bad flags, or an invalid layer, problem or inputs
   3  no adapter (or a backend this build or OS does not offer), or a GPU error
      (kernels --isa: no Vulkan loader or Mesa RADV driver)
@@ -54,9 +54,10 @@ pub enum CliError {
         /// Why it failed.
         message: String,
     },
-    /// A GPU output out of tolerance against the oracle: its timings are not results.
+    /// An output (the GPU's or the CPU layer's) out of tolerance against the oracle: its timings
+    /// are not results.
     #[error(
-        "checking against the oracle: GPU output out of tolerance at {rows}: the timings of these rows come from wrong outputs"
+        "checking against the oracle: output out of tolerance at {rows}: the timings of these rows come from wrong outputs"
     )]
     CheckFailed {
         /// Each failing row (`T=S=128`, `S=2048`) or call, and its first failing output.
@@ -107,7 +108,7 @@ impl CliError {
     pub fn hint(&self, command: &str) -> String {
         match self {
             CliError::CheckFailed { .. } => {
-                "the GPU gives wrong outputs on this adapter: try another --backend (see `gqa info`), and report it with this output".into()
+                "the layer gives wrong outputs on this backend (`CPU layer, ` names the CPU layer's): try another --backend (see `gqa info`), and report it with this output".into()
             }
             CliError::Inputs { .. } | CliError::Invalid(_) | CliError::Flags(_) => {
                 format!("fix the flags or files named above; see `gqa {command} --help`")
@@ -123,7 +124,7 @@ impl CliError {
             CliError::Isa(gqa_isa::IsaError::Write(_)) => "check where stdout goes".into(),
             CliError::Isa(_) => ISA_HINT.into(),
             CliError::UnsupportedBackend { offered, .. } => {
-                format!("pass one of: --backend {offered} (or auto), see `gqa info`")
+                format!("pass one of: --backend {offered} (or auto; or cpu for the CPU layer), see `gqa info`")
             }
             CliError::Io(gqa_io::IoError::Io { .. }) | CliError::Output { .. } => {
                 "check the path and its permissions".into()

@@ -11,7 +11,8 @@ use crate::error::CliError;
 /// `gqa kernels`.
 #[derive(Debug, Args)]
 pub struct KernelsArgs {
-    /// The GPU API whose best adapter is asked which kernels it runs (auto: the best adapter).
+    /// The GPU API whose best adapter is asked which kernels it runs (auto: the best adapter; cpu is
+    /// an error: the CPU layer runs no kernels).
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Print the catalogue as JSON on stdout.

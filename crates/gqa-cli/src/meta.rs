@@ -37,19 +37,21 @@ pub fn adapter(info: &wgpu::AdapterInfo) -> Value {
     })
 }
 
-/// What a report (JSON or CSV) says about itself: `date` (UTC), `adapter` (its description),
-/// `adapter_info` (name, backend, driver ...), `shape`, `options` and `checked` (every output compared
-/// with the oracle and within tolerance).
-pub fn report(
-    ctx: &gqa_wgpu::GpuContext,
+/// What a report (JSON or CSV) says about itself: `date` (UTC), `adapter` (the device's description:
+/// a GPU adapter's, or the CPU layer's), `adapter_info` (a GPU adapter's name, backend, driver ...,
+/// or the CPU layer's [`crate::cpu_layer::info`]), `shape`, `options` and `checked` (every output
+/// compared with the oracle and within tolerance).
+pub fn report_on(
+    described: String,
+    info: Value,
     shape: Value,
     options: Value,
     checked: bool,
 ) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("date".into(), json!(now_utc()));
-    m.insert("adapter".into(), json!(ctx.describe()));
-    m.insert("adapter_info".into(), adapter(ctx.adapter_info()));
+    m.insert("adapter".into(), json!(described));
+    m.insert("adapter_info".into(), info);
     m.insert("shape".into(), shape);
     m.insert("options".into(), options);
     m.insert("checked".into(), json!(checked));

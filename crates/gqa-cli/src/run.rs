@@ -1,4 +1,5 @@
-//! `gqa run`: load a layer and inputs, run on the GPU (or the oracle), write the results.
+//! `gqa run`: load a layer and inputs, run on the GPU (or the CPU layer, or the oracle), write the
+//! results.
 
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -208,6 +209,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         summary.set("adapter", json!("cpu-reference"));
         summary.set("forward_ms", json!(t.elapsed().as_secs_f64() * 1e3));
         ("cpu-reference".to_string(), out)
+    } else if args.backend.is_cpu() {
+        cpu(&layer, &inputs, &options, &inputs_file, &mut summary)?
     } else {
         gpu(args, &layer, &inputs, &options, &inputs_file, &mut summary)?
     };
@@ -227,6 +230,34 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         println!("{}", serde_json::to_string_pretty(&summary.doc).expect("JSON values serialize"));
     }
     Ok(())
+}
+
+/// The CPU layer's path (`--backend cpu`): check the weights, run; reports the layer and the times.
+fn cpu(
+    layer: &KerasLayer,
+    inputs: &CallInputs,
+    options: &CallOptions,
+    inputs_file: &str,
+    summary: &mut Summary,
+) -> Result<(String, ForwardOutput), CliError> {
+    let described = crate::cpu_layer::describe();
+    summary.line(format!("device: {described}"));
+    summary.set("adapter", json!(described));
+    summary.set("adapter_info", crate::cpu_layer::info());
+    let t = Instant::now();
+    let cpu = gqa_cpu::CpuLayer::new(layer.config.clone(), layer.weights.clone()).map_err(CliError::Invalid)?;
+    let build = t.elapsed();
+    let t = Instant::now();
+    let out = cpu
+        .forward(&inputs.query, &inputs.value, inputs.key.as_ref(), options)
+        .map_err(|source| CliError::Inputs { inputs: inputs_file.into(), source })?;
+    let forward = t.elapsed();
+    summary.line(format!("time: forward {} (first call; weights checked and copied {})", ms(forward), ms(build)));
+    summary.set("forward_ms", json!(forward.as_secs_f64() * 1e3));
+    summary.set("upload_ms", json!(build.as_secs_f64() * 1e3));
+    summary.set("threads", json!(crate::cpu_layer::threads()));
+    summary.set("precision", json!("f32"));
+    Ok((described, out))
 }
 
 /// The GPU path: open the adapter, upload the weights, run; reports the adapter and the times.

@@ -213,7 +213,9 @@ fn bench_sweeps_and_writes_reports() {
                 (&serde_json::json!(true), &serde_json::json!("pass")),
                 "{row}"
             );
-            assert_eq!(row["checked_outputs"], 2, "{row}");
+            // The warm-up and the timed call, on the GPU and on the CPU layer beside it.
+            assert_eq!(row["checked_outputs"], 4, "{row}");
+            assert!(row["cpu_ms"].as_f64().unwrap() > 0.0 && row["speedup_vs_cpu"].as_f64().unwrap() > 0.0, "{row}");
             assert_eq!(row["out_of_tolerance"], 0, "{row}");
             assert!(row["max_abs_err"].as_f64().unwrap() < 1e-4, "{row}");
         }
@@ -226,7 +228,7 @@ fn bench_sweeps_and_writes_reports() {
         }
         assert_eq!(table.lines().count(), 3, "{table}");
         assert!(table.starts_with(
-            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,oracle_ms,speedup,check,checked,max_abs_err,out_of_tolerance\n"
+            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup,check,checked,max_abs_err,out_of_tolerance\n"
         ));
         assert!(table.lines().skip(1).all(|l| l.contains(",pass,true,") && l.ends_with(",0")), "{table}");
         let plot = std::fs::read_to_string(&svg).unwrap();
@@ -293,8 +295,9 @@ fn bench_decode_rows_are_checked() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for row in doc["rows"].as_array().unwrap() {
         assert_eq!(row["check"], "pass", "{row}");
-        // The warm-up step, the attention timer's run and the two timed steps.
-        assert_eq!(row["checked_outputs"], 4, "{row}");
+        // The warm-up step, the attention timer's run and the two timed steps; the CPU layer's
+        // warm-up step and two timed steps.
+        assert_eq!(row["checked_outputs"], 7, "{row}");
         assert!(row["ms"].as_f64().unwrap() > 0.0, "{row}");
     }
 }
