@@ -1,13 +1,14 @@
 //! Forward-pass benches, named after their shapes: `layer/B1_T128_S128_Nq8_Nkv2_H64_Dq512` is one
 //! full `GqaLayer::forward` on the best adapter (upload, every pass, read back: the read back
-//! synchronises with the device inside the timed closure); `oracle/...` is the f64 CPU oracle.
+//! synchronises with the device inside the timed closure); `cpu/...` is the same call on the CPU
+//! layer (`gqa::cpu::CpuLayer`, every thread of rayon's pool); `oracle/...` is the f64 CPU oracle.
 //!
 //! Throughput is reported as elements/s with one element per floating-point operation of the plan,
 //! so criterion's `Gelem/s` reads as GFLOP/s. `WGPU_BACKEND=vulkan|gl` picks the adapter.
 //! Sampling is small (software adapters are slow): `cargo bench --bench forward` takes a minute
 //! or two on lavapipe; pass a filter (`cargo bench --bench forward -- layer/B1_T128`) for one bench.
 //!
-//! A timing counts only from a checked run: before timing each `layer/...` shape, one call's
+//! A timing counts only from a checked run: before timing each `layer/...` and `cpu/...` shape, one call's
 //! output is compared with the f64 oracle's at that shape ([`gqa::reference::check`], f32
 //! tolerance: atol 1e-5, rtol 1e-4; computed once per shape), and so is the output of the last
 //! timed call after the timed iterations. A failing check panics with the shape and the comparison:
@@ -114,13 +115,47 @@ fn bench_layer(c: &mut Criterion) {
     group.finish();
 }
 
-/// Compares a GPU output with the oracle's; panics, naming the bench, the shape and the comparison,
+/// The CPU layer on the GPU's shapes, checked the same way.
+fn bench_cpu(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cpu");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    for shape in GPU_SHAPES {
+        let (config, weights, query, value) = shape.build();
+        let layer = gqa::cpu::CpuLayer::new(config.clone(), weights.clone()).expect("CPU layer");
+        let options = options();
+        let problem = gqa::core::Problem::new(&config, query.shape(), value.shape(), None, &options).expect("problem");
+        let plan = gqa::core::Plan::new(&problem, &gqa::core::Limits::webgpu_default()).expect("plan");
+        group.throughput(Throughput::Elements(plan.flops()));
+        let id = format!("cpu/{}", shape.name());
+        let mut want = None;
+        let mut last = None;
+        group.bench_function(shape.name(), |b| {
+            if want.is_none() {
+                let oracle =
+                    gqa::reference::forward(&config, &weights, &query, &value, None, &options).expect("oracle");
+                let first = layer.forward(&query, &value, None, &options).expect("forward");
+                check(&id, "before timing", &first, &oracle);
+                want = Some(oracle);
+            }
+            b.iter(|| {
+                last = Some(layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
+            })
+        });
+        if let (Some(want), Some(last)) = (&want, &last) {
+            check(&id, "of the last timed call", last, want);
+        }
+    }
+    group.finish();
+}
+
+/// Compares an output (the GPU's or the CPU layer's) with the oracle's; panics, naming the bench, the shape and the comparison,
 /// when it is out of tolerance: a benchmark of a wrong kernel must not produce a figure.
 fn check(id: &str, when: &str, got: &ForwardOutput, want: &ForwardOutput) {
     let c = compare_outputs(got, want, Tolerance::F32);
     assert!(
         c.passed(),
-        "{id}: the GPU output {when} is out of tolerance against the oracle at this shape: {c}. A benchmark of a \
+        "{id}: the output {when} is out of tolerance against the oracle at this shape: {c}. A benchmark of a \
          wrong kernel gives no figure."
     );
     eprintln!("[bench] {id}: output {when} checked against the oracle: max abs err {:.2e}", c.max_abs());
@@ -147,5 +182,5 @@ fn bench_oracle(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_layer, bench_oracle);
+criterion_group!(benches, bench_layer, bench_cpu, bench_oracle);
 criterion_main!(benches);

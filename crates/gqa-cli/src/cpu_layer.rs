@@ -12,10 +12,10 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// One line naming the CPU layer: `CPU layer (gqa-cpu, f32, 8 threads)`.
+/// One line naming the CPU layer: `CPU layer (gqa-cpu, f32, 8 threads, avx512f)`.
 pub fn describe() -> String {
     let n = threads();
-    format!("CPU layer (gqa-cpu, f32, {n} thread{})", if n == 1 { "" } else { "s" })
+    format!("CPU layer (gqa-cpu, f32, {n} thread{}, {})", if n == 1 { "" } else { "s" }, gqa_cpu::vector_isa())
 }
 
 /// The CPU layer where a report has a GPU adapter's description (`adapter_info`): its name,
@@ -28,6 +28,7 @@ pub fn info() -> Value {
         "precision": "f32",
         "threads": threads(),
         "arch": std::env::consts::ARCH,
+        "vector_isa": gqa_cpu::vector_isa(),
     })
 }
 

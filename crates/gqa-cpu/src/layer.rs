@@ -14,8 +14,9 @@ use crate::kv_cache::KvCache;
 /// results up to f32 rounding).
 ///
 /// The projections are multithreaded GEMMs (faer); the attention is a grouped flash attention
-/// whose tiles run on rayon's pool (its size: `RAYON_NUM_THREADS`, or every core). Every input is
-/// checked as the GPU layer checks it, and errors come back as [`GqaError`] values.
+/// whose tiles run on rayon's pool: the global one (its size: `RAYON_NUM_THREADS`, or every core),
+/// or yours when the call runs inside `rayon::ThreadPool::install`. Every input is checked as the
+/// GPU layer checks it, and errors come back as [`GqaError`] values.
 ///
 /// ```
 /// use gqa_core::{AttentionLayer, CallOptions, GqaConfig, HostTensor, LayerDims};

@@ -48,3 +48,10 @@ mod softmax;
 pub use kv_cache::KvCache;
 pub use layer::CpuLayer;
 pub use projected::{AttentionOutput, attention};
+
+/// The vector instructions the attention's softmax runs with on this CPU, picked at run time:
+/// `avx512f`, `avx2+fma` or `baseline` (the compile target's own: SSE2 on x86-64). The GEMMs (faer)
+/// pick theirs the same way.
+pub fn vector_isa() -> &'static str {
+    softmax::vector_isa()
+}

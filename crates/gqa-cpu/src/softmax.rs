@@ -29,6 +29,21 @@ pub(crate) fn update(logits: &mut [f32], n: usize, max: &mut [f32], sum: &mut [f
     update_rows(logits, n, max, sum, alpha);
 }
 
+/// The vector instructions [`update`] runs with on this CPU: `avx512f`, `avx2+fma` or `baseline`
+/// (the target's default, SSE2 on x86-64).
+pub(crate) fn vector_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return "avx2+fma";
+        }
+    }
+    "baseline"
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn update_avx512(logits: &mut [f32], n: usize, max: &mut [f32], sum: &mut [f32], alpha: &mut [f32]) {
