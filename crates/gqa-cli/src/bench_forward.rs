@@ -202,7 +202,7 @@ pub(crate) fn bench_forward(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), 
                     "cpu_ms": ms(r.cpu),
                     "cpu_gflops": r.gflops(r.cpu),
                     "oracle_ms": r.oracle.map(ms),
-                    "speedup": r.oracle.map(|o| o.as_secs_f64() / r.main().as_secs_f64()),
+                    "speedup_vs_oracle": r.oracle.map(|o| o.as_secs_f64() / r.main().as_secs_f64()),
                 });
                 let m = row.as_object_mut().expect("a JSON object");
                 if let Some(g) = r.gpu {
@@ -378,10 +378,10 @@ fn to_csv(rows: &[Row], fma_peak: Option<f64>) -> String {
     let gpu = rows.first().is_some_and(|r| r.gpu.is_some());
     let mut s = if gpu {
         format!(
-            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n"
+            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup_vs_oracle,{CHECK_CSV_COLUMNS}\n"
         )
     } else {
-        format!("seq,gflop,cpu_ms,cpu_gflops,peak_share,oracle_ms,speedup,{CHECK_CSV_COLUMNS}\n")
+        format!("seq,gflop,cpu_ms,cpu_gflops,peak_share,oracle_ms,speedup_vs_oracle,{CHECK_CSV_COLUMNS}\n")
     };
     for r in rows {
         let (oracle, speedup) = oracle_csv(r.oracle, r.main());

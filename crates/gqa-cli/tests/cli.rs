@@ -228,7 +228,7 @@ fn bench_sweeps_and_writes_reports() {
         }
         assert_eq!(table.lines().count(), 3, "{table}");
         assert!(table.starts_with(
-            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup,check,checked,max_abs_err,out_of_tolerance\n"
+            "seq,gflop,gpu_ms,gpu_gflops,roofline_pct,cpu_ms,cpu_gflops,speedup_vs_cpu,oracle_ms,speedup_vs_oracle,check,checked,max_abs_err,out_of_tolerance\n"
         ));
         assert!(table.lines().skip(1).all(|l| l.contains(",pass,true,") && l.ends_with(",0")), "{table}");
         let plot = std::fs::read_to_string(&svg).unwrap();

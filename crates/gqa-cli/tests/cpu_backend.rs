@@ -176,7 +176,7 @@ fn bench_on_the_cpu_layer_alone() {
     let header = file.lines().find(|l| !l.starts_with('#')).unwrap();
     assert_eq!(
         header,
-        "seq,gflop,cpu_ms,cpu_gflops,peak_share,oracle_ms,speedup,check,checked,max_abs_err,out_of_tolerance"
+        "seq,gflop,cpu_ms,cpu_gflops,peak_share,oracle_ms,speedup_vs_oracle,check,checked,max_abs_err,out_of_tolerance"
     );
     assert!(file.lines().any(|l| l.starts_with("# adapter: CPU layer")), "{file}");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("CPU layer"));
