@@ -126,7 +126,7 @@ fn continue_from<L: AttentionLayer>(
     let at = cache.lengths()[0];
     let out = layer.step(&mut cache, &query.time_slice(at..at + 1)?, &value.time_slice(at..at + 1)?, None)?;
     // Roll back the step: the cache holds the loaded tokens again.
-    cache.truncate(at);
+    cache.truncate(at)?;
     assert_eq!(cache.lengths(), contents.lengths);
     Ok(out)
 }

@@ -237,7 +237,7 @@ fn truncate_then_continue_and_grow() {
         s.prefill(&mut cache, &accepted.slice(0..batch, 0, prompt + 1), None);
         s.step(&mut cache, &rejected);
         assert_eq!(cache.lengths(), [prompt + 4; 2]);
-        cache.truncate(prompt + 1);
+        cache.truncate(prompt + 1).unwrap();
         let got = s.step(&mut cache, &accepted.slice(0..batch, prompt + 1, prompt + 3));
         let want = accepted.slice(0..batch, 0, prompt + 3).oracle(&s.config, &s.weights);
         assert_close(
@@ -326,7 +326,13 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
         let _gl = gl_guard(ctx);
         assert!(
             ctx.tuning().keeps_cache_texture(
-                &gqa::core::CacheShape { batch: 2, capacity: 64, num_kv_heads: 2, head_dim: 8 },
+                &gqa::core::CacheShape {
+                    batch: 2,
+                    capacity: 64,
+                    num_kv_heads: 2,
+                    head_dim: 8,
+                    layout: Default::default()
+                },
                 &ctx.limits()
             ),
             "{}: software adapters keep cache textures",

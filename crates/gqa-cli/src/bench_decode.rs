@@ -130,7 +130,7 @@ impl Gpu {
         let (layer, cache) = (&self.layer, &mut self.cache);
         cache.load(contents).map_err(&run_err)?;
         verify(Call::WarmUp, layer.step(cache, q, v, None).map_err(&run_err)?);
-        cache.truncate(held);
+        cache.truncate(held).map_err(&run_err)?;
         let timer = layer.step_timer_cached(cache, q, v, None).map_err(&run_err)?;
         // A cached call never splits the batch, so the plan has one attention core.
         let all = 0..timer.plan().steps.len();
@@ -158,7 +158,7 @@ impl Gpu {
             let took = t.elapsed();
             times.push(took);
             shares.push(share(kv_bytes / took.as_secs_f64(), probe));
-            cache.truncate(held);
+            cache.truncate(held).map_err(&run_err)?;
             verify(Call::Timed(i), out);
         }
         debug_assert_eq!(b, cache.lengths().len());
@@ -185,13 +185,13 @@ fn cpu_row(
     let run_err = |source| CliError::Inputs { inputs: format!("the CPU layer's cache at S={}", held + 1), source };
     cache.load(contents).map_err(run_err)?;
     verify(Call::WarmUp, cache.step(cpu, q, v, None).map_err(run_err)?);
-    cache.truncate(held);
+    cache.truncate(held).map_err(run_err)?;
     let mut times = Vec::with_capacity(runs);
     for i in 0..runs {
         let t = Instant::now();
         let out = cache.step(cpu, q, v, None).map_err(run_err)?;
         times.push(t.elapsed());
-        cache.truncate(held);
+        cache.truncate(held).map_err(run_err)?;
         verify(Call::Timed(i), out);
     }
     Ok(median(&mut times))

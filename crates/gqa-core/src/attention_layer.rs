@@ -102,6 +102,8 @@ pub trait AttentionCache {
     /// Tokens each sequence holds.
     fn lengths(&self) -> &[usize];
 
-    /// Keeps at most `len` tokens of every sequence (e.g. to reject drafted tokens).
-    fn truncate(&mut self, len: usize);
+    /// Keeps at most `len` tokens of every sequence (e.g. to reject drafted tokens). A ring cache
+    /// refuses ([`GqaError::CacheWindow`]) to roll back to tokens it has dropped; nothing changes
+    /// then.
+    fn truncate(&mut self, len: usize) -> Result<(), GqaError>;
 }

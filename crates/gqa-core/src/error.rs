@@ -152,6 +152,16 @@ pub enum GqaError {
         /// The empty sequence.
         sequence: usize,
     },
+    /// A window cache (a ring, [`crate::CacheLayout::Ring`]) asked for what its window does not
+    /// allow: a layer without a sliding window, a call appending more tokens than the ring was
+    /// made for, a roll-back to tokens it has dropped.
+    #[error("{op}: {detail}")]
+    CacheWindow {
+        /// The operation.
+        op: &'static str,
+        /// What was asked and what the ring allows.
+        detail: String,
+    },
     /// A length that a cache sequence cannot take (e.g. truncating past its end).
     #[error("{op}: sequence {sequence} of the KV cache holds {length} tokens, {requested} were asked for")]
     CacheLength {

@@ -20,7 +20,30 @@ use crate::options::{CallOptions, CausalAlignment};
 use crate::problem::Problem;
 use crate::tensor::{HostTensor, Mask};
 
-/// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), f32.
+/// Where a cache keeps each token.
+///
+/// A linear cache keeps token `p` at slot `p` and every token appended. A ring cache serves a layer
+/// with a sliding window `W`: a token older than the window is never seen again, so its slot is
+/// reused. Tokens `0..keep_first` stay at slots `0..keep_first` and stay visible to every later
+/// token (attention sinks, beside the window); token `p >= keep_first` goes to slot
+/// `keep_first + (p - keep_first) mod (capacity - keep_first)`. Its capacity is
+/// `keep_first + W + chunk - 1`, where `chunk` is the most tokens one call appends: a long
+/// conversation runs in a cache of the window's size, each step attending over at most `capacity`
+/// slots, with exactly the results of one causal call over the whole sequence under the window
+/// (and the sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheLayout {
+    /// Token `p` at slot `p`.
+    #[default]
+    Linear,
+    /// A ring for a sliding-window layer, its first `keep_first` tokens kept.
+    Ring {
+        /// Tokens kept from the start of each sequence, visible to every later token.
+        keep_first: usize,
+    },
+}
+
+/// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), f32, and where tokens go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheShape {
     /// B: sequences.
@@ -31,17 +54,154 @@ pub struct CacheShape {
     pub num_kv_heads: usize,
     /// H.
     pub head_dim: usize,
+    /// Where tokens go: every token at its position, or a ring for a windowed layer.
+    pub layout: CacheLayout,
 }
 
 impl CacheShape {
-    /// The shape of a cache for `config`'s layer, checked non-empty.
+    /// The shape of a linear cache for `config`'s layer, checked non-empty.
     pub fn new(config: &GqaConfig, batch: usize, capacity: usize) -> Result<Self, GqaError> {
         for (what, v) in [("KV cache batch", batch), ("KV cache capacity", capacity)] {
             if v == 0 {
                 return Err(GqaError::ZeroSize { what: what.into() });
             }
         }
-        Ok(Self { batch, capacity, num_kv_heads: config.num_key_value_heads, head_dim: config.head_dim })
+        Ok(Self {
+            batch,
+            capacity,
+            num_kv_heads: config.num_key_value_heads,
+            head_dim: config.head_dim,
+            layout: CacheLayout::Linear,
+        })
+    }
+
+    /// The shape of a ring cache for `config`'s layer, which must have a sliding window `W`:
+    /// capacity `keep_first + W + chunk - 1`, where `chunk` (at least 1) is the most tokens a call
+    /// may append (1 for token-by-token decoding; a longer prompt is prefilled in calls of at most
+    /// `chunk` tokens).
+    pub fn ring(config: &GqaConfig, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GqaError> {
+        let Some(window) = config.sliding_window else {
+            return Err(GqaError::CacheWindow {
+                op: "KvCache (ring)",
+                detail: "a ring cache needs a layer with a sliding_window: without one every token stays visible"
+                    .into(),
+            });
+        };
+        if chunk == 0 {
+            return Err(GqaError::ZeroSize { what: "ring cache chunk".into() });
+        }
+        let shape = Self::new(config, batch, keep_first + window + chunk - 1)?;
+        Ok(Self { layout: CacheLayout::Ring { keep_first }, ..shape })
+    }
+
+    /// The slot of token `position`.
+    pub fn slot(&self, position: usize) -> usize {
+        match self.layout {
+            CacheLayout::Linear => position,
+            CacheLayout::Ring { keep_first } if position < keep_first => position,
+            CacheLayout::Ring { keep_first } => keep_first + (position - keep_first) % (self.capacity - keep_first),
+        }
+    }
+
+    /// The tokens a sequence of `len` tokens still holds, in order, as (position, slot): all of
+    /// them in a linear cache; in a ring, the first `keep_first` and the last `capacity -
+    /// keep_first`.
+    pub fn held(&self, len: usize) -> Vec<(usize, usize)> {
+        let positions: Vec<usize> = match self.layout {
+            CacheLayout::Linear => (0..len).collect(),
+            CacheLayout::Ring { keep_first } => {
+                let ring = self.capacity - keep_first;
+                (0..len.min(keep_first)).chain(len.saturating_sub(ring).max(keep_first)..len).collect()
+            }
+        };
+        positions.into_iter().map(|p| (p, self.slot(p))).collect()
+    }
+
+    /// The position slot `slot` holds in a sequence of `len` tokens, if it holds one.
+    pub fn position_at(&self, slot: usize, len: usize) -> Option<usize> {
+        match self.layout {
+            CacheLayout::Linear => (slot < len).then_some(slot),
+            CacheLayout::Ring { keep_first } if slot < keep_first => (slot < len).then_some(slot),
+            CacheLayout::Ring { .. } if slot >= self.capacity => None,
+            CacheLayout::Ring { keep_first } => {
+                // Slot `slot` first holds token `slot`, then every `capacity - keep_first` later.
+                let ring = self.capacity - keep_first;
+                (slot < len).then(|| slot + (len - 1 - slot) / ring * ring)
+            }
+        }
+    }
+
+    /// Slots a sequence of `len` tokens occupies (the attention's keys): `len` in a linear cache,
+    /// at most the capacity in a ring.
+    pub fn slots_used(&self, len: usize) -> usize {
+        match self.layout {
+            CacheLayout::Linear => len,
+            CacheLayout::Ring { .. } => len.min(self.capacity),
+        }
+    }
+
+    /// Rolls each sequence of `lengths` back to at most `len` tokens (shorter ones are left as they
+    /// are), after checking that a ring can (see [`CacheShape::check_roll_back`]); nothing changes
+    /// on an error.
+    pub fn truncate(
+        &self,
+        op: &'static str,
+        lengths: &mut [usize],
+        len: usize,
+        window: Option<usize>,
+    ) -> Result<(), GqaError> {
+        let wanted: Vec<usize> = lengths.iter().map(|&l| l.min(len)).collect();
+        self.truncate_each(op, lengths, &wanted, window)
+    }
+
+    /// Rolls sequence `b` back to `to[b]` tokens, each at most its current length, after checking
+    /// that a ring can; nothing changes on an error.
+    pub fn truncate_each(
+        &self,
+        op: &'static str,
+        lengths: &mut [usize],
+        to: &[usize],
+        window: Option<usize>,
+    ) -> Result<(), GqaError> {
+        if to.len() != lengths.len() {
+            return Err(GqaError::CacheMismatch { op, what: "batch", cache: lengths.len(), call: to.len() });
+        }
+        for (b, (&want, &have)) in to.iter().zip(lengths.iter()).enumerate() {
+            if want > have {
+                return Err(GqaError::CacheLength { op, sequence: b, length: have, requested: want });
+            }
+            self.check_roll_back(op, have, want, window)?;
+        }
+        lengths.copy_from_slice(to);
+        Ok(())
+    }
+
+    /// Checks that a sequence holding `len` tokens can be rolled back to `to`: always in a linear
+    /// cache; in a ring, only while every token a call at `to` would see is still held.
+    pub fn check_roll_back(
+        &self,
+        op: &'static str,
+        len: usize,
+        to: usize,
+        window: Option<usize>,
+    ) -> Result<(), GqaError> {
+        let (CacheLayout::Ring { keep_first }, Some(window)) = (self.layout, window) else {
+            return Ok(());
+        };
+        let oldest_held = len.saturating_sub(self.capacity - keep_first).max(keep_first);
+        let oldest_needed = (to + 1).saturating_sub(window).max(keep_first);
+        if to >= len || oldest_needed >= oldest_held || oldest_needed >= to {
+            return Ok(());
+        }
+        Err(GqaError::CacheWindow {
+            op,
+            detail: format!(
+                "rolling a sequence of {len} tokens back to {to} needs token {oldest_needed}, which the ring (capacity \
+                 {}, window {window}) dropped; it can roll back {} tokens",
+                self.capacity,
+                len - (oldest_held + window - 1).min(len)
+            ),
+        })
     }
 
     /// f32 elements of one token's K (or V): Nkv * H.
@@ -147,8 +307,33 @@ impl CacheUpdate {
             if n > target_len {
                 return Err(GqaError::CacheLength { op: OP, sequence: b, length: target_len, requested: n });
             }
-            if p + n > shape.capacity {
-                return Err(GqaError::CacheFull { sequence: b, length: p, appending: n, capacity: shape.capacity });
+            match (shape.layout, window) {
+                (CacheLayout::Linear, _) if p + n > shape.capacity => {
+                    return Err(GqaError::CacheFull { sequence: b, length: p, appending: n, capacity: shape.capacity });
+                }
+                (CacheLayout::Linear, _) => {}
+                (CacheLayout::Ring { .. }, None) => {
+                    return Err(GqaError::CacheWindow {
+                        op: OP,
+                        detail: "a ring cache serves a layer with a sliding_window; this layer has none".into(),
+                    });
+                }
+                (CacheLayout::Ring { keep_first }, Some(w)) => {
+                    // Appending n tokens overwrites the slots of the n oldest ring tokens: none of
+                    // them may be in the window of the call's own rows.
+                    let most = (shape.capacity - keep_first + 1).saturating_sub(w);
+                    if n > most {
+                        return Err(GqaError::CacheWindow {
+                            op: OP,
+                            detail: format!(
+                                "sequence {b} appends {n} tokens in one call; the ring (capacity {}, window {w}) \
+                                 takes at most {most}: append in calls of at most {most}, or make the ring for a \
+                                 larger chunk",
+                                shape.capacity
+                            ),
+                        });
+                    }
+                }
             }
         }
         Ok(Self { shape, past: past.to_vec(), new: new.to_vec(), target_len, window, texture_mirror: false })
@@ -160,9 +345,26 @@ impl CacheUpdate {
         Self { texture_mirror: on, ..self }
     }
 
-    /// S of the attention: the longest sequence after the call.
+    /// S of the attention: the most slots a sequence occupies after the call (its length in a
+    /// linear cache; at most the capacity in a ring).
     pub fn source_len(&self) -> usize {
-        self.past.iter().zip(&self.new).map(|(p, n)| p + n).max().unwrap_or(0)
+        self.lengths_after().into_iter().map(|l| self.shape.slots_used(l)).max().unwrap_or(0)
+    }
+
+    /// The call's appends as contiguous runs: (sequence, first row of the call, first slot, tokens).
+    /// One run per sequence in a linear cache; in a ring, a new run wherever the slots wrap.
+    pub fn appends(&self) -> Vec<(usize, usize, usize, usize)> {
+        let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for (b, (&past, &new)) in self.past.iter().zip(&self.new).enumerate() {
+            for i in 0..new {
+                let slot = self.shape.slot(past + i);
+                match runs.last_mut() {
+                    Some((rb, row, first, n)) if *rb == b && *row + *n == i && *first + *n == slot => *n += 1,
+                    _ => runs.push((b, i, slot, 1)),
+                }
+            }
+        }
+        runs
     }
 
     /// Each sequence's length after the call.
@@ -172,14 +374,27 @@ impl CacheUpdate {
 
     /// Whether every sequence holds the same length and appends all `T` tokens (then the kernels'
     /// own causal mask and window apply; no mask is uploaded).
+    /// A ring cache qualifies only while no slot has been reused and it keeps no sinks.
     pub fn is_uniform(&self) -> bool {
-        self.past.windows(2).all(|w| w[0] == w[1]) && self.new.iter().all(|&n| n == self.target_len)
+        let linear = match self.shape.layout {
+            CacheLayout::Linear => true,
+            CacheLayout::Ring { keep_first } => {
+                keep_first == 0 && self.lengths_after().iter().all(|&l| l <= self.shape.capacity)
+            }
+        };
+        linear && self.past.windows(2).all(|w| w[0] == w[1]) && self.new.iter().all(|&n| n == self.target_len)
     }
 
-    /// Whether new token `i` of sequence `b` sees key `j`.
+    /// Whether new token `i` of sequence `b` sees the key at slot `j` (in a linear cache, token
+    /// `j`): the token the slot holds after the call is at or before the row's position, and within
+    /// the window or one of a ring's kept first tokens.
     pub fn visible(&self, b: usize, i: usize, j: usize) -> bool {
         let pos = self.past[b] + i;
-        j < self.past[b] + self.new[b] && j <= pos && self.window.is_none_or(|w| pos - j < w)
+        let Some(key) = self.shape.position_at(j, self.past[b] + self.new[b]) else {
+            return false;
+        };
+        let sink = matches!(self.shape.layout, CacheLayout::Ring { keep_first } if key < keep_first);
+        key <= pos && (sink || self.window.is_none_or(|w| pos - key < w))
     }
 
     /// The (B, T, S) attention mask of a ragged call (see [`CacheUpdate::visible`]).
@@ -231,6 +446,58 @@ mod tests {
 
     fn shape() -> CacheShape {
         CacheShape::new(&GqaConfig::new(8, 4, 2), 2, 16).unwrap()
+    }
+
+    #[test]
+    fn ring_slots_positions_and_appends() {
+        let config = GqaConfig { sliding_window: Some(4), ..GqaConfig::new(8, 4, 2) };
+        // keep_first 2, window 4, chunk 2: capacity 2 + 4 + 1 = 7, ring of 5 slots.
+        let ring = CacheShape::ring(&config, 1, 2, 2).unwrap();
+        assert_eq!((ring.capacity, ring.layout), (7, CacheLayout::Ring { keep_first: 2 }));
+        let slots: Vec<usize> = (0..13).map(|p| ring.slot(p)).collect();
+        assert_eq!(slots, [0, 1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 2]);
+        // After 13 tokens: the sinks 0, 1 and the last 5 (8..13).
+        assert_eq!(ring.held(13).iter().map(|h| h.0).collect::<Vec<_>>(), [0, 1, 8, 9, 10, 11, 12]);
+        assert_eq!((0..7).map(|j| ring.position_at(j, 13)).collect::<Vec<_>>(), [0, 1, 12, 8, 9, 10, 11].map(Some));
+        assert_eq!(ring.position_at(4, 3), None);
+        assert_eq!(ring.slots_used(13), 7);
+        // Two tokens at 11 and 12 wrap: two runs.
+        let u = CacheUpdate::new(ring, &[11], &[2], 2, Some(4)).unwrap();
+        assert_eq!(u.appends(), [(0, 0, 6, 1), (0, 1, 2, 1)]);
+        assert!(!u.is_uniform());
+        // Token 12 (row 1) sees the sinks and 9..12; token 11 (row 0) the sinks and 8..11, not 12.
+        let seen =
+            |i| (0..7).filter(|&j| u.visible(0, i, j)).map(|j| ring.position_at(j, 13).unwrap()).collect::<Vec<_>>();
+        assert_eq!(seen(1), [0, 1, 12, 9, 10, 11]);
+        assert_eq!(seen(0), [0, 1, 8, 9, 10, 11]);
+        // A linear cache: one run, and the same visibility as before.
+        let linear = CacheShape::new(&config, 1, 16).unwrap();
+        let u = CacheUpdate::new(linear, &[11], &[2], 2, Some(4)).unwrap();
+        assert_eq!(u.appends(), [(0, 0, 11, 2)]);
+        assert_eq!((0..13).filter(|&j| u.visible(0, 1, j)).collect::<Vec<_>>(), [9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn ring_misuse_is_a_window_error() {
+        let windowed = GqaConfig { sliding_window: Some(4), ..GqaConfig::new(8, 4, 2) };
+        assert!(matches!(CacheShape::ring(&GqaConfig::new(8, 4, 2), 1, 1, 0), Err(GqaError::CacheWindow { .. })));
+        assert!(CacheShape::ring(&windowed, 1, 0, 0).is_err());
+        let ring = CacheShape::ring(&windowed, 1, 2, 0).unwrap();
+        assert_eq!(ring.capacity, 5);
+        // Three tokens in one call: more than the chunk it was made for.
+        assert!(matches!(CacheUpdate::new(ring, &[20], &[3], 3, Some(4)), Err(GqaError::CacheWindow { .. })));
+        assert!(CacheUpdate::new(ring, &[20], &[2], 2, Some(4)).is_ok());
+        // Rolling back: it holds tokens 15..20; back to 18 the next token sees 15..18, held; back
+        // to 17 it would need 14, dropped.
+        let mut lengths = vec![20];
+        assert!(ring.truncate("t", &mut lengths, 18, Some(4)).is_ok() && lengths == [18]);
+        let mut lengths = vec![20];
+        let err = ring.truncate("t", &mut lengths, 17, Some(4)).unwrap_err();
+        assert!(matches!(err, GqaError::CacheWindow { .. }) && err.to_string().contains("token 14"), "{err}");
+        assert_eq!(lengths, [20], "nothing changes on an error");
+        // Short sequences roll back freely: nothing was dropped yet.
+        let mut lengths = vec![4];
+        assert!(ring.truncate("t", &mut lengths, 1, Some(4)).is_ok());
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub use kernels::{
     Access, BlockAttention, BlockLanes, BlockRows, Features, FusedOutput, Kernel, KernelSpec, Lanes, MatmulKernel,
     MatmulPrecision, Operands, Precision, WavesFloor,
 };
-pub use kv_cache::{CacheContents, CacheShape, CacheUpdate};
+pub use kv_cache::{CacheContents, CacheLayout, CacheShape, CacheUpdate};
 pub use limits::Limits;
 pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;

@@ -14,6 +14,8 @@ const OP: &str = "gqa_cpu::KvCache";
 #[derive(Debug, Clone, PartialEq)]
 pub struct KvCache {
     shape: CacheShape,
+    /// The layer's sliding window (what a ring may drop).
+    window: Option<usize>,
     keys: Vec<f32>,
     values: Vec<f32>,
     lengths: Vec<usize>,
@@ -22,10 +24,20 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for `config`'s layer.
     pub fn new(config: &GqaConfig, batch: usize, capacity: usize) -> Result<Self, GqaError> {
-        let shape = CacheShape::new(config, batch, capacity)?;
+        Self::with_shape(CacheShape::new(config, batch, capacity)?, config.sliding_window)
+    }
+
+    /// An empty ring cache for `config`'s windowed layer ([`CacheShape::ring`]): capacity
+    /// `keep_first + W + chunk - 1`, calls append at most `chunk` tokens per sequence, the first
+    /// `keep_first` tokens stay visible to every later token.
+    pub fn new_ring(config: &GqaConfig, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GqaError> {
+        Self::with_shape(CacheShape::ring(config, batch, chunk, keep_first)?, config.sliding_window)
+    }
+
+    fn with_shape(shape: CacheShape, window: Option<usize>) -> Result<Self, GqaError> {
         let n =
             usize::try_from(shape.elems()).map_err(|_| GqaError::ZeroSize { what: "KV cache (too large)".into() })?;
-        Ok(Self { shape, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; batch] })
+        Ok(Self { shape, window, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; shape.batch] })
     }
 
     /// The cache's shape.
@@ -63,32 +75,27 @@ impl KvCache {
         self.lengths.fill(0);
     }
 
-    /// Keeps at most `len` tokens of every sequence.
-    pub fn truncate(&mut self, len: usize) {
-        for l in &mut self.lengths {
-            *l = (*l).min(len);
-        }
+    /// Keeps at most `len` tokens of every sequence (a ring refuses to roll back to tokens it has
+    /// dropped; nothing changes then).
+    pub fn truncate(&mut self, len: usize) -> Result<(), GqaError> {
+        self.shape.truncate("gqa_cpu::KvCache::truncate", &mut self.lengths, len, self.window)
     }
 
-    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length.
+    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length (and, in a
+    /// ring, no further back than the tokens it still holds).
     pub fn truncate_each(&mut self, lengths: &[usize]) -> Result<(), GqaError> {
-        const OP: &str = "gqa_cpu::KvCache::truncate_each";
-        if lengths.len() != self.batch() {
-            return Err(GqaError::CacheMismatch { op: OP, what: "batch", cache: self.batch(), call: lengths.len() });
-        }
-        for (b, (&want, &have)) in lengths.iter().zip(&self.lengths).enumerate() {
-            if want > have {
-                return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: want });
-            }
-        }
-        self.lengths.copy_from_slice(lengths);
-        Ok(())
+        self.shape.truncate_each("gqa_cpu::KvCache::truncate_each", &mut self.lengths, lengths, self.window)
     }
 
     /// Makes the cache hold up to `capacity` tokens per sequence, keeping the held tokens.
-    /// Shrinking below a held length is an error.
+    /// Shrinking below a held length is an error, and so is growing a ring (its capacity follows
+    /// from its window and chunk).
     pub fn grow(&mut self, capacity: usize) -> Result<(), GqaError> {
         const OP: &str = "gqa_cpu::KvCache::grow";
+        if self.shape.layout != gqa_core::CacheLayout::Linear {
+            let detail = "a ring's capacity is fixed by its window and chunk: make a new ring".into();
+            return Err(GqaError::CacheWindow { op: OP, detail });
+        }
         if let Some((b, &have)) = self.lengths.iter().enumerate().find(|(_, l)| **l > capacity) {
             return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: capacity });
         }
@@ -96,24 +103,38 @@ impl KvCache {
         let shape = CacheShape { capacity, ..self.shape };
         let n =
             usize::try_from(shape.elems()).map_err(|_| GqaError::ZeroSize { what: "KV cache (too large)".into() })?;
-        *self = Self { shape, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; shape.batch] };
+        *self = Self {
+            shape,
+            window: self.window,
+            keys: vec![0.0; n],
+            values: vec![0.0; n],
+            lengths: vec![0; shape.batch],
+        };
         self.load(&contents)
     }
 
-    /// The held tokens, keys and values (B, L, Nkv, H) with L the longest sequence (zeros past each
-    /// sequence's length), as every implementation's cache reads them.
+    /// The held tokens in order, keys and values (B, L, Nkv, H) with L the longest sequence (zeros
+    /// past each sequence's tokens), as every implementation's cache reads them; a ring gives the
+    /// tokens it still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GqaError> {
-        let longest = self.lengths.iter().copied().max().unwrap_or(0);
+        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
+        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
         let token = self.shape.token_elems() as usize;
         let trim = |all: &[f32]| {
             let mut out = vec![0.0f32; self.shape.batch * longest * token];
-            for (b, &len) in self.lengths.iter().enumerate() {
-                out[b * longest * token..][..len * token]
-                    .copy_from_slice(&all[b * self.shape.capacity * token..][..len * token]);
+            for (b, slots) in held.iter().enumerate() {
+                for (i, &(_, slot)) in slots.iter().enumerate() {
+                    out[(b * longest + i) * token..][..token]
+                        .copy_from_slice(&all[(b * self.shape.capacity + slot) * token..][..token]);
+                }
             }
             HostTensor::new([self.shape.batch, longest, self.shape.num_kv_heads, self.shape.head_dim], out)
         };
-        Ok(CacheContents { keys: trim(&self.keys)?, values: trim(&self.values)?, lengths: self.lengths.clone() })
+        Ok(CacheContents {
+            keys: trim(&self.keys)?,
+            values: trim(&self.values)?,
+            lengths: held.iter().map(Vec::len).collect(),
+        })
     }
 
     /// Replaces the contents with `contents` (see [`CacheContents::check`]).
@@ -196,10 +217,10 @@ impl KvCache {
         let v_new = project(value.data(), rows, &weights.value);
         let g = gate(config, weights, query.data(), rows);
         let token = self.shape.token_elems() as usize;
-        for (b, (&past, &n)) in update.past.iter().zip(&update.new).enumerate() {
-            let at = (b * self.shape.capacity + past) * token;
-            self.keys[at..at + n * token].copy_from_slice(&k_new[b * t * token..][..n * token]);
-            self.values[at..at + n * token].copy_from_slice(&v_new[b * t * token..][..n * token]);
+        for (b, row, slot, n) in update.appends() {
+            let (at, from) = ((b * self.shape.capacity + slot) * token, (b * t + row) * token);
+            self.keys[at..at + n * token].copy_from_slice(&k_new[from..][..n * token]);
+            self.values[at..at + n * token].copy_from_slice(&v_new[from..][..n * token]);
         }
 
         // Attend over the held tokens in place: sequence b's keys start at b·capacity. Keys past a

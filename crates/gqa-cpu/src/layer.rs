@@ -154,7 +154,7 @@ impl AttentionCache for KvCache {
         KvCache::lengths(self)
     }
 
-    fn truncate(&mut self, len: usize) {
-        KvCache::truncate(self, len);
+    fn truncate(&mut self, len: usize) -> Result<(), GqaError> {
+        KvCache::truncate(self, len)
     }
 }

@@ -50,7 +50,7 @@ fn prefill_chunks_and_steps_in_lockstep_with_the_oracle() {
             )
             .unwrap();
         let last = x.time_slice(at - 1..at).unwrap();
-        c.truncate(at - 1);
+        c.truncate(at - 1).unwrap();
         let again = cpu.step(&mut c, &last, &last, None).unwrap();
         check_tensor(&again, &whole.output.time_slice(at - 1..at).unwrap(), "the last row of one causal call");
     }
@@ -137,4 +137,71 @@ fn misuse_is_an_error() {
     assert!(matches!(cpu.prefill(&mut c, &flat, &flat, None, None), Err(GqaError::Rank { .. })));
     assert!(cpu.new_cache(0, 4).is_err() && cpu.new_cache(1, 0).is_err());
     assert_eq!(c.lengths(), [0, 0], "a refused call appends nothing");
+}
+
+/// A ring cache (window 6, with and without kept first tokens), over a sequence several times its
+/// capacity: every call equals the oracle's ring, and all of them together equal one causal call
+/// over the whole sequence under the window (and the sinks).
+#[test]
+fn ring_caches_equal_one_windowed_call_over_the_whole_sequence() {
+    let window = 6;
+    for (keep_first, chunk) in [(0, 1), (3, 4)] {
+        let config = GqaConfig { sliding_window: Some(window), ..GqaConfig::new(8, 4, 2) };
+        let (cpu, oracle) = pair(config.clone(), 16, 11);
+        let mut rng = StdRng::seed_from_u64(12);
+        let total = 61;
+        let x = tensor([2, total, 16], &mut rng);
+        let mut c = gqa_cpu::KvCache::new_ring(&config, 2, chunk, keep_first).unwrap();
+        let mut o = gqa_ref::KvCache::new_ring(&config, 2, chunk, keep_first).unwrap();
+        assert_eq!(c.capacity(), keep_first + window + chunk - 1);
+        let mut outputs = Vec::new();
+        let mut at = 0;
+        for i in 0.. {
+            let n = if i % 2 == 0 { chunk } else { 1 }.min(total - at);
+            if n == 0 {
+                break;
+            }
+            let part = x.time_slice(at..at + n).unwrap();
+            let got = if i == 0 {
+                cpu.prefill(&mut c, &part, &part, None, None)
+            } else {
+                cpu.step(&mut c, &part, &part, None)
+            };
+            let got = got.unwrap();
+            let want = if i == 0 {
+                o.prefill(oracle.config(), &oracle.weights, &part, &part, None, None)
+            } else {
+                o.step(oracle.config(), &oracle.weights, &part, &part, None)
+            };
+            check_tensor(&got, &want.unwrap(), &format!("keep_first {keep_first}: call {i} at {at}"));
+            outputs.push(got);
+            at += n;
+        }
+        assert_eq!(c.lengths(), [total, total]);
+        // The ring holds its kept first tokens and the last capacity - keep_first.
+        let read = c.read().unwrap();
+        assert_eq!(read.lengths, [c.capacity(), c.capacity()]);
+
+        // One call over the whole sequence: causal with the window, and the sinks through a mask.
+        let whole = if keep_first == 0 {
+            oracle.forward(&x, &x, None, &CallOptions::default().with_causal_mask(true)).unwrap()
+        } else {
+            let plain =
+                ReferenceLayer::new(GqaConfig { sliding_window: None, ..config.clone() }, oracle.weights.clone())
+                    .unwrap();
+            let visible =
+                (0..total).flat_map(|q| (0..total).map(move |p| p <= q && (q - p < window || p < keep_first)));
+            let mask = gqa_core::Mask::new([total, total], visible.collect()).unwrap();
+            plain.forward(&x, &x, None, &CallOptions::default().with_attention_mask(mask)).unwrap()
+        };
+        let joined = HostTensor::concat(&outputs, 1).unwrap();
+        check_tensor(&joined, &whole.output, &format!("keep_first {keep_first}: every call against one whole call"));
+
+        // Misuse: more tokens than the chunk, a roll-back past the window, growing.
+        let too_many = x.time_slice(0..chunk + 1).unwrap();
+        assert!(matches!(cpu.step(&mut c, &too_many, &too_many, None), Err(GqaError::CacheWindow { .. })));
+        assert!(matches!(c.truncate(total - chunk - 1), Err(GqaError::CacheWindow { .. })));
+        assert!(c.truncate(total - chunk).is_ok());
+        assert!(matches!(c.grow(100), Err(GqaError::CacheWindow { .. })));
+    }
 }

@@ -14,6 +14,8 @@ use crate::forward::{attend, dense};
 #[derive(Debug, Clone, PartialEq)]
 pub struct KvCache {
     shape: CacheShape,
+    /// The layer's sliding window (what a ring may drop).
+    window: Option<usize>,
     /// (B, capacity, Nkv, H).
     keys: Vec<f64>,
     /// (B, capacity, Nkv, H).
@@ -24,9 +26,23 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for `config`'s layer.
     pub fn new(config: &GqaConfig, batch: usize, capacity: usize) -> Result<Self, GqaError> {
-        let shape = CacheShape::new(config, batch, capacity)?;
+        Ok(Self::with_shape(CacheShape::new(config, batch, capacity)?, config.sliding_window))
+    }
+
+    /// An empty ring cache for `config`'s windowed layer ([`CacheShape::ring`]): calls append at
+    /// most `chunk` tokens, the first `keep_first` tokens stay visible.
+    pub fn new_ring(config: &GqaConfig, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GqaError> {
+        Ok(Self::with_shape(CacheShape::ring(config, batch, chunk, keep_first)?, config.sliding_window))
+    }
+
+    fn with_shape(shape: CacheShape, window: Option<usize>) -> Self {
         let n = usize::try_from(shape.elems()).unwrap_or(usize::MAX);
-        Ok(Self { shape, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; batch] })
+        Self { shape, window, keys: vec![0.0; n], values: vec![0.0; n], lengths: vec![0; shape.batch] }
+    }
+
+    /// The cache's shape (and layout).
+    pub fn shape(&self) -> CacheShape {
+        self.shape
     }
 
     /// Tokens each sequence holds.
@@ -34,28 +50,35 @@ impl KvCache {
         &self.lengths
     }
 
-    /// Keeps at most `len` tokens of every sequence.
-    pub fn truncate(&mut self, len: usize) {
-        for l in &mut self.lengths {
-            *l = (*l).min(len);
-        }
+    /// Keeps at most `len` tokens of every sequence (a ring refuses to roll back to tokens it
+    /// dropped).
+    pub fn truncate(&mut self, len: usize) -> Result<(), GqaError> {
+        self.shape.truncate("gqa_ref::KvCache::truncate", &mut self.lengths, len, self.window)
     }
 
-    /// The held tokens (keys and values rounded to f32), as `gqa_wgpu::KvCache::read` gives them.
+    /// The held tokens in order (keys and values rounded to f32), as `gqa_wgpu::KvCache::read`
+    /// gives them; a ring gives the tokens it still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GqaError> {
-        let longest = self.lengths.iter().copied().max().unwrap_or(0);
+        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
+        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
         let token = self.shape.token_elems() as usize;
         let trim = |all: &[f64]| {
             let mut out = vec![0.0f32; self.shape.batch * longest * token];
-            for (b, &len) in self.lengths.iter().enumerate() {
-                let from = &all[b * self.shape.capacity * token..][..len * token];
-                for (o, x) in out[b * longest * token..].iter_mut().zip(from) {
-                    *o = *x as f32;
+            for (b, slots) in held.iter().enumerate() {
+                for (i, &(_, slot)) in slots.iter().enumerate() {
+                    let from = &all[(b * self.shape.capacity + slot) * token..][..token];
+                    for (o, x) in out[(b * longest + i) * token..].iter_mut().zip(from) {
+                        *o = *x as f32;
+                    }
                 }
             }
             HostTensor::new([self.shape.batch, longest, self.shape.num_kv_heads, self.shape.head_dim], out)
         };
-        Ok(CacheContents { keys: trim(&self.keys)?, values: trim(&self.values)?, lengths: self.lengths.clone() })
+        Ok(CacheContents {
+            keys: trim(&self.keys)?,
+            values: trim(&self.values)?,
+            lengths: held.iter().map(Vec::len).collect(),
+        })
     }
 
     /// Replaces the contents with `contents` (see [`CacheContents::check`]).
@@ -141,17 +164,18 @@ impl KvCache {
         let v_new = dense(value.data(), &weights.value);
         let gate = weights.gate.as_ref().filter(|_| config.use_gate).map(|g| dense(query.data(), g));
         let token = self.shape.token_elems() as usize;
-        for (b, (&past, &n)) in update.past.iter().zip(&update.new).enumerate() {
-            let at = (b * self.shape.capacity + past) * token;
-            self.keys[at..at + n * token].copy_from_slice(&k_new[b * t * token..][..n * token]);
-            self.values[at..at + n * token].copy_from_slice(&v_new[b * t * token..][..n * token]);
+        for (b, row, slot, n) in update.appends() {
+            let at = (b * self.shape.capacity + slot) * token;
+            self.keys[at..at + n * token].copy_from_slice(&k_new[(b * t + row) * token..][..n * token]);
+            self.values[at..at + n * token].copy_from_slice(&v_new[(b * t + row) * token..][..n * token]);
         }
 
-        // The held tokens as (B, S, Nkv, H) (zeros past a sequence's length: masked there).
+        // The occupied slots as (B, S, Nkv, H) (zeros past a sequence's slots: masked there).
         let s = update.source_len();
         let mut k = vec![0.0; b_len * s * token];
         let mut v = vec![0.0; b_len * s * token];
         for (b, len) in update.lengths_after().into_iter().enumerate() {
+            let len = self.shape.slots_used(len);
             let (from, to) = (b * self.shape.capacity * token, b * s * token);
             k[to..to + len * token].copy_from_slice(&self.keys[from..from + len * token]);
             v[to..to + len * token].copy_from_slice(&self.values[from..from + len * token]);
@@ -224,7 +248,7 @@ mod tests {
         assert!(matches!(cache.step(&config, &weights, &x, &x, None), Err(GqaError::CacheEmpty { .. })));
         cache.prefill(&config, &weights, &x, &x, None, None).unwrap();
         assert!(matches!(cache.step(&config, &weights, &x, &x, None), Err(GqaError::CacheFull { .. })));
-        cache.truncate(1);
+        cache.truncate(1).unwrap();
         assert_eq!(cache.lengths(), [1]);
         // Read and load round-trip; loading more than the capacity is refused.
         let contents = cache.read().unwrap();

@@ -17,8 +17,10 @@ use crate::tensor::GpuTensor;
 /// The batch size and the capacity are fixed at creation; appending past the capacity is an error
 /// ([`GqaError::CacheFull`]) unless the cache is first made larger with [`KvCache::grow`] (which
 /// copies the held tokens into new buffers). Sequences of one batch may hold different lengths.
-/// With a sliding window in the layer's config, keys older than the window stay in the cache but
-/// are masked (the cache is not a ring buffer: the capacity must hold every token kept).
+/// With a sliding window in the layer's config, a cache made by [`KvCache::new`] keeps every token
+/// (older ones masked); one made by [`KvCache::new_ring`] is a ring of the window's size
+/// ([`gqa_core::CacheLayout::Ring`]): a conversation of any length runs in it, each step attending
+/// over at most its capacity.
 ///
 /// ```no_run
 /// # use gqa_core::{HostTensor};
@@ -33,6 +35,8 @@ use crate::tensor::GpuTensor;
 pub struct KvCache {
     ctx: GpuContext,
     shape: CacheShape,
+    /// The layer's sliding window (what a ring may drop).
+    window: Option<usize>,
     keys: GpuTensor,
     values: GpuTensor,
     /// Texture mirrors of the keys and values (`Nkv·H / 4` x `B·capacity` rgba32float texels), kept
@@ -46,6 +50,22 @@ impl KvCache {
     /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
     /// must each fit one storage binding of the device.
     pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
+        Self::check_precision(layer)?;
+        let shape = CacheShape::new(layer.config(), batch, capacity)?;
+        Self::with_shape(layer.context(), shape, layer.config().sliding_window, vec![0; batch])
+    }
+
+    /// An empty ring cache for `layer`, which must have a sliding window `W`
+    /// ([`CacheShape::ring`]): capacity `keep_first + W + chunk - 1`; each call appends at most
+    /// `chunk` tokens per sequence (prefill a longer prompt in several calls); the first
+    /// `keep_first` tokens stay visible to every later token (attention sinks).
+    pub fn new_ring(layer: &GqaLayer, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GpuError> {
+        Self::check_precision(layer)?;
+        let shape = CacheShape::ring(layer.config(), batch, chunk, keep_first)?;
+        Self::with_shape(layer.context(), shape, layer.config().sliding_window, vec![0; batch])
+    }
+
+    fn check_precision(layer: &GqaLayer) -> Result<(), GpuError> {
         if layer.precision() != Precision::F32 {
             return Err(GqaError::IncompatibleOptions(format!(
                 "KvCache::new: the cache holds f32 keys and values; this layer runs in {:?} (cached calls need an \
@@ -54,11 +74,15 @@ impl KvCache {
             ))
             .into());
         }
-        let shape = CacheShape::new(layer.config(), batch, capacity)?;
-        Self::with_shape(layer.context(), shape, vec![0; batch])
+        Ok(())
     }
 
-    fn with_shape(ctx: &GpuContext, shape: CacheShape, lengths: Vec<usize>) -> Result<Self, GpuError> {
+    fn with_shape(
+        ctx: &GpuContext,
+        shape: CacheShape,
+        window: Option<usize>,
+        lengths: Vec<usize>,
+    ) -> Result<Self, GpuError> {
         const OP: &str = "KvCache::new";
         ctx.check_alive(OP)?;
         let bytes = shape.elems() * 4;
@@ -101,7 +125,7 @@ impl KvCache {
             });
             Ok((keys, values, textures))
         })?;
-        Ok(Self { ctx: ctx.clone(), shape, keys, values, textures, lengths })
+        Ok(Self { ctx: ctx.clone(), shape, window, keys, values, textures, lengths })
     }
 
     /// The cache's shape.
@@ -163,39 +187,32 @@ impl KvCache {
     }
 
     /// Keeps at most `len` tokens of every sequence (for speculative decoding that rejects
-    /// drafted tokens); shorter sequences are left as they are.
-    pub fn truncate(&mut self, len: usize) {
-        for l in &mut self.lengths {
-            *l = (*l).min(len);
-        }
+    /// drafted tokens); shorter sequences are left as they are. A ring refuses to roll back to
+    /// tokens it has dropped ([`GqaError::CacheWindow`]); nothing changes then.
+    pub fn truncate(&mut self, len: usize) -> Result<(), GpuError> {
+        Ok(self.shape.truncate("KvCache::truncate", &mut self.lengths, len, self.window)?)
     }
 
-    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length.
+    /// Truncates sequence `b` to `lengths[b]` tokens, each at most its current length (and, in a
+    /// ring, no further back than the tokens it still holds).
     pub fn truncate_each(&mut self, lengths: &[usize]) -> Result<(), GpuError> {
-        const OP: &str = "KvCache::truncate_each";
-        if lengths.len() != self.batch() {
-            return Err(
-                GqaError::CacheMismatch { op: OP, what: "batch", cache: self.batch(), call: lengths.len() }.into()
-            );
-        }
-        for (b, (&want, &have)) in lengths.iter().zip(&self.lengths).enumerate() {
-            if want > have {
-                return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: want }.into());
-            }
-        }
-        self.lengths.copy_from_slice(lengths);
-        Ok(())
+        Ok(self.shape.truncate_each("KvCache::truncate_each", &mut self.lengths, lengths, self.window)?)
     }
 
     /// Makes the cache hold up to `capacity` tokens per sequence: new buffers, into which the held
-    /// tokens are copied on the GPU. Shrinking below a held length is an error.
+    /// tokens are copied on the GPU. Shrinking below a held length is an error, and so is growing
+    /// a ring (its capacity follows from its window and chunk).
     pub fn grow(&mut self, capacity: usize) -> Result<(), GpuError> {
         const OP: &str = "KvCache::grow";
+        if self.shape.layout != gqa_core::CacheLayout::Linear {
+            let detail = "a ring's capacity is fixed by its window and chunk: make a new ring".into();
+            return Err(GqaError::CacheWindow { op: OP, detail }.into());
+        }
         if let Some((b, &have)) = self.lengths.iter().enumerate().find(|(_, l)| **l > capacity) {
             return Err(GqaError::CacheLength { op: OP, sequence: b, length: have, requested: capacity }.into());
         }
         let shape = CacheShape { capacity, ..self.shape };
-        let grown = Self::with_shape(&self.ctx, shape, self.lengths.clone())?;
+        let grown = Self::with_shape(&self.ctx, shape, self.window, self.lengths.clone())?;
         let token = self.shape.token_elems() * 4;
         let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
         for (b, &len) in self.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
@@ -216,23 +233,27 @@ impl KvCache {
         Ok(())
     }
 
-    /// Copies the held tokens to the host (blocking until read).
+    /// Copies the held tokens to the host, in order (blocking until read); a ring gives the tokens
+    /// it still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GpuError> {
-        let longest = self.lengths.iter().copied().max().unwrap_or(0);
+        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
+        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
         let token = self.shape.token_elems() as usize;
         let trim = |all: HostTensor| -> Result<HostTensor, GpuError> {
             let data = all.data();
             let mut out = vec![0.0; self.batch() * longest * token];
-            for (b, &len) in self.lengths.iter().enumerate() {
-                let from = b * self.shape.capacity * token;
-                out[b * longest * token..][..len * token].copy_from_slice(&data[from..from + len * token]);
+            for (b, slots) in held.iter().enumerate() {
+                for (i, &(_, slot)) in slots.iter().enumerate() {
+                    let from = (b * self.shape.capacity + slot) * token;
+                    out[(b * longest + i) * token..][..token].copy_from_slice(&data[from..from + token]);
+                }
             }
             Ok(HostTensor::new([self.batch(), longest, self.shape.num_kv_heads, self.shape.head_dim], out)?)
         };
         Ok(CacheContents {
             keys: trim(self.keys.to_host()?)?,
             values: trim(self.values.to_host()?)?,
-            lengths: self.lengths.clone(),
+            lengths: held.iter().map(Vec::len).collect(),
         })
     }
 
@@ -280,6 +301,16 @@ impl KvCache {
     /// Whether the cache was made on `ctx`'s device.
     pub(crate) fn belongs_to(&self, ctx: &GpuContext) -> bool {
         self.ctx.same_as(ctx)
+    }
+
+    /// The lengths, for the trait's truncation (which checks before it changes them).
+    pub(crate) fn lengths_mut(&mut self) -> &mut [usize] {
+        &mut self.lengths
+    }
+
+    /// The layer's sliding window, as the cache was made for it.
+    pub(crate) fn window(&self) -> Option<usize> {
+        self.window
     }
 
     /// Sets the lengths after a cached call appended its tokens.

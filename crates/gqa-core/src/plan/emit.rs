@@ -128,7 +128,8 @@ pub(crate) fn copy(src: BufferId, src_offset: u64, dst: BufferId, dst_offset: u6
     Step::Copy(CopySpec { label: "copy", src, src_offset, dst, dst_offset, bytes })
 }
 
-/// A cached call's appends: each sequence's new tokens' keys and values at its length, to the
+/// A cached call's appends: each sequence's new tokens' keys and values at their slots (at its
+/// length in a linear cache; wrapping in a ring), to the
 /// cache's buffers and (where it keeps them) its texture mirrors.
 fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64) {
     let token = c.shape.token_elems() * 4;
@@ -137,12 +138,12 @@ fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64) {
     } else {
         &[]
     };
-    for (b, (&past, &new)) in c.past.iter().zip(&c.new).enumerate().filter(|(_, (_, n))| **n > 0) {
+    for (b, row, slot, n) in c.appends() {
         for &(src, dst) in
             [(BufferId::KeyProj, BufferId::KeyCache), (BufferId::ValueProj, BufferId::ValueCache)].iter().chain(mirrors)
         {
-            let (from, to) = ((b as u64) * t * token, (b * c.shape.capacity + past) as u64 * token);
-            steps.push(copy(src, from, dst, to, new as u64 * token));
+            let (from, to) = ((b as u64 * t + row as u64) * token, (b * c.shape.capacity + slot) as u64 * token);
+            steps.push(copy(src, from, dst, to, n as u64 * token));
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The GPU layer behind the common call shape ([`gqa_core::AttentionLayer`]).
 
 use gqa_core::{
-    AttentionCache, AttentionLayer, CacheContents, CallOptions, ForwardOutput, GqaConfig, HostTensor, LayerDims,
+    AttentionCache, AttentionLayer, CacheContents, CallOptions, ForwardOutput, GqaConfig, GqaError, HostTensor,
+    LayerDims,
 };
 
 // Through the crate's re-exports, which stay where they are whichever module defines them.
@@ -71,7 +72,8 @@ impl AttentionCache for KvCache {
         KvCache::lengths(self)
     }
 
-    fn truncate(&mut self, len: usize) {
-        KvCache::truncate(self, len);
+    fn truncate(&mut self, len: usize) -> Result<(), GqaError> {
+        let (shape, window) = (self.shape(), self.window());
+        shape.truncate("KvCache::truncate", self.lengths_mut(), len, window)
     }
 }
