@@ -172,6 +172,69 @@ fn sliding_window_matches_the_windowed_causal_call() {
     }
 }
 
+/// Ring caches (window 5; with and without kept first tokens, chunks of 1 and 3) over sequences
+/// several times their capacity, on every adapter and attention path: every call equals the
+/// oracle's ring, and all of them one causal call over the whole sequence under the window (and
+/// the sinks, through a mask); the memory never grows.
+#[test]
+fn ring_caches_match_one_windowed_call_over_the_whole_sequence() {
+    let window = 5;
+    for base in adapters() {
+        let _gl = gl_guard(base);
+        for ctx in contexts(base) {
+            for (keep_first, chunk) in [(0, 1), (2, 3)] {
+                let config = GqaConfig { sliding_window: Some(window), ..GqaConfig::new(8, 4, 2) };
+                let s =
+                    Setup::new(&ctx, &format!("ring keep {keep_first} chunk {chunk}"), config, dims(12, 12, None), 21);
+                let total = 40;
+                let all = Sequences::random(2, total, s.dims, false, 22);
+                let mut cache = KvCache::new_ring(&s.layer, 2, chunk, keep_first).unwrap();
+                let mut oracle = gqa::reference::KvCache::new_ring(&s.config, 2, chunk, keep_first).unwrap();
+                let bytes = cache.device_bytes();
+                let mut outputs = Vec::new();
+                let mut at = 0;
+                for i in 0.. {
+                    let n = if i % 2 == 0 { chunk } else { 1 }.min(total - at);
+                    if n == 0 {
+                        break;
+                    }
+                    let part = all.slice(0..2, at, at + n);
+                    let (got, want) = if i == 0 {
+                        let want = oracle.prefill(&s.config, &s.weights, &part.query, &part.value, None, None);
+                        (s.prefill(&mut cache, &part, None), want.unwrap())
+                    } else {
+                        let want = oracle.step(&s.config, &s.weights, &part.query, &part.value, None);
+                        (s.step(&mut cache, &part), want.unwrap())
+                    };
+                    assert_close(&format!("{}: call {i} at {at}", s.name), got.data(), want.data(), F32);
+                    outputs.push(got);
+                    at += n;
+                }
+                assert_eq!((cache.lengths(), cache.device_bytes()), (&[total, total][..], bytes), "{}", s.name);
+                let plain = GqaConfig { sliding_window: None, ..s.config.clone() };
+                let visible =
+                    (0..total).flat_map(|q| (0..total).map(move |p| p <= q && (q - p < window || p < keep_first)));
+                let options = CallOptions::default()
+                    .with_attention_mask(gqa::core::Mask::new([total, total], visible.collect()).unwrap());
+                let whole =
+                    gqa::reference::forward(&plain, &s.weights, &all.query, &all.value, None, &options).unwrap();
+                let joined = HostTensor::concat(&outputs, 1).unwrap();
+                assert_close(&format!("{}: against one whole call", s.name), joined.data(), whole.output.data(), F32);
+                // What the ring still holds reads back as the oracle's does.
+                let (got, want) = (cache.read().unwrap(), oracle.read().unwrap());
+                assert_eq!(got.lengths, want.lengths, "{}", s.name);
+                assert_close(&format!("{}: keys read", s.name), got.keys.data(), want.keys.data(), F32);
+                let too_far = cache.truncate(total - chunk - 1);
+                assert!(
+                    matches!(too_far, Err(GpuError::Invalid(GqaError::CacheWindow { .. }))),
+                    "{}: {too_far:?}",
+                    s.name
+                );
+            }
+        }
+    }
+}
+
 /// Sequences of different lengths in one batch: ragged prompts (right-padded, with lengths), then
 /// single-token steps; each sequence against its own oracle call.
 #[test]
