@@ -13,6 +13,10 @@
 //! When every sequence holds the same length and appends all `T` tokens, the call uses the kernels'
 //! built-in causal mask and window; otherwise a (B, T, S) attention mask carries each sequence's
 //! own causal offset, length and window.
+//!
+//! A ring cache ([`CacheLayout::Ring`]) for a windowed layer reuses the slots of tokens past the
+//! window: its keys are its slots, and the mask says which token each slot holds and whether the
+//! row sees it.
 
 use crate::config::GqaConfig;
 use crate::error::GqaError;
