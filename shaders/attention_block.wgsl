@@ -37,7 +37,7 @@
 // fully masked rows, NaN for a row with a visible NaN logit) and multiplied by the gate when used.
 
 // Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): storage buffers
-// (common/qkv_storage.wgsl, kernel attention_block) or rgba32float textures
+// (common/q_storage.wgsl + common/kv_f32.wgsl, kernel attention_block) or rgba32float textures
 // (common/qkv_texture.wgsl, kernel attention_block_tex), read through load_q, load_k, load_v.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<vec4<f32>>; // (B, T, Nq, H), when use_gate

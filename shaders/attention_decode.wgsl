@@ -20,7 +20,7 @@
 //      items at a time the output sum_key p * V[key] and the sum of V over the split's keys; one
 //      workgroup load gives the 4 items' p for both columns (on CPU drivers each workgroup load is
 //      a per-lane loop, like a storage load).
-// Q, K and V are read through load_q / load_k / load_v: storage buffers (common/qkv_storage.wgsl,
+// Q, K and V are read through load_q / load_k / load_v: storage buffers (common/q_storage.wgsl + common/kv_f32.wgsl,
 // kernel attention_decode) or rgba32float textures (common/qkv_texture.wgsl,
 // kernel attention_decode_tex: the KV cache's texture mirrors, where a texel fetch is one gather on CPU
 // drivers). The query rows are small and cache-resident: the 16 KiB of workgroup memory that WebGPU
@@ -28,7 +28,7 @@
 // Keras semantics as attention_fused: masked logits never contribute (replace-then-zero == softmax
 // over visible keys); the reduce handles fully masked rows, the policy and the gate.
 
-// Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): common/qkv_storage.wgsl or
+// Bindings 1-3, Q (B, T, Nq, H), K and V (B, kv_stride >= S, Nkv, H): common/q_storage.wgsl + common/kv_f32.wgsl or
 // common/qkv_texture.wgsl.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;  // the partial states

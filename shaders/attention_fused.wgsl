@@ -37,8 +37,8 @@
 // used. H <= 256 and a multiple of 4.
 
 @group(0) @binding(1) var<storage, read> q: array<Elem>;        // (B, T, Nq, H)
-@group(0) @binding(2) var<storage, read> kmat: array<Elem>;     // (B, kv_stride >= S, Nkv, H)
-@group(0) @binding(3) var<storage, read> vmat: array<Elem>;     // (B, kv_stride >= S, Nkv, H)
+// Bindings 2 and 3, K and V (B, kv_stride >= S, Nkv, H): read through load_k / load_v of
+// common/kv_elem.wgsl, or of common/kv_f16.wgsl / common/kv_int8.wgsl over a quantized KV cache.
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<Elem>;     // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<Out>; // (B, T, Nq, H), or the partials
@@ -70,13 +70,6 @@ var<workgroup> row_max: array<f32, 8>;
 var<workgroup> row_sum: array<f32, 8>;
 var<workgroup> row_corr: array<f32, 8>;
 var<workgroup> row_flags: array<u32, 8>;
-
-fn load4(src_is_k: bool, at: u32) -> vec4<f32> {
-    if src_is_k {
-        return vec4<f32>(vec4<Elem>(kmat[at], kmat[at + 1u], kmat[at + 2u], kmat[at + 3u]));
-    }
-    return vec4<f32>(vec4<Elem>(vmat[at], vmat[at + 1u], vmat[at + 2u], vmat[at + 3u]));
-}
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -140,13 +133,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         {
             let j = lid;
             let key = min(s0 + j, s_end - 1u);
-            let k_at = ((b * params.kv_stride + key) * nkv + g) * hd;
+            let k_row = b * params.kv_stride + key;
             var dots: array<f32, ITEMS>;
             for (var i = 0u; i < ITEMS; i++) {
                 dots[i] = 0.0;
             }
             for (var c = 0u; c < h4; c++) {
-                let kv = load4(true, k_at + 4u * c);
+                let kv = load_k(k_row, g * h4 + c);
                 for (var i = 0u; i < ITEMS; i++) {
                     dots[i] += dot(q_tile[min(i, m_items - 1u) * h4 + c], kv);
                 }
@@ -218,10 +211,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             for (var k = 0u; k < ITEMS_PER_LANE; k++) {
                 acc[k] *= row_corr[min(row_lane + k * rows, ITEMS - 1u)];
             }
-            let v_at = ((b * params.kv_stride + s0) * nkv + g) * hd + 4u * col;
-            let v_step = nkv * hd;
+            let v_row = b * params.kv_stride + s0;
             for (var j = 0u; j < n; j++) {
-                let v = load4(false, v_at + j * v_step);
+                let v = load_v(v_row + j, g * h4 + col);
                 if keras_rows {
                     vsum += v;
                 }

@@ -394,7 +394,8 @@ fn cached_calls_read_the_texture_mirrors_on_cpu_adapters() {
                     capacity: 64,
                     num_kv_heads: 2,
                     head_dim: 8,
-                    layout: Default::default()
+                    layout: Default::default(),
+                    storage: Default::default(),
                 },
                 &ctx.limits()
             ),

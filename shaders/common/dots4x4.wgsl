@@ -1,6 +1,6 @@
 // The logit micro-kernel of attention_decode (attention_block has common/dots8x4.wgsl): the 16 dot
 // products of 4 query rows and 4 key rows (H / 4 vec4 each, read through load_q and load_k of
-// common/qkv_storage.wgsl or common/qkv_texture.wgsl), each accumulated as one f32 (as in
+// common/q_storage.wgsl + common/kv_f32.wgsl or common/qkv_texture.wgsl), each accumulated as one f32 (as in
 // common/dots8x4.wgsl: a quarter of the registers and of a CPU driver's masked loop stores that vec4
 // partial sums took). Each K vec4 loaded serves four queries and each q vec4 four keys: on CPU
 // drivers every storage load is a per-lane loop, so loads, not FMAs, bound it. The result is a

@@ -1,5 +1,5 @@
 // The logit micro-kernel of attention_block and attention_subgroup: the 32 dot products of 8 query rows
-// and 4 key rows (H / 4 vec4 each, read through load_q and load_k of common/qkv_storage.wgsl or
+// and 4 key rows (H / 4 vec4 each, read through load_q and load_k of common/q_storage.wgsl + common/kv_f32.wgsl or
 // common/qkv_texture.wgsl), each accumulated as one f32. On CPU drivers a fetch costs by the distinct
 // addresses the SIMD lanes read: the block's lanes share their queries and differ in their keys, so
 // each key vec4 loaded serving 8 queries (dots4x4.wgsl: 4) halves the costly fetches per FMA. A

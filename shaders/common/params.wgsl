@@ -39,7 +39,11 @@ struct Params {
     values_unknown: u32,
     pack_rows: u32,
     pack_cols: u32,
+    append_rows: u32,
+    append_src_row: u32,
+    append_dst_row: u32,
     _pad: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

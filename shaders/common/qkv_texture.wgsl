@@ -2,7 +2,7 @@
 // or the KV cache's mirrors): Q is (B * T) rows of Nq * H / 4 texels, K and V (B * kv_stride) rows of
 // Nkv * H / 4 texels. On CPU adapters an image load is one gather where a storage-buffer load is a loop
 // over the SIMD lanes, and it skips the per-lane mip level arithmetic of a sampled texture's fetch. Same
-// functions as common/qkv_storage.wgsl: row, then vec4 (texel) column.
+// functions as common/q_storage.wgsl + common/kv_f32.wgsl: row, then vec4 (texel) column.
 @group(0) @binding(1) var q_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var k_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var v_tex: texture_storage_2d<rgba32float, read>;

@@ -18,6 +18,7 @@
 //! window: its keys are its slots, and the mask says which token each slot holds and whether the
 //! row sees it.
 
+use crate::cache_storage::CacheStorage;
 use crate::config::GqaConfig;
 use crate::error::GqaError;
 use crate::options::{CallOptions, CausalAlignment};
@@ -47,7 +48,8 @@ pub enum CacheLayout {
     },
 }
 
-/// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), f32, and where tokens go.
+/// The fixed shape of a KV cache: K and V each (B, capacity, Nkv, H), where tokens go and how they
+/// are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheShape {
     /// B: sequences.
@@ -60,6 +62,8 @@ pub struct CacheShape {
     pub head_dim: usize,
     /// Where tokens go: every token at its position, or a ring for a windowed layer.
     pub layout: CacheLayout,
+    /// How keys and values are stored: f32, f16 or int8 ([`CacheStorage`]).
+    pub storage: CacheStorage,
 }
 
 impl CacheShape {
@@ -76,7 +80,15 @@ impl CacheShape {
             num_kv_heads: config.num_key_value_heads,
             head_dim: config.head_dim,
             layout: CacheLayout::Linear,
+            storage: CacheStorage::F32,
         })
+    }
+
+    /// The same shape storing its keys and values as `storage` (the quantized storages need H a
+    /// multiple of 4).
+    pub fn with_storage(self, storage: CacheStorage) -> Result<Self, GqaError> {
+        storage.check_head_dim("CacheShape::with_storage", self.head_dim)?;
+        Ok(Self { storage, ..self })
     }
 
     /// The shape of a ring cache for `config`'s layer, which must have a sliding window `W`:
@@ -208,14 +220,30 @@ impl CacheShape {
         })
     }
 
-    /// f32 elements of one token's K (or V): Nkv * H.
+    /// Values of one token's K (or V): Nkv * H.
     pub fn token_elems(&self) -> u64 {
         (self.num_kv_heads * self.head_dim) as u64
     }
 
-    /// f32 elements of the K (or the V) buffer: B * capacity * Nkv * H.
+    /// Values of the K (or the V) buffer: B * capacity * Nkv * H.
     pub fn elems(&self) -> u64 {
         (self.batch * self.capacity) as u64 * self.token_elems()
+    }
+
+    /// 32-bit words one token's keys (or values) take in the storage
+    /// ([`CacheStorage::token_words`]).
+    pub fn token_words(&self) -> u64 {
+        self.storage.token_words(self.num_kv_heads, self.head_dim)
+    }
+
+    /// 32-bit words of the K (or the V) buffer: B * capacity tokens.
+    pub fn words(&self) -> u64 {
+        (self.batch * self.capacity) as u64 * self.token_words()
+    }
+
+    /// Bytes one token takes in the cache, its keys and its values together.
+    pub fn bytes_per_token(&self) -> u64 {
+        2 * 4 * self.token_words()
     }
 
     /// Checks that a layer with `num_kv_heads` kv heads of `head_dim` can use a cache of this shape.

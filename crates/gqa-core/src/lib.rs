@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod attention_layer;
+pub mod cache_storage;
 pub mod config;
 pub mod constraint;
 pub mod dropout;
@@ -56,6 +57,7 @@ pub mod tuning;
 pub mod weights;
 
 pub use attention_layer::{AttentionCache, AttentionLayer};
+pub use cache_storage::{CacheStorage, Quantization};
 pub use config::{GqaConfig, UnknownKeys};
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};

@@ -30,7 +30,7 @@ pub mod matmul_flags {
 
 /// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
 ///
-/// All fields are 4 bytes; the struct is 160 bytes (a multiple of 16, as uniforms need).
+/// All fields are 4 bytes; the struct is 176 bytes (a multiple of 16, as uniforms need).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
 pub struct Params {
@@ -114,13 +114,21 @@ pub struct Params {
     pub pack_rows: u32,
     /// [`crate::Kernel::PackTexture`]: columns of the matrix packed (a multiple of 4).
     pub pack_cols: u32,
-    /// Padding to 160 bytes.
+    /// [`crate::Kernel::AppendToCache`]: tokens appended (rows of the projected keys and values).
+    pub append_rows: u32,
+    /// [`crate::Kernel::AppendToCache`]: the first projected row appended (`b * T + i`).
+    pub append_src_row: u32,
+    /// [`crate::Kernel::AppendToCache`]: the cache row it goes to (`b * capacity + slot`).
+    pub append_dst_row: u32,
+    /// Padding to 176 bytes.
     pub _pad: u32,
+    /// Padding.
+    pub _pad2: u32,
 }
 
 impl Params {
     /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
-    pub const FIELDS: [(&'static str, usize); 40] = [
+    pub const FIELDS: [(&'static str, usize); 44] = [
         ("m", 0),
         ("n", 4),
         ("k", 8),
@@ -160,7 +168,11 @@ impl Params {
         ("values_unknown", 144),
         ("pack_rows", 148),
         ("pack_cols", 152),
-        ("_pad", 156),
+        ("append_rows", 156),
+        ("append_src_row", 160),
+        ("append_dst_row", 164),
+        ("_pad", 168),
+        ("_pad2", 172),
     ];
 }
 
@@ -171,7 +183,7 @@ mod tests {
 
     #[test]
     fn field_table_matches_rust_layout() {
-        assert_eq!(size_of::<Params>(), 160);
+        assert_eq!(size_of::<Params>(), 176);
         assert_eq!(offset_of!(Params, scale), 44);
         assert_eq!(offset_of!(Params, causal_shift), 52);
         assert_eq!(offset_of!(Params, masked_rows), 92);
@@ -180,7 +192,8 @@ mod tests {
         assert_eq!(offset_of!(Params, kv_stride), 136);
         assert_eq!(offset_of!(Params, check_vec4s), 140);
         assert_eq!(offset_of!(Params, pack_cols), 152);
-        assert_eq!(offset_of!(Params, _pad), 156);
+        assert_eq!(offset_of!(Params, append_dst_row), 164);
+        assert_eq!(offset_of!(Params, _pad2), 172);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

@@ -164,9 +164,10 @@ impl Tuning {
     /// beside the buffers under this tuning: f32 and [`MatmulVariant::Textured`] (CPU adapters,
     /// where the cached calls' attention then reads K and V with texel fetches,
     /// [`Kernel::DecodeAttention`] and [`Kernel::BlockAttention`] over [`crate::Operands::Texture`]), within the limits
-    /// ([`cache_texture_fits`]). The mirror doubles the cache's memory.
+    /// ([`cache_texture_fits`]), for an f32 cache only (a quantized cache is read from its buffers).
+    /// The mirror doubles the cache's memory.
     pub fn keeps_cache_texture(&self, shape: &CacheShape, limits: &Limits) -> bool {
-        self.reads_textures() && cache_texture_fits(shape, limits)
+        self.reads_textures() && shape.storage == crate::CacheStorage::F32 && cache_texture_fits(shape, limits)
     }
 
     /// Whether `kernel` with `params` loops within [`Tuning::loop_iteration_cap`] (always, without

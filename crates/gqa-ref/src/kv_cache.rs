@@ -2,7 +2,8 @@
 //! oracle per decoding step (`gqa bench --decode`) and as a second reference for the GPU cache.
 //!
 //! A cached call projects its new tokens with the oracle's own dense step, stores the projected keys
-//! and values (kept in f64), and runs the oracle's attention and output steps over the held
+//! and values (kept in f64; in a quantized cache ([`CacheShape::storage`]) rounded to f32 and then
+//! quantized exactly as the GPU's append pass does, [`gqa_core::CacheStorage::round_trip`]), and runs the oracle's attention and output steps over the held
 //! tokens, with the masks [`CacheUpdate::problem`] gives. Its results equal the rows of one causal
 //! [`crate::forward()`] over each whole sequence.
 
@@ -33,6 +34,15 @@ impl KvCache {
     /// most `chunk` tokens, the first `keep_first` tokens stay visible.
     pub fn new_ring(config: &GqaConfig, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GqaError> {
         Ok(Self::with_shape(CacheShape::ring(config, batch, chunk, keep_first)?, config.sliding_window))
+    }
+
+    /// An empty cache of `shape` for `config`'s layer: any storage and layout (as
+    /// `gqa_wgpu::KvCache::from_shape`).
+    pub fn from_shape(config: &GqaConfig, shape: CacheShape) -> Result<Self, GqaError> {
+        const OP: &str = "gqa_ref::KvCache::from_shape";
+        shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
+        shape.storage.check_head_dim(OP, shape.head_dim)?;
+        Ok(Self::with_shape(shape, config.sliding_window))
     }
 
     fn with_shape(shape: CacheShape, window: Option<usize>) -> Self {
@@ -81,15 +91,18 @@ impl KvCache {
         })
     }
 
-    /// Replaces the contents with `contents` (see [`CacheContents::check`]).
+    /// Replaces the contents with `contents` (see [`CacheContents::check`]; quantized as stored).
     pub fn load(&mut self, contents: &CacheContents) -> Result<(), GqaError> {
         let l = contents.check("gqa_ref::KvCache::load", &self.shape)?;
         let token = self.shape.token_elems() as usize;
+        let h = self.shape.head_dim;
         for (b, &len) in contents.lengths.iter().enumerate() {
             let at = b * self.shape.capacity * token;
             for (src, dst) in [(&contents.keys, &mut self.keys), (&contents.values, &mut self.values)] {
-                for (d, x) in dst[at..at + len * token].iter_mut().zip(&src.data()[b * l * token..]) {
-                    *d = f64::from(*x);
+                let from = &src.data()[b * l * token..][..len * token];
+                let stored = from.chunks(h).flat_map(|head| self.shape.storage.round_trip(head));
+                for (d, x) in dst[at..at + len * token].iter_mut().zip(stored) {
+                    *d = f64::from(x);
                 }
             }
         }
@@ -166,8 +179,10 @@ impl KvCache {
         let token = self.shape.token_elems() as usize;
         for (b, row, slot, n) in update.appends() {
             let at = (b * self.shape.capacity + slot) * token;
-            self.keys[at..at + n * token].copy_from_slice(&k_new[(b * t + row) * token..][..n * token]);
-            self.values[at..at + n * token].copy_from_slice(&v_new[(b * t + row) * token..][..n * token]);
+            for (src, dst) in [(&k_new, &mut self.keys), (&v_new, &mut self.values)] {
+                let new = &src[(b * t + row) * token..][..n * token];
+                self.shape.storage.store(new, &mut dst[at..at + n * token], self.shape.head_dim);
+            }
         }
 
         // The occupied slots as (B, S, Nkv, H) (zeros past a sequence's slots: masked there).

@@ -1,7 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, GqaError, HostTensor, Precision, TextureShape};
+use gqa_core::{CacheContents, CacheShape, CacheStorage, GqaError, HostTensor, Precision, TextureShape};
 
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
@@ -12,7 +12,12 @@ use crate::matrix_texture::MatrixTexture;
 use crate::tensor::GpuTensor;
 
 /// A KV cache on the GPU for one [`GqaLayer`]: projected keys and values, each (B, capacity, Nkv,
-/// H) f32, and each sequence's current length.
+/// H), and each sequence's current length.
+///
+/// The keys and values are stored as f32, f16 or int8 ([`CacheStorage`], chosen at creation with
+/// [`KvCache::from_shape`]): a quantized cache is written by a pass that quantizes the new tokens
+/// in the call's own submission and read by attention kernels that dequantize as they load, so a
+/// decode step reads half (f16) or about a quarter (int8) of the f32 cache's bytes.
 ///
 /// The batch size and the capacity are fixed at creation; appending past the capacity is an error
 /// ([`GqaError::CacheFull`]) unless the cache is first made larger with [`KvCache::grow`] (which
@@ -50,9 +55,31 @@ impl KvCache {
     /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
     /// must each fit one storage binding of the device.
     pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
+        Self::from_shape(layer, CacheShape::new(layer.config(), batch, capacity)?)
+    }
+
+    /// An empty cache of `shape` for `layer`: any storage and layout, e.g.
+    /// `CacheShape::new(config, 1, 4096)?.with_storage(CacheStorage::Int8)?` or
+    /// `CacheShape::ring(config, 1, 64, 4)?.with_storage(CacheStorage::F16)?`.
+    pub fn from_shape(layer: &GqaLayer, shape: CacheShape) -> Result<Self, GpuError> {
+        const OP: &str = "KvCache::from_shape";
         Self::check_precision(layer)?;
-        let shape = CacheShape::new(layer.config(), batch, capacity)?;
-        Self::with_shape(layer.context(), shape, layer.config().sliding_window, vec![0; batch])
+        let config = layer.config();
+        shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
+        shape.storage.check_head_dim(OP, shape.head_dim)?;
+        if let gqa_core::CacheLayout::Ring { keep_first } = shape.layout {
+            let ring = CacheShape::ring(config, shape.batch, 1, keep_first)?;
+            if shape.capacity < ring.capacity {
+                let detail = format!(
+                    "a ring of capacity {} cannot hold the kept first {keep_first} tokens and the window {:?}; make it \
+                     with CacheShape::ring",
+                    shape.capacity, config.sliding_window
+                );
+                return Err(GqaError::CacheWindow { op: OP, detail }.into());
+            }
+        }
+        let batch = shape.batch;
+        Self::with_shape(layer.context(), shape, config.sliding_window, vec![0; batch])
     }
 
     /// An empty ring cache for `layer`, which must have a sliding window `W`
@@ -60,16 +87,14 @@ impl KvCache {
     /// `chunk` tokens per sequence (prefill a longer prompt in several calls); the first
     /// `keep_first` tokens stay visible to every later token (attention sinks).
     pub fn new_ring(layer: &GqaLayer, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GpuError> {
-        Self::check_precision(layer)?;
-        let shape = CacheShape::ring(layer.config(), batch, chunk, keep_first)?;
-        Self::with_shape(layer.context(), shape, layer.config().sliding_window, vec![0; batch])
+        Self::from_shape(layer, CacheShape::ring(layer.config(), batch, chunk, keep_first)?)
     }
 
     fn check_precision(layer: &GqaLayer) -> Result<(), GpuError> {
         if layer.precision() != Precision::F32 {
             return Err(GqaError::IncompatibleOptions(format!(
-                "KvCache::new: the cache holds f32 keys and values; this layer runs in {:?} (cached calls need an \
-                 f32 layer)",
+                "KvCache::new: cached calls run in f32 (over an f32, f16 or int8 cache); this layer runs in {:?} \
+                 (cached calls need an f32 layer)",
                 layer.precision()
             ))
             .into());
@@ -85,7 +110,7 @@ impl KvCache {
     ) -> Result<Self, GpuError> {
         const OP: &str = "KvCache::new";
         ctx.check_alive(OP)?;
-        let bytes = shape.elems() * 4;
+        let bytes = shape.words() * 4;
         let limits = ctx.limits();
         for (limit, allowed) in [
             ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
@@ -98,14 +123,17 @@ impl KvCache {
                     allowed,
                     needed: bytes,
                     detail: format!(
-                        "keys (B={}, capacity={}, Nkv={}, H={}) f32 in one buffer",
-                        shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim
+                        "keys (B={}, capacity={}, Nkv={}, H={}) {} in one buffer",
+                        shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim, shape.storage
                     ),
                 }
                 .into());
             }
         }
-        let dims = vec![shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim];
+        let dims = match shape.storage {
+            CacheStorage::F32 => vec![shape.batch, shape.capacity, shape.num_kv_heads, shape.head_dim],
+            _ => vec![shape.batch, shape.capacity, shape.token_words() as usize],
+        };
         let make = |label| {
             let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -153,8 +181,9 @@ impl KvCache {
         self.lengths.iter().all(|&l| l == 0)
     }
 
-    /// The keys buffer (B, capacity, Nkv, H); only each sequence's first `lengths()[b]` tokens are
-    /// meaningful. Read it freely; write the cache through [`KvCache::load`] (or cached calls), not
+    /// The keys buffer (B, capacity, Nkv, H) of an f32 cache, or (B, capacity, token words) of a
+    /// quantized one (its words as [`CacheStorage`] lays them out, viewed as f32 bits: read them
+    /// with [`KvCache::read`]); only each sequence's held tokens are meaningful. Read it freely; write the cache through [`KvCache::load`] (or cached calls), not
     /// into this buffer: where the cache keeps texture mirrors ([`KvCache::has_texture_mirrors`]),
     /// cached calls read those, and a direct write would not reach them.
     pub fn keys(&self) -> &GpuTensor {
@@ -173,10 +202,21 @@ impl KvCache {
         self.textures.is_some()
     }
 
+    /// How the cache stores its keys and values.
+    pub fn storage(&self) -> CacheStorage {
+        self.shape.storage
+    }
+
+    /// Bytes one token takes in the cache's buffers, its keys and values together
+    /// ([`CacheShape::bytes_per_token`]; texture mirrors, where kept, take as much again in f32).
+    pub fn bytes_per_token(&self) -> u64 {
+        self.shape.bytes_per_token()
+    }
+
     /// Bytes the cache holds on the device: its two buffers, and its texture mirrors (their rows
     /// padded as [`gqa_core::row_texels`] says) when it keeps them.
     pub fn device_bytes(&self) -> u64 {
-        let buffers = 2 * self.shape.elems() * 4;
+        let buffers = 2 * self.shape.words() * 4;
         let mirrors: u64 = self.textures.iter().flatten().map(MatrixTexture::bytes).sum();
         buffers + mirrors
     }
@@ -213,7 +253,7 @@ impl KvCache {
         }
         let shape = CacheShape { capacity, ..self.shape };
         let grown = Self::with_shape(&self.ctx, shape, self.window, self.lengths.clone())?;
-        let token = self.shape.token_elems() * 4;
+        let token = self.shape.token_words() * 4;
         let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
         for (b, &len) in self.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
             for (from, to) in [(&self.keys, &grown.keys), (&self.values, &grown.values)] {
@@ -233,19 +273,24 @@ impl KvCache {
         Ok(())
     }
 
-    /// Copies the held tokens to the host, in order (blocking until read); a ring gives the tokens
-    /// it still holds (its kept first tokens and its window).
+    /// Copies the held tokens to the host, in order (blocking until read), as f32 (a quantized
+    /// cache's values as they are stored: what the attention reads); a ring gives the tokens it
+    /// still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GpuError> {
         let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
         let longest = held.iter().map(Vec::len).max().unwrap_or(0);
         let token = self.shape.token_elems() as usize;
+        let words = self.shape.token_words() as usize;
+        let (nkv, h) = (self.shape.num_kv_heads, self.shape.head_dim);
         let trim = |all: HostTensor| -> Result<HostTensor, GpuError> {
             let data = all.data();
             let mut out = vec![0.0; self.batch() * longest * token];
             for (b, slots) in held.iter().enumerate() {
                 for (i, &(_, slot)) in slots.iter().enumerate() {
-                    let from = (b * self.shape.capacity + slot) * token;
-                    out[(b * longest + i) * token..][..token].copy_from_slice(&data[from..from + token]);
+                    let from = (b * self.shape.capacity + slot) * words;
+                    let stored: Vec<u32> = data[from..from + words].iter().map(|x| x.to_bits()).collect();
+                    let values = self.shape.storage.decode_token(&stored, nkv, h);
+                    out[(b * longest + i) * token..][..token].copy_from_slice(&values);
                 }
             }
             Ok(HostTensor::new([self.batch(), longest, self.shape.num_kv_heads, self.shape.head_dim], out)?)
@@ -257,21 +302,26 @@ impl KvCache {
         })
     }
 
-    /// Replaces the cache's contents with `contents` (keys and values (B, L, Nkv, H), as
-    /// [`KvCache::read`] gives them; each sequence's first `lengths[b]` tokens are written): to
-    /// restore a saved cache, or to start from keys projected elsewhere.
+    /// Replaces the cache's contents with `contents` (keys and values (B, L, Nkv, H) f32, as
+    /// [`KvCache::read`] gives them; each sequence's first `lengths[b]` tokens are written, into a
+    /// quantized cache quantized as its append pass does): to restore a saved cache, or to start
+    /// from keys projected elsewhere.
     pub fn load(&mut self, contents: &CacheContents) -> Result<(), GpuError> {
         const OP: &str = "KvCache::load";
         self.ctx.check_alive(OP)?;
         let l = contents.check(OP, &self.shape)?;
         let token = self.shape.token_elems() as usize;
+        let words = self.shape.token_words() as usize;
+        let storage = self.shape.storage;
         for (b, &len) in contents.lengths.iter().enumerate().filter(|(_, l)| **l > 0) {
-            let at = (b * self.shape.capacity * token * 4) as u64;
+            let at = (b * self.shape.capacity * words * 4) as u64;
             for (i, (src, dst)) in
                 [(&contents.keys, &self.keys), (&contents.values, &self.values)].into_iter().enumerate()
             {
                 let data = &src.data()[b * l * token..][..len * token];
-                self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(data));
+                let stored: Vec<u32> =
+                    data.chunks(token).flat_map(|t| storage.encode_token(t, self.shape.head_dim)).collect();
+                self.ctx.queue.write_buffer(dst.buffer(), at, bytemuck::cast_slice(&stored));
                 if let Some(mirrors) = &self.textures {
                     mirrors[i].write_rows(&self.ctx.queue, (b * self.shape.capacity) as u32, data);
                 }

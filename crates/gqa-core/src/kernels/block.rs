@@ -22,7 +22,7 @@ pub const SUBGROUP_BLOCKS: usize = 8;
 /// A block attention kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BlockAttention {
-    /// Where Q, K and V are read from (`common/qkv_storage.wgsl` or `common/qkv_texture.wgsl`):
+    /// Where Q, K and V are read from (`common/q_storage.wgsl + common/kv_f32.wgsl` or `common/qkv_texture.wgsl`):
     /// textures packed by copies after the projections (Q as `B·T` rows of `Nq·H/4` texels, K and
     /// V as `B·S` rows of `Nkv·H/4` texels), or a KV cache's texture mirrors.
     pub operands: Operands,
@@ -102,7 +102,8 @@ impl BlockAttention {
                 snippets: match (self.operands, self.lanes) {
                     (Storage, Workgroup) => &[
                         "common/params.wgsl",
-                        "common/qkv_storage.wgsl",
+                        "common/q_storage.wgsl",
+                        "common/kv_f32.wgsl",
                         "common/block_lanes.wgsl",
                         "common/mask.wgsl",
                         "common/nan.wgsl",
@@ -124,7 +125,8 @@ impl BlockAttention {
                     ],
                     (Storage, _) => &[
                         "common/params.wgsl",
-                        "common/qkv_storage.wgsl",
+                        "common/q_storage.wgsl",
+                        "common/kv_f32.wgsl",
                         "common/block_lanes_subgroup.wgsl",
                         "common/mask.wgsl",
                         "common/nan.wgsl",
@@ -167,7 +169,8 @@ impl BlockAttention {
                 snippets: match self.operands {
                     Storage => &[
                         "common/params.wgsl",
-                        "common/qkv_storage.wgsl",
+                        "common/q_storage.wgsl",
+                        "common/kv_f32.wgsl",
                         "common/mask.wgsl",
                         "common/dots8x4.wgsl",
                         "common/dots8x4_shared.wgsl",

@@ -4,7 +4,7 @@
 //! item, then lanes over H columns accumulate p·V (each V row read once per 4 items). Writes the
 //! partial states of the fused kernel in split mode, combined by
 //! [`Kernel::ReduceSplits`]. f32, H a multiple of 4, at most 256. Q, K
-//! and V come through `load_q` / `load_k` / `load_v` from `common/qkv_storage.wgsl` or, for CPU
+//! and V come through `load_q` / `load_k` / `load_v` from `common/q_storage.wgsl + common/kv_f32.wgsl` or, for CPU
 //! adapters, `common/qkv_texture.wgsl` (a cached call's split pass over the KV cache's texture
 //! mirrors and the projected queries packed into a texture by a copy).
 
@@ -36,7 +36,8 @@ pub fn spec(operands: Operands) -> KernelSpec {
             "attention_decode",
             &[
                 "common/params.wgsl",
-                "common/qkv_storage.wgsl",
+                "common/q_storage.wgsl",
+                "common/kv_f32.wgsl",
                 "common/mask.wgsl",
                 "common/nan.wgsl",
                 "common/dots4x4.wgsl",

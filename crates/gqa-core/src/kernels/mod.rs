@@ -21,6 +21,7 @@ pub mod fused;
 pub mod matmul;
 pub mod pack_texture;
 mod precision;
+pub mod quantized;
 pub mod separate;
 mod spec;
 pub mod texture;
@@ -29,6 +30,7 @@ pub use block::{BlockAttention, BlockLanes};
 pub use fused::FusedOutput;
 pub use matmul::{BlockRows, MatmulKernel, MatmulPrecision};
 pub use precision::Precision;
+pub use quantized::{CacheAttention, CachePath};
 pub use separate::Lanes;
 pub use spec::{Access, Features, KernelSpec, WavesFloor};
 
@@ -79,10 +81,14 @@ pub enum Kernel {
     CheckValues,
     /// Copies a row-major f32 matrix into an rgba32float storage texture ([`pack_texture`]).
     PackTexture,
+    /// The decode, block or fused attention over a quantized KV cache ([`quantized`]).
+    CacheAttention(CacheAttention),
+    /// A cached call's new keys and values quantized into the cache ([`quantized`]).
+    AppendToCache(crate::cache_storage::Quantization),
 }
 
 /// Each family's list of its kernels, kept in the family's file next to its spec.
-const FAMILIES: [&[Kernel]; 7] = [
+const FAMILIES: [&[Kernel]; 8] = [
     matmul::KERNELS,
     separate::KERNELS,
     fused::KERNELS,
@@ -90,6 +96,7 @@ const FAMILIES: [&[Kernel]; 7] = [
     block::KERNELS,
     check_values::KERNELS,
     pack_texture::KERNELS,
+    quantized::KERNELS,
 ];
 
 /// How many kernels the families list together (the length of [`Kernel::ALL`]).
@@ -137,6 +144,8 @@ impl Kernel {
             Kernel::BlockAttention(b) => b.spec(),
             Kernel::CheckValues => check_values::SPEC,
             Kernel::PackTexture => pack_texture::SPEC,
+            Kernel::CacheAttention(c) => c.spec(),
+            Kernel::AppendToCache(q) => quantized::append(q),
         }
     }
 
@@ -211,7 +220,10 @@ impl Kernel {
 
     /// Whether the kernel is one of the block attention's forms.
     pub fn is_block_attention(self) -> bool {
-        matches!(self, Kernel::BlockAttention(_))
+        matches!(
+            self,
+            Kernel::BlockAttention(_) | Kernel::CacheAttention(CacheAttention { path: CachePath::Block, .. })
+        )
     }
 }
 
@@ -259,6 +271,13 @@ pub(crate) mod axes {
         }
     }
 
+    pub(crate) fn quantizations() -> [crate::cache_storage::Quantization; 2] {
+        use crate::cache_storage::Quantization::{F16, Int8};
+        match F16 {
+            F16 | Int8 => [F16, Int8],
+        }
+    }
+
     pub(crate) fn block_lanes() -> [BlockLanes; 3] {
         use BlockLanes::{SharedLoads, Subgroup, Workgroup};
         match Workgroup {
@@ -280,6 +299,8 @@ mod tests {
         let mut all = vec![CheckValues, PackTexture];
         all.extend(matmul::tests::every_nameable().into_iter().map(Matmul));
         all.extend(block::tests::every_nameable().into_iter().map(BlockAttention));
+        all.extend(quantized::tests::every_nameable().into_iter().map(CacheAttention));
+        all.extend(quantizations().map(AppendToCache));
         all.extend(operands().map(DecodeAttention));
         all.extend(lanes().map(Softmax));
         for p in precisions() {
@@ -297,7 +318,9 @@ mod tests {
                 | DecodeAttention(_)
                 | BlockAttention(_)
                 | CheckValues
-                | PackTexture => {}
+                | PackTexture
+                | CacheAttention(_)
+                | AppendToCache(_) => {}
             }
         }
         all

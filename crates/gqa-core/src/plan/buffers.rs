@@ -75,8 +75,8 @@ pub(crate) fn list(
     add(BufferId::KeyProj, nb * s_in * nkv * h, BufferRole::Scratch);
     add(BufferId::ValueProj, nb * s_in * nkv * h, BufferRole::Scratch);
     if let Some(c) = cache {
-        add(BufferId::KeyCache, c.shape.elems(), BufferRole::Cache);
-        add(BufferId::ValueCache, c.shape.elems(), BufferRole::Cache);
+        add(BufferId::KeyCache, c.shape.words(), BufferRole::Cache);
+        add(BufferId::ValueCache, c.shape.words(), BufferRole::Cache);
         if c.texture_mirror {
             if !cache_texture_fits(&c.shape, limits) {
                 return Err(GqaError::LimitExceeded {

@@ -106,7 +106,7 @@ pub(crate) fn steps(
             project(&mut steps, "project_gate", Dense::Gate, [qin, BufferId::GateProj], rows_t);
         }
         if let Some(c) = cache {
-            append_to_cache(&mut steps, c, t);
+            append_to_cache(&mut steps, c, t, call.params);
         }
         let attention_packed = attention::emit(&call, &route.attention, cache.is_some(), &mut steps);
         project(&mut steps, "project_output", Dense::Output, [BufferId::AttnOut, out], rows_t);
@@ -129,9 +129,30 @@ pub(crate) fn copy(src: BufferId, src_offset: u64, dst: BufferId, dst_offset: u6
 }
 
 /// A cached call's appends: each sequence's new tokens' keys and values at their slots (at its
-/// length in a linear cache; wrapping in a ring), to the
-/// cache's buffers and (where it keeps them) its texture mirrors.
-fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64) {
+/// length in a linear cache; wrapping in a ring): copies to the cache's buffers and (where it keeps
+/// them) its texture mirrors, or the quantizing pass of a quantized cache.
+fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64, base: Params) {
+    if let Some(storage) = c.shape.storage.quantization() {
+        // A quantized cache: one pass per run quantizes its keys and values into their slots.
+        let kernel = Kernel::AppendToCache(storage);
+        for (b, row, slot, n) in c.appends() {
+            let params = Params {
+                append_rows: n as u32,
+                append_src_row: (b as u64 * t + row as u64) as u32,
+                append_dst_row: (b * c.shape.capacity + slot) as u32,
+                ..base
+            };
+            let invocations = 2 * (n * c.shape.num_kv_heads) as u64;
+            steps.push(Step::Dispatch(Pass {
+                label: "append_to_cache",
+                kernel,
+                workgroups: tiled(kernel, invocations, 1, 1),
+                params,
+                bindings: vec![BufferId::KeyProj, BufferId::ValueProj, BufferId::KeyCache, BufferId::ValueCache],
+            }));
+        }
+        return;
+    }
     let token = c.shape.token_elems() * 4;
     let mirrors: &[(BufferId, BufferId)] = if c.texture_mirror {
         &[(BufferId::KeyProj, BufferId::KeyCacheTexture), (BufferId::ValueProj, BufferId::ValueCacheTexture)]

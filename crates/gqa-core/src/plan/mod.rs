@@ -108,8 +108,9 @@ impl Plan {
     }
 
     /// A cached call (a KV-cache prefill or step; `problem` from [`CacheUpdate::problem`]): the
-    /// projections run over the call's `T` new tokens only, their keys and values are copied into
-    /// [`BufferId::KeyCache`] / [`BufferId::ValueCache`] at each sequence's length, and the
+    /// projections run over the call's `T` new tokens only, their keys and values are copied (or,
+    /// into a quantized cache, quantized by [`crate::Kernel::AppendToCache`]) into
+    /// [`BufferId::KeyCache`] / [`BufferId::ValueCache`] at each sequence's slots, and the
     /// attention reads the cache (`kv_stride` = capacity) over the longest sequence's keys.
     pub fn cached(problem: &Problem, update: &CacheUpdate, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
         if problem.target_len != update.target_len || problem.source_len != update.source_len() {
@@ -156,6 +157,18 @@ impl Plan {
         let p = problem;
         let chunking = chunk::choose(p, limits, cache)?;
         let route = select::route(p, limits, tuning, &chunking, cache);
+        if let Some(c) = cache.filter(|c| c.shape.storage != crate::CacheStorage::F32)
+            && route.attention.uses_probs()
+        {
+            return Err(GqaError::IncompatibleOptions(format!(
+                "Plan::cached: a {} KV cache is read by the fused, block and decode attentions only, which need \
+                 head_dim a multiple of 4 up to {} and the device's storage buffers and workgroup memory; \
+                 use an f32 cache for this layer (head_dim {})",
+                c.shape.storage,
+                crate::kernels::fused::MAX_HEAD_DIM,
+                p.head_dim
+            )));
+        }
         let listed = buffers::list(p, limits, tuning, &chunking, &route, cache)?;
         let mask_offsets = MaskOffsets::of(p);
         let base = Params {

@@ -5,10 +5,11 @@
 
 use super::chunk::Chunking;
 use super::resources::BufferId;
+use crate::cache_storage::Quantization;
 use crate::kernels::texture::matrix_texture_fits;
 use crate::kernels::{
-    BlockAttention, BlockLanes, BlockRows, FusedOutput, Kernel, Lanes, MatmulKernel, MatmulPrecision, Operands,
-    Precision, block, decode, fused,
+    BlockAttention, BlockLanes, BlockRows, CacheAttention, CachePath, FusedOutput, Kernel, Lanes, MatmulKernel,
+    MatmulPrecision, Operands, Precision, block, decode, fused,
 };
 use crate::kv_cache::CacheUpdate;
 use crate::limits::Limits;
@@ -227,9 +228,43 @@ pub(crate) fn route(
     chunking: &Chunking,
     cache: Option<&CacheUpdate>,
 ) -> Route {
+    let attention = attention(p, limits, tuning, chunking, cache);
     Route {
         projections: ProjectionRoute::new(&tuning, limits),
-        attention: attention(p, limits, tuning, chunking, cache),
+        attention: match cache.and_then(|c| c.shape.storage.quantization()) {
+            Some(q) => over_quantized_cache(attention, q),
+            None => attention,
+        },
+    }
+}
+
+/// The route over a quantized KV cache: each attention kernel of the f32 route in its form that
+/// reads K and V from `storage` ([`CacheAttention`]). Such a cache keeps no texture mirrors, so the
+/// route reads buffers. The separate passes have no such form (the plan refuses them).
+fn over_quantized_cache(route: AttentionRoute, storage: Quantization) -> AttentionRoute {
+    let over = |kernel: Kernel| {
+        let path = match kernel {
+            Kernel::DecodeAttention(Operands::Storage) => CachePath::Decode,
+            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup }) => {
+                CachePath::Block
+            }
+            Kernel::FusedAttention { precision: Precision::F32, output } => CachePath::Fused(output),
+            other => return other,
+        };
+        Kernel::CacheAttention(CacheAttention { path, storage })
+    };
+    match route {
+        AttentionRoute::Fused { kernel } => AttentionRoute::Fused { kernel: over(kernel) },
+        AttentionRoute::Split { split_keys, splits, kernel, reduce } => {
+            AttentionRoute::Split { split_keys, splits, kernel: over(kernel), reduce }
+        }
+        AttentionRoute::Decode { split_keys, splits, kernel, reduce, kv_textures } => {
+            AttentionRoute::Decode { split_keys, splits, kernel: over(kernel), reduce, kv_textures }
+        }
+        AttentionRoute::Block { kernel, kv_textures, check_values } => {
+            AttentionRoute::Block { kernel: over(kernel), kv_textures, check_values }
+        }
+        unfused @ AttentionRoute::Unfused { .. } => unfused,
     }
 }
 
@@ -427,6 +462,8 @@ pub fn block_texture_lanes(tuning: Tuning, params: &Params) -> BlockLanes {
 ///   (the packing passes of [`super::Plan::packing_by_passes_from`]), only where the tuning reads
 ///   textures ([`Tuning::reads_textures`]): a KV cache keeps texture mirrors only then
 ///   ([`Tuning::keeps_cache_texture`]).
+/// - Quantized KV caches (f32 tunings): [`Kernel::AppendToCache`] and the [`CacheAttention`] form
+///   of each storage-buffer decode, block and fused attention above.
 pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
     let precision = tuning.precision;
     let f32 = precision == Precision::F32;
@@ -494,6 +531,37 @@ pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
     }
     if textures {
         kernels.push(Kernel::PackTexture);
+    }
+    // Over a quantized KV cache (any tuning's cached calls, which run in f32): the quantizing append
+    // and the f32 attention kernels above in their forms over the cache.
+    if f32 {
+        let chosen = kernels.clone();
+        for storage in [Quantization::F16, Quantization::Int8] {
+            kernels.push(Kernel::AppendToCache(storage));
+            let paths = [
+                (Kernel::DecodeAttention(Operands::Storage), CachePath::Decode),
+                (
+                    Kernel::BlockAttention(BlockAttention {
+                        operands: Operands::Storage,
+                        lanes: BlockLanes::Workgroup,
+                    }),
+                    CachePath::Block,
+                ),
+                (
+                    Kernel::FusedAttention { precision, output: FusedOutput::Attention },
+                    CachePath::Fused(FusedOutput::Attention),
+                ),
+                (
+                    Kernel::FusedAttention { precision, output: FusedOutput::Partials },
+                    CachePath::Fused(FusedOutput::Partials),
+                ),
+            ];
+            for (base, path) in paths {
+                if chosen.contains(&base) {
+                    kernels.push(Kernel::CacheAttention(CacheAttention { path, storage }));
+                }
+            }
+        }
     }
     Kernel::ALL.into_iter().filter(|k| kernels.contains(k)).collect()
 }

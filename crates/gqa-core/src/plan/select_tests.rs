@@ -6,7 +6,7 @@ use super::select::{gpu_selectable, gpu_tunings, selectable};
 use super::*;
 use crate::kernels::Operands;
 use crate::options::MaskedRows;
-use crate::{CacheShape, CallOptions, GqaConfig, Mask};
+use crate::{CacheShape, CacheStorage, CallOptions, GqaConfig, Mask};
 
 /// The kernels of a plan's passes.
 fn picked(plan: &Plan) -> Vec<Kernel> {
@@ -56,14 +56,17 @@ fn grid_picks(tuning: Tuning) -> Vec<Kernel> {
     picks
 }
 
-/// The kernels of cached calls (a prefill and decoding steps), with texture mirrors where the
-/// tuning keeps them.
+/// The kernels of cached calls (a prefill and decoding steps) over caches of every storage, with
+/// texture mirrors where the tuning keeps them.
 fn cached_picks(h: usize, nq: usize, nkv: usize, window: Option<usize>, tuning: Tuning) -> Vec<Kernel> {
     let cfg = GqaConfig { sliding_window: window, ..GqaConfig::new(h, nq, nkv) };
     let limits = Limits::default();
     let mut picks = Vec::new();
-    for (past, new, cap) in [(0, 20, 64), (30, 1, 64), (700, 1, 1024), (600, 16, 1024), (30, 20, 64)] {
-        let shape = CacheShape::new(&cfg, 2, cap).unwrap();
+    let calls = [(0, 20, 64), (30, 1, 64), (700, 1, 1024), (600, 16, 1024), (30, 20, 64)];
+    for ((past, new, cap), storage) in calls.into_iter().flat_map(|c| CacheStorage::ALL.map(|s| (c, s))) {
+        let Ok(shape) = CacheShape::new(&cfg, 2, cap).unwrap().with_storage(storage) else {
+            continue;
+        };
         let mirror = tuning.keeps_cache_texture(&shape, &limits);
         let update = CacheUpdate::new(shape, &[past; 2], &[new; 2], new, window).unwrap().with_texture_mirror(mirror);
         let (problem, _) = update.problem(&cfg, 16, 12, None).unwrap();
