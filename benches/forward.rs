@@ -84,33 +84,12 @@ fn bench_layer(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     for shape in GPU_SHAPES {
-        let (config, weights, query, value) = shape.build();
-        let layer = GqaLayer::new(&ctx, &config, &weights).expect("layer");
-        let options = options();
-        let plan = layer.plan(query.shape(), value.shape(), None, &options).expect("plan");
-        group.throughput(Throughput::Elements(plan.flops()));
-        let id = format!("layer/{}", shape.name());
-        // The oracle's output and the last timed call's, kept to be checked after the timing.
-        let mut want = None;
-        let mut last = None;
-        group.bench_function(shape.name(), |b| {
-            if want.is_none() {
-                // Only when the bench runs (not when a filter leaves it out): the oracle once, and
-                // one call checked against it before anything is timed.
-                let oracle =
-                    gqa::reference::forward(&config, &weights, &query, &value, None, &options).expect("oracle");
-                let first = layer.forward(&query, &value, None, &options).expect("forward");
-                check(&id, "before timing", &first, &oracle);
-                want = Some(oracle);
-            }
-            // Keeping the output drops the previous one, as criterion drops what the routine returns.
-            b.iter(|| {
-                last = Some(layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
-            })
-        });
-        if let (Some(want), Some(last)) = (&want, &last) {
-            check(&id, "of the last timed call", last, want);
-        }
+        let built = shape.build();
+        let (config, weights, query, value) = &built;
+        let layer = GqaLayer::new(&ctx, config, weights).expect("layer");
+        let plan = layer.plan(query.shape(), value.shape(), None, &options()).expect("plan");
+        let call = |q: &HostTensor, v: &HostTensor| layer.forward(q, v, None, &options()).expect("forward");
+        bench_checked(&mut group, "layer", (&shape, &built), plan.flops(), call);
     }
     group.finish();
 }
@@ -121,32 +100,44 @@ fn bench_cpu(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     for shape in GPU_SHAPES {
-        let (config, weights, query, value) = shape.build();
+        let built = shape.build();
+        let (config, weights, query, value) = &built;
         let layer = gqa::cpu::CpuLayer::new(config.clone(), weights.clone()).expect("CPU layer");
-        let options = options();
-        let problem = gqa::core::Problem::new(&config, query.shape(), value.shape(), None, &options).expect("problem");
+        let problem = gqa::core::Problem::new(config, query.shape(), value.shape(), None, &options()).expect("problem");
         let plan = gqa::core::Plan::new(&problem, &gqa::core::Limits::webgpu_default()).expect("plan");
-        group.throughput(Throughput::Elements(plan.flops()));
-        let id = format!("cpu/{}", shape.name());
-        let mut want = None;
-        let mut last = None;
-        group.bench_function(shape.name(), |b| {
-            if want.is_none() {
-                let oracle =
-                    gqa::reference::forward(&config, &weights, &query, &value, None, &options).expect("oracle");
-                let first = layer.forward(&query, &value, None, &options).expect("forward");
-                check(&id, "before timing", &first, &oracle);
-                want = Some(oracle);
-            }
-            b.iter(|| {
-                last = Some(layer.forward(black_box(&query), black_box(&value), None, &options).expect("forward"))
-            })
-        });
-        if let (Some(want), Some(last)) = (&want, &last) {
-            check(&id, "of the last timed call", last, want);
-        }
+        let call = |q: &HostTensor, v: &HostTensor| layer.forward(q, v, None, &options()).expect("forward");
+        bench_checked(&mut group, "cpu", (&shape, &built), plan.flops(), call);
     }
     group.finish();
+}
+
+/// Times `call` (a layer's forward) on `shape`'s inputs `built` in `group`: the oracle once and one
+/// call checked against it before anything is timed (only when the bench runs, not when a filter
+/// leaves it out), then the last timed call's output checked too.
+fn bench_checked(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    family: &str,
+    (shape, built): (&Shape, &(GqaConfig, Weights, HostTensor, HostTensor)),
+    flops: u64,
+    call: impl Fn(&HostTensor, &HostTensor) -> ForwardOutput,
+) {
+    let (config, weights, query, value) = built;
+    group.throughput(Throughput::Elements(flops));
+    let id = format!("{family}/{}", shape.name());
+    let mut want = None;
+    let mut last = None;
+    group.bench_function(shape.name(), |b| {
+        if want.is_none() {
+            let oracle = gqa::reference::forward(config, weights, query, value, None, &options()).expect("oracle");
+            check(&id, "before timing", &call(query, value), &oracle);
+            want = Some(oracle);
+        }
+        // Keeping the output drops the previous one, as criterion drops what the routine returns.
+        b.iter(|| last = Some(call(black_box(query), black_box(value))))
+    });
+    if let (Some(want), Some(last)) = (&want, &last) {
+        check(&id, "of the last timed call", last, want);
+    }
 }
 
 /// Compares an output (the GPU's or the CPU layer's) with the oracle's; panics, naming the bench, the shape and the comparison,

@@ -54,9 +54,23 @@ fn generate_example_matches_the_oracles_cache() {
     for ctx in adapters() {
         let _gl = gl_guard(ctx);
         let name = adapter_name(ctx);
-        let r = generate::run(ctx, 9, 12).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plain = generate::Options { tokens: 12, prompt: 9, ..Default::default() };
+        let r = generate::run(ctx, &plain).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.tokens.shape(), [1, 12, 256], "{name}");
         assert_close(&format!("{name}: examples/generate.rs"), r.tokens.data(), r.oracle.data(), F32);
+        // An int8 ring of window 8 (2 sinks, prompt chunks of 4) over a sequence 4 times its size.
+        let ring = generate::Options {
+            tokens: 40,
+            prompt: 9,
+            cache: gqa::core::CacheStorage::Int8,
+            window: Some(8),
+            keep_first: 2,
+            chunk: 4,
+            ..Default::default()
+        };
+        let r = generate::run(ctx, &ring).unwrap_or_else(|e| panic!("{name}: int8 ring: {e}"));
+        assert_eq!(r.capacity, 2 + 8 + 4 - 1, "{name}");
+        assert_close(&format!("{name}: examples/generate.rs, int8 ring"), r.tokens.data(), r.oracle.data(), F32);
     }
 }
 

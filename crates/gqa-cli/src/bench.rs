@@ -74,6 +74,17 @@ pub struct BenchArgs {
     /// kernel (attention_decode.wgsl), to compare. GPU only (an error with --backend cpu).
     #[arg(long)]
     pub no_decode_kernel: bool,
+    /// With --decode: how the GPU's KV cache stores keys and values (f32, f16, or int8 with a
+    /// power-of-two scale per token and kv head); the oracle's cache stores them the same way and
+    /// checks every GPU output; the CPU layer's cache stays f32, checked against an f32 oracle.
+    /// f16 and int8 (GPU only) put the weights on a grid of 1/256 and the new token on 1/64, so that
+    /// its projections are exact and both caches store the same values.
+    #[arg(long, value_name = "STORAGE", default_value = "f32")]
+    pub cache: gqa_core::CacheStorage,
+    /// With --decode: a layer with this sliding window, decoding in ring caches of the window's
+    /// size (a step attends over at most N keys, however long the sequence).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: Option<u64>,
     /// The kernel set to start from: the adapter's (auto), the one for GPUs (gpu) or for CPU
     /// adapters (cpu), keeping the adapter's loop cap and subgroups. GPU only (an error with
     /// --backend cpu).
@@ -142,6 +153,8 @@ impl BenchArgs {
             "causal": self.causal,
             "no_oracle": self.no_oracle,
             "no_decode_kernel": self.no_decode_kernel,
+            "cache": self.cache.name(),
+            "window": self.window,
             "tuning": format!("{:?}", self.tuning).to_lowercase(),
         });
         (shape, options)
@@ -323,6 +336,12 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
                 gpu_only.join(", ")
             )));
         }
+    }
+    if !args.decode && (args.cache != gqa_core::CacheStorage::F32 || args.window.is_some()) {
+        return Err(CliError::Flags("--cache and --window: with --decode only (they choose the KV cache)".into()));
+    }
+    if args.backend.is_cpu() && args.cache != gqa_core::CacheStorage::F32 {
+        return Err(CliError::Flags(format!("--cache {}: GPU only (the CPU layer's cache is f32)", args.cache)));
     }
     if args.no_oracle {
         eprintln!("warning: {UNCHECKED_WARNING}");

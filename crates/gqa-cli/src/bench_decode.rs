@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use gqa_core::{CacheContents, CallOptions, GqaConfig, HostTensor, LayerDims, Problem};
+use gqa_core::{CacheContents, CacheShape, CacheStorage, CallOptions, GqaConfig, HostTensor, LayerDims, Problem};
 use gqa_cpu::CpuLayer;
 use gqa_ref::check::{Tolerance, compare_tensors};
 use gqa_wgpu::{GpuContext, GqaLayer};
@@ -43,15 +43,17 @@ pub(crate) struct GpuStep {
 /// One cached length.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
-    /// Keys attended: S - 1 cached plus the new one.
+    /// The sequence's length after the step: S - 1 cached tokens plus the new one.
     pub(crate) seq: usize,
+    /// Keys the step attends over: S, or at most the ring's capacity under a window.
+    pub(crate) keys: usize,
     /// On a GPU backend.
     pub(crate) gpu: Option<GpuStep>,
     /// The CPU layer's step (median).
     pub(crate) cpu: Duration,
     /// The oracle's step, when it ran.
     pub(crate) oracle: Option<Duration>,
-    /// Bytes of K and V the step reads once.
+    /// Bytes of K and V the step reads once (in the GPU cache's storage).
     pub(crate) kv_bytes: f64,
     /// FLOPs of one step.
     pub(crate) flops: f64,
@@ -94,7 +96,7 @@ impl Gpu {
         args: &BenchArgs,
         config: &GqaConfig,
         weights: &gqa_core::Weights,
-        capacity: usize,
+        shape: CacheShape,
     ) -> Result<Self, CliError> {
         let ctx = crate::backend::open(args.backend)?;
         let mut tuning = args.tuning.apply(ctx.tuning());
@@ -108,8 +110,8 @@ impl Gpu {
         let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes".into()))?;
         let roof = probes.measure(3).map_err(gpu_err("measuring the roofline".into()))?;
         let layer = GqaLayer::new(&ctx, config, weights).map_err(gpu_err("uploading the weights".into()))?;
-        let batch = args.batch;
-        let cache = layer.new_cache(batch, capacity).map_err(gpu_err(format!("a KV cache of {capacity} tokens")))?;
+        let what = format!("a {} KV cache of {} tokens", shape.storage, shape.capacity);
+        let cache = gqa_wgpu::KvCache::from_shape(&layer, shape).map_err(gpu_err(what))?;
         Ok(Self { ctx, probes, roof, layer, cache })
     }
 
@@ -197,6 +199,11 @@ fn cpu_row(
     Ok(median(&mut times))
 }
 
+/// `x` rounded to a multiple of `step` (a power of two).
+fn on_grid(x: f32, step: f32) -> f32 {
+    (x / step).round() * step
+}
+
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -244,26 +251,63 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
             "--decode needs cached lengths >= 2 (a step attends over a prefix), got {s}"
         )));
     }
-    let config = GqaConfig { use_bias: true, ..GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads) };
+    let window = args.window.map(|w| w as usize);
+    let config = GqaConfig {
+        use_bias: true,
+        sliding_window: window,
+        ..GqaConfig::new(sweep.head_dim, sweep.query_heads, sweep.kv_heads)
+    };
     let dq = sweep.query_dim;
     let dims = LayerDims { query_dim: dq, key_dim: dq, value_dim: dq };
     let inputs_err = |what: &str| {
         let what = what.to_string();
         move |source| CliError::Inputs { inputs: what.clone(), source }
     };
-    let weights = gqa_ref::initialize_weights(&config, dims, 7).map_err(inputs_err("bench config"))?;
+    let mut weights = gqa_ref::initialize_weights(&config, dims, 7).map_err(inputs_err("bench config"))?;
+    let quantized = args.cache != CacheStorage::F32;
+    if quantized {
+        // Exact projections (weights on the grid of 1/256, the new token on 1/64): the GPU's
+        // quantized cache and the oracle's then store the same values for the new token too.
+        for dense in [&mut weights.query, &mut weights.key, &mut weights.value, &mut weights.output] {
+            for w in dense.kernel.data_mut().iter_mut().chain(dense.bias.iter_mut().flat_map(|b| b.data_mut())) {
+                *w = on_grid(*w, 1.0 / 256.0);
+            }
+        }
+    }
     let (b, nkv, h) = (sweep.batch, sweep.kv_heads, sweep.head_dim);
-    let capacity = sweep.seq.iter().copied().max().unwrap_or(2);
-    let mut gpu = if args.backend.is_cpu() { None } else { Some(Gpu::open(args, &config, &weights, capacity)?) };
+    // A linear cache of the longest length, or under a window a ring of its size (one token per
+    // call): the GPU's in the storage asked for, the CPU layer's and the second oracle's in f32.
+    let f32_shape = match window {
+        None => CacheShape::new(&config, b, sweep.seq.iter().copied().max().unwrap_or(2)),
+        Some(_) => CacheShape::ring(&config, b, 1, 0),
+    }
+    .map_err(inputs_err("the KV cache"))?;
+    let shape = f32_shape.with_storage(args.cache).map_err(inputs_err("the KV cache"))?;
+    let mut gpu = if args.backend.is_cpu() { None } else { Some(Gpu::open(args, &config, &weights, shape)?) };
     let cpu = CpuLayer::new(config.clone(), weights.clone()).map_err(CliError::Invalid)?;
-    let mut cpu_cache = cpu.new_cache(b, capacity).map_err(inputs_err("the CPU layer's cache"))?;
-    let mut oracle = if args.no_oracle {
-        None
-    } else {
-        Some(gqa_ref::KvCache::new(&config, b, capacity).map_err(inputs_err("the oracle's cache"))?)
+    let mut cpu_cache = match window {
+        None => cpu.new_cache(b, f32_shape.capacity),
+        Some(_) => gqa_cpu::KvCache::new_ring(&config, b, 1, 0),
+    }
+    .map_err(inputs_err("the CPU layer's cache"))?;
+    // The oracle's caches: one in the GPU cache's storage, and for a quantized one an f32 cache
+    // for the CPU layer's outputs.
+    let oracle_of = |shape| -> Result<Option<gqa_ref::KvCache>, CliError> {
+        (!args.no_oracle)
+            .then(|| gqa_ref::KvCache::from_shape(&config, shape).map_err(inputs_err("the oracle's cache")))
+            .transpose()
     };
+    let mut oracle = oracle_of(shape)?;
+    let mut oracle_f32 = if args.cache == CacheStorage::F32 { None } else { oracle_of(f32_shape)? };
     let token_shape = [b, 1, dq];
-    let (q, v) = (data(&token_shape, 0.0), data(&token_shape, 1.0));
+    let token = |phase| {
+        let mut t = data(&token_shape, phase);
+        if quantized {
+            t.data_mut().iter_mut().for_each(|x| *x = on_grid(*x, 1.0 / 64.0));
+        }
+        t
+    };
+    let (q, v) = (token(0.0), token(1.0));
     let tolerance = gpu.as_ref().map_or(Tolerance::F32, |g| Tolerance::for_precision(g.layer.precision()));
     let runs = args.runs.max(1) as usize;
 
@@ -272,28 +316,35 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
     let mut timing = String::from("the step timer");
     for &seq in &sweep.seq {
         bar.set_message(seq.to_string());
-        let held = seq - 1;
+        // The tokens a ring still holds (its window) stand for the whole sequence: a window's
+        // attention depends only on their relative positions.
+        let held = (seq - 1).min(shape.capacity);
+        let keys = seq.min(shape.capacity);
         let kv_shape = [b, held, nkv, h];
         let contents =
             CacheContents { keys: data(&kv_shape, 2.0), values: data(&kv_shape, 3.0), lengths: vec![held; b] };
         // The oracle's cache takes the same step first (timed), and its output is kept: every output
         // below is compared with it, outside the timed runs.
-        let oracle_step = match oracle.as_mut() {
-            None => None,
-            Some(o) => {
-                o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
-                let t = Instant::now();
-                let want =
-                    o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
-                Some((t.elapsed(), want))
-            }
+        let run_oracle = |o: &mut gqa_ref::KvCache| -> Result<(Duration, HostTensor), CliError> {
+            o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
+            let t = Instant::now();
+            let want =
+                o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
+            Ok((t.elapsed(), want))
         };
+        let oracle_step = oracle.as_mut().map(run_oracle).transpose()?;
+        let oracle_f32_step = oracle_f32.as_mut().map(run_oracle).transpose()?;
         let mut check = RowCheck::new(oracle_step.is_some());
         let on_cpu = gpu.is_none();
         // Checks one output of `side`'s layer (the CPU layer's named as such beside a GPU).
         let mut verify = |side: Side, which: Call, mut got: HostTensor| {
             tamper(seq, side, which, &mut got);
-            if let Some((_, want)) = &oracle_step {
+            // The CPU layer's f32 cache against the f32 oracle where the GPU's cache is quantized.
+            let oracle = match side {
+                Side::Cpu => oracle_f32_step.as_ref().or(oracle_step.as_ref()),
+                Side::Gpu => oracle_step.as_ref(),
+            };
+            if let Some((_, want)) = oracle {
                 let (label, tolerance) = match side {
                     Side::Gpu => ("", tolerance),
                     Side::Cpu if on_cpu => ("", Tolerance::F32),
@@ -302,7 +353,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
                 check.record_labelled(label, which, &compare_tensors(&got, want, tolerance));
             }
         };
-        let kv_bytes = 2.0 * (b * seq * nkv * h * 4) as f64;
+        let kv_bytes = (b * keys) as f64 * shape.bytes_per_token() as f64;
         let gpu_step = match gpu.as_mut() {
             Some(g) => {
                 let (step, t) = g.row(runs, &contents, (&q, &v), kv_bytes, &mut |w, got| verify(Side::Gpu, w, got))?;
@@ -313,10 +364,11 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         };
         let cpu_time =
             cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| verify(Side::Cpu, w, got))?;
-        let problem = Problem::new(&config, &token_shape, &[b, seq, dq], None, &CallOptions::default())
+        let problem = Problem::new(&config, &token_shape, &[b, keys, dq], None, &CallOptions::default())
             .map_err(inputs_err(&format!("S={seq}")))?;
         rows.push(Row {
             seq,
+            keys,
             gpu: gpu_step,
             cpu: cpu_time,
             oracle: oracle_step.map(|(t, _)| t),
@@ -340,6 +392,7 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         described,
         tolerance,
         timing,
+        bytes_per_token: shape.bytes_per_token(),
     };
     report.write(info, &sweep)?;
     failures.map_or(Ok(()), Err)

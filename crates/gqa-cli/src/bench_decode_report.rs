@@ -26,6 +26,8 @@ pub(crate) struct Report<'a> {
     pub(crate) tolerance: Tolerance,
     /// How the GPU's attention was timed.
     pub(crate) timing: String,
+    /// Bytes per token of the GPU's cache (keys and values), or of the CPU layer's.
+    pub(crate) bytes_per_token: u64,
 }
 
 impl Report<'_> {
@@ -78,9 +80,19 @@ impl Report<'_> {
         }
         let who = if self.gpu.is_some() { "GPU and CPU layer" } else { "CPU layer" };
         println!(
-            "shape     B={} Nq={} Nkv={} H={} Dq=Dv={}; one new token per step over S - 1 cached; median of {} {who} steps\n",
+            "shape     B={} Nq={} Nkv={} H={} Dq=Dv={}; one new token per step over S - 1 cached; median of {} {who} steps",
             sweep.batch, sweep.query_heads, sweep.kv_heads, sweep.head_dim, sweep.query_dim, args.runs
         );
+        let window = args.window.map_or_else(
+            || "no window: a linear cache of the longest S".to_string(),
+            |w| format!("window {w}: ring caches of {w} tokens, a step attends over min(S, {w}) keys"),
+        );
+        let cpu_cache = if self.gpu.is_some() && args.cache != gqa_core::CacheStorage::F32 {
+            " (the CPU layer's: f32, against an f32 oracle cache)"
+        } else {
+            ""
+        };
+        println!("cache     {} ({} bytes per token){cpu_cache}; {window}\n", args.cache, self.bytes_per_token);
         let what = if self.gpu.is_some() {
             "each GPU step's output (the warm-up's, every timed step's, the attention timer's) and the CPU layer's"
         } else {
@@ -176,7 +188,13 @@ impl Report<'_> {
         let mut row = json!({
             "s": r.seq,
             "seq": r.seq,
+            "keys": r.keys,
+            "cache": self.args.cache.name(),
+            "window": self.args.window,
+            "bytes_per_token": self.bytes_per_token,
             "ms": ms(r.main()),
+            "step_ms": ms(r.main()),
+            "attn_ms": r.gpu.as_ref().map(|g| ms(g.attention)),
             "cpu_ms": ms(r.cpu),
             "cpu_tokens_per_s": b / r.cpu.as_secs_f64(),
             "cpu_kv_gbps": gbps(r, r.cpu),

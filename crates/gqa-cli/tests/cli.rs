@@ -1,48 +1,10 @@
 //! The `gqa` binary end to end: a layer saved by Keras through `gqa run`, compared with Keras' output
 //! (the fixtures of `tests/fixtures/keras`); `gqa export`, `gqa info`, and errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{assert_close, fixture, gqa, s, scratch, tensor};
 use gqa_io::TensorFile;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keras").join(name)
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gqa-cli-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn gqa(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_gqa")).args(args).output().unwrap();
-    eprintln!(
-        "$ gqa {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// `|got - want| <= 1e-5 + 1e-4 |want|` everywhere.
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{what}[{i}]: {g} vs Keras {w}");
-    }
-}
-
-fn tensor(file: &Path, name: &str) -> Vec<f32> {
-    TensorFile::read(file).unwrap().f32(name, "").unwrap().into_data()
-}
 
 /// A CSV report without its `# key: value` metadata lines.
 fn csv_table(file: &str) -> String {
@@ -300,6 +262,25 @@ fn bench_decode_rows_are_checked() {
         assert_eq!(row["checked_outputs"], 7, "{row}");
         assert!(row["ms"].as_f64().unwrap() > 0.0, "{row}");
     }
+    // f16 and int8 caches, linear and a ring of window 6: every row checked, the JSON's fields.
+    for (cache, window) in [("f16", None), ("int8", None), ("int8", Some("6"))] {
+        let mut args = vec!["bench", "--decode", "--seq", "4,9", "--runs", "2", "--cache", cache, "--json"];
+        args.extend(["--query-dim", "16", "--head-dim", "8", "--query-heads", "4", "--kv-heads", "2"]);
+        args.extend(window.iter().flat_map(|w| ["--window", *w]));
+        let out = gqa(&args);
+        assert!(out.status.success(), "{cache} {window:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for row in doc["rows"].as_array().unwrap() {
+            assert_eq!((&row["check"], &row["checked"], &row["cache"]), (&"pass".into(), &true.into(), &cache.into()));
+            assert!(row["step_ms"].as_f64().unwrap() > 0.0 && row["attn_ms"].as_f64().unwrap() > 0.0, "{row}");
+            // K and V of 2 heads of 8: f16 2 x 2 x 8 x 2 bytes, int8 2 x 2 x (8 + 4).
+            assert_eq!(row["bytes_per_token"], if cache == "f16" { 64 } else { 48 }, "{row}");
+            let keys = row["s"].as_u64().unwrap().min(if window.is_some() { 6 } else { u64::MAX });
+            assert_eq!(row["keys"], keys, "{row}");
+        }
+    }
+    let refused = gqa(&["bench", "--cache", "int8", "--seq", "4"]);
+    assert_eq!(refused.status.code(), Some(2), "--cache without --decode");
 }
 
 /// The call options an inputs file records (`call` metadata) apply without flags: a Keras fixture

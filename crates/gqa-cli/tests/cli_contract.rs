@@ -2,47 +2,12 @@
 //! shapes and exit 0; `--json` parses and carries the report's metadata; one exit-status table and
 //! one error format (`error: gqa <command>: <operation>: <problem>`, then `  help: ...`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{fixture, gqa, json_of, s, scratch, text};
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keras").join(name)
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gqa-cli-contract-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn gqa(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_gqa")).args(args).output().unwrap();
-    eprintln!(
-        "$ gqa {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The command's stdout as JSON, after checking that it exited 0.
-fn json_of(args: &[&str]) -> Value {
-    let out = gqa(args);
-    assert_eq!(out.status.code(), Some(0), "gqa {args:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("gqa {args:?}: not JSON: {e}"))
-}
 
 /// A date as `YYYY-MM-DDTHH:MM:SSZ`.
 fn assert_utc_date(v: &Value) {

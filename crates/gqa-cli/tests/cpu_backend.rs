@@ -2,60 +2,11 @@
 //! and `gqa bench` (whole calls and decode steps) on the CPU layer alone, and the CPU layer's
 //! columns beside a GPU's in `gqa bench`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{assert_close, fixture, gqa, json_of, s, scratch, tensor, text};
 use gqa_io::TensorFile;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keras").join(name)
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gqa-cli-cpu-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn gqa(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_gqa")).args(args).output().unwrap();
-    eprintln!(
-        "$ gqa {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The command's stdout as JSON, after checking that it exited 0.
-fn json_of(args: &[&str]) -> Value {
-    let out = gqa(args);
-    assert_eq!(out.status.code(), Some(0), "gqa {args:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("gqa {args:?}: not JSON: {e}"))
-}
-
-fn tensor(file: &Path, name: &str) -> Vec<f32> {
-    TensorFile::read(file).unwrap().f32(name, "").unwrap().into_data()
-}
-
-/// `|got - want| <= 1e-5 + 1e-4 |want|` everywhere (the f32 tolerance of every check).
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{what}[{i}]: {g} vs {w}");
-    }
-}
 
 /// The small bench shape: B=1, Nq=4, Nkv=2, H=8, Dq=16.
 const SMALL: [&str; 8] = ["--query-dim", "16", "--head-dim", "8", "--query-heads", "4", "--kv-heads", "2"];

@@ -258,6 +258,32 @@ impl CacheShape {
     }
 }
 
+impl CacheContents {
+    /// The held tokens of a cache of `shape` whose sequences hold `lengths` tokens, in order (a
+    /// ring's kept first tokens and its window), as [`CacheContents`]: `token(keys, b, slot, out)`
+    /// writes the `Nkv * H` values of sequence `b`'s slot `slot` of the keys (`keys` true) or the
+    /// values into `out`. Each cache's `read` is this over its own storage.
+    pub fn gather(
+        shape: &CacheShape,
+        lengths: &[usize],
+        mut token: impl FnMut(bool, usize, usize, &mut [f32]),
+    ) -> Result<Self, GqaError> {
+        let held: Vec<Vec<(usize, usize)>> = lengths.iter().map(|&l| shape.held(l)).collect();
+        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
+        let n = shape.token_elems() as usize;
+        let mut gather = |keys: bool| {
+            let mut out = vec![0.0f32; shape.batch * longest * n];
+            for (b, slots) in held.iter().enumerate() {
+                for (i, &(_, slot)) in slots.iter().enumerate() {
+                    token(keys, b, slot, &mut out[(b * longest + i) * n..][..n]);
+                }
+            }
+            HostTensor::new([shape.batch, longest, shape.num_kv_heads, shape.head_dim], out)
+        };
+        Ok(Self { keys: gather(true)?, values: gather(false)?, lengths: held.iter().map(Vec::len).collect() })
+    }
+}
+
 /// A host copy of a cache's held tokens: what reading a cache gives and loading one takes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheContents {
@@ -439,6 +465,46 @@ impl CacheUpdate {
             }
         }
         Mask::new([b_len, t, s], data).expect("the shape is built from the data's own sizes")
+    }
+
+    /// Checks a cached call on the host (the oracle's and the CPU layer's caches) and gives its
+    /// update, problem and options: query (B, T, Dq), value (B, T, Dv), key (B, T, Dk) or `None`,
+    /// rank 3 with the cache's batch; `lengths` the sequences' held tokens, `new` the tokens each
+    /// appends; the layer's heads and its weights against the call's feature sizes.
+    #[allow(clippy::too_many_arguments, reason = "the call's parts, each checked here once")]
+    pub fn check_call(
+        shape: CacheShape,
+        op: &'static str,
+        config: &GqaConfig,
+        weights: &crate::weights::Weights,
+        lengths: &[usize],
+        new: &[usize],
+        (query, value, key): (&HostTensor, &HostTensor, Option<&HostTensor>),
+    ) -> Result<(Self, Problem, CallOptions), GqaError> {
+        shape.check_heads(op, config.num_key_value_heads, config.head_dim)?;
+        let dims3 = |x: &HostTensor, name: &str| match *x.shape() {
+            [a, b, c] => Ok([a, b, c]),
+            _ => Err(GqaError::Rank { op, tensor: name.into(), expected: 3, got: x.shape().to_vec() }),
+        };
+        let [b_len, t, dq] = dims3(query, "query")?;
+        let [_, _, dv] = dims3(value, "value")?;
+        let dk = key.map(|k| dims3(k, "key")).transpose()?.map(|[_, _, d]| d);
+        if b_len != shape.batch {
+            return Err(GqaError::CacheMismatch { op, what: "batch", cache: shape.batch, call: b_len });
+        }
+        for (name, x) in [("value", Some(value)), ("key", key)] {
+            if let Some(x) = x.filter(|x| x.shape()[..2] != [b_len, t]) {
+                return Err(GqaError::ShapeMismatch {
+                    op,
+                    detail: format!("{name} {:?} must have the query's batch and length ({b_len}, {t})", x.shape()),
+                });
+            }
+        }
+        let update = CacheUpdate::new(shape, lengths, new, t, config.sliding_window)?;
+        let (problem, options) = update.problem(config, dq, dv, dk)?;
+        let dims = crate::weights::LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv };
+        weights.validate(config, dims)?;
+        Ok((update, problem, options))
     }
 
     /// The attention problem of the call and the options that carry its masks: query (B, T, Dq); K

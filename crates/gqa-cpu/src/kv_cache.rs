@@ -1,7 +1,7 @@
 //! The CPU layer's KV cache: the cached calls of `gqa_core::kv_cache` (prefill, chunks, steps,
 //! ragged sequences, the sliding window) in f32, the attention reading the cache in place.
 
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor};
 
 use crate::attention::KvView;
 use crate::forward::{finish, gate, project};
@@ -117,23 +117,10 @@ impl KvCache {
     /// past each sequence's tokens), as every implementation's cache reads them; a ring gives the
     /// tokens it still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GqaError> {
-        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
-        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
-        let token = self.shape.token_elems() as usize;
-        let trim = |all: &[f32]| {
-            let mut out = vec![0.0f32; self.shape.batch * longest * token];
-            for (b, slots) in held.iter().enumerate() {
-                for (i, &(_, slot)) in slots.iter().enumerate() {
-                    out[(b * longest + i) * token..][..token]
-                        .copy_from_slice(&all[(b * self.shape.capacity + slot) * token..][..token]);
-                }
-            }
-            HostTensor::new([self.shape.batch, longest, self.shape.num_kv_heads, self.shape.head_dim], out)
-        };
-        Ok(CacheContents {
-            keys: trim(&self.keys)?,
-            values: trim(&self.values)?,
-            lengths: held.iter().map(Vec::len).collect(),
+        let n = self.shape.token_elems() as usize;
+        CacheContents::gather(&self.shape, &self.lengths, |keys, b, slot, out| {
+            let all = if keys { &self.keys } else { &self.values };
+            out.copy_from_slice(&all[(b * self.shape.capacity + slot) * n..][..n]);
         })
     }
 
@@ -191,24 +178,9 @@ impl KvCache {
         new: &[usize],
     ) -> Result<HostTensor, GqaError> {
         let (config, weights) = (layer.config(), layer.weights());
-        self.shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
-        let [b_len, t, dq] = dims3(query, "query")?;
-        let [_, _, dv] = dims3(value, "value")?;
-        let dk = key.map(|k| dims3(k, "key")).transpose()?.map(|[_, _, d]| d);
-        if b_len != self.shape.batch {
-            return Err(GqaError::CacheMismatch { op: OP, what: "batch", cache: self.shape.batch, call: b_len });
-        }
-        for (name, x) in [("value", Some(value)), ("key", key)] {
-            if let Some(x) = x.filter(|x| x.shape()[..2] != [b_len, t]) {
-                return Err(GqaError::ShapeMismatch {
-                    op: OP,
-                    detail: format!("{name} {:?} must have the query's batch and length ({b_len}, {t})", x.shape()),
-                });
-            }
-        }
-        let update = CacheUpdate::new(self.shape, &self.lengths, new, t, config.sliding_window)?;
-        let (problem, _) = update.problem(config, dq, dv, dk)?;
-        weights.validate(config, LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv })?;
+        let (update, problem, _) =
+            CacheUpdate::check_call(self.shape, OP, config, weights, &self.lengths, new, (query, value, key))?;
+        let (b_len, t) = (self.shape.batch, update.target_len);
 
         // Project the new tokens and append the first new[b] of each sequence.
         let rows = b_len * t;
@@ -237,12 +209,5 @@ impl KvCache {
         )?;
         self.lengths = update.lengths_after();
         Ok(out.output)
-    }
-}
-
-fn dims3(x: &HostTensor, name: &str) -> Result<[usize; 3], GqaError> {
-    match *x.shape() {
-        [a, b, c] => Ok([a, b, c]),
-        _ => Err(GqaError::Rank { op: OP, tensor: name.into(), expected: 3, got: x.shape().to_vec() }),
     }
 }

@@ -7,7 +7,7 @@
 //! tokens, with the masks [`CacheUpdate::problem`] gives. Its results equal the rows of one causal
 //! [`crate::forward()`] over each whole sequence.
 
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, LayerDims, Weights};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, GqaConfig, GqaError, HostTensor, Weights};
 
 use crate::forward::{attend, dense};
 
@@ -69,25 +69,12 @@ impl KvCache {
     /// The held tokens in order (keys and values rounded to f32), as `gqa_wgpu::KvCache::read`
     /// gives them; a ring gives the tokens it still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GqaError> {
-        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
-        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
-        let token = self.shape.token_elems() as usize;
-        let trim = |all: &[f64]| {
-            let mut out = vec![0.0f32; self.shape.batch * longest * token];
-            for (b, slots) in held.iter().enumerate() {
-                for (i, &(_, slot)) in slots.iter().enumerate() {
-                    let from = &all[(b * self.shape.capacity + slot) * token..][..token];
-                    for (o, x) in out[(b * longest + i) * token..].iter_mut().zip(from) {
-                        *o = *x as f32;
-                    }
-                }
+        let n = self.shape.token_elems() as usize;
+        CacheContents::gather(&self.shape, &self.lengths, |keys, b, slot, out| {
+            let all = if keys { &self.keys } else { &self.values };
+            for (o, x) in out.iter_mut().zip(&all[(b * self.shape.capacity + slot) * n..][..n]) {
+                *o = *x as f32;
             }
-            HostTensor::new([self.shape.batch, longest, self.shape.num_kv_heads, self.shape.head_dim], out)
-        };
-        Ok(CacheContents {
-            keys: trim(&self.keys)?,
-            values: trim(&self.values)?,
-            lengths: held.iter().map(Vec::len).collect(),
         })
     }
 
@@ -151,25 +138,16 @@ impl KvCache {
         key: Option<&HostTensor>,
         new: &[usize],
     ) -> Result<HostTensor, GqaError> {
-        const OP: &str = "gqa_ref::KvCache";
-        self.shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
-        let [b_len, t, dq] = dims3(query)?;
-        let [_, _, dv] = dims3(value)?;
-        let dk = key.map(dims3).transpose()?.map(|[_, _, d]| d);
-        if b_len != self.shape.batch {
-            return Err(GqaError::CacheMismatch { op: OP, what: "batch", cache: self.shape.batch, call: b_len });
-        }
-        for (name, x) in [("value", Some(value)), ("key", key)] {
-            if let Some(x) = x.filter(|x| x.shape()[..2] != [b_len, t]) {
-                return Err(GqaError::ShapeMismatch {
-                    op: OP,
-                    detail: format!("{name} {:?} must have the query's batch and length ({b_len}, {t})", x.shape()),
-                });
-            }
-        }
-        let update = CacheUpdate::new(self.shape, &self.lengths, new, t, config.sliding_window)?;
-        let (problem, options) = update.problem(config, dq, dv, dk)?;
-        weights.validate(config, LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv })?;
+        let (update, problem, options) = CacheUpdate::check_call(
+            self.shape,
+            "gqa_ref::KvCache",
+            config,
+            weights,
+            &self.lengths,
+            new,
+            (query, value, key),
+        )?;
+        let (b_len, t) = (self.shape.batch, update.target_len);
 
         // Project the new tokens and append the first new[b] of each sequence.
         let q = dense(query.data(), &weights.query);
@@ -201,20 +179,11 @@ impl KvCache {
     }
 }
 
-fn dims3(x: &HostTensor) -> Result<[usize; 3], GqaError> {
-    match *x.shape() {
-        [a, b, c] => Ok([a, b, c]),
-        _ => {
-            Err(GqaError::Rank { op: "gqa_ref::KvCache", tensor: "input".into(), expected: 3, got: x.shape().to_vec() })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::forward;
-    use gqa_core::CallOptions;
+    use gqa_core::{CallOptions, LayerDims};
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     fn tensor(shape: [usize; 3], rng: &mut StdRng) -> HostTensor {

@@ -1,7 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, CacheStorage, GqaError, HostTensor, Precision, TextureShape};
+use gqa_core::{CacheContents, CacheShape, CacheStorage, GqaError, Precision, TextureShape};
 
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
@@ -277,29 +277,15 @@ impl KvCache {
     /// cache's values as they are stored: what the attention reads); a ring gives the tokens it
     /// still holds (its kept first tokens and its window).
     pub fn read(&self) -> Result<CacheContents, GpuError> {
-        let held: Vec<Vec<(usize, usize)>> = self.lengths.iter().map(|&l| self.shape.held(l)).collect();
-        let longest = held.iter().map(Vec::len).max().unwrap_or(0);
-        let token = self.shape.token_elems() as usize;
         let words = self.shape.token_words() as usize;
         let (nkv, h) = (self.shape.num_kv_heads, self.shape.head_dim);
-        let trim = |all: HostTensor| -> Result<HostTensor, GpuError> {
-            let data = all.data();
-            let mut out = vec![0.0; self.batch() * longest * token];
-            for (b, slots) in held.iter().enumerate() {
-                for (i, &(_, slot)) in slots.iter().enumerate() {
-                    let from = (b * self.shape.capacity + slot) * words;
-                    let stored: Vec<u32> = data[from..from + words].iter().map(|x| x.to_bits()).collect();
-                    let values = self.shape.storage.decode_token(&stored, nkv, h);
-                    out[(b * longest + i) * token..][..token].copy_from_slice(&values);
-                }
-            }
-            Ok(HostTensor::new([self.batch(), longest, self.shape.num_kv_heads, self.shape.head_dim], out)?)
-        };
-        Ok(CacheContents {
-            keys: trim(self.keys.to_host()?)?,
-            values: trim(self.values.to_host()?)?,
-            lengths: held.iter().map(Vec::len).collect(),
-        })
+        let (keys, values) = (self.keys.to_host()?, self.values.to_host()?);
+        Ok(CacheContents::gather(&self.shape, &self.lengths, |k, b, slot, out| {
+            let all = if k { keys.data() } else { values.data() };
+            let from = (b * self.shape.capacity + slot) * words;
+            let stored: Vec<u32> = all[from..from + words].iter().map(|x| x.to_bits()).collect();
+            out.copy_from_slice(&self.shape.storage.decode_token(&stored, nkv, h));
+        })?)
     }
 
     /// Replaces the cache's contents with `contents` (keys and values (B, L, Nkv, H) f32, as
