@@ -17,7 +17,7 @@ set -euo pipefail
 
 mode=${1:-}
 dir=${2:-gpu-check}
-readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
+readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_kv_cache_quantized gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
 
 pack() {
     local root
@@ -135,6 +135,15 @@ run() {
         fi
         # shellcheck disable=SC2086 # the shape is a list of flags
         timeout "$((left - 10))" "$bin/gqa" demo $shape --profile --roofline 2>&1 | tee -a "$report" || status=1
+    done
+    log "## decode steps over f32, f16 and int8 KV caches (gqa bench --decode, every step checked against the oracle's cache)"
+    for cache in f32 f16 int8; do
+        local left=$((budget - (SECONDS - start)))
+        if ((left < 20)); then
+            log "bench --decode --cache $cache: NOT RUN (time budget spent)"
+            continue
+        fi
+        timeout "$((left - 10))" "$bin/gqa" bench --decode --cache "$cache" --seq 4096,32768 --runs 5 2>&1 | tee -a "$report" || status=1
     done
     log "## done in $((SECONDS - start)) s, status $status"
     return "$status"

@@ -1,15 +1,15 @@
 //! `GqaLayer::warm_up`: after it, the calls it was told of compile nothing (the context's count of
-//! compiled kernels does not grow), for forward calls and for decoding (prefill and steps); it
-//! compiles only the kernels of those calls. Each test opens devices of its own, so nothing is
-//! compiled before it.
+//! compiled kernels does not grow), for forward calls and for decoding (prefill and steps, over f32,
+//! f16 and int8 caches); it compiles only the kernels of those calls. Each test opens devices of its
+//! own, so nothing is compiled before it.
 
 mod api_common;
 mod common;
 
 use api_common::{Small, fresh_contexts};
 use common::{F32, adapter_name, assert_close, gl_guard, random_tensor, rng};
-use gqa::core::CallOptions;
-use gqa::gpu::{GqaLayer, WarmCall};
+use gqa::core::{CacheShape, CacheStorage, CallOptions};
+use gqa::gpu::{GqaLayer, KvCache, WarmCall};
 
 fn forward_call(case: &Small) -> WarmCall {
     WarmCall::Forward {
@@ -67,15 +67,17 @@ fn background_warm_up_covers_the_call() {
 fn warm_up_of_a_decode_covers_prefill_and_steps() {
     let case = Small::new(23);
     let (batch, prompt, capacity) = (2, 6, 12);
-    for ctx in fresh_contexts() {
-        let name = adapter_name(&ctx);
+    for (storage, ctx) in CacheStorage::ALL.into_iter().flat_map(|s| fresh_contexts().into_iter().map(move |c| (s, c)))
+    {
+        let name = format!("{} ({storage} cache)", adapter_name(&ctx));
         let _gl = gl_guard(&ctx);
         let layer = GqaLayer::new(&ctx, &case.config, &case.weights).unwrap();
-        let decode = WarmCall::Decode { batch, capacity, prompt_len: prompt, step_len: 1, key_given: true };
+        let decode = WarmCall::Decode { batch, capacity, prompt_len: prompt, step_len: 1, key_given: true, storage };
         let kernels = layer.warm_up(&[decode]).unwrap();
         let compiled = ctx.compiled_kernel_count();
         assert_eq!(compiled, kernels.len(), "{name}: warm_up compiled other kernels than it names");
-        let mut cache = layer.new_cache(batch, capacity).unwrap();
+        let shape = CacheShape::new(&case.config, batch, capacity).unwrap().with_storage(storage).unwrap();
+        let mut cache = KvCache::from_shape(&layer, shape).unwrap();
         let mut r = rng(24);
         let [q, v, k] = [12, 10, 9].map(|d| random_tensor(&[batch, prompt, d], &mut r));
         layer.prefill(&mut cache, &q, &v, Some(&k), None).unwrap();
@@ -99,6 +101,7 @@ fn warm_up_of_a_call_the_layer_cannot_serve_is_an_error() {
     let err = layer.warm_up(std::slice::from_ref(&wrong)).unwrap_err();
     assert!(err.to_string().contains("query has last dim 13"), "{err}");
     assert!(layer.warm_up_in_background(&[wrong]).is_err());
-    let full = WarmCall::Decode { batch: 1, capacity: 4, prompt_len: 5, step_len: 1, key_given: true };
+    let storage = CacheStorage::F32;
+    let full = WarmCall::Decode { batch: 1, capacity: 4, prompt_len: 5, step_len: 1, key_given: true, storage };
     assert!(layer.warm_up(&[full]).is_err(), "a prompt longer than the cache");
 }

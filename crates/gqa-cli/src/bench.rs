@@ -79,8 +79,9 @@ pub struct BenchArgs {
     /// checks every GPU output; the CPU layer's cache stays f32, checked against an f32 oracle.
     /// f16 and int8 (GPU only) put the weights on a grid of 1/256 and the new token on 1/64, so that
     /// its projections are exact and both caches store the same values.
-    #[arg(long, value_name = "STORAGE", default_value = "f32")]
-    pub cache: gqa_core::CacheStorage,
+    /// Several, comma separated, are timed one after the other at each length (ratios from one run).
+    #[arg(long, value_name = "STORAGE", value_delimiter = ',', default_value = "f32")]
+    pub cache: Vec<gqa_core::CacheStorage>,
     /// With --decode: a layer with this sliding window, decoding in ring caches of the window's
     /// size (a step attends over at most N keys, however long the sequence).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -139,6 +140,20 @@ impl BenchArgs {
         }
     }
 
+    /// The KV cache storages asked for, each once, in order (f32 when none).
+    pub(crate) fn caches(&self) -> Vec<gqa_core::CacheStorage> {
+        let mut out = Vec::new();
+        for &c in &self.cache {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        if out.is_empty() {
+            out.push(gqa_core::CacheStorage::F32);
+        }
+        out
+    }
+
     /// The report's `shape` and `options` (JSON and CSV).
     pub(crate) fn described(&self, sweep: &Sweep) -> (serde_json::Value, serde_json::Value) {
         let shape = json!({
@@ -153,7 +168,7 @@ impl BenchArgs {
             "causal": self.causal,
             "no_oracle": self.no_oracle,
             "no_decode_kernel": self.no_decode_kernel,
-            "cache": self.cache.name(),
+            "cache": self.caches().iter().map(|c| c.name()).collect::<Vec<_>>(),
             "window": self.window,
             "tuning": format!("{:?}", self.tuning).to_lowercase(),
         });
@@ -337,11 +352,16 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
             )));
         }
     }
-    if !args.decode && (args.cache != gqa_core::CacheStorage::F32 || args.window.is_some()) {
+    let quantized: Vec<String> =
+        args.caches().into_iter().filter(|&c| c != gqa_core::CacheStorage::F32).map(|c| c.to_string()).collect();
+    if !args.decode && (!quantized.is_empty() || args.window.is_some()) {
         return Err(CliError::Flags("--cache and --window: with --decode only (they choose the KV cache)".into()));
     }
-    if args.backend.is_cpu() && args.cache != gqa_core::CacheStorage::F32 {
-        return Err(CliError::Flags(format!("--cache {}: GPU only (the CPU layer's cache is f32)", args.cache)));
+    if args.backend.is_cpu() && !quantized.is_empty() {
+        return Err(CliError::Flags(format!(
+            "--cache {}: GPU only (the CPU layer's cache is f32)",
+            quantized.join(",")
+        )));
     }
     if args.no_oracle {
         eprintln!("warning: {UNCHECKED_WARNING}");

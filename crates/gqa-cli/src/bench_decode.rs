@@ -47,6 +47,8 @@ pub(crate) struct Row {
     pub(crate) seq: usize,
     /// Keys the step attends over: S, or at most the ring's capacity under a window.
     pub(crate) keys: usize,
+    /// How the GPU's cache stores keys and values (the CPU layer's is f32).
+    pub(crate) cache: CacheStorage,
     /// On a GPU backend.
     pub(crate) gpu: Option<GpuStep>,
     /// The CPU layer's step (median).
@@ -55,6 +57,8 @@ pub(crate) struct Row {
     pub(crate) oracle: Option<Duration>,
     /// Bytes of K and V the step reads once (in the GPU cache's storage).
     pub(crate) kv_bytes: f64,
+    /// Bytes one token takes in the GPU's cache (keys and values).
+    pub(crate) bytes_per_token: u64,
     /// FLOPs of one step.
     pub(crate) flops: f64,
     /// How the row's outputs (the GPU's and the CPU layer's) compared with the oracle's step.
@@ -83,8 +87,8 @@ pub(crate) struct Gpu {
     pub(crate) roof: gqa_wgpu::roofline::Roofline,
     /// The layer on the GPU.
     pub(crate) layer: GqaLayer,
-    /// Its cache, of the longest length's capacity.
-    pub(crate) cache: gqa_wgpu::KvCache,
+    /// Its caches, one per storage asked for, each of the longest length's capacity (or a ring).
+    pub(crate) caches: Vec<gqa_wgpu::KvCache>,
 }
 
 fn gpu_err(context: String) -> impl Fn(gqa_wgpu::GpuError) -> CliError {
@@ -96,7 +100,7 @@ impl Gpu {
         args: &BenchArgs,
         config: &GqaConfig,
         weights: &gqa_core::Weights,
-        shape: CacheShape,
+        shapes: &[CacheShape],
     ) -> Result<Self, CliError> {
         let ctx = crate::backend::open(args.backend)?;
         let mut tuning = args.tuning.apply(ctx.tuning());
@@ -110,15 +114,21 @@ impl Gpu {
         let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes".into()))?;
         let roof = probes.measure(3).map_err(gpu_err("measuring the roofline".into()))?;
         let layer = GqaLayer::new(&ctx, config, weights).map_err(gpu_err("uploading the weights".into()))?;
-        let what = format!("a {} KV cache of {} tokens", shape.storage, shape.capacity);
-        let cache = gqa_wgpu::KvCache::from_shape(&layer, shape).map_err(gpu_err(what))?;
-        Ok(Self { ctx, probes, roof, layer, cache })
+        let caches = shapes
+            .iter()
+            .map(|&shape| {
+                let what = format!("a {} KV cache of {} tokens", shape.storage, shape.capacity);
+                gqa_wgpu::KvCache::from_shape(&layer, shape).map_err(gpu_err(what))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { ctx, probes, roof, layer, caches })
     }
 
-    /// The warm-up step, the attention timer and the timed steps at one length; `verify` checks
-    /// each output.
+    /// The warm-up step, the attention timer and the timed steps at one length over cache `which`;
+    /// `verify` checks each output.
     fn row(
         &mut self,
+        which: usize,
         runs: usize,
         contents: &CacheContents,
         (q, v): (&HostTensor, &HostTensor),
@@ -129,7 +139,7 @@ impl Gpu {
         let seq = held + 1;
         let run_err = gpu_err(format!("a decode step at S={seq} on {}", self.ctx.describe()));
         let probe_err = || gpu_err("measuring the roofline".into());
-        let (layer, cache) = (&self.layer, &mut self.cache);
+        let (layer, cache) = (&self.layer, &mut self.caches[which]);
         cache.load(contents).map_err(&run_err)?;
         verify(Call::WarmUp, layer.step(cache, q, v, None).map_err(&run_err)?);
         cache.truncate(held).map_err(&run_err)?;
@@ -264,10 +274,11 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         move |source| CliError::Inputs { inputs: what.clone(), source }
     };
     let mut weights = gqa_ref::initialize_weights(&config, dims, 7).map_err(inputs_err("bench config"))?;
-    let quantized = args.cache != CacheStorage::F32;
+    let storages = args.caches();
+    let quantized = storages.iter().any(|&c| c != CacheStorage::F32);
     if quantized {
         // Exact projections (weights on the grid of 1/256, the new token on 1/64): the GPU's
-        // quantized cache and the oracle's then store the same values for the new token too.
+        // quantized caches and the oracle's then store the same values for the new token too.
         for dense in [&mut weights.query, &mut weights.key, &mut weights.value, &mut weights.output] {
             for w in dense.kernel.data_mut().iter_mut().chain(dense.bias.iter_mut().flat_map(|b| b.data_mut())) {
                 *w = on_grid(*w, 1.0 / 256.0);
@@ -276,29 +287,31 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
     }
     let (b, nkv, h) = (sweep.batch, sweep.kv_heads, sweep.head_dim);
     // A linear cache of the longest length, or under a window a ring of its size (one token per
-    // call): the GPU's in the storage asked for, the CPU layer's and the second oracle's in f32.
+    // call): the GPU's in each storage asked for, the CPU layer's in f32.
     let f32_shape = match window {
         None => CacheShape::new(&config, b, sweep.seq.iter().copied().max().unwrap_or(2)),
         Some(_) => CacheShape::ring(&config, b, 1, 0),
     }
     .map_err(inputs_err("the KV cache"))?;
-    let shape = f32_shape.with_storage(args.cache).map_err(inputs_err("the KV cache"))?;
-    let mut gpu = if args.backend.is_cpu() { None } else { Some(Gpu::open(args, &config, &weights, shape)?) };
+    let shapes = storages
+        .iter()
+        .map(|&c| f32_shape.with_storage(c).map_err(inputs_err("the KV cache")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut gpu = if args.backend.is_cpu() { None } else { Some(Gpu::open(args, &config, &weights, &shapes)?) };
     let cpu = CpuLayer::new(config.clone(), weights.clone()).map_err(CliError::Invalid)?;
     let mut cpu_cache = match window {
         None => cpu.new_cache(b, f32_shape.capacity),
         Some(_) => gqa_cpu::KvCache::new_ring(&config, b, 1, 0),
     }
     .map_err(inputs_err("the CPU layer's cache"))?;
-    // The oracle's caches: one in the GPU cache's storage, and for a quantized one an f32 cache
-    // for the CPU layer's outputs.
-    let oracle_of = |shape| -> Result<Option<gqa_ref::KvCache>, CliError> {
-        (!args.no_oracle)
-            .then(|| gqa_ref::KvCache::from_shape(&config, shape).map_err(inputs_err("the oracle's cache")))
-            .transpose()
-    };
-    let mut oracle = oracle_of(shape)?;
-    let mut oracle_f32 = if args.cache == CacheStorage::F32 { None } else { oracle_of(f32_shape)? };
+    // The oracle's caches: one per storage of the GPU's, and an f32 one for the CPU layer's outputs.
+    let mut oracles = Vec::new();
+    if !args.no_oracle {
+        for shape in shapes.iter().chain((!storages.contains(&CacheStorage::F32)).then_some(&f32_shape)) {
+            let o = gqa_ref::KvCache::from_shape(&config, *shape).map_err(inputs_err("the oracle's cache"))?;
+            oracles.push((shape.storage, o));
+        }
+    }
     let token_shape = [b, 1, dq];
     let token = |phase| {
         let mut t = data(&token_shape, phase);
@@ -311,40 +324,34 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
     let tolerance = gpu.as_ref().map_or(Tolerance::F32, |g| Tolerance::for_precision(g.layer.precision()));
     let runs = args.runs.max(1) as usize;
 
-    let bar = progress(sweep.seq.len(), "S");
-    let mut rows = Vec::with_capacity(sweep.seq.len());
+    let bar = progress(sweep.seq.len() * storages.len(), "S");
+    let mut rows = Vec::with_capacity(sweep.seq.len() * storages.len());
     let mut timing = String::from("the step timer");
     for &seq in &sweep.seq {
-        bar.set_message(seq.to_string());
         // The tokens a ring still holds (its window) stand for the whole sequence: a window's
         // attention depends only on their relative positions.
-        let held = (seq - 1).min(shape.capacity);
-        let keys = seq.min(shape.capacity);
+        let held = (seq - 1).min(f32_shape.capacity);
+        let keys = seq.min(f32_shape.capacity);
         let kv_shape = [b, held, nkv, h];
         let contents =
             CacheContents { keys: data(&kv_shape, 2.0), values: data(&kv_shape, 3.0), lengths: vec![held; b] };
-        // The oracle's cache takes the same step first (timed), and its output is kept: every output
-        // below is compared with it, outside the timed runs.
-        let run_oracle = |o: &mut gqa_ref::KvCache| -> Result<(Duration, HostTensor), CliError> {
+        // Each oracle cache takes the same step first (timed), and its output is kept: every output
+        // below is compared with the one of its storage, outside the timed runs.
+        let mut wants = Vec::new();
+        for (storage, o) in &mut oracles {
             o.load(&contents).map_err(inputs_err("the oracle's cache"))?;
             let t = Instant::now();
             let want =
                 o.step(&config, &weights, &q, &v, None).map_err(inputs_err(&format!("the oracle at S={seq}")))?;
-            Ok((t.elapsed(), want))
-        };
-        let oracle_step = oracle.as_mut().map(run_oracle).transpose()?;
-        let oracle_f32_step = oracle_f32.as_mut().map(run_oracle).transpose()?;
-        let mut check = RowCheck::new(oracle_step.is_some());
+            wants.push((*storage, t.elapsed(), want));
+        }
+        let want_of = |storage| wants.iter().find(|w| w.0 == storage);
         let on_cpu = gpu.is_none();
-        // Checks one output of `side`'s layer (the CPU layer's named as such beside a GPU).
-        let mut verify = |side: Side, which: Call, mut got: HostTensor| {
+        // Checks one output of `side`'s layer against the oracle over a cache of `storage` (the CPU
+        // layer's named as such beside a GPU), into `check`.
+        let mut verify = |check: &mut RowCheck, storage, side: Side, which: Call, mut got: HostTensor| {
             tamper(seq, side, which, &mut got);
-            // The CPU layer's f32 cache against the f32 oracle where the GPU's cache is quantized.
-            let oracle = match side {
-                Side::Cpu => oracle_f32_step.as_ref().or(oracle_step.as_ref()),
-                Side::Gpu => oracle_step.as_ref(),
-            };
-            if let Some((_, want)) = oracle {
+            if let Some((_, _, want)) = want_of(storage) {
                 let (label, tolerance) = match side {
                     Side::Gpu => ("", tolerance),
                     Side::Cpu if on_cpu => ("", Tolerance::F32),
@@ -353,33 +360,43 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
                 check.record_labelled(label, which, &compare_tensors(&got, want, tolerance));
             }
         };
-        let kv_bytes = (b * keys) as f64 * shape.bytes_per_token() as f64;
-        let gpu_step = match gpu.as_mut() {
-            Some(g) => {
-                let (step, t) = g.row(runs, &contents, (&q, &v), kv_bytes, &mut |w, got| verify(Side::Gpu, w, got))?;
-                timing = t;
-                Some(step)
-            }
-            None => None,
-        };
-        let cpu_time =
-            cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| verify(Side::Cpu, w, got))?;
+        // The CPU layer once per length (f32), its checks in every row of the length.
+        let mut cpu_check = RowCheck::new(!oracles.is_empty());
+        let cpu_time = cpu_row(&cpu, &mut cpu_cache, runs, &contents, (&q, &v), &mut |w, got| {
+            verify(&mut cpu_check, CacheStorage::F32, Side::Cpu, w, got)
+        })?;
         let problem = Problem::new(&config, &token_shape, &[b, keys, dq], None, &CallOptions::default())
             .map_err(inputs_err(&format!("S={seq}")))?;
-        rows.push(Row {
-            seq,
-            keys,
-            gpu: gpu_step,
-            cpu: cpu_time,
-            oracle: oracle_step.map(|(t, _)| t),
-            kv_bytes,
-            flops: crate::cpu_layer::flops(&problem, 1),
-            check,
-        });
-        bar.inc(1);
+        for (i, shape) in shapes.iter().enumerate() {
+            bar.set_message(format!("{seq} ({})", shape.storage));
+            let mut check = cpu_check.clone();
+            let kv_bytes = (b * keys) as f64 * shape.bytes_per_token() as f64;
+            let gpu_step = match gpu.as_mut() {
+                Some(g) => {
+                    let mut verify_gpu = |w, got| verify(&mut check, shape.storage, Side::Gpu, w, got);
+                    let (step, t) = g.row(i, runs, &contents, (&q, &v), kv_bytes, &mut verify_gpu)?;
+                    timing = t;
+                    Some(step)
+                }
+                None => None,
+            };
+            rows.push(Row {
+                seq,
+                keys,
+                cache: shape.storage,
+                gpu: gpu_step,
+                cpu: cpu_time,
+                oracle: want_of(shape.storage).map(|w| w.1),
+                kv_bytes,
+                bytes_per_token: shape.bytes_per_token(),
+                flops: crate::cpu_layer::flops(&problem, 1),
+                check,
+            });
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
-    let failures = check_failures(rows.iter().map(|r| (format!("S={}", r.seq), &r.check)));
+    let failures = check_failures(rows.iter().map(|r| (format!("S={} ({} cache)", r.seq, r.cache), &r.check)));
     let (described, info) = match &gpu {
         Some(g) => (g.ctx.describe(), crate::meta::adapter(g.ctx.adapter_info())),
         None => (crate::cpu_layer::describe(), crate::cpu_layer::info()),
@@ -392,7 +409,6 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         described,
         tolerance,
         timing,
-        bytes_per_token: shape.bytes_per_token(),
     };
     report.write(info, &sweep)?;
     failures.map_or(Ok(()), Err)

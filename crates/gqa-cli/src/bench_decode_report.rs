@@ -26,8 +26,6 @@ pub(crate) struct Report<'a> {
     pub(crate) tolerance: Tolerance,
     /// How the GPU's attention was timed.
     pub(crate) timing: String,
-    /// Bytes per token of the GPU's cache (keys and values), or of the CPU layer's.
-    pub(crate) bytes_per_token: u64,
 }
 
 impl Report<'_> {
@@ -37,11 +35,16 @@ impl Report<'_> {
         let points = |f: &dyn Fn(&Row) -> Option<Duration>| {
             rows.iter().filter_map(|r| f(r).map(|d| (r.seq as f64, ms(d)))).collect::<Vec<_>>()
         };
-        let fits = [
-            ("GPU", fit(&points(&|r| r.gpu.as_ref().map(|g| g.step)))),
-            ("CPU", fit(&points(&|r| Some(r.cpu)))),
-            ("oracle", fit(&points(&|r| r.oracle))),
-        ];
+        // The GPU's per cache storage; the CPU layer's (f32) once per length; the oracle's over the
+        // first storage's cache.
+        let caches = args.caches();
+        let first = |r: &Row| r.cache == caches[0];
+        let mut fits: Vec<(String, Option<Fit>)> = caches
+            .iter()
+            .map(|&c| (format!("GPU {c}"), fit(&points(&|r| r.gpu.as_ref().filter(|_| r.cache == c).map(|g| g.step)))))
+            .collect();
+        fits.push(("CPU".into(), fit(&points(&|r| first(r).then_some(r.cpu)))));
+        fits.push(("oracle".into(), fit(&points(&|r| r.oracle.filter(|_| first(r))))));
         let (shape, options) = args.described(sweep);
         let checked = rows.iter().all(|r| r.check.checked());
         let meta = crate::meta::report_on(self.described.clone(), info, shape, options, checked);
@@ -57,10 +60,18 @@ impl Report<'_> {
         };
         if args.json {
             let table: Vec<_> = rows.iter().map(|r| self.json_row(r)).collect();
+            let gpu_fits: serde_json::Map<_, _> =
+                caches.iter().zip(&fits).map(|(c, (_, f))| (c.name().to_string(), json!(fit_json(f)))).collect();
+            let n = fits.len();
             let mut doc = json!({
                 "rows": table,
                 "cpu_layer": crate::cpu_layer::describe(),
-                "fit": { "gpu": fit_json(&fits[0].1), "cpu": fit_json(&fits[1].1), "oracle": fit_json(&fits[2].1) },
+                "fit": {
+                    "gpu": fit_json(&fits[0].1),
+                    "gpu_by_cache": gpu_fits,
+                    "cpu": fit_json(&fits[n - 2].1),
+                    "oracle": fit_json(&fits[n - 1].1),
+                },
             });
             let m = doc.as_object_mut().expect("a JSON object");
             if let Some(g) = self.gpu {
@@ -87,12 +98,17 @@ impl Report<'_> {
             || "no window: a linear cache of the longest S".to_string(),
             |w| format!("window {w}: ring caches of {w} tokens, a step attends over min(S, {w}) keys"),
         );
-        let cpu_cache = if self.gpu.is_some() && args.cache != gqa_core::CacheStorage::F32 {
-            " (the CPU layer's: f32, against an f32 oracle cache)"
+        let cpu_cache = if self.gpu.is_some() && caches.iter().any(|&c| c != gqa_core::CacheStorage::F32) {
+            "; the CPU layer's f32, against an f32 oracle cache"
         } else {
             ""
         };
-        println!("cache     {} ({} bytes per token){cpu_cache}; {window}\n", args.cache, self.bytes_per_token);
+        let stored: Vec<String> = caches
+            .iter()
+            .filter_map(|&c| rows.iter().find(|r| r.cache == c))
+            .map(|r| format!("{} ({} bytes per token)", r.cache, r.bytes_per_token))
+            .collect();
+        println!("cache     {}{cpu_cache}; {window}\n", stored.join(", "));
         let what = if self.gpu.is_some() {
             "each GPU step's output (the warm-up's, every timed step's, the attention timer's) and the CPU layer's"
         } else {
@@ -107,7 +123,7 @@ impl Report<'_> {
         for (who, f) in fits {
             if let Some(f) = f {
                 println!(
-                    "\n{who:<6} ms per step = {:.2} + {:.3} per 1K cached keys (R² = {:.4})",
+                    "\n{who:<8} ms per step = {:.2} + {:.3} per 1K cached keys (R² = {:.4})",
                     f.intercept,
                     f.slope * 1e3,
                     f.r2
@@ -119,8 +135,9 @@ impl Report<'_> {
 
     fn print_gpu_table(&self, b: f64) {
         println!(
-            "{:>7} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>11} {:>9} {:>11} {:>10}",
+            "{:>7} {:>5} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>11} {:>9} {:>11} {:>10}",
             "S",
+            "cache",
             "GPU ms",
             "tokens/s",
             "KV GB/s",
@@ -139,8 +156,9 @@ impl Report<'_> {
             let Some(g) = &r.gpu else { continue };
             let (max_abs, bad) = r.check.cells();
             println!(
-                "{:>7} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>9.2} {:>9.3} {:>7.1}% {:>9.2} {:>9} {:>11} {:>9} {:>11} {:>10}",
+                "{:>7} {:>5} {:>11.2} {:>10.2} {:>10.3} {:>7.1}% {:>9.2} {:>9.3} {:>7.1}% {:>9.2} {:>9} {:>11} {:>9} {:>11} {:>10}",
                 r.seq,
+                r.cache.name(),
                 ms(g.step),
                 b / g.step.as_secs_f64(),
                 gbps(r, g.step),
@@ -189,9 +207,9 @@ impl Report<'_> {
             "s": r.seq,
             "seq": r.seq,
             "keys": r.keys,
-            "cache": self.args.cache.name(),
+            "cache": r.cache.name(),
             "window": self.args.window,
-            "bytes_per_token": self.bytes_per_token,
+            "bytes_per_token": r.bytes_per_token,
             "ms": ms(r.main()),
             "step_ms": ms(r.main()),
             "attn_ms": r.gpu.as_ref().map(|g| ms(g.attention)),
@@ -225,7 +243,7 @@ impl Report<'_> {
         let b = self.batch as f64;
         let mut csv = if self.gpu.is_some() {
             format!(
-                "seq,gpu_ms,tokens_per_s,kv_gbps,copy_roofline_pct,gpu_gflops,attention_ms,attention_kv_gbps,attention_copy_roofline_pct,cpu_ms,speedup_vs_cpu,oracle_ms,speedup_vs_oracle,{CHECK_CSV_COLUMNS}\n",
+                "seq,cache,gpu_ms,tokens_per_s,kv_gbps,copy_roofline_pct,gpu_gflops,attention_ms,attention_kv_gbps,attention_copy_roofline_pct,cpu_ms,speedup_vs_cpu,oracle_ms,speedup_vs_oracle,{CHECK_CSV_COLUMNS}\n",
             )
         } else {
             format!("seq,cpu_ms,cpu_tokens_per_s,cpu_kv_gbps,oracle_ms,speedup_vs_oracle,{CHECK_CSV_COLUMNS}\n")
@@ -236,7 +254,8 @@ impl Report<'_> {
             match &r.gpu {
                 Some(g) => {
                     csv += &format!(
-                        ",{:.4},{:.3},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.4}",
+                        ",{},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.4}",
+                        r.cache.name(),
                         ms(g.step),
                         b / g.step.as_secs_f64(),
                         gbps(r, g.step),
@@ -258,29 +277,42 @@ impl Report<'_> {
 
     fn plot(&self) -> crate::plot::Plot {
         use crate::plot::{Plot, Scale, Series, SeriesKind};
-        let rows = self.rows;
+        let caches = self.args.caches();
+        let mut seqs: Vec<usize> = Vec::new();
+        for r in self.rows {
+            if !seqs.contains(&r.seq) {
+                seqs.push(r.seq);
+            }
+        }
+        // One value per length of the rows of `cache` (the first storage's for the CPU and oracle).
+        let per_seq = |cache, f: &dyn Fn(&Row) -> Option<f64>| -> Vec<Option<f64>> {
+            seqs.iter().map(|&s| self.rows.iter().find(|r| r.seq == s && r.cache == cache).and_then(f)).collect()
+        };
         let mut series = Vec::new();
         if let Some(g) = self.gpu {
-            series.push(Series {
-                name: "GPU step".into(),
-                kind: SeriesKind::Measured,
-                y: rows.iter().map(|r| r.gpu.as_ref().map(|g| ms(g.step))).collect(),
-            });
-            series.push(Series {
-                name: format!("K and V read at the copy probe's {:.1} GB/s", g.roof.gbps),
-                kind: SeriesKind::Bound,
-                y: rows.iter().map(|r| Some(r.kv_bytes / (g.roof.gbps * 1e9) * 1e3)).collect(),
-            });
+            for &c in &caches {
+                let suffix = if caches.len() > 1 { format!(" ({c} cache)") } else { String::new() };
+                series.push(Series {
+                    name: format!("GPU step{suffix}"),
+                    kind: SeriesKind::Measured,
+                    y: per_seq(c, &|r| r.gpu.as_ref().map(|g| ms(g.step))),
+                });
+                series.push(Series {
+                    name: format!("K and V read at the copy probe's {:.1} GB/s{suffix}", g.roof.gbps),
+                    kind: SeriesKind::Bound,
+                    y: per_seq(c, &|r| Some(r.kv_bytes / (g.roof.gbps * 1e9) * 1e3)),
+                });
+            }
         }
         series.push(Series {
             name: format!("CPU layer step (f32, {} threads)", crate::cpu_layer::threads()),
             kind: SeriesKind::Measured,
-            y: rows.iter().map(|r| Some(ms(r.cpu))).collect(),
+            y: per_seq(caches[0], &|r| Some(ms(r.cpu))),
         });
         series.push(Series {
-            name: "CPU oracle (f64)".into(),
+            name: format!("CPU oracle (f64, {} cache)", caches[0]),
             kind: SeriesKind::Measured,
-            y: rows.iter().map(|r| r.oracle.map(ms)).collect(),
+            y: per_seq(caches[0], &|r| r.oracle.map(ms)),
         });
         Plot {
             title: "gqa decode: time per step vs cached keys".into(),
@@ -288,7 +320,7 @@ impl Report<'_> {
             x_title: "keys attended S (log scale)".into(),
             y_title: "time per step (ms, log scale)".into(),
             y_scale: Scale::Log,
-            x: rows.iter().map(|r| r.seq).collect(),
+            x: seqs,
             series,
         }
     }

@@ -59,6 +59,25 @@ pub fn subgroup_fits(head_dim: usize, subgroup_sizes: [u32; 2]) -> bool {
     size_ok(lo) && size_ok(hi) && lo <= hi && head_dim.is_multiple_of(4) && head_dim / 4 <= 4 * lo as usize
 }
 
+/// The snippets of the workgroup-lane form over storage buffers, K and V read through `kv`
+/// (`common/kv_f32.wgsl`, or a quantized cache's `common/kv_f16.wgsl` / `common/kv_int8.wgsl`).
+pub(super) const fn workgroup_snippets(kv: &'static str) -> [&'static str; 10] {
+    [
+        "common/params.wgsl",
+        "common/q_storage.wgsl",
+        kv,
+        "common/block_lanes.wgsl",
+        "common/mask.wgsl",
+        "common/nan.wgsl",
+        "common/dots8x4.wgsl",
+        "common/items.wgsl",
+        "common/block_softmax.wgsl",
+        "common/v_flags.wgsl",
+    ]
+}
+
+const WORKGROUP_SNIPPETS: [&str; 10] = workgroup_snippets("common/kv_f32.wgsl");
+
 const STORAGE: &[Access] =
     &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
 const TEXTURES: &[Access] =
@@ -100,18 +119,7 @@ impl BlockAttention {
                 name,
                 file: "attention_block.wgsl",
                 snippets: match (self.operands, self.lanes) {
-                    (Storage, Workgroup) => &[
-                        "common/params.wgsl",
-                        "common/q_storage.wgsl",
-                        "common/kv_f32.wgsl",
-                        "common/block_lanes.wgsl",
-                        "common/mask.wgsl",
-                        "common/nan.wgsl",
-                        "common/dots8x4.wgsl",
-                        "common/items.wgsl",
-                        "common/block_softmax.wgsl",
-                        "common/v_flags.wgsl",
-                    ],
+                    (Storage, Workgroup) => &WORKGROUP_SNIPPETS,
                     (Texture, Workgroup) => &[
                         "common/params.wgsl",
                         "common/qkv_texture.wgsl",

@@ -29,21 +29,29 @@ pub fn split_keys(items: usize) -> usize {
 pub const KERNELS: &[Kernel] =
     &[Kernel::DecodeAttention(Operands::Storage), Kernel::DecodeAttention(Operands::Texture)];
 
+/// The snippets of the kernel over storage buffers, K and V read through `kv` (`common/kv_f32.wgsl`,
+/// or a quantized cache's `common/kv_f16.wgsl` / `common/kv_int8.wgsl`).
+pub(super) const fn storage_snippets(kv: &'static str) -> [&'static str; 8] {
+    [
+        "common/params.wgsl",
+        "common/q_storage.wgsl",
+        kv,
+        "common/mask.wgsl",
+        "common/nan.wgsl",
+        "common/dots4x4.wgsl",
+        "common/key_groups.wgsl",
+        "common/items.wgsl",
+    ]
+}
+
+const STORAGE_SNIPPETS: [&str; 8] = storage_snippets("common/kv_f32.wgsl");
+
 /// The kernel's spec over Q, K and V from `operands`.
 pub fn spec(operands: Operands) -> KernelSpec {
     let (name, snippets, bindings): (_, &'static [&'static str], &'static [Access]) = match operands {
         Operands::Storage => (
             "attention_decode",
-            &[
-                "common/params.wgsl",
-                "common/q_storage.wgsl",
-                "common/kv_f32.wgsl",
-                "common/mask.wgsl",
-                "common/nan.wgsl",
-                "common/dots4x4.wgsl",
-                "common/key_groups.wgsl",
-                "common/items.wgsl",
-            ],
+            &STORAGE_SNIPPETS,
             &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
         ),
         Operands::Texture => (

@@ -47,59 +47,27 @@ pub const KERNELS: &[Kernel] = &[
     Kernel::ReduceSplits(Precision::F16),
 ];
 
+/// The fused kernel's snippets: its storage type (`common/store_f32.wgsl` or `common/f16.wgsl`),
+/// its output (`common/out_storage.wgsl` or `common/out_partials.wgsl`) and its K and V loads (`kv`:
+/// `common/kv_elem.wgsl`, or a quantized cache's `common/kv_f16.wgsl` / `common/kv_int8.wgsl`).
+pub(super) const fn snippets(store: &'static str, out: &'static str, kv: &'static str) -> [&'static str; 6] {
+    [store, out, "common/params.wgsl", kv, "common/mask.wgsl", "common/nan.wgsl"]
+}
+
+const F32_ATTENTION: [&str; 6] = snippets("common/store_f32.wgsl", "common/out_storage.wgsl", "common/kv_elem.wgsl");
+const F32_PARTIALS: [&str; 6] = snippets("common/store_f32.wgsl", "common/out_partials.wgsl", "common/kv_elem.wgsl");
+const F16_ATTENTION: [&str; 6] = snippets("common/f16.wgsl", "common/out_storage.wgsl", "common/kv_elem.wgsl");
+const F16_PARTIALS: [&str; 6] = snippets("common/f16.wgsl", "common/out_partials.wgsl", "common/kv_elem.wgsl");
+
 /// The fused kernel's spec: H <= [`MAX_HEAD_DIM`], [`items_per_workgroup`] (query, head-in-group)
 /// items per workgroup (its `tile` says the most, 8).
 pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
     use FusedOutput::{Attention, Partials};
     let (name, snippets, features): (_, &'static [&'static str], _) = match (precision, output) {
-        (Precision::F32, Attention) => (
-            "attention_fused",
-            &[
-                "common/store_f32.wgsl",
-                "common/out_storage.wgsl",
-                "common/params.wgsl",
-                "common/kv_elem.wgsl",
-                "common/mask.wgsl",
-                "common/nan.wgsl",
-            ],
-            Features::NONE,
-        ),
-        (Precision::F32, Partials) => (
-            "attention_split",
-            &[
-                "common/store_f32.wgsl",
-                "common/out_partials.wgsl",
-                "common/params.wgsl",
-                "common/kv_elem.wgsl",
-                "common/mask.wgsl",
-                "common/nan.wgsl",
-            ],
-            Features::NONE,
-        ),
-        (Precision::F16, Attention) => (
-            "attention_fused_f16",
-            &[
-                "common/f16.wgsl",
-                "common/out_storage.wgsl",
-                "common/params.wgsl",
-                "common/kv_elem.wgsl",
-                "common/mask.wgsl",
-                "common/nan.wgsl",
-            ],
-            Features::SHADER_F16,
-        ),
-        (Precision::F16, Partials) => (
-            "attention_split_f16",
-            &[
-                "common/f16.wgsl",
-                "common/out_partials.wgsl",
-                "common/params.wgsl",
-                "common/kv_elem.wgsl",
-                "common/mask.wgsl",
-                "common/nan.wgsl",
-            ],
-            Features::SHADER_F16,
-        ),
+        (Precision::F32, Attention) => ("attention_fused", &F32_ATTENTION, Features::NONE),
+        (Precision::F32, Partials) => ("attention_split", &F32_PARTIALS, Features::NONE),
+        (Precision::F16, Attention) => ("attention_fused_f16", &F16_ATTENTION, Features::SHADER_F16),
+        (Precision::F16, Partials) => ("attention_split_f16", &F16_PARTIALS, Features::SHADER_F16),
     };
     KernelSpec {
         name,

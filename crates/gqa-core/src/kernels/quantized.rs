@@ -12,7 +12,7 @@
 //! cache's storage, in the same submission; one pass per contiguous run of slots.
 
 use super::{Access, Features, FusedOutput, Kernel, KernelSpec, Operands, Precision, WavesFloor};
-use super::{BlockAttention, BlockLanes, decode, fused};
+use super::{BlockAttention, BlockLanes, block, decode, fused};
 use crate::cache_storage::Quantization;
 
 /// Which attention kernel reads the quantized cache.
@@ -85,46 +85,17 @@ impl CacheAttention {
 /// The block attention a quantized cache's calls take (storage buffers, workgroup lanes).
 const BLOCK: BlockAttention = BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup };
 
-const fn decode_snippets(kv: &'static str) -> [&'static str; 8] {
-    [
-        "common/params.wgsl",
-        "common/q_storage.wgsl",
-        kv,
-        "common/mask.wgsl",
-        "common/nan.wgsl",
-        "common/dots4x4.wgsl",
-        "common/key_groups.wgsl",
-        "common/items.wgsl",
-    ]
-}
-
-const fn block_snippets(kv: &'static str) -> [&'static str; 10] {
-    [
-        "common/params.wgsl",
-        "common/q_storage.wgsl",
-        kv,
-        "common/block_lanes.wgsl",
-        "common/mask.wgsl",
-        "common/nan.wgsl",
-        "common/dots8x4.wgsl",
-        "common/items.wgsl",
-        "common/block_softmax.wgsl",
-        "common/v_flags.wgsl",
-    ]
-}
-
-const fn fused_snippets(out: &'static str, kv: &'static str) -> [&'static str; 6] {
-    ["common/store_f32.wgsl", out, "common/params.wgsl", kv, "common/mask.wgsl", "common/nan.wgsl"]
-}
-
-const DECODE_F16: [&str; 8] = decode_snippets("common/kv_f16.wgsl");
-const DECODE_INT8: [&str; 8] = decode_snippets("common/kv_int8.wgsl");
-const BLOCK_F16: [&str; 10] = block_snippets("common/kv_f16.wgsl");
-const BLOCK_INT8: [&str; 10] = block_snippets("common/kv_int8.wgsl");
-const FUSED_F16: [&str; 6] = fused_snippets("common/out_storage.wgsl", "common/kv_f16.wgsl");
-const FUSED_INT8: [&str; 6] = fused_snippets("common/out_storage.wgsl", "common/kv_int8.wgsl");
-const SPLIT_F16: [&str; 6] = fused_snippets("common/out_partials.wgsl", "common/kv_f16.wgsl");
-const SPLIT_INT8: [&str; 6] = fused_snippets("common/out_partials.wgsl", "common/kv_int8.wgsl");
+const DECODE_F16: [&str; 8] = decode::storage_snippets("common/kv_f16.wgsl");
+const DECODE_INT8: [&str; 8] = decode::storage_snippets("common/kv_int8.wgsl");
+const BLOCK_F16: [&str; 10] = block::workgroup_snippets("common/kv_f16.wgsl");
+const BLOCK_INT8: [&str; 10] = block::workgroup_snippets("common/kv_int8.wgsl");
+const STORE: &str = "common/store_f32.wgsl";
+const OUT: &str = "common/out_storage.wgsl";
+const PARTIALS: &str = "common/out_partials.wgsl";
+const FUSED_F16: [&str; 6] = fused::snippets(STORE, OUT, "common/kv_f16.wgsl");
+const FUSED_INT8: [&str; 6] = fused::snippets(STORE, OUT, "common/kv_int8.wgsl");
+const SPLIT_F16: [&str; 6] = fused::snippets(STORE, PARTIALS, "common/kv_f16.wgsl");
+const SPLIT_INT8: [&str; 6] = fused::snippets(STORE, PARTIALS, "common/kv_int8.wgsl");
 
 /// Workgroup size of the append.
 pub const APPEND_WORKGROUP: u32 = 64;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use gqa_core::{CacheShape, CallOptions, Kernel, Plan};
+use gqa_core::{CacheShape, CacheStorage, CallOptions, Kernel, Plan};
 
 use super::GqaLayer;
 use crate::context::GpuContext;
@@ -44,6 +44,8 @@ pub enum WarmCall {
         step_len: usize,
         /// Whether the calls pass a key (else the value is used as key).
         key_given: bool,
+        /// How the cache stores keys and values (a quantized cache's calls run other kernels).
+        storage: CacheStorage,
     },
 }
 
@@ -55,7 +57,7 @@ impl WarmCall {
 
     /// Token-by-token decoding (value used as key) after a prompt of `prompt_len` tokens.
     pub fn decode(batch: usize, capacity: usize, prompt_len: usize) -> Self {
-        Self::Decode { batch, capacity, prompt_len, step_len: 1, key_given: false }
+        Self::Decode { batch, capacity, prompt_len, step_len: 1, key_given: false, storage: CacheStorage::F32 }
     }
 }
 
@@ -135,8 +137,9 @@ impl GqaLayer {
                 WarmCall::Forward { query_shape, value_shape, key_shape, options } => {
                     add(&self.plan(query_shape, value_shape, key_shape.as_deref(), options)?);
                 }
-                &WarmCall::Decode { batch, capacity, prompt_len, step_len, key_given } => {
-                    for plan in self.decode_plans(batch, capacity, prompt_len, step_len, key_given)? {
+                &WarmCall::Decode { batch, capacity, prompt_len, step_len, key_given, storage } => {
+                    let shape = CacheShape::new(self.config(), batch, capacity)?.with_storage(storage)?;
+                    for plan in self.decode_plans(shape, prompt_len, step_len, key_given)? {
                         add(&plan);
                     }
                 }
@@ -150,13 +153,12 @@ impl GqaLayer {
     /// sequences, so every length is planned; planning runs on the CPU and allocates nothing).
     fn decode_plans(
         &self,
-        batch: usize,
-        capacity: usize,
+        shape: CacheShape,
         prompt_len: usize,
         step_len: usize,
         key_given: bool,
     ) -> Result<Vec<Plan>, GpuError> {
-        let shape = CacheShape::new(self.config(), batch, capacity)?;
+        let (batch, capacity) = (shape.batch, shape.capacity);
         let mirror = self.ctx.tuning().keeps_cache_texture(&shape, &self.ctx.limits());
         let mut plans = Vec::new();
         let mut past = 0;
