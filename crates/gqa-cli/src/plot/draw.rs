@@ -10,8 +10,15 @@ use super::axis::{Scale, Ticked, linear_ticks, log_ticks, tick_label};
 use super::font::FAMILY;
 use super::{Plot, PlotError, SeriesKind};
 
-/// The measured series' colours, in order (blue, red, green).
-const PALETTE: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44)];
+/// The measured series' colours, in order (blue, red, green, orange, purple, brown).
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 /// The bounds' colour.
 const BOUND: RGBColor = RGBColor(110, 110, 110);
