@@ -396,7 +396,11 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         }
     }
     bar.finish_and_clear();
-    let failures = check_failures(rows.iter().map(|r| (format!("S={} ({} cache)", r.seq, r.cache), &r.check)));
+    let named = |r: &Row| match storages[..] {
+        [CacheStorage::F32] => format!("S={}", r.seq),
+        _ => format!("S={} over the {} cache", r.seq, r.cache),
+    };
+    let failures = check_failures(rows.iter().map(|r| (named(r), &r.check)));
     let (described, info) = match &gpu {
         Some(g) => (g.ctx.describe(), crate::meta::adapter(g.ctx.adapter_info())),
         None => (crate::cpu_layer::describe(), crate::cpu_layer::info()),
