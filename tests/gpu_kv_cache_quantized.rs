@@ -302,3 +302,46 @@ fn quantized_caches_report_their_bytes_and_refuse_what_they_cannot_hold() {
     let err = layer.prefill(&mut cache, &x, &x, None, None);
     assert!(matches!(err, Err(GpuError::Invalid(GqaError::IncompatibleOptions(_)))), "{err:?}");
 }
+
+/// The headline layer's decoding over f16 and int8 caches of 8,191 loaded tokens (Nq=32, Nkv=8,
+/// H=128, Dq=4096): a step of 1 token, then one of 16, on every adapter under its own tuning (the
+/// decode kernel, the block attention) and under `Tuning::GPU` (the fused kernel's split mode),
+/// against the oracle's cache of the same storage loaded with the same tokens.
+#[test]
+fn headline_decoding_over_quantized_caches_matches_the_oracle() {
+    let config = GqaConfig::new(128, 32, 8);
+    let dims = LayerDims { query_dim: 4096, key_dim: 4096, value_dim: 4096 };
+    let weights = dyadic_weights(&config, dims, 61);
+    let past = 8191;
+    let mut r = rng(62);
+    let contents = gqa::core::CacheContents {
+        keys: common::random_tensor(&[1, past, 8, 128], &mut r),
+        values: common::random_tensor(&[1, past, 8, 128], &mut r),
+        lengths: vec![past],
+    };
+    let steps: Vec<HostTensor> = [1, 16].iter().map(|&t| dyadic_tensor(&[1, t, 4096], 63 + t as u64)).collect();
+    for storage in [CacheStorage::F16, CacheStorage::Int8] {
+        let shape = CacheShape::new(&config, 1, past + 17).unwrap().with_storage(storage).unwrap();
+        let mut oracle = gqa::reference::KvCache::from_shape(&config, shape).unwrap();
+        oracle.load(&contents).unwrap();
+        let wants: Vec<HostTensor> =
+            steps.iter().map(|x| oracle.step(&config, &weights, x, x, None).unwrap()).collect();
+        for base in adapters() {
+            let _gl = gl_guard(base);
+            for ctx in [base.clone(), base.clone().with_tuning(Tuning::GPU)] {
+                let name = format!("{storage} cache of {past} on {} ({:?})", adapter_name(&ctx), ctx.tuning().matmul);
+                let mut layer = GqaLayer::new(&ctx, &config, &weights).unwrap();
+                layer.set_poison_outputs(true);
+                let mut cache = KvCache::from_shape(&layer, shape).unwrap();
+                cache.load(&contents).unwrap();
+                for (x, want) in steps.iter().zip(&wants) {
+                    let kernels = attention_kernels(&layer, &cache, x.shape()[1]);
+                    let got = layer.step(&mut cache, x, x, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let what = format!("{name}: step of {} ({kernels:?})", x.shape()[1]);
+                    assert!(!kernels.is_empty(), "{what}: no quantized attention kernel");
+                    assert_close(&what, got.data(), want.data(), F32);
+                }
+            }
+        }
+    }
+}

@@ -183,9 +183,10 @@ impl KvCache {
 
     /// The keys buffer (B, capacity, Nkv, H) of an f32 cache, or (B, capacity, token words) of a
     /// quantized one (its words as [`CacheStorage`] lays them out, viewed as f32 bits: read them
-    /// with [`KvCache::read`]); only each sequence's held tokens are meaningful. Read it freely; write the cache through [`KvCache::load`] (or cached calls), not
-    /// into this buffer: where the cache keeps texture mirrors ([`KvCache::has_texture_mirrors`]),
-    /// cached calls read those, and a direct write would not reach them.
+    /// with [`KvCache::read`]); only each sequence's held tokens are meaningful. Read it freely;
+    /// write the cache through [`KvCache::load`] (or cached calls), not into this buffer: where the
+    /// cache keeps texture mirrors ([`KvCache::has_texture_mirrors`]), cached calls read those, and a
+    /// direct write would not reach them.
     pub fn keys(&self) -> &GpuTensor {
         &self.keys
     }
