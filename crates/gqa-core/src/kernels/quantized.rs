@@ -56,6 +56,19 @@ pub const KERNELS: &[Kernel] = {
 };
 
 impl CacheAttention {
+    /// The form of `kernel` that reads K and V from a cache stored as `storage`, where it has one:
+    /// the storage-buffer decode kernel, the block attention with workgroup lanes over storage
+    /// buffers, and the f32 fused kernel (whole or split). `None` for every other kernel.
+    pub fn over(kernel: Kernel, storage: Quantization) -> Option<Kernel> {
+        let path = match kernel {
+            Kernel::DecodeAttention(Operands::Storage) => CachePath::Decode,
+            Kernel::BlockAttention(BLOCK) => CachePath::Block,
+            Kernel::FusedAttention { precision: Precision::F32, output } => CachePath::Fused(output),
+            _ => return None,
+        };
+        Some(Kernel::CacheAttention(CacheAttention { path, storage }))
+    }
+
     /// The spec: the f32 kernel's (its file, workgroup, tile, bindings, memory, loops) with K and V
     /// read from the quantized storage.
     pub fn spec(self) -> KernelSpec {

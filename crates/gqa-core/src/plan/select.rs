@@ -8,8 +8,8 @@ use super::resources::BufferId;
 use crate::cache_storage::Quantization;
 use crate::kernels::texture::matrix_texture_fits;
 use crate::kernels::{
-    BlockAttention, BlockLanes, BlockRows, CacheAttention, CachePath, FusedOutput, Kernel, Lanes, MatmulKernel,
-    MatmulPrecision, Operands, Precision, block, decode, fused,
+    BlockAttention, BlockLanes, BlockRows, CacheAttention, FusedOutput, Kernel, Lanes, MatmulKernel, MatmulPrecision,
+    Operands, Precision, block, decode, fused,
 };
 use crate::kv_cache::CacheUpdate;
 use crate::limits::Limits;
@@ -242,17 +242,7 @@ pub(crate) fn route(
 /// reads K and V from `storage` ([`CacheAttention`]). Such a cache keeps no texture mirrors, so the
 /// route reads buffers. The separate passes have no such form (the plan refuses them).
 fn over_quantized_cache(route: AttentionRoute, storage: Quantization) -> AttentionRoute {
-    let over = |kernel: Kernel| {
-        let path = match kernel {
-            Kernel::DecodeAttention(Operands::Storage) => CachePath::Decode,
-            Kernel::BlockAttention(BlockAttention { operands: Operands::Storage, lanes: BlockLanes::Workgroup }) => {
-                CachePath::Block
-            }
-            Kernel::FusedAttention { precision: Precision::F32, output } => CachePath::Fused(output),
-            other => return other,
-        };
-        Kernel::CacheAttention(CacheAttention { path, storage })
-    };
+    let over = |kernel: Kernel| CacheAttention::over(kernel, storage).unwrap_or(kernel);
     match route {
         AttentionRoute::Fused { kernel } => AttentionRoute::Fused { kernel: over(kernel) },
         AttentionRoute::Split { split_keys, splits, kernel, reduce } => {
@@ -538,29 +528,7 @@ pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
         let chosen = kernels.clone();
         for storage in [Quantization::F16, Quantization::Int8] {
             kernels.push(Kernel::AppendToCache(storage));
-            let paths = [
-                (Kernel::DecodeAttention(Operands::Storage), CachePath::Decode),
-                (
-                    Kernel::BlockAttention(BlockAttention {
-                        operands: Operands::Storage,
-                        lanes: BlockLanes::Workgroup,
-                    }),
-                    CachePath::Block,
-                ),
-                (
-                    Kernel::FusedAttention { precision, output: FusedOutput::Attention },
-                    CachePath::Fused(FusedOutput::Attention),
-                ),
-                (
-                    Kernel::FusedAttention { precision, output: FusedOutput::Partials },
-                    CachePath::Fused(FusedOutput::Partials),
-                ),
-            ];
-            for (base, path) in paths {
-                if chosen.contains(&base) {
-                    kernels.push(Kernel::CacheAttention(CacheAttention { path, storage }));
-                }
-            }
+            kernels.extend(chosen.iter().filter_map(|&k| CacheAttention::over(k, storage)));
         }
     }
     Kernel::ALL.into_iter().filter(|k| kernels.contains(k)).collect()
