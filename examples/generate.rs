@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use gqa::core::{CacheShape, CacheStorage, GqaConfig, HostTensor, LayerDims};
 use gqa::gpu::{GpuContext, GqaLayer, KvCache};
+use gqa::reference::check::{Tolerance, compare_tensors};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,12 +99,6 @@ fn next_input(output: &HostTensor) -> HostTensor {
     HostTensor::new([1, 1, d], last.iter().map(|x| on_grid(x / rms, 1.0 / 64.0)).collect()).expect("(1, 1, D)")
 }
 
-/// Rows `[from, to)` of a (1, L, D) tensor.
-fn rows(x: &HostTensor, from: usize, to: usize) -> HostTensor {
-    let d = x.shape()[2];
-    HostTensor::new([1, to - from, d], x.data()[from * d..to * d].to_vec()).expect("(1, n, D)")
-}
-
 /// Generates `o.tokens` tokens after an `o.prompt`-token prompt on `ctx`, the oracle in lockstep.
 pub fn run(ctx: &GpuContext, o: &Options) -> Result<Generated, Box<dyn std::error::Error>> {
     // GroupQueryAttention(head_dim=64, num_query_heads=8, num_key_value_heads=2, sliding_window).
@@ -135,30 +130,29 @@ pub fn run(ctx: &GpuContext, o: &Options) -> Result<Generated, Box<dyn std::erro
         (o.cache != CacheStorage::F32).then(|| gqa::reference::KvCache::from_shape(&config, f32_shape)).transpose()?;
 
     // Self-attention: the token is query, key and value. The prompt in calls of at most `chunk`.
+    let parts = (0..o.prompt)
+        .step_by(chunk)
+        .map(|from| x.time_slice(from..(from + chunk).min(o.prompt)))
+        .collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
-    let mut parts = Vec::new();
-    for from in (0..o.prompt).step_by(chunk) {
-        let part = rows(&x, from, (from + chunk).min(o.prompt));
-        parts.push(layer.prefill(&mut cache, &part, &part, None, None)?);
+    let mut out = None;
+    for part in &parts {
+        out = Some(layer.prefill(&mut cache, part, part, None, None)?);
     }
     let prefill = start.elapsed();
     let mut want = None;
-    for from in (0..o.prompt).step_by(chunk) {
-        let part = rows(&x, from, (from + chunk).min(o.prompt));
-        want = Some(oracle_cache.prefill(&config, &weights, &part, &part, None, None)?);
+    for part in &parts {
+        want = Some(oracle_cache.prefill(&config, &weights, part, part, None, None)?);
         if let Some(c) = unquantized.as_mut() {
-            c.prefill(&config, &weights, &part, &part, None, None)?;
+            c.prefill(&config, &weights, part, part, None, None)?;
         }
     }
-    let mut out = parts.pop().expect("a prompt of at least one token");
     let check = |got: &HostTensor, want: &HostTensor, what: &str| -> Result<(), Box<dyn std::error::Error>> {
-        let bad = got.data().iter().zip(want.data()).find(|(g, w)| (*g - *w).abs() > 1e-5 + 1e-4 * w.abs());
-        match bad {
-            Some((g, w)) => Err(format!("{what}: GPU {g} against the oracle's {w}").into()),
-            None => Ok(()),
-        }
+        let c = compare_tensors(got, want, Tolerance::F32);
+        if c.passed() { Ok(()) } else { Err(format!("{what}: against the oracle: {c}").into()) }
     };
-    check(&out, &want.expect("a prompt of at least one token"), "the prompt's last chunk")?;
+    let (mut out, want) = out.zip(want).ok_or("a prompt of at least one token")?;
+    check(&out, &want, "the prompt's last chunk")?;
 
     let mut generated = Vec::with_capacity(o.tokens * d);
     let mut oracle = Vec::with_capacity(o.tokens * d);

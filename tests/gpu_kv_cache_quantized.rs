@@ -38,13 +38,6 @@ fn dyadic_weights(config: &GqaConfig, dims: LayerDims, seed: u64) -> Weights {
     w
 }
 
-/// Rows `[from, to)` along T of a (B, L, D) tensor.
-fn rows(x: &HostTensor, from: usize, to: usize) -> HostTensor {
-    let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let out = (0..b).flat_map(|i| x.data()[(i * l + from) * d..(i * l + to) * d].to_vec()).collect();
-    HostTensor::new([b, to - from, d], out).unwrap()
-}
-
 /// The tunings to run: the adapter's own (decode kernel and block attention on CPU adapters), the
 /// GPU one (fused kernel, fused split), and the block attention for every call.
 fn contexts(ctx: &GpuContext) -> Vec<GpuContext> {
@@ -108,7 +101,7 @@ impl Case {
         let mut kernels = Vec::new();
         let mut at = 0;
         for (i, &n) in self.calls.iter().enumerate() {
-            let (q, v) = (rows(&query, at, at + n), rows(&value, at, at + n));
+            let (q, v) = (query.time_slice(at..at + n).unwrap(), value.time_slice(at..at + n).unwrap());
             kernels.extend(attention_kernels(&layer, &cache, n));
             let (got, want) = if i == 0 {
                 let got = layer.prefill(&mut cache, &q, &v, None, None);

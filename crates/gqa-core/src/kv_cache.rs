@@ -246,6 +246,26 @@ impl CacheShape {
         2 * 4 * self.token_words()
     }
 
+    /// Checks that `config`'s layer can use a cache of this shape (what a cache made from a shape
+    /// checks): its heads, H against the storage, and a ring's capacity against the layer's window
+    /// (at least its kept first tokens and the window).
+    pub fn check_layer(&self, op: &'static str, config: &GqaConfig) -> Result<(), GqaError> {
+        self.check_heads(op, config.num_key_value_heads, config.head_dim)?;
+        self.storage.check_head_dim(op, self.head_dim)?;
+        if let CacheLayout::Ring { keep_first } = self.layout {
+            let smallest = Self::ring(config, self.batch, 1, keep_first)?;
+            if self.capacity < smallest.capacity {
+                let detail = format!(
+                    "a ring of capacity {} cannot hold the kept first {keep_first} tokens and the window {:?}; make it \
+                     with CacheShape::ring",
+                    self.capacity, config.sliding_window
+                );
+                return Err(GqaError::CacheWindow { op, detail });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that a layer with `num_kv_heads` kv heads of `head_dim` can use a cache of this shape.
     pub fn check_heads(&self, op: &'static str, num_kv_heads: usize, head_dim: usize) -> Result<(), GqaError> {
         let pairs = [("num_key_value_heads", self.num_kv_heads, num_kv_heads), ("head_dim", self.head_dim, head_dim)];

@@ -40,8 +40,7 @@ impl KvCache {
     /// `gqa_wgpu::KvCache::from_shape`).
     pub fn from_shape(config: &GqaConfig, shape: CacheShape) -> Result<Self, GqaError> {
         const OP: &str = "gqa_ref::KvCache::from_shape";
-        shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
-        shape.storage.check_head_dim(OP, shape.head_dim)?;
+        shape.check_layer(OP, config)?;
         Ok(Self::with_shape(shape, config.sliding_window))
     }
 

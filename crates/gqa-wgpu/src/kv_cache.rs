@@ -65,19 +65,7 @@ impl KvCache {
         const OP: &str = "KvCache::from_shape";
         Self::check_precision(layer)?;
         let config = layer.config();
-        shape.check_heads(OP, config.num_key_value_heads, config.head_dim)?;
-        shape.storage.check_head_dim(OP, shape.head_dim)?;
-        if let gqa_core::CacheLayout::Ring { keep_first } = shape.layout {
-            let ring = CacheShape::ring(config, shape.batch, 1, keep_first)?;
-            if shape.capacity < ring.capacity {
-                let detail = format!(
-                    "a ring of capacity {} cannot hold the kept first {keep_first} tokens and the window {:?}; make it \
-                     with CacheShape::ring",
-                    shape.capacity, config.sliding_window
-                );
-                return Err(GqaError::CacheWindow { op: OP, detail }.into());
-            }
-        }
+        shape.check_layer(OP, config)?;
         let batch = shape.batch;
         Self::with_shape(layer.context(), shape, config.sliding_window, vec![0; batch])
     }
@@ -284,8 +272,8 @@ impl KvCache {
         Ok(CacheContents::gather(&self.shape, &self.lengths, |k, b, slot, out| {
             let all = if k { keys.data() } else { values.data() };
             let from = (b * self.shape.capacity + slot) * words;
-            let stored: Vec<u32> = all[from..from + words].iter().map(|x| x.to_bits()).collect();
-            out.copy_from_slice(&self.shape.storage.decode_token(&stored, nkv, h));
+            let stored: &[u32] = bytemuck::cast_slice(&all[from..from + words]);
+            out.copy_from_slice(&self.shape.storage.decode_token(stored, nkv, h));
         })?)
     }
 
