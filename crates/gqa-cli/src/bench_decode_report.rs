@@ -39,12 +39,12 @@ impl Report<'_> {
         // first storage's cache.
         let caches = args.caches();
         let first = |r: &Row| r.cache == caches[0];
-        let mut fits: Vec<(String, Option<Fit>)> = caches
+        let gpu_fits: Vec<Option<Fit>> = caches
             .iter()
-            .map(|&c| (format!("GPU {c}"), fit(&points(&|r| r.gpu.as_ref().filter(|_| r.cache == c).map(|g| g.step)))))
+            .map(|&c| fit(&points(&|r| r.gpu.as_ref().filter(|_| r.cache == c).map(|g| g.step))))
             .collect();
-        fits.push(("CPU".into(), fit(&points(&|r| first(r).then_some(r.cpu)))));
-        fits.push(("oracle".into(), fit(&points(&|r| r.oracle.filter(|_| first(r))))));
+        let cpu_fit = fit(&points(&|r| first(r).then_some(r.cpu)));
+        let oracle_fit = fit(&points(&|r| r.oracle.filter(|_| first(r))));
         let (shape, options) = args.described(sweep);
         let checked = rows.iter().all(|r| r.check.checked());
         let meta = crate::meta::report_on(self.described.clone(), info, shape, options, checked);
@@ -60,17 +60,16 @@ impl Report<'_> {
         };
         if args.json {
             let table: Vec<_> = rows.iter().map(|r| self.json_row(r)).collect();
-            let gpu_fits: serde_json::Map<_, _> =
-                caches.iter().zip(&fits).map(|(c, (_, f))| (c.name().to_string(), json!(fit_json(f)))).collect();
-            let n = fits.len();
+            let by_cache: serde_json::Map<_, _> =
+                caches.iter().zip(&gpu_fits).map(|(c, f)| (c.name().to_string(), json!(fit_json(f)))).collect();
             let mut doc = json!({
                 "rows": table,
                 "cpu_layer": crate::cpu_layer::describe(),
                 "fit": {
-                    "gpu": fit_json(&fits[0].1),
-                    "gpu_by_cache": gpu_fits,
-                    "cpu": fit_json(&fits[n - 2].1),
-                    "oracle": fit_json(&fits[n - 1].1),
+                    "gpu": fit_json(&gpu_fits[0]),
+                    "gpu_by_cache": by_cache,
+                    "cpu": fit_json(&cpu_fit),
+                    "oracle": fit_json(&oracle_fit),
                 },
             });
             let m = doc.as_object_mut().expect("a JSON object");
@@ -120,6 +119,8 @@ impl Report<'_> {
         } else {
             self.print_cpu_table(b);
         }
+        let gpu_names = caches.iter().map(|c| format!("GPU {c}"));
+        let fits = gpu_names.zip(gpu_fits).chain([("CPU".into(), cpu_fit), ("oracle".into(), oracle_fit)]);
         for (who, f) in fits {
             if let Some(f) = f {
                 println!(
