@@ -40,8 +40,10 @@ pub mod config;
 pub mod constraint;
 pub mod dropout;
 pub mod error;
+pub mod extensions;
 pub mod initializer;
 mod keras_object;
+pub mod kerashub;
 pub mod kernels;
 pub mod kv_cache;
 pub mod limits;
@@ -61,6 +63,7 @@ pub use cache_storage::{CacheStorage, Quantization};
 pub use config::{GqaConfig, UnknownKeys};
 pub use constraint::Constraint;
 pub use error::{GqaError, Result};
+pub use extensions::{AttentionExtensions, ExtensionWeights};
 pub use initializer::{Distribution, FanMode, Initializer};
 pub use kernels::texture::{TextureShape, row_texels};
 pub use kernels::{
