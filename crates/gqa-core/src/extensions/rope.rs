@@ -99,7 +99,7 @@ pub struct Rope {
 impl Rope {
     /// A rope over all `head_dim` features (which must be even: KerasHub refuses odd ones).
     pub fn new(head_dim: usize, frequencies: RopeFrequencies, layout: RopeLayout) -> Result<Self, GqaError> {
-        if head_dim % 2 != 0 {
+        if !head_dim.is_multiple_of(2) {
             return Err(GqaError::InvalidConfigValue {
                 what: "head_dim".into(),
                 reason: format!("rotary embedding needs an even number of features, got {head_dim}"),
@@ -117,7 +117,7 @@ impl Rope {
         layout: RopeLayout,
     ) -> Result<Self, GqaError> {
         let bad = |reason: String| GqaError::InvalidConfigValue { what: "rotary embedding".into(), reason };
-        if rotary_dim == 0 || rotary_dim % 2 != 0 || rotary_dim > head_dim {
+        if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) || rotary_dim > head_dim {
             return Err(bad(format!("rotated features {rotary_dim} must be even, > 0 and <= head_dim {head_dim}")));
         }
         if layout == RopeLayout::Interleaved && rotary_dim != head_dim {
