@@ -1,7 +1,8 @@
 //! A call's options as a file records them: the safetensors metadata key `call` holds a JSON object
 //! with any of `use_causal_mask` (bool), `causal_alignment` (`"top-left"` / `"bottom-right"`),
 //! `masked_rows` (`"zeros"` / `"keras-default"`), `return_attention_scores` (bool), `training`
-//! (bool) and `seed` (the dropout seed, an integer or null). `gqa run` writes every one of them into
+//! (bool), `seed` (the dropout seed, an integer or null) and, for KerasHub layers,
+//! `cache_update_index` (an integer or null). `gqa run` writes every one of them into
 //! its output file; `tools/keras_fixtures.py` writes `use_causal_mask` into the fixtures (which hold
 //! a layer, its inputs and Keras' output in one file). A file's inputs and its `call` together say
 //! which call produced its outputs, so `gqa run` applies the recorded options unless a flag
@@ -45,6 +46,9 @@ pub struct CallRecord {
     pub training: Option<bool>,
     /// `seed`: the dropout seed of the call (`null` is the same as absent).
     pub seed: Option<u64>,
+    /// `cache_update_index`: the cache slot a KerasHub layer's cached call writes at (`null` is
+    /// the same as absent); a `GroupQueryAttention` call has none.
+    pub cache_update_index: Option<usize>,
 }
 
 /// The name of an alignment in the file (`top-left`, `bottom-right`).
@@ -106,10 +110,16 @@ impl CallRecord {
                         v => Some(v.as_u64().ok_or_else(|| wrong("a non-negative integer or null"))?),
                     }
                 }
+                "cache_update_index" => {
+                    record.cache_update_index = match v {
+                        Value::Null => None,
+                        v => Some(v.as_u64().ok_or_else(|| wrong("a non-negative integer or null"))? as usize),
+                    }
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown call option {other:?} (known: use_causal_mask, causal_alignment, masked_rows, \
-                         return_attention_scores, training, seed)"
+                         return_attention_scores, training, seed, cache_update_index)"
                     )));
                 }
             }
@@ -126,6 +136,7 @@ impl CallRecord {
             return_attention_scores: Some(options.return_attention_scores),
             training: Some(options.training),
             seed: options.dropout_seed,
+            cache_update_index: None,
         }
     }
 
@@ -144,6 +155,7 @@ impl CallRecord {
         put("return_attention_scores", self.return_attention_scores.map(Value::Bool));
         put("training", self.training.map(Value::Bool));
         put("seed", self.seed.map(|s| json!(s)).or(self.training.map(|_| Value::Null)));
+        put("cache_update_index", self.cache_update_index.map(|i| json!(i)));
         Value::Object(m).to_string()
     }
 

@@ -68,6 +68,16 @@ pub enum IoError {
         /// The `class_name` found.
         found: String,
     },
+    /// The file's `class_name` metadata names a class this crate cannot load as asked.
+    #[error("{file}: class {found:?}: {expected}")]
+    UnknownClass {
+        /// The file.
+        file: String,
+        /// The class named (`none` when the metadata names none).
+        found: String,
+        /// What was expected, with the supported classes.
+        expected: String,
+    },
     /// No GroupQueryAttention layer (of the wanted name) is in the file.
     #[error("{file}: no GroupQueryAttention layer{} found; layers found: {found:?}", wanted.as_ref().map(|w| format!(" named {w:?}")).unwrap_or_default())]
     LayerNotFound {
