@@ -1,6 +1,6 @@
 // The masked softmax of softmax_masked.wgsl with its row reductions done by subgroup operations:
 // the same semantics (Keras' replace-then-zero masking, the fully-masked-row policy, NaN
-// propagation), the same grid (one workgroup of 64 per (b, u, t) row), the same per-element work;
+// propagation, the soft cap and the sinks), the same grid (one workgroup of 64 per (b, u, t) row), the same per-element work;
 // only the max / any-visible / sum reductions differ. Compiled only where the device has
 // wgpu::Features::SUBGROUP.
 //
@@ -22,6 +22,8 @@
 
 @group(0) @binding(1) var<storage, read> masks: array<u32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>; // (B, Nq, T, S)
+// Each query head's sink logit (params.sinks = 1): one more term of every row's denominator.
+@group(0) @binding(3) var<storage, read> sinks: array<f32>;
 
 const WG: u32 = 64u;
 const MASKED: f32 = -1.0e9;
@@ -52,7 +54,7 @@ fn main(
     var any_visible = 0u;
     for (var s = lid; s < s_len; s += WG) {
         if visible(b, u, t, s) {
-            mx = max(mx, probs[row + s]);
+            mx = max(mx, soft_capped(probs[row + s]));
             any_visible = 1u;
         }
     }
@@ -69,11 +71,14 @@ fn main(
         row_max = max(row_max, sg_max[i]);
         row_visible = max(row_visible, sg_seen[i]);
     }
+    if params.sinks == 1u {
+        row_max = max(row_max, sinks[u]);
+    }
 
     var sum = 0.0;
     for (var s = lid; s < s_len; s += WG) {
         if visible(b, u, t, s) {
-            sum += exp(probs[row + s] - row_max);
+            sum += exp(soft_capped(probs[row + s]) - row_max);
         }
     }
     let sub_sum = subgroupAdd(sum);
@@ -82,6 +87,9 @@ fn main(
     }
     workgroupBarrier();
     var total = 0.0;
+    if params.sinks == 1u {
+        total = exp(sinks[u] - row_max);
+    }
     for (var i = 0u; i < sg_count; i++) {
         total += sg_sum[i];
     }
@@ -94,7 +102,7 @@ fn main(
                 p = 1.0 / f32(s_len);
             }
         } else if visible(b, u, t, s) {
-            p = exp(probs[row + s] - row_max) * inv;
+            p = exp(soft_capped(probs[row + s]) - row_max) * inv;
         }
         probs[row + s] = p;
     }

@@ -83,7 +83,8 @@ fn visible_bits(b_global: u32, items: LaneItems, s0: u32, j0: u32, n: u32) -> u3
         let shift = vec4<i32>(params.causal_shift);
         let pos_lo = vec4<i32>(items.t_lo) + shift;
         let pos_hi = vec4<i32>(items.t_hi) + shift;
-        let w = vec4<i32>(i32(params.window));
+        let behind = vec4<i32>(i32(params.window_behind));
+        let ahead = vec4<i32>(i32(params.window_ahead));
         for (var kk = 0u; kk < 4u; kk++) {
             let s = vec4<i32>(i32(s0 + j0 + kk));
             var lo = vec4<bool>(true);
@@ -93,8 +94,8 @@ fn visible_bits(b_global: u32, items: LaneItems, s0: u32, j0: u32, n: u32) -> u3
                 hi = s <= pos_hi;
             }
             if (f & 32u) != 0u {
-                lo = lo & (abs(pos_lo - s) < w);
-                hi = hi & (abs(pos_hi - s) < w);
+                lo = lo & (pos_lo - s <= behind) & (s - pos_lo <= ahead);
+                hi = hi & (pos_hi - s <= behind) & (s - pos_hi <= ahead);
             }
             vis &= ~((~(bits_of(lo) | (bits_of(hi) << 4u)) & 0xffu) << (8u * kk));
         }
@@ -161,13 +162,14 @@ fn scaled4(a0: f32, a1: f32, a2: f32, a3: f32) -> vec4<f32> {
 fn keys_seen(first_t: u32, last_t: u32) -> vec2<u32> {
     let f = params.mask_flags;
     let s_len = i32(params.s_len);
-    let w = i32(params.window);
+    let behind = i32(params.window_behind);
+    let ahead = i32(params.window_ahead);
     let causal = (f & 16u) != 0u;
     let windowed = (f & 32u) != 0u;
     let first = i32(first_t) + params.causal_shift;
     let last = i32(last_t) + params.causal_shift;
     // Row pos sees keys [lo(pos), hi(pos)) under the causal and window parts, both nondecreasing in
-    // pos, and consecutive rows' ranges overlap or touch (lo(pos + 1) <= hi(pos) for a window >= 1).
+    // pos, and consecutive rows' ranges overlap or touch (lo(pos + 1) <= hi(pos): behind + ahead >= 0).
     // The union of the rows' ranges is [lo(first), hi(last)).
     var lo_first = 0;
     var hi_last = s_len;
@@ -175,8 +177,8 @@ fn keys_seen(first_t: u32, last_t: u32) -> vec2<u32> {
         hi_last = min(hi_last, last + 1);
     }
     if windowed {
-        lo_first = max(lo_first, first - w + 1);
-        hi_last = min(hi_last, last + w);
+        lo_first = max(lo_first, first - behind);
+        hi_last = min(hi_last, last + ahead + 1);
     }
     let lo = clamp(lo_first, 0, s_len);
     let hi = clamp(hi_last, lo, s_len);

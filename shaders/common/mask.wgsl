@@ -27,7 +27,7 @@ fn visible(b: u32, u: u32, t: u32, s: u32) -> bool {
     if (f & 16u) != 0u && i32(s) > pos {
         return false;
     }
-    if (f & 32u) != 0u && abs(pos - i32(s)) >= i32(params.window) {
+    if (f & 32u) != 0u && (pos - i32(s) > i32(params.window_behind) || i32(s) - pos > i32(params.window_ahead)) {
         return false;
     }
     return true;

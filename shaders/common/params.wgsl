@@ -14,7 +14,7 @@ struct Params {
     scale: f32,
     mask_flags: u32,
     causal_shift: i32,
-    window: u32,
+    window_behind: u32,
     am_stride_b: u32,
     am_stride_h: u32,
     am_stride_t: u32,
@@ -42,8 +42,16 @@ struct Params {
     append_rows: u32,
     append_src_row: u32,
     append_dst_row: u32,
-    _pad: u32,
-    _pad2: u32,
+    window_ahead: u32,
+    soft_cap: f32,
+    sinks: u32,
+    position_rows: u32,
+    position_heads: u32,
+    rope_row_base: u32,
+    rope_half: u32,
+    position_flags: u32,
+    norm_epsilon: f32,
+    position_len: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -76,8 +76,8 @@ pub use options::{CallOptions, CausalAlignment, MaskedRows};
 pub use output::ForwardOutput;
 pub use params::Params;
 pub use plan::{
-    AttentionRoute, BufferId, BufferRole, BufferSpec, Chunking, CopySpec, MaskOffsets, Pass, Plan, ProjectionRoute,
-    Route, Step, ValueCheck,
+    AttentionRoute, BufferId, BufferRole, BufferSpec, Chunking, CopySpec, ExtensionWeight, MaskOffsets, Pass, Plan,
+    ProjectionRoute, Route, Step, ValueCheck,
 };
 pub use problem::{BroadcastStrides, DropoutSpec, MaskSpec, MaskValues, Problem};
 pub use regularizer::Regularizer;

@@ -16,8 +16,19 @@ pub mod mask_flags {
     pub const KEY: u32 = 8;
     /// Causal: key `j` visible iff `j <= i + causal_shift`.
     pub const CAUSAL: u32 = 16;
-    /// Sliding window: visible iff `|i + causal_shift - j| < window`.
+    /// Window band: visible iff `p - j <= window_behind` and `j - p <= window_ahead`, with
+    /// `p = i + causal_shift`.
     pub const WINDOW: u32 = 32;
+}
+
+/// Bits of [`Params::position_flags`].
+pub mod position_flags {
+    /// RMS-normalize each head with the bound scale first.
+    pub const NORM: u32 = 1;
+    /// The norm multiplies by `1 + scale` (else `scale`).
+    pub const ONE_PLUS_SCALE: u32 = 2;
+    /// Store the rotated halves interleaved (`out[2i] = y[i]`, `out[2i + 1] = y[i + H/2]`).
+    pub const INTERLEAVED: u32 = 4;
 }
 
 /// Bits of [`Params::matmul_flags`].
@@ -30,7 +41,7 @@ pub mod matmul_flags {
 
 /// Shader parameters, one instance per dispatch, bound as a uniform at `@group(0) @binding(0)`.
 ///
-/// All fields are 4 bytes; the struct is 176 bytes (a multiple of 16, as uniforms need).
+/// All fields are 4 bytes; the struct is 208 bytes (a multiple of 16, as uniforms need).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Default)]
 pub struct Params {
@@ -62,8 +73,8 @@ pub struct Params {
     pub mask_flags: u32,
     /// Query position shift for causal and window (0 top-left, S - T bottom-right).
     pub causal_shift: i32,
-    /// Sliding window width (used with [`mask_flags::WINDOW`]).
-    pub window: u32,
+    /// Keys at most this far before the query's position are visible (with [`mask_flags::WINDOW`]).
+    pub window_behind: u32,
     /// Attention mask stride along B (elements; 0 when broadcast).
     pub am_stride_b: u32,
     /// Attention mask stride along Nq.
@@ -120,15 +131,34 @@ pub struct Params {
     pub append_src_row: u32,
     /// [`crate::Kernel::AppendToCache`]: the cache row it goes to (`b * capacity + slot`).
     pub append_dst_row: u32,
-    /// Padding to 176 bytes.
-    pub _pad: u32,
-    /// Padding.
-    pub _pad2: u32,
+    /// Keys at most this far after the query's position are visible (with
+    /// [`mask_flags::WINDOW`]; at most 2^30, which no position reaches).
+    pub window_ahead: u32,
+    /// The logit soft cap `cap · tanh(s / cap)` on the scaled scores (0: none).
+    pub soft_cap: f32,
+    /// 1 when each query head's sink logit (bound beside the probabilities) joins the softmax's
+    /// denominator.
+    pub sinks: u32,
+    /// [`crate::Kernel::Position`]: rows of the projection it processes.
+    pub position_rows: u32,
+    /// [`crate::Kernel::Position`]: heads per row (Nq or Nkv).
+    pub position_heads: u32,
+    /// [`crate::Kernel::Position`]: the rotary table's row of each sequence's first row.
+    pub rope_row_base: u32,
+    /// [`crate::Kernel::Position`]: pairs rotated per head (R / 2; 0: no rotation).
+    pub rope_half: u32,
+    /// [`crate::Kernel::Position`]: [`position_flags`].
+    pub position_flags: u32,
+    /// [`crate::Kernel::Position`]: the norm's epsilon.
+    pub norm_epsilon: f32,
+    /// [`crate::Kernel::Position`]: rows per sequence (T for queries, the key rows for keys): row
+    /// `r` sits at table row `r % position_len + rope_row_base`.
+    pub position_len: u32,
 }
 
 impl Params {
     /// Field names in declaration order with their byte offsets, for checking the WGSL twin.
-    pub const FIELDS: [(&'static str, usize); 44] = [
+    pub const FIELDS: [(&'static str, usize); 52] = [
         ("m", 0),
         ("n", 4),
         ("k", 8),
@@ -143,7 +173,7 @@ impl Params {
         ("scale", 44),
         ("mask_flags", 48),
         ("causal_shift", 52),
-        ("window", 56),
+        ("window_behind", 56),
         ("am_stride_b", 60),
         ("am_stride_h", 64),
         ("am_stride_t", 68),
@@ -171,8 +201,16 @@ impl Params {
         ("append_rows", 156),
         ("append_src_row", 160),
         ("append_dst_row", 164),
-        ("_pad", 168),
-        ("_pad2", 172),
+        ("window_ahead", 168),
+        ("soft_cap", 172),
+        ("sinks", 176),
+        ("position_rows", 180),
+        ("position_heads", 184),
+        ("rope_row_base", 188),
+        ("rope_half", 192),
+        ("position_flags", 196),
+        ("norm_epsilon", 200),
+        ("position_len", 204),
     ];
 }
 
@@ -183,7 +221,7 @@ mod tests {
 
     #[test]
     fn field_table_matches_rust_layout() {
-        assert_eq!(size_of::<Params>(), 176);
+        assert_eq!(size_of::<Params>(), 208);
         assert_eq!(offset_of!(Params, scale), 44);
         assert_eq!(offset_of!(Params, causal_shift), 52);
         assert_eq!(offset_of!(Params, masked_rows), 92);
@@ -193,7 +231,8 @@ mod tests {
         assert_eq!(offset_of!(Params, check_vec4s), 140);
         assert_eq!(offset_of!(Params, pack_cols), 152);
         assert_eq!(offset_of!(Params, append_dst_row), 164);
-        assert_eq!(offset_of!(Params, _pad2), 172);
+        assert_eq!(offset_of!(Params, soft_cap), 172);
+        assert_eq!(offset_of!(Params, position_len), 204);
         for w in Params::FIELDS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + 4, "{:?}", w);
         }

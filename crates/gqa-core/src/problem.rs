@@ -3,6 +3,7 @@
 
 use crate::config::GqaConfig;
 use crate::error::GqaError;
+use crate::extensions::{AttentionExtensions, KeyBand, KeyWindow};
 use crate::options::{CallOptions, CausalAlignment, MaskedRows};
 use crate::tensor::Mask;
 
@@ -36,6 +37,9 @@ pub struct MaskSpec {
     pub causal: Option<CausalAlignment>,
     /// Sliding window width.
     pub window: Option<usize>,
+    /// The extensions' window, as a band around each query's position (see
+    /// [`Problem::with_extensions`]).
+    pub band: Option<KeyBand>,
     /// Shift of the query position: 0 top-left, S - T bottom-right (query `i` sits at `i + shift`).
     pub query_shift: i64,
 }
@@ -49,6 +53,16 @@ impl MaskSpec {
             || self.key
             || self.causal.is_some()
             || self.window.is_some()
+            || self.band.is_some()
+    }
+
+    /// The keys the window parts leave visible around each query's position: Keras' sliding
+    /// window and the extensions' window together.
+    pub fn key_band(&self) -> Option<KeyBand> {
+        match (self.window.map(KeyBand::keras), self.band) {
+            (Some(a), Some(b)) => Some(a.intersect(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -112,6 +126,9 @@ pub struct Problem {
     pub return_scores: bool,
     /// Dropout, when training with a positive rate.
     pub dropout: Option<DropoutSpec>,
+    /// RoPE, QK-norm, score scale, soft cap, sinks and window of the layer (none for Keras'
+    /// `GroupQueryAttention`; see [`Problem::with_extensions`]).
+    pub extensions: AttentionExtensions,
 }
 
 fn rank3(op: &'static str, tensor: &str, shape: &[usize]) -> Result<(usize, usize, usize), GqaError> {
@@ -199,6 +216,7 @@ impl Problem {
                 key: options.key_mask.is_some(),
                 causal: options.use_causal_mask.then_some(options.causal_alignment),
                 window: config.sliding_window,
+                band: None,
                 query_shift,
             },
             mask_values: MaskValues {
@@ -210,7 +228,34 @@ impl Problem {
             masked_rows: options.masked_rows,
             return_scores: options.return_attention_scores,
             dropout,
+            extensions: AttentionExtensions::default(),
         })
+    }
+
+    /// This problem for a layer with `extensions`. Query row `t` sits at position
+    /// `t + mask.query_shift` and key row `s` at `s` (RoPE and the window use them); the
+    /// bidirectional window (by row) needs the shift to be 0, and dropout is refused (the
+    /// extensions' layers run inference only).
+    pub fn with_extensions(mut self, extensions: &AttentionExtensions) -> Result<Self, GqaError> {
+        extensions.validate(self.head_dim)?;
+        if matches!(extensions.window, Some(KeyWindow::Centered(_))) && self.mask.query_shift != 0 {
+            return Err(GqaError::IncompatibleOptions(format!(
+                "the bidirectional window counts by query row: it needs query positions from 0 (T = {}, S = {})",
+                self.target_len, self.source_len
+            )));
+        }
+        if extensions.rope.is_some() && self.mask.query_shift < 0 {
+            return Err(GqaError::IncompatibleOptions(format!(
+                "RoPE needs query positions from 0: bottom-right alignment with T = {} > S = {} puts them before 0",
+                self.target_len, self.source_len
+            )));
+        }
+        if extensions.any() && self.dropout.is_some() {
+            return Err(GqaError::IncompatibleOptions("dropout with attention extensions".into()));
+        }
+        self.mask.band = extensions.window.map(|w| w.band());
+        self.extensions = extensions.clone();
+        Ok(self)
     }
 
     /// R = Nq / Nkv.
@@ -218,9 +263,9 @@ impl Problem {
         self.num_query_heads / self.num_kv_heads
     }
 
-    /// `1 / sqrt(H)`.
+    /// The score scale: `1 / sqrt(H)`, or what the extensions say.
     pub fn scale(&self) -> f64 {
-        1.0 / (self.head_dim as f64).sqrt()
+        self.extensions.scale.value(self.head_dim)
     }
 
     /// Elements of the output (B, T, Dq).

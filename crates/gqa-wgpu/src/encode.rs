@@ -178,6 +178,13 @@ impl Recording {
                     bytemuck::cast_slice(plan.mask_words()),
                     "gqa masks",
                 ),
+                (None, BufferId::RopeTable, _) => ctx.pool.constant(
+                    device,
+                    &ctx.queue,
+                    wgpu::BufferUsages::STORAGE,
+                    bytemuck::cast_slice(plan.rope_table()),
+                    "gqa rotary table",
+                ),
                 (None, id, BufferRole::Weight) => {
                     weights.buffer(device, &ctx.queue, id).ok_or_else(|| GpuError::Buffer {
                         op: OP.into(),

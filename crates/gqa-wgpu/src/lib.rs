@@ -96,7 +96,7 @@ pub use error::GpuError;
 pub use kv_cache::KvCache;
 #[cfg(feature = "io")]
 pub use layer::LoadError;
-pub use layer::{GqaLayer, WarmCall, WarmUpHandle};
+pub use layer::{GqaLayer, KerasHubLayer, WarmCall, WarmUpHandle};
 pub use polling::AsyncPolling;
 pub use pool::{DEFAULT_POOL_BUDGET, DEFAULT_POOL_MAX_BUFFERS, PoolStats};
 pub use runtime_dir::{RuntimeDir, quiet_mesa_runtime_dir};

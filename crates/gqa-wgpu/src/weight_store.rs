@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use gqa_core::{BufferId, Dense, GqaConfig, HostTensor, LayerDims, Limits, Precision, TextureShape, Tuning, Weights};
+use gqa_core::{
+    BufferId, Dense, ExtensionWeight, ExtensionWeights, GqaConfig, HostTensor, LayerDims, Limits, Precision,
+    TextureShape, Tuning, Weights,
+};
 
 use crate::context::GpuContext;
 use crate::matrix_texture::MatrixTexture;
@@ -64,6 +67,25 @@ impl WeightStore {
             store.upload_texture(device, queue, d, shape, data);
         }
         store
+    }
+
+    /// Uploads the attention extensions' weights (f32, whatever the layer's precision), replacing
+    /// any uploaded before.
+    pub(crate) fn upload_extensions(&mut self, ctx: &GpuContext, weights: &ExtensionWeights) {
+        let entries = [
+            (ExtensionWeight::QueryNorm, &weights.query_norm),
+            (ExtensionWeight::KeyNorm, &weights.key_norm),
+            (ExtensionWeight::Sinks, &weights.sinks),
+        ];
+        for (which, tensor) in entries {
+            let id = BufferId::ExtensionWeight(which);
+            self.buffers.remove(&id);
+            if let Some(t) = tensor {
+                let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+                let bytes = bytemuck::cast_slice(t.data());
+                self.buffers.insert(id, upload(&ctx.device, &ctx.queue, &format!("gqa weight {id}"), bytes, usage));
+            }
+        }
     }
 
     /// Bytes of device memory the weights take.

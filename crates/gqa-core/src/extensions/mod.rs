@@ -82,11 +82,49 @@ impl KeyWindow {
         }
     }
 
+    /// The window as a band around the query's position (Centered: around its row, the same at
+    /// position offset 0).
+    pub fn band(&self) -> KeyBand {
+        match *self {
+            KeyWindow::Symmetric(w) => KeyBand { behind: w.saturating_sub(1), ahead: w.saturating_sub(1) },
+            KeyWindow::Lookback(w) => KeyBand { behind: w, ahead: usize::MAX },
+            KeyWindow::Centered(w) => KeyBand { behind: w - w / 2 - 1, ahead: w / 2 },
+        }
+    }
+
     /// The window's size.
     pub fn size(&self) -> usize {
         match *self {
             KeyWindow::Symmetric(w) | KeyWindow::Lookback(w) | KeyWindow::Centered(w) => w,
         }
+    }
+}
+
+/// Key slots `j` visible from a query at position `p`: `p - j <= behind` and `j - p <= ahead`
+/// (`usize::MAX`: unbounded). Keras' `sliding_window` W is the band (W - 1, W - 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyBand {
+    /// Keys at most this far before the query.
+    pub behind: usize,
+    /// Keys at most this far after the query.
+    pub ahead: usize,
+}
+
+impl KeyBand {
+    /// Keras' `sliding_window` of `size`: `|p - j| < size`.
+    pub fn keras(size: usize) -> Self {
+        Self { behind: size.saturating_sub(1), ahead: size.saturating_sub(1) }
+    }
+
+    /// The keys both bands let through.
+    pub fn intersect(self, other: Self) -> Self {
+        Self { behind: self.behind.min(other.behind), ahead: self.ahead.min(other.ahead) }
+    }
+
+    /// Whether a query at `position` sees key `j`.
+    pub fn sees(&self, position: i64, j: i64) -> bool {
+        let d = position - j;
+        (d >= 0 && d.unsigned_abs() <= self.behind as u64) || (d < 0 && d.unsigned_abs() <= self.ahead as u64)
     }
 }
 
@@ -161,6 +199,12 @@ impl AttentionExtensions {
         Ok(())
     }
 
+    /// Whether the logits need the separate attention passes (the soft cap and the sinks are
+    /// implemented in the masked softmax pass only).
+    pub fn needs_separate_passes(&self) -> bool {
+        self.soft_cap.is_some() || self.sinks
+    }
+
     /// Applies the soft cap (if any) to a scaled score.
     pub fn cap(&self, score: f64) -> f64 {
         match self.soft_cap {
@@ -221,6 +265,16 @@ mod tests {
         let w = KeyWindow::Centered(4);
         let seen: Vec<usize> = (0..8).filter(|&j| w.sees(3, 99, j)).collect();
         assert_eq!(seen, [2, 3, 4, 5]);
+        // Each window agrees with its band (Centered at position = row).
+        for w in [KeyWindow::Symmetric(3), KeyWindow::Lookback(3), KeyWindow::Centered(4), KeyWindow::Centered(5)] {
+            let band = w.band();
+            for p in 0..12usize {
+                for j in 0..12usize {
+                    assert_eq!(w.sees(p, p, j), band.sees(p as i64, j as i64), "{w:?} p {p} j {j}");
+                }
+            }
+        }
+        assert_eq!(KeyBand::keras(4).intersect(KeyWindow::Lookback(2).band()), KeyBand { behind: 2, ahead: 3 });
     }
 
     #[test]

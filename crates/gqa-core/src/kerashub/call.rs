@@ -218,6 +218,21 @@ impl<'a> KerasHubCall<'a> {
     }
 }
 
+impl KerasHubCall<'_> {
+    /// The options of the same computation as a `GroupQueryAttention` call of the layer's
+    /// [`KerasHubConfig::config`] with its extensions on `query = value = input` (uncached calls):
+    /// the attention mask as given, no causal flag (KerasHub's decoders pass causality in the mask),
+    /// query positions from 0, and the masked-row policy the class follows
+    /// ([`KerasHubClass::fused_on_jax`]: the others give zero weights on every backend).
+    pub fn forward_options(&self, class: KerasHubClass) -> crate::options::CallOptions {
+        crate::options::CallOptions {
+            attention_mask: self.attention_mask.cloned(),
+            masked_rows: if class.fused_on_jax() { self.masked_rows } else { MaskedRows::Zeros },
+            ..Default::default()
+        }
+    }
+}
+
 /// What a call returns: the output (B, T, D) and, for cached calls, the updated cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KerasHubOutput {

@@ -20,6 +20,7 @@ pub mod decode;
 pub mod fused;
 pub mod matmul;
 pub mod pack_texture;
+pub mod position;
 mod precision;
 pub mod quantized;
 pub mod separate;
@@ -85,10 +86,12 @@ pub enum Kernel {
     CacheAttention(CacheAttention),
     /// A cached call's new keys and values quantized into the cache ([`quantized`]).
     AppendToCache(crate::cache_storage::Quantization),
+    /// QK-norm and RoPE on projected queries or keys, in place ([`position`]).
+    Position(Precision),
 }
 
 /// Each family's list of its kernels, kept in the family's file next to its spec.
-const FAMILIES: [&[Kernel]; 8] = [
+const FAMILIES: [&[Kernel]; 9] = [
     matmul::KERNELS,
     separate::KERNELS,
     fused::KERNELS,
@@ -97,6 +100,7 @@ const FAMILIES: [&[Kernel]; 8] = [
     check_values::KERNELS,
     pack_texture::KERNELS,
     quantized::KERNELS,
+    position::KERNELS,
 ];
 
 /// How many kernels the families list together (the length of [`Kernel::ALL`]).
@@ -146,6 +150,7 @@ impl Kernel {
             Kernel::PackTexture => pack_texture::SPEC,
             Kernel::CacheAttention(c) => c.spec(),
             Kernel::AppendToCache(q) => quantized::append(q),
+            Kernel::Position(precision) => position::spec(precision),
         }
     }
 
@@ -304,7 +309,7 @@ mod tests {
         all.extend(operands().map(DecodeAttention));
         all.extend(lanes().map(Softmax));
         for p in precisions() {
-            all.extend([Logits(p), AttendValues(p), ReduceSplits(p)]);
+            all.extend([Logits(p), AttendValues(p), ReduceSplits(p), Position(p)]);
             all.extend(fused_outputs().map(|output| FusedAttention { precision: p, output }));
         }
         for k in &all {
@@ -320,7 +325,8 @@ mod tests {
                 | CheckValues
                 | PackTexture
                 | CacheAttention(_)
-                | AppendToCache(_) => {}
+                | AppendToCache(_)
+                | Position(_) => {}
             }
         }
         all

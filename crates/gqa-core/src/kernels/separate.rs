@@ -52,10 +52,12 @@ pub fn logits(precision: Precision) -> KernelSpec {
 }
 
 /// The masked softmax over each row of the logits, in place (Keras' replace-then-zero semantics,
-/// fully masked rows per the policy): one workgroup of 64 per (b, u, t) row.
+/// fully masked rows per the policy; the soft cap on the logits first, and the sinks in the
+/// denominator, where the params say): one workgroup of 64 per (b, u, t) row. Bindings: masks,
+/// probabilities, sink logits (Nq f32; the masks in their place without sinks).
 pub fn softmax(lanes: Lanes) -> KernelSpec {
-    let snippets = &["common/params.wgsl", "common/mask.wgsl"];
-    let bindings = &[Access::Read, Access::ReadWrite];
+    let snippets = &["common/params.wgsl", "common/mask.wgsl", "common/logit.wgsl"];
+    let bindings = &[Access::Read, Access::ReadWrite, Access::Read];
     match lanes {
         Lanes::Workgroup => KernelSpec {
             name: "softmax_masked",

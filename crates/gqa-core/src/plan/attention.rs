@@ -2,11 +2,12 @@
 
 use super::buffers::scores_in_probs;
 use super::emit::{ChunkCall, copy, pack, tiled, tiles};
-use super::resources::{BufferId, BufferSpec};
+use super::resources::{BufferId, BufferSpec, ExtensionWeight};
 use super::select::{AttentionRoute, ValueCheck};
 use super::steps::{Pass, Step};
 use crate::kernels::{Kernel, check_values, fused};
 use crate::params::Params;
+use crate::problem::Problem;
 
 /// Pushes the attention's steps of the chunk along `route`; returns the textures it packs the
 /// projections into.
@@ -169,6 +170,11 @@ fn block(
     }));
 }
 
+/// The sink logits the softmax reads, or (bound in their place without sinks) the masks.
+fn sinks(p: &Problem) -> BufferId {
+    if p.extensions.sinks { BufferId::ExtensionWeight(ExtensionWeight::Sinks) } else { BufferId::Masks }
+}
+
 /// Logits, softmax and weighted values per attention chunk of (b, u) rows and queries, with the
 /// chunk's scores copied out where they are requested and the probabilities cannot hold them all.
 fn unfused(call: &ChunkCall<'_>, [logits, softmax, attend_values]: [Kernel; 3], steps: &mut Vec<Step>) {
@@ -194,7 +200,7 @@ fn unfused(call: &ChunkCall<'_>, [logits, softmax, attend_values]: [Kernel; 3], 
                 kernel: softmax,
                 workgroups: [tc as u32, n32, 1],
                 params,
-                bindings: vec![BufferId::Masks, BufferId::Probs],
+                bindings: vec![BufferId::Masks, BufferId::Probs, sinks(p)],
             }));
             if copy_scores {
                 let first_row = (call.b0 * p.num_query_heads + bu0) as u64;

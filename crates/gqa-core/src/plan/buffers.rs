@@ -4,7 +4,7 @@
 
 use super::chunk::Chunking;
 use super::masks::MaskOffsets;
-use super::resources::{BufferId, BufferRole, BufferSpec};
+use super::resources::{BufferId, BufferRole, BufferSpec, ExtensionWeight};
 use super::select::Route;
 use crate::error::GqaError;
 use crate::kernels::check_values;
@@ -51,6 +51,18 @@ pub(crate) fn list(
     }
     add(BufferId::Value, b_all * s_in * p.value_dim as u64, BufferRole::Input);
     add(BufferId::Masks, MaskOffsets::of(p).words() as u64, BufferRole::Input);
+    let ext = &p.extensions;
+    if ext.rope.is_some() || ext.qk_norm.is_some() {
+        let table = super::positions::table(p).len() as u64;
+        add(BufferId::RopeTable, table, BufferRole::Input);
+    }
+    if ext.qk_norm.is_some() {
+        add(BufferId::ExtensionWeight(ExtensionWeight::QueryNorm), h, BufferRole::Weight);
+        add(BufferId::ExtensionWeight(ExtensionWeight::KeyNorm), h, BufferRole::Weight);
+    }
+    if ext.sinks {
+        add(BufferId::ExtensionWeight(ExtensionWeight::Sinks), nq, BufferRole::Weight);
+    }
     for d in Dense::ALL {
         if d == Dense::Gate && !p.use_gate {
             continue;

@@ -6,12 +6,14 @@
 use super::attention;
 use super::buffers::{dense_matrix, texture_spec};
 use super::chunk::Chunking;
-use super::resources::{BufferId, BufferRole, BufferSpec};
+use super::positions;
+use super::resources::{BufferId, BufferRole, BufferSpec, ExtensionWeight};
 use super::select::Route;
 use super::steps::{CopySpec, Pass, Step};
-use crate::kernels::{Kernel, Operands};
+use crate::extensions::{NormScale, RopeLayout};
+use crate::kernels::{Kernel, Operands, Precision};
 use crate::kv_cache::CacheUpdate;
-use crate::params::{Params, matmul_flags};
+use crate::params::{Params, matmul_flags, position_flags};
 use crate::problem::Problem;
 use crate::weights::Dense;
 
@@ -36,6 +38,8 @@ pub(crate) struct ChunkCall<'a> {
     pub(crate) kv: [BufferId; 2],
     /// Rows of key and value the chunk projects.
     pub(crate) rows_s: usize,
+    /// The storage precision of the projected tensors.
+    pub(crate) precision: Precision,
 }
 
 impl ChunkCall<'_> {
@@ -92,8 +96,16 @@ pub(crate) fn steps(
                 steps.push(copy(BufferId::Key, b0 * per_b * 4, kin, 0, nbc * per_b * 4));
             }
         }
-        let call =
-            ChunkCall { p, chunking, b0, nbc, params: Params { b_base: b0 as u32, ..base }, kv, rows_s: nbc * s_in };
+        let call = ChunkCall {
+            p,
+            chunking,
+            b0,
+            nbc,
+            params: Params { b_base: b0 as u32, ..base },
+            kv,
+            rows_s: nbc * s_in,
+            precision: route.projections.precision(),
+        };
         let rows_t = nbc * p.target_len;
         let mut packed = Vec::new();
         let mut project = |steps: &mut Vec<Step>, label, d, io: [BufferId; 2], rows| {
@@ -102,6 +114,13 @@ pub(crate) fn steps(
         project(&mut steps, "project_query", Dense::Query, [qin, BufferId::QueryProj], rows_t);
         project(&mut steps, "project_key", Dense::Key, [kin, BufferId::KeyProj], call.rows_s);
         project(&mut steps, "project_value", Dense::Value, [vin, BufferId::ValueProj], call.rows_s);
+        if let Some(layout) = positions::layout(p) {
+            let (nq, nkv) = (p.num_query_heads, p.num_kv_heads);
+            let query = Positional { rows: rows_t, heads: nq, len: p.target_len, base: layout.query_base };
+            position(&mut steps, &call, "position_query", [BufferId::QueryProj, query_norm(p)], query);
+            let key = Positional { rows: call.rows_s, heads: nkv, len: s_in, base: layout.key_base };
+            position(&mut steps, &call, "position_key", [BufferId::KeyProj, key_norm(p)], key);
+        }
         if p.use_gate {
             project(&mut steps, "project_gate", Dense::Gate, [qin, BufferId::GateProj], rows_t);
         }
@@ -121,6 +140,69 @@ pub(crate) fn steps(
         }
     }
     Emitted { steps, packed: textures }
+}
+
+/// The rows one positional pass covers: `rows` rows of `heads` heads, `len` rows per sequence, the
+/// table row of each sequence's first row.
+struct Positional {
+    rows: usize,
+    heads: usize,
+    len: usize,
+    base: u32,
+}
+
+/// The query norm's scale, or (bound in its place without a norm) the rotary table.
+fn query_norm(p: &Problem) -> BufferId {
+    if p.extensions.qk_norm.is_some() {
+        BufferId::ExtensionWeight(ExtensionWeight::QueryNorm)
+    } else {
+        BufferId::RopeTable
+    }
+}
+
+/// The key norm's scale, or the rotary table.
+fn key_norm(p: &Problem) -> BufferId {
+    if p.extensions.qk_norm.is_some() {
+        BufferId::ExtensionWeight(ExtensionWeight::KeyNorm)
+    } else {
+        BufferId::RopeTable
+    }
+}
+
+/// Pushes the positional pass (QK-norm, RoPE) over `io[0]` in place, reading `io[1]`'s norm scale:
+/// one workgroup per (head, row), the rows spread over y and z within the dispatch limit.
+fn position(steps: &mut Vec<Step>, call: &ChunkCall<'_>, label: &'static str, io: [BufferId; 2], rows: Positional) {
+    let p = call.p;
+    let ext = &p.extensions;
+    let mut flags = 0;
+    if let Some(norm) = &ext.qk_norm {
+        flags |= position_flags::NORM;
+        if norm.form == NormScale::OnePlusScale {
+            flags |= position_flags::ONE_PLUS_SCALE;
+        }
+    }
+    if ext.rope.as_ref().is_some_and(|r| r.layout == RopeLayout::Interleaved) {
+        flags |= position_flags::INTERLEAVED;
+    }
+    let kernel = Kernel::Position(call.precision);
+    let params = Params {
+        position_rows: rows.rows as u32,
+        position_heads: rows.heads as u32,
+        position_len: rows.len as u32,
+        rope_row_base: rows.base,
+        rope_half: ext.rope.as_ref().map_or(0, |r| r.rotary_dim / 2) as u32,
+        position_flags: flags,
+        norm_epsilon: ext.qk_norm.map_or(0.0, |n| n.epsilon as f32),
+        ..call.params
+    };
+    let y = rows.rows.clamp(1, u16::MAX as usize);
+    steps.push(Step::Dispatch(Pass {
+        label,
+        kernel,
+        workgroups: [rows.heads as u32, y as u32, rows.rows.div_ceil(y) as u32],
+        params,
+        bindings: vec![io[0], BufferId::RopeTable, io[1]],
+    }));
 }
 
 /// A plain copy of `bytes` between buffers.

@@ -21,6 +21,7 @@ pub mod chunk;
 mod emit;
 pub mod masks;
 mod params;
+mod positions;
 pub mod resources;
 pub mod select;
 #[cfg(test)]
@@ -31,7 +32,7 @@ mod tests;
 
 pub use chunk::Chunking;
 pub use masks::MaskOffsets;
-pub use resources::{BufferId, BufferRole, BufferSpec};
+pub use resources::{BufferId, BufferRole, BufferSpec, ExtensionWeight};
 pub use select::{AttentionRoute, ProjectionRoute, Route, ValueCheck};
 pub use steps::{CopySpec, Pass, Step};
 
@@ -65,6 +66,8 @@ pub struct Plan {
     pub route: Route,
     /// The packed mask words ([`Plan::mask_words`]).
     mask_words: Vec<u32>,
+    /// The rotary table ([`Plan::rope_table`]).
+    rope_table: Vec<f32>,
 }
 
 impl Plan {
@@ -145,6 +148,11 @@ impl Plan {
                 "a cached call returns no scores and runs no dropout (inference only)".into(),
             ));
         }
+        if problem.extensions.rope.is_some() || problem.extensions.qk_norm.is_some() {
+            return Err(GqaError::IncompatibleOptions(
+                "RoPE and QK-norm over the library's KV cache are not supported yet (positions per sequence)".into(),
+            ));
+        }
         Self::build(problem, limits, tuning, Some(update))
     }
 
@@ -194,6 +202,7 @@ impl Plan {
             cache: cache.cloned(),
             route,
             mask_words: masks::pack(p),
+            rope_table: positions::table(p),
         };
         // A weight kept as a texture is a buffer too only where a pass binds it (a call too tall
         // for the textures): the layer uploads it as its texture alone and makes the buffer from it
@@ -216,6 +225,12 @@ impl Plan {
     /// bits (1 = attend) at the offsets of [`Plan::mask_offsets`], 32 to a word, at least one word.
     pub fn mask_words(&self) -> &[u32] {
         &self.mask_words
+    }
+
+    /// The rotary table, what [`BufferId::RopeTable`] holds: `(m·cos, m·sin)` (f32) of every
+    /// rotated pair at every position the call uses, one row per position (one zero without RoPE).
+    pub fn rope_table(&self) -> &[f32] {
+        &self.rope_table
     }
 
     /// The steps of the attention core: after the last input projection, before the output

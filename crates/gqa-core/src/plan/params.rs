@@ -26,9 +26,12 @@ pub(crate) fn shared(p: &Problem, offsets: &MaskOffsets) -> Params {
     if m.causal.is_some() {
         flags |= mask_flags::CAUSAL;
     }
-    if m.window.is_some() {
+    let band = m.key_band();
+    if band.is_some() {
         flags |= mask_flags::WINDOW;
     }
+    // Within 2^30, so that the kernels' i32 position arithmetic cannot overflow.
+    let bound = |x: usize| x.min(1 << 30) as u32;
     let (rate, scale, seed) = match p.dropout {
         Some(d) => (d.rate, 1.0 / (1.0 - d.rate), d.seed),
         None => (0.0, 1.0, 0),
@@ -44,7 +47,10 @@ pub(crate) fn shared(p: &Problem, offsets: &MaskOffsets) -> Params {
         scale: p.scale() as f32,
         mask_flags: flags,
         causal_shift: m.query_shift.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-        window: m.window.unwrap_or(0).min(i32::MAX as usize) as u32,
+        window_behind: band.map_or(0, |b| bound(b.behind)),
+        window_ahead: band.map_or(0, |b| bound(b.ahead)),
+        soft_cap: p.extensions.soft_cap.unwrap_or(0.0) as f32,
+        sinks: p.extensions.sinks as u32,
         am_stride_b: strides.b as u32,
         am_stride_h: strides.h as u32,
         am_stride_t: strides.t as u32,

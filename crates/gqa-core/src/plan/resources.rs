@@ -82,6 +82,22 @@ pub enum BufferId {
     /// that share of the projected values is finite), read by the block attention (block-attention
     /// plans only).
     VFlags,
+    /// The rotary table of the positional passes ([`crate::Plan::rope_table`]; plans with QK-norm
+    /// or RoPE).
+    RopeTable,
+    /// A learned weight of the attention extensions.
+    ExtensionWeight(ExtensionWeight),
+}
+
+/// The learned weights of the attention extensions, as the plans bind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExtensionWeight {
+    /// The query norm's scale (H,).
+    QueryNorm,
+    /// The key norm's scale (H,).
+    KeyNorm,
+    /// The sink logits (Nq,).
+    Sinks,
 }
 
 impl fmt::Display for BufferId {
@@ -90,6 +106,9 @@ impl fmt::Display for BufferId {
             BufferId::Weight(d) => write!(f, "{}/kernel", d.keras_name()),
             BufferId::Bias(d) => write!(f, "{}/bias", d.keras_name()),
             BufferId::WeightTexture(d) => write!(f, "{}/kernel (texture)", d.keras_name()),
+            BufferId::ExtensionWeight(ExtensionWeight::QueryNorm) => f.write_str("query_norm/scale"),
+            BufferId::ExtensionWeight(ExtensionWeight::KeyNorm) => f.write_str("key_norm/scale"),
+            BufferId::ExtensionWeight(ExtensionWeight::Sinks) => f.write_str("sinks"),
             other => write!(f, "{other:?}"),
         }
     }

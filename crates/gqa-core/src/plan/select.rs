@@ -92,6 +92,11 @@ impl ProjectionRoute {
             .unwrap_or(preferred)
     }
 
+    /// The storage precision of the projections (and of the projected tensors).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Whether `kernel`'s loops over an `m` x `k` by `k` x `n` product stay within the tuning's cap.
     fn within_loop_cap(&self, kernel: MatmulKernel, m: u64, k: u64, n: u64) -> bool {
         let [m, k, n] = [m, k, n].map(|x| u32::try_from(x).unwrap_or(u32::MAX));
@@ -260,7 +265,8 @@ fn over_quantized_cache(route: AttentionRoute, storage: Quantization) -> Attenti
 
 /// The attention's route: split decode for short queries over long sources (the decode kernel for
 /// few items, else the fused kernel in split mode), the block attention, the fused kernel, or the
-/// separate passes. The fused kernels need no scores and no dropout, H <= 256 and a multiple of 4,
+/// separate passes. The fused kernels need no scores, no dropout, no soft cap and no sinks (those
+/// are in the separate passes' masked softmax), H <= 256 and a multiple of 4,
 /// the device's storage buffers and workgroup memory, grids within the limits, and loops within
 /// the tuning's cap.
 fn attention(
@@ -286,6 +292,7 @@ fn attention(
     };
     let base = !p.return_scores
         && p.dropout.is_none()
+        && !p.extensions.needs_separate_passes()
         && p.head_dim <= fused::MAX_HEAD_DIM
         && p.head_dim.is_multiple_of(4)
         && fits(fused_kernel)
@@ -378,7 +385,7 @@ fn attention(
         // skip the scan's ranges are empty, and under Keras' policy the kernels scan for the sums
         // whatever the words say. There the values are checked, or, in a cached call (its values
         // are in the cache), the words set to "unknown"; elsewhere no pass runs.
-        let skips = p.mask.causal.is_some() || p.mask.window.is_some();
+        let skips = p.mask.causal.is_some() || p.mask.key_band().is_some();
         let check_values = (skips && p.masked_rows == MaskedRows::Zeros).then_some(if cache.is_some() {
             ValueCheck::Unknown
         } else {
@@ -454,6 +461,7 @@ pub fn block_texture_lanes(tuning: Tuning, params: &Params) -> BlockLanes {
 ///   ([`Tuning::keeps_cache_texture`]).
 /// - Quantized KV caches (f32 tunings): [`Kernel::AppendToCache`] and the [`CacheAttention`] form
 ///   of each storage-buffer decode, block and fused attention above.
+/// - Layers with attention extensions: [`Kernel::Position`] (QK-norm and RoPE).
 pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
     let precision = tuning.precision;
     let f32 = precision == Precision::F32;
@@ -522,6 +530,8 @@ pub fn selectable(tuning: &Tuning) -> Vec<Kernel> {
     if textures {
         kernels.push(Kernel::PackTexture);
     }
+    // The attention extensions' QK-norm and RoPE.
+    kernels.push(Kernel::Position(precision));
     // Over a quantized KV cache (any tuning's cached calls, which run in f32): the quantizing append
     // and the f32 attention kernels above in their forms over the cache.
     if f32 {

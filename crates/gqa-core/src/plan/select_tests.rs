@@ -52,6 +52,34 @@ fn grid_picks(tuning: Tuning) -> Vec<Kernel> {
                 picks.extend(cached_picks(h, nq, nkv, windowed, tuning));
             }
         }
+        picks.extend(extension_picks(h, nq, nkv, tuning));
+    }
+    picks
+}
+
+/// The kernels of calls with attention extensions: QK-norm and RoPE (where H is even), with and
+/// without the soft cap and sinks.
+fn extension_picks(h: usize, nq: usize, nkv: usize, tuning: Tuning) -> Vec<Kernel> {
+    use crate::extensions::{AttentionExtensions, KeyWindow, NormScale, QkNorm, Rope, RopeFrequencies, RopeLayout};
+    let mut picks = Vec::new();
+    let rope = Rope::new(h, RopeFrequencies::Plain { wavelength: 10_000.0 }, RopeLayout::RotateHalf).ok();
+    let positional = AttentionExtensions {
+        rope,
+        qk_norm: Some(QkNorm { epsilon: 1e-6, form: NormScale::Scale }),
+        window: Some(KeyWindow::Lookback(8)),
+        ..Default::default()
+    };
+    let capped = AttentionExtensions { soft_cap: Some(30.0), sinks: true, ..positional.clone() };
+    let cfg = GqaConfig::new(h, nq, nkv);
+    for ext in [positional, capped] {
+        for n in [1, 64] {
+            let p = Problem::new(&cfg, &[1, n, 16], &[1, n, 16], None, &CallOptions::default().with_causal_mask(true))
+                .and_then(|p| p.with_extensions(&ext))
+                .unwrap();
+            if let Ok(plan) = Plan::tuned(&p, &Limits::default(), tuning) {
+                picks.extend(picked(&plan));
+            }
+        }
     }
     picks
 }

@@ -51,6 +51,10 @@ pub struct CopySpec {
 
 /// One step of a plan, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a plan holds tens of steps, mostly dispatches: boxing each pass's params would only add indirection"
+)]
 pub enum Step {
     /// A compute dispatch.
     Dispatch(Pass),

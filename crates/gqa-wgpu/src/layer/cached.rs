@@ -133,6 +133,7 @@ impl GqaLayer {
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, _) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
+        let problem = problem.with_extensions(&self.extensions)?;
         let plan = Plan::cached(&problem, &update, &self.ctx.limits(), self.tuning())?;
         Ok((plan, update))
     }

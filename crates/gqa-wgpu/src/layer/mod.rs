@@ -17,15 +17,17 @@ mod gpu_call;
 mod host_call;
 #[cfg(feature = "io")]
 mod keras_file;
+mod kerashub;
 mod plan;
 mod profile;
 mod warm_up;
 
 #[cfg(feature = "io")]
 pub use keras_file::LoadError;
+pub use kerashub::KerasHubLayer;
 pub use warm_up::{WarmCall, WarmUpHandle};
 
-use gqa_core::{GqaConfig, LayerDims, Precision, Weights};
+use gqa_core::{AttentionExtensions, ExtensionWeights, GqaConfig, LayerDims, Precision, Weights};
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
@@ -59,6 +61,7 @@ pub struct GqaLayer {
     dims: LayerDims,
     weights: WeightStore,
     precision: Precision,
+    extensions: AttentionExtensions,
     pub(crate) poison_outputs: bool,
 }
 
@@ -112,8 +115,15 @@ impl GqaLayer {
             ctx.queue.submit([]);
             Ok(store)
         })?;
-        let layer =
-            Self { ctx: ctx.clone(), config: config.clone(), dims, weights: store, precision, poison_outputs: false };
+        let layer = Self {
+            ctx: ctx.clone(),
+            config: config.clone(),
+            dims,
+            weights: store,
+            precision,
+            extensions: AttentionExtensions::default(),
+            poison_outputs: false,
+        };
         log::debug!(
             "gqa: layer {:?} ({precision:?}, head_dim {}, Nq {}, Nkv {}, dims {:?}): {} weight bytes uploaded in {:?}",
             config.name,
@@ -125,6 +135,44 @@ impl GqaLayer {
             start.elapsed()
         );
         Ok(layer)
+    }
+
+    /// This layer with attention extensions (RoPE, QK-norm, score scale, soft cap, sinks, window;
+    /// see [`gqa_core::extensions`]) and their learned weights, checked and uploaded. Every call
+    /// then applies them: QK-norm and RoPE in a positional pass after the projections (query row
+    /// `t` at position `t + shift`, key row `s` at `s`), the soft cap and the sinks in the masked
+    /// softmax of the separate attention passes (which the plans then take), the window with the
+    /// masks and the scale in every attention kernel. Cached calls take the soft cap, sinks, scale
+    /// and window; RoPE and QK-norm over a [`crate::KvCache`] are refused.
+    pub fn with_extensions(
+        mut self,
+        extensions: &AttentionExtensions,
+        weights: &ExtensionWeights,
+    ) -> Result<Self, GpuError> {
+        extensions.validate(self.config.head_dim)?;
+        weights.validate(extensions, &self.config)?;
+        if (extensions.rope.is_some() || extensions.qk_norm.is_some())
+            && self.config.head_dim > gqa_core::kernels::position::MAX_HEAD_DIM
+        {
+            return Err(gqa_core::GqaError::IncompatibleOptions(format!(
+                "QK-norm and RoPE take heads of up to {} features, the layer has {}",
+                gqa_core::kernels::position::MAX_HEAD_DIM,
+                self.config.head_dim
+            ))
+            .into());
+        }
+        scoped(&self.ctx.device, "upload extension weights", Catch::ValidationAndOutOfMemory, || {
+            self.weights.upload_extensions(&self.ctx, weights);
+            self.ctx.queue.submit([]);
+            Ok(())
+        })?;
+        self.extensions = extensions.clone();
+        Ok(self)
+    }
+
+    /// The layer's attention extensions (none for Keras' `GroupQueryAttention`).
+    pub fn extensions(&self) -> &AttentionExtensions {
+        &self.extensions
     }
 
     /// The layer's config.

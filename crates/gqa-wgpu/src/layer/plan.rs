@@ -16,7 +16,8 @@ impl GqaLayer {
         key_shape: Option<&[usize]>,
         options: &CallOptions,
     ) -> Result<Plan, GpuError> {
-        let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?;
+        let problem = Problem::new(&self.config, query_shape, value_shape, key_shape, options)?
+            .with_extensions(&self.extensions)?;
         self.check_dims(&problem)?;
         Ok(Plan::tuned(&problem, &self.ctx.limits(), self.tuning())?)
     }

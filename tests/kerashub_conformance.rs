@@ -1,0 +1,176 @@
+//! The oracle against KerasHub's real attention layers: every fixture of
+//! `tests/fixtures/kerashub` (written by `tools/kerashub_fixtures.py` from keras-hub 0.32.0),
+//! elementwise with atol 1e-5, rtol 1e-4.
+//!
+//! - `expected.output` / `expected.cache`: KerasHub's non-fused path (numpy backend), our default
+//!   `MaskedRows::Zeros`;
+//! - `jax.output` / `jax.cache` (Llama, Mistral, Qwen3 without a window): JAX's fused path,
+//!   `MaskedRows::KerasDefault`;
+//! - cached chains: each call again with the cache our own previous call returned, so a chain is
+//!   equal token by token without KerasHub's caches in between;
+//! - the GPU (every adapter, outputs poisoned first): every uncached fixture under both policies,
+//!   and the refusal of cached calls.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{F32, adapter_name, adapters, assert_close};
+use gqa::core::MaskedRows;
+use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubClass, KerasHubOutput};
+use gqa::reference::KerasHubLayer;
+use gqa_io::TensorFile;
+use gqa_io::kerashub::{KerasHubInputs, kerashub_layer_from_tensor_file, read_cache};
+
+/// The GPU form of a case's layer on `ctx`, outputs poisoned.
+fn gpu_layer(ctx: &gqa::gpu::GpuContext, case: &Case) -> gqa::gpu::KerasHubLayer {
+    let l = &case.layer;
+    let mut gpu = gqa::gpu::KerasHubLayer::new(ctx, l.spec().clone(), l.weights(), l.extension_weights())
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    gpu.set_poison_outputs(true);
+    gpu
+}
+
+/// One fixture: the layer, the call and what KerasHub returned.
+struct Case {
+    name: String,
+    tf: TensorFile,
+    layer: KerasHubLayer,
+    inputs: KerasHubInputs,
+}
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kerashub")
+}
+
+fn cases() -> Vec<Case> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
+        .expect("tests/fixtures/kerashub")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let tf = TensorFile::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            let file = kerashub_layer_from_tensor_file(&tf).unwrap_or_else(|e| panic!("{e}"));
+            let layer =
+                KerasHubLayer::new(file.spec, file.weights, file.extra).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let inputs = KerasHubInputs::from_tensor_file(&tf, layer.spec().class).unwrap_or_else(|e| panic!("{e}"));
+            Case { name, tf, layer, inputs }
+        })
+        .collect()
+}
+
+fn call_of<'a>(case: &'a Case, cache: Option<&'a KerasHubCache>, policy: MaskedRows) -> KerasHubCall<'a> {
+    let i = &case.inputs;
+    KerasHubCall {
+        input: &i.input,
+        attention_mask: i.attention_mask.as_ref(),
+        cache,
+        cache_update_index: i.record.cache_update_index,
+        cache_update_mask: i.cache_update_mask.as_ref(),
+        masked_rows: policy,
+    }
+}
+
+fn run(case: &Case, cache: Option<&KerasHubCache>, policy: MaskedRows) -> KerasHubOutput {
+    case.layer.call(&call_of(case, cache, policy)).unwrap_or_else(|e| panic!("{}: {e}", case.name))
+}
+
+fn check(label: &str, case: &Case, got: &KerasHubOutput, prefix: &str) {
+    let class = case.layer.spec().class;
+    let want = case.tf.f32(&format!("{prefix}output"), "expected output").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.output.shape(), want.shape(), "{label}: output shape");
+    assert_close(&format!("{label}: {prefix}output"), got.output.data(), want.data(), F32);
+    let want_cache = read_cache(&case.tf, prefix, class).unwrap_or_else(|e| panic!("{e}"));
+    match (&got.cache, want_cache) {
+        (None, None) => {}
+        (Some(g), Some(w)) => {
+            assert_close(&format!("{label}: {prefix}cache keys"), g.keys.data(), w.keys.data(), F32);
+            assert_close(&format!("{label}: {prefix}cache values"), g.values.data(), w.values.data(), F32);
+        }
+        (g, w) => panic!("{label}: cache returned {} but KerasHub's {}", g.is_some(), w.is_some()),
+    }
+}
+
+#[test]
+fn the_fixtures_cover_every_class_cached_and_uncached() {
+    let all = cases();
+    for class in KerasHubClass::ALL {
+        let of: Vec<&Case> = all.iter().filter(|c| c.layer.spec().class == class).collect();
+        assert!(of.iter().any(|c| c.inputs.cache.is_none()), "{class}: no uncached fixture");
+        assert!(of.iter().any(|c| c.inputs.cache.is_some()), "{class}: no cached fixture");
+    }
+    assert!(all.iter().any(|c| c.tf.get("jax.output").is_some()), "no fixture with JAX's outputs");
+}
+
+#[test]
+fn oracle_matches_every_kerashub_fixture() {
+    for case in cases() {
+        let got = run(&case, case.inputs.cache.as_ref(), MaskedRows::Zeros);
+        check(&format!("{} (oracle)", case.name), &case, &got, "expected.");
+        if case.tf.get("jax.output").is_some() {
+            let got = run(&case, case.inputs.cache.as_ref(), MaskedRows::KerasDefault);
+            check(&format!("{} (oracle, keras-default)", case.name), &case, &got, "jax.");
+        }
+    }
+}
+
+#[test]
+fn oracle_chains_its_own_caches() {
+    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
+    for case in cases() {
+        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
+            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
+            chains.entry(chain).or_default().push((step, case));
+        }
+    }
+    assert!(chains.len() >= 6, "only {} cached chains", chains.len());
+    for (chain, mut steps) in chains {
+        steps.sort_by_key(|(s, _)| *s);
+        let mut cache = steps[0].1.inputs.cache.clone();
+        for (step, case) in &steps {
+            let got = run(case, cache.as_ref(), MaskedRows::Zeros);
+            check(&format!("chain {chain} step {step} ({})", case.name), case, &got, "expected.");
+            cache = got.cache;
+        }
+    }
+}
+
+#[test]
+fn gpu_matches_every_uncached_kerashub_fixture() {
+    let all = cases();
+    for ctx in adapters() {
+        let name = adapter_name(ctx);
+        let mut checked = 0;
+        for case in all.iter().filter(|c| c.inputs.cache.is_none()) {
+            let gpu = gpu_layer(ctx, case);
+            let got =
+                gpu.call(&call_of(case, None, MaskedRows::Zeros)).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            check(&format!("{} ({name})", case.name), case, &got, "expected.");
+            if case.tf.get("jax.output").is_some() {
+                let got = gpu
+                    .call(&call_of(case, None, MaskedRows::KerasDefault))
+                    .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                check(&format!("{} ({name}, keras-default)", case.name), case, &got, "jax.");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 12, "{name}: only {checked} uncached fixtures");
+    }
+}
+
+#[test]
+fn gpu_refuses_kerashub_cached_calls_with_a_typed_error() {
+    let all = cases();
+    let case = all.iter().find(|c| c.inputs.cache.is_some()).expect("a cached fixture");
+    let ctx = &adapters()[0];
+    let err = gpu_layer(ctx, case)
+        .call(&call_of(case, case.inputs.cache.as_ref(), MaskedRows::Zeros))
+        .expect_err("a cached call on the GPU");
+    assert!(err.to_string().contains("cached calls"), "{err}");
+}
