@@ -12,90 +12,14 @@
 //!   and the refusal of cached calls.
 
 mod common;
+mod kerashub_common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use common::{F32, adapter_name, adapters, assert_close};
+use common::{adapter_name, adapters};
 use gqa::core::MaskedRows;
-use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubClass, KerasHubOutput};
-use gqa::reference::KerasHubLayer;
-use gqa_io::TensorFile;
-use gqa_io::kerashub::{KerasHubInputs, kerashub_layer_from_tensor_file, read_cache};
-
-/// The GPU form of a case's layer on `ctx`, outputs poisoned.
-fn gpu_layer(ctx: &gqa::gpu::GpuContext, case: &Case) -> gqa::gpu::KerasHubLayer {
-    let l = &case.layer;
-    let mut gpu = gqa::gpu::KerasHubLayer::new(ctx, l.spec().clone(), l.weights(), l.extension_weights())
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    gpu.set_poison_outputs(true);
-    gpu
-}
-
-/// One fixture: the layer, the call and what KerasHub returned.
-struct Case {
-    name: String,
-    tf: TensorFile,
-    layer: KerasHubLayer,
-    inputs: KerasHubInputs,
-}
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kerashub")
-}
-
-fn cases() -> Vec<Case> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
-        .expect("tests/fixtures/kerashub")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let tf = TensorFile::read(&path).unwrap_or_else(|e| panic!("{e}"));
-            let file = kerashub_layer_from_tensor_file(&tf).unwrap_or_else(|e| panic!("{e}"));
-            let layer =
-                KerasHubLayer::new(file.spec, file.weights, file.extra).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let inputs = KerasHubInputs::from_tensor_file(&tf, layer.spec().class).unwrap_or_else(|e| panic!("{e}"));
-            Case { name, tf, layer, inputs }
-        })
-        .collect()
-}
-
-fn call_of<'a>(case: &'a Case, cache: Option<&'a KerasHubCache>, policy: MaskedRows) -> KerasHubCall<'a> {
-    let i = &case.inputs;
-    KerasHubCall {
-        input: &i.input,
-        attention_mask: i.attention_mask.as_ref(),
-        cache,
-        cache_update_index: i.record.cache_update_index,
-        cache_update_mask: i.cache_update_mask.as_ref(),
-        masked_rows: policy,
-    }
-}
-
-fn run(case: &Case, cache: Option<&KerasHubCache>, policy: MaskedRows) -> KerasHubOutput {
-    case.layer.call(&call_of(case, cache, policy)).unwrap_or_else(|e| panic!("{}: {e}", case.name))
-}
-
-fn check(label: &str, case: &Case, got: &KerasHubOutput, prefix: &str) {
-    let class = case.layer.spec().class;
-    let want = case.tf.f32(&format!("{prefix}output"), "expected output").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(got.output.shape(), want.shape(), "{label}: output shape");
-    assert_close(&format!("{label}: {prefix}output"), got.output.data(), want.data(), F32);
-    let want_cache = read_cache(&case.tf, prefix, class).unwrap_or_else(|e| panic!("{e}"));
-    match (&got.cache, want_cache) {
-        (None, None) => {}
-        (Some(g), Some(w)) => {
-            assert_close(&format!("{label}: {prefix}cache keys"), g.keys.data(), w.keys.data(), F32);
-            assert_close(&format!("{label}: {prefix}cache values"), g.values.data(), w.values.data(), F32);
-        }
-        (g, w) => panic!("{label}: cache returned {} but KerasHub's {}", g.is_some(), w.is_some()),
-    }
-}
+use gqa::core::kerashub::KerasHubClass;
+use kerashub_common::{Case, call_of, cases, check, gpu_layer, run};
 
 #[test]
 fn the_fixtures_cover_every_class_cached_and_uncached() {

@@ -3,7 +3,7 @@
 
 The layers: `LlamaAttention`, `CachedMistralAttention`, `Qwen3Attention`, `GptOssAttention`,
 `CachedGemmaAttention` and `CachedGemma3Attention` of keras-hub 0.32.0 (Keras 3.15.1); see
-docs in /work/shared/spec/KERASHUB.md for what each computes. Needs the packages of
+KERASHUB.md (the project's map of what each computes and its traps). Needs the packages of
 tools/requirements.txt (keras-hub imports TensorFlow, the numbers come from the numpy and JAX backends).
 
 Generate (deterministic, seeded; about a minute):
@@ -45,6 +45,14 @@ Metadata (all strings)
   - `chain`, `chain_step`: for calls of a cached chain, the chain's name and the call's number
     (0, 1, ...); each call's input cache is the previous call's returned `expected.cache`;
   - `keras_version`, `keras_hub_version`, `keras_backend` (`numpy`).
+
+Values (seed: crc32 of the case name): kernels N(0, 0.3^2), biases N(0, 0.1^2), QK-norm scales
+N(0, 1.5^2) (Qwen3 multiplies by `scale`, Gemma3 by `1 + scale`; large enough that attention is not
+uniform after the norm), sinks N(0, 1); inputs N(0, s^2) with s = gain * 1.6 / (0.3 sqrt(D)), so that
+scores are of order 1-5 (larger where a soft cap must bite). A chain starts from a zero cache, as
+KerasHub's `_build_cache` does; a lone cached call starts from a cache whose first slots hold random
+earlier keys and values and whose other slots are zero. The JAX results come from a subprocess
+(`--jax-worker`, KERAS_BACKEND=jax) fed the same weights and inputs through temporary files.
 
 The check mode rebuilds each layer from (`class_name`, `config`), the broken-config classes from the
 recorded constructor arguments, loads the weights by path, reruns the call on the stored inputs with
@@ -461,7 +469,6 @@ def head_dim_of(layer):
 
 def generate_case(c, keras_versions):
     """The files of one case: a list of (file name, tensors, metadata, jax job or None)."""
-    import keras
     classes = layer_classes()
     rng = np.random.default_rng(seed_of(c["name"]))
     ctor = constructor_args(c)

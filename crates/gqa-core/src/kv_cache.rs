@@ -21,6 +21,7 @@
 use crate::cache_storage::CacheStorage;
 use crate::config::GqaConfig;
 use crate::error::GqaError;
+use crate::extensions::{AttentionExtensions, KeyBand, KeyWindow};
 use crate::options::{CallOptions, CausalAlignment};
 use crate::problem::Problem;
 use crate::tensor::{HostTensor, Mask};
@@ -355,6 +356,9 @@ pub struct CacheUpdate {
     pub target_len: usize,
     /// The layer's sliding window.
     pub window: Option<usize>,
+    /// The window of the layer's attention extensions, as a band around each token's position
+    /// ([`CacheUpdate::extended_problem`]).
+    pub band: Option<KeyBand>,
     /// Whether the cache keeps rgba32float texture mirrors of its keys and values (`Nkv·H / 4` x
     /// `B·capacity` texels each, [`crate::Tuning::keeps_cache_texture`]): the call then appends to
     /// them as well ([`crate::BufferId::KeyCacheTexture`], [`crate::BufferId::ValueCacheTexture`]),
@@ -414,7 +418,15 @@ impl CacheUpdate {
                 }
             }
         }
-        Ok(Self { shape, past: past.to_vec(), new: new.to_vec(), target_len, window, texture_mirror: false })
+        Ok(Self {
+            shape,
+            past: past.to_vec(),
+            new: new.to_vec(),
+            target_len,
+            window,
+            band: None,
+            texture_mirror: false,
+        })
     }
 
     /// The same update for a cache that keeps texture mirrors of its keys and values (see
@@ -472,7 +484,8 @@ impl CacheUpdate {
             return false;
         };
         let sink = matches!(self.shape.layout, CacheLayout::Ring { keep_first } if key < keep_first);
-        key <= pos && (sink || self.window.is_none_or(|w| pos - key < w))
+        let banded = self.band.is_none_or(|band| band.sees(pos as i64, key as i64));
+        key <= pos && (sink || (self.window.is_none_or(|w| pos - key < w) && banded))
     }
 
     /// The (B, T, S) attention mask of a ragged call (see [`CacheUpdate::visible`]).
@@ -525,6 +538,32 @@ impl CacheUpdate {
         let dims = crate::weights::LayerDims { query_dim: dq, key_dim: dk.unwrap_or(dv), value_dim: dv };
         weights.validate(config, dims)?;
         Ok((update, problem, options))
+    }
+
+    /// [`CacheUpdate::problem`] for a layer with attention extensions: its window (a band around
+    /// each token's position, which the kept first tokens of a ring pass as they pass the layer's
+    /// own window) joins the causal mask, the other extensions go to the problem. RoPE and QK-norm
+    /// then put new token `i` of sequence `b` at position `past[b] + i`. The bidirectional window
+    /// (by row, uncached calls only) is refused.
+    pub fn extended_problem(
+        &self,
+        config: &GqaConfig,
+        extensions: &AttentionExtensions,
+        query_dim: usize,
+        value_dim: usize,
+        key_dim: Option<usize>,
+    ) -> Result<(Problem, CallOptions), GqaError> {
+        if matches!(extensions.window, Some(KeyWindow::Centered(_))) {
+            return Err(GqaError::IncompatibleOptions(
+                "the bidirectional window counts by query row: it has no cached form".into(),
+            ));
+        }
+        let update = Self { band: extensions.window.map(|w| w.band()), ..self.clone() };
+        let (problem, options) = update.problem(config, query_dim, value_dim, key_dim)?;
+        // Uniform calls: the kernels' band at the bottom-right positions; ragged ones: in the mask.
+        let window = if update.is_uniform() { extensions.window } else { None };
+        let problem = problem.with_extensions(&AttentionExtensions { window, ..extensions.clone() })?;
+        Ok((problem, options))
     }
 
     /// The attention problem of the call and the options that carry its masks: query (B, T, Dq); K

@@ -32,7 +32,8 @@ pub fn spec(precision: Precision) -> KernelSpec {
         bindings: &[Access::ReadWrite, Access::Read, Access::Read],
         workgroup_memory_bytes: (MAX_HEAD_DIM as u32 + 64) * 4,
         features,
-        waves_floor: WavesFloor { rdna: 32, gcn: 10 },
+        // Measured (RADV): bound by the staged head's workgroup memory; a short pass per call.
+        waves_floor: WavesFloor { rdna: 22, gcn: 7 },
         // Staging, the norm's sum, the reduction, the pairs and the unrotated tail, each over at
         // most H / 64 features per lane.
         loop_iterations: |p, _| 4 * (p.head_dim as u64).div_ceil(64) + 8,

@@ -53,7 +53,7 @@ pub(crate) fn list(
     add(BufferId::Masks, MaskOffsets::of(p).words() as u64, BufferRole::Input);
     let ext = &p.extensions;
     if ext.rope.is_some() || ext.qk_norm.is_some() {
-        let table = super::positions::table(p).len() as u64;
+        let table = super::positions::table(p, cache).len() as u64;
         add(BufferId::RopeTable, table, BufferRole::Input);
     }
     if ext.qk_norm.is_some() {

@@ -114,11 +114,12 @@ pub(crate) fn steps(
         project(&mut steps, "project_query", Dense::Query, [qin, BufferId::QueryProj], rows_t);
         project(&mut steps, "project_key", Dense::Key, [kin, BufferId::KeyProj], call.rows_s);
         project(&mut steps, "project_value", Dense::Value, [vin, BufferId::ValueProj], call.rows_s);
-        if let Some(layout) = positions::layout(p) {
+        if let Some(l) = positions::layout(p, cache) {
             let (nq, nkv) = (p.num_query_heads, p.num_kv_heads);
-            let query = Positional { rows: rows_t, heads: nq, len: p.target_len, base: layout.query_base };
+            let chunk = b0 as u32 * l.batch_rows;
+            let query = Positional { rows: rows_t, heads: nq, len: l.query_len, base: l.query_base + chunk };
             position(&mut steps, &call, "position_query", [BufferId::QueryProj, query_norm(p)], query);
-            let key = Positional { rows: call.rows_s, heads: nkv, len: s_in, base: layout.key_base };
+            let key = Positional { rows: call.rows_s, heads: nkv, len: l.key_len, base: l.key_base + chunk };
             position(&mut steps, &call, "position_key", [BufferId::KeyProj, key_norm(p)], key);
         }
         if p.use_gate {
@@ -147,7 +148,7 @@ pub(crate) fn steps(
 struct Positional {
     rows: usize,
     heads: usize,
-    len: usize,
+    len: u32,
     base: u32,
 }
 
@@ -188,7 +189,7 @@ fn position(steps: &mut Vec<Step>, call: &ChunkCall<'_>, label: &'static str, io
     let params = Params {
         position_rows: rows.rows as u32,
         position_heads: rows.heads as u32,
-        position_len: rows.len as u32,
+        position_len: rows.len,
         rope_row_base: rows.base,
         rope_half: ext.rope.as_ref().map_or(0, |r| r.rotary_dim / 2) as u32,
         position_flags: flags,

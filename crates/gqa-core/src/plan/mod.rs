@@ -148,11 +148,7 @@ impl Plan {
                 "a cached call returns no scores and runs no dropout (inference only)".into(),
             ));
         }
-        if problem.extensions.rope.is_some() || problem.extensions.qk_norm.is_some() {
-            return Err(GqaError::IncompatibleOptions(
-                "RoPE and QK-norm over the library's KV cache are not supported yet (positions per sequence)".into(),
-            ));
-        }
+
         Self::build(problem, limits, tuning, Some(update))
     }
 
@@ -202,7 +198,7 @@ impl Plan {
             cache: cache.cloned(),
             route,
             mask_words: masks::pack(p),
-            rope_table: positions::table(p),
+            rope_table: positions::table(p, cache),
         };
         // A weight kept as a texture is a buffer too only where a pass binds it (a call too tall
         // for the textures): the layer uploads it as its texture alone and makes the buffer from it
@@ -228,7 +224,8 @@ impl Plan {
     }
 
     /// The rotary table, what [`BufferId::RopeTable`] holds: `(m·cos, m·sin)` (f32) of every
-    /// rotated pair at every position the call uses, one row per position (one zero without RoPE).
+    /// rotated pair, one row per position the call uses (a cached call: per new token of each
+    /// sequence, at `past + i`); one zero without RoPE.
     pub fn rope_table(&self) -> &[f32] {
         &self.rope_table
     }

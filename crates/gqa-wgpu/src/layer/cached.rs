@@ -132,8 +132,8 @@ impl GqaLayer {
         let update = CacheUpdate::new(shape, past, new, t, self.config().sliding_window)?.with_texture_mirror(mirror);
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
-        let (problem, _) = update.problem(self.config(), dims.query_dim, dims.value_dim, key_dim)?;
-        let problem = problem.with_extensions(&self.extensions)?;
+        let (problem, _) =
+            update.extended_problem(self.config(), self.extensions(), dims.query_dim, dims.value_dim, key_dim)?;
         let plan = Plan::cached(&problem, &update, &self.ctx.limits(), self.tuning())?;
         Ok((plan, update))
     }

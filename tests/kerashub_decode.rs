@@ -1,0 +1,91 @@
+//! The library's own KV cache (`KvCache`: prefill, then steps) running KerasHub's layers, on every
+//! adapter, equal token by token to KerasHub's cached chains (`tests/fixtures/kerashub/*_chain_*`:
+//! a prompt written into a larger cache at index 0, then one-token steps and multi-token chunks,
+//! each call attending over the whole cache under the decoder's causal mask): each call's output
+//! against KerasHub's at 1e-5 / 1e-4, and the cache the library holds against KerasHub's stored
+//! (rotated; Gemma's interleaved) keys and values.
+//!
+//! Mistral's window lives in its decoder's mask, not in the layer: the library's cache gets it as
+//! the extensions' window (`KeyWindow::Symmetric(sliding_window)`), what the decoder's band keeps.
+
+mod common;
+mod kerashub_common;
+
+use std::collections::BTreeMap;
+
+use common::{F32, adapter_name, adapters, assert_close};
+use gqa::core::HostTensor;
+use gqa::core::extensions::KeyWindow;
+use gqa::core::kerashub::KerasHubClass;
+use kerashub_common::{Case, cases};
+
+/// The chains of the fixtures, each call in order.
+fn chains() -> BTreeMap<String, Vec<Case>> {
+    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
+    for case in cases() {
+        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
+            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
+            chains.entry(chain).or_default().push((step, case));
+        }
+    }
+    chains
+        .into_iter()
+        .map(|(name, mut steps)| {
+            steps.sort_by_key(|(s, _)| *s);
+            (name, steps.into_iter().map(|(_, c)| c).collect())
+        })
+        .collect()
+}
+
+/// The chains a plain prefill-then-steps run reproduces: every call under the decoder's causal
+/// mask from index 0 on, writing every token (Gemma 3's `generate()` chain writes selectively).
+fn plain(chain: &[Case]) -> bool {
+    chain.first().is_some_and(|c| c.inputs.record.cache_update_index == Some(0))
+        && chain.iter().all(|c| c.inputs.cache_update_mask.is_none())
+}
+
+#[test]
+fn kv_cache_decodes_every_kerashub_chain_token_by_token() {
+    let chains = chains();
+    let runnable: Vec<_> = chains.iter().filter(|(_, c)| plain(c)).collect();
+    let classes: Vec<KerasHubClass> = runnable.iter().map(|(_, c)| c[0].layer.spec().class).collect();
+    for class in KerasHubClass::ALL.into_iter().filter(|&c| c != KerasHubClass::Gemma3) {
+        assert!(classes.contains(&class), "no plain chain of {class}");
+    }
+    for ctx in adapters() {
+        let adapter = adapter_name(ctx);
+        for (name, chain) in &runnable {
+            let first = &chain[0];
+            let l = &first.layer;
+            let mut spec = l.spec().clone();
+            if spec.class == KerasHubClass::Mistral {
+                let w = spec.json["sliding_window"].as_u64().expect("Mistral's sliding_window") as usize;
+                spec.extensions.window = Some(KeyWindow::Symmetric(w));
+            }
+            let layer = gqa::gpu::KerasHubLayer::new(ctx, spec, l.weights(), l.extension_weights())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let gpu = layer.layer();
+            let cache0 = first.inputs.cache.as_ref().expect("a cached chain");
+            let (batch, capacity) = (cache0.batch(), cache0.capacity());
+            let mut cache = gpu.new_cache(batch, capacity).unwrap();
+            for (i, call) in chain.iter().enumerate() {
+                let x = &call.inputs.input;
+                let out =
+                    if i == 0 { gpu.prefill(&mut cache, x, x, None, None) } else { gpu.step(&mut cache, x, x, None) }
+                        .unwrap_or_else(|e| panic!("{name} call {i} ({adapter}): {e}"));
+                let want = call.tf.f32("expected.output", "output").unwrap();
+                let label = format!("{name} call {i} ({adapter})");
+                assert_close(&format!("{label}: output"), out.data(), want.data(), F32);
+                // The cache: the tokens held so far against KerasHub's slots.
+                let held = cache.lengths()[0];
+                let ours = cache.read().unwrap();
+                let theirs = gqa_io::kerashub::read_cache(&call.tf, "expected.", call.layer.spec().class)
+                    .unwrap()
+                    .expect("the updated cache");
+                let slots = |t: &HostTensor| t.time_slice(..held).unwrap();
+                assert_close(&format!("{label}: keys"), ours.keys.data(), slots(&theirs.keys).data(), F32);
+                assert_close(&format!("{label}: values"), ours.values.data(), slots(&theirs.values).data(), F32);
+            }
+        }
+    }
+}
