@@ -8,8 +8,8 @@
 //!   `MaskedRows::KerasDefault`;
 //! - cached chains: each call again with the cache our own previous call returned, so a chain is
 //!   equal token by token without KerasHub's caches in between;
-//! - the GPU (every adapter, outputs poisoned first): every uncached fixture under both policies,
-//!   and the refusal of cached calls.
+//! - the GPU (every adapter, outputs poisoned first): every fixture under both policies, KerasHub's
+//!   cached calls included (and the chains again with the GPU's own caches in between).
 
 mod common;
 mod kerashub_common;
@@ -66,35 +66,46 @@ fn oracle_chains_its_own_caches() {
 }
 
 #[test]
-fn gpu_matches_every_uncached_kerashub_fixture() {
+fn gpu_matches_every_kerashub_fixture() {
     let all = cases();
     for ctx in adapters() {
         let name = adapter_name(ctx);
-        let mut checked = 0;
-        for case in all.iter().filter(|c| c.inputs.cache.is_none()) {
+        for case in &all {
             let gpu = gpu_layer(ctx, case);
+            let cache = case.inputs.cache.as_ref();
             let got =
-                gpu.call(&call_of(case, None, MaskedRows::Zeros)).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                gpu.call(&call_of(case, cache, MaskedRows::Zeros)).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             check(&format!("{} ({name})", case.name), case, &got, "expected.");
             if case.tf.get("jax.output").is_some() {
                 let got = gpu
-                    .call(&call_of(case, None, MaskedRows::KerasDefault))
+                    .call(&call_of(case, cache, MaskedRows::KerasDefault))
                     .unwrap_or_else(|e| panic!("{}: {e}", case.name));
                 check(&format!("{} ({name}, keras-default)", case.name), case, &got, "jax.");
             }
-            checked += 1;
         }
-        assert!(checked >= 12, "{name}: only {checked} uncached fixtures");
     }
 }
 
 #[test]
-fn gpu_refuses_kerashub_cached_calls_with_a_typed_error() {
-    let all = cases();
-    let case = all.iter().find(|c| c.inputs.cache.is_some()).expect("a cached fixture");
+fn gpu_chains_its_own_caches() {
+    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
+    for case in cases() {
+        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
+            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
+            chains.entry(chain).or_default().push((step, case));
+        }
+    }
     let ctx = &adapters()[0];
-    let err = gpu_layer(ctx, case)
-        .call(&call_of(case, case.inputs.cache.as_ref(), MaskedRows::Zeros))
-        .expect_err("a cached call on the GPU");
-    assert!(err.to_string().contains("cached calls"), "{err}");
+    for (chain, mut steps) in chains {
+        steps.sort_by_key(|(s, _)| *s);
+        let gpu = gpu_layer(ctx, &steps[0].1);
+        let mut cache = steps[0].1.inputs.cache.clone();
+        for (step, case) in &steps {
+            let got = gpu
+                .call(&call_of(case, cache.as_ref(), MaskedRows::Zeros))
+                .unwrap_or_else(|e| panic!("{chain} step {step}: {e}"));
+            check(&format!("chain {chain} step {step} ({}, GPU)", case.name), case, &got, "expected.");
+            cache = got.cache;
+        }
+    }
 }

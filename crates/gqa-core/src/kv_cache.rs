@@ -359,6 +359,12 @@ pub struct CacheUpdate {
     /// The window of the layer's attention extensions, as a band around each token's position
     /// ([`CacheUpdate::extended_problem`]).
     pub band: Option<KeyBand>,
+    /// Which of the `new[b]` rows are written (B·T, row-major; `None`: all): KerasHub's
+    /// `cache_update_mask`, where a false row leaves its slot as it was ([`CacheUpdate::at_index`]).
+    pub written: Option<Vec<bool>>,
+    /// The attention reads every slot of the cache (KerasHub's cached calls), not each sequence's
+    /// tokens ([`CacheUpdate::at_index`]).
+    pub attends_every_slot: bool,
     /// Whether the cache keeps rgba32float texture mirrors of its keys and values (`Nkv·H / 4` x
     /// `B·capacity` texels each, [`crate::Tuning::keeps_cache_texture`]): the call then appends to
     /// them as well ([`crate::BufferId::KeyCacheTexture`], [`crate::BufferId::ValueCacheTexture`]),
@@ -425,8 +431,39 @@ impl CacheUpdate {
             target_len,
             window,
             band: None,
+            written: None,
+            attends_every_slot: false,
             texture_mirror: false,
         })
+    }
+
+    /// A call in KerasHub's form on a linear cache: the `T` new tokens of every sequence written at
+    /// slots `[index, index + T)` (where `written`, B·T row-major, says so; all when `None`; none
+    /// when `writes` is false: a call that only reads the cache), query row `t` at position
+    /// `index + t`, and the attention over every slot of the cache, which the call's own mask
+    /// restricts.
+    pub fn at_index(
+        shape: CacheShape,
+        index: usize,
+        target_len: usize,
+        writes: bool,
+        written: Option<&[bool]>,
+    ) -> Result<Self, GqaError> {
+        if shape.layout != CacheLayout::Linear {
+            return Err(GqaError::CacheWindow {
+                op: "CacheUpdate::at_index",
+                detail: "a call at a cache index writes a linear cache".into(),
+            });
+        }
+        if let Some(w) = written.filter(|w| w.len() != shape.batch * target_len) {
+            return Err(GqaError::ShapeMismatch {
+                op: "CacheUpdate::at_index",
+                detail: format!("{} written flags for (B, T) = ({}, {target_len})", w.len(), shape.batch),
+            });
+        }
+        let n = if writes { target_len } else { 0 };
+        let update = Self::new(shape, &vec![index; shape.batch], &vec![n; shape.batch], target_len, None)?;
+        Ok(Self { written: written.map(<[bool]>::to_vec), attends_every_slot: true, ..update })
     }
 
     /// The same update for a cache that keeps texture mirrors of its keys and values (see
@@ -438,15 +475,22 @@ impl CacheUpdate {
     /// S of the attention: the most slots a sequence occupies after the call (its length in a
     /// linear cache; at most the capacity in a ring).
     pub fn source_len(&self) -> usize {
+        if self.attends_every_slot {
+            return self.shape.capacity;
+        }
         self.lengths_after().into_iter().map(|l| self.shape.slots_used(l)).max().unwrap_or(0)
     }
 
     /// The call's appends as contiguous runs: (sequence, first row of the call, first slot, tokens).
-    /// One run per sequence in a linear cache; in a ring, a new run wherever the slots wrap.
+    /// One run per sequence in a linear cache; in a ring, a new run wherever the slots wrap (and
+    /// wherever a row is not [`CacheUpdate::written`]).
     pub fn appends(&self) -> Vec<(usize, usize, usize, usize)> {
         let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
         for (b, (&past, &new)) in self.past.iter().zip(&self.new).enumerate() {
             for i in 0..new {
+                if self.written.as_ref().is_some_and(|w| !w[b * self.target_len + i]) {
+                    continue;
+                }
                 let slot = self.shape.slot(past + i);
                 match runs.last_mut() {
                     Some((rb, row, first, n)) if *rb == b && *row + *n == i && *first + *n == slot => *n += 1,
@@ -457,8 +501,11 @@ impl CacheUpdate {
         runs
     }
 
-    /// Each sequence's length after the call.
+    /// Each sequence's length after the call (a call in KerasHub's form: every slot).
     pub fn lengths_after(&self) -> Vec<usize> {
+        if self.attends_every_slot {
+            return vec![self.shape.capacity; self.shape.batch];
+        }
         self.past.iter().zip(&self.new).map(|(p, n)| p + n).collect()
     }
 
@@ -466,6 +513,9 @@ impl CacheUpdate {
     /// own causal mask and window apply; no mask is uploaded).
     /// A ring cache qualifies only while no slot has been reused and it keeps no sinks.
     pub fn is_uniform(&self) -> bool {
+        if self.attends_every_slot {
+            return false;
+        }
         let linear = match self.shape.layout {
             CacheLayout::Linear => true,
             CacheLayout::Ring { keep_first } => {

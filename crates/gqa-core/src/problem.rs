@@ -232,6 +232,13 @@ impl Problem {
         })
     }
 
+    /// This problem with query row `t` at position `start + t` (for the causal mask, the windows
+    /// and RoPE): KerasHub's cached calls, whose queries sit at their cache index.
+    pub fn with_query_positions(mut self, start: usize) -> Self {
+        self.mask.query_shift = start as i64;
+        self
+    }
+
     /// This problem for a layer with `extensions`. Query row `t` sits at position
     /// `t + mask.query_shift` and key row `s` at `s` (RoPE and the window use them); the
     /// bidirectional window (by row) needs the shift to be 0, and dropout is refused (the

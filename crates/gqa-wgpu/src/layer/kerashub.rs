@@ -1,19 +1,26 @@
 //! KerasHub's attention layers on the GPU: a [`GqaLayer`] with the class's extensions, called with
 //! KerasHub's arguments.
 
-use gqa_core::kerashub::{KerasHubCall, KerasHubConfig, KerasHubOutput};
-use gqa_core::{ExtensionWeights, GqaError, Weights};
+use gqa_core::kerashub::{KerasHubCache, KerasHubCall, KerasHubConfig, KerasHubOutput};
+use gqa_core::{CacheContents, CacheShape, CacheUpdate, ExtensionWeights, GqaError, Plan, Problem, Weights};
 
 use super::GqaLayer;
+use super::host_call::HostCall;
 use crate::context::GpuContext;
 use crate::error::GpuError;
+use crate::kv_cache::KvCache;
+use crate::polling::Drive;
 
 /// A KerasHub attention layer (see [`gqa_core::kerashub`]) on the GPU.
 ///
 /// Uncached calls run as the layer's `GroupQueryAttention` call on `query = value = input` with
-/// the class's extensions ([`GqaLayer::with_extensions`]); the results match the oracle
-/// `gqa_ref::KerasHubLayer`, which follows KerasHub's code step by step. Cached calls (KerasHub's
-/// fixed-capacity cache and `cache_update_index`) are refused for now with a typed error.
+/// the class's extensions ([`GqaLayer::with_extensions`]). Cached calls take KerasHub's
+/// fixed-capacity cache on the host: it is loaded into a [`KvCache`] of its capacity, the call's
+/// new keys and values are written at `cache_update_index` (where `cache_update_mask` says) in the
+/// call's own submission, the attention reads every slot under the call's mask with the queries at
+/// the index's positions, and the cache comes back whole. The results match the oracle
+/// `gqa_ref::KerasHubLayer`, which follows KerasHub's code step by step. (For decoding on the GPU
+/// without the round trip through the host, use [`KerasHubLayer::layer`]'s own cache.)
 #[derive(Debug)]
 pub struct KerasHubLayer {
     spec: KerasHubConfig,
@@ -59,16 +66,34 @@ impl KerasHubLayer {
 
     /// One call with KerasHub's arguments.
     pub fn call(&self, call: &KerasHubCall) -> Result<KerasHubOutput, GpuError> {
-        call.check(&self.spec)?;
-        if call.cache.is_some() {
-            return Err(GqaError::IncompatibleOptions(format!(
-                "{}: cached calls (cache, cache_update_index) run on the oracle only for now",
-                self.spec.class
-            ))
-            .into());
-        }
+        let shape = call.check(&self.spec)?;
         let options = call.forward_options(self.spec.class);
-        let out = self.layer.forward(call.input, call.input, None, &options)?;
-        Ok(KerasHubOutput { output: out.output, cache: None })
+        let Some(cache_in) = call.cache else {
+            let out = self.layer.forward(call.input, call.input, None, &options)?;
+            return Ok(KerasHubOutput { output: out.output, cache: None });
+        };
+        // KerasHub's cache: every slot loaded into a linear cache of its capacity, the new keys
+        // and values written at the index (where the update mask says), the attention over every
+        // slot under the call's mask, queries at the index's positions; then every slot read back.
+        const OP: &str = "KerasHubLayer::call";
+        let layer = &self.layer;
+        let (b, t, s) = (shape.batch, shape.target_len, shape.source_len);
+        let cache_shape = CacheShape::new(layer.config(), b, s)?;
+        let mut kv = KvCache::from_shape(layer, cache_shape)?;
+        kv.load(&CacheContents { keys: cache_in.keys.clone(), values: cache_in.values.clone(), lengths: vec![s; b] })?;
+        let written = call.cache_update_mask.map(|m| m.data());
+        let update = CacheUpdate::at_index(cache_shape, shape.start, t, shape.writes, written)?
+            .with_texture_mirror(kv.has_texture_mirrors());
+        let d = self.spec.hidden_dim;
+        let problem = Problem::new(layer.config(), &[b, t, d], &[b, s, d], None, &options)?
+            .with_query_positions(shape.start)
+            .with_extensions(layer.extensions())?;
+        let plan = Plan::cached(&problem, &update, &layer.ctx.limits(), layer.tuning())?;
+        let host = HostCall { query: call.input, value: call.input, key: None, cache: Some(kv.buffers()) };
+        let out = pollster::block_on(layer.run_planned(OP, &host, plan, Drive::Block))?;
+        kv.set_lengths(update.lengths_after());
+        let contents = kv.read()?;
+        let cache = KerasHubCache { keys: contents.keys, values: contents.values };
+        Ok(KerasHubOutput { output: out.output, cache: Some(cache) })
     }
 }
