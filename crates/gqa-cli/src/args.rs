@@ -134,9 +134,20 @@ pub struct RunArgs {
 /// `gqa info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Print the adapters as JSON on stdout.
+    /// Print the adapters (or the layer) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Describe this layer instead of the adapters: its class (GroupQueryAttention or a KerasHub
+    /// attention class), heads, sizes and attention options (.safetensors, .keras, or .weights.h5
+    /// with --config).
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+    /// The layer's config JSON, for a .weights.h5 --layer.
+    #[arg(long, value_name = "FILE", requires = "layer")]
+    pub config: Option<PathBuf>,
+    /// The layer's name, when the --layer file holds several GroupQueryAttention layers.
+    #[arg(long, value_name = "NAME", requires = "layer")]
+    pub layer_name: Option<String>,
 }
 
 /// `gqa export`.

@@ -1,4 +1,5 @@
-//! `gqa info`: every adapter wgpu can see, with what matters to this layer.
+//! `gqa info`: every adapter wgpu can see, with what matters to this layer (with `--layer`: the
+//! layer instead, `layer_info.rs`).
 
 use serde_json::json;
 
@@ -11,6 +12,9 @@ libegl1 libegl-mesa0 libgl1-mesa-dri (Mesa's lavapipe and llvmpipe); with a GPU,
 
 /// Prints every adapter (as JSON with `--json`); errors when there is none.
 pub fn info(args: &InfoArgs) -> Result<(), CliError> {
+    if let Some(layer) = &args.layer {
+        return crate::layer_info::describe(layer, args);
+    }
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     if adapters.is_empty() {

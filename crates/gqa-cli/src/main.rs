@@ -34,9 +34,11 @@ mod error;
 mod info;
 mod kernels;
 mod kernels_isa;
+mod layer_info;
 mod meta;
 mod plot;
 mod run;
+mod run_kerashub;
 mod timed;
 
 use std::process::ExitCode;

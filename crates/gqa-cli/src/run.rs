@@ -161,6 +161,9 @@ impl Summary {
 
 /// Runs the command; prints what was loaded, the device and the times (as JSON with `--json`).
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    if let Some(class) = gqa_io::kerashub::class_of_file(&args.layer.layer)? {
+        return crate::run_kerashub::run(args, class);
+    }
     let mut summary = Summary { json: args.json, doc: serde_json::Map::new() };
     summary.set("date", json!(crate::meta::now_utc()));
     let inputs_file = args.inputs.display().to_string();

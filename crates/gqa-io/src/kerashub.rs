@@ -44,10 +44,23 @@ pub struct KerasHubLayerFile {
 /// The KerasHub class a file's metadata names, `None` when it names none (a
 /// `GroupQueryAttention` layer) and an error when it names a class this crate does not know.
 pub fn class_of(tf: &TensorFile) -> Result<Option<KerasHubClass>> {
-    match tf.metadata.get(CLASS_KEY).map(String::as_str) {
+    class_in(&tf.file, &tf.metadata)
+}
+
+/// [`class_of`] for a file on disk, reading only its header: `None` too for a file that is not
+/// safetensors (by its extension).
+pub fn class_of_file(path: &Path) -> Result<Option<KerasHubClass>> {
+    if path.extension().is_none_or(|e| e != "safetensors") {
+        return Ok(None);
+    }
+    class_in(&path.display().to_string(), &TensorFile::read_metadata(path)?)
+}
+
+fn class_in(file: &str, metadata: &std::collections::BTreeMap<String, String>) -> Result<Option<KerasHubClass>> {
+    match metadata.get(CLASS_KEY).map(String::as_str) {
         None | Some("GroupQueryAttention" | "GroupedQueryAttention") => Ok(None),
         Some(name) => KerasHubClass::from_class_name(name).map(Some).ok_or_else(|| IoError::UnknownClass {
-            file: tf.file.clone(),
+            file: file.to_string(),
             found: name.to_string(),
             expected: format!("supported: GroupQueryAttention, {}", supported()),
         }),

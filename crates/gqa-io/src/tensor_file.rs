@@ -222,6 +222,33 @@ impl TensorFile {
         Self::from_bytes(file, &bytes)
     }
 
+    /// Reads only the `__metadata__` strings of a safetensors file (its header, not its tensors).
+    pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+        use std::io::Read;
+        let file = path.display().to_string();
+        let io = |source| IoError::Io { file: file.clone(), source };
+        let bad = |message: String| IoError::Format { file: file.clone(), format: "safetensors", message };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).map_err(io)?;
+        let len = u64::from_le_bytes(len);
+        let size = f.metadata().map_err(io)?.len();
+        if len > size.saturating_sub(8) {
+            return Err(bad(format!("header of {len} bytes in a file of {size}")));
+        }
+        let mut header = vec![0u8; len as usize];
+        f.read_exact(&mut header).map_err(io)?;
+        let value: Value = serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+        let metadata = value.get("__metadata__").and_then(Value::as_object).cloned().unwrap_or_default();
+        metadata
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                other => Err(bad(format!("metadata {k:?} is {other}, not a string"))),
+            })
+            .collect()
+    }
+
     /// Parses safetensors bytes; `file` names them in errors.
     pub fn from_bytes(file: impl Into<String>, bytes: &[u8]) -> Result<Self> {
         let file = file.into();

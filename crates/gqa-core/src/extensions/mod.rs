@@ -205,6 +205,69 @@ impl AttentionExtensions {
         self.soft_cap.is_some() || self.sinks
     }
 
+    /// Each extension that is on, as (name, value) in words: `rope`, `qk_norm`, `scale`,
+    /// `soft_cap`, `sinks`, `window` (for summaries, e.g. `gqa info --layer`).
+    pub fn describe(&self, head_dim: usize) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.rope {
+            let schedule = match r.frequencies {
+                RopeFrequencies::Plain { wavelength } => format!("plain, wavelength {wavelength}"),
+                RopeFrequencies::Linear { wavelength, factor } => {
+                    format!("linear, wavelength {wavelength}, scaling factor {factor}")
+                }
+                RopeFrequencies::Llama3 {
+                    wavelength,
+                    factor,
+                    low_freq_factor,
+                    high_freq_factor,
+                    pretraining_length,
+                } => format!(
+                    "Llama 3, wavelength {wavelength}, factor {factor}, low {low_freq_factor}, high {high_freq_factor}, \
+                     pretraining length {pretraining_length}"
+                ),
+                RopeFrequencies::Yarn { wavelength, factor, beta_fast, beta_slow, original_length, truncate } => {
+                    format!(
+                        "YaRN, base {wavelength}, factor {factor}, beta {beta_fast}/{beta_slow}, original length \
+                         {original_length}{}",
+                        if truncate { ", truncated" } else { "" }
+                    )
+                }
+            };
+            let layout = match r.layout {
+                RopeLayout::RotateHalf => "rotate-half",
+                RopeLayout::Interleaved => "rotate-half, halves interleaved",
+            };
+            out.push(("rope", format!("{layout}, {} of {} features, {schedule}", r.rotary_dim, r.head_dim)));
+        }
+        if let Some(n) = &self.qk_norm {
+            let form = match n.form {
+                NormScale::Scale => "x / rms * scale",
+                NormScale::OnePlusScale => "x / rms * (1 + scale)",
+            };
+            out.push(("qk_norm", format!("{form}, epsilon {}", n.epsilon)));
+        }
+        let scale = match self.scale {
+            ScoreScale::HeadDim => format!("1/sqrt({head_dim})"),
+            ScoreScale::InverseSqrtOf(n) => format!("1/sqrt({n})"),
+        };
+        out.push(("scale", scale));
+        if let Some(cap) = self.soft_cap {
+            out.push(("soft_cap", format!("{cap} * tanh(s / {cap})")));
+        }
+        if self.sinks {
+            out.push(("sinks", "one learned logit per query head".into()));
+        }
+        if let Some(w) = self.window {
+            let text = match w {
+                KeyWindow::Symmetric(n) => format!("|p - j| <= {}", n.saturating_sub(1)),
+                KeyWindow::Lookback(n) => format!("j >= p - {n}"),
+                KeyWindow::Centered(n) => format!("-{} <= t - j <= {}", n / 2, n - n / 2 - 1),
+            };
+            out.push(("window", text));
+        }
+        out
+    }
+
     /// Applies the soft cap (if any) to a scaled score.
     pub fn cap(&self, score: f64) -> f64 {
         match self.soft_cap {

@@ -1,0 +1,121 @@
+//! `gqa run` and `gqa info --layer` on KerasHub attention layers: every fixture of
+//! `tests/fixtures/kerashub` (layer, inputs and KerasHub's outputs in one file) through every
+//! adapter's backend and the oracle, the written `output` and cache against KerasHub's; the JAX
+//! outputs under `--masked-rows keras-default`; the flags a KerasHub call does not take refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{assert_close, gqa, json_of, s, scratch, tensor};
+use gqa_io::TensorFile;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kerashub");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The `--backend` values of the adapters `gqa info` lists.
+fn backends() -> Vec<&'static str> {
+    let info = String::from_utf8(gqa(&["info"]).stdout).unwrap();
+    [("backend: Vulkan", "vulkan"), ("backend: Gl", "gl"), ("backend: Metal", "metal"), ("backend: Dx12", "dx12")]
+        .into_iter()
+        .filter(|(line, _)| info.contains(line))
+        .map(|(_, flag)| flag)
+        .collect()
+}
+
+/// The names of the cache tensors a fixture's outputs hold under `prefix`.
+fn cache_names(f: &TensorFile, prefix: &str) -> Vec<String> {
+    ["cache", "cache.0", "cache.1"].iter().map(|n| format!("{prefix}{n}")).filter(|n| f.get(n).is_some()).collect()
+}
+
+/// Compares a written output file with the fixture's outputs under `prefix`.
+fn compare(label: &str, out: &Path, fixture: &Path, prefix: &str) {
+    let f = TensorFile::read(fixture).unwrap();
+    assert_close(&format!("{label}: output"), &tensor(out, "output"), &tensor(fixture, &format!("{prefix}output")));
+    for name in cache_names(&f, prefix) {
+        let ours = name.trim_start_matches(prefix);
+        assert_close(&format!("{label}: {ours}"), &tensor(out, ours), &tensor(fixture, &name));
+    }
+}
+
+#[test]
+fn run_every_kerashub_fixture_on_every_backend_and_on_the_oracle() {
+    let dir = scratch("kerashub");
+    let mut runs: Vec<(String, Vec<&str>)> = vec![("reference".into(), vec!["--reference"])];
+    let found = backends();
+    assert!(!found.is_empty(), "no adapter");
+    runs.extend(found.into_iter().map(|b| (b.to_string(), vec!["--backend", b])));
+    let files = fixtures();
+    assert!(files.len() >= 40, "{} fixtures", files.len());
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        for (label, extra) in &runs {
+            let out = dir.join(format!("{name}-{label}.safetensors"));
+            let args = [&["run", "--layer", s(file), "--inputs", s(file), "--output", s(&out)][..], extra].concat();
+            let res = gqa(&args);
+            assert!(res.status.success(), "{name} {label}: exit {:?}", res.status);
+            compare(&format!("{name} {label}"), &out, file, "expected.");
+            let meta = TensorFile::read(&out).unwrap().metadata;
+            assert_eq!(meta["class_name"], TensorFile::read(file).unwrap().metadata["class_name"], "{name}");
+        }
+    }
+}
+
+#[test]
+fn keras_default_rows_reproduce_jax() {
+    let dir = scratch("kerashub-jax");
+    let mut checked = 0;
+    for file in fixtures() {
+        if TensorFile::read(&file).unwrap().get("jax.output").is_none() {
+            continue;
+        }
+        let out = dir.join("out.safetensors");
+        let args = ["run", "--layer", s(&file), "--inputs", s(&file), "--output", s(&out), "--masked-rows"];
+        let res = gqa(&[&args[..], &["keras-default"]].concat());
+        assert!(res.status.success(), "{file:?}");
+        compare(&format!("{file:?} keras-default"), &out, &file, "jax.");
+        let call: serde_json::Value = serde_json::from_str(&TensorFile::read(&out).unwrap().metadata["call"]).unwrap();
+        assert_eq!(call["masked_rows"], "keras-default");
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} fixtures with JAX's outputs");
+}
+
+#[test]
+fn kerashub_runs_refuse_gqa_only_flags_and_the_cpu_layer() {
+    let dir = scratch("kerashub-flags");
+    let file = fixtures().into_iter().next().unwrap();
+    let out = dir.join("out.safetensors");
+    let base = ["run", "--layer", s(&file), "--inputs", s(&file), "--output", s(&out)];
+    for extra in [&["--causal"][..], &["--scores"], &["--backend", "cpu"]] {
+        let res = gqa(&[&base[..], extra].concat());
+        assert_eq!(res.status.code(), Some(2), "{extra:?}");
+        assert!(!out.exists(), "{extra:?}: an output was written");
+    }
+}
+
+#[test]
+fn info_describes_a_kerashub_layer_and_a_keras_one() {
+    let file = fixtures().into_iter().find(|f| f.to_string_lossy().contains("gptoss_window.")).unwrap();
+    let report = json_of(&["info", "--layer", s(&file), "--json"]);
+    let layer = &report["layer"];
+    assert_eq!(layer["class_name"], "GptOssAttention");
+    assert_eq!(layer["head_dim"], 5);
+    let options = &layer["options"];
+    assert!(options["rope"].as_str().unwrap().contains("YaRN"), "{options}");
+    assert!(options["sinks"].is_string() && options["window"] == "j >= p - 3", "{options}");
+    assert!(options.get("qk_norm").is_none(), "{options}");
+    let text = String::from_utf8(gqa(&["info", "--layer", s(&file)]).stdout).unwrap();
+    assert!(text.contains("GptOssAttention") && text.contains("sinks"), "{text}");
+    let keras = common::fixture("gate.safetensors");
+    let report = json_of(&["info", "--layer", s(&keras), "--json"]);
+    assert_eq!(report["layer"]["class_name"], "GroupQueryAttention");
+}
