@@ -89,3 +89,41 @@ fn kv_cache_decodes_every_kerashub_chain_token_by_token() {
         }
     }
 }
+
+/// The shape `gqa bench --decode --rope-qk-norm` times (Nq=32, Nkv=8, H=128, Dq=4096 over 4,095
+/// cached keys): a Qwen3 layer's step through the library's cache on every adapter, against the
+/// oracle of KerasHub's layer called on KerasHub's cache holding the same keys.
+#[test]
+fn the_headline_decode_step_with_rope_and_qk_norm_matches_kerashub() {
+    use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubConfig};
+    use gqa::core::{CacheContents, ExtensionWeights, LayerDims};
+    use rand::{SeedableRng, rngs::StdRng};
+
+    let (b, nq, nkv, h, d, held) = (1, 32, 8, 128, 4096, 4095);
+    let json = serde_json::json!({
+        "num_query_heads": nq, "num_key_value_heads": nkv, "head_dim": h,
+        "rope_max_wavelength": 1_000_000, "layer_norm_epsilon": 1e-6,
+    });
+    let spec = KerasHubConfig::from_value(KerasHubClass::Qwen3, &json, d).unwrap();
+    let dims = LayerDims { query_dim: d, key_dim: d, value_dim: d };
+    let weights = common::random_weights(&spec.config, dims, 11);
+    let mut rng = StdRng::seed_from_u64(12);
+    let norm = |rng: &mut StdRng| Some(common::random_tensor(&[h], rng));
+    let extra = ExtensionWeights { query_norm: norm(&mut rng), key_norm: norm(&mut rng), sinks: None };
+    let keys = common::random_tensor(&[b, held, nkv, h], &mut rng);
+    let values = common::random_tensor(&[b, held, nkv, h], &mut rng);
+    let x = common::random_tensor(&[b, 1, d], &mut rng);
+    let pad = |t: &HostTensor| HostTensor::concat(&[t.clone(), HostTensor::zeros([b, 1, nkv, h])], 1).unwrap();
+    let cache = KerasHubCache { keys: pad(&keys), values: pad(&values) };
+    let oracle = gqa::reference::KerasHubLayer::new(spec.clone(), weights.clone(), extra.clone()).unwrap();
+    let want = oracle.call(&KerasHubCall::new(&x).with_cache(&cache, Some(held))).unwrap();
+    let contents = CacheContents { keys, values, lengths: vec![held; b] };
+    for ctx in adapters() {
+        let layer = gqa::gpu::KerasHubLayer::new(ctx, spec.clone(), &weights, &extra).unwrap();
+        let gpu = layer.layer();
+        let mut kv = gpu.new_cache(b, held + 1).unwrap();
+        kv.load(&contents).unwrap();
+        let got = gpu.step(&mut kv, &x, &x, None).unwrap();
+        assert_close(&format!("headline step ({})", adapter_name(ctx)), got.data(), want.output.data(), F32);
+    }
+}

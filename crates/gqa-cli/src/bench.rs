@@ -82,6 +82,12 @@ pub struct BenchArgs {
     /// Several, comma separated, are timed one after the other at each length (ratios from one run).
     #[arg(long, value_name = "STORAGE", value_delimiter = ',', default_value = "f32")]
     pub cache: Vec<gqa_core::CacheStorage>,
+    /// With --decode: time the step of a layer with Qwen3's RoPE and QK-norm beside the same layer
+    /// without them (no biases, same weights), alternating their timed steps, each output checked
+    /// (the plain one against the oracle's cache, the other against the oracle of KerasHub's
+    /// Qwen3Attention); reports both and their ratio. GPU only, f32 caches.
+    #[arg(long, requires = "decode")]
+    pub rope_qk_norm: bool,
     /// With --decode: a layer with this sliding window, decoding in ring caches of the window's
     /// size (a step attends over at most N keys, however long the sequence).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -365,6 +371,9 @@ pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), Cli
     }
     if args.no_oracle {
         eprintln!("warning: {UNCHECKED_WARNING}");
+    }
+    if args.rope_qk_norm {
+        return crate::bench_positions::bench_positions(args);
     }
     if args.decode {
         return crate::bench_decode::bench_decode(args, tamper);

@@ -25,6 +25,7 @@ mod bench;
 mod bench_decode;
 mod bench_decode_report;
 mod bench_forward;
+mod bench_positions;
 mod cpu_layer;
 mod cpu_probe;
 mod demo;

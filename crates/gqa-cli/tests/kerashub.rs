@@ -119,3 +119,23 @@ fn info_describes_a_kerashub_layer_and_a_keras_one() {
     let report = json_of(&["info", "--layer", s(&keras), "--json"]);
     assert_eq!(report["layer"]["class_name"], "GroupQueryAttention");
 }
+
+#[test]
+fn bench_decode_times_rope_and_qk_norm_beside_the_plain_layer_checked() {
+    let shape = ["--query-heads", "4", "--kv-heads", "2", "--head-dim", "16", "--query-dim", "64"];
+    let args =
+        [&["bench", "--decode", "--rope-qk-norm", "--seq", "8,40", "--runs", "2", "--json"][..], &shape].concat();
+    let report = json_of(&args);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r["checked"], true, "{r}");
+        assert!(r["plain_step_ms"].as_f64().unwrap() > 0.0 && r["rope_qk_norm_step_ms"].as_f64().unwrap() > 0.0);
+        let ratio = r["ratio"].as_f64().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{r}");
+    }
+    assert_eq!(report["shape"]["head_dim"], 16);
+    // GPU only, f32 caches.
+    let res = gqa(&[&["bench", "--decode", "--rope-qk-norm", "--backend", "cpu"][..], &shape].concat());
+    assert_eq!(res.status.code(), Some(2));
+}
