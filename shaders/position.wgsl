@@ -13,7 +13,7 @@
 
 const WG: u32 = 64u;
 
-var<workgroup> head: array<f32, 512>;
+var<workgroup> head: array<f32, 256>;
 var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64, 1, 1)

@@ -11,7 +11,7 @@
 use super::{Access, Features, Kernel, KernelSpec, Precision, WavesFloor};
 
 /// The most features of a head the kernel stages.
-pub const MAX_HEAD_DIM: usize = 512;
+pub const MAX_HEAD_DIM: usize = 256;
 
 /// The positional prologue in each precision (this family's part of [`Kernel::ALL`]).
 pub const KERNELS: &[Kernel] = &[Kernel::Position(Precision::F32), Kernel::Position(Precision::F16)];
@@ -32,8 +32,7 @@ pub fn spec(precision: Precision) -> KernelSpec {
         bindings: &[Access::ReadWrite, Access::Read, Access::Read],
         workgroup_memory_bytes: (MAX_HEAD_DIM as u32 + 64) * 4,
         features,
-        // Measured (RADV): bound by the staged head's workgroup memory; a short pass per call.
-        waves_floor: WavesFloor { rdna: 22, gcn: 7 },
+        waves_floor: WavesFloor { rdna: 32, gcn: 10 },
         // Staging, the norm's sum, the reduction, the pairs and the unrotated tail, each over at
         // most H / 64 features per lane.
         loop_iterations: |p, _| 4 * (p.head_dim as u64).div_ceil(64) + 8,
