@@ -14,8 +14,15 @@
 //! prefill time, tokens/s, the median step time of the first and of the last 1,000 steps (or
 //! tenth of the steps), and the cache's size.
 //!
+//! `--class llama3` or `--class gemma3` generates with the attention of a KerasHub decoder instead
+//! (Llama 3.1's RoPE frequency adjustment; Gemma 3's QK-norm, RoPE and, with `--window`, its sliding
+//! window) through the library's own cache, the oracle of KerasHub's layer taking the same tokens
+//! in lockstep through KerasHub's fixed-capacity cache (f32 caches).
+//!
 //! ```sh
 //! cargo run --release --example generate                         # 64 tokens after a 32-token prompt
+//! cargo run --release --example generate -- --class llama3 --tokens 128 --prompt 64
+//! cargo run --release --example generate -- --class gemma3 --window 32 --tokens 128
 //! cargo run --release --example generate -- --tokens 256 --prompt 128 --cache int8
 //! # The long-conversation benchmark of docs/PERFORMANCE.md: 100,000 tokens in a 1,024-token window.
 //! cargo run --release --example generate -- --tokens 100000 --prompt 1024 --window 1024 --chunk 64 --dim 512
@@ -45,11 +52,33 @@ pub struct Options {
     pub keep_first: usize,
     /// The most tokens one prefill call appends (the ring's chunk).
     pub chunk: usize,
+    /// A KerasHub decoder's attention instead of Keras' `GroupQueryAttention`.
+    pub class: Option<Decoder>,
+}
+
+/// The KerasHub decoders `--class` names, at the example's sizes (Nq=8, Nkv=2, H=64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// `LlamaAttention` with Llama 3.1's RoPE (wavelength 500,000, factor 8, low 1, high 4,
+    /// pretraining length 8,192).
+    Llama3,
+    /// `CachedGemma3Attention` with QK-norm, RoPE (wavelength 10,000) and, with `--window`, its
+    /// sliding window.
+    Gemma3,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { tokens: 64, prompt: 32, dim: 256, cache: CacheStorage::F32, window: None, keep_first: 0, chunk: 64 }
+        Self {
+            tokens: 64,
+            prompt: 32,
+            dim: 256,
+            cache: CacheStorage::F32,
+            window: None,
+            keep_first: 0,
+            chunk: 64,
+            class: None,
+        }
     }
 }
 
@@ -101,6 +130,9 @@ fn next_input(output: &HostTensor) -> HostTensor {
 
 /// Generates `o.tokens` tokens after an `o.prompt`-token prompt on `ctx`, the oracle in lockstep.
 pub fn run(ctx: &GpuContext, o: &Options) -> Result<Generated, Box<dyn std::error::Error>> {
+    if let Some(class) = o.class {
+        return run_kerashub(ctx, o, class);
+    }
     // GroupQueryAttention(head_dim=64, num_query_heads=8, num_key_value_heads=2, sliding_window).
     let config = GqaConfig { sliding_window: o.window, ..GqaConfig::new(64, 8, 2) };
     let d = o.dim;
@@ -112,8 +144,7 @@ pub fn run(ctx: &GpuContext, o: &Options) -> Result<Generated, Box<dyn std::erro
         }
     }
     let layer = GqaLayer::new(ctx, &config, &weights)?;
-    let prompt = (0..o.prompt * d).map(|i| on_grid((i as f32 * 0.37).sin(), 1.0 / 64.0)).collect();
-    let x = HostTensor::new([1, o.prompt, d], prompt)?;
+    let x = prompt_of(o)?;
 
     let chunk = o.chunk.max(1);
     let shape = match o.window {
@@ -190,6 +221,108 @@ pub fn run(ctx: &GpuContext, o: &Options) -> Result<Generated, Box<dyn std::erro
     })
 }
 
+/// The prompt's tokens: a fixed pattern on the grid of 1/64.
+fn prompt_of(o: &Options) -> Result<HostTensor, Box<dyn std::error::Error>> {
+    let d = o.dim;
+    let prompt = (0..o.prompt * d).map(|i| on_grid((i as f32 * 0.37).sin(), 1.0 / 64.0)).collect();
+    Ok(HostTensor::new([1, o.prompt, d], prompt)?)
+}
+
+/// [`run`] with a KerasHub decoder's attention: the GPU through the library's cache, the oracle of
+/// KerasHub's layer through KerasHub's cache of `prompt + tokens` slots (each call's causal mask
+/// over its slots), both fed the same tokens.
+fn run_kerashub(ctx: &GpuContext, o: &Options, class: Decoder) -> Result<Generated, Box<dyn std::error::Error>> {
+    use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubClass, KerasHubConfig};
+    use gqa::core::{ExtensionWeights, Mask};
+
+    if o.cache != CacheStorage::F32 || o.keep_first > 0 {
+        return Err("--class runs over f32 linear caches (no --cache f16/int8, no --keep-first)".into());
+    }
+    let d = o.dim;
+    let (kind, json) = match class {
+        Decoder::Llama3 => (
+            KerasHubClass::Llama,
+            serde_json::json!({
+                "num_query_heads": 8, "num_key_value_heads": 2, "rope_max_wavelength": 500_000,
+                "rope_frequency_adjustment_factor": 8.0, "rope_low_freq_factor": 1.0,
+                "rope_high_freq_factor": 4.0, "rope_pretraining_sequence_length": 8192,
+            }),
+        ),
+        Decoder::Gemma3 => (
+            KerasHubClass::Gemma3,
+            serde_json::json!({
+                "head_dim": 64, "num_query_heads": 8, "num_key_value_heads": 2, "use_query_key_norm": true,
+                "use_sliding_window_attention": o.window.is_some(), "sliding_window_size": o.window.unwrap_or(4096),
+            }),
+        ),
+    };
+    let spec = KerasHubConfig::from_value(kind, &json, d)?;
+    let h = spec.config.head_dim;
+    let dims = LayerDims { query_dim: d, key_dim: d, value_dim: d };
+    let weights = gqa::reference::initialize_weights(&spec.config, dims, 3)?;
+    let scale = |phase: f32| HostTensor::new([h], (0..h).map(|i| 0.5 * (i as f32 * 0.7 + phase).sin()).collect());
+    let extra = match spec.extensions.qk_norm {
+        Some(_) => ExtensionWeights { query_norm: Some(scale(0.0)?), key_norm: Some(scale(1.0)?), sinks: None },
+        None => ExtensionWeights::default(),
+    };
+    let layer = gqa::gpu::KerasHubLayer::new(ctx, spec.clone(), &weights, &extra)?;
+    let oracle = gqa::reference::KerasHubLayer::new(spec, weights, extra)?;
+    let capacity = o.prompt + o.tokens;
+    let gpu = layer.layer();
+    let mut cache = gpu.new_cache(1, capacity)?;
+    let mut theirs = KerasHubCache::zeros(1, capacity, 2, h);
+    // KerasHub's decoder mask of a call writing `t` tokens at `index`: slot j visible iff j <= index + row.
+    let causal = |index: usize, t: usize| {
+        Mask::new([1, t, capacity], (0..t * capacity).map(|k| k % capacity <= index + k / capacity).collect())
+    };
+    let x = prompt_of(o)?;
+    let chunk = o.chunk.max(1);
+    let (mut out, mut want) = (None, None);
+    let start = Instant::now();
+    for from in (0..o.prompt).step_by(chunk) {
+        let part = x.time_slice(from..(from + chunk).min(o.prompt))?;
+        out = Some(gpu.prefill(&mut cache, &part, &part, None, None)?);
+    }
+    let prefill = start.elapsed();
+    for from in (0..o.prompt).step_by(chunk) {
+        let part = x.time_slice(from..(from + chunk).min(o.prompt))?;
+        let mask = causal(from, part.shape()[1])?;
+        let r = oracle.call(&KerasHubCall::new(&part).with_mask(&mask).with_cache(&theirs, Some(from)))?;
+        theirs = r.cache.ok_or("KerasHub's cached call returns its cache")?;
+        want = Some(r.output);
+    }
+    let check = |got: &HostTensor, want: &HostTensor, what: &str| -> Result<(), Box<dyn std::error::Error>> {
+        let c = compare_tensors(got, want, Tolerance::F32);
+        if c.passed() { Ok(()) } else { Err(format!("{what}: against KerasHub's oracle: {c}").into()) }
+    };
+    let (mut out, want) = out.zip(want).ok_or("a prompt of at least one token")?;
+    check(&out, &want, "the prompt's last chunk")?;
+    let (mut generated, mut expected, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..o.tokens {
+        let token = next_input(&out);
+        let start = Instant::now();
+        out = gpu.step(&mut cache, &token, &token, None)?;
+        steps.push(start.elapsed());
+        let index = o.prompt + i;
+        let mask = causal(index, 1)?;
+        let r = oracle.call(&KerasHubCall::new(&token).with_mask(&mask).with_cache(&theirs, Some(index)))?;
+        theirs = r.cache.ok_or("KerasHub's cached call returns its cache")?;
+        check(&out, &r.output, &format!("step {i}"))?;
+        generated.extend_from_slice(out.data());
+        expected.extend_from_slice(r.output.data());
+    }
+    Ok(Generated {
+        tokens: HostTensor::new([1, o.tokens, d], generated)?,
+        oracle: HostTensor::new([1, o.tokens, d], expected)?,
+        prefill,
+        steps,
+        capacity,
+        bytes_per_token: cache.shape().bytes_per_token(),
+        device_bytes: cache.device_bytes(),
+        quantization_error: None,
+    })
+}
+
 /// The median of `times` in ms.
 fn median_ms(times: &[Duration]) -> f64 {
     let mut v = times.to_vec();
@@ -197,7 +330,8 @@ fn median_ms(times: &[Duration]) -> f64 {
     v.get(v.len() / 2).map_or(0.0, |t| t.as_secs_f64() * 1e3)
 }
 
-/// `--tokens N --prompt P --dim D --cache f32|f16|int8 --window W --keep-first K --chunk C`.
+/// `--tokens N --prompt P --dim D --cache f32|f16|int8 --window W --keep-first K --chunk C
+/// --class llama3|gemma3`.
 fn options(args: &[String]) -> Result<Options, Box<dyn std::error::Error>> {
     let mut o = Options::default();
     let mut it = args.iter();
@@ -212,6 +346,13 @@ fn options(args: &[String]) -> Result<Options, Box<dyn std::error::Error>> {
             "--window" => o.window = Some(number()?),
             "--keep-first" => o.keep_first = number()?,
             "--chunk" => o.chunk = number()?.max(1),
+            "--class" => {
+                o.class = Some(match value.as_str() {
+                    "llama3" => Decoder::Llama3,
+                    "gemma3" => Decoder::Gemma3,
+                    other => return Err(format!("--class {other}: llama3 or gemma3").into()),
+                })
+            }
             _ => return Err(format!("unknown flag {flag}").into()),
         }
     }
@@ -227,8 +368,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total: Duration = g.steps.iter().sum();
     let worst = g.tokens.data().iter().zip(g.oracle.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     let window = o.window.map_or_else(|| "no window".into(), |w| format!("window {w}, keep first {}", o.keep_first));
+    let class = o.class.map_or_else(|| "GroupQueryAttention".to_string(), |c| format!("{c:?}'s KerasHub attention"));
     println!(
-        "layer: Nq=8 Nkv=2 H=64 D={}, {window}; {} cache of {} tokens ({} bytes per token, {:.2} MB on the device)",
+        "layer: {class} Nq=8 Nkv=2 H=64 D={}, {window}; {} cache of {} tokens ({} bytes per token, {:.2} MB on the device)",
         o.dim,
         o.cache,
         g.capacity,
@@ -249,7 +391,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "median step: first {n} steps {first:.3} ms, last {n} steps {last:.3} ms (last / first = {:.3})",
         last / first
     );
-    println!("every step checked against the oracle's cache (1e-5 + 1e-4 |ref|): max |gpu - oracle| = {worst:e}");
+    println!("every step checked against the oracle (1e-5 + 1e-4 |ref|): max |gpu - oracle| = {worst:e}");
     if let Some(e) = g.quantization_error {
         println!(
             "{} cache against an f32 cache (the oracle's, same inputs): max |diff| {:.3e}, RMS {:.3e} (outputs' RMS {:.3e}: {:.3}%)",

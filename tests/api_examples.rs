@@ -71,6 +71,17 @@ fn generate_example_matches_the_oracles_cache() {
         let r = generate::run(ctx, &ring).unwrap_or_else(|e| panic!("{name}: int8 ring: {e}"));
         assert_eq!(r.capacity, 2 + 8 + 4 - 1, "{name}");
         assert_close(&format!("{name}: examples/generate.rs, int8 ring"), r.tokens.data(), r.oracle.data(), F32);
+        // KerasHub's Llama 3 and Gemma 3 (windowed) attention, against KerasHub's oracle in lockstep.
+        for (class, window) in [(generate::Decoder::Llama3, None), (generate::Decoder::Gemma3, Some(6))] {
+            let o =
+                generate::Options { tokens: 14, prompt: 9, chunk: 4, window, class: Some(class), ..Default::default() };
+            let r = generate::run(ctx, &o).unwrap_or_else(|e| panic!("{name}: {class:?}: {e}"));
+            assert_eq!(r.tokens.shape(), [1, 14, 256], "{name}");
+            let what = format!("{name}: examples/generate.rs, {class:?}");
+            assert_close(&what, r.tokens.data(), r.oracle.data(), F32);
+        }
+        let bad = generate::Options { class: Some(generate::Decoder::Llama3), keep_first: 2, ..Default::default() };
+        assert!(generate::run(ctx, &bad).is_err(), "{name}: keep_first with a KerasHub class");
     }
 }
 
