@@ -44,13 +44,13 @@ var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_l: array<f32, 64>;
 var<workgroup> red_nan: array<u32, 64>;
 
-// Item i's scaled logit for key j of the split starting at s0 (the sentinel when masked; 0 for the
+// Item i's scaled (and soft-capped) logit for key j of the split starting at s0 (the sentinel when masked; 0 for the
 // padding items past T * R, which phase 2 skips and phase 3 never stores).
 fn logit(b_global: u32, g: u32, s0: u32, i: u32, j: u32, a: f32) -> f32 {
     if i >= params.t_len * params.group {
         return 0.0;
     }
-    let x = a * params.scale;
+    let x = soft_capped(a * params.scale);
     let ok = visible(b_global, g * params.group + i % params.group, i / params.group, s0 + j);
     return select(MASKED, x, ok);
 }

@@ -149,7 +149,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 let t = item / group;
                 let u = g * group + item % group;
                 let ok = j < n && i < m_items && item < item_count && visible(b_global, u, t, s0 + j);
-                let x = dots[i];
+                let x = soft_capped(dots[i]);
                 let bits = select(bitcast<u32>(x), 0x7fc00000u, is_nan(x));
                 probs[i * KEYS + j] = select(MASKED, bits, ok);
             }

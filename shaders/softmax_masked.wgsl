@@ -1,7 +1,7 @@
 // Masked softmax over each (b, u, t) row of the logits, in place, with Keras' semantics:
 // masked logits replaced by -1e9, softmax over s, masked probabilities then set to exactly 0.
 // A fully masked row is all zeros (masked_rows = 0) or uniform 1/S (masked_rows = 1, Keras' plain call).
-// The attention extensions: the soft cap applies to each logit first (common/logit.wgsl), and the
+// The attention extensions: the soft cap applies to each logit first (common/mask.wgsl), and the
 // head's sink logit joins the row's max and denominator (not its probabilities).
 // One workgroup of 64 per row: workgroup x = query within the chunk, y = (b, u) row within the chunk.
 // Masks see global indices: batch b_base + b, query t_base + x.

@@ -148,9 +148,13 @@ fn masked_logits(d: Dots8x4, vis: u32) -> Logits {
     );
 }
 
-// The scaled logits of four items (their dot products) as one vec4.
+// The scaled (and soft-capped) logits of four items (their dot products) as one vec4.
 fn scaled4(a0: f32, a1: f32, a2: f32, a3: f32) -> vec4<f32> {
-    return vec4<f32>(a0, a1, a2, a3) * params.scale;
+    let s = params.scale;
+    if params.soft_cap == 0.0 {
+        return vec4<f32>(a0, a1, a2, a3) * s;
+    }
+    return vec4<f32>(soft_capped(a0 * s), soft_capped(a1 * s), soft_capped(a2 * s), soft_capped(a3 * s));
 }
 
 // The keys [x, y) that the items with query positions first .. last (nondecreasing) may see: all S,

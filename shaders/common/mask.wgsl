@@ -1,6 +1,17 @@
 // Whether query `t` of head `u`, batch `b` may attend to key `s`: the AND of every mask part
 // (gqa_core::params::mask_flags). Needs a binding named `masks`: bits packed 32 to a u32 word,
 // bit i at word i / 32, bit i % 32; 1 = attend.
+// The masking stage also caps each scaled logit first (the attention extensions' soft cap
+// `cap * tanh(x / cap)`, params.soft_cap; 0: none): every attention kernel calls this on its scaled
+// logits before they meet the masks.
+fn soft_capped(x: f32) -> f32 {
+    if params.soft_cap == 0.0 {
+        return x;
+    }
+    // tanh is 1 to f32 precision beyond 20 (and some tanh(x) = (e^x - e^-x) / (e^x + e^-x) overflow).
+    return params.soft_cap * tanh(clamp(x / params.soft_cap, -20.0, 20.0));
+}
+
 fn mask_bit(i: u32) -> bool {
     return ((masks[i >> 5u] >> (i & 31u)) & 1u) != 0u;
 }

@@ -94,6 +94,9 @@ pub fn check_plan(what: &str, plan: &Plan, path: Path) -> Vec<Kernel> {
         if p.kernel.is_matmul() {
             let want = gpu_matmul(plan.tuning.precision, plan.tuning.loop_iteration_cap, p.label, m, k, n);
             assert_eq!(p.kernel, want, "{what}: {} of {m} x {k} x {n}", p.label);
+        } else if let Kernel::Position(precision) = p.kernel {
+            // The attention extensions' positional pass (QK-norm, RoPE) after the projections.
+            assert_eq!(precision, plan.tuning.precision, "{what}: {}", p.label);
         } else {
             assert!(
                 attention.contains(&p.kernel),

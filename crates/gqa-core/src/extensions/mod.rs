@@ -199,10 +199,10 @@ impl AttentionExtensions {
         Ok(())
     }
 
-    /// Whether the logits need the separate attention passes (the soft cap and the sinks are
-    /// implemented in the masked softmax pass only).
+    /// Whether the logits need the separate attention passes (the sinks are implemented in the
+    /// masked softmax pass only).
     pub fn needs_separate_passes(&self) -> bool {
-        self.soft_cap.is_some() || self.sinks
+        self.sinks
     }
 
     /// Each extension that is on, as (name, value) in words: `rope`, `qk_norm`, `scale`,

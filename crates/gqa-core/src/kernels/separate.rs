@@ -56,7 +56,7 @@ pub fn logits(precision: Precision) -> KernelSpec {
 /// denominator, where the params say): one workgroup of 64 per (b, u, t) row. Bindings: masks,
 /// probabilities, sink logits (Nq f32; the masks in their place without sinks).
 pub fn softmax(lanes: Lanes) -> KernelSpec {
-    let snippets = &["common/params.wgsl", "common/mask.wgsl", "common/logit.wgsl"];
+    let snippets = &["common/params.wgsl", "common/mask.wgsl"];
     let bindings = &[Access::Read, Access::ReadWrite, Access::Read];
     match lanes {
         Lanes::Workgroup => KernelSpec {

@@ -265,8 +265,8 @@ fn over_quantized_cache(route: AttentionRoute, storage: Quantization) -> Attenti
 
 /// The attention's route: split decode for short queries over long sources (the decode kernel for
 /// few items, else the fused kernel in split mode), the block attention, the fused kernel, or the
-/// separate passes. The fused kernels need no scores, no dropout, no soft cap and no sinks (those
-/// are in the separate passes' masked softmax), H <= 256 and a multiple of 4,
+/// separate passes. The fused kernels need no scores, no dropout and no sinks (those are in the
+/// separate passes' masked softmax), H <= 256 and a multiple of 4,
 /// the device's storage buffers and workgroup memory, grids within the limits, and loops within
 /// the tuning's cap.
 fn attention(
