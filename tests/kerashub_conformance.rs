@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use common::{adapter_name, adapters};
 use gqa::core::MaskedRows;
-use gqa::core::kerashub::KerasHubClass;
+use gqa::core::kerashub::{KerasHubCall, KerasHubClass};
 use kerashub_common::{Case, call_of, cases, check, gpu_layer, run};
 
 #[test]
@@ -106,6 +106,35 @@ fn gpu_chains_its_own_caches() {
                 .unwrap_or_else(|e| panic!("{chain} step {step}: {e}"));
             check(&format!("chain {chain} step {step} ({}, GPU)", case.name), case, &got, "expected.");
             cache = got.cache;
+        }
+    }
+}
+
+/// A layer whose dtype policy is `mixed_float16` runs in f16 (f16 storage, f32 accumulation) where
+/// the adapter has `SHADER_F16`: every uncached fixture's layer and mask, on its input scaled by 1/4
+/// (the fixtures' scores are made large, up to ~10, so that the soft caps bite: f16 storage of Q and
+/// K then errs by ~1e-2 in a logit), against the oracle at the f16 tolerance.
+#[test]
+fn f16_layers_match_the_oracle_at_the_f16_tolerance() {
+    let all = cases();
+    let f16 = |c: &&gqa::gpu::GpuContext| c.device().features().contains(gqa::wgpu::Features::SHADER_F16);
+    assert!(adapters().iter().any(|c| f16(&c)), "no adapter with SHADER_F16 (lavapipe has it)");
+    for ctx in adapters().iter().filter(f16) {
+        let name = adapter_name(ctx);
+        for case in all.iter().filter(|c| c.inputs.cache.is_none()) {
+            let l = &case.layer;
+            let mut spec = l.spec().clone();
+            spec.config.dtype = "mixed_float16".into();
+            let gpu = gqa::gpu::KerasHubLayer::new(ctx, spec, l.weights(), l.extension_weights())
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            assert_eq!(gpu.layer().precision(), gqa::core::Precision::F16, "{name}");
+            let mut x = case.inputs.input.clone();
+            x.data_mut().iter_mut().for_each(|v| *v *= 0.25);
+            let call = KerasHubCall { input: &x, ..call_of(case, None, MaskedRows::Zeros) };
+            let want = case.layer.call(&call).unwrap();
+            let got = gpu.call(&call).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let what = format!("{} ({name}, f16)", case.name);
+            common::assert_close(&what, got.output.data(), want.output.data(), common::F16);
         }
     }
 }

@@ -59,6 +59,25 @@ recorded constructor arguments, loads the weights by path, reruns the call on th
 the `call` arguments (numpy backend; the `jax.*` tensors in a JAX-backend subprocess) and compares
 with the file: |keras - file| <= 1e-5 + 1e-4 |file|.
 
+Keras files: six uncached cases (KERAS_FILE_CASES, one per class) also come as Keras files, for
+loaders without Python. The model: a functional `keras.Model` named `<case>_model` with two inputs,
+`hidden_states` (or `x`) (None, None, D) float32 and `attention_mask` (None, None) of the fixture's
+mask dtype (bool or int32), whose output is the layer's call `layer(x, attention_mask=mask)`; the
+layer is built from the fixture's config (same name, same weights by path). Files:
+  - `<case>.keras`: `model.save`, rewritten as tools/keras_fixtures.py does (stored zip entries dated
+    1980-01-01, `date_saved` 1980-01-01@00:00:00 in metadata.json, `shared_object_id`s renumbered);
+    not for LlamaAttention (its `model.save` raises: get_config reads a missing `rope_scaling_factor`)
+    nor Qwen3Attention (it saves, but `load_model` raises: the config lacks the required `head_dim`);
+    the generator prints the reason and asserts that it still fails;
+  - `<case>.weights.h5`: `model.save_weights` (the same groups, datasets and attributes as the
+    .keras's model.weights.h5, though not the same bytes);
+  - `<case>.layer.json`: the fixture's metadata `config`, byte for byte (no trailing newline).
+Keras' auto-generated sublayer names (`dropout`, `rotary_embedding`, ... stored as HDF5 attributes)
+count from a fresh `keras.utils.clear_session()` per file. The check mode loads each `.keras` with
+`keras.saving.load_model` (and compares the layer's get_config with the fixture's config), each
+`.weights.h5` into a model rebuilt from its `.layer.json` with `load_weights`, requires every weight
+to equal the fixture's and reruns the model on the fixture's inputs against `expected.output`.
+
 The header's metadata is written in sorted order: `safetensors.numpy.save` orders it by a randomly
 seeded hash map, which would make the files differ from run to run; the tensors and their layout are
 the package's own.
@@ -108,6 +127,14 @@ KERNEL_STD = 0.3  # kernels N(0, 0.3^2)
 BIAS_STD = 0.1
 NORM_SCALE_STD = 1.5  # QK-norm scales: large enough that attention is not uniform after the norm
 SINK_STD = 1.0
+# Uncached cases also written as Keras files: `<case>.keras` (not for BASE_CONFIG_CLASSES: see the
+# docstring), `<case>.weights.h5` and `<case>.layer.json`.
+KERAS_FILE_CASES = ("llama_causal", "mistral_window", "qwen3_window", "gptoss_window", "gemma_soft_cap",
+                    "gemma3_all")
+KERAS_EXTS = (".keras", ".weights.h5", ".layer.json")
+# A fixed date for the zip entries and metadata.json of the .keras files, so that they are reproducible.
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+KERAS_DATE_SAVED = "1980-01-01@00:00:00"
 
 
 def layer_classes():
@@ -634,9 +661,11 @@ def generate(out_dir):
             assert v.dtype == np.float32 and np.all(np.isfinite(v)), (files[i][0], n)
             files[i][1]["jax." + n] = v
     os.makedirs(out_dir, exist_ok=True)
-    for old in glob.glob(os.path.join(out_dir, "*.safetensors")):
-        if os.path.basename(old)[: -len(".safetensors")] not in names:
-            os.remove(old)
+    keep = {n + ".safetensors" for n in names} | {n + e for n in KERAS_FILE_CASES for e in KERAS_EXTS}
+    for ext in (".safetensors",) + KERAS_EXTS:
+        for old in glob.glob(os.path.join(out_dir, "*" + ext)):
+            if os.path.basename(old) not in keep:
+                os.remove(old)
     total = 0
     for fname, tensors, meta, _ in files:
         path = os.path.join(out_dir, fname + ".safetensors")
@@ -647,7 +676,172 @@ def generate(out_dir):
         size = os.path.getsize(path)
         total += size
         print(f"{size:8d}  {path}")
-    print(f"{len(files)} files, {total} bytes, {time.time() - start:.1f} s")
+    n_files = len(files)
+    by_name = {f[0]: f for f in files}
+    for name in KERAS_FILE_CASES:
+        _, tensors, meta, _ = by_name[name]
+        written, reason = write_keras_files(out_dir, name, tensors, meta)
+        if reason is not None:
+            print(f"          no {name}.keras: {reason}")
+        for path in written:
+            size = os.path.getsize(path)
+            total += size
+            n_files += 1
+            print(f"{size:8d}  {path}")
+            if not path.endswith(".layer.json"):
+                assert check_keras_file(path, tensors, meta), path
+    print(f"{n_files} files, {total} bytes, {time.time() - start:.1f} s")
+
+
+# ------------------------------------------------------------------------------------------ Keras files
+
+
+def keras_model_of(class_name, cfg, source, d, mask_dtype, model_name):
+    """(model, layer): a functional model of the one layer, inputs `hidden_states`/`x` (B, T, D) and
+    `attention_mask` (B, T, S) of the fixture's mask dtype, output the layer's call on them."""
+    import keras
+    layer = layer_from_config(class_name, cfg, source)
+    x = keras.Input((None, d), name=INPUT_X[class_name])
+    mask = keras.Input((None, None), dtype=mask_dtype, name="attention_mask")
+    return keras.Model([x, mask], layer(x, attention_mask=mask), name=model_name), layer
+
+
+def renumber_shared_ids(value, ids):
+    """Keras writes `shared_object_id` as Python's id() of the object; number them 1, 2, ... instead."""
+    if isinstance(value, dict):
+        return {k: (ids.setdefault(v, len(ids) + 1) if k == "shared_object_id" else renumber_shared_ids(v, ids))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [renumber_shared_ids(v, ids) for v in value]
+    return value
+
+
+def normalize_keras_zip(src, dst):
+    """Writes the .keras zip `src` to `dst` with fixed entry dates, a fixed `date_saved` and renumbered
+    `shared_object_id`s (tools/keras_fixtures.py's way), stored uncompressed; the weights are untouched."""
+    import zipfile
+    with zipfile.ZipFile(src) as z:
+        entries = [(info.filename, z.read(info.filename)) for info in z.infolist()]
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries:
+            if name == "metadata.json":
+                meta = json.loads(data)
+                meta["date_saved"] = KERAS_DATE_SAVED
+                data = json.dumps(meta).encode()
+            elif name == "config.json":
+                data = json.dumps(renumber_shared_ids(json.loads(data), {})).encode()
+            z.writestr(zipfile.ZipInfo(name, date_time=FIXED_DATE), data)
+
+
+def innermost(e):
+    """The first exception of a chain (load_model wraps the cause in two more TypeErrors)."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    return f"{type(e).__name__}: {e}"
+
+
+def keras_model_failure(model, tensors, meta):
+    """Why no `<case>.keras` for a broken-config class: model.save's exception, load_model's, or the
+    loaded model's mismatch; None if it would round-trip (then it should be written)."""
+    import keras
+    tmp = tempfile.mkdtemp(prefix="kerashub_keras_probe_")
+    try:
+        path = os.path.join(tmp, "probe.keras")
+        try:
+            model.save(path)
+        except Exception as e:  # noqa: BLE001
+            return f"model.save raises {innermost(e)}"
+        try:
+            back = keras.saving.load_model(path)
+        except Exception as e:  # noqa: BLE001
+            return f"model.save works, keras.saving.load_model raises {innermost(e)}"
+        got = keras_model_output(back, meta, tensors)
+        if not np.allclose(got, tensors["expected.output"], atol=ATOL, rtol=RTOL):
+            return "the loaded model's output differs"
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def keras_model_output(model, meta, tensors):
+    """The model's output (B, T, D) on a fixture's `hidden_states`/`x` and `attention_mask`."""
+    x = np.array(tensors[INPUT_X[meta["class_name"]]], copy=True)
+    return np.asarray(model([x, np.array(tensors["attention_mask"], copy=True)]), dtype=np.float32)
+
+
+def write_keras_files(out_dir, name, tensors, meta):
+    """`<name>.keras` (not for the broken-config classes: the reason is returned), `<name>.weights.h5`
+    and `<name>.layer.json` of a fixture's layer; returns (paths written, reason or None)."""
+    import keras
+    keras.utils.clear_session()  # the sublayers' generated names (`dropout`, ...) from a fresh count
+    class_name, source = meta["class_name"], meta["config_source"]
+    model, layer = keras_model_of(class_name, json.loads(meta["config"]), source, int(meta["hidden_dim"]),
+                                  str(tensors["attention_mask"].dtype), name + "_model")
+    assert sorted(w.path for w in layer.weights) == sorted(n for n in tensors if n.startswith(name + "/"))
+    for w in layer.weights:
+        w.assign(tensors[w.path])
+    written, reason = [], None
+    if source == CONFIG_SOURCE[False]:
+        tmp = tempfile.mkdtemp(prefix="kerashub_keras_")
+        try:
+            model.save(os.path.join(tmp, "model.keras"))
+            path = os.path.join(out_dir, name + ".keras")
+            normalize_keras_zip(os.path.join(tmp, "model.keras"), path)
+            written.append(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        reason = keras_model_failure(model, tensors, meta)
+        assert reason is not None, f"{name}: a .keras of {class_name} round-trips now: write it"
+    path = os.path.join(out_dir, name + ".weights.h5")
+    model.save_weights(path)
+    written.append(path)
+    path = os.path.join(out_dir, name + ".layer.json")
+    with open(path, "w") as f:
+        f.write(meta["config"])
+    written.append(path)
+    return written, reason
+
+
+def check_keras_file(path, tensors, meta):
+    """Loads a `.keras` (keras.saving.load_model) or `.weights.h5` (+ `.layer.json`: a model of the
+    layer rebuilt from it, then load_weights) and reruns the fixture's call; True if it matches."""
+    import keras
+    keras.utils.clear_session()
+    class_name, cfg = meta["class_name"], json.loads(meta["config"])
+    if path.endswith(".keras"):
+        try:
+            model = keras.saving.load_model(path)
+        except Exception as e:  # noqa: BLE001
+            raise BadInput(f"{path}: keras.saving.load_model raises {innermost(e)}") from e
+        layer = model.get_layer(cfg["name"])
+        if type(layer).__name__ != class_name:
+            raise BadInput(f"{path}: layer {cfg['name']} is a {type(layer).__name__}, not a {class_name}")
+        if json.loads(json.dumps(layer.get_config())) != cfg:
+            print("  the loaded layer's get_config() differs from the fixture's config")
+            return False
+    else:
+        stem = path[: -len(".weights.h5")]
+        try:
+            with open(stem + ".layer.json") as f:
+                text = f.read()
+        except OSError as e:
+            raise BadInput(f"{path}: no {os.path.basename(stem)}.layer.json: {e}") from e
+        if text != meta["config"]:
+            print("  the .layer.json differs from the fixture's config")
+            return False
+        model, layer = keras_model_of(class_name, json.loads(text), meta["config_source"], int(meta["hidden_dim"]),
+                                      str(tensors["attention_mask"].dtype), os.path.basename(stem) + "_model")
+        try:
+            model.load_weights(path)
+        except Exception as e:  # noqa: BLE001
+            raise BadInput(f"{path}: load_weights raises {innermost(e)}") from e
+    ok = True
+    for w in layer.weights:
+        if w.path not in tensors or not np.array_equal(np.asarray(w.numpy()), tensors[w.path]):
+            print(f"  weight {w.path}: not the fixture's")
+            ok = False
+    return compare("expected.output", keras_model_output(model, meta, tensors), tensors["expected.output"]) and ok
 
 
 # ------------------------------------------------------------------------------------------ check
@@ -702,6 +896,19 @@ def check(directory, with_jax=True):
         if jax_t:
             jax_paths.append(p)
             jax_want.append(jax_t)
+    keras_paths = sorted(q for ext in (".keras", ".weights.h5") for q in glob.glob(os.path.join(directory, "*" + ext)))
+    for q in glob.glob(os.path.join(directory, "*.layer.json")):
+        if not os.path.exists(q[: -len(".layer.json")] + ".weights.h5"):
+            raise BadInput(f"{q}: no .weights.h5 beside it")
+    for q in keras_paths:
+        stem = q[: -len(".keras")] if q.endswith(".keras") else q[: -len(".weights.h5")]
+        if stem + ".safetensors" not in paths:
+            raise BadInput(f"{q}: no {os.path.basename(stem)}.safetensors (its inputs and expected output)")
+        tensors, meta = load_st(stem + ".safetensors")
+        if json.loads(meta["call"]) != {}:
+            raise BadInput(f"{q}: its fixture is a cached call")
+        print(f"check {os.path.basename(q)}: {meta['class_name']} on {os.path.basename(stem)}.safetensors")
+        ok &= check_keras_file(q, tensors, meta)
     if with_jax and jax_paths:
         print(f"JAX backend: {len(jax_paths)} files")
         for p, want, got in zip(jax_paths, jax_want, run_jax_worker(jax_paths)):
@@ -711,14 +918,15 @@ def check(directory, with_jax=True):
                 ok = False
             for n in sorted(set(want) & set(got)):
                 ok &= compare("jax." + n, got[n], want[n])
-    print(f"{len(paths)} files: " + ("MATCH" if ok else "MISMATCH"))
+    print(f"{len(paths) + len(keras_paths)} files: " + ("MATCH" if ok else "MISMATCH"))
     return ok
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="write the fixtures into this folder")
-    ap.add_argument("--check", metavar="DIR", help="check every .safetensors file of DIR against KerasHub")
+    ap.add_argument("--check", metavar="DIR", help="check every .safetensors, .keras and .weights.h5 file of "
+                                                    "DIR against KerasHub")
     ap.add_argument("--no-jax", action="store_true", help="with --check: skip the jax.* tensors")
     ap.add_argument("--jax-worker", nargs="+", metavar=("OUT_DIR", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()

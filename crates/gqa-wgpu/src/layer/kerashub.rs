@@ -13,6 +13,9 @@ use crate::polling::Drive;
 
 /// A KerasHub attention layer (see [`gqa_core::kerashub`]) on the GPU.
 ///
+/// The layer computes in f16 (f16 storage, f32 accumulation) where its config's dtype policy says
+/// so and the device has `SHADER_F16` ([`GqaLayer::new`]); cached calls run in f32 only.
+///
 /// Uncached calls run as the layer's `GroupQueryAttention` call on `query = value = input` with
 /// the class's extensions ([`GqaLayer::with_extensions`]). Cached calls take KerasHub's
 /// fixed-capacity cache on the host: it is loaded into a [`KvCache`] of its capacity, the call's
@@ -36,8 +39,9 @@ impl KerasHubLayer {
         weights: &Weights,
         extra: &ExtensionWeights,
     ) -> Result<Self, GpuError> {
-        let layer = GqaLayer::with_precision(ctx, &spec.config, weights, gqa_core::Precision::F32)?
-            .with_extensions(&spec.extensions, extra)?;
+        // f16 storage where the layer's dtype policy is float16 / mixed_float16 (or the context's
+        // tuning asks for it) and the device has SHADER_F16; else f32.
+        let layer = GqaLayer::new(ctx, &spec.config, weights)?.with_extensions(&spec.extensions, extra)?;
         let d = spec.hidden_dim;
         if layer.dims() != (gqa_core::LayerDims { query_dim: d, key_dim: d, value_dim: d }) {
             return Err(GqaError::ShapeMismatch {
