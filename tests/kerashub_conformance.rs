@@ -138,3 +138,42 @@ fn f16_layers_match_the_oracle_at_the_f16_tolerance() {
         }
     }
 }
+
+/// The layers Keras itself saved (`<case>.keras` where the class's config round-trips, and
+/// `<case>.weights.h5` with the config in `<case>.layer.json`) load as the same layers as the
+/// safetensors fixtures: the same class, config and weights, bit for bit.
+#[test]
+fn keras_files_load_the_same_layers_as_safetensors() {
+    use gqa_io::kerashub_keras::load_kerashub;
+    let dir = kerashub_common::dir();
+    let mut checked = 0;
+    for case in cases() {
+        let keras = dir.join(format!("{}.keras", case.name));
+        let h5 = dir.join(format!("{}.weights.h5", case.name));
+        let json = dir.join(format!("{}.layer.json", case.name));
+        let class = case.layer.spec().class;
+        let mut loaded = Vec::new();
+        if keras.exists() {
+            loaded.push(("keras", load_kerashub(&keras, None, None, None)));
+        }
+        if h5.exists() {
+            loaded.push(("weights.h5", load_kerashub(&h5, Some(&json), Some(class), None)));
+        }
+        for (what, got) in loaded {
+            let got = got.unwrap_or_else(|e| panic!("{} {what}: {e}", case.name)).expect("a KerasHub layer");
+            let label = format!("{} ({what})", case.name);
+            assert_eq!(&got.spec.config, &case.layer.spec().config, "{label}");
+            assert_eq!(&got.spec.extensions, &case.layer.spec().extensions, "{label}");
+            assert_eq!(&got.weights, case.layer.weights(), "{label}");
+            assert_eq!(&got.extra, case.layer.extension_weights(), "{label}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} Keras files");
+    // A bare config needs its class; a .keras without a KerasHub layer is none.
+    let h5 = dir.join("gemma3_all.weights.h5");
+    let json = dir.join("gemma3_all.layer.json");
+    assert!(load_kerashub(&h5, Some(&json), None, None).unwrap().is_none());
+    let gqa_keras = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/keras_model.keras");
+    assert!(load_kerashub(&gqa_keras, None, None, None).unwrap().is_none());
+}

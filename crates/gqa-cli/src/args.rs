@@ -71,6 +71,10 @@ pub struct LayerArgs {
     /// The layer's name, when the file holds several GroupQueryAttention layers.
     #[arg(long, value_name = "NAME")]
     pub layer_name: Option<String>,
+    /// The KerasHub class of a bare config given with --config (e.g. CachedGemma3Attention); a
+    /// serialized layer or model JSON names its own.
+    #[arg(long, value_name = "CLASS", requires = "config")]
+    pub class: Option<String>,
 }
 
 /// `gqa run`.
@@ -148,6 +152,9 @@ pub struct InfoArgs {
     /// The layer's name, when the --layer file holds several GroupQueryAttention layers.
     #[arg(long, value_name = "NAME", requires = "layer")]
     pub layer_name: Option<String>,
+    /// The KerasHub class of a bare config given with --config (e.g. CachedGemma3Attention).
+    #[arg(long, value_name = "CLASS", requires = "config")]
+    pub class: Option<String>,
 }
 
 /// `gqa export`.

@@ -11,9 +11,14 @@ use crate::error::CliError;
 
 /// Prints the layer of `path` (as JSON with `--json`).
 pub fn describe(path: &Path, args: &InfoArgs) -> Result<(), CliError> {
-    let layer = match gqa_io::kerashub::class_of_file(path)? {
-        Some(_) => {
-            let file = gqa_io::kerashub::load_kerashub_layer(path)?;
+    let layer_args = LayerArgs {
+        layer: path.to_path_buf(),
+        config: args.config.clone(),
+        layer_name: args.layer_name.clone(),
+        class: args.class.clone(),
+    };
+    let layer = match crate::run::kerashub_layer(&layer_args)? {
+        Some(file) => {
             let (spec, c) = (&file.spec, &file.spec.config);
             let options: BTreeMap<&str, String> = spec.extensions.describe(c.head_dim).into_iter().collect();
             json!({
@@ -24,11 +29,6 @@ pub fn describe(path: &Path, args: &InfoArgs) -> Result<(), CliError> {
             })
         }
         None => {
-            let layer_args = LayerArgs {
-                layer: path.to_path_buf(),
-                config: args.config.clone(),
-                layer_name: args.layer_name.clone(),
-            };
             let layer = crate::run::load(&layer_args)?;
             let (c, d) = (&layer.config, layer.dims);
             let mut options = BTreeMap::new();

@@ -20,6 +20,26 @@ pub fn load(args: &LayerArgs) -> Result<KerasLayer, CliError> {
     Ok(gqa_io::load_layer(&args.layer, &options)?)
 }
 
+/// The KerasHub layer of the flags' file, when it holds one (see `gqa_io::kerashub_keras::load_kerashub`).
+pub fn kerashub_layer(args: &LayerArgs) -> Result<Option<gqa_io::kerashub::KerasHubLayerFile>, CliError> {
+    let class = args
+        .class
+        .as_deref()
+        .map(|name| {
+            gqa_core::kerashub::KerasHubClass::from_class_name(name).ok_or_else(|| {
+                let known = gqa_core::kerashub::KerasHubClass::ALL.map(|c| c.class_name()).join(", ");
+                CliError::Flags(format!("--class {name}: not a KerasHub attention class ({known})"))
+            })
+        })
+        .transpose()?;
+    let file =
+        gqa_io::kerashub_keras::load_kerashub(&args.layer, args.config.as_deref(), class, args.layer_name.as_deref())?;
+    if file.is_none() && class.is_some() {
+        return Err(CliError::Flags("--class: the config given with --config is not a KerasHub layer's".into()));
+    }
+    Ok(file)
+}
+
 /// One call option: the flag's value (`None`: not given), the inputs file's (`None`: not recorded)
 /// and the default; the flag wins, then the file. Says where the value came from, and returns the
 /// note to print when the flag overrides a different value the file records.
@@ -161,8 +181,8 @@ impl Summary {
 
 /// Runs the command; prints what was loaded, the device and the times (as JSON with `--json`).
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    if let Some(class) = gqa_io::kerashub::class_of_file(&args.layer.layer)? {
-        return crate::run_kerashub::run(args, class);
+    if let Some(file) = kerashub_layer(&args.layer)? {
+        return crate::run_kerashub::run(args, file);
     }
     let mut summary = Summary { json: args.json, doc: serde_json::Map::new() };
     summary.set("date", json!(crate::meta::now_utc()));

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gqa_core::MaskedRows;
-use gqa_core::kerashub::{KerasHubCall, KerasHubClass};
+use gqa_core::kerashub::KerasHubCall;
 use gqa_io::call::masked_rows_name;
-use gqa_io::kerashub::{CLASS_KEY, KerasHubInputs, insert_outputs, kerashub_layer_from_tensor_file};
+use gqa_io::kerashub::{CLASS_KEY, KerasHubInputs, KerasHubLayerFile, insert_outputs};
 use gqa_io::{CallRecord, TensorFile};
 use gqa_wgpu::GpuError;
 
@@ -26,8 +26,6 @@ fn refuse_gqa_flags(args: &RunArgs) -> Result<(), CliError> {
         ("--causal-alignment", args.causal_alignment.is_some()),
         ("--scores / --no-scores", args.scores || args.no_scores),
         ("--training / --no-training", args.training || args.no_training),
-        ("--config", args.layer.config.is_some()),
-        ("--layer-name", args.layer.layer_name.is_some()),
     ];
     match given.iter().find(|(_, on)| *on) {
         Some((flag, _)) => Err(CliError::Flags(format!(
@@ -38,8 +36,9 @@ fn refuse_gqa_flags(args: &RunArgs) -> Result<(), CliError> {
     }
 }
 
-/// Runs the KerasHub layer of `args` (whose file names `class`).
-pub fn run(args: &RunArgs, class: KerasHubClass) -> Result<(), CliError> {
+/// Runs the KerasHub layer `file` read from the flags' layer file.
+pub fn run(args: &RunArgs, file: KerasHubLayerFile) -> Result<(), CliError> {
+    let class = file.spec.class;
     refuse_gqa_flags(args)?;
     if args.backend.is_cpu() {
         return Err(CliError::Flags(format!(
@@ -54,7 +53,6 @@ pub fn run(args: &RunArgs, class: KerasHubClass) -> Result<(), CliError> {
     };
     doc.insert("date".into(), json!(crate::meta::now_utc()));
     let t0 = Instant::now();
-    let file = kerashub_layer_from_tensor_file(&TensorFile::read(&args.layer.layer)?)?;
     let inputs_tf = TensorFile::read(&args.inputs)?;
     let inputs = KerasHubInputs::from_tensor_file(&inputs_tf, class)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -139,3 +139,44 @@ fn bench_decode_times_rope_and_qk_norm_beside_the_plain_layer_checked() {
     let res = gqa(&[&["bench", "--decode", "--rope-qk-norm", "--backend", "cpu"][..], &shape].concat());
     assert_eq!(res.status.code(), Some(2));
 }
+
+#[test]
+fn run_kerashub_layers_from_keras_and_weights_h5_files() {
+    let dir = scratch("kerashub-keras");
+    let fixtures_dir = fixtures()[0].parent().unwrap().to_path_buf();
+    let mut checked = 0;
+    for file in fixtures() {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let (keras, h5, json) = (
+            fixtures_dir.join(format!("{name}.keras")),
+            fixtures_dir.join(format!("{name}.weights.h5")),
+            fixtures_dir.join(format!("{name}.layer.json")),
+        );
+        let class = TensorFile::read(&file).unwrap().metadata["class_name"].clone();
+        let mut layers: Vec<Vec<&str>> = Vec::new();
+        if keras.exists() {
+            layers.push(vec!["--layer", s(&keras)]);
+        }
+        if h5.exists() {
+            layers.push(vec!["--layer", s(&h5), "--config", s(&json), "--class", &class]);
+        }
+        for layer in layers {
+            let out = dir.join("out.safetensors");
+            let args = [&["run"][..], &layer, &["--inputs", s(&file), "--output", s(&out), "--reference"]].concat();
+            let res = gqa(&args);
+            assert!(res.status.success(), "{name} {layer:?}");
+            compare(&format!("{name} {layer:?}"), &out, &file, "expected.");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} Keras files");
+    // A bare config without its class is read as a GroupQueryAttention config, which it is not.
+    let h5 = fixtures_dir.join("gemma3_all.weights.h5");
+    let json = fixtures_dir.join("gemma3_all.layer.json");
+    let out = dir.join("bad.safetensors");
+    let file = fixtures_dir.join("gemma3_all.safetensors");
+    let res = gqa(&["run", "--layer", s(&h5), "--config", s(&json), "--inputs", s(&file), "--output", s(&out)]);
+    assert_eq!(res.status.code(), Some(2));
+    let res = gqa(&["info", "--layer", s(&h5), "--config", s(&json), "--class", "PhiAttention"]);
+    assert_eq!(res.status.code(), Some(2));
+}

@@ -44,7 +44,7 @@ fn is_layer_group_name(name: &str) -> bool {
 }
 
 /// The `name` attribute of `<group>/vars`, if any.
-fn vars_name(group: &Group) -> Option<String> {
+pub(crate) fn vars_name(group: &Group) -> Option<String> {
     let attrs = group.group("vars").ok()?.attrs().ok()?;
     match attrs.get("name")? {
         AttrValue::String(s)
@@ -117,52 +117,57 @@ impl Source<'_> {
         self.h5.group(&self.vars(dense)).and_then(|g| g.datasets()).unwrap_or_default()
     }
 
-    /// Reads a dataset as f32: f32 and f64 directly, f16 and bfloat16 (Keras' opaque 2-byte type with
-    /// a `dtype` attribute) through their bits; integers are refused.
+    /// Reads a dataset as f32 ([`read_dataset`]).
     fn read(&self, path: &str, tensor: &str) -> Result<HostTensor> {
-        let ds = self.h5.dataset(path).map_err(|e| h5_err(self.file, format!("{path}: {e}")))?;
-        let shape: Vec<usize> = ds
-            .shape()
-            .map_err(|e| h5_err(self.file, format!("{path}: {e}")))?
-            .into_iter()
-            .map(|d| usize::try_from(d).unwrap_or(usize::MAX))
-            .collect();
-        let dt = ds.datatype().map_err(|e| h5_err(self.file, format!("{path}: {e}")))?;
-        let raw = || ds.read_raw().map_err(|e| h5_err(self.file, format!("{path}: {e}")));
-        let bad = |dtype: String| IoError::Dtype {
-            file: self.file.into(),
-            tensor: tensor.into(),
-            dtype,
-            expected: "a float dataset (f32, f64, f16 or bfloat16)",
-        };
-        let data: Vec<f32> = match &dt {
-            Datatype::FloatingPoint { size: 4 | 8, .. } => {
-                ds.read_f32().map_err(|e| h5_err(self.file, format!("{path}: {e}")))?
-            }
-            Datatype::FloatingPoint { size: 2, byte_order, .. } => {
-                let big = matches!(byte_order, DatatypeByteOrder::BigEndian);
-                raw()?
-                    .chunks_exact(2)
-                    .map(|c| {
-                        let b = if big { [c[1], c[0]] } else { [c[0], c[1]] };
-                        half::f16::from_le_bytes(b).to_f32()
-                    })
-                    .collect()
-            }
-            Datatype::Opaque { size: 2, .. } if is_bfloat16(&ds) => {
-                raw()?.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
-            }
-            _ => return Err(bad(ds.dtype().map_or_else(|_| "unknown".into(), |d| d.to_string()))),
-        };
-        if elements(&shape) != Some(data.len()) {
-            return Err(h5_err(self.file, format!("{path}: shape {shape:?} does not match its {} values", data.len())));
-        }
-        HostTensor::new(shape, data).map_err(|e| IoError::Tensor {
-            file: self.file.into(),
-            tensor: tensor.into(),
-            source: Box::new(e),
-        })
+        read_dataset(self.file, self.h5, path, tensor)
     }
+}
+
+/// Reads a dataset as f32: f32 and f64 directly, f16 and bfloat16 (Keras' opaque 2-byte type with a
+/// `dtype` attribute) through their bits; integers are refused. `tensor` names it in errors.
+pub(crate) fn read_dataset(file: &str, h5: &File, path: &str, tensor: &str) -> Result<HostTensor> {
+    let ds = h5.dataset(path).map_err(|e| h5_err(file, format!("{path}: {e}")))?;
+    let shape: Vec<usize> = ds
+        .shape()
+        .map_err(|e| h5_err(file, format!("{path}: {e}")))?
+        .into_iter()
+        .map(|d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    let dt = ds.datatype().map_err(|e| h5_err(file, format!("{path}: {e}")))?;
+    let raw = || ds.read_raw().map_err(|e| h5_err(file, format!("{path}: {e}")));
+    let bad = |dtype: String| IoError::Dtype {
+        file: file.into(),
+        tensor: tensor.into(),
+        dtype,
+        expected: "a float dataset (f32, f64, f16 or bfloat16)",
+    };
+    let data: Vec<f32> = match &dt {
+        Datatype::FloatingPoint { size: 4 | 8, .. } => {
+            ds.read_f32().map_err(|e| h5_err(file, format!("{path}: {e}")))?
+        }
+        Datatype::FloatingPoint { size: 2, byte_order, .. } => {
+            let big = matches!(byte_order, DatatypeByteOrder::BigEndian);
+            raw()?
+                .chunks_exact(2)
+                .map(|c| {
+                    let b = if big { [c[1], c[0]] } else { [c[0], c[1]] };
+                    half::f16::from_le_bytes(b).to_f32()
+                })
+                .collect()
+        }
+        Datatype::Opaque { size: 2, .. } if is_bfloat16(&ds) => {
+            raw()?.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+        }
+        _ => return Err(bad(ds.dtype().map_or_else(|_| "unknown".into(), |d| d.to_string()))),
+    };
+    if elements(&shape) != Some(data.len()) {
+        return Err(h5_err(file, format!("{path}: shape {shape:?} does not match its {} values", data.len())));
+    }
+    HostTensor::new(shape, data).map_err(|e| IoError::Tensor {
+        file: file.into(),
+        tensor: tensor.into(),
+        source: Box::new(e),
+    })
 }
 
 fn is_bfloat16(ds: &hdf5_pure::Dataset) -> bool {

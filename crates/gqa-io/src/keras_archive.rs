@@ -15,7 +15,7 @@ const CONFIG_ENTRY: &str = "config.json";
 const WEIGHTS_ENTRY: &str = "model.weights.h5";
 
 /// Reads one entry of the archive.
-fn entry(file: &str, zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Result<Vec<u8>> {
+pub(crate) fn entry(file: &str, zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Result<Vec<u8>> {
     let entries: Vec<String> = zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
     let mut e = zip.by_name(name).map_err(|e| match e {
         zip::result::ZipError::FileNotFound => {

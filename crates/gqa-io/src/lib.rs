@@ -32,6 +32,7 @@ mod h5;
 pub mod inputs;
 pub mod keras_archive;
 pub mod kerashub;
+pub mod kerashub_keras;
 pub mod layer;
 pub mod safetensors_layer;
 pub mod tensor_file;
