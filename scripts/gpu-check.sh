@@ -17,7 +17,7 @@ set -euo pipefail
 
 mode=${1:-}
 dir=${2:-gpu-check}
-readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_kv_cache_quantized gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
+readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_kv_cache_quantized gpu_extensions gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
 
 pack() {
     local root
@@ -145,6 +145,13 @@ run() {
         fi
         timeout "$((left - 10))" "$bin/gqa" bench --decode --cache "$cache" --seq 4096,32768 --runs 5 2>&1 | tee -a "$report" || status=1
     done
+    log "## decode steps with and without RoPE and QK-norm (gqa bench --decode --rope-qk-norm, every step checked)"
+    local left=$((budget - (SECONDS - start)))
+    if ((left < 20)); then
+        log "bench --decode --rope-qk-norm: NOT RUN (time budget spent)"
+    else
+        timeout "$((left - 10))" "$bin/gqa" bench --decode --rope-qk-norm --seq 4096,32768 --runs 9 2>&1 | tee -a "$report" || status=1
+    fi
     log "## done in $((SECONDS - start)) s, status $status"
     return "$status"
 }

@@ -1,7 +1,7 @@
 //! The attention extensions on every attention path, against the oracle of KerasHub's layers: a
 //! Gemma 3 layer (QK-norm, RoPE, soft cap, window) and a GPT-OSS layer (YaRN on part of an odd
-//! head, biases, sinks, a lookback window), uncached (T = S = 40, left padding: fully masked rows)
-//! and cached in KerasHub's form (one token and a chunk of 5 at index 520 of a 600-slot cache), on
+//! head, biases, sinks, a lookback window), uncached (T = S = 40, left padding: fully masked rows;
+//! and T = S = 1,100) and cached in KerasHub's form (one token and a chunk of 5 at index 520 of a 600-slot cache), on
 //! every adapter under its own tuning (block and decode kernels over textures) and under the GPU
 //! tuning (the fused kernel, flash-decoding with the decode kernel or the fused kernel's partials),
 //! outputs poisoned first; the plans' routes are asserted, so that the soft cap is seen on the
@@ -57,8 +57,9 @@ type Call = (String, HostTensor, Mask, Option<(KerasHubCache, usize)>);
 fn calls(l: &Layer, rng: &mut StdRng) -> Vec<Call> {
     let (b, d, nkv, h) = (2, l.spec.hidden_dim, l.spec.config.num_key_value_heads, l.spec.config.head_dim);
     let mut out = Vec::new();
-    // Uncached: sequence 1 left-padded by 3 (its first 3 rows see no key).
+    // Uncached: sequence 1 left-padded by 3 (its first 3 rows see no key); and a long sequence.
     out.push(("uncached T=S=40".into(), random_tensor(&[b, 40, d], rng), causal(b, 40, 40, 0, 3), None));
+    out.push(("uncached T=S=1100".into(), random_tensor(&[b, 1100, d], rng), causal(b, 1100, 1100, 0, 0), None));
     // Cached: 520 slots written, 600 in all.
     let (cap, index) = (600, 520);
     let mut keys = random_tensor(&[b, cap, nkv, h], rng);
