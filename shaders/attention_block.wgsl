@@ -223,7 +223,8 @@ fn store_item(b: u32, g: u32, blk: u32, i: u32, col: u32, acc: vec4<f32>, vs: ve
     // Flags bit 1: the row saw a key; bit 0: a visible logit was NaN (common/block_softmax.wgsl's
     // finish, with the skipped keys' non-finite V components of the column).
     let f = f_run[i];
-    var o = finish(acc, vs, l_run[i], (f & 2u) != 0u, (f & 1u) != 0u, atomicLoad(&v_bad[col]));
+    let l = with_sink(l_run[i], m_run[i], g * params.group + it % params.group);
+    var o = finish(acc, vs, l, (f & 2u) != 0u, (f & 1u) != 0u, atomicLoad(&v_bad[col]));
     let at = row_of(b, g, it) + col;
     if params.use_gate != 0u {
         o *= gate[at];

@@ -42,6 +42,9 @@
 @group(0) @binding(4) var<storage, read> masks: array<u32>;
 @group(0) @binding(5) var<storage, read> gate: array<Elem>;     // (B, T, Nq, H), when use_gate
 @group(0) @binding(6) var<storage, read_write> out: array<Out>; // (B, T, Nq, H), or the partials
+// Each query head's sink logit (params.sinks = 1): one more term of a row's denominator (the whole
+// pass only; in split mode attention_reduce.wgsl adds it).
+@group(0) @binding(7) var<storage, read> sinks: array<f32>;
 
 const WG: u32 = 64u;
 // Keys per tile: one per lane in the logits step.
@@ -257,7 +260,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         // plain average of V over all S keys.
         var o = select(vsum / f32(s_len), acc[k], !keras_rows);
         if (flags & 1u) != 0u {
-            o = acc[k] * select(1.0 / row_sum[i], bitcast<f32>(0x7fc00000u), nan_row);
+            var total = row_sum[i];
+            if params.sinks == 1u {
+                total += exp(sinks[u] - row_max[i]);
+            }
+            o = acc[k] * select(1.0 / total, bitcast<f32>(0x7fc00000u), nan_row);
         }
         for (var e = 0u; e < 4u; e++) {
             var x = o[e];

@@ -2,13 +2,16 @@
 // type of the gate and the output; the partial states and all arithmetic are f32.
 // Combines the split partial states of attention_fused in split mode (flash-decoding): per query and
 // head, the running maxima and sums of the splits are merged, the unnormalised outputs rescaled and
-// summed, then divided by the total sum. A row with no visible key in any split gives zeros, or the
-// average of V over all S keys (masked_rows = 1); a NaN logit in any split makes the row NaN.
+// summed, then divided by the total sum (with the head's sink logit, params.sinks = 1). A row with no
+// visible key in any split gives zeros, or the average of V over all S keys (masked_rows = 1); a
+// NaN logit in any split makes the row NaN.
 // Invocation = item t * R + r of kv group g; workgroup z = (b local to the batch chunk) * Nkv + g.
 
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read> gate: array<Elem>;      // (B, T, Nq, H), when use_gate
 @group(0) @binding(3) var<storage, read_write> out: array<Elem>; // (B, T, Nq, H)
+// Each query head's sink logit (params.sinks = 1): one more term of a row's denominator.
+@group(0) @binding(4) var<storage, read> sinks: array<f32>;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -46,6 +49,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         if l > 0.0 {
             l_all += l * exp(partials[at + 2u * hd] - m_all);
         }
+    }
+    // The sink joins the denominator of a row that saw a key (a row that saw none gives zeros).
+    if params.sinks == 1u && l_all > 0.0 {
+        let m_sink = max(m_all, sinks[u]);
+        l_all = l_all * exp(m_all - m_sink) + exp(sinks[u] - m_sink);
+        m_all = m_sink;
     }
     let o_at = ((b * params.t_len + t) * params.nq + u) * hd;
     for (var h = 0u; h < hd; h++) {

@@ -199,7 +199,8 @@ fn scan_skipped(acc: Skipped, k_from: u32, k_to: u32, kv_row: u32, kv_col: u32, 
 // gate when used; item i (0-7) of the block for its softmax state. The caller skips items past T * R.
 fn store_row(b: u32, g: u32, it: u32, i: u32, st: Rows, sk: Skipped, col_at: vec4<u32>, o: array<vec4<f32>, 4>) {
     let lo = i < 4u;
-    let l = select(st.l_hi[i % 4u], st.l_lo[i % 4u], lo);
+    let m = select(st.m_hi[i % 4u], st.m_lo[i % 4u], lo);
+    let l = with_sink(select(st.l_hi[i % 4u], st.l_lo[i % 4u], lo), m, g * params.group + it % params.group);
     let seen = select(st.seen_hi[i % 4u], st.seen_lo[i % 4u], lo) != 0u;
     let nan = select(st.nan_hi[i % 4u], st.nan_lo[i % 4u], lo) != 0u;
     let row = row_of(b, g, it);

@@ -4,8 +4,9 @@
 //! and T = S = 1,100) and cached in KerasHub's form (one token and a chunk of 5 at index 520 of a 600-slot cache), on
 //! every adapter under its own tuning (block and decode kernels over textures) and under the GPU
 //! tuning (the fused kernel, flash-decoding with the decode kernel or the fused kernel's partials),
-//! outputs poisoned first; the plans' routes are asserted, so that the soft cap is seen on the
-//! fused and split paths and the sinks on the separate passes.
+//! outputs poisoned first; the plans' routes are asserted, so that the soft cap and the sinks are
+//! seen on the fused, split and block paths (and, through a call asking for scores, on the
+//! separate passes).
 
 mod common;
 
@@ -115,6 +116,23 @@ fn check(name: &str, ctx: &GpuContext, l: &Layer) -> (gqa::core::Plan, gqa::core
     (uncached, step)
 }
 
+/// The separate passes (a call asking for the scores) of `l`'s layer on `ctx`, against the oracle's
+/// output on the same call: the layer's `GroupQueryAttention` call on `query = value = x` with
+/// KerasHub's causal mask.
+fn check_scores(name: &str, ctx: &GpuContext, l: &Layer) {
+    let oracle = gqa::reference::KerasHubLayer::new(l.spec.clone(), l.weights.clone(), l.extra.clone()).unwrap();
+    let gpu = gqa::gpu::KerasHubLayer::new(ctx, l.spec.clone(), &l.weights, &l.extra).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    let x = random_tensor(&[2, 33, l.spec.hidden_dim], &mut rng);
+    let mask = causal(2, 33, 33, 0, 2);
+    let want = oracle.call(&KerasHubCall::new(&x).with_mask(&mask)).unwrap();
+    let options = gqa::core::CallOptions::default().with_attention_mask(mask).with_attention_scores(true);
+    let plan = gpu.layer().plan(x.shape(), x.shape(), None, &options).unwrap();
+    assert!(plan.route.attention.uses_probs(), "{name}: scores take the separate passes");
+    let got = gpu.layer().forward(&x, &x, None, &options).unwrap();
+    assert_close(&format!("{name}, with scores"), got.output.data(), want.output.data(), F32);
+}
+
 fn gemma3() -> Layer {
     let json = serde_json::json!({
         "head_dim": 32, "num_query_heads": 4, "num_key_value_heads": 2, "logit_soft_cap": 3.0,
@@ -156,8 +174,16 @@ fn extensions_on_every_attention_path_match_kerashub() {
                 assert!(!step.route.attention.uses_probs(), "{what}: {:?}", step.route.attention);
             }
             let (uncached, step) = check(&format!("GPT-OSS, {what}"), &tuned, &gpt_oss());
-            // The sinks are in the separate passes' softmax.
-            assert!(uncached.route.attention.uses_probs() && step.route.attention.uses_probs(), "{what}");
+            // The sinks ride on every path too.
+            if tuning_name.starts_with("GPU") {
+                check_plan(&format!("GPT-OSS uncached, {what}"), &uncached, Path::Fused);
+                check_plan(&format!("GPT-OSS step, {what}"), &step, Path::Split);
+            } else {
+                assert!(!uncached.route.attention.uses_probs(), "{what}: {:?}", uncached.route.attention);
+                assert!(!step.route.attention.uses_probs(), "{what}: {:?}", step.route.attention);
+            }
+            // And in the separate passes, which scores take.
+            check_scores(&format!("GPT-OSS, {what}"), &tuned, &gpt_oss());
         }
     }
 }

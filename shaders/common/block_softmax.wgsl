@@ -148,6 +148,17 @@ fn masked_logits(d: Dots8x4, vis: u32) -> Logits {
     );
 }
 
+// Each query head's sink logit (params.sinks = 1), for the block attentions (binding 8).
+@group(0) @binding(8) var<storage, read> sinks: array<f32>;
+
+// A row's softmax sum `l` (relative to its running max `m`) with query head u's sink logit added.
+fn with_sink(l: f32, m: f32, u: u32) -> f32 {
+    if params.sinks == 0u {
+        return l;
+    }
+    return l + exp(sinks[u] - m);
+}
+
 // The scaled (and soft-capped) logits of four items (their dot products) as one vec4.
 fn scaled4(a0: f32, a1: f32, a2: f32, a3: f32) -> vec4<f32> {
     let s = params.scale;

@@ -242,7 +242,8 @@ impl Problem {
     /// This problem for a layer with `extensions`. Query row `t` sits at position
     /// `t + mask.query_shift` and key row `s` at `s` (RoPE and the window use them); the
     /// bidirectional window (by row) needs the shift to be 0, and dropout is refused (the
-    /// extensions' layers run inference only).
+    /// extensions' layers run inference only). With sinks a fully masked row gives zeros whatever
+    /// the masked-row policy: its sink takes all the weight.
     pub fn with_extensions(mut self, extensions: &AttentionExtensions) -> Result<Self, GqaError> {
         extensions.validate(self.head_dim)?;
         if matches!(extensions.window, Some(KeyWindow::Centered(_))) && self.mask.query_shift != 0 {
@@ -261,6 +262,10 @@ impl Problem {
             return Err(GqaError::IncompatibleOptions("dropout with attention extensions".into()));
         }
         self.mask.band = extensions.window.map(|w| w.band());
+        if extensions.sinks {
+            // A row that sees no key gives all its weight to its sink: zeros, whatever the policy.
+            self.masked_rows = MaskedRows::Zeros;
+        }
         self.extensions = extensions.clone();
         Ok(self)
     }

@@ -199,12 +199,6 @@ impl AttentionExtensions {
         Ok(())
     }
 
-    /// Whether the logits need the separate attention passes (the sinks are implemented in the
-    /// masked softmax pass only).
-    pub fn needs_separate_passes(&self) -> bool {
-        self.sinks
-    }
-
     /// Each extension that is on, as (name, value) in words: `rope`, `qk_norm`, `scale`,
     /// `soft_cap`, `sinks`, `window` (for summaries, e.g. `gqa info --layer`).
     pub fn describe(&self, head_dim: usize) -> Vec<(&'static str, String)> {

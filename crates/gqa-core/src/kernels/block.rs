@@ -78,10 +78,26 @@ pub(super) const fn workgroup_snippets(kv: &'static str) -> [&'static str; 10] {
 
 const WORKGROUP_SNIPPETS: [&str; 10] = workgroup_snippets("common/kv_f32.wgsl");
 
-const STORAGE: &[Access] =
-    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
-const TEXTURES: &[Access] =
-    &[Access::Texture, Access::Texture, Access::Texture, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
+const STORAGE: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::Read,
+    Access::Read,
+];
+const TEXTURES: &[Access] = &[
+    Access::Texture,
+    Access::Texture,
+    Access::Texture,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::Read,
+    Access::Read,
+];
 
 /// Every block attention kernel, each once (this family's part of [`Kernel::ALL`]).
 pub const KERNELS: &[Kernel] = {
@@ -98,7 +114,8 @@ pub const KERNELS: &[Kernel] = {
 };
 
 impl BlockAttention {
-    /// The kernel's spec. Bindings: Q, K, V, masks, gate, output, the value check's words.
+    /// The kernel's spec. Bindings: Q, K, V, masks, gate, output, the value check's words, the sink
+    /// logits.
     pub fn spec(self) -> KernelSpec {
         use BlockLanes::{SharedLoads, Subgroup, Workgroup};
         use Operands::{Storage, Texture};

@@ -75,7 +75,16 @@ pub fn fused(precision: Precision, output: FusedOutput) -> KernelSpec {
         snippets,
         workgroup_size: [64, 1, 1],
         tile: [8, 1],
-        bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+        // Q, K, V, masks, gate, output (or partials), sink logits.
+        bindings: &[
+            Access::Read,
+            Access::Read,
+            Access::Read,
+            Access::Read,
+            Access::Read,
+            Access::ReadWrite,
+            Access::Read,
+        ],
         // The queries' tile (256 vec4s), the tile's logits (8 items x 64 keys), two 64-slot
         // reduction arrays and four 8-slot row states: 6,784 bytes, so that 8 workgroups of one
         // wave fit 64 KiB.
@@ -113,7 +122,8 @@ pub fn reduce(precision: Precision) -> KernelSpec {
         snippets,
         workgroup_size: [64, 1, 1],
         tile: [64, 1],
-        bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+        // Partials, gate, output, sink logits.
+        bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::Read],
         workgroup_memory_bytes: 0,
         features,
         waves_floor: WavesFloor { rdna: 32, gcn: 10 },

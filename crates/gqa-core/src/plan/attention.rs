@@ -76,7 +76,7 @@ fn fused(call: &ChunkCall<'_>, kernel: Kernel, steps: &mut Vec<Step>) {
         kernel,
         workgroups: [fused_tiles(call), 1, call.groups()],
         params: call.params,
-        bindings: [&call.qkv()[..], &[BufferId::AttnOut]].concat(),
+        bindings: [&call.qkv()[..], &[BufferId::AttnOut, sinks(call.p)]].concat(),
     }));
 }
 
@@ -87,7 +87,7 @@ fn reduce_splits(call: &ChunkCall<'_>, reduce: Kernel, params: Params, steps: &m
         kernel: reduce,
         workgroups: [tiles(items(call), reduce.tile()[0] as u64), 1, call.groups()],
         params,
-        bindings: vec![BufferId::Partials, call.gate_or_v(), BufferId::AttnOut],
+        bindings: vec![BufferId::Partials, call.gate_or_v(), BufferId::AttnOut, sinks(call.p)],
     }));
 }
 
@@ -105,7 +105,7 @@ fn split(
         kernel,
         workgroups: [fused_tiles(call), splits as u32, call.groups()],
         params,
-        bindings: [&call.qkv()[..], &[BufferId::Partials]].concat(),
+        bindings: [&call.qkv()[..], &[BufferId::Partials, sinks(call.p)]].concat(),
     }));
     reduce_splits(call, reduce, params, steps);
 }
@@ -166,7 +166,7 @@ fn block(
         kernel,
         workgroups: [tiles(items(call), kernel.tile()[0] as u64), 1, call.groups()],
         params: call.params,
-        bindings: [&qkv[..], &[BufferId::AttnOut, BufferId::VFlags]].concat(),
+        bindings: [&qkv[..], &[BufferId::AttnOut, BufferId::VFlags, sinks(call.p)]].concat(),
     }));
 }
 

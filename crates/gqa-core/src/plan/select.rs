@@ -265,8 +265,7 @@ fn over_quantized_cache(route: AttentionRoute, storage: Quantization) -> Attenti
 
 /// The attention's route: split decode for short queries over long sources (the decode kernel for
 /// few items, else the fused kernel in split mode), the block attention, the fused kernel, or the
-/// separate passes. The fused kernels need no scores, no dropout and no sinks (those are in the
-/// separate passes' masked softmax), H <= 256 and a multiple of 4,
+/// separate passes. The fused kernels need no scores and no dropout, H <= 256 and a multiple of 4,
 /// the device's storage buffers and workgroup memory, grids within the limits, and loops within
 /// the tuning's cap.
 fn attention(
@@ -292,7 +291,6 @@ fn attention(
     };
     let base = !p.return_scores
         && p.dropout.is_none()
-        && !p.extensions.needs_separate_passes()
         && p.head_dim <= fused::MAX_HEAD_DIM
         && p.head_dim.is_multiple_of(4)
         && fits(fused_kernel)

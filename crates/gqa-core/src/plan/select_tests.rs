@@ -58,7 +58,7 @@ fn grid_picks(tuning: Tuning) -> Vec<Kernel> {
 }
 
 /// The kernels of calls with attention extensions: QK-norm and RoPE (where H is even), with and
-/// without the soft cap and sinks (which take the separate passes).
+/// without the soft cap and sinks.
 fn extension_picks(h: usize, nq: usize, nkv: usize, tuning: Tuning) -> Vec<Kernel> {
     use crate::extensions::{AttentionExtensions, KeyWindow, NormScale, QkNorm, Rope, RopeFrequencies, RopeLayout};
     let mut picks = Vec::new();

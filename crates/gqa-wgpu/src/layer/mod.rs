@@ -140,9 +140,8 @@ impl GqaLayer {
     /// This layer with attention extensions (RoPE, QK-norm, score scale, soft cap, sinks, window;
     /// see [`gqa_core::extensions`]) and their learned weights, checked and uploaded. Every call
     /// then applies them: QK-norm and RoPE in a positional pass after the projections (query row
-    /// `t` at position `t + shift`, key row `s` at `s`), the soft cap, the window and the scale in
-    /// every attention kernel, the sinks in the masked softmax of the separate attention passes
-    /// (which the plans then take). Cached calls take the soft cap, sinks, scale
+    /// `t` at position `t + shift`, key row `s` at `s`), the soft cap, the window, the scale and
+    /// the sinks in every attention kernel. Cached calls take the soft cap, sinks, scale
     /// and window; RoPE and QK-norm over a [`crate::KvCache`] are refused.
     pub fn with_extensions(
         mut self,
