@@ -127,3 +127,65 @@ fn the_headline_decode_step_with_rope_and_qk_norm_matches_kerashub() {
         assert_close(&format!("headline step ({})", adapter_name(ctx)), got.data(), want.output.data(), F32);
     }
 }
+
+/// A windowed KerasHub layer decodes in a ring of its window's size (Gemma 3's symmetric window of
+/// 5: 5 keys back; GPT-OSS's lookback of 3: 4 keys back), over a sequence several times the ring,
+/// token by token against KerasHub's oracle over a linear cache of the whole sequence.
+#[test]
+fn windowed_kerashub_layers_decode_in_a_ring_of_their_window() {
+    use gqa::core::ExtensionWeights;
+    use gqa::core::LayerDims;
+    use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubConfig};
+    use rand::{SeedableRng, rngs::StdRng};
+
+    let gemma3 = serde_json::json!({
+        "head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2, "use_query_key_norm": true,
+        "use_sliding_window_attention": true, "sliding_window_size": 5, "logit_soft_cap": 5.0,
+    });
+    let gpt_oss =
+        serde_json::json!({"num_query_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "sliding_window": 3});
+    let (b, d, prompt, steps, chunk) = (2, 16, 4, 30, 4);
+    for (class, json, ring) in
+        [(KerasHubClass::Gemma3, gemma3, 5 + chunk - 1), (KerasHubClass::GptOss, gpt_oss, 4 + chunk - 1)]
+    {
+        let spec = KerasHubConfig::from_value(class, &json, d).unwrap();
+        let dims = LayerDims { query_dim: d, key_dim: d, value_dim: d };
+        let weights = common::random_weights(&spec.config, dims, 21);
+        let mut rng = StdRng::seed_from_u64(22);
+        let (h, nkv) = (spec.config.head_dim, spec.config.num_key_value_heads);
+        let norm = spec.extensions.qk_norm.is_some();
+        let extra = ExtensionWeights {
+            query_norm: norm.then(|| common::random_tensor(&[h], &mut rng)),
+            key_norm: norm.then(|| common::random_tensor(&[h], &mut rng)),
+            sinks: spec.extensions.sinks.then(|| common::random_tensor(&[4], &mut rng)),
+        };
+        let oracle = gqa::reference::KerasHubLayer::new(spec.clone(), weights.clone(), extra.clone()).unwrap();
+        let capacity = prompt + steps;
+        let causal = |index: usize, t: usize| {
+            let data = (0..b * t * capacity).map(|k| k % capacity <= index + k / capacity % t).collect();
+            gqa::core::Mask::new([b, t, capacity], data).unwrap()
+        };
+        let tokens = common::random_tensor(&[b, capacity, d], &mut rng);
+        for ctx in adapters() {
+            let name = format!("{class} ring ({})", adapter_name(ctx));
+            let layer = gqa::gpu::KerasHubLayer::new(ctx, spec.clone(), &weights, &extra).unwrap();
+            let gpu = layer.layer();
+            let mut kv = gqa::gpu::KvCache::new_ring(gpu, b, chunk, 0).unwrap();
+            assert_eq!(kv.shape().capacity, ring, "{name}");
+            let mut theirs = KerasHubCache::zeros(b, capacity, nkv, h);
+            let mut at = 0;
+            while at < capacity {
+                let t = if at == 0 { prompt } else { 1 };
+                let x = tokens.time_slice(at..at + t).unwrap();
+                let got =
+                    if at == 0 { gpu.prefill(&mut kv, &x, &x, None, None) } else { gpu.step(&mut kv, &x, &x, None) }
+                        .unwrap_or_else(|e| panic!("{name} at {at}: {e}"));
+                let mask = causal(at, t);
+                let want = oracle.call(&KerasHubCall::new(&x).with_mask(&mask).with_cache(&theirs, Some(at))).unwrap();
+                assert_close(&format!("{name}, tokens {at}..{}", at + t), got.data(), want.output.data(), F32);
+                theirs = want.cache.unwrap();
+                at += t;
+            }
+        }
+    }
+}

@@ -55,7 +55,7 @@ impl KvCache {
     /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
     /// must each fit one storage binding of the device.
     pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
-        Self::from_shape(layer, CacheShape::new(layer.config(), batch, capacity)?)
+        Self::from_shape(layer, CacheShape::new(&layer.decoding_config(), batch, capacity)?)
     }
 
     /// An empty cache of `shape` for `layer`: any storage and layout, e.g.
@@ -64,18 +64,19 @@ impl KvCache {
     pub fn from_shape(layer: &GqaLayer, shape: CacheShape) -> Result<Self, GpuError> {
         const OP: &str = "KvCache::from_shape";
         Self::check_precision(layer)?;
-        let config = layer.config();
-        shape.check_layer(OP, config)?;
+        let config = layer.decoding_config();
+        shape.check_layer(OP, &config)?;
         let batch = shape.batch;
         Self::with_shape(layer.context(), shape, config.sliding_window, vec![0; batch])
     }
 
-    /// An empty ring cache for `layer`, which must have a sliding window `W`
-    /// ([`CacheShape::ring`]): capacity `keep_first + W + chunk - 1`; each call appends at most
+    /// An empty ring cache for `layer`, which must have a sliding window `W` (its config's, or its
+    /// extensions': the keys a token sees through it, `W + 1` for a lookback window;
+    /// [`CacheShape::ring`]): capacity `keep_first + W + chunk - 1`; each call appends at most
     /// `chunk` tokens per sequence (prefill a longer prompt in several calls); the first
     /// `keep_first` tokens stay visible to every later token (attention sinks).
     pub fn new_ring(layer: &GqaLayer, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GpuError> {
-        Self::from_shape(layer, CacheShape::ring(layer.config(), batch, chunk, keep_first)?)
+        Self::from_shape(layer, CacheShape::ring(&layer.decoding_config(), batch, chunk, keep_first)?)
     }
 
     fn check_precision(layer: &GqaLayer) -> Result<(), GpuError> {

@@ -92,6 +92,17 @@ impl KeyWindow {
         }
     }
 
+    /// The keys a causal decoder's token sees through the window, its own included (what a ring
+    /// cache must keep): `size` for a symmetric window, `size + 1` for a lookback one; `None` for
+    /// the bidirectional window (by row: no cached form).
+    pub fn lookback(&self) -> Option<usize> {
+        match *self {
+            KeyWindow::Symmetric(w) => Some(w),
+            KeyWindow::Lookback(w) => Some(w + 1),
+            KeyWindow::Centered(_) => None,
+        }
+    }
+
     /// The window's size.
     pub fn size(&self) -> usize {
         match *self {

@@ -129,7 +129,8 @@ impl GqaLayer {
         key_given: bool,
         new: &[usize],
     ) -> Result<(Plan, CacheUpdate), GpuError> {
-        let update = CacheUpdate::new(shape, past, new, t, self.config().sliding_window)?.with_texture_mirror(mirror);
+        let window = self.decoding_config().sliding_window;
+        let update = CacheUpdate::new(shape, past, new, t, window)?.with_texture_mirror(mirror);
         let dims = self.dims();
         let key_dim = key_given.then_some(dims.key_dim);
         let (problem, _) =

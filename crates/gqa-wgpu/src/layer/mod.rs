@@ -169,6 +169,17 @@ impl GqaLayer {
         Ok(self)
     }
 
+    /// The layer's config as its KV caches see it: `sliding_window` the keys a decoding token sees
+    /// through the layer's own window and the extensions' (the smaller), what a ring keeps.
+    pub(crate) fn decoding_config(&self) -> GqaConfig {
+        let ext = self.extensions.window.and_then(|w| w.lookback());
+        let window = match (self.config.sliding_window, ext) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        GqaConfig { sliding_window: window, ..self.config.clone() }
+    }
+
     /// The layer's attention extensions (none for Keras' `GroupQueryAttention`).
     pub fn extensions(&self) -> &AttentionExtensions {
         &self.extensions
