@@ -14,12 +14,10 @@
 mod common;
 mod kerashub_common;
 
-use std::collections::BTreeMap;
-
 use common::{adapter_name, adapters};
 use gqa::core::MaskedRows;
-use gqa::core::kerashub::{KerasHubCall, KerasHubClass};
-use kerashub_common::{Case, call_of, cases, check, gpu_layer, run};
+use gqa::core::kerashub::{KerasHubCache, KerasHubCall, KerasHubClass, KerasHubOutput};
+use kerashub_common::{Case, call_of, cases, chains, check, gpu_layer, run};
 
 #[test]
 fn the_fixtures_cover_every_class_cached_and_uncached() {
@@ -44,25 +42,25 @@ fn oracle_matches_every_kerashub_fixture() {
     }
 }
 
-#[test]
-fn oracle_chains_its_own_caches() {
-    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
-    for case in cases() {
-        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
-            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
-            chains.entry(chain).or_default().push((step, case));
-        }
-    }
+/// Runs every chain with `call` (given the chain's first call, it returns the function that makes
+/// one call), each call fed the cache the previous call returned, against KerasHub's outputs.
+fn chain_own_caches<F: Fn(&Case, Option<&KerasHubCache>) -> KerasHubOutput>(who: &str, call: impl Fn(&Case) -> F) {
+    let chains = chains();
     assert!(chains.len() >= 6, "only {} cached chains", chains.len());
-    for (chain, mut steps) in chains {
-        steps.sort_by_key(|(s, _)| *s);
-        let mut cache = steps[0].1.inputs.cache.clone();
-        for (step, case) in &steps {
-            let got = run(case, cache.as_ref(), MaskedRows::Zeros);
-            check(&format!("chain {chain} step {step} ({})", case.name), case, &got, "expected.");
+    for (chain, steps) in chains {
+        let one = call(&steps[0]);
+        let mut cache = steps[0].inputs.cache.clone();
+        for (step, case) in steps.iter().enumerate() {
+            let got = one(case, cache.as_ref());
+            check(&format!("chain {chain} step {step} ({}, {who})", case.name), case, &got, "expected.");
             cache = got.cache;
         }
     }
+}
+
+#[test]
+fn oracle_chains_its_own_caches() {
+    chain_own_caches("oracle", |_| |case: &Case, cache: Option<&KerasHubCache>| run(case, cache, MaskedRows::Zeros));
 }
 
 #[test]
@@ -88,26 +86,13 @@ fn gpu_matches_every_kerashub_fixture() {
 
 #[test]
 fn gpu_chains_its_own_caches() {
-    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
-    for case in cases() {
-        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
-            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
-            chains.entry(chain).or_default().push((step, case));
-        }
-    }
     let ctx = &adapters()[0];
-    for (chain, mut steps) in chains {
-        steps.sort_by_key(|(s, _)| *s);
-        let gpu = gpu_layer(ctx, &steps[0].1);
-        let mut cache = steps[0].1.inputs.cache.clone();
-        for (step, case) in &steps {
-            let got = gpu
-                .call(&call_of(case, cache.as_ref(), MaskedRows::Zeros))
-                .unwrap_or_else(|e| panic!("{chain} step {step}: {e}"));
-            check(&format!("chain {chain} step {step} ({}, GPU)", case.name), case, &got, "expected.");
-            cache = got.cache;
+    chain_own_caches("GPU", |first| {
+        let gpu = gpu_layer(ctx, first);
+        move |case: &Case, cache: Option<&KerasHubCache>| {
+            gpu.call(&call_of(case, cache, MaskedRows::Zeros)).unwrap_or_else(|e| panic!("{}: {e}", case.name))
         }
-    }
+    });
 }
 
 /// A layer whose dtype policy is `mixed_float16` runs in f16 (f16 storage, f32 accumulation) where

@@ -11,31 +11,11 @@
 mod common;
 mod kerashub_common;
 
-use std::collections::BTreeMap;
-
 use common::{F32, adapter_name, adapters, assert_close};
 use gqa::core::HostTensor;
 use gqa::core::extensions::KeyWindow;
 use gqa::core::kerashub::KerasHubClass;
-use kerashub_common::{Case, cases};
-
-/// The chains of the fixtures, each call in order.
-fn chains() -> BTreeMap<String, Vec<Case>> {
-    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
-    for case in cases() {
-        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
-            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
-            chains.entry(chain).or_default().push((step, case));
-        }
-    }
-    chains
-        .into_iter()
-        .map(|(name, mut steps)| {
-            steps.sort_by_key(|(s, _)| *s);
-            (name, steps.into_iter().map(|(_, c)| c).collect())
-        })
-        .collect()
-}
+use kerashub_common::{Case, chains};
 
 /// The chains a plain prefill-then-steps run reproduces: every call under the decoder's causal
 /// mask from index 0 on, writing every token (Gemma 3's `generate()` chain writes selectively).

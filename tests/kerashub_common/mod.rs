@@ -4,6 +4,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::common::{F32, assert_close};
@@ -63,6 +64,24 @@ pub fn call_of<'a>(case: &'a Case, cache: Option<&'a KerasHubCache>, policy: Mas
         cache_update_mask: i.cache_update_mask.as_ref(),
         masked_rows: policy,
     }
+}
+
+/// The fixtures' cached chains (metadata `chain`), by name, each call in order (`chain_step`).
+pub fn chains() -> BTreeMap<String, Vec<Case>> {
+    let mut chains: BTreeMap<String, Vec<(usize, Case)>> = BTreeMap::new();
+    for case in cases() {
+        if let Some(chain) = case.tf.metadata.get("chain").cloned() {
+            let step = case.tf.metadata["chain_step"].parse::<usize>().unwrap();
+            chains.entry(chain).or_default().push((step, case));
+        }
+    }
+    chains
+        .into_iter()
+        .map(|(name, mut steps)| {
+            steps.sort_by_key(|(s, _)| *s);
+            (name, steps.into_iter().map(|(_, c)| c).collect())
+        })
+        .collect()
 }
 
 /// The case on the oracle.

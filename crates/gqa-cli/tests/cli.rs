@@ -3,22 +3,12 @@
 
 mod common;
 
-use common::{assert_close, fixture, gqa, s, scratch, tensor};
+use common::{assert_close, backends, fixture, gqa, s, scratch, tensor};
 use gqa_io::TensorFile;
 
 /// A CSV report without its `# key: value` metadata lines.
 fn csv_table(file: &str) -> String {
     file.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
-}
-
-/// The `--backend` values of the adapters `gqa info` lists (every adapter of this machine).
-fn backends() -> Vec<&'static str> {
-    let info = String::from_utf8(gqa(&["info"]).stdout).unwrap();
-    [("backend: Vulkan", "vulkan"), ("backend: Gl", "gl"), ("backend: Metal", "metal"), ("backend: Dx12", "dx12")]
-        .into_iter()
-        .filter(|(line, _)| info.contains(line))
-        .map(|(_, flag)| flag)
-        .collect()
 }
 
 /// Every adapter's backend, `--backend auto` and `--reference`, each against Keras' output.

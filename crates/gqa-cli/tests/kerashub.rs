@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_close, gqa, json_of, s, scratch, tensor};
+use common::{assert_close, backends, gqa, json_of, s, scratch, tensor};
 use gqa_io::TensorFile;
 
 fn fixtures() -> Vec<PathBuf> {
@@ -19,16 +19,6 @@ fn fixtures() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-/// The `--backend` values of the adapters `gqa info` lists.
-fn backends() -> Vec<&'static str> {
-    let info = String::from_utf8(gqa(&["info"]).stdout).unwrap();
-    [("backend: Vulkan", "vulkan"), ("backend: Gl", "gl"), ("backend: Metal", "metal"), ("backend: Dx12", "dx12")]
-        .into_iter()
-        .filter(|(line, _)| info.contains(line))
-        .map(|(_, flag)| flag)
-        .collect()
 }
 
 /// The names of the cache tensors a fixture's outputs hold under `prefix`.

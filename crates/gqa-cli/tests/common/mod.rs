@@ -63,3 +63,13 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32]) {
         assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{what}[{i}]: {g} vs {w}");
     }
 }
+
+/// The `--backend` values of the adapters `gqa info` lists (every adapter of this machine).
+pub fn backends() -> Vec<&'static str> {
+    let info = String::from_utf8(gqa(&["info"]).stdout).unwrap();
+    [("backend: Vulkan", "vulkan"), ("backend: Gl", "gl"), ("backend: Metal", "metal"), ("backend: Dx12", "dx12")]
+        .into_iter()
+        .filter(|(line, _)| info.contains(line))
+        .map(|(_, flag)| flag)
+        .collect()
+}
