@@ -17,7 +17,7 @@ use crate::tensor_file::elements;
 /// The group name prefix Keras gives a GroupQueryAttention layer (its snake_case class name).
 const GROUP_CLASS: &str = "grouped_query_attention";
 
-fn h5_err(file: &str, e: impl std::fmt::Display) -> IoError {
+pub(crate) fn h5_err(file: &str, e: impl std::fmt::Display) -> IoError {
     IoError::Format { file: file.into(), format: "HDF5", message: e.to_string() }
 }
 

@@ -28,17 +28,18 @@ pub(crate) fn entry(file: &str, zip: &mut zip::ZipArchive<std::fs::File>, name: 
     Ok(bytes)
 }
 
+/// Opens a `.keras` archive; `file` names it in errors.
+pub(crate) fn open(file: &str, path: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(|source| IoError::Io { file: file.into(), source })?;
+    zip::ZipArchive::new(f).map_err(|e| IoError::Format { file: file.into(), format: "zip", message: e.to_string() })
+}
+
 /// The GroupQueryAttention layer of a `.keras` file: found in `config.json` by class (and by
 /// `layer_name` when the model has several), with Dq/Dk/Dv from its `build_config`, and its weights
 /// found in `model.weights.h5` by the `name` attribute of its group.
 pub fn load_keras(path: &Path, layer_name: Option<&str>) -> Result<KerasLayer> {
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| IoError::Io { file: file.clone(), source })?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| IoError::Format {
-        file: file.clone(),
-        format: "zip",
-        message: e.to_string(),
-    })?;
+    let mut zip = open(&file, path)?;
     let config = entry(&file, &mut zip, CONFIG_ENTRY)?;
     let config_file = format!("{file}!{CONFIG_ENTRY}");
     let text = String::from_utf8(config).map_err(|e| IoError::Format {

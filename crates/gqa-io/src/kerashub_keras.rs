@@ -17,7 +17,8 @@ use hdf5_pure::{File, Group};
 use serde_json::Value;
 
 use crate::error::{IoError, Result};
-use crate::h5::{self, vars_name};
+use crate::h5::{self, h5_err, vars_name};
+use crate::keras_archive;
 use crate::kerashub::{CLASS_KEY, HIDDEN_DIM_KEY, KerasHubLayerFile, kerashub_layer_from_tensor_file};
 use crate::safetensors_layer::CONFIG_KEY;
 use crate::tensor_file::{StoredTensor, TensorFile};
@@ -170,34 +171,17 @@ fn find_groups(file: &str, group: &Group, path: &str, name: &str, out: &mut Vec<
     Ok(())
 }
 
-fn h5_err(file: &str, e: impl std::fmt::Display) -> IoError {
-    IoError::Format { file: file.into(), format: "HDF5", message: e.to_string() }
-}
-
-/// Reads one entry of a zip archive.
-fn zip_entry(file: &str, path: &Path, name: &str) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).map_err(|source| IoError::Io { file: file.into(), source })?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| IoError::Format {
-        file: file.into(),
-        format: "zip",
-        message: e.to_string(),
-    })?;
-    crate::keras_archive::entry(file, &mut zip, name)
-}
-
 /// The KerasHub layer of a `.keras` archive (by `layer_name` when the model holds several), `None`
 /// when its `config.json` holds none.
 pub fn kerashub_from_keras(path: &Path, layer_name: Option<&str>) -> Result<Option<KerasHubLayerFile>> {
     let file = path.display().to_string();
+    let mut zip = keras_archive::open(&file, path)?;
     let config_file = format!("{file}!config.json");
-    let json: Value = serde_json::from_slice(&zip_entry(&file, path, "config.json")?).map_err(|e| IoError::Format {
-        file: config_file.clone(),
-        format: "JSON",
-        message: e.to_string(),
-    })?;
+    let json: Value = serde_json::from_slice(&keras_archive::entry(&file, &mut zip, "config.json")?)
+        .map_err(|e| IoError::Format { file: config_file.clone(), format: "JSON", message: e.to_string() })?;
     let Some(entry) = find_kerashub_layer(&config_file, &json, None, layer_name)? else { return Ok(None) };
     let weights_file = format!("{file}!model.weights.h5");
-    let h5 = h5::open(&weights_file, zip_entry(&file, path, "model.weights.h5")?)?;
+    let h5 = h5::open(&weights_file, keras_archive::entry(&file, &mut zip, "model.weights.h5")?)?;
     kerashub_layer_from_tensor_file(&tensors_from_h5(&weights_file, &h5, &entry)?).map(Some)
 }
 
