@@ -267,12 +267,13 @@ def renumber_shared_ids(value, ids):
     return value
 
 
-def normalize_keras_zip(path):
-    """Rewrites a .keras zip with fixed entry dates, a fixed `date_saved` and renumbered
-    `shared_object_id`s, so that it is reproducible; the weights are untouched."""
+def normalize_keras_zip(path, dst=None):
+    """Rewrites a .keras zip (into `dst`, or in place) with fixed entry dates, a fixed `date_saved`
+    and renumbered `shared_object_id`s, stored uncompressed, so that it is reproducible; the weights
+    are untouched."""
     with zipfile.ZipFile(path) as z:
         entries = [(info.filename, z.read(info.filename)) for info in z.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+    with zipfile.ZipFile(dst or path, "w", zipfile.ZIP_STORED) as z:
         for name, data in entries:
             if name == "metadata.json":
                 meta = json.loads(data)

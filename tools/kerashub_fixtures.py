@@ -105,6 +105,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
 
+# The reproducible .keras rewrite of the GroupQueryAttention fixtures' tool, beside this file.
+from keras_fixtures import normalize_keras_zip  # noqa: E402
+
 ATOL = 1e-5
 RTOL = 1e-4
 INPUT_X = {"LlamaAttention": "hidden_states", "CachedMistralAttention": "hidden_states",
@@ -132,9 +135,6 @@ SINK_STD = 1.0
 KERAS_FILE_CASES = ("llama_causal", "mistral_window", "qwen3_window", "gptoss_window", "gemma_soft_cap",
                     "gemma3_all")
 KERAS_EXTS = (".keras", ".weights.h5", ".layer.json")
-# A fixed date for the zip entries and metadata.json of the .keras files, so that they are reproducible.
-FIXED_DATE = (1980, 1, 1, 0, 0, 0)
-KERAS_DATE_SAVED = "1980-01-01@00:00:00"
 
 
 def layer_classes():
@@ -704,33 +704,6 @@ def keras_model_of(class_name, cfg, source, d, mask_dtype, model_name):
     x = keras.Input((None, d), name=INPUT_X[class_name])
     mask = keras.Input((None, None), dtype=mask_dtype, name="attention_mask")
     return keras.Model([x, mask], layer(x, attention_mask=mask), name=model_name), layer
-
-
-def renumber_shared_ids(value, ids):
-    """Keras writes `shared_object_id` as Python's id() of the object; number them 1, 2, ... instead."""
-    if isinstance(value, dict):
-        return {k: (ids.setdefault(v, len(ids) + 1) if k == "shared_object_id" else renumber_shared_ids(v, ids))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [renumber_shared_ids(v, ids) for v in value]
-    return value
-
-
-def normalize_keras_zip(src, dst):
-    """Writes the .keras zip `src` to `dst` with fixed entry dates, a fixed `date_saved` and renumbered
-    `shared_object_id`s (tools/keras_fixtures.py's way), stored uncompressed; the weights are untouched."""
-    import zipfile
-    with zipfile.ZipFile(src) as z:
-        entries = [(info.filename, z.read(info.filename)) for info in z.infolist()]
-    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
-        for name, data in entries:
-            if name == "metadata.json":
-                meta = json.loads(data)
-                meta["date_saved"] = KERAS_DATE_SAVED
-                data = json.dumps(meta).encode()
-            elif name == "config.json":
-                data = json.dumps(renumber_shared_ids(json.loads(data), {})).encode()
-            z.writestr(zipfile.ZipInfo(name, date_time=FIXED_DATE), data)
 
 
 def innermost(e):
