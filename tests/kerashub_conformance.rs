@@ -96,9 +96,10 @@ fn gpu_chains_its_own_caches() {
 }
 
 /// A layer whose dtype policy is `mixed_float16` runs in f16 (f16 storage, f32 accumulation) where
-/// the adapter has `SHADER_F16`: every uncached fixture's layer and mask, on its input scaled by 1/4
-/// (the fixtures' scores are made large, up to ~10, so that the soft caps bite: f16 storage of Q and
-/// K then errs by ~1e-2 in a logit), against the oracle at the f16 tolerance.
+/// the adapter has `SHADER_F16`: every fixture's layer and mask, uncached and cached (its cache in
+/// f16, as Keras keeps it; heads a multiple of 4), on its input scaled by 1/4 (the fixtures' scores
+/// are made large, up to ~10, so that the soft caps bite: f16 storage of Q and K then errs by ~1e-2
+/// in a logit), against the oracle at the f16 tolerance: the output and the returned cache.
 #[test]
 fn f16_layers_match_the_oracle_at_the_f16_tolerance() {
     let all = cases();
@@ -106,7 +107,8 @@ fn f16_layers_match_the_oracle_at_the_f16_tolerance() {
     assert!(adapters().iter().any(|c| f16(&c)), "no adapter with SHADER_F16 (lavapipe has it)");
     for ctx in adapters().iter().filter(f16) {
         let name = adapter_name(ctx);
-        for case in all.iter().filter(|c| c.inputs.cache.is_none()) {
+        let mut cached = 0;
+        for case in all.iter().filter(|c| c.inputs.cache.is_none() || c.layer.spec().config.head_dim % 4 == 0) {
             let l = &case.layer;
             let mut spec = l.spec().clone();
             spec.config.dtype = "mixed_float16".into();
@@ -115,12 +117,19 @@ fn f16_layers_match_the_oracle_at_the_f16_tolerance() {
             assert_eq!(gpu.layer().precision(), gqa::core::Precision::F16, "{name}");
             let mut x = case.inputs.input.clone();
             x.data_mut().iter_mut().for_each(|v| *v *= 0.25);
-            let call = KerasHubCall { input: &x, ..call_of(case, None, MaskedRows::Zeros) };
+            let call = KerasHubCall { input: &x, ..call_of(case, case.inputs.cache.as_ref(), MaskedRows::Zeros) };
             let want = case.layer.call(&call).unwrap();
             let got = gpu.call(&call).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let what = format!("{} ({name}, f16)", case.name);
             common::assert_close(&what, got.output.data(), want.output.data(), common::F16);
+            assert_eq!(got.cache.is_some(), want.cache.is_some(), "{what}");
+            if let (Some(g), Some(w)) = (&got.cache, &want.cache) {
+                common::assert_close(&format!("{what}: keys"), g.keys.data(), w.keys.data(), common::F16);
+                common::assert_close(&format!("{what}: values"), g.values.data(), w.values.data(), common::F16);
+                cached += 1;
+            }
         }
+        assert!(cached >= 6, "{name}: only {cached} cached fixtures in f16");
     }
 }
 

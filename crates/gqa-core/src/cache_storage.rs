@@ -24,6 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::GqaError;
+use crate::kernels::Precision;
 
 /// How a KV cache stores its keys and values (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -58,6 +59,38 @@ impl CacheStorage {
             CacheStorage::F16 => Some(Quantization::F16),
             CacheStorage::Int8 => Some(Quantization::Int8),
         }
+    }
+
+    /// The storage that holds keys and values exactly as a layer computing in `precision` projects
+    /// them: f32 for [`Precision::F32`], f16 for [`Precision::F16`] (its projections are f16 words,
+    /// two to a 32-bit word: the bytes of an f16 cache). A layer's default cache.
+    pub fn native(precision: Precision) -> CacheStorage {
+        match precision {
+            Precision::F32 => CacheStorage::F32,
+            Precision::F16 => CacheStorage::F16,
+        }
+    }
+
+    /// The quantization through which a cached call computing in `precision` appends to and reads
+    /// this storage: `None` for the precision's [`CacheStorage::native`] storage (the projections
+    /// are copied into it and the attention reads it as its own K and V), else the storage's
+    /// quantization (f32 calls over f16 or int8; an f16 call takes its native cache only).
+    pub fn quantized_for(self, precision: Precision) -> Option<Quantization> {
+        if self == CacheStorage::native(precision) { None } else { self.quantization() }
+    }
+
+    /// Checks that a cached call computing in `precision` can use this storage: any storage in
+    /// f32; in f16 only the f16 storage that its projections write (the quantizing append and the
+    /// attention over a quantized cache run in f32).
+    pub fn check_precision(self, op: &'static str, precision: Precision) -> Result<(), GqaError> {
+        let native = CacheStorage::native(precision);
+        if precision != Precision::F32 && self != native {
+            return Err(GqaError::IncompatibleOptions(format!(
+                "{op}: a layer computing in {native} keeps its keys and values in a {native} KV cache \
+                 (as its projections produce them); a {self} cache needs an f32 layer"
+            )));
+        }
+        Ok(())
     }
 
     /// The name the CLI and reports use: `f32`, `f16` or `int8`.

@@ -1,7 +1,7 @@
 //! `KvCache`: a layer's projected keys and values kept on the GPU between calls, for autoregressive
 //! decoding (prefill a prompt, then step token by token), with per-sequence lengths.
 
-use gqa_core::{CacheContents, CacheShape, CacheStorage, GqaError, Precision, TextureShape};
+use gqa_core::{CacheContents, CacheShape, CacheStorage, GqaError, TextureShape};
 
 use crate::context::GpuContext;
 use crate::encode::CacheBuffers;
@@ -15,9 +15,12 @@ use crate::tensor::GpuTensor;
 /// H), and each sequence's current length.
 ///
 /// The keys and values are stored as f32, f16 or int8 ([`CacheStorage`], chosen at creation with
-/// [`KvCache::from_shape`]): a quantized cache is written by a pass that quantizes the new tokens
-/// in the call's own submission and read by attention kernels that dequantize as they load, so a
-/// decode step reads half (f16) or about a quarter (int8) of the f32 cache's bytes.
+/// [`KvCache::from_shape`]; [`KvCache::new`] and [`KvCache::new_ring`] store them as the layer
+/// projects them: f32, or f16 for a layer computing in f16). A quantized cache of an f32 layer is
+/// written by a pass that quantizes the new tokens in the call's own submission and read by
+/// attention kernels that dequantize as they load, so a decode step reads half (f16) or about a
+/// quarter (int8) of the f32 cache's bytes; an f16 layer copies its f16 projections into its f16
+/// cache, which its f16 attention kernels read as they read those projections.
 ///
 /// The batch size and the capacity are fixed at creation; appending past the capacity is an error
 /// ([`GqaError::CacheFull`]) unless the cache is first made larger with [`KvCache::grow`] (which
@@ -52,18 +55,26 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`. The two buffers
-    /// must each fit one storage binding of the device.
+    /// An empty cache of `batch` sequences of up to `capacity` tokens for `layer`, storing keys and
+    /// values as the layer projects them ([`CacheStorage::native`]: f32, or f16 for a layer
+    /// computing in f16). The two buffers must each fit one storage binding of the device.
     pub fn new(layer: &GqaLayer, batch: usize, capacity: usize) -> Result<Self, GpuError> {
-        Self::from_shape(layer, CacheShape::new(&layer.decoding_config(), batch, capacity)?)
+        Self::from_shape(
+            layer,
+            CacheShape::new(&layer.decoding_config(), batch, capacity)?.with_storage(native(layer))?,
+        )
     }
 
     /// An empty cache of `shape` for `layer`: any storage and layout, e.g.
     /// `CacheShape::new(config, 1, 4096)?.with_storage(CacheStorage::Int8)?` or
     /// `CacheShape::ring(config, 1, 64, 4)?.with_storage(CacheStorage::F16)?`.
+    ///
+    /// A layer computing in f16 ([`GqaLayer::precision`]) takes an f16 cache only: its projections
+    /// are copied into it as they are, and its f16 attention kernels read it (the quantizing append
+    /// and the kernels over a quantized cache run in f32).
     pub fn from_shape(layer: &GqaLayer, shape: CacheShape) -> Result<Self, GpuError> {
         const OP: &str = "KvCache::from_shape";
-        Self::check_precision(layer)?;
+        shape.storage.check_precision(OP, layer.precision())?;
         let config = layer.decoding_config();
         shape.check_layer(OP, &config)?;
         let batch = shape.batch;
@@ -74,21 +85,11 @@ impl KvCache {
     /// extensions': the keys a token sees through it, `W + 1` for a lookback window;
     /// [`CacheShape::ring`]): capacity `keep_first + W + chunk - 1`; each call appends at most
     /// `chunk` tokens per sequence (prefill a longer prompt in several calls); the first
-    /// `keep_first` tokens stay visible to every later token (attention sinks).
+    /// `keep_first` tokens stay visible to every later token (attention sinks). Stored as the layer
+    /// projects them, like [`KvCache::new`].
     pub fn new_ring(layer: &GqaLayer, batch: usize, chunk: usize, keep_first: usize) -> Result<Self, GpuError> {
-        Self::from_shape(layer, CacheShape::ring(&layer.decoding_config(), batch, chunk, keep_first)?)
-    }
-
-    fn check_precision(layer: &GqaLayer) -> Result<(), GpuError> {
-        if layer.precision() != Precision::F32 {
-            return Err(GqaError::IncompatibleOptions(format!(
-                "KvCache::new: cached calls run in f32 (over an f32, f16 or int8 cache); this layer runs in {:?} \
-                 (cached calls need an f32 layer)",
-                layer.precision()
-            ))
-            .into());
-        }
-        Ok(())
+        let shape = CacheShape::ring(&layer.decoding_config(), batch, chunk, keep_first)?;
+        Self::from_shape(layer, shape.with_storage(native(layer))?)
     }
 
     fn with_shape(
@@ -343,4 +344,9 @@ impl KvCache {
     pub(crate) fn set_lengths(&mut self, lengths: Vec<usize>) {
         self.lengths = lengths;
     }
+}
+
+/// The storage a layer's default caches use: its projections' own ([`CacheStorage::native`]).
+fn native(layer: &GqaLayer) -> CacheStorage {
+    CacheStorage::native(layer.precision())
 }

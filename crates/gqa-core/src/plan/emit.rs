@@ -126,7 +126,7 @@ pub(crate) fn steps(
             project(&mut steps, "project_gate", Dense::Gate, [qin, BufferId::GateProj], rows_t);
         }
         if let Some(c) = cache {
-            append_to_cache(&mut steps, c, t, call.params);
+            append_to_cache(&mut steps, c, t, call.params, call.precision);
         }
         let attention_packed = attention::emit(&call, &route.attention, cache.is_some(), &mut steps);
         project(&mut steps, "project_output", Dense::Output, [BufferId::AttnOut, out], rows_t);
@@ -213,9 +213,10 @@ pub(crate) fn copy(src: BufferId, src_offset: u64, dst: BufferId, dst_offset: u6
 
 /// A cached call's appends: each sequence's new tokens' keys and values at their slots (at its
 /// length in a linear cache; wrapping in a ring): copies to the cache's buffers and (where it keeps
-/// them) its texture mirrors, or the quantizing pass of a quantized cache.
-fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64, base: Params) {
-    if let Some(storage) = c.shape.storage.quantization() {
+/// them) its texture mirrors when the cache stores the projections' own `precision`, or the
+/// quantizing pass of a quantized cache.
+fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64, base: Params, precision: Precision) {
+    if let Some(storage) = c.shape.storage.quantized_for(precision) {
         // A quantized cache: one pass per run quantizes its keys and values into their slots.
         let kernel = Kernel::AppendToCache(storage);
         for (b, row, slot, n) in c.appends() {
@@ -236,7 +237,8 @@ fn append_to_cache(steps: &mut Vec<Step>, c: &CacheUpdate, t: u64, base: Params)
         }
         return;
     }
-    let token = c.shape.token_elems() * 4;
+    // A token's keys in the projection's rows and in the cache: the same words (f32, or f16 pairs).
+    let token = c.shape.token_words() * 4;
     let mirrors: &[(BufferId, BufferId)] = if c.texture_mirror {
         &[(BufferId::KeyProj, BufferId::KeyCacheTexture), (BufferId::ValueProj, BufferId::ValueCacheTexture)]
     } else {

@@ -38,7 +38,6 @@ pub use steps::{CopySpec, Pass, Step};
 
 use crate::error::GqaError;
 use crate::kernels::Kernel;
-use crate::kernels::Precision;
 use crate::kv_cache::CacheUpdate;
 use crate::limits::Limits;
 use crate::params::Params;
@@ -111,8 +110,9 @@ impl Plan {
     }
 
     /// A cached call (a KV-cache prefill or step; `problem` from [`CacheUpdate::problem`]): the
-    /// projections run over the call's `T` new tokens only, their keys and values are copied (or,
-    /// into a quantized cache, quantized by [`crate::Kernel::AppendToCache`]) into
+    /// projections run over the call's `T` new tokens only, their keys and values are copied (into
+    /// the cache of the tuning's precision, [`crate::CacheStorage::native`]) or quantized by
+    /// [`crate::Kernel::AppendToCache`] (into an f16 or int8 cache of an f32 call) into
     /// [`BufferId::KeyCache`] / [`BufferId::ValueCache`] at each sequence's slots, and the
     /// attention reads the cache (`kv_stride` = capacity) over the longest sequence's keys.
     pub fn cached(problem: &Problem, update: &CacheUpdate, limits: &Limits, tuning: Tuning) -> Result<Self, GqaError> {
@@ -137,12 +137,7 @@ impl Plan {
                 call: problem.batch,
             });
         }
-        if tuning.precision != Precision::F32 {
-            return Err(GqaError::IncompatibleOptions(
-                "the KV cache holds f32 keys and values: cached calls run in f32 (an f16 layer has no cached form yet)"
-                    .into(),
-            ));
-        }
+        update.shape.storage.check_precision("Plan::cached", tuning.precision)?;
         if problem.return_scores || problem.dropout.is_some() {
             return Err(GqaError::IncompatibleOptions(
                 "a cached call returns no scores and runs no dropout (inference only)".into(),
@@ -161,7 +156,7 @@ impl Plan {
         let p = problem;
         let chunking = chunk::choose(p, limits, cache)?;
         let route = select::route(p, limits, tuning, &chunking, cache);
-        if let Some(c) = cache.filter(|c| c.shape.storage != crate::CacheStorage::F32)
+        if let Some(c) = cache.filter(|c| c.shape.storage.quantized_for(tuning.precision).is_some())
             && route.attention.uses_probs()
         {
             return Err(GqaError::IncompatibleOptions(format!(

@@ -236,7 +236,7 @@ pub(crate) fn route(
     let attention = attention(p, limits, tuning, chunking, cache);
     Route {
         projections: ProjectionRoute::new(&tuning, limits),
-        attention: match cache.and_then(|c| c.shape.storage.quantization()) {
+        attention: match cache.and_then(|c| c.shape.storage.quantized_for(tuning.precision)) {
             Some(q) => over_quantized_cache(attention, q),
             None => attention,
         },

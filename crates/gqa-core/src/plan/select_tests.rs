@@ -48,9 +48,7 @@ fn grid_picks(tuning: Tuning) -> Vec<Kernel> {
                     }
                 }
             }
-            if tuning.precision == Precision::F32 {
-                picks.extend(cached_picks(h, nq, nkv, windowed, tuning));
-            }
+            picks.extend(cached_picks(h, nq, nkv, windowed, tuning));
         }
         picks.extend(extension_picks(h, nq, nkv, tuning));
     }

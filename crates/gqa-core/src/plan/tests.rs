@@ -4,7 +4,7 @@ use super::emit::tiled;
 use super::*;
 use crate::kernels::texture::TextureShape;
 use crate::kernels::{
-    self, BlockAttention, BlockLanes, BlockRows, FusedOutput, Lanes, MatmulKernel, MatmulPrecision, Operands,
+    self, BlockAttention, BlockLanes, BlockRows, FusedOutput, Lanes, MatmulKernel, MatmulPrecision, Operands, Precision,
 };
 use crate::options::MaskedRows;
 use crate::weights::Dense;
@@ -631,4 +631,53 @@ fn projections_past_the_loop_cap_give_way_to_register_blocking() {
     assert_eq!(query.kernel, Kernel::Matmul(MatmulKernel::blocked(BlockRows::Sixteen, Operands::Storage, false)));
     let err = Plan::tuned(&wide(300_000), &limits, capped).unwrap_err();
     assert!(err.to_string().contains("loop_iteration_cap"), "{err}");
+}
+
+/// A cached call of a layer computing in f16 copies its f16 key and value rows into an f16 cache
+/// (the same words: `Nkv·H / 2` per token) and reads them with its own f16 kernels, under the CPU
+/// tuning (separate passes) and the GPU tuning (fused, split decode); any other storage is refused.
+#[test]
+fn f16_cached_plans_copy_their_projections_into_an_f16_cache() {
+    let cfg = GqaConfig::new(8, 8, 2);
+    for base in [Tuning::CPU, Tuning::GPU] {
+        let tuning = Tuning { precision: Precision::F16, ..base };
+        for (past, new) in [(0, 5), (30, 1), (700, 1)] {
+            let shape = crate::CacheShape::new(&cfg, 2, 1024).unwrap().with_storage(crate::CacheStorage::F16).unwrap();
+            let update = CacheUpdate::new(shape, &[past; 2], &[new; 2], new, None).unwrap();
+            let (problem, _) = update.problem(&cfg, 16, 12, None).unwrap();
+            let plan = Plan::cached(&problem, &update, &Limits::default(), tuning).unwrap();
+            let token = 2 * 8 * 2; // Nkv·H f16 values
+            let copies: Vec<_> = plan
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Copy(c) if matches!(c.dst, BufferId::KeyCache | BufferId::ValueCache) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(copies.len(), 4, "{base:?} past {past}: keys and values of 2 sequences");
+            for (i, c) in copies.iter().enumerate() {
+                let b = (i / 2) as u64;
+                assert_eq!(c.bytes, (new * token) as u64, "{c:?}");
+                assert_eq!(
+                    (c.src_offset, c.dst_offset),
+                    (b * (new * token) as u64, (b * 1024 + past as u64) * token as u64)
+                );
+            }
+            for pass in plan.passes() {
+                assert!(!matches!(pass.kernel, Kernel::AppendToCache(_) | Kernel::CacheAttention(_)), "{pass:?}");
+                if pass.bindings.contains(&BufferId::KeyCache) {
+                    assert!(pass.kernel.needs_shader_f16(), "{base:?}: {} reads the cache", pass.kernel.name());
+                }
+            }
+            assert!(plan.passes().any(|p| p.bindings.contains(&BufferId::KeyCache)));
+        }
+        for storage in [crate::CacheStorage::F32, crate::CacheStorage::Int8] {
+            let shape = crate::CacheShape::new(&cfg, 2, 64).unwrap().with_storage(storage).unwrap();
+            let update = CacheUpdate::new(shape, &[3; 2], &[1; 2], 1, None).unwrap();
+            let (problem, _) = update.problem(&cfg, 16, 12, None).unwrap();
+            let err = Plan::cached(&problem, &update, &Limits::default(), tuning).unwrap_err();
+            assert!(matches!(err, GqaError::IncompatibleOptions(ref m) if m.contains("needs an f32 layer")), "{err}");
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! KerasHub's arguments.
 
 use gqa_core::kerashub::{KerasHubCache, KerasHubCall, KerasHubConfig, KerasHubOutput};
-use gqa_core::{CacheContents, CacheShape, CacheUpdate, ExtensionWeights, GqaError, Plan, Problem, Weights};
+use gqa_core::{
+    CacheContents, CacheShape, CacheStorage, CacheUpdate, ExtensionWeights, GqaError, Plan, Problem, Weights,
+};
 
 use super::GqaLayer;
 use super::host_call::HostCall;
@@ -14,7 +16,7 @@ use crate::polling::Drive;
 /// A KerasHub attention layer (see [`gqa_core::kerashub`]) on the GPU.
 ///
 /// The layer computes in f16 (f16 storage, f32 accumulation) where its config's dtype policy says
-/// so and the device has `SHADER_F16` ([`GqaLayer::new`]); cached calls run in f32 only.
+/// so and the device has `SHADER_F16` ([`GqaLayer::new`]), its cached calls over an f16 cache.
 ///
 /// Uncached calls run as the layer's `GroupQueryAttention` call on `query = value = input` with
 /// the class's extensions ([`GqaLayer::with_extensions`]). Cached calls take KerasHub's
@@ -82,7 +84,9 @@ impl KerasHubLayer {
         const OP: &str = "KerasHubLayer::call";
         let layer = &self.layer;
         let (b, t, s) = (shape.batch, shape.target_len, shape.source_len);
-        let cache_shape = CacheShape::new(layer.config(), b, s)?;
+        // Keys and values as the layer projects them (an f16 layer's cache holds f16, as Keras').
+        let cache_shape =
+            CacheShape::new(layer.config(), b, s)?.with_storage(CacheStorage::native(layer.precision()))?;
         let mut kv = KvCache::from_shape(layer, cache_shape)?;
         kv.load(&CacheContents { keys: cache_in.keys.clone(), values: cache_in.values.clone(), lengths: vec![s; b] })?;
         let written = call.cache_update_mask.map(|m| m.data());
