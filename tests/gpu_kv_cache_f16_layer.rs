@@ -10,7 +10,7 @@ mod common;
 
 use common::{F16, adapter_name, adapters, assert_close, f16_adapters, random_tensor, random_weights, rng};
 use gqa::core::{BufferId, CacheShape, CacheStorage, GqaConfig, GqaError, Kernel, LayerDims, Precision, Step, Tuning};
-use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
+use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache, WarmCall};
 
 /// The contexts of an f16 adapter: its own tuning, the fused f16 kernel forced on, and the GPU
 /// tuning (fused kernel, split decode).
@@ -190,6 +190,19 @@ fn an_f16_layer_refuses_caches_of_other_storages() {
         let layer = GqaLayer::with_precision(ctx, &config, &weights, Precision::F16).unwrap();
         let cache = layer.new_cache(1, 16).unwrap();
         assert_eq!(cache.storage(), CacheStorage::F16, "{}", adapter_name(ctx));
+        // A warm-up of its decoding names the storage too.
+        let decode = |storage| WarmCall::Decode {
+            batch: 1,
+            capacity: 16,
+            prompt_len: 4,
+            step_len: 1,
+            key_given: false,
+            storage,
+        };
+        let kernels = layer.warm_up(&[decode(CacheStorage::F16)]).unwrap();
+        assert!(kernels.iter().all(|k| !matches!(k, Kernel::AppendToCache(_) | Kernel::CacheAttention(_))));
+        assert!(kernels.iter().any(|k| k.needs_shader_f16()), "{kernels:?}");
+        assert!(layer.warm_up(&[decode(CacheStorage::Int8)]).is_err());
         for storage in [CacheStorage::F32, CacheStorage::Int8] {
             let shape = CacheShape::new(&config, 1, 16).unwrap().with_storage(storage).unwrap();
             match KvCache::from_shape(&layer, shape) {

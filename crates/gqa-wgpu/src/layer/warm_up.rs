@@ -55,7 +55,9 @@ impl WarmCall {
         Self::Forward { query_shape: query_shape.to_vec(), value_shape: value_shape.to_vec(), key_shape: None, options }
     }
 
-    /// Token-by-token decoding (value used as key) after a prompt of `prompt_len` tokens.
+    /// Token-by-token decoding (value used as key) after a prompt of `prompt_len` tokens, over an
+    /// f32 cache (for a layer in f16 precision, whose cache is f16, set `storage` to
+    /// [`CacheStorage::F16`]).
     pub fn decode(batch: usize, capacity: usize, prompt_len: usize) -> Self {
         Self::Decode { batch, capacity, prompt_len, step_len: 1, key_given: false, storage: CacheStorage::F32 }
     }
