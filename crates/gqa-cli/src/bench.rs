@@ -80,8 +80,15 @@ pub struct BenchArgs {
     /// f16 and int8 (GPU only) put the weights on a grid of 1/256 and the new token on 1/64, so that
     /// its projections are exact and both caches store the same values.
     /// Several, comma separated, are timed one after the other at each length (ratios from one run).
-    #[arg(long, value_name = "STORAGE", value_delimiter = ',', default_value = "f32")]
+    /// [default: f32; with --f16 f16]
+    #[arg(long, value_name = "STORAGE", value_delimiter = ',')]
     pub cache: Vec<gqa_core::CacheStorage>,
+    /// With --decode: a layer computing in f16 (f16 storage, f32 accumulation: Keras'
+    /// mixed_float16) where the adapter has SHADER_F16, over its f16 KV cache (the only storage
+    /// such a layer takes); its outputs are checked at atol = rtol = 5e-3. Where the adapter lacks
+    /// SHADER_F16 the layer runs in f32 (the header says which). GPU only.
+    #[arg(long, requires = "decode")]
+    pub f16: bool,
     /// With --decode: time the step of a layer with Qwen3's RoPE and QK-norm beside the same layer
     /// without them (no biases, same weights), alternating their timed steps, each output checked
     /// (the plain one against the oracle's cache, the other against the oracle of KerasHub's
@@ -155,7 +162,7 @@ impl BenchArgs {
             }
         }
         if out.is_empty() {
-            out.push(gqa_core::CacheStorage::F32);
+            out.push(if self.f16 { gqa_core::CacheStorage::F16 } else { gqa_core::CacheStorage::F32 });
         }
         out
     }
@@ -176,6 +183,7 @@ impl BenchArgs {
             "no_decode_kernel": self.no_decode_kernel,
             "cache": self.caches().iter().map(|c| c.name()).collect::<Vec<_>>(),
             "window": self.window,
+            "f16": self.f16,
             "tuning": format!("{:?}", self.tuning).to_lowercase(),
         });
         (shape, options)
@@ -346,11 +354,14 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
 /// checked.
 pub(crate) fn bench_with(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), CliError> {
     if args.backend.is_cpu() {
-        let gpu_only: Vec<&str> =
-            [(args.tuning != crate::args::TuningFlag::Auto, "--tuning"), (args.no_decode_kernel, "--no-decode-kernel")]
-                .into_iter()
-                .filter_map(|(given, flag)| given.then_some(flag))
-                .collect();
+        let gpu_only: Vec<&str> = [
+            (args.tuning != crate::args::TuningFlag::Auto, "--tuning"),
+            (args.no_decode_kernel, "--no-decode-kernel"),
+            (args.f16, "--f16"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
         if !gpu_only.is_empty() {
             return Err(CliError::Flags(format!(
                 "{}: GPU only, not with --backend cpu (the CPU layer)",

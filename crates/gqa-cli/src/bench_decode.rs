@@ -113,7 +113,9 @@ impl Gpu {
         // measurement).
         let probes = gqa_wgpu::roofline::Probes::new(&ctx).map_err(gpu_err("building the roofline probes".into()))?;
         let roof = probes.measure(3).map_err(gpu_err("measuring the roofline".into()))?;
-        let layer = GqaLayer::new(&ctx, config, weights).map_err(gpu_err("uploading the weights".into()))?;
+        let precision = if args.f16 { gqa_core::Precision::F16 } else { gqa_core::Precision::F32 };
+        let layer = GqaLayer::with_precision(&ctx, config, weights, precision)
+            .map_err(gpu_err("uploading the weights".into()))?;
         let caches = shapes
             .iter()
             .map(|&shape| {

@@ -107,7 +107,11 @@ impl Report<'_> {
             .filter_map(|&c| rows.iter().find(|r| r.cache == c))
             .map(|r| format!("{} ({} bytes per token)", r.cache, r.bytes_per_token))
             .collect();
-        println!("cache     {}{cpu_cache}; {window}\n", stored.join(", "));
+        let layer = match self.gpu.map(|g| g.layer.precision()) {
+            Some(gqa_core::Precision::F16) => "; the GPU layer in f16 (f16 storage, f32 accumulation)",
+            _ => "",
+        };
+        println!("cache     {}{cpu_cache}{layer}; {window}\n", stored.join(", "));
         let what = if self.gpu.is_some() {
             "each GPU step's output (the warm-up's, every timed step's, the attention timer's) and the CPU layer's"
         } else {

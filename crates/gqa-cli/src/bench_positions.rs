@@ -35,9 +35,10 @@ fn median(v: &mut [Duration]) -> Duration {
 pub(crate) fn bench_positions(args: &BenchArgs) -> Result<(), CliError> {
     let sweep = args.sweep();
     let (b, nq, nkv, h, dq) = (sweep.batch, sweep.query_heads, sweep.kv_heads, sweep.head_dim, sweep.query_dim);
-    if args.backend.is_cpu() || args.window.is_some() || args.caches() != [gqa_core::CacheStorage::F32] {
+    if args.backend.is_cpu() || args.window.is_some() || args.f16 || args.caches() != [gqa_core::CacheStorage::F32] {
         return Err(CliError::Flags(
-            "--rope-qk-norm: GPU only, f32 caches, no --window (it compares one layer with and without)".into(),
+            "--rope-qk-norm: GPU only, an f32 layer and cache, no --window (it compares one layer with and without)"
+                .into(),
         ));
     }
     if let Some(&s) = sweep.seq.iter().find(|&&s| s < 2) {

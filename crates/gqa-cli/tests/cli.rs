@@ -271,6 +271,28 @@ fn bench_decode_rows_are_checked() {
     }
     let refused = gqa(&["bench", "--cache", "int8", "--seq", "4"]);
     assert_eq!(refused.status.code(), Some(2), "--cache without --decode");
+    // A layer in f16 over its f16 cache (the auto adapter, lavapipe, has SHADER_F16), checked at 5e-3.
+    let small = ["--query-dim", "16", "--head-dim", "8", "--query-heads", "4", "--kv-heads", "2"];
+    let out = gqa(&[&["bench", "--decode", "--f16", "--seq", "4,9", "--runs", "2", "--json"][..], &small].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["options"]["f16"], true, "{doc}");
+    for row in doc["rows"].as_array().unwrap() {
+        assert_eq!((&row["check"], &row["checked"], &row["cache"]), (&"pass".into(), &true.into(), &"f16".into()));
+        assert_eq!(row["bytes_per_token"], 64, "{row}");
+    }
+    let int8 = gqa(&[&["bench", "--decode", "--f16", "--cache", "int8", "--seq", "4"][..], &small].concat());
+    assert!(!int8.status.success(), "an f16 layer takes an f16 cache only");
+    assert!(
+        String::from_utf8_lossy(&int8.stderr).contains("needs an f32 layer"),
+        "{}",
+        String::from_utf8_lossy(&int8.stderr)
+    );
+    for args in
+        [&["bench", "--f16", "--seq", "4"][..], &["bench", "--decode", "--f16", "--backend", "cpu", "--seq", "4"]]
+    {
+        assert_eq!(gqa(args).status.code(), Some(2), "{args:?}");
+    }
 }
 
 /// The call options an inputs file records (`call` metadata) apply without flags: a Keras fixture
