@@ -80,6 +80,19 @@ fn generate_example_matches_the_oracles_cache() {
             let what = format!("{name}: examples/generate.rs, {class:?}");
             assert_close(&what, r.tokens.data(), r.oracle.data(), F32);
         }
+        // A layer in f16 over its f16 cache, checked at the f16 tolerance inside `run` (a ring).
+        let f16 = generate::Options {
+            tokens: 20,
+            prompt: 9,
+            chunk: 4,
+            window: Some(8),
+            cache: gqa::core::CacheStorage::F16,
+            f16: true,
+            ..Default::default()
+        };
+        let r = generate::run(ctx, &f16).unwrap_or_else(|e| panic!("{name}: --f16: {e}"));
+        assert_eq!(r.precision == gqa::core::Precision::F16, ctx.supports_f16(), "{name}");
+        assert_close(&format!("{name}: examples/generate.rs --f16"), r.tokens.data(), r.oracle.data(), common::F16);
         let bad = generate::Options { class: Some(generate::Decoder::Llama3), keep_first: 2, ..Default::default() };
         assert!(generate::run(ctx, &bad).is_err(), "{name}: keep_first with a KerasHub class");
     }
