@@ -17,7 +17,7 @@ set -euo pipefail
 
 mode=${1:-}
 dir=${2:-gpu-check}
-readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_kv_cache_quantized gpu_extensions gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
+readonly TESTS=(gpu_loop_cap gpu_forward gpu_fused gpu_large gpu_kv_cache_quantized gpu_kv_cache_f16_layer gpu_f16 gpu_extensions gpu_dropout gpu_chunking gpu_encode gpu_proptest gpu_robust errors api_tensor api_pool api_chain api_threads api_async)
 
 pack() {
     local root
@@ -136,14 +136,17 @@ run() {
         # shellcheck disable=SC2086 # the shape is a list of flags
         timeout "$((left - 10))" "$bin/gqa" demo $shape --profile --roofline 2>&1 | tee -a "$report" || status=1
     done
-    log "## decode steps over f32, f16 and int8 KV caches (gqa bench --decode, every step checked against the oracle's cache)"
-    for cache in f32 f16 int8; do
+    log "## decode steps over f32, f16 and int8 KV caches, and of a layer in f16 over its f16 cache (gqa bench --decode, every step checked against the oracle's cache)"
+    # The three storages in one run (their ratios from the same probes), then the f16 layer.
+    local decode
+    for decode in "--cache f32,f16,int8" "--f16"; do
         local left=$((budget - (SECONDS - start)))
         if ((left < 20)); then
-            log "bench --decode --cache $cache: NOT RUN (time budget spent)"
+            log "bench --decode $decode: NOT RUN (time budget spent)"
             continue
         fi
-        timeout "$((left - 10))" "$bin/gqa" bench --decode --cache "$cache" --seq 4096,32768 --runs 5 2>&1 | tee -a "$report" || status=1
+        # shellcheck disable=SC2086 # the flags are a list
+        timeout "$((left - 10))" "$bin/gqa" bench --decode $decode --seq 4096,32768 --runs 5 2>&1 | tee -a "$report" || status=1
     done
     log "## decode steps with and without RoPE and QK-norm (gqa bench --decode --rope-qk-norm, every step checked)"
     local left=$((budget - (SECONDS - start)))
