@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::cache_schedules::{Schedule, schedules};
 use common::{F16, adapter_name, adapters, assert_close, f16_adapters, random_tensor, random_weights, rng};
 use gqa::core::{BufferId, CacheShape, CacheStorage, GqaConfig, GqaError, Kernel, LayerDims, Precision, Step, Tuning};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache, WarmCall};
@@ -42,30 +43,13 @@ fn plan_of(layer: &GqaLayer, cache: &KvCache, t: usize) -> (Vec<&'static str>, b
     (kernels, copies)
 }
 
-/// One case: a layer, the cache, and the schedule of calls.
-struct Case {
-    name: &'static str,
-    config: GqaConfig,
-    dims: LayerDims,
-    batch: usize,
-    /// Tokens appended per call, the first a prefill.
-    calls: Vec<usize>,
-    /// The prefill's tokens per sequence (ragged prompts), else all of `calls[0]`.
-    prompt_lengths: Option<Vec<usize>>,
-    /// A ring (chunk, keep_first) or a linear cache with a few spare tokens.
-    ring: Option<(usize, usize)>,
+/// The prefill's tokens per sequence: ragged in a linear cache of two sequences (the second's
+/// prompt 3 tokens shorter), else all of them.
+fn prompt_lengths(s: &Schedule) -> Option<Vec<usize>> {
+    (s.batch == 2 && s.ring.is_none()).then(|| vec![s.calls[0], s.calls[0] - 3])
 }
 
-impl Case {
-    fn shape(&self) -> CacheShape {
-        let total: usize = self.calls.iter().sum();
-        let shape = match self.ring {
-            Some((chunk, keep)) => CacheShape::ring(&self.config, self.batch, chunk, keep).unwrap(),
-            None => CacheShape::new(&self.config, self.batch, total + 5).unwrap(),
-        };
-        shape.with_storage(CacheStorage::F16).unwrap()
-    }
-
+impl Schedule {
     /// Runs the schedule on the GPU and on the oracle's f16 cache in lockstep: every output, and at
     /// the end the stored keys and values, at the f16 tolerance. Returns the kernels the calls ran.
     fn run(&self, ctx: &GpuContext, seed: u64) -> Vec<&'static str> {
@@ -74,14 +58,15 @@ impl Case {
         let mut layer = GqaLayer::with_precision(ctx, &self.config, &weights, Precision::F16).unwrap();
         assert_eq!(layer.precision(), Precision::F16, "{name}");
         layer.set_poison_outputs(true);
-        let shape = self.shape();
+        let shape = self.shape(CacheStorage::F16);
         let mut cache = match self.ring {
             Some((chunk, keep)) => KvCache::new_ring(&layer, self.batch, chunk, keep).unwrap(),
             None => KvCache::new(&layer, self.batch, shape.capacity).unwrap(),
         };
         assert_eq!(cache.shape(), shape, "{name}: the layer's default cache");
         let mut oracle = gqa::reference::KvCache::from_shape(&self.config, shape).unwrap();
-        let total: usize = self.calls.iter().sum();
+        let total = self.total();
+        let ragged = prompt_lengths(self);
         let mut r = rng(seed + 1);
         let query = random_tensor(&[self.batch, total, self.dims.query_dim], &mut r);
         let value = random_tensor(&[self.batch, total, self.dims.value_dim], &mut r);
@@ -93,7 +78,7 @@ impl Case {
             assert!(copies, "{name}: call {i} copies its keys and values into the cache");
             kernels.extend(planned);
             let (got, want) = if i == 0 {
-                let lengths = self.prompt_lengths.as_deref();
+                let lengths = ragged.as_deref();
                 let got = layer.prefill(&mut cache, &q, &v, None, lengths);
                 (got, oracle.prefill(&self.config, &weights, &q, &v, None, lengths))
             } else {
@@ -101,7 +86,7 @@ impl Case {
             };
             let (got, want) = (got.unwrap_or_else(|e| panic!("{name}: call {i}: {e}")), want.unwrap());
             // Rows of a ragged prompt's padding are meaningless: compare each sequence's own rows.
-            let rows = |b: usize| if i == 0 { self.prompt_lengths.as_ref().map_or(n, |l| l[b]) } else { n };
+            let rows = |b: usize| if i == 0 { ragged.as_ref().map_or(n, |l| l[b]) } else { n };
             let dq = self.dims.query_dim;
             for b in 0..self.batch {
                 let span = b * n * dq..(b * n + rows(b)) * dq;
@@ -119,54 +104,12 @@ impl Case {
     }
 }
 
-fn cases() -> Vec<Case> {
-    let dims = |dq, dv| LayerDims { query_dim: dq, key_dim: dv, value_dim: dv };
-    vec![
-        Case {
-            name: "GQA R=2, batch 2, ragged prompt, steps of 1 and 3",
-            config: GqaConfig::new(8, 4, 2),
-            dims: dims(12, 10),
-            batch: 2,
-            calls: vec![7, 1, 1, 3, 1],
-            prompt_lengths: Some(vec![7, 4]),
-            ring: None,
-        },
-        Case {
-            name: "MQA, gate, no bias, H=16",
-            config: GqaConfig { use_bias: false, use_gate: true, ..GqaConfig::new(16, 4, 1) },
-            dims: dims(16, 16),
-            batch: 1,
-            calls: vec![5, 1, 2, 1],
-            prompt_lengths: None,
-            ring: None,
-        },
-        Case {
-            name: "long: 600 cached keys over several splits",
-            config: GqaConfig::new(4, 8, 2),
-            dims: dims(8, 8),
-            batch: 1,
-            calls: vec![300, 300, 1, 1, 4],
-            prompt_lengths: None,
-            ring: None,
-        },
-        Case {
-            name: "ring, window 6, 2 sinks, chunks of 3",
-            config: GqaConfig { sliding_window: Some(6), ..GqaConfig::new(8, 4, 2) },
-            dims: dims(12, 12),
-            batch: 2,
-            calls: vec![3, 1, 3, 1, 1, 3, 1, 1, 1, 3, 1, 1],
-            prompt_lengths: None,
-            ring: Some((3, 2)),
-        },
-    ]
-}
-
 #[test]
 fn f16_layers_decode_over_their_f16_cache_on_every_path() {
     for base in f16_adapters() {
         let mut seen = Vec::new();
         for ctx in contexts(base) {
-            for (i, case) in cases().iter().enumerate() {
+            for (i, case) in schedules().iter().enumerate() {
                 seen.extend(case.run(&ctx, 300 + i as u64));
             }
         }

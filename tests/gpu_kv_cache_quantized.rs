@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::cache_schedules::{Schedule, schedules};
 use common::{F32, adapter_name, adapters, assert_close, gl_guard, random_weights, rng};
 use gqa::core::{CacheShape, CacheStorage, GqaConfig, GqaError, HostTensor, Kernel, LayerDims, Step, Tuning, Weights};
 use gqa::gpu::{GpuContext, GpuError, GqaLayer, KvCache};
@@ -63,28 +64,7 @@ fn attention_kernels(layer: &GqaLayer, cache: &KvCache, t: usize) -> Vec<&'stati
         .collect()
 }
 
-/// One case: a layer, a cache shape, a prompt and a schedule of calls.
-struct Case {
-    name: &'static str,
-    config: GqaConfig,
-    dims: LayerDims,
-    batch: usize,
-    /// Tokens appended per call, the first a prefill.
-    calls: Vec<usize>,
-    /// A ring (chunk, keep_first) or a linear cache of this many spare tokens.
-    ring: Option<(usize, usize)>,
-}
-
-impl Case {
-    fn shape(&self, storage: CacheStorage) -> CacheShape {
-        let total: usize = self.calls.iter().sum();
-        let shape = match self.ring {
-            Some((chunk, keep)) => CacheShape::ring(&self.config, self.batch, chunk, keep).unwrap(),
-            None => CacheShape::new(&self.config, self.batch, total + 5).unwrap(),
-        };
-        shape.with_storage(storage).unwrap()
-    }
-
+impl Schedule {
     /// Runs the schedule on the GPU and on the oracle's cache in lockstep: every output, and at the
     /// end the stored contents (exactly).
     fn run(&self, ctx: &GpuContext, storage: CacheStorage, seed: u64) -> Vec<&'static str> {
@@ -95,7 +75,7 @@ impl Case {
         let shape = self.shape(storage);
         let mut cache = KvCache::from_shape(&layer, shape).unwrap();
         let mut oracle = gqa::reference::KvCache::from_shape(&self.config, shape).unwrap();
-        let total: usize = self.calls.iter().sum();
+        let total = self.total();
         let query = dyadic_tensor(&[self.batch, total, self.dims.query_dim], seed + 1);
         let value = dyadic_tensor(&[self.batch, total, self.dims.value_dim], seed + 2);
         let mut kernels = Vec::new();
@@ -124,51 +104,13 @@ impl Case {
     }
 }
 
-fn cases() -> Vec<Case> {
-    let dims = |dq, dv| LayerDims { query_dim: dq, key_dim: dv, value_dim: dv };
-    vec![
-        Case {
-            name: "GQA R=2, batch 2, steps of 1 and 3",
-            config: GqaConfig::new(8, 4, 2),
-            dims: dims(12, 10),
-            batch: 2,
-            calls: vec![7, 1, 1, 3, 1],
-            ring: None,
-        },
-        Case {
-            name: "MQA, gate, no bias, H=16",
-            config: GqaConfig { use_bias: false, use_gate: true, ..GqaConfig::new(16, 4, 1) },
-            dims: dims(16, 16),
-            batch: 1,
-            calls: vec![5, 1, 2, 1],
-            ring: None,
-        },
-        Case {
-            name: "long: 600 cached keys over several splits",
-            config: GqaConfig::new(4, 8, 2),
-            dims: dims(8, 8),
-            batch: 1,
-            calls: vec![300, 300, 1, 1, 4],
-            ring: None,
-        },
-        Case {
-            name: "ring, window 6, 2 sinks, chunks of 3",
-            config: GqaConfig { sliding_window: Some(6), ..GqaConfig::new(8, 4, 2) },
-            dims: dims(12, 12),
-            batch: 2,
-            calls: vec![3, 1, 3, 1, 1, 3, 1, 1, 1, 3, 1, 1],
-            ring: Some((3, 2)),
-        },
-    ]
-}
-
 #[test]
 fn quantized_caches_match_the_oracles_quantized_cache_on_every_path() {
     for base in adapters() {
         let _gl = gl_guard(base);
         let mut seen = Vec::new();
         for ctx in contexts(base) {
-            for (i, case) in cases().iter().enumerate() {
+            for (i, case) in schedules().iter().enumerate() {
                 for storage in [CacheStorage::F16, CacheStorage::Int8] {
                     seen.extend(case.run(&ctx, storage, 100 + i as u64));
                 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod cache_schedules;
 pub mod gpu_tuning;
 
 use std::sync::OnceLock;
