@@ -79,7 +79,8 @@ pub struct BenchArgs {
     /// checks every GPU output; the CPU layer's cache stays f32, checked against an f32 oracle.
     /// f16 and int8 (GPU only) put the weights on a grid of 1/256 and the new token on 1/64, so that
     /// its projections are exact and both caches store the same values.
-    /// Several, comma separated, are timed one after the other at each length (ratios from one run).
+    /// Several, comma separated, are timed in turn at each length, their timed steps interleaved
+    /// (each round runs one step over every cache), so that their ratios come from the same moments.
     /// [default: f32; with --f16 f16]
     #[arg(long, value_name = "STORAGE", value_delimiter = ',')]
     pub cache: Vec<gqa_core::CacheStorage>,

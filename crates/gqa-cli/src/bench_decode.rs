@@ -126,63 +126,81 @@ impl Gpu {
         Ok(Self { ctx, probes, roof, layer, caches })
     }
 
-    /// The warm-up step, the attention timer and the timed steps at one length over cache `which`;
-    /// `verify` checks each output.
-    fn row(
+    /// The steps at one length over every cache, their timed runs interleaved so that a drift of
+    /// the machine's speed reaches every storage alike (their ratios come from the same moments):
+    /// each cache's warm-up step; its attention timer primed; `runs` rounds of the attention alone
+    /// over each cache in turn, then `runs` rounds of whole steps over each cache in turn, each run
+    /// after a copy probe. `kv_bytes[i]`: the K and V bytes a step over cache `i` reads; `verify(i,
+    /// call, output)` checks each output of cache `i`.
+    fn rows(
         &mut self,
-        which: usize,
         runs: usize,
         contents: &CacheContents,
         (q, v): (&HostTensor, &HostTensor),
-        kv_bytes: f64,
-        verify: &mut dyn FnMut(Call, HostTensor),
-    ) -> Result<(GpuStep, String), CliError> {
-        let (b, held) = (contents.lengths.len(), contents.lengths.first().copied().unwrap_or(0));
+        kv_bytes: &[f64],
+        verify: &mut dyn FnMut(usize, Call, HostTensor),
+    ) -> Result<(Vec<GpuStep>, String), CliError> {
+        let held = contents.lengths.first().copied().unwrap_or(0);
         let seq = held + 1;
         let run_err = gpu_err(format!("a decode step at S={seq} on {}", self.ctx.describe()));
         let probe_err = || gpu_err("measuring the roofline".into());
-        let (layer, cache) = (&self.layer, &mut self.caches[which]);
-        cache.load(contents).map_err(&run_err)?;
-        verify(Call::WarmUp, layer.step(cache, q, v, None).map_err(&run_err)?);
-        cache.truncate(held).map_err(&run_err)?;
-        let timer = layer.step_timer_cached(cache, q, v, None).map_err(&run_err)?;
-        // A cached call never splits the batch, so the plan has one attention core.
-        let all = 0..timer.plan().steps.len();
-        let steps = timer.plan().attention_steps().unwrap_or(all.clone());
-        let timing = format!("{:?}", timer.timing());
-        timer.time(all.clone()).map_err(&run_err)?;
         let share = |bytes_per_s: f64, probe_gbps: f64| 100.0 * bytes_per_s / 1e9 / probe_gbps;
-        let (mut attention, mut attention_shares) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let probe = self.probes.copy_gbps(1).map_err(probe_err())?;
-            let t = timer.time(steps.clone()).map_err(&run_err)?;
-            attention.push(t);
-            attention_shares.push(share(kv_bytes / t.as_secs_f64(), probe));
-        }
-        // What the last timed run of the attention wrote, carried through the rest of the plan
-        // (untimed) and read back.
-        timer.time(steps.end..all.end).map_err(&run_err)?;
-        verify(Call::AttentionTimer, timer.read_output().map_err(&run_err)?.output);
-        drop(timer);
-        let (mut times, mut shares) = (Vec::new(), Vec::new());
-        for i in 0..runs {
-            let probe = self.probes.copy_gbps(1).map_err(probe_err())?;
-            let t = Instant::now();
-            let out = layer.step(cache, q, v, None).map_err(&run_err)?;
-            let took = t.elapsed();
-            times.push(took);
-            shares.push(share(kv_bytes / took.as_secs_f64(), probe));
+        let (layer, caches, probes) = (&self.layer, &mut self.caches, &self.probes);
+        let n = caches.len();
+        for (i, cache) in caches.iter_mut().enumerate() {
+            cache.load(contents).map_err(&run_err)?;
+            verify(i, Call::WarmUp, layer.step(cache, q, v, None).map_err(&run_err)?);
             cache.truncate(held).map_err(&run_err)?;
-            verify(Call::Timed(i), out);
         }
-        debug_assert_eq!(b, cache.lengths().len());
-        let step = GpuStep {
-            step: median(&mut times),
-            attention: median(&mut attention),
-            copy_pct: median_f64(&mut shares),
-            attention_copy_pct: median_f64(&mut attention_shares),
-        };
-        Ok((step, timing))
+        // The attention alone: each cache's timer, its whole plan run once, then the rounds.
+        let mut timers = Vec::with_capacity(n);
+        for cache in caches.iter() {
+            let timer = layer.step_timer_cached(cache, q, v, None).map_err(&run_err)?;
+            // A cached call never splits the batch, so the plan has one attention core.
+            let all = 0..timer.plan().steps.len();
+            let attention = timer.plan().attention_steps().unwrap_or(all.clone());
+            timer.time(all.clone()).map_err(&run_err)?;
+            timers.push((timer, all, attention));
+        }
+        let timing = timers.first().map_or_else(String::new, |(t, _, _)| format!("{:?}", t.timing()));
+        let (mut attention, mut attention_shares) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        for _ in 0..runs {
+            for (i, (timer, _, steps)) in timers.iter().enumerate() {
+                let probe = probes.copy_gbps(1).map_err(probe_err())?;
+                let t = timer.time(steps.clone()).map_err(&run_err)?;
+                attention[i].push(t);
+                attention_shares[i].push(share(kv_bytes[i] / t.as_secs_f64(), probe));
+            }
+        }
+        // What each cache's last timed attention wrote, carried through the rest of its plan
+        // (untimed) and read back.
+        for (i, (timer, all, steps)) in timers.iter().enumerate() {
+            timer.time(steps.end..all.end).map_err(&run_err)?;
+            verify(i, Call::AttentionTimer, timer.read_output().map_err(&run_err)?.output);
+        }
+        drop(timers);
+        let (mut times, mut shares) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        for r in 0..runs {
+            for (i, cache) in caches.iter_mut().enumerate() {
+                let probe = probes.copy_gbps(1).map_err(probe_err())?;
+                let t = Instant::now();
+                let out = layer.step(cache, q, v, None).map_err(&run_err)?;
+                let took = t.elapsed();
+                times[i].push(took);
+                shares[i].push(share(kv_bytes[i] / took.as_secs_f64(), probe));
+                cache.truncate(held).map_err(&run_err)?;
+                verify(i, Call::Timed(r), out);
+            }
+        }
+        let steps = (0..n)
+            .map(|i| GpuStep {
+                step: median(&mut times[i]),
+                attention: median(&mut attention[i]),
+                copy_pct: median_f64(&mut shares[i]),
+                attention_copy_pct: median_f64(&mut attention_shares[i]),
+            })
+            .collect();
+        Ok((steps, timing))
     }
 }
 
@@ -369,19 +387,21 @@ pub(crate) fn bench_decode(args: &BenchArgs, tamper: Tamper<'_>) -> Result<(), C
         })?;
         let problem = Problem::new(&config, &token_shape, &[b, keys, dq], None, &CallOptions::default())
             .map_err(inputs_err(&format!("S={seq}")))?;
-        for (i, shape) in shapes.iter().enumerate() {
-            bar.set_message(format!("{seq} ({})", shape.storage));
-            let mut check = cpu_check.clone();
-            let kv_bytes = (b * keys) as f64 * shape.bytes_per_token() as f64;
-            let gpu_step = match gpu.as_mut() {
-                Some(g) => {
-                    let mut verify_gpu = |w, got| verify(&mut check, shape.storage, Side::Gpu, w, got);
-                    let (step, t) = g.row(i, runs, &contents, (&q, &v), kv_bytes, &mut verify_gpu)?;
-                    timing = t;
-                    Some(step)
-                }
-                None => None,
-            };
+        // The GPU's steps over every storage, interleaved; each row's checks start from the CPU
+        // layer's.
+        bar.set_message(format!("{seq}"));
+        let mut checks: Vec<RowCheck> = shapes.iter().map(|_| cpu_check.clone()).collect();
+        let kv_bytes: Vec<f64> = shapes.iter().map(|s| (b * keys) as f64 * s.bytes_per_token() as f64).collect();
+        let gpu_steps: Vec<Option<GpuStep>> = match gpu.as_mut() {
+            Some(g) => {
+                let mut verify_gpu = |i: usize, w, got| verify(&mut checks[i], shapes[i].storage, Side::Gpu, w, got);
+                let (steps, t) = g.rows(runs, &contents, (&q, &v), &kv_bytes, &mut verify_gpu)?;
+                timing = t;
+                steps.into_iter().map(Some).collect()
+            }
+            None => vec![None; shapes.len()],
+        };
+        for (((shape, gpu_step), check), kv_bytes) in shapes.iter().zip(gpu_steps).zip(checks).zip(kv_bytes) {
             rows.push(Row {
                 seq,
                 keys,
