@@ -150,8 +150,8 @@ fn an_f16_layer_refuses_caches_of_other_storages() {
             let shape = CacheShape::new(&config, 1, 16).unwrap().with_storage(storage).unwrap();
             match KvCache::from_shape(&layer, shape) {
                 Err(GpuError::Invalid(GqaError::IncompatibleOptions(m))) => {
-                    assert!(m.contains(&format!("a {storage} cache needs an f32 layer")), "{m}");
-                    assert!(m.contains("f16 KV cache"), "{m}");
+                    assert!(m.contains(&format!("an {storage} cache needs an f32 layer")), "{m}");
+                    assert!(m.contains("in an f16 KV cache"), "{m}");
                 }
                 other => panic!("{storage}: {other:?}"),
             }

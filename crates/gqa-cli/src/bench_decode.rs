@@ -119,7 +119,7 @@ impl Gpu {
         let caches = shapes
             .iter()
             .map(|&shape| {
-                let what = format!("a {} KV cache of {} tokens", shape.storage, shape.capacity);
+                let what = format!("an {} KV cache of {} tokens", shape.storage, shape.capacity);
                 gqa_wgpu::KvCache::from_shape(&layer, shape).map_err(gpu_err(what))
             })
             .collect::<Result<_, _>>()?;

@@ -86,8 +86,8 @@ impl CacheStorage {
         let native = CacheStorage::native(precision);
         if precision != Precision::F32 && self != native {
             return Err(GqaError::IncompatibleOptions(format!(
-                "{op}: a layer computing in {native} keeps its keys and values in a {native} KV cache \
-                 (as its projections produce them); a {self} cache needs an f32 layer"
+                "{op}: a layer computing in {native} keeps its keys and values in an {native} KV cache \
+                 (as its projections produce them); an {self} cache needs an f32 layer"
             )));
         }
         Ok(())
@@ -118,7 +118,7 @@ impl CacheStorage {
     pub fn check_head_dim(self, op: &'static str, head_dim: usize) -> Result<(), GqaError> {
         if self != CacheStorage::F32 && !head_dim.is_multiple_of(4) {
             return Err(GqaError::IncompatibleOptions(format!(
-                "{op}: a {} KV cache packs 4 values of a head at a time; head_dim {head_dim} is not a multiple of 4",
+                "{op}: an {} KV cache packs 4 values of a head at a time; head_dim {head_dim} is not a multiple of 4",
                 self.name()
             )));
         }

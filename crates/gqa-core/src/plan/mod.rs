@@ -160,7 +160,7 @@ impl Plan {
             && route.attention.uses_probs()
         {
             return Err(GqaError::IncompatibleOptions(format!(
-                "Plan::cached: a {} KV cache is read by the fused, block and decode attentions only, which need \
+                "Plan::cached: an {} KV cache is read by the fused, block and decode attentions only, which need \
                  head_dim a multiple of 4 up to {} and the device's storage buffers and workgroup memory; \
                  use an f32 cache for this layer (head_dim {})",
                 c.shape.storage,
